@@ -1,0 +1,79 @@
+import { resolve } from 'node:path';
+import { loadConfig, locateConfig } from '../config/load.js';
+import { createLogger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { SecretScrubber } from '../observability/scrubber.js';
+import { buildInstance } from '../providers/build.js';
+import type { Instance } from '../providers/instance.js';
+import { SecretResolver } from '../secrets/resolver.js';
+import { openSqliteStore } from '../store/sqlite/index.js';
+import { parse, UsageError } from './args.js';
+import { table } from './output.js';
+
+interface Row {
+  instance: string;
+  type: string;
+  method: string;
+  status: 'ok' | 'error';
+  expires_at: string | null;
+  error: string | null;
+}
+
+/**
+ * `llmproxy config check`: validates the file, opens the store, builds every instance and
+ * resolves every secret reference and credential for real. One row per instance; exit 1 if
+ * anything failed.
+ */
+export async function configCheckCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  if (positionals[0] !== 'check') throw new UsageError(positionals[0] === undefined ? 'missing config subcommand' : `unknown config subcommand "${positionals[0]}"`);
+  const loaded = loadConfig(locateConfig(values.config as string | undefined));
+  const scrubber = new SecretScrubber();
+  const logger = createLogger({ level: 'silent', scrubber });
+  const secrets = new SecretResolver({ baseDir: loaded.baseDir, defaultIntervalMs: loaded.config.secrets.refresh_interval, scrubber, logger, metrics: new Metrics() });
+
+  let storeProblem: string | null = null;
+  try {
+    await openSqliteStore(resolve(loaded.baseDir, loaded.config.storage.sqlite.path)).close();
+  } catch (err) {
+    storeProblem = err instanceof Error ? err.message : String(err);
+  }
+
+  const rows: Row[] = [];
+  const built: Instance[] = [];
+  const pending: Array<{ name: string; type: string; instance: Instance }> = [];
+  for (const [name, cfg] of Object.entries(loaded.config.instances)) {
+    try {
+      const instance = await buildInstance(name, cfg, loaded.config, { secrets, logger });
+      built.push(instance);
+      pending.push({ name, type: cfg.type, instance });
+    } catch (err) {
+      rows.push({ instance: name, type: cfg.type, method: cfg.authentication.type, status: 'error', expires_at: null, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  await secrets.resolveAll();
+  for (const { name, type, instance } of pending) {
+    const s = instance.credential.state;
+    rows.push({
+      instance: name,
+      type,
+      method: s.method,
+      status: s.status === 'ok' ? 'ok' : 'error',
+      expires_at: s.expiresAt === undefined ? null : new Date(s.expiresAt).toISOString(),
+      error: s.status === 'ok' ? null : (s.lastError ?? 'credential not resolved'),
+    });
+  }
+  await Promise.all(built.map((i) => i.close()));
+  rows.sort((a, b) => a.instance.localeCompare(b.instance));
+
+  const ok = storeProblem === null && rows.every((r) => r.status === 'ok');
+  if (values.json) {
+    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', instances: rows }, null, 2));
+  } else {
+    out(`config: ${loaded.source}`);
+    out(`store:  ${storeProblem ?? 'ok'}`);
+    out(table(['INSTANCE', 'TYPE', 'METHOD', 'STATUS', 'EXPIRES', 'ERROR'], rows.map((r) => [r.instance, r.type, r.method, r.status, r.expires_at ?? 'never', r.error ?? ''])));
+    out(ok ? 'configuration OK' : 'configuration has problems');
+  }
+  return ok ? 0 : 1;
+}

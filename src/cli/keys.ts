@@ -1,0 +1,136 @@
+import { resolve } from 'node:path';
+import { issueKey, rotateKey } from '../clientauth/api-key/issue.js';
+import { loadConfig, locateConfig } from '../config/load.js';
+import { parseDuration } from '../config/units.js';
+import { openSqliteStore } from '../store/sqlite/index.js';
+import type { Store } from '../store/types.js';
+import { UsageError, list, parse, positiveNumber } from './args.js';
+import { describeKey, keyJson, keyStatus, table } from './output.js';
+
+const USAGE = `usage:
+  llmproxy keys create --name NAME [--user U] [--role admin|developer|viewer] [--instances a,b]
+                       [--models m1,m2] [--expires 30d] [--rpm N] [--tpm N] [--budget-usd N] [--json]
+  llmproxy keys list [--json]
+  llmproxy keys show ID [--json]
+  llmproxy keys revoke ID [--json]
+  llmproxy keys rotate ID [--overlap 24h] [--json]`;
+
+export async function keysCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'create':
+      return withStore(rest, CREATE_OPTIONS, out, create);
+    case 'list':
+      return withStore(rest, {}, out, async (store, { values }) => {
+        const keys = await store.keys.list();
+        if (values.json) return out(JSON.stringify(keys.map((k) => keyJson(k)), null, 2));
+        if (keys.length === 0) return out('no keys');
+        out(
+          table(
+            ['ID', 'NAME', 'USER', 'ROLE', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED'],
+            keys.map((k) => [k.id, k.name, k.user ?? '-', k.role, keyStatus(k), day(k.createdAt), day(k.expiresAt) || 'never', day(k.lastUsedAt) || 'never']),
+          ),
+        );
+      });
+    case 'show':
+      return withStore(rest, {}, out, async (store, { values, positionals }) => {
+        const record = await store.keys.get(requireId(positionals));
+        if (!record) throw new UsageError(`no key with id ${positionals[0]}`);
+        out(values.json ? JSON.stringify(keyJson(record), null, 2) : describeKey(record));
+      });
+    case 'revoke':
+      return withStore(rest, {}, out, async (store, { values, positionals }) => {
+        const record = await store.keys.revoke(requireId(positionals), Date.now());
+        if (!record) throw new UsageError(`no key with id ${positionals[0]}`);
+        out(values.json ? JSON.stringify(keyJson(record), null, 2) : `revoked ${record.id} (${record.name}); running gateways refuse it within seconds`);
+      });
+    case 'rotate':
+      return withStore(rest, { overlap: { type: 'string' } }, out, async (store, { values, positionals }) => {
+        const overlapText = (values.overlap as string | undefined) ?? '0s';
+        const overlapMs = parseDuration(overlapText);
+        if (overlapMs === undefined) throw new UsageError(`--overlap must be a duration such as 1h or 24h (got "${overlapText}")`);
+        const rotated = await rotateKey(store.keys, requireId(positionals), overlapMs);
+        if (values.json) return out(JSON.stringify({ ...keyJson(rotated.record), key: rotated.key, replaced: keyJson(rotated.old) }, null, 2));
+        out(
+          [
+            `new key ${rotated.record.id} (${rotated.record.name}) replaces ${rotated.old.id}.`,
+            overlapMs > 0 ? `The old key keeps working until ${new Date(rotated.old.expiresAt!).toISOString()}.` : 'The old key is revoked.',
+            '',
+            'Key (shown once, store it now):',
+            `  ${rotated.key}`,
+          ].join('\n'),
+        );
+      });
+    default:
+      throw new UsageError(sub === undefined ? 'missing keys subcommand' : `unknown keys subcommand "${sub}"`);
+  }
+}
+
+export { USAGE as KEYS_USAGE };
+
+const CREATE_OPTIONS = {
+  name: { type: 'string' },
+  user: { type: 'string' },
+  role: { type: 'string' },
+  instances: { type: 'string' },
+  models: { type: 'string' },
+  expires: { type: 'string' },
+  rpm: { type: 'string' },
+  tpm: { type: 'string' },
+  'budget-usd': { type: 'string' },
+} as const;
+
+type Parsed = ReturnType<typeof parse>;
+
+async function create(store: Store, { values }: Parsed, out: (s: string) => void): Promise<void> {
+  const v = values as Record<string, string | boolean | undefined>;
+  const name = v['name'] as string | undefined;
+  if (!name) throw new UsageError('--name is required');
+  let expiresAt: number | null = null;
+  if (v['expires'] !== undefined) {
+    const ms = parseDuration(v['expires'] as string);
+    if (ms === undefined || ms <= 0) throw new UsageError(`--expires must be a duration such as 30d (got "${v['expires']}")`);
+    expiresAt = Date.now() + ms;
+  }
+  const issued = await issueKey(store.keys, {
+    name,
+    user: (v['user'] as string | undefined) ?? null,
+    ...(v['role'] !== undefined ? { role: v['role'] as string } : {}),
+    scopes: { instances: list(v['instances'] as string | undefined) ?? null, models: list(v['models'] as string | undefined) ?? null },
+    limits: {
+      rpm: positiveNumber('rpm', v['rpm'] as string | undefined) ?? null,
+      tpm: positiveNumber('tpm', v['tpm'] as string | undefined) ?? null,
+      budgetUsd: positiveNumber('budget-usd', v['budget-usd'] as string | undefined) ?? null,
+    },
+    expiresAt,
+  });
+  if (v['json']) return out(JSON.stringify({ ...keyJson(issued.record), key: issued.key }, null, 2));
+  out([`created key ${issued.record.id} (${issued.record.name}, role ${issued.record.role})`, '', 'Key (shown once, store it now):', `  ${issued.key}`].join('\n'));
+}
+
+async function withStore(
+  args: string[],
+  options: Parameters<typeof parse>[1],
+  out: (s: string) => void,
+  action: (store: Store, parsed: Parsed, out: (s: string) => void) => Promise<void>,
+): Promise<number> {
+  const parsed = parse(args, options);
+  const loaded = loadConfig(locateConfig(parsed.values.config as string | undefined));
+  const store = openSqliteStore(resolve(loaded.baseDir, loaded.config.storage.sqlite.path));
+  try {
+    await action(store, parsed, out);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+function requireId(positionals: string[]): string {
+  const id = positionals[0];
+  if (!id) throw new UsageError('a key id is required');
+  return id;
+}
+
+function day(t: number | null): string {
+  return t === null ? '' : new Date(t).toISOString().replace('T', ' ').slice(0, 16);
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { StartupError } from '../app.js';
+import { KeyRequestError } from '../clientauth/api-key/issue.js';
+import { ConfigError } from '../config/load.js';
+import { UsageError } from './args.js';
+import { configCheckCommand } from './config-check.js';
+import { KEYS_USAGE, keysCommand } from './keys.js';
+import { serveCommand } from './serve.js';
+
+const USAGE = `llmproxy: LLM gateway with credential isolation
+
+usage:
+  llmproxy serve [--config FILE] [--host H] [--port N]
+  llmproxy config check [--config FILE] [--json]
+${KEYS_USAGE.replace(/^usage:\n/, '')}
+
+Config: --config FILE, else $LLMPROXY_CONFIG, else ./llmproxy.yaml, else the built-in demo.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  switch (command) {
+    case 'serve':
+      return serveCommand(rest);
+    case 'keys':
+      return keysCommand(rest, out);
+    case 'config':
+      return configCheckCommand(rest, out);
+    case '--version':
+    case 'version': {
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+      out(pkg.version);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      out(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`llmproxy: ${err.message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof ConfigError || err instanceof StartupError || err instanceof KeyRequestError) {
+      process.stderr.write(`llmproxy: ${err.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`llmproxy: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

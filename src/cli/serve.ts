@@ -1,0 +1,75 @@
+import { createApp, StartupError } from '../app.js';
+import { issueBootstrapKey } from '../clientauth/api-key/issue.js';
+import { loadConfig, locateConfig } from '../config/load.js';
+import { parse, UsageError } from './args.js';
+
+/**
+ * `llmproxy serve`: start the gateway; on SIGTERM/SIGINT stop accepting, let in-flight requests
+ * and streams finish (up to `server.shutdown_timeout`), flush the audit log, close the store.
+ * A second signal exits at once.
+ */
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--port must be a port number (got "${values.port}")`);
+  const loaded = loadConfig(locateConfig(values.config as string | undefined));
+  const app = await createApp({
+    loaded,
+    listen: { ...(values.host !== undefined ? { host: values.host as string } : {}), ...(port !== undefined ? { port } : {}) },
+  });
+  const addresses = await app.listen();
+  const base = `http://${addresses.main.address.includes(':') ? `[${addresses.main.address}]` : addresses.main.address}:${addresses.main.port}`;
+  app.logger.info(
+    { config: loaded.source, listen: base, tls: addresses.tls?.port, metrics_port: addresses.metrics?.port, instances: app.instances.all.map((i) => i.name) },
+    'gateway listening',
+  );
+
+  if (loaded.config.auth.api_keys.bootstrap_admin) {
+    const issued = await issueBootstrapKey(app.store.keys);
+    if (issued) {
+      // Printed straight to the terminal, once; it never passes through the logger.
+      process.stdout.write(
+        [
+          '',
+          '================================================================================',
+          ' First start: an admin API key was created. It is shown only this once.',
+          ` Key id ${issued.record.id}:`,
+          `   ${issued.key}`,
+          ...(loaded.source === 'built-in demo'
+            ? [
+                '',
+                ' Try it against the built-in demo upstream:',
+                `   curl ${base}/transparent/demo/v1/chat/completions \\`,
+                '     -H "Authorization: Bearer <the key above>" -H "Content-Type: application/json" \\',
+                `     -d '{"model":"demo-echo","messages":[{"role":"user","content":"Hello"}]}'`,
+              ]
+            : []),
+          '================================================================================',
+          '',
+        ].join('\n'),
+      );
+    }
+  }
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        app.logger.warn({ signal }, 'second signal: exiting now');
+        app.logger.flush();
+        process.exit(1);
+      }
+      stopping = true;
+      app.logger.info({ signal, timeout_ms: loaded.config.server.shutdown_timeout }, 'shutting down: draining in-flight requests');
+      app.close().then(resolve, (err: unknown) => {
+        app.logger.error({ err }, 'error during shutdown');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  return 0;
+}
+
+export { StartupError };

@@ -1,0 +1,73 @@
+import type { KeyLimits, KeyRecord, KeyScopes, KeyStore } from '../../store/types.js';
+import { DEFAULT_ROLE, isKnownRole } from '../rbac.js';
+import { generateKey } from './format.js';
+import { hashSecret } from './hash.js';
+
+export interface KeySpec {
+  name: string;
+  user?: string | null;
+  role?: string;
+  scopes?: Partial<KeyScopes>;
+  limits?: Partial<KeyLimits>;
+  expiresAt?: number | null;
+}
+
+export interface IssuedKey {
+  record: KeyRecord;
+  /** The full key: shown once, never stored. */
+  key: string;
+}
+
+/** Thrown for a key request that cannot be honoured (bad role, unknown key...). */
+export class KeyRequestError extends Error {
+  override readonly name = 'KeyRequestError';
+}
+
+async function newKey(spec: KeySpec, rotatedFrom: string | null) {
+  const role = spec.role ?? DEFAULT_ROLE;
+  if (!isKnownRole(role)) throw new KeyRequestError(`unknown role "${role}" (known: admin, developer, viewer)`);
+  if (!spec.name.trim()) throw new KeyRequestError('a key needs a name');
+  const { key, id, secret } = generateKey();
+  return {
+    key,
+    record: {
+      id,
+      name: spec.name.trim(),
+      user: spec.user ?? null,
+      role,
+      secretHash: await hashSecret(secret),
+      expiresAt: spec.expiresAt ?? null,
+      scopes: { instances: spec.scopes?.instances ?? null, models: spec.scopes?.models ?? null },
+      limits: { rpm: spec.limits?.rpm ?? null, tpm: spec.limits?.tpm ?? null, budgetUsd: spec.limits?.budgetUsd ?? null },
+      rotatedFrom,
+    },
+  };
+}
+
+export async function issueKey(store: KeyStore, spec: KeySpec): Promise<IssuedKey> {
+  const { key, record } = await newKey(spec, null);
+  return { key, record: await store.create(record) };
+}
+
+/** The first-start admin key, created only when the store holds no key at all. */
+export async function issueBootstrapKey(store: KeyStore): Promise<IssuedKey | undefined> {
+  const { key, record } = await newKey({ name: 'bootstrap-admin', role: 'admin' }, null);
+  const created = await store.createIfEmpty(record);
+  return created ? { key, record: created } : undefined;
+}
+
+/**
+ * Replaces key `id` with a new key with the same name, user, role, scopes, limits and expiry.
+ * The old key keeps working for `overlapMs` (0: revoked at once).
+ */
+export async function rotateKey(store: KeyStore, id: string, overlapMs: number, now = Date.now()): Promise<IssuedKey & { old: KeyRecord }> {
+  const old = await store.get(id);
+  if (!old) throw new KeyRequestError(`no key with id ${id}`);
+  if (old.revokedAt !== null) throw new KeyRequestError(`key ${id} is revoked; create a new key instead`);
+  const { key, record } = await newKey(
+    { name: old.name, user: old.user, role: old.role, scopes: old.scopes, limits: old.limits, expiresAt: old.expiresAt },
+    old.id,
+  );
+  const result = await store.rotate(id, record, now + overlapMs);
+  return { key, record: result.replacement, old: result.old };
+}

@@ -1,0 +1,199 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { GatewayError } from '../../errors/gateway-error.js';
+import type { Logger } from '../../observability/logger.js';
+import type { KeyRecord, KeyStore } from '../../store/types.js';
+import { compileScopes, type Principal } from '../principal.js';
+import { parseKey } from './format.js';
+import { verifySecret } from './hash.js';
+
+export type KeyFailure = 'malformed' | 'unknown_key' | 'bad_secret' | 'revoked' | 'expired';
+
+export type KeyVerification =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: KeyFailure; keyId: string | undefined };
+
+export interface ApiKeyVerifierOptions {
+  /** How long a verified secret is trusted without re-running the slow hash. */
+  cacheTtlMs: number;
+  /** How often the store is polled for changes made by other processes (revocations). */
+  pollMs: number;
+  /** Beyond this since the last successful poll, cached results are not trusted. */
+  maxStalenessMs?: number;
+  maxEntries?: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface Known {
+  record: KeyRecord;
+  principal: Principal;
+}
+
+/**
+ * Verifies gateway API keys without a slow hash on every request.
+ *
+ * The first time a key is seen, its record is read and its secret checked against the argon2id
+ * hash. The result is remembered under an HMAC of the presented key (HMAC with a per-process
+ * random key: the cache never holds the key itself, and its map keys are useless outside this
+ * process). Later requests with the same key cost one HMAC and a map read.
+ *
+ * A key's state (revoked, expiry) is never cached as part of that result: it is read from the
+ * latest record on every request. Records change in this process at once (`invalidate`), and
+ * from other processes (the CLI, other replicas) through a poll of the store's change counter
+ * every `pollMs`. If polling fails for longer than `maxStalenessMs` (5 s), cached results are
+ * not trusted and each request reads the store, so a revocation is never missed for longer.
+ */
+export class ApiKeyVerifier {
+  readonly #store: KeyStore;
+  readonly #options: Required<Omit<ApiKeyVerifierOptions, 'logger'>>;
+  readonly #logger: Logger;
+  readonly #hmacKey = randomBytes(32);
+  /** HMAC(presented key) → key id and until when the verification holds. */
+  readonly #verified = new Map<string, { id: string; until: number }>();
+  /** Key id → latest record and its principal. */
+  readonly #known = new Map<string, Known>();
+  readonly #pending = new Map<string, Promise<KeyVerification>>();
+  readonly #lastUsed = new Map<string, number>();
+  #rev = 0;
+  #lastPollOk = 0;
+  #pollFailing = false;
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(store: KeyStore, options: ApiKeyVerifierOptions) {
+    this.#store = store;
+    this.#logger = options.logger;
+    this.#options = {
+      cacheTtlMs: options.cacheTtlMs,
+      pollMs: options.pollMs,
+      maxStalenessMs: options.maxStalenessMs ?? 5000,
+      maxEntries: options.maxEntries ?? 10_000,
+      now: options.now ?? Date.now,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.#rev = await this.#store.currentRev();
+    this.#lastPollOk = this.#options.now();
+    const poll = setInterval(() => void this.poll(), this.#options.pollMs);
+    const touch = setInterval(() => void this.flushLastUsed(), 10_000);
+    poll.unref();
+    touch.unref();
+    this.#timers = [poll, touch];
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.flushLastUsed();
+  }
+
+  /** Throws `store_unavailable` only when the store must be read and cannot be. */
+  verify(presented: string): Promise<KeyVerification> {
+    const parsed = parseKey(presented);
+    if (!parsed) return Promise.resolve({ ok: false, reason: 'malformed', keyId: undefined });
+    const tag = createHmac('sha256', this.#hmacKey).update(presented).digest('base64');
+    const now = this.#options.now();
+    const hit = this.#verified.get(tag);
+    if (hit !== undefined && hit.until > now && now - this.#lastPollOk <= this.#options.maxStalenessMs) {
+      const known = this.#known.get(hit.id);
+      if (known) return Promise.resolve(this.#decide(known, now));
+    }
+    let pending = this.#pending.get(tag);
+    if (!pending) {
+      pending = this.#slow(parsed.id, parsed.secret, tag, hit !== undefined && hit.until > now).finally(() => this.#pending.delete(tag));
+      this.#pending.set(tag, pending);
+    }
+    return pending;
+  }
+
+  /** Drops what is known of key `id` (after a change made in this process). */
+  invalidate(id: string): void {
+    this.#known.delete(id);
+    for (const [tag, v] of this.#verified) if (v.id === id) this.#verified.delete(tag);
+  }
+
+  /** One poll of the store's change counter; exposed for tests. */
+  async poll(): Promise<void> {
+    try {
+      const { records, rev } = await this.#store.changesSince(this.#rev);
+      for (const record of records) {
+        // A revocation drops every cached verification of the key at once; other changes
+        // (an expiry moved by a rotation) replace the record the next request is decided on.
+        if (record.revokedAt !== null) this.invalidate(record.id);
+        else if (this.#known.has(record.id)) this.#known.set(record.id, known(record));
+      }
+      this.#rev = rev;
+      this.#lastPollOk = this.#options.now();
+      if (this.#pollFailing) this.#logger.info('key store reachable again; revocation watch resumed');
+      this.#pollFailing = false;
+    } catch (err) {
+      if (!this.#pollFailing) {
+        this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'key store poll failed; verified keys are re-checked against the store until it recovers');
+      }
+      this.#pollFailing = true;
+    }
+  }
+
+  async flushLastUsed(): Promise<void> {
+    if (this.#lastUsed.size === 0) return;
+    const batch = new Map(this.#lastUsed);
+    this.#lastUsed.clear();
+    try {
+      await this.#store.touch(batch);
+    } catch (err) {
+      this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'could not record key last-use times');
+    }
+  }
+
+  async #slow(id: string, secret: string, tag: string, secretAlreadyVerified: boolean): Promise<KeyVerification> {
+    let record: KeyRecord | undefined;
+    try {
+      record = await this.#store.get(id);
+    } catch (err) {
+      throw new GatewayError('store_unavailable', 'the key store is unavailable; try again shortly', { cause: err });
+    }
+    if (!record) return { ok: false, reason: 'unknown_key', keyId: id };
+    if (!secretAlreadyVerified && !(await verifySecret(record.secretHash, secret))) {
+      return { ok: false, reason: 'bad_secret', keyId: id };
+    }
+    const now = this.#options.now();
+    const k = known(record);
+    // Remembered even when revoked or expired: state is decided per request from the record, and
+    // a forgotten client retrying a revoked key must not cost a slow hash each time.
+    this.#known.set(id, k);
+    this.#remember(tag, id, now);
+    return this.#decide(k, now);
+  }
+
+  #remember(tag: string, id: string, now: number): void {
+    this.#verified.delete(tag);
+    this.#verified.set(tag, { id, until: now + this.#options.cacheTtlMs });
+    if (this.#verified.size > this.#options.maxEntries) {
+      // Maps iterate in insertion order: the first entry is the oldest.
+      this.#verified.delete(this.#verified.keys().next().value!);
+    }
+  }
+
+  #decide(k: Known, now: number): KeyVerification {
+    const r = k.record;
+    if (r.revokedAt !== null && r.revokedAt <= now) return { ok: false, reason: 'revoked', keyId: r.id };
+    if (r.expiresAt !== null && r.expiresAt <= now) return { ok: false, reason: 'expired', keyId: r.id };
+    this.#lastUsed.set(r.id, now);
+    return { ok: true, principal: k.principal };
+  }
+}
+
+function known(record: KeyRecord): Known {
+  return {
+    record,
+    principal: {
+      id: record.id,
+      kind: 'api-key',
+      user: record.user,
+      roles: [record.role],
+      scopes: compileScopes(record.scopes),
+      limits: record.limits,
+      keyId: record.id,
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { parseSecretRef } from '../secrets/ref.js';
+import { SECRET_STORES } from '../secrets/registry.js';
+import { parseDuration, parseSize } from './units.js';
+
+/** A duration string (`500ms`, `2s`, `5m`, `24h`, `30d`), parsed to milliseconds. */
+export function duration() {
+  return z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `must be a duration with a unit, such as 500ms, 2s, 5m, 24h or 30d (got "${text}")` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** A size: bytes as a number, or a string such as `512kb`, `10mb`; parsed to bytes. */
+export function size() {
+  return z.union([
+    z.number().int().positive(),
+    z.string().transform((text, ctx) => {
+      const bytes = parseSize(text);
+      if (bytes === undefined || bytes <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a size such as 512kb or 10mb (got "${text}")` });
+        return z.NEVER;
+      }
+      return bytes;
+    }),
+  ]);
+}
+
+const LITERAL_SECRET =
+  'a literal secret is refused: keep it in a secret store and reference it, e.g. "${env:NAME}" or "${file:/run/secrets/name}"';
+
+/** A field that holds a secret: only a reference to a supported store is accepted. */
+export function secretRef() {
+  return z.string().superRefine((text, ctx) => {
+    const ref = parseSecretRef(text);
+    if (!ref) {
+      ctx.addIssue({ code: 'custom', message: LITERAL_SECRET });
+      return;
+    }
+    if (!SECRET_STORES.has(ref.scheme)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unsupported secret store "${ref.scheme}" (supported: ${[...SECRET_STORES.keys()].join(', ')})`,
+      });
+    }
+  });
+}
+
+/** An http(s) origin plus optional base path: no query, fragment or embedded credentials. */
+export function endpointUrl() {
+  return z.string().transform((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be an absolute http(s) URL (got "${text}")` });
+      return z.NEVER;
+    }
+    const problems: string[] = [];
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('scheme must be http or https');
+    if (url.username || url.password) problems.push('credentials in the URL are refused; use authentication');
+    if (url.search || url.hash) problems.push('no query string or fragment');
+    if (problems.length > 0) {
+      ctx.addIssue({ code: 'custom', message: problems.join('; ') });
+      return z.NEVER;
+    }
+    return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
+  });
+}
+
+export type Endpoint = { origin: string; basePath: string };

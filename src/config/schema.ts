@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { PROVIDERS } from '../providers/registry.js';
+import { duration, size } from './fields.js';
+
+/** The root config schema, assembled from the provider registry. Every object is strict. */
+
+const instanceName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,62}$/, 'instance names are lower case letters, digits, "_" and "-", starting with a letter');
+
+const [first, ...rest] = PROVIDERS.map((p) => p.schema);
+const instanceConfig = z.discriminatedUnion('type', [first!, ...rest]);
+
+const cidr = z.string().refine((s) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(s), 'must be an IP address or CIDR block');
+
+const serverSchema = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  tls: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(8443),
+      cert_file: z.string().min(1),
+      key_file: z.string().min(1),
+    })
+    .optional(),
+  metrics: z
+    .strictObject({
+      /** Require a credential with `metrics:read` (admin or viewer) to read /metrics. */
+      require_auth: z.boolean().default(false),
+      /** Serve /metrics on its own listener instead of the main port. */
+      port: z.number().int().min(0).max(65535).optional(),
+    })
+    .prefault({}),
+  /** Peers whose X-Forwarded-For is trusted to name the client (load balancers, ingress). */
+  trusted_proxies: z.array(cidr).default([]),
+  /** Largest request body accepted (413 beyond); instances may lower or raise it. */
+  body_limit: size().prefault('10mb'),
+  /** How long in-flight requests and streams may run after SIGTERM. */
+  shutdown_timeout: duration().prefault('30s'),
+  /** Longer than a load balancer's idle timeout, so the balancer closes first. */
+  keep_alive_timeout: duration().prefault('65s'),
+});
+
+const storageSchema = z.strictObject({
+  sqlite: z.strictObject({ path: z.string().min(1).default('./data/llmproxy.db') }).prefault({}),
+});
+
+const authSchema = z.strictObject({
+  api_keys: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      require_totp: z.boolean().default(false),
+      /** How long a verified key is trusted without a slow hash (revocations still apply at once). */
+      cache_ttl: duration().prefault('10m'),
+      /** How often the store is polled for revocations made by other processes. */
+      revocation_poll: duration().prefault('1s'),
+      /** Create and print one admin key on first start with an empty store. */
+      bootstrap_admin: z.boolean().default(true),
+    })
+    .prefault({}),
+  failed_attempts: z
+    .strictObject({
+      /** Failed authentications per client address within `window` before 429. */
+      limit: z.number().int().positive().default(20),
+      window: duration().prefault('1m'),
+    })
+    .prefault({}),
+});
+
+const upstreamSchema = z.strictObject({
+  connect_timeout: duration().prefault('10s'),
+  first_byte_timeout: duration().prefault('10m'),
+  idle_timeout: duration().prefault('5m'),
+});
+
+export const configSchema = z.strictObject({
+  server: serverSchema.prefault({}),
+  storage: storageSchema.prefault({}),
+  auth: authSchema.prefault({}),
+  secrets: z.strictObject({ refresh_interval: duration().prefault('5m') }).prefault({}),
+  upstream: upstreamSchema.prefault({}),
+  logging: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+  audit: z.strictObject({ retention: duration().prefault('90d') }).prefault({}),
+  instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type InstanceConfig = Config['instances'][string];

@@ -1,0 +1,40 @@
+import type { KeyObject } from 'node:crypto';
+
+/**
+ * A provider credential the gateway obtained (layer 2). Obtaining it is the job of this folder;
+ * applying it to a request is the job of signing/.
+ */
+export type Credential =
+  | { type: 'bearer'; token: string; expiresAt?: number }
+  | { type: 'header'; name: string; value: string; expiresAt?: number }
+  | { type: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiresAt?: number }
+  | { type: 'oci'; keyId: string; privateKey: KeyObject; expiresAt?: number };
+
+export type CredentialStatus = 'pending' | 'ok' | 'error';
+
+/** What `config check`, `/ready` and the credential metrics report; never the secret. */
+export interface CredentialState {
+  /** Authentication method as configured, e.g. `api_key`. */
+  method: string;
+  status: CredentialStatus;
+  /** Epoch ms of the last successful fetch. */
+  lastRefreshAt: number | undefined;
+  /** Epoch ms; undefined for credentials that do not expire. */
+  expiresAt: number | undefined;
+  /** A short description of the last failure (a reference or an error code, never a value). */
+  lastError: string | undefined;
+}
+
+/**
+ * A credential as the request path sees it: `get()` answers from memory whenever it can;
+ * `invalidate()` is called after the upstream rejected the credential.
+ *
+ * @example
+ * const cred = await instance.credential.get();
+ * signer.sign(request, cred);
+ */
+export interface CachedCredential<C extends Credential = Credential> {
+  get(): Promise<C>;
+  invalidate(): void;
+  readonly state: CredentialState;
+}

@@ -1,0 +1,87 @@
+/**
+ * The gateway's one error type. Every failure the gateway reports itself carries a stable
+ * `code` from the closed union below; `toHttp` in ./http.ts is the only place that turns a
+ * code into a status and a body.
+ *
+ * @example
+ * throw new GatewayError('payload_too_large', `request body exceeds ${limit} bytes`);
+ */
+export type ErrorCode =
+  | 'unauthorized'
+  | 'too_many_auth_failures'
+  | 'permission_denied'
+  | 'instance_not_in_scope'
+  | 'model_not_in_scope'
+  | 'path_not_allowed'
+  | 'not_found'
+  | 'unknown_instance'
+  | 'method_not_allowed'
+  | 'invalid_path'
+  | 'invalid_request'
+  | 'payload_too_large'
+  | 'upstream_timeout'
+  | 'upstream_unreachable'
+  | 'upstream_credential_rejected'
+  | 'credential_unavailable'
+  | 'store_unavailable'
+  | 'shutting_down'
+  | 'internal_error';
+
+export interface ErrorSpec {
+  status: number;
+  /** OpenAI error `type`, so OpenAI SDKs classify the error the way they would upstream. */
+  type: string;
+}
+
+export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
+  unauthorized: { status: 401, type: 'authentication_error' },
+  too_many_auth_failures: { status: 429, type: 'rate_limit_error' },
+  permission_denied: { status: 403, type: 'permission_error' },
+  instance_not_in_scope: { status: 403, type: 'permission_error' },
+  model_not_in_scope: { status: 403, type: 'permission_error' },
+  path_not_allowed: { status: 403, type: 'permission_error' },
+  not_found: { status: 404, type: 'invalid_request_error' },
+  unknown_instance: { status: 404, type: 'invalid_request_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  invalid_path: { status: 400, type: 'invalid_request_error' },
+  invalid_request: { status: 400, type: 'invalid_request_error' },
+  payload_too_large: { status: 413, type: 'invalid_request_error' },
+  upstream_timeout: { status: 504, type: 'api_error' },
+  upstream_unreachable: { status: 502, type: 'api_error' },
+  upstream_credential_rejected: { status: 502, type: 'api_error' },
+  credential_unavailable: { status: 503, type: 'api_error' },
+  store_unavailable: { status: 503, type: 'api_error' },
+  shutting_down: { status: 503, type: 'api_error' },
+  internal_error: { status: 500, type: 'api_error' },
+};
+
+export interface GatewayErrorOptions {
+  cause?: unknown;
+  /** Seconds, sent as `Retry-After`. */
+  retryAfter?: number;
+  /** Extra response headers (e.g. `Allow` on 405). Never carries a secret. */
+  headers?: Record<string, string>;
+}
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly code: ErrorCode;
+  readonly retryAfter: number | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  /** `message` is sent to the client: it must never contain a secret. */
+  constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryAfter = options.retryAfter;
+    this.headers = options.headers;
+  }
+
+  get status(): number {
+    return ERROR_SPECS[this.code].status;
+  }
+}
+
+/** The single 401 message: it never says which part of a credential was wrong. */
+export const UNAUTHORIZED_MESSAGE =
+  'Authentication failed: send a valid gateway API key (Authorization: Bearer, X-API-Key, api-key or x-goog-api-key).';

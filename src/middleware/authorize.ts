@@ -1,0 +1,70 @@
+import { hasPermission, inferencePermission, type Permission } from '../clientauth/rbac.js';
+import { instanceAllowed, modelAllowed } from '../clientauth/scopes.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { AuditTrail } from '../observability/audit-trail.js';
+import { auditEvent } from './audit.js';
+import type { RequestContext } from './context.js';
+import type { Middleware } from './types.js';
+
+/**
+ * Authorization of an inference request: the role must grant `llm:read` (GET) or `llm:write`,
+ * the instance must be in the key's scopes, and so must the JSON body's `model` when the key
+ * restricts models. The decision, allowed or denied, is audited here.
+ */
+export function authorizeInference(audit: AuditTrail): Middleware {
+  return async function authorizeInferenceRequest(ctx, next) {
+    const denial = inferenceDenial(ctx);
+    if (denial) {
+      audit.record(auditEvent(ctx, 'denied', denial.code));
+      throw denial;
+    }
+    audit.record(auditEvent(ctx, 'success', null));
+    await next();
+  };
+}
+
+function inferenceDenial(ctx: RequestContext): GatewayError | undefined {
+  const principal = ctx.principal!;
+  const instance = ctx.instance!;
+  const permission = inferencePermission(ctx.method);
+  if (!hasPermission(principal.roles, permission)) {
+    return new GatewayError('permission_denied', `your role does not grant ${permission}`);
+  }
+  if (!instanceAllowed(principal.scopes, instance.name)) {
+    return new GatewayError('instance_not_in_scope', `your key may not use instance "${instance.name}"`);
+  }
+  if (principal.scopes.models !== null && ctx.body !== null && ctx.body.length > 0) {
+    const model = modelOf(ctx.body);
+    if (model instanceof GatewayError) return model;
+    if (model !== undefined && !modelAllowed(principal.scopes, model)) {
+      return new GatewayError('model_not_in_scope', `your key may not use model "${model.length > 100 ? `${model.slice(0, 100)}...` : model}"`);
+    }
+  }
+  return undefined;
+}
+
+/** The `model` of a JSON body, undefined if it names none; parsed only for model-scoped keys. */
+function modelOf(body: Buffer): string | undefined | GatewayError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return new GatewayError('invalid_request', 'the request body is not valid JSON');
+  }
+  if (parsed === null || typeof parsed !== 'object') return undefined;
+  const model = (parsed as Record<string, unknown>)['model'];
+  if (model === undefined) return undefined;
+  return typeof model === 'string' ? model : new GatewayError('invalid_request', '"model" must be a string');
+}
+
+/** A fixed permission for a non-inference route (e.g. /metrics when it requires auth). */
+export function requirePermission(permission: Permission, audit: AuditTrail): Middleware {
+  return async function requireRoutePermission(ctx, next) {
+    if (!hasPermission(ctx.principal!.roles, permission)) {
+      audit.record(auditEvent(ctx, 'denied', 'permission_denied'));
+      throw new GatewayError('permission_denied', `your role does not grant ${permission}`);
+    }
+    audit.record(auditEvent(ctx, 'success', null));
+    await next();
+  };
+}

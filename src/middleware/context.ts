@@ -1,0 +1,53 @@
+import { performance } from 'node:perf_hooks';
+import type { Principal } from '../clientauth/principal.js';
+import type { Instance } from '../providers/instance.js';
+import type { Usage } from '../providers/usage.js';
+import type { AuditResult } from '../store/types.js';
+import type { Req, Res } from '../util/http.js';
+
+export type Mode = 'transparent' | 'ops';
+
+/**
+ * Everything known about one request as it moves through its route's chain. One per request;
+ * fields are filled in by the middleware that learns them. All fields are declared up front so
+ * every context has the same shape.
+ */
+export class RequestContext {
+  readonly req: Req;
+  readonly res: Res;
+  readonly startedAt = performance.now();
+  readonly method: string;
+  /** Raw path, still percent-encoded, without the query. */
+  readonly path: string;
+  /** `?...` or ''. Never logged: queries can carry secrets. */
+  readonly query: string;
+  id = '';
+  clientAddress = '';
+  route = '';
+  mode: Mode | '' = '';
+  principal: Principal | undefined = undefined;
+  /** The instance named in the path, before it is looked up. */
+  instanceName = '';
+  instance: Instance | undefined = undefined;
+  /** Transparent mode: the native path after `/transparent/{instance}`. */
+  nativePath = '';
+  body: Buffer | null = null;
+  authResult: AuditResult | undefined = undefined;
+  authReason: string | null = null;
+  upstreamMs: number | undefined = undefined;
+  usage: Usage | undefined = undefined;
+  /** The gateway error code this request ended with, for the log. */
+  errorCode: string | undefined = undefined;
+  /** Aborted when the client goes away before the response finished. */
+  abort: AbortController | undefined = undefined;
+
+  constructor(req: Req, res: Res) {
+    this.req = req;
+    this.res = res;
+    this.method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.path = q === -1 ? url : url.slice(0, q);
+    this.query = q === -1 ? '' : url.slice(q);
+  }
+}

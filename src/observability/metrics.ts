@@ -1,0 +1,128 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric the gateway exports, in one place (names are a public contract, DESIGN.md §2).
+ * Labels never carry a user, a key or a secret; `model` comes from the provider's response,
+ * never from the client, so a client cannot inflate label cardinality.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'llmproxy_requests_total',
+    help: 'Requests answered, by instance, provider, region, mode and HTTP status.',
+    labelNames: ['instance', 'provider', 'region', 'mode', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'llmproxy_request_duration_seconds',
+    help: 'Time from request received to response finished (streams included).',
+    labelNames: ['instance', 'provider', 'mode'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+
+  readonly upstreamDuration = new Histogram({
+    name: 'llmproxy_upstream_duration_seconds',
+    help: 'Time from upstream request sent to upstream response headers received.',
+    labelNames: ['instance', 'provider'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+
+  readonly authAttempts = new Counter({
+    name: 'llmproxy_auth_attempts_total',
+    help: 'Client authentication attempts by method and result (success, failure, throttled).',
+    labelNames: ['method', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tokens = new Counter({
+    name: 'llmproxy_tokens_total',
+    help: 'Tokens reported by providers, by instance, model and direction (input, output).',
+    labelNames: ['instance', 'model', 'direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialRefresh = new Counter({
+    name: 'llmproxy_credential_refresh_total',
+    help: 'Provider credential fetches and refreshes, by provider, method and status.',
+    labelNames: ['provider', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  #credentialSource: () => Array<{ instance: string; lastRefreshAt: number | undefined; expiresAt: number | undefined }> = () => [];
+
+  readonly credentialAge = (() => {
+    const source = () => this.#credentialSource();
+    return new Gauge({
+      name: 'llmproxy_credential_age_seconds',
+      help: 'Seconds since the instance credential was last obtained.',
+      labelNames: ['instance'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const c of source()) if (c.lastRefreshAt !== undefined) this.set({ instance: c.instance }, (now - c.lastRefreshAt) / 1000);
+      },
+    });
+  })();
+
+  readonly credentialExpiry = (() => {
+    const source = () => this.#credentialSource();
+    return new Gauge({
+      name: 'llmproxy_credential_expiry_seconds',
+      help: 'Seconds until the instance credential expires (absent for credentials without expiry).',
+      labelNames: ['instance'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const c of source()) if (c.expiresAt !== undefined) this.set({ instance: c.instance }, (c.expiresAt - now) / 1000);
+      },
+    });
+  })();
+
+  /** Credential age and expiry are computed at scrape time from the instances' states. */
+  trackCredentials(source: () => Array<{ instance: string; lastRefreshAt: number | undefined; expiresAt: number | undefined }>): void {
+    this.#credentialSource = source;
+  }
+
+  readonly secretRefresh = new Counter({
+    name: 'llmproxy_secret_refresh_total',
+    help: 'Secret reference reads by store and status (ok, changed, error).',
+    labelNames: ['store', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimited = new Counter({
+    name: 'llmproxy_rate_limited_total',
+    help: 'Requests refused with 429, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  #inflightSource: () => number = () => 0;
+
+  readonly inflight = (() => {
+    const source = () => this.#inflightSource();
+    return new Gauge({
+      name: 'llmproxy_inflight_requests',
+      help: 'Requests currently being served (streams included).',
+      registers: [this.registry],
+      collect() {
+        this.set(source());
+      },
+    });
+  })();
+
+  /** The in-flight count is read at scrape time, so the request path pays nothing for it. */
+  trackInflight(source: () => number): void {
+    this.#inflightSource = source;
+  }
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'llmproxy_' });
+  }
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { StaticCredential } from '../../credentials/static/index.js';
+import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
+import { applyHeaderCredential } from '../../signing/header.js';
+import { instanceSchema } from '../instance-schema.js';
+import { rules } from '../transparent-path.js';
+import { defineProvider } from '../types.js';
+import { anthropicUsage } from './usage.js';
+
+const schema = instanceSchema('anthropic', {}, z.discriminatedUnion('type', [apiKeyAuthSchema]));
+
+/** Anthropic (api.anthropic.com): `x-api-key`; the client sends its own `anthropic-version`. */
+export const anthropic = defineProvider({
+  type: 'anthropic',
+  schema,
+  defaultEndpoint: 'https://api.anthropic.com',
+  transparentRules: rules('POST v1/messages', 'POST v1/messages/count_tokens', 'GET v1/models', 'GET v1/models/*'),
+  usage: anthropicUsage,
+  setup(_name, config, ctx) {
+    const secret = ctx.secrets.handle(config.authentication.api_key, config.authentication.refresh_interval);
+    return {
+      credential: new StaticCredential(secret, 'api_key', (value) => ({ type: 'header', name: 'x-api-key', value })),
+      sign: (req, cred) => applyHeaderCredential(req, cred as Extract<typeof cred, { type: 'header' }>),
+    };
+  },
+});

@@ -1,0 +1,40 @@
+import type { Config, InstanceConfig } from '../config/schema.js';
+import { Instance } from './instance.js';
+import { PROVIDERS_BY_TYPE } from './registry.js';
+import type { ProviderContext } from './types.js';
+
+/** Thrown when the gateway cannot start (an unresolvable secret, an unusable store...). */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+/** Builds one configured instance: the provider's parts plus endpoint, rules and timeouts. */
+export async function buildInstance(name: string, cfg: InstanceConfig, config: Config, ctx: ProviderContext): Promise<Instance> {
+  const provider = PROVIDERS_BY_TYPE.get(cfg.type);
+  if (!provider) throw new StartupError(`instances.${name}.type: unknown provider "${cfg.type}"`);
+  const parts = await provider.setup(name, cfg, ctx);
+  const endpoint = ('endpoint' in cfg ? cfg.endpoint : undefined) ?? parts.endpoint ?? endpointFrom(provider.defaultEndpoint);
+  if (!endpoint) throw new StartupError(`instances.${name}.endpoint: required for provider "${cfg.type}"`);
+  return new Instance(
+    {
+      name,
+      provider,
+      endpoint,
+      isDefault: cfg.default,
+      extraRules: cfg.allow_paths,
+      timeouts: {
+        connectMs: cfg.timeouts.connect ?? config.upstream.connect_timeout,
+        firstByteMs: cfg.timeouts.first_byte ?? config.upstream.first_byte_timeout,
+        idleMs: cfg.timeouts.idle ?? config.upstream.idle_timeout,
+      },
+      bodyLimit: cfg.body_limit ?? config.server.body_limit,
+    },
+    parts,
+  );
+}
+
+function endpointFrom(url: string | undefined): { origin: string; basePath: string } | undefined {
+  if (url === undefined) return undefined;
+  const u = new URL(url);
+  return { origin: u.origin, basePath: u.pathname.replace(/\/+$/, '') };
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { duration, endpointUrl, size } from '../config/fields.js';
+import { parsePathRule, type PathRule } from './transparent-path.js';
+
+/** An allowlist entry in config, parsed to a PathRule. */
+export const pathRuleSchema = z.string().transform((text, ctx): PathRule => {
+  const rule = parsePathRule(text);
+  if ('error' in rule) {
+    ctx.addIssue({ code: 'custom', message: rule.error });
+    return z.NEVER;
+  }
+  return rule;
+});
+
+export const timeoutsSchema = z.strictObject({
+  connect: duration().optional(),
+  first_byte: duration().optional(),
+  idle: duration().optional(),
+});
+
+/** Fields every instance accepts, whatever its provider. */
+const commonShape = {
+  default: z.boolean().default(false),
+  /** Native routes reachable in transparent mode beyond the provider's inference routes. */
+  allow_paths: z.array(pathRuleSchema).default([]),
+  timeouts: timeoutsSchema.prefault({}),
+  body_limit: size().optional(),
+};
+
+/**
+ * The config schema of one provider's instances: the common fields, `endpoint` (unless the
+ * provider has no configurable upstream), the provider's own fields and its `authentication`
+ * union, all strict.
+ */
+export function instanceSchema<T extends string, S extends z.ZodRawShape, A extends z.ZodType>(
+  type: T,
+  shape: S,
+  authentication: A,
+) {
+  return z.strictObject({
+    type: z.literal(type),
+    endpoint: endpointUrl().optional(),
+    ...commonShape,
+    ...shape,
+    authentication,
+  });
+}
+
+/** For providers whose upstream is built in (the demo): the same fields without `endpoint`. */
+export function builtinInstanceSchema<T extends string, A extends z.ZodType>(type: T, authentication: A) {
+  return z.strictObject({ type: z.literal(type), ...commonShape, authentication });
+}

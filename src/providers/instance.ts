@@ -1,0 +1,74 @@
+import type { Dispatcher } from 'undici';
+import type { Endpoint } from '../config/fields.js';
+import type { CachedCredential, Credential } from '../credentials/types.js';
+import { createUpstreamPool } from '../upstream/pool.js';
+import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
+import type { PathRule } from './transparent-path.js';
+import type { ProviderDefinition, ProviderParts } from './types.js';
+import { UsageObserver } from './usage.js';
+
+export interface InstanceSettings {
+  name: string;
+  provider: ProviderDefinition;
+  endpoint: Endpoint;
+  isDefault: boolean;
+  extraRules: readonly PathRule[];
+  timeouts: Timeouts;
+  bodyLimit: number;
+}
+
+/**
+ * A configured instance at run time: its upstream pool, credential and rules. Built once at
+ * startup; read-only on the request path.
+ */
+export class Instance {
+  readonly name: string;
+  readonly type: string;
+  readonly provider: ProviderDefinition;
+  readonly endpoint: Endpoint;
+  readonly region: string;
+  readonly isDefault: boolean;
+  readonly rules: readonly PathRule[];
+  readonly timeouts: Timeouts;
+  readonly bodyLimit: number;
+  readonly credential: CachedCredential;
+  readonly pool: Dispatcher;
+  readonly #parts: ProviderParts;
+
+  constructor(settings: InstanceSettings, parts: ProviderParts) {
+    this.name = settings.name;
+    this.provider = settings.provider;
+    this.type = settings.provider.type;
+    this.endpoint = parts.endpoint ?? settings.endpoint;
+    this.region = parts.region ?? '';
+    this.isDefault = settings.isDefault;
+    this.rules = [...settings.provider.transparentRules, ...settings.extraRules];
+    this.timeouts = settings.timeouts;
+    this.bodyLimit = settings.bodyLimit;
+    this.credential = parts.credential;
+    this.#parts = parts;
+    this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
+  }
+
+  /** The upstream request for a transparent call: base path + native path, provider headers added. */
+  transparent(method: string, nativePathAndQuery: string, headers: Record<string, string>, body: Buffer | null): UpstreamRequest {
+    const extra = this.#parts.headers;
+    if (extra) for (const name in extra) headers[name] = extra[name]!;
+    return { method, path: this.endpoint.basePath + nativePathAndQuery, headers, body };
+  }
+
+  /** Applies the instance's credential; answers from memory while the credential is fresh. */
+  async authorize(req: UpstreamRequest): Promise<UpstreamRequest> {
+    const credential: Credential = await this.credential.get();
+    return this.#parts.sign(req, credential);
+  }
+
+  usageObserver(contentType: string | undefined): UsageObserver | undefined {
+    return UsageObserver.for(this.provider.usage, contentType);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    await this.#parts.close?.();
+  }
+}

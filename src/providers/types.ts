@@ -1,0 +1,56 @@
+import type { z } from 'zod';
+import type { CachedCredential, Credential } from '../credentials/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { SecretResolver } from '../secrets/resolver.js';
+import type { UpstreamRequest } from '../upstream/types.js';
+import type { Endpoint } from '../config/fields.js';
+import type { PathRule } from './transparent-path.js';
+import type { UsageReader } from './usage.js';
+
+export interface ProviderContext {
+  secrets: SecretResolver;
+  logger: Logger;
+}
+
+/** What a provider builds for one configured instance. */
+export interface ProviderParts {
+  credential: CachedCredential;
+  /** Applies the credential to a request bound upstream (a header, a token, a signature). */
+  sign(req: UpstreamRequest, credential: Credential): UpstreamRequest;
+  /** Headers the gateway adds to every forwarded request (from config, never from clients). */
+  headers?: Record<string, string>;
+  /** For region-aware providers; '' otherwise. */
+  region?: string;
+  /** Overrides the configured endpoint (the demo provider serves its own). */
+  endpoint?: Endpoint;
+  /** Releases what setup started. */
+  close?(): Promise<void>;
+}
+
+/**
+ * One provider: its config schema, its transparent-mode rules and how it reports usage. Adding
+ * a provider is one folder exporting one of these plus one line in registry.ts.
+ *
+ * @example
+ * export const anthropic = defineProvider({
+ *   type: 'anthropic', schema, defaultEndpoint: 'https://api.anthropic.com',
+ *   transparentRules: rules('POST v1/messages'), usage: anthropicUsage,
+ *   setup: (name, config, ctx) => ({ credential, sign: applyHeaderCredential }),
+ * });
+ */
+export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.ZodType<{ type: string }>> {
+  readonly type: string;
+  readonly schema: S;
+  /** The provider's public origin; undefined when an instance must name its endpoint. */
+  readonly defaultEndpoint: string | undefined;
+  /** Native routes a client may reach in transparent mode unless the instance adds more. */
+  readonly transparentRules: readonly PathRule[];
+  /** Client headers this provider must not receive (e.g. account selectors), lower case. */
+  readonly strippedHeaders?: ReadonlySet<string>;
+  readonly usage: UsageReader;
+  setup(name: string, config: z.output<S>, ctx: ProviderContext): ProviderParts | Promise<ProviderParts>;
+}
+
+export function defineProvider<S extends z.ZodType<{ type: string }>>(definition: ProviderDefinition<S>): ProviderDefinition<S> {
+  return definition;
+}

@@ -1,0 +1,104 @@
+import { SseDecoder, type SseEvent } from '../protocol/sse.js';
+
+/** Token usage a provider reported for one response. */
+export interface Usage {
+  model: string | undefined;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/**
+ * How one provider schema reports usage. `json` reads a whole response body; `event` reads one
+ * streamed event and folds it into `acc`. Both return quickly when there is nothing to read:
+ * they run on the response path.
+ */
+export interface UsageReader {
+  json(body: unknown, acc: Usage): void;
+  event(event: SseEvent, acc: Usage): void;
+}
+
+export function emptyUsage(): Usage {
+  return { model: undefined, inputTokens: 0, outputTokens: 0 };
+}
+
+/** Largest JSON body read for usage; bigger bodies are forwarded but not accounted. */
+const MAX_JSON_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Watches a response body on its way to the client and extracts usage from it, without
+ * touching the bytes. Per request; holds the decoding state.
+ */
+export class UsageObserver {
+  readonly #reader: UsageReader;
+  readonly #kind: 'json' | 'sse';
+  readonly #usage = emptyUsage();
+  #sse: SseDecoder | undefined;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #seen = false;
+
+  private constructor(reader: UsageReader, kind: 'json' | 'sse') {
+    this.#reader = reader;
+    this.#kind = kind;
+    if (kind === 'sse') this.#sse = new SseDecoder();
+  }
+
+  /** An observer for a response of `contentType`, or undefined when usage cannot be in it. */
+  static for(reader: UsageReader, contentType: string | undefined): UsageObserver | undefined {
+    if (!contentType) return undefined;
+    if (contentType.includes('text/event-stream')) return new UsageObserver(reader, 'sse');
+    if (contentType.includes('json')) return new UsageObserver(reader, 'json');
+    return undefined;
+  }
+
+  /** Arrow property so it can be passed as a 'data' listener without binding. */
+  readonly push = (chunk: Buffer): void => {
+    if (this.#kind === 'sse') {
+      for (const ev of this.#sse!.push(chunk)) this.#event(ev);
+      return;
+    }
+    this.#bytes += chunk.length;
+    if (this.#bytes <= MAX_JSON_BYTES) this.#chunks.push(chunk);
+    else this.#chunks = [];
+  };
+
+  /** Call when the body ended; returns the usage, or undefined if the body reported none. */
+  end(): Usage | undefined {
+    if (this.#kind === 'sse') {
+      for (const ev of this.#sse!.end()) this.#event(ev);
+    } else if (this.#bytes > 0 && this.#bytes <= MAX_JSON_BYTES) {
+      try {
+        this.#reader.json(JSON.parse(Buffer.concat(this.#chunks, this.#bytes).toString('utf8')), this.#usage);
+        this.#seen = this.#usage.inputTokens > 0 || this.#usage.outputTokens > 0;
+      } catch {
+        // Not JSON after all (an HTML error page, say): nothing to account.
+      }
+      this.#chunks = [];
+    }
+    return this.#seen ? this.#usage : undefined;
+  }
+
+  #event(ev: SseEvent): void {
+    // Only events that mention usage are worth parsing; the rest are skipped unparsed.
+    if (!ev.data.includes('"usage"')) return;
+    this.#reader.event(ev, this.#usage);
+    this.#seen = this.#usage.inputTokens > 0 || this.#usage.outputTokens > 0;
+  }
+}
+
+export function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 && v.length <= 200 ? v : undefined;
+}
+
+export function parseEventJson(ev: SseEvent): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(ev.data);
+    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

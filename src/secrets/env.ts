@@ -1,0 +1,11 @@
+import type { SecretStore } from './types.js';
+
+/** `${env:NAME}` (or `${NAME}`): an environment variable, re-read on every refresh. */
+export const envStore: SecretStore = {
+  scheme: 'env',
+  async read(ref) {
+    const value = process.env[ref.path];
+    if (value === undefined || value === '') throw new Error(`environment variable ${ref.path} is not set or empty`);
+    return value;
+  },
+};

@@ -1,0 +1,76 @@
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { RequestContext } from '../middleware/context.js';
+import type { Instance } from '../providers/instance.js';
+import type { UsageObserver } from '../providers/usage.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { upstreamFailure } from '../upstream/errors.js';
+import { returnableHeaders } from '../upstream/headers.js';
+import type { UpstreamRequest } from '../upstream/types.js';
+
+/**
+ * Sends `req` to the instance's upstream and streams the answer back unchanged: status,
+ * headers (minus hop-by-hop ones) and body bytes, unbuffered and with backpressure. Usage is
+ * read from the body on the side. A client that goes away aborts the upstream request.
+ */
+export async function forward(ctx: RequestContext, instance: Instance, req: UpstreamRequest): Promise<void> {
+  const abort = new AbortController();
+  ctx.abort = abort;
+  const sentAt = performance.now();
+  let answer: Dispatcher.ResponseData;
+  try {
+    answer = await instance.pool.request({
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.path,
+      headers: req.headers,
+      body: req.body,
+      signal: abort.signal,
+    });
+  } catch (err) {
+    if (abort.signal.aborted) return; // the client left; nobody to answer
+    throw upstreamFailure(instance.name, err);
+  }
+  ctx.upstreamMs = performance.now() - sentAt;
+  if (answer.statusCode === 401) {
+    // The provider refused the gateway's credential, not the client's. Its body is not passed
+    // on: providers echo part of the rejected key ("Incorrect API key provided: sk-...abcd").
+    answer.body.resume();
+    instance.credential.invalidate();
+    throw new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider rejected the gateway's credential; an operator must check it`);
+  }
+  const headers = returnableHeaders(answer.headers);
+  // Keep the provider's own request id (support tickets need it); ours stays in X-LLMProxy-Request-Id.
+  if (headers['x-request-id'] === undefined) headers['x-request-id'] = ctx.id;
+  ctx.res.writeHead(answer.statusCode, headers);
+  const contentType = answer.headers['content-type'];
+  const observer = answer.statusCode < 300 ? instance.usageObserver(typeof contentType === 'string' ? contentType : undefined) : undefined;
+  try {
+    await pump(answer.body, ctx, observer);
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    throw upstreamFailure(instance.name, err);
+  }
+}
+
+/** Copies `body` to the response, pausing the upstream while the client is not reading. */
+function pump(body: Readable, ctx: RequestContext, observer: UsageObserver | undefined): Promise<void> {
+  const { res } = ctx;
+  return new Promise<void>((resolve, reject) => {
+    const resume = () => body.resume();
+    body.on('data', (chunk: Buffer) => {
+      observer?.push(chunk);
+      if (!res.write(chunk)) {
+        body.pause();
+        res.once('drain', resume);
+      }
+    });
+    body.once('end', () => {
+      // Before end(): the response's 'close' (which records metrics) may fire before this promise settles.
+      if (observer) ctx.usage = observer.end();
+      res.end();
+      resolve();
+    });
+    body.once('error', reject);
+  });
+}

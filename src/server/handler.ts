@@ -1,0 +1,134 @@
+import type { clientAddressResolver } from '../clientauth/client-address.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { toHttp } from '../errors/http.js';
+import { RequestContext } from '../middleware/context.js';
+import { assignRequestId } from '../middleware/request-id.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { abortResponse, type Req, type Res } from '../util/http.js';
+import type { Route, Router } from './router.js';
+
+export interface HandlerDeps {
+  router: Router;
+  logger: Logger;
+  metrics: Metrics;
+  clientAddress: ReturnType<typeof clientAddressResolver>;
+  tracker: InflightTracker;
+}
+
+/** Counts requests in flight (streams included) so shutdown can wait for them. */
+export class InflightTracker {
+  #count = 0;
+  #draining = false;
+  #waiters: Array<() => void> = [];
+
+  get count(): number {
+    return this.#count;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  begin(): void {
+    this.#count++;
+  }
+
+  end(): void {
+    this.#count--;
+    if (this.#count === 0) for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Marks the server as draining; resolves when nothing is in flight. */
+  drain(): Promise<void> {
+    this.#draining = true;
+    return this.#count === 0 ? Promise.resolve() : new Promise((r) => this.#waiters.push(r));
+  }
+}
+
+/** The function node's servers call for every request, HTTP/1 or HTTP/2. */
+export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
+  const { router, logger, metrics, clientAddress, tracker } = deps;
+
+  function finish(ctx: RequestContext, route: Route | undefined): void {
+    tracker.end();
+    const status = ctx.res.statusCode;
+    const completed = ctx.res.writableFinished;
+    if (!completed) ctx.abort?.abort();
+    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    const instance = ctx.instance;
+    if (route === undefined || !route.quiet) {
+      const labels = instance ? [instance.name, instance.type, instance.region] : ['', '', ''];
+      metrics.requests.labels(labels[0]!, labels[1]!, labels[2]!, ctx.mode, completed ? String(status) : 'aborted').inc();
+      metrics.requestDuration.labels(labels[0]!, labels[1]!, ctx.mode).observe(seconds);
+      if (instance && ctx.upstreamMs !== undefined) metrics.upstreamDuration.labels(instance.name, instance.type).observe(ctx.upstreamMs / 1000);
+      const usage = ctx.usage;
+      if (instance && usage) {
+        const model = usage.model ?? 'unknown';
+        if (usage.inputTokens > 0) metrics.tokens.labels(instance.name, model, 'input').inc(usage.inputTokens);
+        if (usage.outputTokens > 0) metrics.tokens.labels(instance.name, model, 'output').inc(usage.outputTokens);
+      }
+    }
+    const line = {
+      request_id: ctx.id,
+      method: ctx.method,
+      path: ctx.path.length > 256 ? `${ctx.path.slice(0, 256)}...` : ctx.path,
+      route: ctx.route,
+      instance: instance?.name,
+      status,
+      completed,
+      duration_ms: Math.round(seconds * 1e4) / 10,
+      upstream_ms: ctx.upstreamMs === undefined ? undefined : Math.round(ctx.upstreamMs * 10) / 10,
+      client: ctx.clientAddress,
+      auth: ctx.authResult === undefined ? undefined : { result: ctx.authResult, reason: ctx.authReason ?? undefined, key_id: ctx.principal?.keyId, user: ctx.principal?.user ?? undefined },
+      error: ctx.errorCode,
+      tokens: ctx.usage ? { model: ctx.usage.model, input: ctx.usage.inputTokens, output: ctx.usage.outputTokens } : undefined,
+    };
+    if (route?.quiet && status < 400) logger.debug(line, 'request');
+    else logger.info(line, 'request');
+  }
+
+  function fail(ctx: RequestContext, err: unknown): void {
+    const gatewayError = err instanceof GatewayError;
+    ctx.errorCode = gatewayError ? err.code : 'internal_error';
+    if (!gatewayError) logger.error({ request_id: ctx.id, err }, 'unhandled error');
+    else if (err.status >= 500) logger.warn({ request_id: ctx.id, code: err.code, error: err.message, cause: causeCode(err.cause) }, 'request failed');
+    if (ctx.res.headersSent) {
+      // Mid-stream: the status line is gone; end abnormally so the client sees the failure.
+      abortResponse(ctx.res);
+      return;
+    }
+    if (ctx.res.writableEnded) return;
+    const answer = toHttp(err);
+    ctx.res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+    ctx.res.end(answer.body);
+  }
+
+  return function handleRequest(req, res) {
+    const ctx = new RequestContext(req, res);
+    tracker.begin();
+    let route: Route | undefined;
+    res.once('close', () => finish(ctx, route));
+    assignRequestId(ctx);
+    ctx.clientAddress = clientAddress(req);
+    if (tracker.draining && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
+    if (ctx.path.charCodeAt(0) !== 47 /* absolute-form or asterisk request targets */) {
+      fail(ctx, new GatewayError('invalid_path', 'only origin-form request targets ("/path") are accepted'));
+      return;
+    }
+    const match = router.match(ctx.method, ctx.path);
+    if (match instanceof GatewayError) {
+      fail(ctx, match);
+      return;
+    }
+    route = match;
+    ctx.route = match.name;
+    ctx.mode = match.mode;
+    match.chain(ctx).catch((err: unknown) => fail(ctx, err));
+  };
+}
+
+function causeCode(cause: unknown): string | undefined {
+  if (cause instanceof Error) return (cause as { code?: string }).code ?? cause.name;
+  return undefined;
+}

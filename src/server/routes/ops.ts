@@ -1,0 +1,78 @@
+import type { Middleware } from '../../middleware/types.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { InstanceDirectory } from '../../providers/directory.js';
+import type { Store } from '../../store/types.js';
+import type { RouteSpec } from '../router.js';
+
+function sendJson(res: { writeHead(s: number, h: Record<string, string | number>): unknown; end(b: string): unknown }, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/** `GET /health`: the process is alive and serving. */
+export function healthRoute(): RouteSpec {
+  return {
+    name: 'health',
+    path: '/health',
+    methods: ['GET', 'HEAD'],
+    mode: 'ops',
+    quiet: true,
+    middleware: [async (ctx) => sendJson(ctx.res, 200, { status: 'ok' })],
+  };
+}
+
+export interface ReadinessDeps {
+  store: Store;
+  instances: InstanceDirectory;
+  isDraining: () => boolean;
+}
+
+/** `GET /ready`: config loaded, store reachable, every instance credential usable, not draining. */
+export function readyRoute(deps: ReadinessDeps): RouteSpec {
+  return {
+    name: 'ready',
+    path: '/ready',
+    methods: ['GET', 'HEAD'],
+    mode: 'ops',
+    quiet: true,
+    middleware: [
+      async (ctx) => {
+        const checks: Record<string, string> = { config: 'ok' };
+        try {
+          await deps.store.ping();
+          checks['store'] = 'ok';
+        } catch {
+          checks['store'] = 'unreachable';
+        }
+        for (const i of deps.instances.all) {
+          const s = i.credential.state;
+          const expired = s.expiresAt !== undefined && s.expiresAt <= Date.now();
+          checks[`instance:${i.name}`] = s.status === 'ok' && !expired ? 'ok' : expired ? 'credential expired' : `credential ${s.status}`;
+        }
+        if (deps.isDraining()) checks['server'] = 'shutting down';
+        const ready = Object.values(checks).every((v) => v === 'ok');
+        sendJson(ctx.res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks });
+      },
+    ],
+  };
+}
+
+/** `GET /metrics`: Prometheus text; `guard` is authentication when `server.metrics.require_auth`. */
+export function metricsRoute(metrics: Metrics, guard: readonly Middleware[]): RouteSpec {
+  return {
+    name: 'metrics',
+    path: '/metrics',
+    methods: ['GET'],
+    mode: 'ops',
+    quiet: true,
+    middleware: [
+      ...guard,
+      async (ctx) => {
+        const text = await metrics.registry.metrics();
+        ctx.res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        ctx.res.end(text);
+      },
+    ],
+  };
+}

@@ -1,0 +1,74 @@
+import { GatewayError } from '../../errors/gateway-error.js';
+import { auditEvent } from '../../middleware/audit.js';
+import type { RequestContext } from '../../middleware/context.js';
+import type { Middleware } from '../../middleware/types.js';
+import type { AuditTrail } from '../../observability/audit-trail.js';
+import type { InstanceDirectory } from '../../providers/directory.js';
+import { checkNativePath, matchPathRule } from '../../providers/transparent-path.js';
+import { forwardableHeaders } from '../../upstream/headers.js';
+import { forward } from '../forward.js';
+import type { RouteSpec } from '../router.js';
+
+const PREFIX = '/transparent/';
+
+export interface TransparentRouteDeps {
+  instances: InstanceDirectory;
+  audit: AuditTrail;
+  authenticate: Middleware;
+  readBody: Middleware;
+  authorize: Middleware;
+}
+
+/**
+ * `/transparent/{instance}/<native path>`: the provider's own API, with only the credential
+ * swapped. `{instance}` may be a provider type, meaning that type's default instance.
+ */
+export function transparentRoute(deps: TransparentRouteDeps): RouteSpec {
+  return {
+    name: 'transparent',
+    path: PREFIX,
+    prefix: true,
+    mode: 'transparent',
+    middleware: [splitPath, deps.authenticate, resolveInstance(deps), deps.readBody, deps.authorize, forwardTransparent],
+  };
+}
+
+async function splitPath(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
+  const slash = ctx.path.indexOf('/', PREFIX.length);
+  ctx.instanceName = slash === -1 ? ctx.path.slice(PREFIX.length) : ctx.path.slice(PREFIX.length, slash);
+  ctx.nativePath = slash === -1 ? '' : ctx.path.slice(slash);
+  await next();
+}
+
+function resolveInstance(deps: TransparentRouteDeps): Middleware {
+  const { instances, audit } = deps;
+  return async function resolveTransparentInstance(ctx, next) {
+    const denied = (err: GatewayError) => {
+      audit.record(auditEvent(ctx, 'denied', err.code));
+      return err;
+    };
+    const instance = instances.resolve(ctx.instanceName);
+    if (!instance) throw denied(new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`));
+    ctx.instance = instance;
+    let segments: string[];
+    try {
+      segments = checkNativePath(ctx.nativePath);
+    } catch (err) {
+      throw denied(err as GatewayError);
+    }
+    if (!matchPathRule(instance.rules, ctx.method, segments)) {
+      throw denied(
+        new GatewayError('path_not_allowed', `${ctx.method} ${ctx.nativePath.slice(0, 200)} is not enabled on instance "${instance.name}" (an operator can add it to instances.${instance.name}.allow_paths)`),
+      );
+    }
+    await next();
+  };
+}
+
+async function forwardTransparent(ctx: RequestContext): Promise<void> {
+  const instance = ctx.instance!;
+  const headers = forwardableHeaders(ctx.req.headers, instance.provider.strippedHeaders);
+  if (ctx.body !== null) headers['content-length'] = String(ctx.body.length);
+  const request = instance.transparent(ctx.method, ctx.nativePath + ctx.query, headers, ctx.body);
+  await forward(ctx, instance, await instance.authorize(request));
+}

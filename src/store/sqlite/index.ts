@@ -1,0 +1,228 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore, NewKey, Store } from '../types.js';
+import { MIGRATIONS } from './migrations.js';
+
+type Row = Record<string, unknown>;
+
+/** Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. */
+export function openSqliteStore(path: string): SqliteStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return new SqliteStore(db);
+}
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the database schema (version ${current}) is newer than this llmproxy (version ${MIGRATIONS.length}); upgrade llmproxy`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly keys: SqliteKeyStore;
+  readonly audit: SqliteAuditLog;
+  readonly #db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.keys = new SqliteKeyStore(db);
+    this.audit = new SqliteAuditLog(db);
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function toRecord(r: Row): KeyRecord {
+  return {
+    id: r['id'] as string,
+    name: r['name'] as string,
+    user: (r['user_id'] as string | null) ?? null,
+    role: r['role'] as string,
+    secretHash: r['secret_hash'] as string,
+    createdAt: r['created_at'] as number,
+    expiresAt: (r['expires_at'] as number | null) ?? null,
+    revokedAt: (r['revoked_at'] as number | null) ?? null,
+    lastUsedAt: (r['last_used_at'] as number | null) ?? null,
+    scopes: JSON.parse(r['scopes'] as string) as KeyRecord['scopes'],
+    limits: JSON.parse(r['limits'] as string) as KeyRecord['limits'],
+    rotatedFrom: (r['rotated_from'] as string | null) ?? null,
+    rev: r['rev'] as number,
+  };
+}
+
+class SqliteKeyStore implements KeyStore {
+  readonly #db: Database.Database;
+  readonly #get: Database.Statement;
+  readonly #insert: Database.Statement;
+  readonly #bump: Database.Statement;
+  readonly #touch: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#get = db.prepare('SELECT * FROM api_keys WHERE id = ?');
+    this.#insert = db.prepare(
+      `INSERT INTO api_keys (id, name, user_id, role, secret_hash, created_at, expires_at, scopes, limits, rotated_from, rev)
+       VALUES (@id, @name, @user, @role, @secretHash, @createdAt, @expiresAt, @scopes, @limits, @rotatedFrom, @rev)`,
+    );
+    this.#bump = db.prepare(`UPDATE counters SET value = value + 1 WHERE name = 'api_keys_rev' RETURNING value`);
+    this.#touch = db.prepare('UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
+  }
+
+  #nextRev(): number {
+    return (this.#bump.get() as { value: number }).value;
+  }
+
+  #insertKey(key: NewKey): KeyRecord {
+    this.#insert.run({
+      id: key.id,
+      name: key.name,
+      user: key.user,
+      role: key.role,
+      secretHash: key.secretHash,
+      createdAt: key.createdAt ?? Date.now(),
+      expiresAt: key.expiresAt,
+      scopes: JSON.stringify(key.scopes),
+      limits: JSON.stringify(key.limits),
+      rotatedFrom: key.rotatedFrom,
+      rev: this.#nextRev(),
+    });
+    return toRecord(this.#get.get(key.id) as Row);
+  }
+
+  async create(key: NewKey): Promise<KeyRecord> {
+    return this.#db.transaction(() => this.#insertKey(key)).immediate();
+  }
+
+  async createIfEmpty(key: NewKey): Promise<KeyRecord | undefined> {
+    return this.#db
+      .transaction(() => {
+        const any = this.#db.prepare('SELECT 1 FROM api_keys LIMIT 1').get();
+        return any ? undefined : this.#insertKey(key);
+      })
+      .immediate();
+  }
+
+  async get(id: string): Promise<KeyRecord | undefined> {
+    const row = this.#get.get(id) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  async list(): Promise<KeyRecord[]> {
+    return (this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as Row[]).map(toRecord);
+  }
+
+  async revoke(id: string, at: number): Promise<KeyRecord | undefined> {
+    return this.#db
+      .transaction(() => {
+        const row = this.#get.get(id) as Row | undefined;
+        if (!row) return undefined;
+        if (row['revoked_at'] == null) {
+          this.#db.prepare('UPDATE api_keys SET revoked_at = ?, rev = ? WHERE id = ?').run(at, this.#nextRev(), id);
+        }
+        return toRecord(this.#get.get(id) as Row);
+      })
+      .immediate();
+  }
+
+  async rotate(oldId: string, replacement: NewKey, oldExpiresAt: number): Promise<{ old: KeyRecord; replacement: KeyRecord }> {
+    return this.#db
+      .transaction(() => {
+        const row = this.#get.get(oldId) as Row | undefined;
+        if (!row) throw new Error(`no key with id ${oldId}`);
+        const old = toRecord(row);
+        if (old.revokedAt !== null) throw new Error(`key ${oldId} is revoked; create a new key instead`);
+        const now = Date.now();
+        if (oldExpiresAt <= now) {
+          this.#db.prepare('UPDATE api_keys SET revoked_at = ?, rev = ? WHERE id = ?').run(now, this.#nextRev(), oldId);
+        } else if (old.expiresAt === null || oldExpiresAt < old.expiresAt) {
+          this.#db.prepare('UPDATE api_keys SET expires_at = ?, rev = ? WHERE id = ?').run(oldExpiresAt, this.#nextRev(), oldId);
+        }
+        const created = this.#insertKey(replacement);
+        return { old: toRecord(this.#get.get(oldId) as Row), replacement: created };
+      })
+      .immediate();
+  }
+
+  async touch(lastUsed: ReadonlyMap<string, number>): Promise<void> {
+    if (lastUsed.size === 0) return;
+    this.#db.transaction(() => {
+      for (const [id, at] of lastUsed) this.#touch.run(at, id);
+    })();
+  }
+
+  async currentRev(): Promise<number> {
+    return (this.#db.prepare(`SELECT value FROM counters WHERE name = 'api_keys_rev'`).get() as { value: number }).value;
+  }
+
+  async changesSince(rev: number): Promise<{ records: KeyRecord[]; rev: number }> {
+    const rows = this.#db.prepare('SELECT * FROM api_keys WHERE rev > ? ORDER BY rev').all(rev) as Row[];
+    const records = rows.map(toRecord);
+    return { records, rev: records.length > 0 ? records[records.length - 1]!.rev : rev };
+  }
+}
+
+class SqliteAuditLog implements AuditLog {
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#insert = db.prepare(
+      `INSERT INTO audit_log (time, request_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance)
+       VALUES (@time, @requestId, @event, @result, @reason, @method, @keyId, @user, @clientAddress, @httpMethod, @path, @instance)`,
+    );
+  }
+
+  async append(events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.#db.transaction(() => {
+      for (const e of events) this.#insert.run(e);
+    })();
+  }
+
+  async query(q: AuditQuery): Promise<AuditEvent[]> {
+    const where: string[] = [];
+    const args: Record<string, unknown> = { limit: q.limit ?? 100 };
+    if (q.since !== undefined) (where.push('time >= @since'), (args['since'] = q.since));
+    if (q.keyId !== undefined) (where.push('key_id = @keyId'), (args['keyId'] = q.keyId));
+    if (q.result !== undefined) (where.push('result = @result'), (args['result'] = q.result));
+    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`;
+    return (this.#db.prepare(sql).all(args) as Row[]).map((r) => ({
+      time: r['time'] as number,
+      requestId: r['request_id'] as string,
+      event: r['event'] as string,
+      result: r['result'] as AuditEvent['result'],
+      reason: (r['reason'] as string | null) ?? null,
+      method: r['method'] as string,
+      keyId: (r['key_id'] as string | null) ?? null,
+      user: (r['user_id'] as string | null) ?? null,
+      clientAddress: r['client_address'] as string,
+      httpMethod: r['http_method'] as string,
+      path: r['path'] as string,
+      instance: (r['instance'] as string | null) ?? null,
+    }));
+  }
+
+  async prune(before: number): Promise<number> {
+    return this.#db.prepare('DELETE FROM audit_log WHERE time < ?').run(before).changes;
+  }
+}

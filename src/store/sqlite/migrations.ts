@@ -1,0 +1,44 @@
+/**
+ * Versioned schema migrations, applied in order inside one transaction each; `PRAGMA
+ * user_version` records the version reached. Append only: never edit a released migration.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: API keys, the change counter the revocation watcher polls, the audit log.
+  `
+  CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    user_id      TEXT,
+    role         TEXT NOT NULL,
+    secret_hash  TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    revoked_at   INTEGER,
+    last_used_at INTEGER,
+    scopes       TEXT NOT NULL,
+    limits       TEXT NOT NULL,
+    rotated_from TEXT REFERENCES api_keys(id),
+    rev          INTEGER NOT NULL
+  );
+  CREATE INDEX api_keys_rev ON api_keys(rev);
+  CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  INSERT INTO counters (name, value) VALUES ('api_keys_rev', 0);
+  CREATE TABLE audit_log (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    time           INTEGER NOT NULL,
+    request_id     TEXT NOT NULL,
+    event          TEXT NOT NULL,
+    result         TEXT NOT NULL,
+    reason         TEXT,
+    method         TEXT NOT NULL,
+    key_id         TEXT,
+    user_id        TEXT,
+    client_address TEXT NOT NULL,
+    http_method    TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    instance       TEXT
+  );
+  CREATE INDEX audit_log_time ON audit_log(time);
+  CREATE INDEX audit_log_key ON audit_log(key_id, time);
+  `,
+];

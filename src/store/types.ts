@@ -1,0 +1,103 @@
+/**
+ * Storage interfaces. SQLite implements them now (store/sqlite/); PostgreSQL and Redis will
+ * implement the same ones. Methods are async so a networked store fits the same shape.
+ */
+
+export interface KeyScopes {
+  /** Instance names the key may use; null means every instance. */
+  instances: string[] | null;
+  /** Model names or `*` patterns the key may use; null means every model. */
+  models: string[] | null;
+}
+
+export interface KeyLimits {
+  rpm: number | null;
+  tpm: number | null;
+  budgetUsd: number | null;
+}
+
+export interface KeyRecord {
+  /** The public id part of the key (`llmp_<id>_...`). */
+  id: string;
+  name: string;
+  user: string | null;
+  role: string;
+  /** argon2id hash of the secret part. */
+  secretHash: string;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+  scopes: KeyScopes;
+  limits: KeyLimits;
+  /** The key this one replaced through `keys rotate`, if any. */
+  rotatedFrom: string | null;
+  /** Store-wide change counter at the last security-relevant change (see `changesSince`). */
+  rev: number;
+}
+
+export type NewKey = Omit<KeyRecord, 'createdAt' | 'revokedAt' | 'lastUsedAt' | 'rev'> & { createdAt?: number };
+
+export interface KeyStore {
+  create(key: NewKey): Promise<KeyRecord>;
+  /** Creates `key` only if the store holds no key at all (first-start bootstrap); atomic. */
+  createIfEmpty(key: NewKey): Promise<KeyRecord | undefined>;
+  get(id: string): Promise<KeyRecord | undefined>;
+  list(): Promise<KeyRecord[]>;
+  /** Sets `revokedAt` (if not already revoked); returns the updated record. */
+  revoke(id: string, at: number): Promise<KeyRecord | undefined>;
+  /**
+   * Creates `replacement` and limits the old key's life to `oldExpiresAt` (revokes it when
+   * that is now or earlier), in one transaction.
+   */
+  rotate(oldId: string, replacement: NewKey, oldExpiresAt: number): Promise<{ old: KeyRecord; replacement: KeyRecord }>;
+  /** Records last-use times in one batch; not a security change, so `rev` is not bumped. */
+  touch(lastUsed: ReadonlyMap<string, number>): Promise<void>;
+  /** The current change counter. */
+  currentRev(): Promise<number>;
+  /** Keys changed after `rev` (revocations, expiry changes), and the new counter. */
+  changesSince(rev: number): Promise<{ records: KeyRecord[]; rev: number }>;
+}
+
+export type AuditResult = 'success' | 'failure' | 'denied' | 'throttled';
+
+/** One authentication or authorization decision. Never holds a secret. */
+export interface AuditEvent {
+  time: number;
+  requestId: string;
+  /** `auth` for request authentication; later kinds (admin changes) add their own. */
+  event: string;
+  result: AuditResult;
+  /** Why, for anything but success: `missing`, `malformed`, `unknown_key`, `bad_secret`, `revoked`, `expired`, a 403 code... */
+  reason: string | null;
+  method: string;
+  keyId: string | null;
+  user: string | null;
+  clientAddress: string;
+  httpMethod: string;
+  /** Path without the query string (queries can carry secrets). */
+  path: string;
+  instance: string | null;
+}
+
+export interface AuditQuery {
+  since?: number;
+  keyId?: string;
+  result?: AuditResult;
+  limit?: number;
+}
+
+export interface AuditLog {
+  append(events: readonly AuditEvent[]): Promise<void>;
+  query(q: AuditQuery): Promise<AuditEvent[]>;
+  /** Deletes events older than `before`; returns how many. */
+  prune(before: number): Promise<number>;
+}
+
+export interface Store {
+  readonly keys: KeyStore;
+  readonly audit: AuditLog;
+  /** Throws when the store cannot serve (for /ready). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,71 @@
+import { Emulator, requestId, type Exchange } from './base.js';
+
+/**
+ * Anthropic Messages API emulator. Checks credentials as api.anthropic.com does: `x-api-key`
+ * must be a known key (401 `authentication_error`) and `anthropic-version` must be present
+ * (400). Answers `/v1/messages` (JSON, and SSE in the event order of the real API),
+ * `/v1/messages/count_tokens` and `/v1/models`. Admin routes (`/v1/organizations/...`) answer
+ * 200 so a test notices if the gateway ever forwards one.
+ */
+export class AnthropicEmulator extends Emulator {
+  static readonly REPLY = ['Hello', ' from', ' the', ' Anthropic', ' emulator', '.'];
+
+  protected override responseHeaders(): Record<string, string> {
+    return { 'request-id': requestId('req_') };
+  }
+
+  protected authenticate(ex: Exchange) {
+    const key = ex.req.headers['x-api-key'];
+    if (typeof key !== 'string' || !this.acceptedKeys.has(key)) {
+      return { status: 401, body: error('authentication_error', 'invalid x-api-key') };
+    }
+    if (!ex.req.headers['anthropic-version']) {
+      return { status: 400, body: error('invalid_request_error', 'anthropic-version: header is required') };
+    }
+    return undefined;
+  }
+
+  protected async route(ex: Exchange): Promise<void> {
+    const { method, path } = ex.record;
+    if (path.startsWith('/v1/organizations')) return this.json(ex, 200, { data: [{ id: 'admin-data', note: 'an admin route was reached' }] });
+    if (method === 'GET' && path === '/v1/models') {
+      const data = ['claude-sonnet-4-5', 'claude-haiku-4-5'].map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
+      return this.json(ex, 200, { data, has_more: false, first_id: data[0]!.id, last_id: data[data.length - 1]!.id });
+    }
+    if (method === 'GET' && path.startsWith('/v1/models/')) {
+      const id = decodeURIComponent(path.slice('/v1/models/'.length));
+      return this.json(ex, 200, { type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' });
+    }
+    const body = ex.json;
+    if (method !== 'POST' || !body) return this.json(ex, 404, error('not_found_error', 'Not found'));
+    if (typeof body['model'] !== 'string') return this.json(ex, 400, error('invalid_request_error', 'model: Field required'));
+    if (path === '/v1/messages/count_tokens') return this.json(ex, 200, { input_tokens: 12 });
+    if (path !== '/v1/messages') return this.json(ex, 404, error('not_found_error', 'Not found'));
+    if (typeof body['max_tokens'] !== 'number') return this.json(ex, 400, error('invalid_request_error', 'max_tokens: Field required'));
+
+    const id = requestId('msg_');
+    const model = body['model'];
+    const text = AnthropicEmulator.REPLY.join('');
+    if (body['stream'] !== true) {
+      return this.json(ex, 200, {
+        id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text }],
+        stop_reason: 'end_turn', stop_sequence: null,
+        usage: { input_tokens: 11, output_tokens: AnthropicEmulator.REPLY.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      });
+    }
+    const event = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    return this.sse(ex, [
+      event('message_start', { message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 11, output_tokens: 1 } } }),
+      event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+      event('ping', {}),
+      ...AnthropicEmulator.REPLY.map((t) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: t } })),
+      event('content_block_stop', { index: 0 }),
+      event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: AnthropicEmulator.REPLY.length } }),
+      event('message_stop', {}),
+    ]);
+  }
+}
+
+function error(type: string, message: string) {
+  return { type: 'error', error: { type, message } };
+}

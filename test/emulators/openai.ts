@@ -1,0 +1,137 @@
+import { Emulator, masked, requestId, type Exchange } from './base.js';
+
+/**
+ * OpenAI API emulator. Checks `Authorization: Bearer <key>` as api.openai.com does (401 with
+ * `invalid_api_key`, echoing a masked key) and answers chat completions (JSON and SSE, with
+ * `stream_options.include_usage`), completions, embeddings, models and the Responses API
+ * (JSON and SSE). It also serves admin-style routes (`/v1/organization/...`, `/v1/files`) with
+ * 200, so a test notices if the gateway ever forwards one.
+ *
+ * Model `emulator-bulk` streams `max_tokens` KiB-sized chunks as fast as the connection takes
+ * them, counting what it managed to write in `bulkFramesWritten` (for backpressure tests).
+ */
+export class OpenAIEmulator extends Emulator {
+  static readonly REPLY = ['Hello', ' from', ' the', ' OpenAI', ' emulator', '.'];
+  bulkFramesWritten = 0;
+
+  protected override responseHeaders(): Record<string, string> {
+    return { 'x-request-id': requestId('req_'), 'openai-processing-ms': '3' };
+  }
+
+  protected authenticate(ex: Exchange) {
+    const auth = ex.req.headers.authorization;
+    if (!auth) {
+      return { status: 401, body: error("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth.", 'invalid_request_error', null) };
+    }
+    const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!this.acceptedKeys.has(key)) {
+      return { status: 401, body: error(`Incorrect API key provided: ${masked(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key') };
+    }
+    return undefined;
+  }
+
+  protected async route(ex: Exchange): Promise<void> {
+    const { method, path } = ex.record;
+    if (path.startsWith('/v1/organization') || path.startsWith('/v1/files') || path.startsWith('/v1/fine_tuning')) {
+      return this.json(ex, 200, { object: 'list', data: [{ id: 'admin-data', note: 'an admin route was reached' }] });
+    }
+    if (method === 'GET' && path === '/v1/models') {
+      return this.json(ex, 200, { object: 'list', data: ['gpt-4o', 'gpt-4o-mini', 'text-embedding-3-small'].map(model) });
+    }
+    if (method === 'GET' && path.startsWith('/v1/models/')) {
+      return this.json(ex, 200, model(decodeURIComponent(path.slice('/v1/models/'.length))));
+    }
+    const body = ex.json;
+    if (method === 'POST' && !body) return this.json(ex, 400, error('We could not parse the JSON body of your request.', 'invalid_request_error', null));
+    if (method === 'POST' && typeof body!['model'] !== 'string') return this.json(ex, 400, error('you must provide a model parameter', 'invalid_request_error', null));
+    if (method === 'POST' && path === '/v1/chat/completions') return this.#chat(ex, body!);
+    if (method === 'POST' && path === '/v1/completions') {
+      return this.json(ex, 200, {
+        id: requestId('cmpl-'), object: 'text_completion', created: now(), model: body!['model'],
+        choices: [{ text: OpenAIEmulator.REPLY.join(''), index: 0, logprobs: null, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 4, completion_tokens: 6, total_tokens: 10 },
+      });
+    }
+    if (method === 'POST' && path === '/v1/embeddings') {
+      const inputs = Array.isArray(body!['input']) ? (body!['input'] as unknown[]) : [body!['input']];
+      return this.json(ex, 200, {
+        object: 'list', model: body!['model'],
+        data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, -0.2, 0.3] })),
+        usage: { prompt_tokens: 5 * inputs.length, total_tokens: 5 * inputs.length },
+      });
+    }
+    if (method === 'POST' && path === '/v1/responses') return this.#responses(ex, body!);
+    return this.json(ex, 404, error(`Invalid URL (${method} ${path})`, 'invalid_request_error', null));
+  }
+
+  async #chat(ex: Exchange, body: Record<string, unknown>): Promise<void> {
+    const modelId = body['model'] as string;
+    if (!Array.isArray(body['messages'])) return this.json(ex, 400, error("Missing required parameter: 'messages'.", 'invalid_request_error', 'missing_required_parameter'));
+    const id = requestId('chatcmpl-');
+    const created = now();
+    const usage = { prompt_tokens: 9, completion_tokens: OpenAIEmulator.REPLY.length, total_tokens: 9 + OpenAIEmulator.REPLY.length };
+    if (body['stream'] !== true) {
+      return this.json(ex, 200, {
+        id, object: 'chat.completion', created, model: modelId,
+        choices: [{ index: 0, message: { role: 'assistant', content: OpenAIEmulator.REPLY.join(''), refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        usage,
+      });
+    }
+    if (modelId === 'emulator-bulk') return this.#bulk(ex, Number(body['max_tokens'] ?? 1024));
+    const chunk = (delta: object, finish: string | null) => frame({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+    const frames = [chunk({ role: 'assistant', content: '' }, null), ...OpenAIEmulator.REPLY.map((t) => chunk({ content: t }, null)), chunk({}, 'stop')];
+    if ((body['stream_options'] as { include_usage?: boolean } | undefined)?.include_usage === true) {
+      frames.push(frame({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [], usage }));
+    }
+    frames.push('data: [DONE]\n\n');
+    return this.sse(ex, frames);
+  }
+
+  async #bulk(ex: Exchange, frames: number): Promise<void> {
+    ex.res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const payload = frame({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'x'.repeat(1000) } }] });
+    for (let i = 0; i < frames; i++) {
+      if (ex.res.destroyed) return;
+      this.bulkFramesWritten++;
+      if (!ex.res.write(payload)) {
+        const gone = await new Promise<boolean>((r) => {
+          ex.res.once('drain', () => r(false));
+          ex.res.once('close', () => r(true));
+        });
+        if (gone) return;
+      }
+    }
+    ex.res.end('data: [DONE]\n\n');
+  }
+
+  async #responses(ex: Exchange, body: Record<string, unknown>): Promise<void> {
+    const response = {
+      id: requestId('resp_'), object: 'response', created_at: now(), status: 'completed', model: body['model'],
+      output: [{ type: 'message', id: requestId('msg_'), status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: OpenAIEmulator.REPLY.join(''), annotations: [] }] }],
+      usage: { input_tokens: 7, output_tokens: 6, total_tokens: 13 },
+    };
+    if (body['stream'] !== true) return this.json(ex, 200, response);
+    const event = (type: string, data: object, seq: number) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq, ...data })}\n\n`;
+    return this.sse(ex, [
+      event('response.created', { response: { ...response, status: 'in_progress', output: [], usage: null } }, 0),
+      ...OpenAIEmulator.REPLY.map((t, i) => event('response.output_text.delta', { item_id: 'msg', output_index: 0, content_index: 0, delta: t }, i + 1)),
+      event('response.completed', { response }, OpenAIEmulator.REPLY.length + 1),
+    ]);
+  }
+}
+
+function frame(obj: object): string {
+  return `data: ${JSON.stringify(obj)}\n\n`;
+}
+
+function model(id: string) {
+  return { id, object: 'model', created: 1_700_000_000, owned_by: 'system' };
+}
+
+function error(message: string, type: string, code: string | null) {
+  return { error: { message, type, param: null, code } };
+}
+
+function now(): number {
+  return Math.floor(Date.now() / 1000);
+}
