@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { issueKey, rotateKey } from '../clientauth/api-key/issue.js';
+import { KeyRequestError, issueKey, rotateKey } from '../clientauth/api-key/issue.js';
 import { loadConfig, locateConfig } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
@@ -35,13 +35,13 @@ export async function keysCommand(args: string[], out: (s: string) => void): Pro
     case 'show':
       return withStore(rest, {}, out, async (store, { values, positionals }) => {
         const record = await store.keys.get(requireId(positionals));
-        if (!record) throw new UsageError(`no key with id ${positionals[0]}`);
+        if (!record) throw new KeyRequestError(`no key with id ${positionals[0]}`);
         out(values.json ? JSON.stringify(keyJson(record), null, 2) : describeKey(record));
       });
     case 'revoke':
       return withStore(rest, {}, out, async (store, { values, positionals }) => {
         const record = await store.keys.revoke(requireId(positionals), Date.now());
-        if (!record) throw new UsageError(`no key with id ${positionals[0]}`);
+        if (!record) throw new KeyRequestError(`no key with id ${positionals[0]}`);
         out(values.json ? JSON.stringify(keyJson(record), null, 2) : `revoked ${record.id} (${record.name}); running gateways refuse it within seconds`);
       });
     case 'rotate':

@@ -23,6 +23,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     { config: loaded.source, listen: base, tls: addresses.tls?.port, metrics_port: addresses.metrics?.port, instances: app.instances.all.map((i) => i.name) },
     'gateway listening',
   );
+  app.logger.flush(); // announce readiness now, not when the log buffer next fills
 
   if (loaded.config.auth.api_keys.bootstrap_admin) {
     const issued = await issueBootstrapKey(app.store.keys);

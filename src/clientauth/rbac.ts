@@ -18,7 +18,8 @@ export function isKnownRole(role: string): boolean {
 }
 
 export function hasPermission(roles: readonly string[], permission: Permission): boolean {
-  for (const r of roles) if (BUILTIN_ROLES[r]?.has(permission)) return true;
+  // hasOwn: a role named after an Object.prototype member (`constructor`) must not be looked up.
+  for (const r of roles) if (Object.hasOwn(BUILTIN_ROLES, r) && BUILTIN_ROLES[r]!.has(permission)) return true;
   return false;
 }
 

@@ -57,7 +57,8 @@ export function endpointUrl() {
     try {
       url = new URL(text);
     } catch {
-      ctx.addIssue({ code: 'custom', message: `must be an absolute http(s) URL (got "${text}")` });
+      // Echo the text without any userinfo: "https://user:pass@..." must not reach an error.
+      ctx.addIssue({ code: 'custom', message: `must be an absolute http(s) URL (got "${text.replace(/\/\/.*@/, '//***@')}")` });
       return z.NEVER;
     }
     const problems: string[] = [];

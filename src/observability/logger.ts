@@ -32,7 +32,7 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions): Logger {
   const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  return pino(
+  const logger = pino(
     {
       level: options.level,
       base: { service: 'llmproxy' },
@@ -43,4 +43,10 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     destination,
   );
+  if (!options.destination) {
+    // stdout is buffered up to 4 KiB for throughput; without a periodic flush a quiet gateway's
+    // lines ("gateway listening", a lone request) would sit in the buffer until shutdown.
+    setInterval(() => logger.flush(), 1000).unref();
+  }
+  return logger;
 }

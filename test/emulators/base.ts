@@ -49,6 +49,8 @@ export abstract class Emulator {
   /** Credentials the emulator accepts; replace the contents to rotate. */
   readonly acceptedKeys = new Set<string>();
   behaviour: Behaviour = { firstByteDelayMs: 0, chunkDelayMs: 0, stallAfterChunks: undefined };
+  /** Keep every request in `requests`; a benchmark turns this off so memory stays flat. */
+  recording = true;
   #server: Server | undefined;
   #injections: Injection[] = [];
   #url = '';
@@ -152,7 +154,7 @@ export abstract class Emulator {
       aborted: false,
       completed: false,
     };
-    this.requests.push(record);
+    if (this.recording) this.requests.push(record);
     res.once('close', () => {
       if (res.writableFinished) record.completed = true;
       else record.aborted = true;

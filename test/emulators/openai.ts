@@ -95,8 +95,10 @@ export class OpenAIEmulator extends Emulator {
       this.bulkFramesWritten++;
       if (!ex.res.write(payload)) {
         const gone = await new Promise<boolean>((r) => {
-          ex.res.once('drain', () => r(false));
-          ex.res.once('close', () => r(true));
+          const drained = () => { ex.res.off('close', closed); r(false); };
+          const closed = () => { ex.res.off('drain', drained); r(true); };
+          ex.res.once('drain', drained);
+          ex.res.once('close', closed);
         });
         if (gone) return;
       }

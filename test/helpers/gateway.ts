@@ -9,6 +9,8 @@ export interface TestGateway {
   /** `http://127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** Every listener's address (main, and `tls` / `metrics` when configured). */
+  addresses: Awaited<ReturnType<App['listen']>>;
   app: App;
   /** Every JSON log line the gateway wrote. */
   logs: string[];
@@ -47,6 +49,7 @@ export async function startGateway(config: Record<string, unknown>, options: { d
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    addresses,
     app,
     logs,
     dir,

@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+
+/** One kind of request sent over and over: where, with which headers, with which body. */
+export interface Target {
+  label: string;
+  url: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface Latencies {
+  count: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+export interface Throughput {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+/**
+ * Sequential requests over one keep-alive connection, each timed with the monotonic clock to the
+ * microsecond (autocannon's histogram keeps whole milliseconds, too coarse for an added 0.1 ms).
+ * Bounded by `count` and by `maxMs`.
+ */
+export async function latencySeries(target: Target, count: number, maxMs: number): Promise<Latencies> {
+  const pool = new Pool(target.url, { connections: 1, pipelining: 1 });
+  const samples: number[] = [];
+  const deadline = performance.now() + maxMs;
+  try {
+    while (samples.length < count && performance.now() < deadline) {
+      const start = performance.now();
+      const res = await pool.request({ method: 'POST', path: target.path, headers: target.headers, body: target.body });
+      await res.body.arrayBuffer();
+      samples.push((performance.now() - start) * 1000);
+      if (res.statusCode !== 200) throw new Error(`${target.label}: status ${res.statusCode}`);
+    }
+  } finally {
+    await pool.close();
+  }
+  samples.sort((a, b) => a - b);
+  return { count: samples.length, p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99) };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+}
+
+export type LoadGenerator = 'wrk' | 'autocannon';
+
+/** wrk when Debian's package is installed (it leaves more of the shared core to the emulator), else autocannon. */
+export function pickLoadGenerator(): LoadGenerator {
+  const wanted = process.env['BENCH_LOADGEN'];
+  if (wanted === 'wrk' || wanted === 'autocannon') return wanted;
+  return spawnSync('wrk', ['--version']).error ? 'autocannon' : 'wrk';
+}
+
+/** `connections` concurrent keep-alive connections for `seconds`, with the chosen load generator. */
+export async function throughput(gen: LoadGenerator, target: Target, connections: number, seconds: number, scratch: string): Promise<Throughput> {
+  return gen === 'wrk' ? wrk(target, connections, seconds, scratch) : cannon(target, connections, seconds);
+}
+
+async function cannon(target: Target, connections: number, seconds: number): Promise<Throughput> {
+  const r = await autocannon({ url: target.url + target.path, method: 'POST', headers: target.headers, body: target.body, connections, duration: seconds });
+  return { rps: r.requests.total / seconds, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
+}
+
+function wrk(target: Target, connections: number, seconds: number, scratch: string): Throughput {
+  const script = join(scratch, `${target.label}.lua`);
+  writeFileSync(
+    script,
+    [
+      'wrk.method = "POST"',
+      `wrk.body = ${JSON.stringify(target.body)}`,
+      ...Object.entries(target.headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+      'done = function(summary, latency, requests)',
+      '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))',
+      'end',
+    ].join('\n'),
+  );
+  const out = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, target.url + target.path], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const line = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out.stdout);
+  if (!line) throw new Error(`wrk gave no result: ${out.stderr || out.stdout}`);
+  const [requests, durationUs, p50Us, p99Us, errors] = line.slice(1).map(Number) as [number, number, number, number, number];
+  return { rps: requests / (durationUs / 1e6), p50Ms: p50Us / 1000, p99Ms: p99Us / 1000, errors };
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { BUILTIN_ROLES, DEFAULT_ROLE, hasPermission, inferencePermission, isKnownRole, type Permission } from './rbac.js';
+
+const ALL: Permission[] = ['llm:read', 'llm:write', 'llm:admin', 'secrets:read', 'secrets:write', 'metrics:read'];
+
+describe('roles and permissions', () => {
+  const grants: Record<string, Permission[]> = {
+    admin: ALL,
+    developer: ['llm:read', 'llm:write'],
+    viewer: ['llm:read', 'metrics:read'],
+  };
+  for (const [role, granted] of Object.entries(grants)) {
+    test(`${role} has exactly ${granted.join(', ')}`, () => {
+      for (const p of ALL) assert.equal(hasPermission([role], p), granted.includes(p), `${role} / ${p}`);
+    });
+  }
+
+  test('the built-in roles are admin, developer and viewer; the default is developer', () => {
+    assert.deepEqual(Object.keys(BUILTIN_ROLES).sort(), ['admin', 'developer', 'viewer']);
+    assert.equal(DEFAULT_ROLE, 'developer');
+    assert.ok(isKnownRole(DEFAULT_ROLE));
+  });
+
+  test('several roles grant the union of their permissions', () => {
+    assert.equal(hasPermission(['developer', 'viewer'], 'metrics:read'), true);
+    assert.equal(hasPermission(['developer', 'viewer'], 'llm:write'), true);
+    assert.equal(hasPermission(['developer', 'viewer'], 'llm:admin'), false);
+  });
+
+  test('no roles, or unknown roles, grant nothing', () => {
+    for (const p of ALL) {
+      assert.equal(hasPermission([], p), false);
+      assert.equal(hasPermission(['Admin', 'root', ''], p), false);
+    }
+  });
+
+  test('names of Object.prototype members are not roles', () => {
+    for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      assert.equal(isKnownRole(name), false, name);
+      assert.equal(hasPermission([name], 'llm:read'), false, name);
+    }
+  });
+
+  test('isKnownRole', () => {
+    assert.equal(isKnownRole('admin'), true);
+    assert.equal(isKnownRole('viewer'), true);
+    assert.equal(isKnownRole('superuser'), false);
+  });
+
+  test('inference routes: GET and HEAD read, everything else writes', () => {
+    assert.equal(inferencePermission('GET'), 'llm:read');
+    assert.equal(inferencePermission('HEAD'), 'llm:read');
+    for (const m of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) assert.equal(inferencePermission(m), 'llm:write', m);
+  });
+});

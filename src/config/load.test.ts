@@ -1,0 +1,335 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ConfigError, loadConfig, locateConfig, parseConfigText, validate } from './load.js';
+
+/** The error of a config that must fail validation (fails the test when it passes). */
+function configErrorOf(text: string): ConfigError {
+  try {
+    parseConfigText(text, 'test.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.match(err.message, /^invalid configuration \(test\.yaml\):/);
+    for (const p of err.problems) assert.ok(err.message.includes(p), 'every problem is in the message');
+    return err;
+  }
+  assert.fail('the configuration was accepted');
+}
+
+function problemsOf(text: string): string[] {
+  return configErrorOf(text).problems;
+}
+
+/** One OpenAI instance `o`; `extra` is indented under it, `apiKey` goes in its authentication. */
+function openaiInstance(extra = '', apiKey = '"${env:OPENAI_API_KEY}"'): string {
+  return ['instances:', '  o:', '    type: openai', `    authentication: { type: api_key, api_key: ${apiKey} }`, extra].join('\n');
+}
+
+describe('parseConfigText: valid configuration', () => {
+  test('a full file loads, with defaults applied and units parsed', () => {
+    const config = parseConfigText(
+      [
+        'server:',
+        '  host: 127.0.0.1',
+        '  port: 9090',
+        '  body_limit: 512kb',
+        '  trusted_proxies: [10.0.0.0/8, "2001:db8::/32", 192.168.1.1]',
+        'secrets:',
+        '  refresh_interval: 30s',
+        'auth:',
+        '  failed_attempts: { limit: 5, window: 2m }',
+        'instances:',
+        '  openai:',
+        '    type: openai',
+        '    endpoint: https://api.example.com/base/',
+        '    organization: org-1',
+        '    allow_paths: [GET v1/files, "GET v1/files/*"]',
+        '    timeouts: { first_byte: 90s }',
+        '    authentication:',
+        '      type: api_key',
+        '      api_key: ${env:OPENAI_API_KEY}',
+        '      refresh_interval: 1m',
+        '  claude:',
+        '    type: anthropic',
+        '    default: true',
+        '    authentication: { type: api_key, api_key: "${file:/run/secrets/anthropic}" }',
+        '  demo:',
+        '    type: demo',
+        '',
+      ].join('\n'),
+      'full.yaml',
+    );
+    assert.equal(config.server.host, '127.0.0.1');
+    assert.equal(config.server.port, 9090);
+    assert.equal(config.server.body_limit, 512 * 1024);
+    assert.deepEqual(config.server.trusted_proxies, ['10.0.0.0/8', '2001:db8::/32', '192.168.1.1']);
+    assert.equal(config.server.shutdown_timeout, 30_000, 'default');
+    assert.equal(config.secrets.refresh_interval, 30_000);
+    assert.deepEqual(config.auth.failed_attempts, { limit: 5, window: 120_000 });
+    assert.equal(config.auth.api_keys.cache_ttl, 600_000, 'default');
+    assert.equal(config.logging.level, 'info', 'default');
+
+    const openai = config.instances['openai'];
+    assert.ok(openai?.type === 'openai');
+    assert.deepEqual(openai.endpoint, { origin: 'https://api.example.com', basePath: '/base' });
+    assert.equal(openai.organization, 'org-1');
+    assert.deepEqual(openai.timeouts, { first_byte: 90_000 });
+    assert.deepEqual(
+      openai.allow_paths.map((r) => [r.method, r.segments]),
+      [
+        ['GET', ['v1', 'files']],
+        ['GET', ['v1', 'files', '*']],
+      ],
+    );
+    assert.deepEqual(openai.authentication, { type: 'api_key', api_key: '${env:OPENAI_API_KEY}', refresh_interval: 60_000 });
+
+    const claude = config.instances['claude'];
+    assert.ok(claude?.type === 'anthropic');
+    assert.equal(claude.default, true);
+    assert.equal(claude.endpoint, undefined, 'the provider default applies later');
+    assert.equal(claude.authentication.api_key, '${file:/run/secrets/anthropic}');
+
+    assert.equal(config.instances['demo']?.type, 'demo');
+  });
+
+  const accepted: Array<[string, string]> = [
+    ['${env:NAME}', '"${env:OPENAI_API_KEY}"'],
+    ['bare ${NAME} (an env reference)', '"${OPENAI_API_KEY}"'],
+    ['${file:/absolute}', '"${file:/run/secrets/openai}"'],
+    ['${file:relative}', '"${file:secrets/openai.key}"'],
+  ];
+  for (const [what, ref] of accepted) {
+    test(`a secret reference ${what} is accepted and kept as written`, () => {
+      const config = parseConfigText(openaiInstance('', ref), 'test.yaml');
+      const o = config.instances['o'];
+      assert.ok(o?.type === 'openai');
+      assert.equal(o.authentication.api_key, JSON.parse(ref));
+    });
+  }
+
+  test('an endpoint without a path has an empty base path', () => {
+    const config = parseConfigText(openaiInstance('    endpoint: http://127.0.0.1:8081'), 'test.yaml');
+    const o = config.instances['o'];
+    assert.ok(o?.type === 'openai');
+    assert.deepEqual(o.endpoint, { origin: 'http://127.0.0.1:8081', basePath: '' });
+  });
+
+  test('validate() accepts the same data as an object', () => {
+    const config = validate({ instances: { d: { type: 'demo' } } }, 'object');
+    assert.equal(config.instances['d']?.type, 'demo');
+    assert.equal(config.server.port, 8080);
+  });
+});
+
+describe('parseConfigText: unknown fields', () => {
+  test('at the root', () => {
+    assert.deepEqual(problemsOf('colour: red\ninstances:\n  d: { type: demo }\n'), ['colour: unknown field']);
+  });
+
+  test('inside an instance, with the full path of the field', () => {
+    assert.deepEqual(problemsOf(openaiInstance('    colour: red')), ['instances.o.colour: unknown field']);
+  });
+
+  test('deep inside a block', () => {
+    const problems = problemsOf('server:\n  tls: { cert_file: a, key_file: b, ciphers: x }\ninstances:\n  d: { type: demo }\n');
+    assert.deepEqual(problems, ['server.tls.ciphers: unknown field']);
+  });
+
+  test('in an authentication block', () => {
+    const problems = problemsOf(
+      'instances:\n  o:\n    type: openai\n    authentication: { type: api_key, api_key: "${env:K}", api_secret: x }\n',
+    );
+    assert.deepEqual(problems, ['instances.o.authentication.api_secret: unknown field']);
+  });
+
+  test('a field of another provider is unknown to this one', () => {
+    // `organization` belongs to openai, not anthropic.
+    const problems = problemsOf(
+      'instances:\n  c:\n    type: anthropic\n    organization: org-1\n    authentication: { type: api_key, api_key: "${env:K}" }\n',
+    );
+    assert.deepEqual(problems, ['instances.c.organization: unknown field']);
+  });
+});
+
+describe('parseConfigText: secrets', () => {
+  test('a literal secret is refused, and the error does not repeat it', () => {
+    const err = configErrorOf(openaiInstance('', 'sk-abc123literal'));
+    assert.equal(err.problems.length, 1);
+    assert.match(err.problems[0]!, /^instances\.o\.authentication\.api_key: a literal secret is refused/);
+    assert.ok(!err.message.includes('sk-abc123literal'), err.message);
+  });
+
+  const literals = ['"sk-abc"', '"${env:K} trailing"', '"prefix${env:K}"', '"${1NOT_A_NAME}"', '"$OPENAI_API_KEY"', '"{env:K}"', '"${env:}"'];
+  for (const literal of literals) {
+    test(`${literal} is not a reference and is refused`, () => {
+      const problems = problemsOf(openaiInstance('', literal));
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /^instances\.o\.authentication\.api_key: a literal secret is refused/);
+    });
+  }
+
+  test('a reference to an unsupported store is refused, naming the supported ones', () => {
+    const problems = problemsOf(openaiInstance('', '"${vault:secret/openai}"'));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^instances\.o\.authentication\.api_key: unsupported secret store "vault"/);
+    assert.match(problems[0]!, /supported: .*env/);
+    assert.match(problems[0]!, /supported: .*file/);
+  });
+
+  test('a secret that is not a string is refused', () => {
+    const problems = problemsOf(openaiInstance('', '12345'));
+    assert.deepEqual(problems, ['instances.o.authentication.api_key: expected string']);
+  });
+
+  test('authentication is required', () => {
+    const problems = problemsOf('instances:\n  o:\n    type: openai\n');
+    assert.deepEqual(problems, ['instances.o.authentication: required']);
+  });
+});
+
+describe('parseConfigText: endpoint URLs', () => {
+  const refused: Array<[string, RegExp]> = [
+    ['ftp://files.example.com', /scheme must be http or https/],
+    ['https://api.example.com/v1?key=1', /no query string or fragment/],
+    ['https://api.example.com/#top', /no query string or fragment/],
+    ['api.example.com', /must be an absolute http\(s\) URL/],
+    ['/v1', /must be an absolute http\(s\) URL/],
+  ];
+  for (const [url, reason] of refused) {
+    test(`"${url}" is refused`, () => {
+      const problems = problemsOf(openaiInstance(`    endpoint: "${url}"`));
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /^instances\.o\.endpoint: /);
+      assert.match(problems[0]!, reason);
+    });
+  }
+
+  test('credentials in the URL are refused without being repeated', () => {
+    const problems = problemsOf(openaiInstance('    endpoint: "https://user:hunter2secret@api.example.com"'));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^instances\.o\.endpoint: .*credentials in the URL are refused/);
+    assert.ok(!problems[0]!.includes('hunter2secret'));
+  });
+});
+
+describe('parseConfigText: other validation', () => {
+  test('an unknown provider type is refused, listing the known ones', () => {
+    const [problem, ...rest] = problemsOf('instances:\n  o:\n    type: openia\n');
+    assert.deepEqual(rest, []);
+    assert.match(problem!, /^instances\.o\.type: /);
+    for (const type of ['openai', 'anthropic', 'demo']) assert.ok(problem!.includes(type), problem);
+  });
+
+  test('instances are required, and there must be at least one', () => {
+    assert.deepEqual(problemsOf('server: { port: 1 }\n'), ['instances: required']);
+    assert.deepEqual(problemsOf(''), ['instances: required']);
+    const problems = problemsOf('instances: {}\n');
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^instances: at least one instance is required/);
+  });
+
+  test('an instance name must be a lower-case identifier', () => {
+    // zod reports the record key as "Invalid key in record"; what matters is the path.
+    const problems = problemsOf('instances:\n  BadName: { type: demo }\n');
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /^instances\.BadName: /);
+    assert.equal(parseConfigText('instances:\n  good_name-1: { type: demo }\n', 'test.yaml').instances['good_name-1']?.type, 'demo');
+  });
+
+  test('a duration without a unit is refused at its path', () => {
+    const problems = problemsOf('secrets: { refresh_interval: 5x }\ninstances:\n  d: { type: demo }\n');
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^secrets\.refresh_interval: must be a duration with a unit/);
+    assert.deepEqual(problemsOf('secrets: { refresh_interval: 5 }\ninstances:\n  d: { type: demo }\n'), [
+      'secrets.refresh_interval: expected string',
+    ]);
+  });
+
+  test('a bad size, port and trusted proxy are refused at their paths', () => {
+    const problems = problemsOf('server: { body_limit: lots, port: 70000, trusted_proxies: [example.com] }\ninstances:\n  d: { type: demo }\n');
+    assert.equal(problems.length, 3, problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('server.body_limit: ')));
+    assert.ok(problems.some((p) => p.startsWith('server.port: ')));
+    assert.ok(problems.some((p) => p.startsWith('server.trusted_proxies.0: must be an IP address or CIDR block')));
+  });
+
+  test('an allow_paths entry that is not a plain path is refused at its index', () => {
+    const problems = problemsOf(openaiInstance('    allow_paths: [GET v1/files, "GET v1/../admin"]'));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^instances\.o\.allow_paths\.1: segment "\.\." /);
+  });
+
+  test('YAML errors and duplicate keys are reported as such', () => {
+    assert.match(problemsOf('instances:\n  d: { type: demo }\n  d: { type: demo }\n')[0]!, /^YAML: .*unique/);
+    assert.match(problemsOf('instances: [unclosed\n')[0]!, /^YAML: /);
+  });
+});
+
+describe('loadConfig and locateConfig', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'llmproxy-config-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('loadConfig reads a file; relative paths resolve against its folder', () => {
+    const sub = join(dir, 'etc');
+    mkdirSync(sub);
+    const path = join(sub, 'gateway.yaml');
+    writeFileSync(path, 'instances:\n  d: { type: demo }\n');
+    const loaded = loadConfig(path, '/somewhere/else');
+    assert.equal(loaded.source, path);
+    assert.equal(loaded.baseDir, sub);
+    assert.equal(loaded.config.instances['d']?.type, 'demo');
+  });
+
+  test('loadConfig reports a missing file as a ConfigError with its code', () => {
+    const path = join(dir, 'missing.yaml');
+    assert.throws(
+      () => loadConfig(path),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 1 && err.problems[0] === 'cannot read the file: ENOENT' && err.message.includes(path),
+    );
+  });
+
+  test('loadConfig reports an invalid file with its path as source', () => {
+    const path = join(dir, 'bad.yaml');
+    writeFileSync(path, 'instances:\n  d: { type: demo, colour: red }\n');
+    assert.throws(
+      () => loadConfig(path),
+      (err: unknown) => err instanceof ConfigError && err.message.startsWith(`invalid configuration (${path}):`) && err.problems[0] === 'instances.d.colour: unknown field',
+    );
+  });
+
+  test('without a path, loadConfig returns the built-in demo on loopback', () => {
+    const loaded = loadConfig(undefined, dir);
+    assert.equal(loaded.source, 'built-in demo');
+    assert.equal(loaded.baseDir, dir);
+    assert.equal(loaded.config.server.host, '127.0.0.1');
+    assert.deepEqual(Object.keys(loaded.config.instances), ['demo']);
+    assert.equal(loaded.config.instances['demo']?.type, 'demo');
+  });
+
+  test('locateConfig: the flag wins over the environment and ./llmproxy.yaml', () => {
+    const cwd = mkdtempSync(join(dir, 'cwd-'));
+    writeFileSync(join(cwd, 'llmproxy.yaml'), 'instances:\n  d: { type: demo }\n');
+    assert.equal(locateConfig('conf/flag.yaml', { LLMPROXY_CONFIG: '/etc/env.yaml' }, cwd), join(cwd, 'conf/flag.yaml'));
+    assert.equal(locateConfig('/abs/flag.yaml', { LLMPROXY_CONFIG: '/etc/env.yaml' }, cwd), '/abs/flag.yaml');
+  });
+
+  test('locateConfig: LLMPROXY_CONFIG wins over ./llmproxy.yaml', () => {
+    const cwd = mkdtempSync(join(dir, 'cwd-'));
+    writeFileSync(join(cwd, 'llmproxy.yaml'), 'instances:\n  d: { type: demo }\n');
+    assert.equal(locateConfig(undefined, { LLMPROXY_CONFIG: '/etc/env.yaml' }, cwd), '/etc/env.yaml');
+    assert.equal(locateConfig(undefined, { LLMPROXY_CONFIG: 'rel/env.yaml' }, cwd), join(cwd, 'rel/env.yaml'));
+  });
+
+  test('locateConfig: ./llmproxy.yaml when present, else undefined (the built-in demo)', () => {
+    const cwd = mkdtempSync(join(dir, 'cwd-'));
+    assert.equal(locateConfig(undefined, {}, cwd), undefined);
+    assert.equal(locateConfig('', { LLMPROXY_CONFIG: '' }, cwd), undefined, 'empty values count as absent');
+    writeFileSync(join(cwd, 'llmproxy.yaml'), 'instances:\n  d: { type: demo }\n');
+    assert.equal(locateConfig(undefined, {}, cwd), join(cwd, 'llmproxy.yaml'));
+  });
+});

@@ -1,0 +1,252 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { readTestdata, testdataFiles, testdataSkip } from '../../test/helpers/testdata.js';
+import { SseDecoder, type SseEvent } from './sse.js';
+
+/** A small deterministic PRNG (mulberry32), so a failing split can be reproduced from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `bytes` cut at random points into chunks of 1 to `max` bytes. */
+function randomChunks(bytes: Uint8Array, seed: number, max = 64): Uint8Array[] {
+  const random = prng(seed);
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const n = 1 + Math.floor(random() * max);
+    chunks.push(bytes.subarray(i, i + n));
+    i += n;
+  }
+  return chunks;
+}
+
+function byteByByte(bytes: Uint8Array): Uint8Array[] {
+  return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
+}
+
+/** Feeds `chunks` to a new decoder; the events from push() and from end() separately. */
+function decode(chunks: Iterable<Uint8Array>): { pushed: SseEvent[]; ended: SseEvent[]; all: SseEvent[] } {
+  const d = new SseDecoder();
+  const pushed: SseEvent[] = [];
+  for (const c of chunks) pushed.push(...d.push(c));
+  const ended = d.end();
+  return { pushed, ended, all: [...pushed, ...ended] };
+}
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * The events of a recorded transcript, read independently of SseDecoder: the transcripts only
+ * use `event: ` and `data: ` lines, LF line ends and blank-line separators.
+ */
+function expectedEvents(text: string): SseEvent[] {
+  assert.ok(!text.includes('\r'), 'the transcripts use LF line ends');
+  return text
+    .split('\n\n')
+    .filter((block) => block.trim() !== '')
+    .map((block) => {
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) event = line.slice('event: '.length);
+        else if (line.startsWith('data: ')) data.push(line.slice('data: '.length));
+        else assert.fail(`unexpected transcript line ${JSON.stringify(line)}`);
+      }
+      return { event, data: data.join('\n'), id: undefined };
+    });
+}
+
+/** Every way a transcript is fed: whole, byte by byte, and in 25 random splits. */
+function feedings(bytes: Uint8Array): Array<[string, Uint8Array[]]> {
+  const out: Array<[string, Uint8Array[]]> = [
+    ['whole', [bytes]],
+    ['byte by byte', byteByByte(bytes)],
+  ];
+  for (let seed = 1; seed <= 25; seed++) out.push([`random split, seed ${seed}`, randomChunks(bytes, seed, seed % 2 === 0 ? 7 : 200)]);
+  return out;
+}
+
+function transcriptSuite(sub: string, known: Record<string, { events: number; types?: Record<string, number> }>): void {
+  describe(`SseDecoder over the recorded ${sub} transcripts`, { skip: testdataSkip(sub) }, () => {
+    const files = testdataFiles(sub, '.sse');
+
+    test('every transcript has a known event count', () => {
+      assert.deepEqual(files, Object.keys(known).sort());
+    });
+
+    for (const name of files) {
+      describe(name, () => {
+        const bytes = readTestdata(sub, name);
+        const text = bytes.toString('utf8');
+        const expected = expectedEvents(text);
+        // An event whose blank line is missing at EOF is only dispatched by end().
+        const flushedAtEnd = text.endsWith('\n\n') ? 0 : 1;
+
+        test(`has ${known[name]!.events} events, as counted by hand`, () => {
+          assert.equal(expected.length, known[name]!.events);
+          const types = known[name]!.types;
+          if (types) {
+            const counted: Record<string, number> = {};
+            for (const e of expected) counted[e.event] = (counted[e.event] ?? 0) + 1;
+            assert.deepEqual(counted, types);
+          }
+        });
+
+        for (const [how, chunks] of feedings(bytes)) {
+          test(`decodes ${how}`, () => {
+            const { pushed, ended, all } = decode(chunks);
+            assert.deepEqual(all, expected);
+            assert.equal(ended.length, flushedAtEnd);
+            assert.equal(pushed.length, expected.length - flushedAtEnd);
+          });
+        }
+
+        test('decodes the same with CRLF line ends, byte by byte and split', () => {
+          const crlf = utf8(text.replaceAll('\n', '\r\n'));
+          assert.deepEqual(decode(byteByByte(crlf)).all, expected);
+          for (let seed = 100; seed < 110; seed++) assert.deepEqual(decode(randomChunks(crlf, seed, 5)).all, expected, `seed ${seed}`);
+        });
+
+        test('decodes the same with CR line ends', () => {
+          const cr = utf8(text.replaceAll('\n', '\r'));
+          assert.deepEqual(decode(byteByByte(cr)).all, expected);
+          assert.deepEqual(decode(randomChunks(cr, 7, 9)).all, expected);
+        });
+
+        test('every data field is the JSON the transcript carries (or [DONE])', () => {
+          for (const e of decode(randomChunks(bytes, 42)).all) {
+            if (e.data === '[DONE]') continue;
+            const parsed = JSON.parse(e.data) as { type?: string };
+            // Anthropic names each event after its payload's type.
+            if (e.event !== 'message') assert.equal(parsed.type, e.event);
+          }
+        });
+      });
+    }
+  });
+}
+
+transcriptSuite('wire/openai', {
+  'chat-completions-stream.basic.sse': { events: 34, types: { message: 34 } },
+  'chat-completions-stream.logprobs.sse': { events: 6 },
+  'chat-completions-stream.max-tokens.sse': { events: 5 },
+  'chat-completions-stream.n3-multiple-choices.sse': { events: 50 },
+  'chat-completions-stream.parallel-tool-calls.sse': { events: 26 },
+  'chat-completions-stream.refusal.sse': { events: 14 },
+  'chat-completions-stream.tool-call.sse': { events: 11 },
+});
+
+transcriptSuite('wire/anthropic', {
+  'messages-stream.basic.sse': {
+    events: 9,
+    types: { message_start: 1, content_block_start: 1, ping: 1, content_block_delta: 3, content_block_stop: 1, message_delta: 1, message_stop: 1 },
+  },
+  'messages-stream.tool-use.sse': { events: 15 },
+});
+
+describe('SseDecoder over recorded streams: contents', () => {
+  test('the OpenAI basic stream carries the reply text and ends with [DONE]', { skip: testdataSkip('wire/openai') }, () => {
+    const events = decode(byteByByte(readTestdata('wire/openai', 'chat-completions-stream.basic.sse'))).all;
+    assert.equal(events.at(-1)?.data, '[DONE]');
+    let text = '';
+    for (const e of events.slice(0, -1)) {
+      const chunk = JSON.parse(e.data) as { choices: Array<{ delta: { content?: string } }> };
+      for (const c of chunk.choices) text += c.delta.content ?? '';
+    }
+    assert.equal(
+      text,
+      "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or a weather app.",
+    );
+  });
+
+  test('the Anthropic tool-use stream carries {"location": "Paris"} in its input_json_delta fragments', { skip: testdataSkip('wire/anthropic') }, () => {
+    const events = decode(randomChunks(readTestdata('wire/anthropic', 'messages-stream.tool-use.sse'), 3, 11)).all;
+    let json = '';
+    for (const e of events.filter((x) => x.event === 'content_block_delta')) {
+      const d = (JSON.parse(e.data) as { delta: { type: string; partial_json?: string } }).delta;
+      if (d.type === 'input_json_delta') json += d.partial_json;
+    }
+    assert.deepEqual(JSON.parse(json), { location: 'Paris' });
+    assert.equal(events.at(-1)?.event, 'message_stop');
+  });
+});
+
+describe('SseDecoder (WHATWG event-stream parsing)', () => {
+  const one = (text: string) => decode([utf8(text)]).all;
+
+  test('an event without event: is a "message"; event: names it', () => {
+    assert.deepEqual(one('data: a\n\nevent: ping\ndata: b\n\n'), [
+      { event: 'message', data: 'a', id: undefined },
+      { event: 'ping', data: 'b', id: undefined },
+    ]);
+  });
+
+  test('several data lines join with LF', () => {
+    assert.deepEqual(one('data: line 1\ndata: line 2\ndata:\n\n')[0]?.data, 'line 1\nline 2\n');
+  });
+
+  test('one space after the colon is removed, no more; no colon means an empty value', () => {
+    assert.deepEqual(
+      one('data:x\n\ndata:  x\n\ndata\n\n').map((e) => e.data),
+      ['x', ' x', ''],
+    );
+  });
+
+  test('comments, retry and unknown fields are ignored', () => {
+    assert.deepEqual(one(': keep-alive\nretry: 1000\nfoo: bar\ndata: a\n\n:\n\n'), [{ event: 'message', data: 'a', id: undefined }]);
+  });
+
+  test('an event with no data is not dispatched, and its type does not leak into the next', () => {
+    assert.deepEqual(one('event: ping\n\ndata: b\n\n'), [{ event: 'message', data: 'b', id: undefined }]);
+  });
+
+  test('id is kept for following events; an id containing NUL is ignored', () => {
+    assert.deepEqual(
+      one('id: 1\ndata: a\n\ndata: b\n\nid: 2\u0000\ndata: c\n\nid: 3\ndata: d\n\n').map((e) => e.id),
+      ['1', '1', '1', '3'],
+    );
+  });
+
+  test('a leading byte order mark is skipped', () => {
+    assert.deepEqual(decode([new Uint8Array([0xef, 0xbb, 0xbf]), utf8('data: a\n\n')]).all, [{ event: 'message', data: 'a', id: undefined }]);
+  });
+
+  test('multi-byte UTF-8 split across chunks decodes intact', () => {
+    const bytes = utf8('data: héllo wörld 🌍 日本\n\n');
+    assert.deepEqual(
+      decode(byteByByte(bytes)).all.map((e) => e.data),
+      ['héllo wörld 🌍 日本'],
+    );
+  });
+
+  test('a CR at the end of one chunk and LF at the start of the next are one line end', () => {
+    const { all } = decode([utf8('data: a\r'), utf8('\ndata: b\r'), utf8('\n\r'), utf8('\n')]);
+    assert.deepEqual(all, [{ event: 'message', data: 'a\nb', id: undefined }]);
+  });
+
+  test('end() dispatches a last event without its blank line, and a last line without its line end', () => {
+    const d = new SseDecoder();
+    assert.deepEqual(d.push(utf8('data: a\n\ndata: b')), [{ event: 'message', data: 'a', id: undefined }]);
+    assert.deepEqual(d.end(), [{ event: 'message', data: 'b', id: undefined }]);
+  });
+
+  test('end() with nothing pending returns nothing', () => {
+    const d = new SseDecoder();
+    d.push(utf8('data: a\n\n: trailing comment\n'));
+    assert.deepEqual(d.end(), []);
+  });
+
+  test('push() returns nothing until an event is complete', () => {
+    const d = new SseDecoder();
+    assert.deepEqual(d.push(utf8('event: x\n')), []);
+    assert.deepEqual(d.push(utf8('data: 1\n')), []);
+    assert.deepEqual(d.push(utf8('\n')), [{ event: 'x', data: '1', id: undefined }]);
+  });
+});

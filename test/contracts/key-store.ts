@@ -1,0 +1,337 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { newKeyId } from '../../src/clientauth/api-key/format.js';
+import type { AuditEvent, KeyRecord, NewKey, Store } from '../../src/store/types.js';
+
+/**
+ * The contract every `Store` implementation (SQLite now, PostgreSQL later) must pass: the
+ * semantics of `KeyStore` and `AuditLog` from src/store/types.ts, as the verifier, the CLI and
+ * the audit trail rely on them.
+ *
+ * `open` must return a new, empty store each time. `reopen`, when given, closes `store` and
+ * opens the same data again (a restart), to check that what was written survives.
+ *
+ * @example
+ * keyStoreContract('sqlite', async () => openSqliteStore(join(mkdtempSync(...), 'llmproxy.db')));
+ */
+export function keyStoreContract(name: string, open: () => Promise<Store>, options: { reopen?: (store: Store) => Promise<Store> } = {}): void {
+  /** Runs `body` against a fresh store and always closes it. */
+  async function withStore(body: (store: Store) => Promise<Store | void>): Promise<void> {
+    let store = await open();
+    try {
+      store = (await body(store)) ?? store;
+    } finally {
+      await store.close();
+    }
+  }
+
+  let clock = Date.UTC(2025, 0, 1);
+  function newKey(overrides: Partial<NewKey> = {}): NewKey {
+    const id = newKeyId();
+    return {
+      id,
+      name: `key-${id}`,
+      user: null,
+      role: 'developer',
+      secretHash: `$argon2id$v=19$m=19456,t=2,p=1$${id}`,
+      createdAt: (clock += 1000),
+      expiresAt: null,
+      scopes: { instances: null, models: null },
+      limits: { rpm: null, tpm: null, budgetUsd: null },
+      rotatedFrom: null,
+      ...overrides,
+    };
+  }
+
+  function event(time: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
+    return {
+      time,
+      requestId: `req-${time}`,
+      event: 'auth',
+      result: 'success',
+      reason: null,
+      method: 'api_key',
+      keyId: null,
+      user: null,
+      clientAddress: '127.0.0.1',
+      httpMethod: 'POST',
+      path: '/transparent/openai/v1/chat/completions',
+      instance: 'openai',
+      ...overrides,
+    };
+  }
+
+  describe(`KeyStore / AuditLog contract: ${name}`, () => {
+    test('create stores every field and get returns it; unknown ids are undefined; ids are unique', async () => {
+      await withStore(async ({ keys }) => {
+        const spec = newKey({
+          user: 'alice',
+          role: 'admin',
+          expiresAt: Date.UTC(2030, 0, 1),
+          scopes: { instances: ['openai', 'bedrock_us1'], models: ['gpt-4o', 'ft:gpt-4o:*'] },
+          limits: { rpm: 60, tpm: 100_000, budgetUsd: 12.5 },
+        });
+        const rev0 = await keys.currentRev();
+        const created = await keys.create(spec);
+        const { createdAt, ...rest } = spec;
+        const expected: KeyRecord = { ...rest, createdAt: createdAt!, revokedAt: null, lastUsedAt: null, rotatedFrom: null, rev: created.rev };
+        assert.deepEqual(created, expected);
+        assert.ok(created.rev > rev0, 'a creation moves the change counter');
+        assert.deepEqual(await keys.get(spec.id), expected);
+        assert.equal(await keys.get(newKeyId()), undefined);
+        await assert.rejects(keys.create(newKey({ id: spec.id })), 'a second key with the same id is refused');
+        assert.deepEqual(await keys.get(spec.id), expected, 'the refused duplicate changed nothing');
+
+        const { createdAt: _ignored, ...withoutTime } = newKey();
+        const before = Date.now();
+        const stamped = await keys.create(withoutTime);
+        assert.ok(stamped.createdAt >= before && stamped.createdAt <= Date.now(), 'createdAt defaults to now');
+      });
+    });
+
+    test('list returns every key, revoked ones included, oldest first', async () => {
+      await withStore(async ({ keys }) => {
+        assert.deepEqual(await keys.list(), []);
+        const a = await keys.create(newKey());
+        const b = await keys.create(newKey());
+        const c = await keys.create(newKey());
+        await keys.revoke(b.id, Date.now());
+        const listed = await keys.list();
+        assert.deepEqual(listed.map((k) => k.id), [a.id, b.id, c.id]);
+        assert.notEqual(listed[1]!.revokedAt, null);
+      });
+    });
+
+    test('revoke sets revokedAt once, moves the change counter once, and ignores unknown ids', async () => {
+      await withStore(async ({ keys }) => {
+        const k = await keys.create(newKey());
+        const at = Date.now();
+        const revoked = await keys.revoke(k.id, at);
+        assert.equal(revoked?.revokedAt, at);
+        assert.ok(revoked.rev > k.rev);
+        const rev = await keys.currentRev();
+        const again = await keys.revoke(k.id, at + 5000);
+        assert.equal(again?.revokedAt, at, 'a second revocation keeps the first time');
+        assert.equal(again.rev, revoked.rev);
+        assert.equal(await keys.currentRev(), rev, 'a no-op revocation is not a change');
+        assert.deepEqual(await keys.get(k.id), revoked);
+        assert.equal(await keys.revoke(newKeyId(), at), undefined);
+      });
+    });
+
+    test('rotate with overlap: the replacement is linked to the old key, whose life is limited but never extended', async () => {
+      await withStore(async ({ keys }) => {
+        const old = await keys.create(newKey({ user: 'bob', role: 'viewer', limits: { rpm: 5, tpm: null, budgetUsd: null } }));
+        const overlapEnd = Date.now() + 24 * 3_600_000;
+        const { old: after, replacement } = await keys.rotate(old.id, newKey({ user: 'bob', role: 'viewer', rotatedFrom: old.id }), overlapEnd);
+        assert.equal(after.expiresAt, overlapEnd);
+        assert.equal(after.revokedAt, null, 'the old key keeps working during the overlap');
+        assert.ok(after.rev > old.rev, 'an expiry change is a security change');
+        assert.equal(replacement.rotatedFrom, old.id);
+        assert.equal(replacement.role, 'viewer');
+        assert.deepEqual(await keys.get(replacement.id), replacement);
+        assert.deepEqual(await keys.get(old.id), after);
+
+        // An old key that already expires sooner keeps its earlier expiry.
+        const soon = Date.now() + 60_000;
+        const short = await keys.create(newKey({ expiresAt: soon }));
+        const r = await keys.rotate(short.id, newKey({ rotatedFrom: short.id }), Date.now() + 24 * 3_600_000);
+        assert.equal(r.old.expiresAt, soon);
+        assert.equal(r.old.revokedAt, null);
+      });
+    });
+
+    test('rotate without overlap revokes the old key at once', async () => {
+      await withStore(async ({ keys }) => {
+        const old = await keys.create(newKey());
+        const before = Date.now();
+        const { old: after, replacement } = await keys.rotate(old.id, newKey({ rotatedFrom: old.id }), before);
+        assert.ok(after.revokedAt !== null && after.revokedAt >= before && after.revokedAt <= Date.now());
+        assert.ok(after.rev > old.rev);
+        assert.equal(replacement.revokedAt, null);
+        assert.equal(replacement.rotatedFrom, old.id);
+      });
+    });
+
+    test('rotate is all or nothing: unknown, revoked or clashing keys change nothing', async () => {
+      await withStore(async ({ keys }) => {
+        const existing = await keys.create(newKey());
+        const revoked = await keys.create(newKey());
+        await keys.revoke(revoked.id, Date.now());
+        const snapshot = await keys.list();
+        const rev = await keys.currentRev();
+
+        await assert.rejects(keys.rotate(newKeyId(), newKey(), Date.now() + 60_000));
+        await assert.rejects(keys.rotate(revoked.id, newKey({ rotatedFrom: revoked.id }), Date.now() + 60_000));
+        // The replacement cannot be created (its id is taken): the old key's expiry must not change either.
+        await assert.rejects(keys.rotate(existing.id, newKey({ id: revoked.id, rotatedFrom: existing.id }), Date.now() + 60_000));
+        await assert.rejects(keys.rotate(existing.id, newKey({ id: revoked.id, rotatedFrom: existing.id }), Date.now() - 1));
+
+        assert.deepEqual(await keys.list(), snapshot);
+        assert.equal(await keys.currentRev(), rev);
+        assert.deepEqual((await keys.changesSince(rev)).records, []);
+      });
+    });
+
+    test('touch records last use in a batch, never moves it back, and is not a security change', async () => {
+      await withStore(async ({ keys }) => {
+        const a = await keys.create(newKey());
+        const b = await keys.create(newKey());
+        const c = await keys.create(newKey());
+        const rev = await keys.currentRev();
+        const t = Date.now();
+        await keys.touch(new Map());
+        await keys.touch(new Map([[a.id, t], [b.id, t + 10], [newKeyId(), t]]));
+        assert.equal((await keys.get(a.id))?.lastUsedAt, t);
+        assert.equal((await keys.get(b.id))?.lastUsedAt, t + 10);
+        assert.equal((await keys.get(c.id))?.lastUsedAt, null);
+        // Two replicas flush in any order: an older time never overwrites a newer one.
+        await keys.touch(new Map([[a.id, t - 5000], [b.id, t + 20]]));
+        assert.equal((await keys.get(a.id))?.lastUsedAt, t);
+        assert.equal((await keys.get(b.id))?.lastUsedAt, t + 20);
+        assert.equal(await keys.currentRev(), rev);
+        assert.deepEqual(await keys.changesSince(rev), { records: [], rev });
+        assert.equal((await keys.get(a.id))?.rev, a.rev);
+      });
+    });
+
+    test('createIfEmpty creates only into an empty store, exactly once even when raced', async () => {
+      await withStore(async ({ keys }) => {
+        const attempts = await Promise.all(Array.from({ length: 5 }, () => keys.createIfEmpty(newKey({ role: 'admin', name: 'bootstrap-admin' }))));
+        const created = attempts.filter((r) => r !== undefined);
+        assert.equal(created.length, 1, 'exactly one bootstrap key');
+        assert.deepEqual(await keys.list(), created);
+        assert.equal(await keys.createIfEmpty(newKey()), undefined);
+        assert.equal((await keys.list()).length, 1);
+      });
+      await withStore(async ({ keys }) => {
+        await keys.create(newKey());
+        const rev = await keys.currentRev();
+        assert.equal(await keys.createIfEmpty(newKey({ role: 'admin' })), undefined, 'a store with any key is not empty');
+        assert.equal(await keys.currentRev(), rev);
+        // Revoked keys still count: revoking every key must not let a new bootstrap admin in.
+        const [only] = await keys.list();
+        await keys.revoke(only!.id, Date.now());
+        assert.equal(await keys.createIfEmpty(newKey({ role: 'admin' })), undefined);
+      });
+    });
+
+    test('currentRev and changesSince report creations, revocations and rotations, each key once in its latest state', async () => {
+      await withStore(async ({ keys }) => {
+        const start = await keys.currentRev();
+        assert.deepEqual(await keys.changesSince(start), { records: [], rev: start });
+        const a = await keys.create(newKey());
+        const b = await keys.create(newKey());
+        const mid = await keys.currentRev();
+        assert.ok(mid > start);
+        const first = await keys.changesSince(start);
+        assert.deepEqual(first.records.map((r) => r.id), [a.id, b.id]);
+        assert.equal(first.rev, mid);
+
+        // The revocation watcher's view: what changed since it last looked.
+        const revokedAt = Date.now();
+        await keys.revoke(a.id, revokedAt);
+        const rotated = await keys.rotate(b.id, newKey({ rotatedFrom: b.id }), Date.now() + 60_000);
+        const changes = await keys.changesSince(mid);
+        assert.equal(changes.rev, await keys.currentRev());
+        assert.ok(changes.rev > mid);
+        const byId = new Map(changes.records.map((r) => [r.id, r]));
+        assert.equal(byId.size, changes.records.length, 'each key appears once');
+        assert.deepEqual([...byId.keys()].sort(), [a.id, b.id, rotated.replacement.id].sort());
+        assert.equal(byId.get(a.id)?.revokedAt, revokedAt);
+        assert.equal(byId.get(b.id)?.expiresAt, rotated.old.expiresAt);
+        const revs = changes.records.map((r) => r.rev);
+        assert.deepEqual(revs, [...revs].sort((x, y) => x - y), 'records come in change order');
+        assert.ok(revs.every((r) => r > mid && r <= changes.rev));
+
+        // Polling from the returned counter sees only what happens next.
+        assert.deepEqual(await keys.changesSince(changes.rev), { records: [], rev: changes.rev });
+        await keys.revoke(rotated.replacement.id, Date.now());
+        const next = await keys.changesSince(changes.rev);
+        assert.deepEqual(next.records.map((r) => r.id), [rotated.replacement.id]);
+        assert.notEqual(next.records[0]!.revokedAt, null);
+        // A watcher that has seen everything gets a snapshot in one call from the start.
+        const all = await keys.changesSince(start);
+        assert.equal(all.records.length, 3);
+        assert.equal(all.rev, await keys.currentRev());
+      });
+    });
+
+    test('audit: append and query newest first with filters; every field round-trips', async () => {
+      await withStore(async ({ audit }) => {
+        await audit.append([]);
+        assert.deepEqual(await audit.query({}), []);
+        const base = Date.UTC(2025, 5, 1);
+        const events = [
+          event(base, { keyId: 'k1', user: 'alice' }),
+          event(base + 1000, { result: 'failure', reason: 'bad_secret', keyId: 'k1', instance: null, clientAddress: '2001:db8::1' }),
+          event(base + 2000, { result: 'denied', reason: 'model_not_in_scope', keyId: 'k2', httpMethod: 'GET', path: '/metrics' }),
+          event(base + 3000, { result: 'throttled', reason: 'too_many_failures', event: 'auth', keyId: null }),
+        ];
+        await audit.append(events.slice(0, 2));
+        await audit.append(events.slice(2));
+        assert.deepEqual(await audit.query({}), [...events].reverse());
+        assert.deepEqual(await audit.query({ keyId: 'k1' }), [events[1], events[0]]);
+        assert.deepEqual(await audit.query({ result: 'failure' }), [events[1]]);
+        assert.deepEqual(await audit.query({ since: base + 2000 }), [events[3], events[2]]);
+        assert.deepEqual(await audit.query({ since: base + 1000, keyId: 'k1', result: 'failure' }), [events[1]]);
+        assert.deepEqual(await audit.query({ limit: 2 }), [events[3], events[2]]);
+        assert.deepEqual(await audit.query({ keyId: 'nobody' }), []);
+      });
+    });
+
+    test('audit: query is bounded (100 by default) and prune removes only older events', async () => {
+      await withStore(async ({ audit }) => {
+        const base = Date.UTC(2025, 5, 1);
+        await audit.append(Array.from({ length: 150 }, (_, i) => event(base + i * 1000)));
+        const page = await audit.query({});
+        assert.equal(page.length, 100);
+        assert.equal(page[0]!.time, base + 149_000);
+        assert.equal((await audit.query({ limit: 150 })).length, 150);
+
+        assert.equal(await audit.prune(base), 0);
+        assert.equal(await audit.prune(base + 50_000), 50);
+        assert.equal(await audit.prune(base + 50_000), 0);
+        const left = await audit.query({ limit: 1000 });
+        assert.equal(left.length, 100);
+        assert.equal(Math.min(...left.map((e) => e.time)), base + 50_000);
+      });
+    });
+
+    test('ping answers while the store is open and fails once it is closed; close is idempotent', async () => {
+      const store = await open();
+      await store.ping();
+      await store.close();
+      await assert.rejects(store.ping(), '/ready relies on ping failing for an unusable store');
+      await store.close();
+    });
+
+    if (options.reopen) {
+      const reopen = options.reopen;
+      test('keys, revocations, last use, the change counter and audit events survive a restart', async () => {
+        await withStore(async (store) => {
+          const a = await store.keys.create(newKey({ user: 'carol', scopes: { instances: ['x'], models: null } }));
+          const b = await store.keys.create(newKey());
+          await store.keys.revoke(b.id, Date.now());
+          const t = Date.now();
+          await store.keys.touch(new Map([[a.id, t]]));
+          const rev = await store.keys.currentRev();
+          const events = [event(t, { keyId: a.id })];
+          await store.audit.append(events);
+          const list = await store.keys.list();
+
+          const again = await reopen(store);
+          assert.deepEqual(await again.keys.list(), list);
+          assert.equal((await again.keys.get(a.id))?.lastUsedAt, t);
+          assert.equal(await again.keys.currentRev(), rev);
+          assert.deepEqual(await again.audit.query({}), events);
+          // The counter keeps moving forward after a restart, so watchers never miss a change.
+          const c = await again.keys.create(newKey());
+          assert.ok(c.rev > rev);
+          assert.equal(await again.keys.createIfEmpty(newKey()), undefined);
+          return again;
+        });
+      });
+    }
+  });
+}

@@ -1,0 +1,230 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI entry (`llmproxy` bin): dist/src/cli/main.js. */
+export const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** The repository's package.json (for `llmproxy version`). */
+export const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd: string;
+  /** Added to (or, as undefined, removed from) the environment the child gets. */
+  env?: Record<string, string | undefined>;
+  /** The child is killed after this long (default 30 s); the result then has `signal` set. */
+  timeoutMs?: number;
+}
+
+/** A fresh temp folder, removed by `removeDir`. */
+export function tempDir(prefix = 'llmproxy-cli-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The environment a CLI child runs with: this process's, minus `LLMPROXY_CONFIG` (so a config is
+ * only ever chosen deliberately), plus `extra` (an undefined value removes a variable).
+ */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env['LLMPROXY_CONFIG'];
+  delete env['NODE_OPTIONS'];
+  delete env['NODE_TEST_CONTEXT'];
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+/** Runs `llmproxy <args>` to completion (bounded by `timeoutMs`). */
+export function runCli(args: string[], options: CliOptions): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { cwd: options.cwd, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Runs `llmproxy <args>`, asserting exit 0, and parses its stdout as JSON. */
+export async function runCliJson<T = Record<string, unknown>>(args: string[], options: CliOptions): Promise<T> {
+  const r = await runCli(args, options);
+  if (r.code !== 0) throw new Error(`llmproxy ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** A running `llmproxy serve` child. */
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** `http://127.0.0.1:<port>`, from the `gateway listening` log line. */
+  readonly url: string;
+  readonly port: number;
+  /** Everything written to stdout / stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Parsed JSON log lines written to stdout so far (other text, such as the key banner, is skipped). */
+  logs(): Array<Record<string, unknown>>;
+  /** Resolves with the exit status once the child has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits for the exit, at most `timeoutMs`; rejects if the child is still running then. */
+  waitForExit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits until `predicate` holds for stdout, at most `timeoutMs`. */
+  waitForStdout(predicate: (stdout: string) => boolean, timeoutMs: number): Promise<void>;
+  /** SIGTERM, then the exit (at most `timeoutMs`); SIGKILL if it does not come. */
+  stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL if still running (cleanup). */
+  kill(): void;
+}
+
+/**
+ * Starts `llmproxy serve <args>` and resolves once it logs `gateway listening` (at most
+ * `timeoutMs`). Rejects, with what the child printed, if it exits or times out first.
+ */
+export async function startServe(args: string[], options: CliOptions): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI_MAIN, 'serve', ...args], { cwd: options.cwd, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const watchers = new Set<() => void>();
+  const notify = () => {
+    for (const w of [...watchers]) w();
+  };
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+    notify();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+    notify();
+  });
+  let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => {
+      exitStatus = { code, signal };
+      notify();
+      resolve(exitStatus);
+    });
+  });
+
+  const parseLogs = () =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+
+  const waitForStdout = (predicate: (s: string) => boolean, timeoutMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (predicate(stdout)) return done(undefined);
+        if (exitStatus) return done(new Error(`llmproxy serve exited (${exitStatus.code ?? exitStatus.signal}) before the expected output.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      };
+      const timer = setTimeout(() => done(new Error(`llmproxy serve: expected output not seen within ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+      const done = (err: Error | undefined) => {
+        clearTimeout(timer);
+        watchers.delete(check);
+        if (err) reject(err);
+        else resolve();
+      };
+      watchers.add(check);
+      check();
+    });
+
+  const waitForExit = (timeoutMs: number) =>
+    new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`llmproxy serve still running after ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+      void exited.then((s) => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+    });
+
+  const kill = () => {
+    if (!exitStatus && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+
+  const isListening = (l: Record<string, unknown>) => l['msg'] === 'gateway listening' && typeof l['listen'] === 'string';
+  try {
+    await waitForStdout(() => parseLogs().some(isListening), options.timeoutMs ?? 30_000);
+  } catch (err) {
+    kill();
+    throw err;
+  }
+  const url = parseLogs().find(isListening)!['listen'] as string;
+  return {
+    child,
+    url,
+    port: Number(new URL(url).port),
+    stdout: () => stdout,
+    stderr: () => stderr,
+    logs: parseLogs,
+    exited,
+    waitForExit,
+    waitForStdout,
+    async stop(timeoutMs = 20_000) {
+      if (exitStatus) return exitStatus;
+      child.kill('SIGTERM');
+      try {
+        return await waitForExit(timeoutMs);
+      } catch (err) {
+        kill();
+        throw err;
+      }
+    },
+    kill,
+  };
+}
+
+/** Resolves to whether a new TCP connection to 127.0.0.1:`port` is refused (bounded by `timeoutMs`). */
+export function connectionRefused(port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    const finish = (refused: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(refused);
+    };
+    socket.once('connect', () => finish(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'));
+  });
+}
+
+/** Polls `probe` until it returns true (at most `timeoutMs`, `intervalMs` apart); resolves to the last result. */
+export async function pollUntil(probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
