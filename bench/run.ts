@@ -88,7 +88,7 @@ for (const c of CONCURRENCY) {
   tput[c] = {};
   for (const t of [direct, viaGateway]) tput[c]![t.label] = await throughput(gen, t, c, SECONDS, scratch);
 }
-const memory = gatewayMemory(gateway.pid!);
+const memory = { ...gatewayMemory(gateway.pid!), ...(await gatewayHeap(gatewayUrl)) };
 
 const result = {
   loadGenerator: gen,
@@ -131,7 +131,7 @@ function printTable(r: typeof result): void {
     'concurrency | direct req/s | gateway req/s | ratio | added p50 | added p99 | errors',
     ...Object.entries(r.throughput).map(([c, t]) => `${c.padStart(11)} | ${String(t.directRps).padStart(12)} | ${String(t.gatewayRps).padStart(13)} | ${t.ratio.toFixed(3)} | ${t.addedP50Ms.toFixed(2)} ms | ${t.addedP99Ms.toFixed(2)} ms | ${t.errors}`),
     '',
-    `gateway memory: peak RSS ${r.gatewayRssMb.peak} MB, RSS at end ${r.gatewayRssMb.now} MB`,
+    `gateway memory: peak RSS ${r.gatewayRssMb.peak} MB, RSS at end ${r.gatewayRssMb.now} MB (V8 heap ${r.gatewayRssMb.heapTotal} MB, external ${r.gatewayRssMb.external} MB)`,
     '',
   ];
   console.log(lines.join('\n'));
@@ -192,6 +192,13 @@ function gatewayMemory(pid: number): { peak: number; now: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { peak: round(kb('VmHWM') / 1024, 1), now: round(kb('VmRSS') / 1024, 1) };
+}
+
+/** V8's heap and external memory as the gateway reports them on /metrics, in MB. */
+async function gatewayHeap(url: string): Promise<{ heapTotal: number; external: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const gauge = (name: string) => Number(new RegExp(`^llmproxy_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1024 / 1024;
+  return { heapTotal: round(gauge('nodejs_heap_size_total_bytes'), 1), external: round(gauge('nodejs_external_memory_bytes'), 1) };
 }
 
 function positiveInt(name: string, fallback: number): number {

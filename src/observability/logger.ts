@@ -6,7 +6,7 @@ export type { Logger };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** Header names whose values are credentials; redacted wherever a headers object is logged. */
-const CREDENTIAL_HEADER_PATHS = [
+const CREDENTIAL_HEADERS = new Set([
   'authorization',
   'proxy-authorization',
   'x-api-key',
@@ -16,7 +16,20 @@ const CREDENTIAL_HEADER_PATHS = [
   'cookie',
   'set-cookie',
   'x-amz-security-token',
-].flatMap((h) => [`headers["${h}"]`, `*.headers["${h}"]`, `req.headers["${h}"]`]);
+]);
+
+/** A copy of `headers` with every credential header's value replaced. */
+export function redactHeaders(headers: unknown): unknown {
+  if (typeof headers !== 'object' || headers === null) return headers;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) out[name] = CREDENTIAL_HEADERS.has(name.toLowerCase()) ? '[REDACTED]' : value;
+  return out;
+}
+
+function withRedactedHeaders(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || !('headers' in value)) return value;
+  return { ...value, headers: redactHeaders((value as { headers: unknown }).headers) };
+}
 
 export interface LoggerOptions {
   level: LogLevel;
@@ -27,7 +40,7 @@ export interface LoggerOptions {
 
 /**
  * JSON logger. Every serialised line passes through the scrubber (see SecretScrubber) after
- * path-based redaction of credential headers, so a secret cannot reach the output even through
+ * credential headers are redacted from any `headers`, `req`, `res` or `upstream` field, so a secret cannot reach the output even through
  * an error message or a field nobody thought of.
  */
 export function createLogger(options: LoggerOptions): Logger {
@@ -38,7 +51,9 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { service: 'llmproxy' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: CREDENTIAL_HEADER_PATHS, censor: '[REDACTED]' },
+      // Serializers rather than pino's path redaction: they cost nothing on lines without these
+      // keys (every request line), where path redaction cost about a tenth of the gateway's CPU.
+      serializers: { headers: redactHeaders, req: withRedactedHeaders, res: withRedactedHeaders, upstream: withRedactedHeaders },
       hooks: { streamWrite: (line) => options.scrubber.scrub(line) },
     },
     destination,

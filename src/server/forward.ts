@@ -6,6 +6,7 @@ import type { Instance } from '../providers/instance.js';
 import type { UsageObserver } from '../providers/usage.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { upstreamFailure } from '../upstream/errors.js';
+import { requestUpstream } from '../upstream/pool.js';
 import { returnableHeaders } from '../upstream/headers.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 
@@ -20,7 +21,7 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
   const sentAt = performance.now();
   let answer: Dispatcher.ResponseData;
   try {
-    answer = await instance.pool.request({
+    answer = await requestUpstream(instance.pool, {
       method: req.method as Dispatcher.HttpMethod,
       path: req.path,
       headers: req.headers,
