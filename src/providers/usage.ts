@@ -1,3 +1,4 @@
+import { EventStreamDecoder, type EventStreamMessage } from '../protocol/aws-eventstream.js';
 import { SseDecoder, type SseEvent } from '../protocol/sse.js';
 
 /** Token usage a provider reported for one response. */
@@ -9,12 +10,22 @@ export interface Usage {
 
 /**
  * How one provider schema reports usage. `json` reads a whole response body; `event` reads one
- * streamed event and folds it into `acc`. Both return quickly when there is nothing to read:
- * they run on the response path.
+ * streamed event and folds it into `acc`; `eventstream`, for schemas that stream
+ * `application/vnd.amazon.eventstream` (Bedrock), reads one decoded message. All return quickly
+ * when there is nothing to read: they run on the response path.
+ *
+ * @example
+ * const reader: UsageReader = {
+ *   json(body, acc) { ... },
+ *   event(ev, acc) { ... },
+ *   eventstream(msg, acc) { if (stringHeader(msg, ':event-type') === 'metadata') ... },
+ * };
  */
 export interface UsageReader {
   json(body: unknown, acc: Usage): void;
   event(event: SseEvent, acc: Usage): void;
+  /** Optional: without it, event-stream responses are forwarded but not observed. */
+  eventstream?(msg: EventStreamMessage, acc: Usage): void;
 }
 
 export function emptyUsage(): Usage {
@@ -26,27 +37,32 @@ const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
 /**
  * Watches a response body on its way to the client and extracts usage from it, without
- * touching the bytes. Per request; holds the decoding state.
+ * touching the bytes. Per request; holds the decoding state. Never throws: bad input ends the
+ * observation, not the response.
  */
 export class UsageObserver {
   readonly #reader: UsageReader;
-  readonly #kind: 'json' | 'sse';
+  readonly #kind: 'json' | 'sse' | 'eventstream';
   readonly #usage = emptyUsage();
   #sse: SseDecoder | undefined;
+  /** Undefined once the stream could not be decoded: observation has stopped. */
+  #eventstream: EventStreamDecoder | undefined;
   #chunks: Buffer[] = [];
   #bytes = 0;
   #seen = false;
 
-  private constructor(reader: UsageReader, kind: 'json' | 'sse') {
+  private constructor(reader: UsageReader, kind: 'json' | 'sse' | 'eventstream') {
     this.#reader = reader;
     this.#kind = kind;
     if (kind === 'sse') this.#sse = new SseDecoder();
+    if (kind === 'eventstream') this.#eventstream = new EventStreamDecoder();
   }
 
   /** An observer for a response of `contentType`, or undefined when usage cannot be in it. */
   static for(reader: UsageReader, contentType: string | undefined): UsageObserver | undefined {
     if (!contentType) return undefined;
     if (contentType.includes('text/event-stream')) return new UsageObserver(reader, 'sse');
+    if (contentType.includes('application/vnd.amazon.eventstream')) return reader.eventstream ? new UsageObserver(reader, 'eventstream') : undefined;
     if (contentType.includes('json')) return new UsageObserver(reader, 'json');
     return undefined;
   }
@@ -55,6 +71,10 @@ export class UsageObserver {
   readonly push = (chunk: Buffer): void => {
     if (this.#kind === 'sse') {
       for (const ev of this.#sse!.push(chunk)) this.#event(ev);
+      return;
+    }
+    if (this.#kind === 'eventstream') {
+      this.#messages(chunk);
       return;
     }
     this.#bytes += chunk.length;
@@ -66,6 +86,8 @@ export class UsageObserver {
   end(): Usage | undefined {
     if (this.#kind === 'sse') {
       for (const ev of this.#sse!.end()) this.#event(ev);
+    } else if (this.#kind === 'eventstream') {
+      this.#messages(undefined);
     } else if (this.#bytes > 0 && this.#bytes <= MAX_JSON_BYTES) {
       try {
         this.#reader.json(JSON.parse(Buffer.concat(this.#chunks, this.#bytes).toString('utf8')), this.#usage);
@@ -83,6 +105,25 @@ export class UsageObserver {
     if (!ev.data.includes('"usage"')) return;
     this.#reader.event(ev, this.#usage);
     this.#seen = this.#usage.inputTokens > 0 || this.#usage.outputTokens > 0;
+  }
+
+  /** Decodes `chunk` (undefined: the body ended) and hands each message to the reader. */
+  #messages(chunk: Buffer | undefined): void {
+    const decoder = this.#eventstream;
+    if (!decoder) return;
+    try {
+      if (chunk === undefined) {
+        decoder.end();
+        return;
+      }
+      for (const msg of decoder.push(chunk)) this.#reader.eventstream!(msg, this.#usage);
+    } catch {
+      // A corrupt or truncated frame: unlike SSE, a binary stream cannot be resynchronised, so
+      // stop reading and keep what was read. The client still gets every byte, unchanged.
+      this.#eventstream = undefined;
+    } finally {
+      this.#seen = this.#usage.inputTokens > 0 || this.#usage.outputTokens > 0;
+    }
   }
 }
 
