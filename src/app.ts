@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { SecretScrubber } from './observability/scrubber.js';
 import { InstanceDirectory } from './providers/directory.js';
-import { StartupError, buildInstance } from './providers/build.js';
+import { StartupError, buildInstance, primeCredentials } from './providers/build.js';
 import type { Instance } from './providers/instance.js';
 import type { ProviderContext } from './providers/types.js';
 import { SecretResolver } from './secrets/resolver.js';
@@ -22,6 +22,7 @@ import { InflightTracker, createHandler } from './server/handler.js';
 import { Listener } from './server/listener.js';
 import { Router } from './server/router.js';
 import { healthRoute, metricsRoute, readyRoute } from './server/routes/ops.js';
+import { bedrockEnvelopeRoutes, bedrockRootRoute } from './server/routes/bedrock.js';
 import { transparentRoute } from './server/routes/transparent.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import type { Store } from './store/types.js';
@@ -66,11 +67,15 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   const instanceList: Instance[] = [];
   try {
-    const ctx: ProviderContext = { secrets, logger };
+    const ctx: ProviderContext = { secrets, logger, metrics, scrubber, baseDir };
     for (const [name, cfg] of Object.entries(config.instances)) instanceList.push(await buildInstance(name, cfg, config, ctx));
     const failures = await secrets.resolveAll();
     if (failures.length > 0) {
       throw new StartupError(`cannot resolve secret references:\n  ${failures.map((f) => `${f.ref}: ${f.error}`).join('\n  ')}`);
+    }
+    const unobtainable = await primeCredentials(instanceList);
+    if (unobtainable.length > 0) {
+      throw new StartupError(`cannot obtain provider credentials:\n  ${unobtainable.map((f) => `instances.${f.instance} (${f.method}): ${f.error}`).join('\n  ')}`);
     }
   } catch (err) {
     await Promise.all(instanceList.map((i) => i.close()));
@@ -79,6 +84,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
   const instances = new InstanceDirectory(instanceList);
   for (const i of instanceList) {
+    if (i.credential.prime) continue; // counts its own fetches
     metrics.credentialRefresh.inc({ provider: i.type, method: i.credential.state.method, status: i.credential.state.status === 'ok' ? 'success' : 'failure' });
   }
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
@@ -91,10 +97,13 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   const auth = authenticate({ verifier, throttle, audit, metrics });
   const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit)] : [];
+  const inference = { instances, audit, authenticate: auth, readBody: readBody(config.server.body_limit), authorize: authorizeInference(audit) };
   const router = new Router()
     .add(healthRoute())
     .add(readyRoute({ store, instances, isDraining: () => tracker.draining }))
-    .add(transparentRoute({ instances, audit, authenticate: auth, readBody: readBody(config.server.body_limit), authorize: authorizeInference(audit) }));
+    .add(transparentRoute(inference))
+    .add(bedrockRootRoute(inference));
+  for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));
 

@@ -3,7 +3,7 @@ import { loadConfig, locateConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { SecretScrubber } from '../observability/scrubber.js';
-import { buildInstance } from '../providers/build.js';
+import { buildInstance, primeCredentials } from '../providers/build.js';
 import type { Instance } from '../providers/instance.js';
 import { SecretResolver } from '../secrets/resolver.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
@@ -30,7 +30,8 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
   const loaded = loadConfig(locateConfig(values.config as string | undefined));
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber });
-  const secrets = new SecretResolver({ baseDir: loaded.baseDir, defaultIntervalMs: loaded.config.secrets.refresh_interval, scrubber, logger, metrics: new Metrics() });
+  const metrics = new Metrics();
+  const secrets = new SecretResolver({ baseDir: loaded.baseDir, defaultIntervalMs: loaded.config.secrets.refresh_interval, scrubber, logger, metrics });
 
   let storeProblem: string | null = null;
   try {
@@ -44,7 +45,7 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
   const pending: Array<{ name: string; type: string; instance: Instance }> = [];
   for (const [name, cfg] of Object.entries(loaded.config.instances)) {
     try {
-      const instance = await buildInstance(name, cfg, loaded.config, { secrets, logger });
+      const instance = await buildInstance(name, cfg, loaded.config, { secrets, logger, metrics, scrubber, baseDir: loaded.baseDir });
       built.push(instance);
       pending.push({ name, type: cfg.type, instance });
     } catch (err) {
@@ -52,6 +53,7 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
     }
   }
   await secrets.resolveAll();
+  await primeCredentials(pending.map((p) => p.instance));
   for (const { name, type, instance } of pending) {
     const s = instance.credential.state;
     rows.push({

@@ -37,4 +37,10 @@ export interface CachedCredential<C extends Credential = Credential> {
   get(): Promise<C>;
   invalidate(): void;
   readonly state: CredentialState;
+  /**
+   * For credentials fetched from an endpoint: the first fetch, at startup and in `config check`;
+   * rejects when it fails. Such credentials count their own fetches in
+   * `llmproxy_credential_refresh_total`. Absent for credentials made from secret values.
+   */
+  prime?(): Promise<void>;
 }

@@ -8,8 +8,8 @@ import type { Middleware } from './types.js';
 
 /**
  * Authorization of an inference request: the role must grant `llm:read` (GET) or `llm:write`,
- * the instance must be in the key's scopes, and so must the JSON body's `model` when the key
- * restricts models. The decision, allowed or denied, is audited here.
+ * the instance must be in the key's scopes, and so must the model (named by the path, else by the
+ * JSON body's `model`) when the key restricts models. The decision, allowed or denied, is audited here.
  */
 export function authorizeInference(audit: AuditTrail): Middleware {
   return async function authorizeInferenceRequest(ctx, next) {
@@ -33,8 +33,9 @@ function inferenceDenial(ctx: RequestContext): GatewayError | undefined {
   if (!instanceAllowed(principal.scopes, instance.name)) {
     return new GatewayError('instance_not_in_scope', `your key may not use instance "${instance.name}"`);
   }
-  if (principal.scopes.models !== null && ctx.body !== null && ctx.body.length > 0) {
-    const model = modelOf(ctx.body);
+  if (principal.scopes.models !== null && (ctx.model !== undefined || (ctx.body !== null && ctx.body.length > 0))) {
+    // A model named by the path (Bedrock) is the one the provider runs; else the body's `model`.
+    const model = ctx.model ?? modelOf(ctx.body!);
     if (model instanceof GatewayError) return model;
     if (model !== undefined && !modelAllowed(principal.scopes, model)) {
       return new GatewayError('model_not_in_scope', `your key may not use model "${model.length > 100 ? `${model.slice(0, 100)}...` : model}"`);

@@ -31,6 +31,10 @@ export class RequestContext {
   instance: Instance | undefined = undefined;
   /** Transparent mode: the native path after `/transparent/{instance}`. */
   nativePath = '';
+  /** The checked native path's segments (still percent-encoded). */
+  nativeSegments: readonly string[] = [];
+  /** The model the request names, when known before the body is read (Bedrock paths). */
+  model: string | undefined = undefined;
   body: Buffer | null = null;
   authResult: AuditResult | undefined = undefined;
   authReason: string | null = null;

@@ -38,3 +38,13 @@ function endpointFrom(url: string | undefined): { origin: string; basePath: stri
   const u = new URL(url);
   return { origin: u.origin, basePath: u.pathname.replace(/\/+$/, '') };
 }
+
+/** Fetches every endpoint-backed credential once, in parallel; returns the failures. */
+export async function primeCredentials(instances: readonly Instance[]): Promise<Array<{ instance: string; method: string; error: string }>> {
+  const results = await Promise.allSettled(instances.map((i) => i.credential.prime?.()));
+  return results.flatMap((r, n) =>
+    r.status === 'rejected'
+      ? [{ instance: instances[n]!.name, method: instances[n]!.credential.state.method, error: instances[n]!.credential.state.lastError ?? String(r.reason) }]
+      : [],
+  );
+}

@@ -34,12 +34,14 @@ export class Instance {
   readonly credential: CachedCredential;
   readonly pool: Dispatcher;
   readonly #parts: ProviderParts;
+  /** Further upstreams by name (Bedrock's control plane), each with its own pool. */
+  readonly #upstreams: ReadonlyMap<string, { endpoint: Endpoint; pool: Dispatcher }>;
 
   constructor(settings: InstanceSettings, parts: ProviderParts) {
     this.name = settings.name;
     this.provider = settings.provider;
     this.type = settings.provider.type;
-    this.endpoint = parts.endpoint ?? settings.endpoint;
+    this.endpoint = settings.endpoint;
     this.region = parts.region ?? '';
     this.isDefault = settings.isDefault;
     this.rules = [...settings.provider.transparentRules, ...settings.extraRules];
@@ -48,19 +50,38 @@ export class Instance {
     this.credential = parts.credential;
     this.#parts = parts;
     this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
+    this.#upstreams = new Map(
+      Object.entries(parts.upstreams ?? {}).map(([target, endpoint]) => [target, { endpoint, pool: createUpstreamPool(endpoint.origin, settings.timeouts) }]),
+    );
   }
 
-  /** The upstream request for a transparent call: base path + native path, provider headers added. */
-  transparent(method: string, nativePathAndQuery: string, headers: Record<string, string>, body: Buffer | null): UpstreamRequest {
+  /** The pool a request goes to: the main one unless the request names another upstream. */
+  poolFor(req: UpstreamRequest): Dispatcher {
+    return req.target === undefined ? this.pool : this.#upstream(req.target).pool;
+  }
+
+  #upstream(target: string): { endpoint: Endpoint; pool: Dispatcher } {
+    const upstream = this.#upstreams.get(target);
+    if (!upstream) throw new Error(`instance ${this.name} has no upstream "${target}"`);
+    return upstream;
+  }
+
+  /**
+   * The upstream request for a transparent call: base path + native path, provider headers
+   * added, sent to the upstream the provider picks for `segments` (the checked native path).
+   */
+  transparent(method: string, nativePathAndQuery: string, segments: readonly string[], headers: Record<string, string>, body: Buffer | null): UpstreamRequest {
     const extra = this.#parts.headers;
     if (extra) for (const name in extra) headers[name] = extra[name]!;
-    return { method, path: this.endpoint.basePath + nativePathAndQuery, headers, body };
+    const target = this.provider.upstreamFor?.(segments);
+    const basePath = target === undefined ? this.endpoint.basePath : this.#upstream(target).endpoint.basePath;
+    return { method, path: basePath + nativePathAndQuery, headers, body, target };
   }
 
   /** Applies the instance's credential; answers from memory while the credential is fresh. */
   async authorize(req: UpstreamRequest): Promise<UpstreamRequest> {
     const credential: Credential = await this.credential.get();
-    return this.#parts.sign(req, credential);
+    return this.#parts.sign(req, credential, req.target === undefined ? this.endpoint : this.#upstream(req.target).endpoint);
   }
 
   usageObserver(contentType: string | undefined): UsageObserver | undefined {
@@ -69,6 +90,7 @@ export class Instance {
 
   async close(): Promise<void> {
     await this.pool.close();
+    await Promise.all([...this.#upstreams.values()].map((u) => u.pool.close()));
     await this.#parts.close?.();
   }
 }

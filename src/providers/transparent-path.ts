@@ -50,18 +50,21 @@ export function rules(...texts: string[]): PathRule[] {
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 // Backslash, control characters, DEL, '#', and the encoded separators and NUL.
 const FORBIDDEN = /[\\\x00-\x20\x7f#]|%(?:2f|5c|00)/i;
+// The same, allowing `%2F` (for providers whose identifiers contain `/`, e.g. Bedrock ARNs).
+const FORBIDDEN_BUT_ENCODED_SLASH = /[\\\x00-\x20\x7f#]|%(?:5c|00)/i;
 const BAD_PERCENT = /%(?![0-9a-f]{2})/i;
 
 /**
  * Checks the native path the client asked for (the part after `/transparent/{instance}`,
  * without the query) and returns its segments. Throws `invalid_path` (400) for anything that
- * could escape the instance's base path.
+ * could escape the instance's base path. With `allowEncodedSlash`, `%2F` may appear inside a
+ * segment: it is forwarded as is and cannot split a segment at the gateway, which never decodes.
  */
-export function checkNativePath(path: string): string[] {
+export function checkNativePath(path: string, allowEncodedSlash = false): string[] {
   if (path.length < 2 || path.charCodeAt(0) !== 47 /* / */) {
     throw new GatewayError('invalid_path', 'a native API path is required after the instance name');
   }
-  if (FORBIDDEN.test(path) || BAD_PERCENT.test(path) || path.includes('//')) {
+  if ((allowEncodedSlash ? FORBIDDEN_BUT_ENCODED_SLASH : FORBIDDEN).test(path) || BAD_PERCENT.test(path) || path.includes('//')) {
     throw new GatewayError('invalid_path', 'the path contains a forbidden sequence (encoded slash, backslash, empty segment or control character)');
   }
   const segments = path.slice(1).split('/');

@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import type { CachedCredential, Credential } from '../credentials/types.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { SecretScrubber } from '../observability/scrubber.js';
 import type { SecretResolver } from '../secrets/resolver.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 import type { Endpoint } from '../config/fields.js';
@@ -10,19 +12,26 @@ import type { UsageReader } from './usage.js';
 export interface ProviderContext {
   secrets: SecretResolver;
   logger: Logger;
+  metrics: Metrics;
+  /** Secrets a provider obtains itself (temporary credentials) are registered here, so logs mask them. */
+  scrubber: SecretScrubber;
+  /** The config file's folder: relative paths in an instance resolve against it. */
+  baseDir: string;
 }
 
 /** What a provider builds for one configured instance. */
 export interface ProviderParts {
   credential: CachedCredential;
-  /** Applies the credential to a request bound upstream (a header, a token, a signature). */
-  sign(req: UpstreamRequest, credential: Credential): UpstreamRequest;
+  /** Applies the credential to a request bound for `endpoint` (a header, a token, a signature). */
+  sign(req: UpstreamRequest, credential: Credential, endpoint: Endpoint): UpstreamRequest;
   /** Headers the gateway adds to every forwarded request (from config, never from clients). */
   headers?: Record<string, string>;
   /** For region-aware providers; '' otherwise. */
   region?: string;
-  /** Overrides the configured endpoint (the demo provider serves its own). */
+  /** Overrides the provider's default endpoint (the demo serves its own; Bedrock's depends on the region). */
   endpoint?: Endpoint;
+  /** Further upstreams by name, chosen per request by the provider's `upstreamFor`. */
+  upstreams?: Readonly<Record<string, Endpoint>>;
   /** Releases what setup started. */
   close?(): Promise<void>;
 }
@@ -48,6 +57,17 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   /** Client headers this provider must not receive (e.g. account selectors), lower case. */
   readonly strippedHeaders?: ReadonlySet<string>;
   readonly usage: UsageReader;
+  /** Accept `%2F` inside path segments (Bedrock model ARNs); it is never decoded by the gateway. */
+  readonly allowEncodedSlash?: boolean;
+  /** The upstream (see ProviderParts.upstreams) a native path goes to; undefined for the main one. */
+  upstreamFor?(segments: readonly string[]): string | undefined;
+  /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */
+  modelFromPath?(segments: readonly string[]): string | undefined;
+  /**
+   * True when an upstream answer says the credential is stale (expired token, bad signature):
+   * the gateway then invalidates it and retries the request once with a fresh one.
+   */
+  staleCredential?(status: number, headers: Readonly<Record<string, string | string[] | undefined>>): boolean;
   setup(name: string, config: z.output<S>, ctx: ProviderContext): ProviderParts | Promise<ProviderParts>;
 }
 

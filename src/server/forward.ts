@@ -19,18 +19,18 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
   const abort = new AbortController();
   ctx.abort = abort;
   const sentAt = performance.now();
-  let answer: Dispatcher.ResponseData;
-  try {
-    answer = await requestUpstream(instance.pool, {
-      method: req.method as Dispatcher.HttpMethod,
-      path: req.path,
-      headers: req.headers,
-      body: req.body,
-      signal: abort.signal,
-    });
-  } catch (err) {
-    if (abort.signal.aborted) return; // the client left; nobody to answer
-    throw upstreamFailure(instance.name, err);
+  let answer = await send(instance, req, abort.signal);
+  if (answer === undefined) return; // the client left; nobody to answer
+  if (instance.provider.staleCredential?.(answer.statusCode, answer.headers)) {
+    // Expired token or a signature the provider no longer accepts: once, with a fresh credential.
+    answer.body.resume();
+    instance.credential.invalidate();
+    answer = await send(instance, await instance.authorize(req), abort.signal);
+    if (answer === undefined) return;
+    if (instance.provider.staleCredential(answer.statusCode, answer.headers)) {
+      answer.body.resume();
+      throw new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider rejected the gateway's credential after a refresh; an operator must check it`);
+    }
   }
   ctx.upstreamMs = performance.now() - sentAt;
   if (answer.statusCode === 401) {
@@ -54,6 +54,22 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
   }
 }
 
+/** One upstream exchange; undefined when the client went away meanwhile. */
+async function send(instance: Instance, req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData | undefined> {
+  try {
+    return await requestUpstream(instance.poolFor(req), {
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.path,
+      headers: req.headers,
+      body: req.body,
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) return undefined;
+    throw upstreamFailure(instance.name, err);
+  }
+}
+
 /** Copies `body` to the response, pausing the upstream while the client is not reading. */
 function pump(body: Readable, ctx: RequestContext, observer: UsageObserver | undefined): Promise<void> {
   const { res } = ctx;
@@ -68,7 +84,10 @@ function pump(body: Readable, ctx: RequestContext, observer: UsageObserver | und
     });
     body.once('end', () => {
       // Before end(): the response's 'close' (which records metrics) may fire before this promise settles.
-      if (observer) ctx.usage = observer.end();
+      if (observer) {
+        ctx.usage = observer.end();
+        if (ctx.usage && ctx.usage.model === undefined) ctx.usage.model = ctx.model;
+      }
       res.end();
       resolve();
     });

@@ -10,6 +10,8 @@ export const CLIENT_CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key
 const NEVER_FORWARDED = new Set<string>([
   ...CLIENT_CREDENTIAL_HEADERS,
   'x-totp-code',
+  // the gateway's own routing header
+  'x-llmproxy-instance',
   'proxy-authorization',
   'cookie',
   // hop-by-hop (RFC 9110 §7.6.1) and framing the gateway sets itself

@@ -9,6 +9,8 @@ export interface UpstreamRequest {
   /** Lower-case names. */
   headers: Record<string, string>;
   body: Buffer | null;
+  /** Which of the instance's upstreams: undefined for the main one (Bedrock: `control` for the control plane). */
+  target?: string | undefined;
 }
 
 export interface Timeouts {

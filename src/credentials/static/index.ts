@@ -3,19 +3,19 @@ import type { SecretHandle } from '../../secrets/handle.js';
 import type { CachedCredential, Credential, CredentialState } from '../types.js';
 
 /**
- * A credential made from one secret value (an API key). The secret layer refreshes the value on
- * its interval; this object rebuilds the credential only when the value's version changes, so
- * `get()` is a field read on the request path.
+ * A credential made from secret values (an API key; an AWS access key pair). The secret layer
+ * refreshes the values on its interval; this object rebuilds the credential only when a value's
+ * version changes, so `get()` is a field read on the request path.
  */
 export class StaticCredential<C extends Credential> implements CachedCredential<C> {
-  readonly #secret: SecretHandle;
-  readonly #build: (value: string) => C;
+  readonly #secrets: readonly SecretHandle[];
+  readonly #build: (...values: string[]) => C;
   readonly #method: string;
   #built: C | undefined;
   #builtVersion = -1;
 
-  constructor(secret: SecretHandle, method: string, build: (value: string) => C) {
-    this.#secret = secret;
+  constructor(secrets: SecretHandle | readonly SecretHandle[], method: string, build: (...values: string[]) => C) {
+    this.#secrets = Array.isArray(secrets) ? secrets : [secrets as SecretHandle];
     this.#method = method;
     this.#build = build;
   }
@@ -24,14 +24,17 @@ export class StaticCredential<C extends Credential> implements CachedCredential<
     return Promise.resolve(this.current());
   }
 
-  /** The credential now, synchronously; throws `credential_unavailable` if the secret never resolved. */
+  /** The credential now, synchronously; throws `credential_unavailable` if a secret never resolved. */
   current(): C {
-    const version = this.#secret.version;
+    let version = 0;
+    // Versions only grow, so their sum changes whenever any value does.
+    for (const s of this.#secrets) version += s.version;
     if (version !== this.#builtVersion) {
-      if (!this.#secret.hasValue) {
-        throw new GatewayError('credential_unavailable', `the provider credential (${this.#secret.ref.raw}) is not available`);
+      const missing = this.#secrets.find((s) => !s.hasValue);
+      if (missing) {
+        throw new GatewayError('credential_unavailable', `the provider credential (${missing.ref.raw}) is not available`);
       }
-      this.#built = this.#build(this.#secret.value);
+      this.#built = this.#build(...this.#secrets.map((s) => s.value));
       this.#builtVersion = version;
     }
     return this.#built!;
@@ -42,13 +45,15 @@ export class StaticCredential<C extends Credential> implements CachedCredential<
   }
 
   get state(): CredentialState {
-    const s = this.#secret;
+    const failed = this.#secrets.find((s) => !s.hasValue && s.status === 'error');
+    const pending = this.#secrets.find((s) => !s.hasValue);
+    const lastRefreshAt = Math.max(...this.#secrets.map((s) => s.lastRefreshAt ?? 0));
     return {
       method: this.#method,
-      status: s.hasValue ? 'ok' : s.status === 'error' ? 'error' : 'pending',
-      lastRefreshAt: s.lastRefreshAt,
+      status: failed ? 'error' : pending ? 'pending' : 'ok',
+      lastRefreshAt: lastRefreshAt > 0 ? lastRefreshAt : undefined,
       expiresAt: undefined,
-      lastError: s.lastError,
+      lastError: this.#secrets.map((s) => s.lastError).find((e) => e !== undefined),
     };
   }
 }

@@ -40,7 +40,12 @@ async function splitPath(ctx: RequestContext, next: () => Promise<void>): Promis
   await next();
 }
 
-function resolveInstance(deps: TransparentRouteDeps): Middleware {
+/**
+ * Looks up `ctx.instanceName`, checks `ctx.nativePath` (safety, then the instance's allowlist)
+ * and records what the path says about the model. With `type`, the instance must be of that
+ * provider type (the root Bedrock routes).
+ */
+export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | 'audit'>, type?: string): Middleware {
   const { instances, audit } = deps;
   return async function resolveTransparentInstance(ctx, next) {
     const denied = (err: GatewayError) => {
@@ -49,10 +54,13 @@ function resolveInstance(deps: TransparentRouteDeps): Middleware {
     };
     const instance = instances.resolve(ctx.instanceName);
     if (!instance) throw denied(new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`));
+    if (type !== undefined && instance.type !== type) {
+      throw denied(new GatewayError('invalid_request', `instance "${instance.name}" is not a ${type} instance`));
+    }
     ctx.instance = instance;
     let segments: string[];
     try {
-      segments = checkNativePath(ctx.nativePath);
+      segments = checkNativePath(ctx.nativePath, instance.provider.allowEncodedSlash === true);
     } catch (err) {
       throw denied(err as GatewayError);
     }
@@ -61,14 +69,17 @@ function resolveInstance(deps: TransparentRouteDeps): Middleware {
         new GatewayError('path_not_allowed', `${ctx.method} ${ctx.nativePath.slice(0, 200)} is not enabled on instance "${instance.name}" (an operator can add it to instances.${instance.name}.allow_paths)`),
       );
     }
+    ctx.nativeSegments = segments;
+    ctx.model = instance.provider.modelFromPath?.(segments);
     await next();
   };
 }
 
-async function forwardTransparent(ctx: RequestContext): Promise<void> {
+/** Forwards the request as the client sent it, credential swapped. */
+export async function forwardTransparent(ctx: RequestContext): Promise<void> {
   const instance = ctx.instance!;
   const headers = forwardableHeaders(ctx.req.headers, instance.provider.strippedHeaders);
   if (ctx.body !== null) headers['content-length'] = String(ctx.body.length);
-  const request = instance.transparent(ctx.method, ctx.nativePath + ctx.query, headers, ctx.body);
+  const request = instance.transparent(ctx.method, ctx.nativePath + ctx.query, ctx.nativeSegments, headers, ctx.body);
   await forward(ctx, instance, await instance.authorize(request));
 }
