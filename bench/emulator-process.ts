@@ -1,13 +1,22 @@
+import { AwsAccounts } from '../test/emulators/aws-accounts.js';
+import { BedrockEmulator } from '../test/emulators/bedrock.js';
 import { OpenAIEmulator } from '../test/emulators/openai.js';
 
 /**
- * The benchmark's upstream: the OpenAI emulator in its own process (so it can be pinned to a
- * core apart from the gateway), not recording requests. Prints its URL as one JSON line.
+ * The benchmark's upstreams, in their own process (so they can be pinned to a core apart from
+ * the gateway), not recording requests: the OpenAI emulator and the Bedrock emulator (which
+ * verifies every SigV4 signature). Prints their URLs as one JSON line.
  */
 const key = process.env['BENCH_PROVIDER_KEY'];
-if (!key) throw new Error('BENCH_PROVIDER_KEY is not set');
-const emulator = new OpenAIEmulator([key]);
-emulator.recording = false;
-await emulator.start();
-process.stdout.write(`${JSON.stringify({ url: emulator.url })}\n`);
-process.once('SIGTERM', () => void emulator.close().then(() => process.exit(0)));
+const accessKeyId = process.env['BENCH_AWS_ACCESS_KEY_ID'];
+const secretAccessKey = process.env['BENCH_AWS_SECRET_ACCESS_KEY'];
+if (!key || !accessKeyId || !secretAccessKey) throw new Error('BENCH_PROVIDER_KEY and BENCH_AWS_* must be set');
+const openai = new OpenAIEmulator([key]);
+openai.recording = false;
+const accounts = new AwsAccounts();
+accounts.addUser('bench', { accessKeyId, secretAccessKey });
+const bedrock = new BedrockEmulator({ accounts, region: 'us-east-1' });
+bedrock.recording = false;
+await Promise.all([openai.start(), bedrock.start()]);
+process.stdout.write(`${JSON.stringify({ openai: openai.url, bedrock: bedrock.url })}\n`);
+process.once('SIGTERM', () => void Promise.all([openai.close(), bedrock.close()]).then(() => process.exit(0)));

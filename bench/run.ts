@@ -5,11 +5,14 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { signSigV4 } from '../src/signing/sigv4.js';
 import { latencySeries, pickLoadGenerator, throughput, type Latencies, type Target, type Throughput } from './load.js';
 
 /**
  * `npm run bench`: added latency and throughput of the gateway (API-key auth on, transparent
- * mode, OpenAI chat completion) against calling the OpenAI emulator directly, on loopback.
+ * mode) against calling the emulator directly, on loopback, for two paths: an OpenAI chat
+ * completion (the provider key as a header) and a Bedrock Converse call (SigV4: the gateway
+ * signs every request; the direct calls replay one request signed up front, valid 5 minutes).
  *
  * Placement on this 2-core machine: the gateway alone on core 0 (taskset), the emulator and the
  * load generator on core 1. Every phase is bounded in time and in count.
@@ -23,6 +26,7 @@ const SECONDS = positiveInt('BENCH_SECONDS', 10);
 const LATENCY_COUNT = positiveInt('BENCH_LATENCY_COUNT', 5000);
 const CONCURRENCY = [16, 64];
 const PROVIDER_KEY = 'sk-bench-provider-key-0000000000000000';
+const AWS_KEY = { accessKeyId: 'AKIABENCHBENCHBENCH0', secretAccessKey: 'bench/secret/access/key/0000000000000000' };
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
 
@@ -45,8 +49,8 @@ process.once('exit', cleanup);
 process.once('SIGINT', () => process.exit(130));
 
 const gen = pickLoadGenerator();
-const env = { ...process.env, BENCH_PROVIDER_KEY: PROVIDER_KEY };
-const emulatorUrl = await startEmulator();
+const env = { ...process.env, BENCH_PROVIDER_KEY: PROVIDER_KEY, BENCH_AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId, BENCH_AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey };
+const emulators = await startEmulators();
 const port = await freePort();
 const config = join(scratch, 'llmproxy.yaml');
 writeFileSync(
@@ -58,8 +62,14 @@ writeFileSync(
     'instances:',
     '  openai:',
     '    type: openai',
-    `    endpoint: ${emulatorUrl}`,
+    `    endpoint: ${emulators.openai}`,
     '    authentication: { type: api_key, api_key: "${env:BENCH_PROVIDER_KEY}" }',
+    '  bedrock:',
+    '    type: bedrock',
+    '    region: us-east-1',
+    `    endpoint: ${emulators.bedrock}`,
+    `    control_endpoint: ${emulators.bedrock}`,
+    `    authentication: { type: access_keys, access_key_id: ${AWS_KEY.accessKeyId}, secret_access_key: "\${env:BENCH_AWS_SECRET_ACCESS_KEY}" }`,
     '',
   ].join('\n'),
 );
@@ -70,47 +80,31 @@ const gateway = startGateway();
 const gatewayUrl = `http://127.0.0.1:${port}`;
 await waitForHealth(gatewayUrl);
 
-const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
-const direct: Target = { label: 'direct', url: emulatorUrl, path: '/v1/chat/completions', headers: { authorization: `Bearer ${PROVIDER_KEY}`, 'content-type': 'application/json' }, body };
-const viaGateway: Target = { label: 'gateway', url: gatewayUrl, path: '/transparent/openai/v1/chat/completions', headers: { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' }, body };
+const openaiBody = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
+const bedrockBody = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Say hello.' }] }], inferenceConfig: { maxTokens: 16 } });
+const bedrockPath = `/model/${encodeURIComponent('anthropic.claude-3-haiku-20240307-v1:0')}/converse`;
+const scenarios: Array<{ name: string; direct: Target; viaGateway: Target }> = [
+  {
+    name: 'openai',
+    direct: { label: 'direct', url: emulators.openai, path: '/v1/chat/completions', headers: { authorization: `Bearer ${PROVIDER_KEY}`, 'content-type': 'application/json' }, body: openaiBody },
+    viaGateway: { label: 'gateway', url: gatewayUrl, path: '/transparent/openai/v1/chat/completions', headers: { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' }, body: openaiBody },
+  },
+  {
+    name: 'bedrock',
+    direct: { label: 'direct', url: emulators.bedrock, path: bedrockPath, headers: presigned(emulators.bedrock, bedrockPath, bedrockBody), body: bedrockBody },
+    viaGateway: { label: 'gateway', url: gatewayUrl, path: `/transparent/bedrock${bedrockPath}`, headers: { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' }, body: bedrockBody },
+  },
+];
 
 log(`load generator: ${gen}; gateway pinned to core 0: ${pinning ? 'yes' : 'no (taskset or a second core missing)'}; ${SECONDS}s per throughput run`);
-log('warming up');
-for (const t of [direct, viaGateway]) await throughput(gen, t, 16, 3, scratch);
-
-log(`concurrency 1: ${LATENCY_COUNT} sequential requests each`);
-const lat: Record<string, Latencies> = {};
-for (const t of [direct, viaGateway]) lat[t.label] = await latencySeries(t, LATENCY_COUNT, 60_000);
-
-const tput: Record<string, Record<string, Throughput>> = {};
-for (const c of CONCURRENCY) {
-  log(`concurrency ${c}: ${SECONDS}s each`);
-  tput[c] = {};
-  for (const t of [direct, viaGateway]) tput[c]![t.label] = await throughput(gen, t, c, SECONDS, scratch);
+const results: Record<string, ReturnType<typeof summarise>> = {};
+for (const s of scenarios) {
+  // Sign the direct Bedrock request now: it is replayed for this scenario only (< 5 minutes).
+  if (s.name === 'bedrock') s.direct.headers = presigned(emulators.bedrock, bedrockPath, bedrockBody);
+  results[s.name] = await runScenario(s.name, s.direct, s.viaGateway);
 }
 const memory = { ...gatewayMemory(gateway.pid!), ...(await gatewayHeap(gatewayUrl)) };
-
-const result = {
-  loadGenerator: gen,
-  pinned: pinning,
-  latencyC1: {
-    directP50Us: lat['direct']!.p50Us,
-    gatewayP50Us: lat['gateway']!.p50Us,
-    addedP50Us: lat['gateway']!.p50Us - lat['direct']!.p50Us,
-    directP99Us: lat['direct']!.p99Us,
-    gatewayP99Us: lat['gateway']!.p99Us,
-    addedP99Us: lat['gateway']!.p99Us - lat['direct']!.p99Us,
-    requests: lat['gateway']!.count,
-  },
-  throughput: Object.fromEntries(
-    CONCURRENCY.map((c) => {
-      const d = tput[c]!['direct']!;
-      const g = tput[c]!['gateway']!;
-      return [c, { directRps: round(d.rps), gatewayRps: round(g.rps), ratio: round(g.rps / d.rps, 3), addedP50Ms: round(g.p50Ms - d.p50Ms, 2), addedP99Ms: round(g.p99Ms - d.p99Ms, 2), errors: d.errors + g.errors }];
-    }),
-  ),
-  gatewayRssMb: memory,
-};
+const result = { loadGenerator: gen, pinned: pinning, scenarios: results, gatewayRssMb: memory };
 
 if (process.env['BENCH_JSON'] === '1') console.log(JSON.stringify(result, null, 2));
 else printTable(result);
@@ -119,31 +113,75 @@ gateway.kill('SIGTERM');
 
 // ---------------------------------------------------------------------------------------------
 
+async function runScenario(name: string, direct: Target, viaGateway: Target) {
+  log(`${name}: warming up`);
+  for (const t of [direct, viaGateway]) await throughput(gen, t, 16, 3, scratch);
+  log(`${name}: concurrency 1, ${LATENCY_COUNT} sequential requests each`);
+  const lat: Record<string, Latencies> = {};
+  for (const t of [direct, viaGateway]) lat[t.label] = await latencySeries(t, LATENCY_COUNT, 60_000);
+  const tput: Record<string, Record<string, Throughput>> = {};
+  for (const c of CONCURRENCY) {
+    log(`${name}: concurrency ${c}, ${SECONDS}s each`);
+    tput[c] = {};
+    for (const t of [direct, viaGateway]) tput[c]![t.label] = await throughput(gen, t, c, SECONDS, scratch);
+  }
+  return summarise(lat, tput);
+}
+
+function summarise(lat: Record<string, Latencies>, tput: Record<string, Record<string, Throughput>>) {
+  return {
+    latencyC1: {
+      directP50Us: lat['direct']!.p50Us,
+      gatewayP50Us: lat['gateway']!.p50Us,
+      addedP50Us: lat['gateway']!.p50Us - lat['direct']!.p50Us,
+      directP99Us: lat['direct']!.p99Us,
+      gatewayP99Us: lat['gateway']!.p99Us,
+      addedP99Us: lat['gateway']!.p99Us - lat['direct']!.p99Us,
+      requests: lat['gateway']!.count,
+    },
+    throughput: Object.fromEntries(
+      CONCURRENCY.map((c) => {
+        const d = tput[c]!['direct']!;
+        const g = tput[c]!['gateway']!;
+        return [c, { directRps: round(d.rps), gatewayRps: round(g.rps), ratio: round(g.rps / d.rps, 3), addedP50Ms: round(g.p50Ms - d.p50Ms, 2), addedP99Ms: round(g.p99Ms - d.p99Ms, 2), errors: d.errors + g.errors }];
+      }),
+    ),
+  };
+}
+
+/** Headers of a Converse request signed now for the Bedrock emulator (replayable for 5 minutes). */
+function presigned(url: string, path: string, body: string): Record<string, string> {
+  const req = { method: 'POST', path, headers: { 'content-type': 'application/json' } as Record<string, string>, body: Buffer.from(body) };
+  signSigV4(req, { type: 'aws', ...AWS_KEY }, { region: 'us-east-1', service: 'bedrock', host: new URL(url).host });
+  return req.headers;
+}
+
 function printTable(r: typeof result): void {
   const us = (n: number) => `${(n / 1000).toFixed(3)} ms`;
-  const lines = [
-    '',
-    'concurrency 1 (sequential, one keep-alive connection)',
-    `  direct   p50 ${us(r.latencyC1.directP50Us)}   p99 ${us(r.latencyC1.directP99Us)}`,
-    `  gateway  p50 ${us(r.latencyC1.gatewayP50Us)}   p99 ${us(r.latencyC1.gatewayP99Us)}`,
-    `  added    p50 ${us(r.latencyC1.addedP50Us)}   p99 ${us(r.latencyC1.addedP99Us)}`,
-    '',
-    'concurrency | direct req/s | gateway req/s | ratio | added p50 | added p99 | errors',
-    ...Object.entries(r.throughput).map(([c, t]) => `${c.padStart(11)} | ${String(t.directRps).padStart(12)} | ${String(t.gatewayRps).padStart(13)} | ${t.ratio.toFixed(3)} | ${t.addedP50Ms.toFixed(2)} ms | ${t.addedP99Ms.toFixed(2)} ms | ${t.errors}`),
-    '',
-    `gateway memory: peak RSS ${r.gatewayRssMb.peak} MB, RSS at end ${r.gatewayRssMb.now} MB (V8 heap ${r.gatewayRssMb.heapTotal} MB, external ${r.gatewayRssMb.external} MB)`,
-    '',
-  ];
+  const lines: string[] = [];
+  for (const [name, s] of Object.entries(r.scenarios)) {
+    lines.push(
+      '',
+      `${name}: concurrency 1 (sequential, one keep-alive connection)`,
+      `  direct   p50 ${us(s.latencyC1.directP50Us)}   p99 ${us(s.latencyC1.directP99Us)}`,
+      `  gateway  p50 ${us(s.latencyC1.gatewayP50Us)}   p99 ${us(s.latencyC1.gatewayP99Us)}`,
+      `  added    p50 ${us(s.latencyC1.addedP50Us)}   p99 ${us(s.latencyC1.addedP99Us)}`,
+      '',
+      `${name}: concurrency | direct req/s | gateway req/s | ratio | added p50 | added p99 | errors`,
+      ...Object.entries(s.throughput).map(([c, t]) => `${c.padStart(name.length + 13)} | ${String(t.directRps).padStart(12)} | ${String(t.gatewayRps).padStart(13)} | ${t.ratio.toFixed(3)} | ${t.addedP50Ms.toFixed(2)} ms | ${t.addedP99Ms.toFixed(2)} ms | ${t.errors}`),
+    );
+  }
+  lines.push('', `gateway memory: peak RSS ${r.gatewayRssMb.peak} MB, RSS at end ${r.gatewayRssMb.now} MB (V8 heap ${r.gatewayRssMb.heapTotal} MB, external ${r.gatewayRssMb.external} MB)`, '');
   console.log(lines.join('\n'));
 }
 
-async function startEmulator(): Promise<string> {
+async function startEmulators(): Promise<{ openai: string; bedrock: string }> {
   const args = [join(root, 'dist/bench/emulator-process.js')];
   const child = pinning ? spawn('taskset', ['-c', '1', process.execPath, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const lines = createInterface({ input: child.stdout! });
-  for await (const line of lines) return (JSON.parse(line) as { url: string }).url;
-  throw new Error('the emulator exited before printing its URL');
+  for await (const line of lines) return JSON.parse(line) as { openai: string; bedrock: string };
+  throw new Error('the emulators exited before printing their URLs');
 }
 
 function startGateway(): ChildProcess {

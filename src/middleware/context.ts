@@ -1,3 +1,4 @@
+import type { ErrorFlavour } from '../errors/http.js';
 import { performance } from 'node:perf_hooks';
 import type { Principal } from '../clientauth/principal.js';
 import type { Instance } from '../providers/instance.js';
@@ -40,6 +41,8 @@ export class RequestContext {
   authReason: string | null = null;
   upstreamMs: number | undefined = undefined;
   usage: Usage | undefined = undefined;
+  /** Native AWS routes answer the gateway's own errors so AWS SDKs can read them too. */
+  errorFlavour: ErrorFlavour = 'openai';
   /** The gateway error code this request ended with, for the log. */
   errorCode: string | undefined = undefined;
   /** Aborted when the client goes away before the response finished. */

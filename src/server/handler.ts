@@ -99,7 +99,7 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
       return;
     }
     if (ctx.res.writableEnded) return;
-    const answer = toHttp(err);
+    const answer = toHttp(err, ctx.errorFlavour);
     ctx.res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
     ctx.res.end(answer.body);
   }

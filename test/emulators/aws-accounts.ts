@@ -2,22 +2,6 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 
-/**
- * A shared in-memory "IAM" for the AWS emulators (STS, IMDS, container credentials, Bedrock):
- * long-term access keys of users, roles with their trust (which web-identity tokens, which
- * principals, which external id), and the temporary credentials minted for them. Every
- * emulator mints through {@link AwsAccounts.issue} and authenticates through
- * {@link AwsAccounts.authenticateSigV4}, so Bedrock accepts exactly what STS, IMDS or the
- * container endpoint handed out, until it expires or is revoked.
- *
- * @example
- * const accounts = new AwsAccounts();
- * const user = accounts.addUser('gateway');                      // AKIA… / secret
- * const role = accounts.addRole('bedrock-caller', { trustedPrincipals: [user.arn], externalId: 'ext-1' });
- * const creds = accounts.issue(role.arn, 'test-session', 20);    // ASIA…, expires in 20 s
- * accounts.lookup(creds.accessKeyId);                            // the session
- * accounts.revoke(creds.accessKeyId);                            // Bedrock now answers UnrecognizedClientException
- */
 export const DEFAULT_ACCOUNT_ID = '123456789012';
 
 export interface IamUser {
@@ -126,6 +110,22 @@ const MAX_SKEW_MS = 5 * 60_000;
 const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const sha256 = Hash.bind(null, 'sha256');
 
+/**
+ * A shared in-memory "IAM" for the AWS emulators (STS, IMDS, container credentials, Bedrock):
+ * long-term access keys of users, roles with their trust (which web-identity tokens, which
+ * principals, which external id), and the temporary credentials minted for them. Every
+ * emulator mints through {@link AwsAccounts.issue} and authenticates through
+ * {@link AwsAccounts.authenticateSigV4}, so Bedrock accepts exactly what STS, IMDS or the
+ * container endpoint handed out, until it expires or is revoked.
+ *
+ * @example
+ * const accounts = new AwsAccounts();
+ * const user = accounts.addUser('gateway');                      // AKIA… / secret
+ * const role = accounts.addRole('bedrock-caller', { trustedPrincipals: [user.arn], externalId: 'ext-1' });
+ * const creds = accounts.issue(role.arn, 'test-session', 20);    // ASIA…, expires in 20 s
+ * accounts.lookup(creds.accessKeyId);                            // the session
+ * accounts.revoke(creds.accessKeyId);                            // Bedrock now answers UnrecognizedClientException
+ */
 export class AwsAccounts {
   readonly accountId: string;
   /** TTL of credentials whose issuer was not asked for a duration. */

@@ -2,6 +2,30 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { type AwsAccounts, RoleCredentialCache, isoSeconds, jwtClaims } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 
+export interface ContainerCredentialsOptions {
+  accounts: AwsAccounts;
+  roleArn: string;
+  /** `eks` (the default, Pod Identity agent) or `ecs`. */
+  flavour?: 'eks' | 'ecs';
+  /** Defaults to `/v1/credentials` (EKS) or `/v2/credentials/<random id>` (ECS). */
+  path?: string;
+  /** Authorization values accepted (for ECS, none means no Authorization is required). */
+  tokens?: string[];
+  ttlSeconds?: number;
+}
+
+export interface ContainerRecordedRequest extends RecordedRequest {
+  served?: { accessKeyId: string; roleArn: string };
+}
+
+class ContainerAnswer {
+  constructor(
+    readonly status: number,
+    readonly text: string,
+    readonly contentType: string,
+  ) {}
+}
+
 /**
  * Container credentials endpoint emulator: the EKS Pod Identity agent
  * (`http://169.254.170.23/v1/credentials`) or the ECS agent (`/v2/credentials/<id>`), on
@@ -27,30 +51,6 @@ import { Emulator, type Exchange, type RecordedRequest } from './base.js';
  * writeFileSync(tokenFile, saToken);
  * const creds = await fromHttp({ awsContainerCredentialsFullUri: pod.fullUri, awsContainerAuthorizationTokenFile: tokenFile })();
  */
-export interface ContainerCredentialsOptions {
-  accounts: AwsAccounts;
-  roleArn: string;
-  /** `eks` (the default, Pod Identity agent) or `ecs`. */
-  flavour?: 'eks' | 'ecs';
-  /** Defaults to `/v1/credentials` (EKS) or `/v2/credentials/<random id>` (ECS). */
-  path?: string;
-  /** Authorization values accepted (for ECS, none means no Authorization is required). */
-  tokens?: string[];
-  ttlSeconds?: number;
-}
-
-export interface ContainerRecordedRequest extends RecordedRequest {
-  served?: { accessKeyId: string; roleArn: string };
-}
-
-class ContainerAnswer {
-  constructor(
-    readonly status: number,
-    readonly text: string,
-    readonly contentType: string,
-  ) {}
-}
-
 export class ContainerCredentialsEmulator extends Emulator {
   declare readonly requests: ContainerRecordedRequest[];
   readonly accounts: AwsAccounts;

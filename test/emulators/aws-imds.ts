@@ -2,28 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { type AwsAccounts, RoleCredentialCache, isoSeconds } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 
-/**
- * EC2 Instance Metadata Service (IMDSv2) emulator: `PUT /latest/api/token` with
- * `X-aws-ec2-metadata-token-ttl-seconds` hands out a session token; every `GET` must carry it
- * in `X-aws-ec2-metadata-token` (401 otherwise, as an instance with `HttpTokens=required`
- * answers). Serves what the AWS SDK's `fromInstanceMetadata` reads —
- * `/latest/meta-data/iam/security-credentials/` (the role name) and
- * `/latest/meta-data/iam/security-credentials/{role}` (the credentials JSON) — plus
- * `iam/info`, `placement/region`, `instance-id` and the instance identity document.
- * The instance role's credentials come from the shared {@link AwsAccounts}, the same set until
- * close to expiry, as IMDS does.
- *
- * The SDK finds it only through the environment: `AWS_EC2_METADATA_SERVICE_ENDPOINT=<imds.url>`
- * (read on every credential fetch, not at import time; `fromInstanceMetadata` has no endpoint
- * option).
- *
- * @example
- * const imds = await new ImdsEmulator({ accounts, roleArn: roleA.arn, ttlSeconds: 20 }).start();
- * process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds.url;
- * const creds = await fromInstanceMetadata()();   // ASIA… of role A
- * imds.credentials.rotate();                       // IMDS now serves a fresh set
- * imds.expireTokens();                             // the next GET with an old token gets 401
- */
 export interface ImdsOptions {
   accounts: AwsAccounts;
   /** The instance profile's role; omit for an instance without one (the credential paths answer 404). */
@@ -50,11 +28,33 @@ class ImdsAnswer {
 
 const MAX_TOKEN_TTL = 21_600;
 
+/**
+ * EC2 Instance Metadata Service (IMDSv2) emulator: `PUT /latest/api/token` with
+ * `X-aws-ec2-metadata-token-ttl-seconds` hands out a session token; every `GET` must carry it
+ * in `X-aws-ec2-metadata-token` (401 otherwise, as an instance with `HttpTokens=required`
+ * answers). Serves what the AWS SDK's `fromInstanceMetadata` reads —
+ * `/latest/meta-data/iam/security-credentials/` (the role name) and
+ * `/latest/meta-data/iam/security-credentials/{role}` (the credentials JSON) — plus
+ * `iam/info`, `placement/region`, `instance-id` and the instance identity document.
+ * The instance role's credentials come from the shared {@link AwsAccounts}, the same set until
+ * close to expiry, as IMDS does.
+ *
+ * The SDK finds it only through the environment: `AWS_EC2_METADATA_SERVICE_ENDPOINT=<imds.url>`
+ * (read on every credential fetch, not at import time; `fromInstanceMetadata` has no endpoint
+ * option).
+ *
+ * @example
+ * const imds = await new ImdsEmulator({ accounts, roleArn: roleA.arn, ttlSeconds: 20 }).start();
+ * process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = imds.url;
+ * const creds = await fromInstanceMetadata()();   // ASIA… of role A
+ * imds.credentials.rotate();                       // IMDS now serves a fresh set
+ * imds.expireTokens();                             // the next GET with an old token gets 401
+ */
 export class ImdsEmulator extends Emulator {
   declare readonly requests: ImdsRecordedRequest[];
   readonly accounts: AwsAccounts;
   readonly region: string;
-  readonly instanceId = `i-${randomBytes(8).toString('hex').slice(0, 17)}`;
+  readonly instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
   httpTokens: 'required' | 'optional';
   /** The instance role's current credentials; `undefined` when no role is attached. */
   credentials: RoleCredentialCache | undefined;

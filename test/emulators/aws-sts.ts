@@ -6,25 +6,6 @@ import {
 } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 
-/**
- * AWS STS emulator: the Query API at `/` (form-encoded POST, or GET with a query string), with
- * `AssumeRoleWithWebIdentity` (unsigned, as AWS takes it; the token must be registered in the
- * role's `webIdentityTokens`), `AssumeRole` and `GetCallerIdentity` (SigV4, service `sts`,
- * verified through {@link AwsAccounts.authenticateSigV4}). Answers and errors are AWS's XML.
- * Credentials are minted through the shared {@link AwsAccounts}, so Bedrock accepts them.
- *
- * Point the AWS SDK at it with `clientConfig: { endpoint: sts.url }` on the credential provider,
- * or `AWS_ENDPOINT_URL_STS=<sts.url>` in the environment (read when the provider's STS client
- * sends its first request).
- *
- * @example
- * const sts = await new StsEmulator({ accounts }).start();
- * accounts.addRole('web', { webIdentityTokens: [token] });
- * sts.ttlSeconds = 20;             // credentials expire in 20 s (below AWS's 900 s minimum)
- * await sts.setDown('refuse');     // connections refused; 'reset' resets them; 'unavailable' answers 503
- * await sts.setDown(false);        // back, on the same port
- * sts.calls.AssumeRoleWithWebIdentity;
- */
 export interface StsOptions {
   accounts: AwsAccounts;
   /** The region whose endpoint this is: SigV4 scopes must name it (the global endpoint is us-east-1). */
@@ -56,6 +37,7 @@ export class StsError {
 }
 
 const XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
+const ACTIONS: readonly StsAction[] = ['AssumeRole', 'AssumeRoleWithWebIdentity', 'GetCallerIdentity'];
 const SIGV4_ERRORS: Record<SigV4FailureReason, [number, string]> = {
   missing: [403, 'MissingAuthenticationToken'],
   incomplete: [400, 'IncompleteSignature'],
@@ -64,6 +46,25 @@ const SIGV4_ERRORS: Record<SigV4FailureReason, [number, string]> = {
   'expired-token': [400, 'ExpiredToken'],
 };
 
+/**
+ * AWS STS emulator: the Query API at `/` (form-encoded POST, or GET with a query string), with
+ * `AssumeRoleWithWebIdentity` (unsigned, as AWS takes it; the token must be registered in the
+ * role's `webIdentityTokens`), `AssumeRole` and `GetCallerIdentity` (SigV4, service `sts`,
+ * verified through {@link AwsAccounts.authenticateSigV4}). Answers and errors are AWS's XML.
+ * Credentials are minted through the shared {@link AwsAccounts}, so Bedrock accepts them.
+ *
+ * Point the AWS SDK at it with `clientConfig: { endpoint: sts.url }` on the credential provider,
+ * or `AWS_ENDPOINT_URL_STS=<sts.url>` in the environment (read when the provider's STS client
+ * sends its first request).
+ *
+ * @example
+ * const sts = await new StsEmulator({ accounts }).start();
+ * accounts.addRole('web', { webIdentityTokens: [token] });
+ * sts.ttlSeconds = 20;             // credentials expire in 20 s (below AWS's 900 s minimum)
+ * await sts.setDown('refuse');     // connections refused; 'reset' resets them; 'unavailable' answers 503
+ * await sts.setDown(false);        // back, on the same port
+ * sts.calls.AssumeRoleWithWebIdentity;
+ */
 export class StsEmulator extends Emulator {
   declare readonly requests: StsRecordedRequest[];
   readonly accounts: AwsAccounts;
@@ -172,7 +173,7 @@ export class StsEmulator extends Emulator {
     if (refused) return this.#error(ex, refused);
     const params = this.#params.get(record)!;
     const action = params.get('Action') ?? '';
-    if (params.get('Version') !== '2011-06-15' || !['AssumeRole', 'AssumeRoleWithWebIdentity', 'GetCallerIdentity'].includes(action)) {
+    if (params.get('Version') !== '2011-06-15' || !ACTIONS.includes(action as StsAction)) {
       return this.#fail(ex, new StsError(400, 'InvalidAction', `Could not find operation ${action} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`));
     }
     const result = action === 'GetCallerIdentity' ? this.#getCallerIdentity(record.caller!)
@@ -380,6 +381,7 @@ function scopeRegion(ex: Exchange): string {
   return /Credential=[^/]+\/\d+\/([^/]+)\//.exec(String(ex.req.headers.authorization))?.[1] ?? '';
 }
 
+/** Escapes text content (AWS leaves quotes alone outside attributes). */
 function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -47,6 +47,8 @@ describe('AWS emulators, driven by the real AWS SDK', () => {
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
     process.env['AWS_CONFIG_FILE'] = empty;
     process.env['AWS_SHARED_CREDENTIALS_FILE'] = empty;
+    // Should any client fall back to the default chain, it must not reach for 169.254.169.254.
+    process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
     accounts = new AwsAccounts();
     user = accounts.addUser('gateway');
     bedrock = await new BedrockEmulator({ accounts, region: REGION, bearerKeys: [BEARER] }).start();
@@ -370,7 +372,7 @@ describe('AWS emulators, driven by the real AWS SDK', () => {
       const stale = webIdentityToken({ expiresInSeconds: -60 });
       webRole.webIdentityTokens.add(stale);
       await assert.rejects(assume(stale), { name: 'ExpiredTokenException', message: /^Token expired: current date\/time \d+ must be before the expiration date\/time\d+$/ });
-      assert.equal(sts.errors['InvalidIdentityTokenException'], 2);
+      assert.equal(sts.errors['InvalidIdentityToken'], 2, 'the XML code is InvalidIdentityToken; the SDK names the error InvalidIdentityTokenException');
 
       const rotated = webIdentityToken();
       webRole.webIdentityTokens.clear();
@@ -416,6 +418,8 @@ describe('AWS emulators, driven by the real AWS SDK', () => {
       const wrongRegion = await signedRequest(sts.url, { method: 'POST', path: '/', body, headers, service: 'sts', region: 'eu-west-1', creds: userCreds() });
       assert.equal(wrongRegion.status, 403);
       assert.match(wrongRegion.text, /<Type>Sender<\/Type>\s*<Code>SignatureDoesNotMatch<\/Code>\s*<Message>Credential should be scoped to a valid region, not 'eu-west-1'. <\/Message>/);
+      const viaGet = await signedRequest(sts.url, { method: 'GET', path: '/', query: { Action: 'GetCallerIdentity', Version: '2011-06-15' }, service: 'sts', creds: userCreds() });
+      assert.match(viaGet.text, new RegExp(`<Arn>${user.arn}</Arn>`), 'the Query API also takes GET');
       const unsigned = await rawRequest(sts.url, { method: 'POST', path: '/', headers, body });
       assert.match(unsigned.text, /<Code>MissingAuthenticationToken<\/Code>/);
     });
@@ -484,6 +488,7 @@ describe('AWS emulators, driven by the real AWS SDK', () => {
 
       const again = await withEnv({ AWS_EC2_METADATA_SERVICE_ENDPOINT: imdsA.url }, () => fromInstanceMetadata({ maxRetries: 0 })());
       assert.equal(again.accessKeyId, a.accessKeyId, 'IMDS serves the same set until it nears expiry');
+      assert.equal(accounts.issueCount(roleA.arn), 1);
     });
 
     test('IMDSv2 is enforced: no token 401, no TTL 400, proxied token request 403', async () => {
@@ -508,7 +513,8 @@ describe('AWS emulators, driven by the real AWS SDK', () => {
     test('an instance without a role: the provider fails', async () => {
       const bare = await new ImdsEmulator({ accounts }).start();
       try {
-        await assert.rejects(withEnv({ AWS_EC2_METADATA_SERVICE_ENDPOINT: bare.url }, () => fromInstanceMetadata({ maxRetries: 0 })()), { statusCode: 404 } as object);
+        await assert.rejects(withEnv({ AWS_EC2_METADATA_SERVICE_ENDPOINT: bare.url }, () => fromInstanceMetadata({ maxRetries: 0 })()),
+          (e: { statusCode?: number }) => e.statusCode === 404);
       } finally {
         await bare.close();
       }

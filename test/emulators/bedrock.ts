@@ -4,38 +4,6 @@ import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
 import { Emulator, sleep, type Exchange, type RecordedRequest } from './base.js';
 
-/**
- * Amazon Bedrock emulator: Runtime (`/model/{modelId}/invoke`, `invoke-with-response-stream`,
- * `converse`, `converse-stream`) and the control plane's `/foundation-models` on one loopback
- * port. It authenticates as AWS does, through the shared {@link AwsAccounts}:
- *
- * - SigV4 (service `bedrock`, the emulator's region), the signature recomputed with
- *   `@smithy/signature-v4` over the request exactly as received — so a gateway that signs the
- *   decoded path instead of the wire path (`%3A` → `%253A`) gets `InvalidSignatureException`;
- *   unknown or revoked keys and bad session tokens get `UnrecognizedClientException`, expired
- *   temporary credentials `ExpiredTokenException`, a missing header `MissingAuthenticationTokenException`.
- * - Bedrock API keys: `Authorization: Bearer <key>` for keys in {@link acceptedBearerKeys}.
- *
- * Errors are JSON `{"message": …}` with `x-amzn-errortype: <Name>:http://internal.amazon.com/coral/…/`
- * and a UUID `x-amzn-requestid`. Each recorded request carries the {@link VerifiedCaller} that
- * signed it (`bedrock.last.caller`), or the `authError` it was refused with.
- *
- * Streams are `application/vnd.amazon.eventstream` frames (`:event-type`, `:content-type`,
- * `:message-type`) and honour `behaviour` (first-byte delay, chunk delay, stall); set
- * {@link streamException} to end a stream with an exception frame instead.
- *
- * @example
- * const accounts = new AwsAccounts();
- * const user = accounts.addUser('gateway');
- * const bedrock = await new BedrockEmulator({ accounts, region: 'us-east-1', bearerKeys: ['bedrock-api-key-1'] }).start();
- * // … a client signs with user.accessKeyId / user.secretAccessKey, endpoint bedrock.url …
- * assert.equal(bedrock.last.caller?.arn, user.arn);
- * bedrock.injectError('ThrottlingException');             // the next request gets a 429
- *
- * Note: the base class runs `authenticate` synchronously, so the signature itself (computed
- * asynchronously) is checked just before the answer is written: a request with a bad signature
- * still consumes a pending `inject()`ion, and gets the 403.
- */
 export interface BedrockOptions {
   accounts: AwsAccounts;
   region?: string;
@@ -81,22 +49,22 @@ const MODELS: readonly FoundationModel[] = [
 ];
 
 /**
- * An error answer in Bedrock's shape. `layer` picks the `x-amzn-errortype` namespace:
- * authentication errors come from the coral layer, the rest from Bedrock itself.
- * `messageKey` is `Message` for API-key failures, as AWS writes them.
+ * An error answer in Bedrock's shape. `namespace` is the one `x-amzn-errortype` names:
+ * authentication (and unknown operations) are answered by the coral framework, the rest by
+ * Bedrock itself. `messageKey` is `Message` for API-key failures, as AWS writes them.
  */
 export class BedrockError {
   constructor(
     readonly status: number,
     readonly type: string,
     readonly message: string,
-    readonly layer: 'auth' | 'service' = 'service',
+    readonly namespace: 'coral' | 'bedrock' = 'bedrock',
     readonly messageKey: 'message' | 'Message' = 'message',
   ) {}
 
   /** `x-amzn-errortype`, e.g. `ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/` */
   get errorType(): string {
-    return errorType(this.type, this.layer);
+    return errorType(this.type, this.namespace);
   }
 }
 
@@ -124,6 +92,38 @@ const INVALID_MODEL = 'The provided model identifier is invalid.';
 const MALFORMED = 'Malformed input request, please reformat your input and try again.';
 const PADDING = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
+/**
+ * Amazon Bedrock emulator: Runtime (`/model/{modelId}/invoke`, `invoke-with-response-stream`,
+ * `converse`, `converse-stream`) and the control plane's `/foundation-models` on one loopback
+ * port. It authenticates as AWS does, through the shared {@link AwsAccounts}:
+ *
+ * - SigV4 (service `bedrock`, the emulator's region), the signature recomputed with
+ *   `@smithy/signature-v4` over the request exactly as received — so a gateway that signs the
+ *   decoded path instead of the wire path (`%3A` → `%253A`) gets `InvalidSignatureException`;
+ *   unknown or revoked keys and bad session tokens get `UnrecognizedClientException`, expired
+ *   temporary credentials `ExpiredTokenException`, a missing header `MissingAuthenticationTokenException`.
+ * - Bedrock API keys: `Authorization: Bearer <key>` for keys in {@link acceptedBearerKeys}.
+ *
+ * Errors are JSON `{"message": …}` with `x-amzn-errortype: <Name>:http://internal.amazon.com/coral/…/`
+ * and a UUID `x-amzn-requestid`. Each recorded request carries the {@link VerifiedCaller} that
+ * signed it (`bedrock.last.caller`), or the `authError` it was refused with.
+ *
+ * Streams are `application/vnd.amazon.eventstream` frames (`:event-type`, `:content-type`,
+ * `:message-type`) and honour `behaviour` (first-byte delay, chunk delay, stall); set
+ * {@link streamException} to end a stream with an exception frame instead.
+ *
+ * @example
+ * const accounts = new AwsAccounts();
+ * const user = accounts.addUser('gateway');
+ * const bedrock = await new BedrockEmulator({ accounts, region: 'us-east-1', bearerKeys: ['bedrock-api-key-1'] }).start();
+ * // … a client signs with user.accessKeyId / user.secretAccessKey, endpoint bedrock.url …
+ * assert.deepEqual(bedrock.last.caller, { scheme: 'sigv4', kind: 'user', accessKeyId: user.accessKeyId, arn: user.arn, userName: 'gateway' });
+ * bedrock.injectError('ThrottlingException');             // the next request gets a 429
+ *
+ * Note: the base class runs `authenticate` synchronously, so the signature itself (computed
+ * asynchronously) is checked just before the answer is written: a request with a bad signature
+ * still consumes a pending `inject()`ion, and gets the 403.
+ */
 export class BedrockEmulator extends Emulator {
   static readonly REPLY = ['Hello', ' from', ' the', ' Bedrock', ' emulator', '.'];
   declare readonly requests: BedrockRecordedRequest[];
@@ -165,7 +165,7 @@ export class BedrockEmulator extends Emulator {
   /** The next `times` authenticated requests get this AWS error (status and message as AWS sends them). */
   injectError(type: keyof typeof SERVICE_ERRORS, options: { message?: string; times?: number } = {}): void {
     const known = SERVICE_ERRORS[type];
-    this.inject({ status: known.status, body: { message: options.message ?? known.message }, headers: { 'x-amzn-errortype': errorType(type, 'service') }, times: options.times ?? 1 });
+    this.inject({ status: known.status, body: { message: options.message ?? known.message }, headers: { 'x-amzn-errortype': errorType(type, 'bedrock') }, times: options.times ?? 1 });
   }
 
   protected override responseHeaders(): Record<string, string> {
@@ -179,16 +179,16 @@ export class BedrockEmulator extends Emulator {
     if (authorization?.startsWith('Bearer ')) {
       const apiKey = authorization.slice(7);
       if (!this.acceptedKeys.has(apiKey)) {
-        return this.#refuse(record, new BedrockError(403, 'AccessDeniedException', 'Authentication failed: Please make sure your API Key is valid.', 'auth', 'Message'));
+        return this.#refuse(record, new BedrockError(403, 'AccessDeniedException', 'Authentication failed: Please make sure your API Key is valid.', 'coral', 'Message'));
       }
       record.caller = { scheme: 'bearer', apiKey };
       return undefined;
     }
     const verdict = this.accounts.authenticateSigV4(wireRequest(record, ex.req.headersDistinct), { region: this.region, service: 'bedrock' });
-    if (!verdict.ok) return this.#refuse(record, new BedrockError(403, SIGV4_ERRORS[verdict.reason], verdict.message, 'auth'));
+    if (!verdict.ok) return this.#refuse(record, new BedrockError(403, SIGV4_ERRORS[verdict.reason], verdict.message, 'coral'));
     const p = verdict.principal;
     this.#pendingSignature.set(record, verdict.signatureMatches.then((matches) => {
-      if (!matches) return this.#refuse(record, new BedrockError(403, 'InvalidSignatureException', SIGNATURE_MISMATCH_MESSAGE, 'auth')).body;
+      if (!matches) return this.#refuse(record, new BedrockError(403, 'InvalidSignatureException', SIGNATURE_MISMATCH_MESSAGE, 'coral')).body;
       record.caller = p.kind === 'user'
         ? { scheme: 'sigv4', kind: 'user', accessKeyId: verdict.accessKeyId, arn: p.arn, userName: p.name }
         : { scheme: 'sigv4', kind: 'session', accessKeyId: verdict.accessKeyId, arn: p.assumedRoleArn, roleArn: p.roleArn, sessionName: p.sessionName, issuedBy: p.issuedBy };
@@ -218,7 +218,7 @@ export class BedrockEmulator extends Emulator {
       const op = segments[3]!;
       if (op === 'invoke' || op === 'invoke-with-response-stream' || op === 'converse' || op === 'converse-stream') return this.#runtime(ex, segments[2]!, op);
     }
-    return this.json(ex, 404, new BedrockError(404, 'UnknownOperationException', `Unknown operation ${method} ${path}`));
+    return this.json(ex, 404, new BedrockError(404, 'UnknownOperationException', `Unknown operation ${method} ${path}`, 'coral'));
   }
 
   async #runtime(ex: Exchange, rawModel: string, op: 'invoke' | 'invoke-with-response-stream' | 'converse' | 'converse-stream'): Promise<void> {
@@ -264,12 +264,13 @@ export class BedrockEmulator extends Emulator {
     } catch {
       return invalid;
     }
+    // arn:aws:bedrock:<region>::foundation-model/<id>, arn:aws:bedrock:<region>:<account>:inference-profile/<profile id>
     const arn = /^arn:aws:bedrock:([a-z0-9-]+):(\d{12})?:(foundation-model|inference-profile)\/(.+)$/.exec(id);
     if (arn) {
-      if (arn[1] !== this.region) return invalid;
-      if (arn[3] === 'foundation-model' ? arn[2] !== undefined : arn[2] !== this.accounts.accountId) return invalid;
+      const profile = arn[3] === 'inference-profile';
+      if (arn[1] !== this.region || (profile ? arn[2] !== this.accounts.accountId : arn[2] !== undefined)) return invalid;
       id = arn[4]!;
-      if (arn[3] === 'inference-profile' && !id.includes('.anthropic.') && !id.includes('.amazon.')) return invalid;
+      if (profile !== /^(us|eu|apac|global)\./.test(id)) return invalid;
     }
     const geo = /^(us|eu|apac|global)\.(.+)$/.exec(id);
     const model = MODELS.find((m) => m.modelId === (geo ? geo[2] : id));
@@ -416,8 +417,8 @@ export class BedrockEmulator extends Emulator {
   }
 }
 
-function errorType(type: string, layer: 'auth' | 'service'): string {
-  return `${type}:http://internal.amazon.com/coral/${layer === 'auth' ? 'com.amazon.coral.service' : 'com.amazon.bedrock'}/`;
+function errorType(type: string, namespace: 'coral' | 'bedrock'): string {
+  return `${type}:http://internal.amazon.com/coral/${namespace === 'coral' ? 'com.amazon.coral.service' : 'com.amazon.bedrock'}/`;
 }
 
 /** Bedrock validates Anthropic bodies against a schema: `bedrock-2023-05-31`, no `model`, no `stream`. */

@@ -241,7 +241,10 @@ describe('AWS Bedrock through the gateway', () => {
     const client = sdkWithHeaderKey(gw.url, scoped);
     await client.send(new InvokeModelCommand({ modelId: HAIKU, contentType: 'application/json', body: anthropicBody('hi') }));
     await assert.rejects(client.send(new InvokeModelCommand({ modelId: SONNET, contentType: 'application/json', body: anthropicBody('hi') })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      // The gateway's own error, readable by the SDK: typed, with the gateway's message.
       assert.equal(err.$metadata?.httpStatusCode, 403);
+      assert.equal(err.name, 'AccessDeniedException');
+      assert.match(err.message, /may not use model "us\.anthropic/);
       return true;
     });
   });

@@ -45,6 +45,7 @@ function pickInstance(envelope: boolean): Middleware {
   return async function pickBedrockInstance(ctx, next) {
     const named = ctx.req.headers[INSTANCE_HEADER];
     ctx.instanceName = typeof named === 'string' && named !== '' ? named : 'bedrock';
+    ctx.errorFlavour = 'aws';
     // The envelope's native path is known once its body is read.
     ctx.nativePath = envelope ? '' : ctx.path;
     await next();
