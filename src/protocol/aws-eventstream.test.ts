@@ -14,37 +14,11 @@ import {
   type EventStreamErrorCode,
   type EventStreamMessage,
 } from './aws-eventstream.js';
+import { randomChunks, byteByByte } from '../../test/helpers/chunks.js';
 
 /** AWS's own encoder, as the reference the decoder must agree with. */
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
-/** A small deterministic PRNG (mulberry32), so a failing split can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `bytes` cut at random points into chunks of 1 to `max` bytes. */
-function randomChunks(bytes: Uint8Array, seed: number, max = 64): Uint8Array[] {
-  const random = prng(seed);
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; ) {
-    const n = 1 + Math.floor(random() * max);
-    chunks.push(bytes.subarray(i, i + n));
-    i += n;
-  }
-  return chunks;
-}
-
-function byteByByte(bytes: Uint8Array): Uint8Array[] {
-  return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
-}
 
 /** Every way of feeding `bytes` the suites use: whole, byte by byte, cut once at every offset, and randomly. */
 function chunkings(bytes: Uint8Array, { everyOffset = true, seeds = 20 } = {}): Array<[string, Uint8Array[]]> {

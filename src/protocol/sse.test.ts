@@ -2,34 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readTestdata, testdataFiles, testdataSkip } from '../../test/helpers/testdata.js';
 import { SseDecoder, type SseEvent } from './sse.js';
+import { randomChunks, byteByByte } from '../../test/helpers/chunks.js';
 
-/** A small deterministic PRNG (mulberry32), so a failing split can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `bytes` cut at random points into chunks of 1 to `max` bytes. */
-function randomChunks(bytes: Uint8Array, seed: number, max = 64): Uint8Array[] {
-  const random = prng(seed);
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; ) {
-    const n = 1 + Math.floor(random() * max);
-    chunks.push(bytes.subarray(i, i + n));
-    i += n;
-  }
-  return chunks;
-}
-
-function byteByByte(bytes: Uint8Array): Uint8Array[] {
-  return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
-}
 
 /** Feeds `chunks` to a new decoder; the events from push() and from end() separately. */
 function decode(chunks: Iterable<Uint8Array>): { pushed: SseEvent[]; ended: SseEvent[]; all: SseEvent[] } {

@@ -120,7 +120,12 @@ export abstract class Emulator {
   /** Streams SSE frames (already formatted, each ending in a blank line) honouring delays and stalls. */
   protected async sse(ex: Exchange, frames: string[]): Promise<void> {
     await this.firstByte(ex);
-    ex.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...this.responseHeaders() });
+    await this.stream(ex, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' }, frames);
+  }
+
+  /** Sends a 200 with `headers`, then `frames` one write each, honouring chunk delays and stalls. */
+  protected async stream(ex: Exchange, headers: Record<string, string>, frames: ReadonlyArray<string | Uint8Array>): Promise<void> {
+    ex.res.writeHead(200, { ...headers, ...this.responseHeaders() });
     for (const [i, frame] of frames.entries()) {
       if (this.behaviour.stallAfterChunks !== undefined && i >= this.behaviour.stallAfterChunks) return; // hang
       if (i > 0 && this.behaviour.chunkDelayMs > 0) await sleep(this.behaviour.chunkDelayMs);

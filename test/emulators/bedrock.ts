@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { EventStreamCodec, type MessageHeaders } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
-import { Emulator, sleep, type Exchange, type RecordedRequest } from './base.js';
+import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 
 export interface BedrockOptions {
   accounts: AwsAccounts;
@@ -400,14 +400,7 @@ export class BedrockEmulator extends Emulator {
     const frames = build(Date.now());
     const failure = this.streamException;
     if (failure) frames.splice(failure.afterEvents, frames.length, this.#exception(failure.type, failure.message));
-    ex.res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', ...this.responseHeaders(), ...headers });
-    for (const [i, frame] of frames.entries()) {
-      if (this.behaviour.stallAfterChunks !== undefined && i >= this.behaviour.stallAfterChunks) return; // hang
-      if (i > 0 && this.behaviour.chunkDelayMs > 0) await sleep(this.behaviour.chunkDelayMs);
-      if (ex.res.destroyed) return;
-      ex.res.write(frame);
-    }
-    ex.res.end();
+    await this.stream(ex, { 'content-type': 'application/vnd.amazon.eventstream', ...headers }, frames);
   }
 
   #refuse(record: BedrockRecordedRequest, error: BedrockError): { status: number; body: BedrockError } {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { byteByByte, randomChunks } from '../../../test/helpers/chunks.js';
 import { readTestdata, testdataFiles, testdataSkip } from '../../../test/helpers/testdata.js';
 import { EventStreamDecoder, type EventStreamMessage } from '../../protocol/aws-eventstream.js';
 import { UsageObserver, emptyUsage, type Usage, type UsageReader } from '../usage.js';
@@ -10,32 +11,14 @@ import { bedrockUsage } from './usage.js';
 const EVENTSTREAM = 'application/vnd.amazon.eventstream';
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
-/** A small deterministic PRNG (mulberry32), so a failing split can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `bytes` whole, byte by byte, and in random chunks of 1 to 100 bytes (seeds 1..20). */
 function chunkings(bytes: Buffer): Array<[string, Buffer[]]> {
   const out: Array<[string, Buffer[]]> = [
     ['whole', [bytes]],
-    ['byte by byte', Array.from(bytes, (_, i) => bytes.subarray(i, i + 1))],
+    ['byte by byte', byteByByte(bytes) as Buffer[]],
   ];
   for (let seed = 1; seed <= 20; seed++) {
-    const random = prng(seed);
-    const chunks: Buffer[] = [];
-    for (let i = 0; i < bytes.length; ) {
-      const n = 1 + Math.floor(random() * 100);
-      chunks.push(bytes.subarray(i, i + n));
-      i += n;
-    }
+    const chunks = randomChunks(bytes, seed, 100) as Buffer[];
     out.push([`random seed ${seed}`, chunks]);
   }
   return out;
