@@ -1,6 +1,7 @@
 import { fromNodeProviderChain, fromTemporaryCredentials, fromTokenFile } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { resolve } from 'node:path';
+import { parseSecretRef } from '../../secrets/ref.js';
 import type { SecretResolver } from '../../secrets/resolver.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import { RefreshingCredential, type CredentialSource, type FetchListener, type RefreshPolicy } from '../cache.js';
@@ -46,14 +47,17 @@ export function awsCredential(auth: AwsAuth, ctx: AwsCredentialContext): AwsCred
       case 'bearer_token':
         throw new Error('bearer_token cannot be the source of assume_role');
       case 'access_keys': {
-        const handles = [ctx.secrets.handle(a.secret_access_key, a.refresh_interval)];
-        if (a.session_token) handles.push(ctx.secrets.handle(a.session_token, a.refresh_interval));
-        const accessKeyId = a.access_key_id;
-        return new StaticCredential(handles, 'access_keys', (secretAccessKey, sessionToken) => ({
+        const secret = ctx.secrets.handle(a.secret_access_key, a.refresh_interval);
+        // The id is usually a literal; a reference is resolved like the secret, never sent as is.
+        const keyId = parseSecretRef(a.access_key_id) !== undefined ? ctx.secrets.handle(a.access_key_id, a.refresh_interval) : undefined;
+        const token = a.session_token !== undefined ? ctx.secrets.handle(a.session_token, a.refresh_interval) : undefined;
+        const handles = [secret, ...(keyId ? [keyId] : []), ...(token ? [token] : [])];
+        // Called only once every handle has a value.
+        return new StaticCredential(handles, 'access_keys', () => ({
           type: 'aws',
-          accessKeyId,
-          secretAccessKey: secretAccessKey!,
-          ...(sessionToken !== undefined ? { sessionToken } : {}),
+          accessKeyId: keyId ? keyId.value : a.access_key_id,
+          secretAccessKey: secret.value,
+          ...(token ? { sessionToken: token.value } : {}),
         }));
       }
       default: {

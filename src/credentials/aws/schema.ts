@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, secretRef } from '../../config/fields.js';
+import { parseSecretRef } from '../../secrets/ref.js';
 
 /**
  * `authentication` of AWS-signed instances (Bedrock). DESIGN.md §2 pins the field names.
@@ -18,10 +19,25 @@ const defaultCredentials = z.strictObject({
   ...common,
 });
 
+/**
+ * A literal access key id, or a secret reference resolved (and refreshed) like the secret key:
+ * a reference must never be sent to AWS as if it were the id.
+ */
+function accessKeyId() {
+  const reference = secretRef();
+  return z.string().superRefine((text, ctx) => {
+    if (parseSecretRef(text) !== undefined) {
+      for (const issue of reference.safeParse(text).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message });
+    } else if (text.length < 16 || text.length > 128) {
+      ctx.addIssue({ code: 'custom', message: 'must be an access key id (16 to 128 characters) or a secret reference such as "${env:AWS_ACCESS_KEY_ID}"' });
+    }
+  });
+}
+
 const accessKeys = z.strictObject({
   type: z.literal('access_keys'),
   /** Not a secret (it names the key), so a literal is accepted; a reference works too. */
-  access_key_id: z.string().min(16).max(128),
+  access_key_id: accessKeyId(),
   secret_access_key: secretRef(),
   session_token: secretRef().optional(),
   ...common,
