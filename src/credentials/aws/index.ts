@@ -1,4 +1,3 @@
-import { fromNodeProviderChain, fromTemporaryCredentials, fromTokenFile } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { resolve } from 'node:path';
 import { parseSecretRef } from '../../secrets/ref.js';
@@ -75,6 +74,20 @@ export function awsCredential(auth: AwsAuth, ctx: AwsCredentialContext): AwsCred
   return { credential: build(auth), bearer: false, close };
 }
 
+/**
+ * The AWS SDK's providers, loaded on first use: a gateway without AWS-signed instances never
+ * loads the AWS SDK (it costs start time and memory).
+ */
+type Providers = typeof import('@aws-sdk/credential-providers');
+let providers: Promise<Providers> | undefined;
+function lazy(build: (p: Providers) => AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
+  let built: AwsCredentialIdentityProvider | undefined;
+  return async (options) => {
+    built ??= build(await (providers ??= import('@aws-sdk/credential-providers')));
+    return built(options);
+  };
+}
+
 /** The AWS SDK provider behind a refreshing kind. */
 function sdkProvider(a: Exclude<AwsAuth, { type: 'access_keys' | 'bearer_token' }>, ctx: AwsCredentialContext, build: (a: AwsAuth) => CachedCredential<AwsCredential>): AwsCredentialIdentityProvider {
   const clientConfig = { region: ctx.region };
@@ -83,8 +96,10 @@ function sdkProvider(a: Exclude<AwsAuth, { type: 'access_keys' | 'bearer_token' 
       // The full Node chain: env, shared files and profiles, SSO, process, web identity, EKS Pod
       // Identity / ECS container credentials, IMDSv2. Memoized inside; our cache decides when
       // to refresh and asks with forceRefresh.
-      const chain = fromNodeProviderChain({ clientConfig, ...(a.profile ? { profile: a.profile } : {}) });
-      return () => chain({ forceRefresh: true });
+      return lazy(({ fromNodeProviderChain }) => {
+        const chain = fromNodeProviderChain({ clientConfig, ...(a.profile ? { profile: a.profile } : {}) });
+        return () => chain({ forceRefresh: true });
+      });
     }
     case 'web_identity':
     case 'workload_identity': {
@@ -94,13 +109,15 @@ function sdkProvider(a: Exclude<AwsAuth, { type: 'access_keys' | 'bearer_token' 
         return () => Promise.reject(new Error('workload_identity (aws_irsa) needs role_arn and token_file, or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE from EKS'));
       }
       // fromTokenFile reads the file at every call: kubelet rotates the projected token.
-      return fromTokenFile({
-        roleArn,
-        webIdentityTokenFile: resolve(ctx.baseDir, tokenFile),
-        roleSessionName: a.session_name ?? 'llmproxy',
-        ...('duration_seconds' in a && a.duration_seconds !== undefined ? { durationSeconds: a.duration_seconds } : {}),
-        clientConfig,
-      });
+      return lazy(({ fromTokenFile }) =>
+        fromTokenFile({
+          roleArn,
+          webIdentityTokenFile: resolve(ctx.baseDir, tokenFile),
+          roleSessionName: a.session_name ?? 'llmproxy',
+          ...('duration_seconds' in a && a.duration_seconds !== undefined ? { durationSeconds: a.duration_seconds } : {}),
+          clientConfig,
+        }),
+      );
     }
     case 'assume_role':
       return assumeRoleProvider(a, ctx, build);
@@ -109,7 +126,7 @@ function sdkProvider(a: Exclude<AwsAuth, { type: 'access_keys' | 'bearer_token' 
 
 function assumeRoleProvider(a: AssumeRoleAuth, ctx: AwsCredentialContext, build: (a: AwsAuth) => CachedCredential<AwsCredential>): AwsCredentialIdentityProvider {
   const source = build(a.source ?? { type: 'default_credentials' });
-  return fromTemporaryCredentials({
+  return lazy(({ fromTemporaryCredentials }) => fromTemporaryCredentials({
     params: {
       RoleArn: a.role_arn,
       RoleSessionName: a.session_name ?? 'llmproxy',
@@ -119,7 +136,7 @@ function assumeRoleProvider(a: AssumeRoleAuth, ctx: AwsCredentialContext, build:
     // The source is itself cached (and refreshed) by us; STS signs with whatever it holds now.
     masterCredentials: async () => identity(await source.get()),
     clientConfig: { region: ctx.region },
-  });
+  }));
 }
 
 /** Adapts an SDK provider to a credential source; registers fetched secrets with the scrubber. */
