@@ -23,6 +23,7 @@ import { Listener } from './server/listener.js';
 import { Router } from './server/router.js';
 import { healthRoute, metricsRoute, readyRoute } from './server/routes/ops.js';
 import { bedrockEnvelopeRoutes, bedrockRootRoute } from './server/routes/bedrock.js';
+import { protocolChatRoutes } from './server/routes/protocol.js';
 import { transparentRoute } from './server/routes/transparent.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import type { Store } from './store/types.js';
@@ -104,6 +105,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     .add(transparentRoute(inference))
     .add(bedrockRootRoute(inference));
   for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases: config.model_aliases })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));
 

@@ -84,6 +84,15 @@ export const configSchema = z.strictObject({
     .prefault({}),
   audit: z.strictObject({ retention: duration().prefault('90d') }).prefault({}),
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),
+  /** Protocol mode's /v1 routes: a model name clients use → `instance/provider-model-id`. */
+  model_aliases: z.record(z.string().min(1).max(256), z.string().regex(/^[a-z][a-z0-9_-]{0,62}\/.+$/, 'must be "instance/model"')).default({}),
+}).superRefine((config, ctx) => {
+  for (const [alias, target] of Object.entries(config.model_aliases)) {
+    const instance = target.slice(0, target.indexOf('/'));
+    if (!Object.hasOwn(config.instances, instance)) {
+      ctx.addIssue({ code: 'custom', path: ['model_aliases', alias], message: `names instance "${instance}", which is not configured` });
+    }
+  }
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'path_not_allowed'
   | 'not_found'
   | 'unknown_instance'
+  | 'unknown_model'
   | 'method_not_allowed'
   | 'invalid_path'
   | 'invalid_request'
@@ -22,6 +23,11 @@ export type ErrorCode =
   | 'upstream_timeout'
   | 'upstream_unreachable'
   | 'upstream_credential_rejected'
+  | 'upstream_bad_request'
+  | 'upstream_not_found'
+  | 'upstream_rate_limited'
+  | 'upstream_error'
+  | 'upstream_stream_incomplete'
   | 'credential_unavailable'
   | 'store_unavailable'
   | 'shutting_down'
@@ -42,6 +48,7 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   path_not_allowed: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   unknown_instance: { status: 404, type: 'invalid_request_error' },
+  unknown_model: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   invalid_path: { status: 400, type: 'invalid_request_error' },
   invalid_request: { status: 400, type: 'invalid_request_error' },
@@ -49,6 +56,12 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   upstream_timeout: { status: 504, type: 'api_error' },
   upstream_unreachable: { status: 502, type: 'api_error' },
   upstream_credential_rejected: { status: 502, type: 'api_error' },
+  // Protocol mode: a provider's error, translated (its own body cannot be passed through).
+  upstream_bad_request: { status: 400, type: 'invalid_request_error' },
+  upstream_not_found: { status: 404, type: 'invalid_request_error' },
+  upstream_rate_limited: { status: 429, type: 'rate_limit_error' },
+  upstream_error: { status: 502, type: 'api_error' },
+  upstream_stream_incomplete: { status: 502, type: 'api_error' },
   credential_unavailable: { status: 503, type: 'api_error' },
   store_unavailable: { status: 503, type: 'api_error' },
   shutting_down: { status: 503, type: 'api_error' },

@@ -6,7 +6,7 @@ import type { Usage } from '../providers/usage.js';
 import type { AuditResult } from '../store/types.js';
 import type { Req, Res } from '../util/http.js';
 
-export type Mode = 'transparent' | 'ops';
+export type Mode = 'transparent' | 'protocol' | 'ops';
 
 /**
  * Everything known about one request as it moves through its route's chain. One per request;

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import type { SecretResolver } from '../secrets/resolver.js';
+import type { ChatTranslatorFactory } from '../protocol/translator.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 import type { Endpoint } from '../config/fields.js';
 import type { PathRule } from './transparent-path.js';
@@ -68,6 +69,8 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
    * the gateway then invalidates it and retries the request once with a fresh one.
    */
   staleCredential?(status: number, headers: Readonly<Record<string, string | string[] | undefined>>): boolean;
+  /** Protocol mode: OpenAI chat completions translated to this provider's API. */
+  readonly chat?: ChatTranslatorFactory;
   setup(name: string, config: z.output<S>, ctx: ProviderContext): ProviderParts | Promise<ProviderParts>;
 }
 

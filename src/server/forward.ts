@@ -16,17 +16,40 @@ import type { UpstreamRequest } from '../upstream/types.js';
  * read from the body on the side. A client that goes away aborts the upstream request.
  */
 export async function forward(ctx: RequestContext, instance: Instance, req: UpstreamRequest): Promise<void> {
+  const answer = await exchange(ctx, instance, req);
+  if (answer === undefined) return; // the client left; nobody to answer
+  const headers = returnableHeaders(answer.headers);
+  // Keep the provider's own request id (support tickets need it); ours stays in X-LLMProxy-Request-Id.
+  if (headers['x-request-id'] === undefined) headers['x-request-id'] = ctx.id;
+  ctx.res.writeHead(answer.statusCode, headers);
+  const contentType = answer.headers['content-type'];
+  const observer = answer.statusCode < 300 ? instance.usageObserver(typeof contentType === 'string' ? contentType : undefined) : undefined;
+  try {
+    await pump(answer.body, ctx, observer);
+  } catch (err) {
+    if (ctx.abort!.signal.aborted) return;
+    throw upstreamFailure(instance.name, err);
+  }
+}
+
+/**
+ * One upstream exchange, credential problems handled: a stale credential (the provider says so)
+ * is refreshed and the request retried once; a 401 means the gateway's credential is wrong and
+ * becomes 502 `upstream_credential_rejected`. Sets `ctx.abort` (a client that leaves aborts the
+ * upstream) and `ctx.upstreamMs`. Undefined when the client went away meanwhile.
+ */
+export async function exchange(ctx: RequestContext, instance: Instance, req: UpstreamRequest): Promise<Dispatcher.ResponseData | undefined> {
   const abort = new AbortController();
   ctx.abort = abort;
   const sentAt = performance.now();
   let answer = await send(instance, req, abort.signal);
-  if (answer === undefined) return; // the client left; nobody to answer
+  if (answer === undefined) return undefined;
   if (instance.provider.staleCredential?.(answer.statusCode, answer.headers)) {
     // Expired token or a signature the provider no longer accepts: once, with a fresh credential.
     answer.body.resume();
     instance.credential.invalidate();
     answer = await send(instance, await instance.authorize(req), abort.signal);
-    if (answer === undefined) return;
+    if (answer === undefined) return undefined;
     if (instance.provider.staleCredential(answer.statusCode, answer.headers)) {
       answer.body.resume();
       throw new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider rejected the gateway's credential after a refresh; an operator must check it`);
@@ -40,18 +63,7 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
     instance.credential.invalidate();
     throw new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider rejected the gateway's credential; an operator must check it`);
   }
-  const headers = returnableHeaders(answer.headers);
-  // Keep the provider's own request id (support tickets need it); ours stays in X-LLMProxy-Request-Id.
-  if (headers['x-request-id'] === undefined) headers['x-request-id'] = ctx.id;
-  ctx.res.writeHead(answer.statusCode, headers);
-  const contentType = answer.headers['content-type'];
-  const observer = answer.statusCode < 300 ? instance.usageObserver(typeof contentType === 'string' ? contentType : undefined) : undefined;
-  try {
-    await pump(answer.body, ctx, observer);
-  } catch (err) {
-    if (abort.signal.aborted) return;
-    throw upstreamFailure(instance.name, err);
-  }
+  return answer;
 }
 
 /** One upstream exchange; undefined when the client went away meanwhile. */

@@ -3,6 +3,7 @@ import { FixedCredential } from '../../credentials/static/index.js';
 import { applyHeaderCredential } from '../../signing/header.js';
 import { builtinInstanceSchema } from '../instance-schema.js';
 import { OPENAI_INFERENCE_RULES } from '../openai/compatible.js';
+import { openaiCompatibleChat } from '../openai/chat.js';
 import { openaiUsage } from '../openai/usage.js';
 import { defineProvider } from '../types.js';
 import { startDemoUpstream } from './upstream.js';
@@ -22,6 +23,7 @@ export const demo = defineProvider({
   defaultEndpoint: undefined,
   transparentRules: OPENAI_INFERENCE_RULES,
   usage: openaiUsage,
+  chat: openaiCompatibleChat,
   async setup() {
     const upstream = await startDemoUpstream();
     return {

@@ -3,6 +3,7 @@ import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import { instanceSchema } from '../instance-schema.js';
 import { defineProvider } from '../types.js';
 import { OPENAI_INFERENCE_RULES, bearerFromApiKey } from './compatible.js';
+import { openaiCompatibleChat } from './chat.js';
 import { openaiUsage } from './usage.js';
 
 const schema = instanceSchema(
@@ -25,6 +26,7 @@ export const openai = defineProvider({
   // The gateway's key decides which organization and project are billed, not the client.
   strippedHeaders: new Set(['openai-organization', 'openai-project']),
   usage: openaiUsage,
+  chat: openaiCompatibleChat,
   setup(_name, config, ctx) {
     const headers: Record<string, string> = {};
     if (config.organization) headers['openai-organization'] = config.organization;

@@ -1,0 +1,60 @@
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from './openai.js';
+
+/**
+ * Protocol mode: an OpenAI chat request translated to a provider's native API and back. One
+ * translator per request (it holds the stream's state); never shared.
+ *
+ * @example
+ * const t = instance.provider.chat!({ model, id, created, stream: true, includeUsage: true });
+ * const native = t.request(body);               // → forwarded to instance endpoint + native.path
+ * for (const chunk of upstreamBody) send(t.push(chunk));
+ * send(t.end());                                // throws StreamIncomplete if the provider never finished
+ */
+
+/** The native request, relative to the instance's endpoint (its base path is prepended). */
+export interface NativeRequest {
+  /** Native path and query, starting with "/". */
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  /**
+   * OpenAI parameters the provider has no equivalent for and that are safe to ignore; reported
+   * to the client in `x-llmproxy-dropped-params`. Parameters that would change the answer's
+   * meaning are refused with a GatewayError('invalid_request') instead.
+   */
+  dropped: string[];
+}
+
+export interface TranslatorOptions {
+  /** The provider's model id (after alias resolution). */
+  model: string;
+  /** `chatcmpl-...` id for the answer. */
+  id: string;
+  /** Unix seconds. */
+  created: number;
+  stream: boolean;
+  /** `stream_options.include_usage`: a last chunk with `choices: []` and `usage`. */
+  includeUsage: boolean;
+}
+
+/** A provider stream that ended without its terminal event; the client gets an error event. */
+export class StreamIncomplete extends Error {
+  override readonly name = 'StreamIncomplete';
+}
+
+export interface ChatTranslator {
+  /** Throws GatewayError('invalid_request') for a parameter the provider cannot honour. */
+  request(body: ChatRequest): NativeRequest;
+  /** A successful non-streaming answer (2xx body) as a chat.completion. */
+  response(body: Buffer): ChatCompletion;
+  /** Streaming: upstream bytes in, OpenAI chunks out (possibly none). */
+  push(chunk: Buffer): ChatCompletionChunk[];
+  /** The upstream stream ended: final chunks; throws StreamIncomplete if it ended early. */
+  end(): ChatCompletionChunk[];
+  /** The message of a provider error body, for the OpenAI error object; undefined if none. */
+  errorMessage(body: Buffer): string | undefined;
+  /** Token usage seen so far (for accounting), or undefined. */
+  usage(): { inputTokens: number; outputTokens: number } | undefined;
+}
+
+export type ChatTranslatorFactory = (options: TranslatorOptions) => ChatTranslator;
