@@ -58,3 +58,12 @@ export interface ChatTranslator {
 }
 
 export type ChatTranslatorFactory = (options: TranslatorOptions) => ChatTranslator;
+
+/**
+ * What a translator does with each OpenAI chat parameter, exported beside it so
+ * docs/protocol-mode.md's table is checked against the code: `mapped` (to the provider's
+ * equivalent), `passthrough` (sent as is), `dropped` (ignored, listed in
+ * `x-llmproxy-dropped-params`), `refused` (400). A parameter not listed is refused.
+ */
+export type ParameterRule = 'mapped' | 'passthrough' | 'dropped' | 'refused';
+export type ParameterRules = Readonly<Record<string, ParameterRule>>;
