@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../config/fields.js';
 import type { CachedCredential, Credential } from '../credentials/types.js';
+import type { ChatTranslatorFactory } from '../protocol/translator.js';
 import { createUpstreamPool } from '../upstream/pool.js';
 import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
 import type { PathRule } from './transparent-path.js';
@@ -32,6 +33,8 @@ export class Instance {
   readonly timeouts: Timeouts;
   readonly bodyLimit: number;
   readonly credential: CachedCredential;
+  /** Protocol mode's chat translator factory; undefined when the provider has none yet. */
+  readonly chat: ChatTranslatorFactory | undefined;
   readonly pool: Dispatcher;
   readonly #parts: ProviderParts;
   /** Further upstreams by name (Bedrock's control plane), each with its own pool. */
@@ -48,6 +51,7 @@ export class Instance {
     this.timeouts = settings.timeouts;
     this.bodyLimit = settings.bodyLimit;
     this.credential = parts.credential;
+    this.chat = parts.chat ?? settings.provider.chat;
     this.#parts = parts;
     this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
     this.#upstreams = new Map(

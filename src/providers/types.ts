@@ -33,6 +33,11 @@ export interface ProviderParts {
   endpoint?: Endpoint;
   /** Further upstreams by name, chosen per request by the provider's `upstreamFor`. */
   upstreams?: Readonly<Record<string, Endpoint>>;
+  /**
+   * Protocol mode for this instance, when the translator needs the instance's config (a
+   * project, an API version, deployment names); overrides the definition's `chat`.
+   */
+  chat?: ChatTranslatorFactory;
   /** Releases what setup started. */
   close?(): Promise<void>;
 }

@@ -90,7 +90,7 @@ function resolveTarget(deps: ProtocolRouteDeps): Middleware {
     }
     const instance = deps.instances.resolve(ctx.instanceName);
     if (!instance) throw denied(new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`));
-    if (!instance.provider.chat) {
+    if (!instance.chat) {
       throw denied(new GatewayError('invalid_request', `instance "${instance.name}" (${instance.type}) does not offer the OpenAI protocol yet; use /transparent/${instance.name}/...`));
     }
     ctx.instance = instance;
@@ -105,7 +105,7 @@ async function translateChat(ctx: RequestContext): Promise<void> {
   const { body, model } = calls.get(ctx)!;
   const stream = body.stream === true;
   const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
-  const translator = instance.provider.chat!({ model, id, created: Math.floor(Date.now() / 1000), stream, includeUsage: body.stream_options?.include_usage === true });
+  const translator = instance.chat!({ model, id, created: Math.floor(Date.now() / 1000), stream, includeUsage: body.stream_options?.include_usage === true });
   const native = translator.request(body);
   const headers: Record<string, string> = { ...native.headers, 'content-length': String(native.body.length) };
   const request = instance.transparent('POST', native.path, [], headers, native.body);
