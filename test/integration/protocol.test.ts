@@ -116,6 +116,17 @@ describe('protocol mode: the OpenAI SDK through /openai/{instance} and /v1', () 
     emu.reset();
   });
 
+  test('/v1/models and /openai/{instance}/models list the aliases the key may use', async () => {
+    const all = await client(`${gw.url}/v1`).models.list();
+    assert.deepEqual(all.data.map((m) => [m.id, m.owned_by]), [['fast', 'oai']]);
+    const perInstance = await client(`${gw.url}/openai/oai`).models.list();
+    assert.deepEqual(perInstance.data.map((m) => m.id), ['fast']);
+    const other = await gw.key({ name: 'gpt-4o-only', scopes: { instances: null, models: ['gpt-4o'] } });
+    assert.deepEqual((await client(`${gw.url}/v1`, other).models.list()).data, []);
+    const wrongMethod = await fetch(`${gw.url}/openai/oai/chat/completions`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(wrongMethod.status, 404);
+  });
+
   test('anonymous and wrong keys are refused before anything is read or forwarded', async () => {
     const before = emu.requests.length;
     await assert.rejects(client(`${gw.url}/v1`, 'llmp_wrong').chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }), { status: 401 });

@@ -4,7 +4,10 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { auditEvent } from '../../middleware/audit.js';
 import type { RequestContext } from '../../middleware/context.js';
-import type { Middleware } from '../../middleware/types.js';
+import type { Chain, Middleware } from '../../middleware/types.js';
+import { hasPermission } from '../../clientauth/rbac.js';
+import { instanceAllowed, modelAllowed } from '../../clientauth/scopes.js';
+import { compose } from '../compose.js';
 import type { AuditTrail } from '../../observability/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import type { Instance } from '../../providers/instance.js';
@@ -41,19 +44,46 @@ const calls = new WeakMap<RequestContext, Call>();
  * answer (streams included) back to OpenAI's.
  */
 export function protocolChatRoutes(deps: ProtocolRouteDeps): RouteSpec[] {
-  const chain = [deps.authenticate, deps.readBody, parseChat, resolveTarget(deps), deps.authorize, translateChat];
+  const chat = [deps.authenticate, deps.readBody, parseChat, resolveTarget(deps), deps.authorize, translateChat];
+  const models = [deps.authenticate, listModels(deps)];
+  const perInstance = { chat: compose(chat), models: compose(models) };
   return [
-    { name: 'openai-chat', path: '/openai/', prefix: true, methods: ['POST'], mode: 'protocol', middleware: [namedInstance, ...chain] },
-    { name: 'v1-chat', path: '/v1/chat/completions', methods: ['POST'], mode: 'protocol', middleware: chain },
+    { name: 'openai', path: '/openai/', prefix: true, methods: ['GET', 'POST'], mode: 'protocol', middleware: [namedInstance(perInstance)] },
+    { name: 'v1-chat', path: '/v1/chat/completions', methods: ['POST'], mode: 'protocol', middleware: chat },
+    { name: 'v1-models', path: '/v1/models', methods: ['GET'], mode: 'protocol', middleware: models },
   ];
 }
 
-/** `/openai/{instance}/chat/completions`: the instance from the path. */
-async function namedInstance(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
-  const m = /^\/openai\/([^/]+)\/chat\/completions$/.exec(ctx.path);
-  if (!m) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
-  ctx.instanceName = m[1]!;
-  await next();
+/** `/openai/{instance}/chat/completions` and `/openai/{instance}/models`: the instance from the path. */
+function namedInstance(chains: { chat: Chain; models: Chain }): Middleware {
+  return async function openaiInstanceRoute(ctx) {
+    const m = /^\/openai\/([^/]+)\/(chat\/completions|models)$/.exec(ctx.path);
+    const op = m?.[2] === 'models' ? (ctx.method === 'GET' ? chains.models : undefined) : m && ctx.method === 'POST' ? chains.chat : undefined;
+    if (!m || !op) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
+    ctx.instanceName = m[1]!;
+    await op(ctx);
+  };
+}
+
+/**
+ * `GET /v1/models` and `/openai/{instance}/models`: the model aliases of the configuration (for
+ * one instance, those that point at it), as OpenAI's model list, limited to what the caller's
+ * key may use.
+ */
+function listModels(deps: ProtocolRouteDeps): Middleware {
+  return async function listAliasModels(ctx) {
+    const scopes = ctx.principal!.scopes;
+    if (!hasPermission(ctx.principal!.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
+    const only = ctx.instanceName === '' ? undefined : deps.instances.resolve(ctx.instanceName);
+    if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`);
+    const data = Object.entries(deps.aliases)
+      .map(([alias, target]) => ({ alias, instance: target.slice(0, target.indexOf('/')), model: target.slice(target.indexOf('/') + 1) }))
+      .filter((a) => (only === undefined || a.instance === only.name) && instanceAllowed(scopes, a.instance) && modelAllowed(scopes, a.model))
+      .map((a) => ({ id: a.alias, object: 'model', created: 0, owned_by: a.instance }));
+    const text = JSON.stringify({ object: 'list', data });
+    ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-request-id': ctx.id });
+    ctx.res.end(text);
+  };
 }
 
 async function parseChat(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
