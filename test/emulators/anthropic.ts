@@ -43,9 +43,14 @@ export class AnthropicEmulator extends Emulator {
     if (path !== '/v1/messages') return this.json(ex, 404, error('not_found_error', 'Not found'));
     if (typeof body['max_tokens'] !== 'number') return this.json(ex, 400, error('invalid_request_error', 'max_tokens: Field required'));
 
+    const shape = messagesShapeError(body);
+    if (shape) return this.json(ex, 400, error('invalid_request_error', shape));
+
     const id = requestId('msg_');
     const model = body['model'];
     const text = AnthropicEmulator.REPLY.join('');
+    const tool = toolToCall(body);
+    if (tool) return this.#toolUse(ex, id, model as string, tool, body['stream'] === true);
     if (body['stream'] !== true) {
       return this.json(ex, 200, {
         id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text }],
@@ -53,7 +58,6 @@ export class AnthropicEmulator extends Emulator {
         usage: { input_tokens: 11, output_tokens: AnthropicEmulator.REPLY.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
       });
     }
-    const event = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
     return this.sse(ex, [
       event('message_start', { message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 11, output_tokens: 1 } } }),
       event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
@@ -64,6 +68,57 @@ export class AnthropicEmulator extends Emulator {
       event('message_stop', {}),
     ]);
   }
+
+  /** The model calls `name` with `{"location":"Paris"}` (JSON, or streamed as input_json_delta fragments). */
+  #toolUse(ex: Exchange, id: string, model: string, name: string, stream: boolean): Promise<void> {
+    const toolId = requestId('toolu_');
+    const usage = { input_tokens: 20, output_tokens: 9 };
+    if (!stream) {
+      return this.json(ex, 200, {
+        id, type: 'message', role: 'assistant', model, content: [{ type: 'tool_use', id: toolId, name, input: { location: 'Paris' } }],
+        stop_reason: 'tool_use', stop_sequence: null, usage,
+      });
+    }
+    return this.sse(ex, [
+      event('message_start', { message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 20, output_tokens: 1 } } }),
+      event('content_block_start', { index: 0, content_block: { type: 'tool_use', id: toolId, name, input: {} } }),
+      ...['{"loca', 'tion": "Pa', 'ris"}'].map((partial_json) => event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json } })),
+      event('content_block_stop', { index: 0 }),
+      event('message_delta', { delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 9 } }),
+      event('message_stop', {}),
+    ]);
+  }
+}
+
+function event(type: string, data: object): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+}
+
+/** What the Messages API refuses about a request's shape (roles, alternation, system placement). */
+function messagesShapeError(body: Record<string, unknown>): string | undefined {
+  const messages = body['messages'];
+  if (!Array.isArray(messages) || messages.length === 0) return 'messages: at least one message is required';
+  let previous = '';
+  for (const [i, m] of (messages as Array<Record<string, unknown>>).entries()) {
+    const role = m['role'];
+    if (role !== 'user' && role !== 'assistant') return `messages.${i}.role: Input should be 'user' or 'assistant'`;
+    if (i === 0 && role !== 'user') return 'messages: first message must use the "user" role';
+    if (role === previous) return 'messages: roles must alternate between "user" and "assistant"';
+    previous = role;
+  }
+  const system = body['system'];
+  if (system !== undefined && typeof system !== 'string' && !Array.isArray(system)) return 'system: Input should be a valid string or list';
+  return undefined;
+}
+
+/** A tool the emulated model calls: when tools are offered and the last user turn asks about the weather. */
+function toolToCall(body: Record<string, unknown>): string | undefined {
+  const tools = body['tools'];
+  if (!Array.isArray(tools) || tools.length === 0) return undefined;
+  const last = (body['messages'] as Array<Record<string, unknown>>).at(-1)!;
+  const content = last['content'];
+  const text = typeof content === 'string' ? content : Array.isArray(content) ? content.map((c: { text?: string }) => c.text ?? '').join(' ') : '';
+  return /weather/i.test(text) ? String((tools[0] as { name: unknown }).name) : undefined;
 }
 
 function error(type: string, message: string) {

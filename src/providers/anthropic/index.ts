@@ -5,6 +5,7 @@ import { applyHeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider } from '../types.js';
+import { anthropicChat } from './openai_to_anthropic.js';
 import { anthropicUsage } from './usage.js';
 
 const schema = instanceSchema('anthropic', {}, z.discriminatedUnion('type', [apiKeyAuthSchema]));
@@ -16,6 +17,7 @@ export const anthropic = defineProvider({
   defaultEndpoint: 'https://api.anthropic.com',
   transparentRules: rules('POST v1/messages', 'POST v1/messages/count_tokens', 'GET v1/models', 'GET v1/models/*'),
   usage: anthropicUsage,
+  chat: anthropicChat,
   setup(_name, config, ctx) {
     const secret = ctx.secrets.handle(config.authentication.api_key, config.authentication.refresh_interval);
     return {
