@@ -8,6 +8,7 @@ import { signSigV4 } from '../../signing/sigv4.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider } from '../types.js';
+import { converseChat } from './openai_to_converse.js';
 import { bedrockUsage } from './usage.js';
 
 const schema = instanceSchema(
@@ -46,6 +47,8 @@ export const bedrock = defineProvider({
   // The client's own AWS signature material must never reach AWS next to the gateway's.
   strippedHeaders: new Set(['x-amz-security-token', 'x-amz-date', 'x-amz-content-sha256']),
   usage: bedrockUsage,
+  // Converse serves every Bedrock chat model with one request shape.
+  chat: converseChat,
   // Inference-profile ARNs travel as one path segment with `/` encoded.
   allowEncodedSlash: true,
   upstreamFor: (segments) => (segments[0] === 'foundation-models' ? 'control' : undefined),
