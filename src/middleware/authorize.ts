@@ -35,7 +35,7 @@ function inferenceDenial(ctx: RequestContext): GatewayError | undefined {
   }
   if (principal.scopes.models !== null && (ctx.model !== undefined || (ctx.body !== null && ctx.body.length > 0))) {
     // A model named by the path (Bedrock) is the one the provider runs; else the body's `model`.
-    const model = ctx.model ?? modelOf(ctx.body!);
+    const model = ctx.model ?? modelOf(ctx.body!, instance.provider.bodyModelField ?? 'model');
     if (model instanceof GatewayError) return model;
     if (model !== undefined && !modelAllowed(principal.scopes, model)) {
       return new GatewayError('model_not_in_scope', `your key may not use model "${model.length > 100 ? `${model.slice(0, 100)}...` : model}"`);
@@ -44,8 +44,8 @@ function inferenceDenial(ctx: RequestContext): GatewayError | undefined {
   return undefined;
 }
 
-/** The `model` of a JSON body, undefined if it names none; parsed only for model-scoped keys. */
-function modelOf(body: Buffer): string | undefined | GatewayError {
+/** The model a JSON body names (`field`), undefined if none; parsed only for model-scoped keys. */
+function modelOf(body: Buffer, field: string): string | undefined | GatewayError {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -53,9 +53,9 @@ function modelOf(body: Buffer): string | undefined | GatewayError {
     return new GatewayError('invalid_request', 'the request body is not valid JSON');
   }
   if (parsed === null || typeof parsed !== 'object') return undefined;
-  const model = (parsed as Record<string, unknown>)['model'];
+  const model = (parsed as Record<string, unknown>)[field];
   if (model === undefined) return undefined;
-  return typeof model === 'string' ? model : new GatewayError('invalid_request', '"model" must be a string');
+  return typeof model === 'string' ? model : new GatewayError('invalid_request', `"${field}" must be a string`);
 }
 
 /** A fixed permission for a non-inference route (e.g. /metrics when it requires auth). */

@@ -47,7 +47,7 @@ export class Instance {
     this.endpoint = settings.endpoint;
     this.region = parts.region ?? '';
     this.isDefault = settings.isDefault;
-    this.rules = [...settings.provider.transparentRules, ...settings.extraRules];
+    this.rules = [...(parts.transparentRules ?? settings.provider.transparentRules), ...settings.extraRules];
     this.timeouts = settings.timeouts;
     this.bodyLimit = settings.bodyLimit;
     this.credential = parts.credential;
@@ -80,6 +80,12 @@ export class Instance {
     const target = this.provider.upstreamFor?.(segments);
     const basePath = target === undefined ? this.endpoint.basePath : this.#upstream(target).endpoint.basePath;
     return { method, path: basePath + nativePathAndQuery, headers, body, target };
+  }
+
+  /** Transparent mode: the client's body after the provider's check (ProviderParts.transparentBody). */
+  transparentBody(method: string, segments: readonly string[], body: Buffer | null): Buffer | null {
+    const check = this.#parts.transparentBody;
+    return check === undefined ? body : check(method, segments, body);
   }
 
   /** Applies the instance's credential; answers from memory while the credential is fresh. */

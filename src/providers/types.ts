@@ -38,6 +38,17 @@ export interface ProviderParts {
    * project, an API version, deployment names); overrides the definition's `chat`.
    */
   chat?: ChatTranslatorFactory;
+  /**
+   * Transparent mode: checks a client's body before it is forwarded, for providers whose body
+   * names the account that is billed (watsonx `project_id`/`space_id`). Returns the body to send
+   * (the same buffer when nothing changes); throws a GatewayError to refuse the request.
+   */
+  transparentBody?(method: string, segments: readonly string[], body: Buffer | null): Buffer | null;
+  /**
+   * Transparent-mode routes of this instance, when they depend on its config (Vertex: its own
+   * project and location only); they replace the definition's `transparentRules`.
+   */
+  transparentRules?: readonly PathRule[];
   /** Releases what setup started. */
   close?(): Promise<void>;
 }
@@ -67,6 +78,8 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   readonly allowEncodedSlash?: boolean;
   /** The upstream (see ProviderParts.upstreams) a native path goes to; undefined for the main one. */
   upstreamFor?(segments: readonly string[]): string | undefined;
+  /** The JSON body field that names the model in transparent mode, for key scopes; default `model`. */
+  readonly bodyModelField?: string;
   /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */
   modelFromPath?(segments: readonly string[]): string | undefined;
   /**

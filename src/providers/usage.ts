@@ -101,8 +101,9 @@ export class UsageObserver {
   }
 
   #event(ev: SseEvent): void {
-    // Only events that mention usage are worth parsing; the rest are skipped unparsed.
-    if (!ev.data.includes('"usage"')) return;
+    // Only events that mention usage (`"usage"`, Gemini's `"usageMetadata"`) are worth parsing;
+    // the rest are skipped unparsed.
+    if (!ev.data.includes('"usage')) return;
     this.#reader.event(ev, this.#usage);
     this.#seen = this.#usage.inputTokens > 0 || this.#usage.outputTokens > 0;
   }

@@ -131,6 +131,8 @@ export class BedrockEmulator extends Emulator {
   readonly region: string;
   /** Authentication failures by AWS error code. */
   authFailures: Record<string, number> = {};
+  /** When set, ConverseStream answers send this many text deltas instead of {@link REPLY} (benchmarks). */
+  streamDeltas: number | undefined;
   /** When set, streams send this many events, then this exception frame, then end. */
   streamException: { afterEvents: number; type: StreamExceptionType; message: string } | undefined;
   readonly #codec = new EventStreamCodec(toUtf8, fromUtf8);
@@ -300,10 +302,11 @@ export class BedrockEmulator extends Emulator {
   }
 
   async #converseStream(ex: Exchange, inputTokens: number, started: number): Promise<void> {
-    const outputTokens = BedrockEmulator.REPLY.length;
+    const deltas = this.streamDeltas === undefined ? BedrockEmulator.REPLY : Array.from({ length: this.streamDeltas }, (_, i) => `tok${i} `);
+    const outputTokens = deltas.length;
     return this.#eventStream(ex, () => [
       this.#event('messageStart', { p: padding(), role: 'assistant' }),
-      ...BedrockEmulator.REPLY.map((text) => this.#event('contentBlockDelta', { contentBlockIndex: 0, delta: { text }, p: padding() })),
+      ...deltas.map((text) => this.#event('contentBlockDelta', { contentBlockIndex: 0, delta: { text }, p: padding() })),
       this.#event('contentBlockStop', { contentBlockIndex: 0, p: padding() }),
       this.#event('messageStop', { p: padding(), stopReason: 'end_turn' }),
       this.#event('metadata', { metrics: { latencyMs: latency(started) }, p: padding(), usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens } }),

@@ -3,27 +3,53 @@ import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../../pro
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { StreamIncomplete, type ChatTranslator, type ChatTranslatorFactory, type NativeRequest } from '../../protocol/translator.js';
 
+const DEFAULT_PATH = '/v1/chat/completions';
+
 /**
- * Protocol mode for OpenAI-compatible providers (OpenAI, the demo upstream; later xAI, Ollama):
- * the request goes out as the client wrote it with the provider's model id; answers come back
- * parsed (for usage and stream integrity) and re-serialised unchanged. A stream must end with
- * `data: [DONE]`.
+ * Protocol mode for OpenAI-compatible providers (OpenAI, the demo upstream, xAI, Ollama, Azure
+ * OpenAI): the request goes out as the client wrote it with the provider's model id; answers
+ * come back parsed (for usage and stream integrity) and re-serialised unchanged. A stream must
+ * end with `data: [DONE]`. One translator per request; it holds the stream's decoder and state.
  */
-export const openaiCompatibleChat: ChatTranslatorFactory = (options) => new OpenAICompatibleChat(options.model);
+export const openaiCompatibleChat: ChatTranslatorFactory = (options) => new OpenAICompatibleChat(options.model, DEFAULT_PATH);
+
+/** What an OpenAI-compatible API may do differently from OpenAI's; every field is optional. */
+export interface OpenAICompatibleChatOptions {
+  /**
+   * The native path and query for a provider model id (default `/v1/chat/completions`). May
+   * throw GatewayError('invalid_request') for a model it cannot address.
+   */
+  path?(model: string): string;
+}
+
+/**
+ * The translator above for an API that differs from OpenAI's as `options` say.
+ *
+ * @example
+ * // Azure OpenAI: the deployment and the API version are in the URL.
+ * chat: openaiCompatibleChatWith({ path: (model) => `/openai/deployments/${model}/chat/completions?api-version=2024-10-21` })
+ */
+export function openaiCompatibleChatWith(options: OpenAICompatibleChatOptions): ChatTranslatorFactory {
+  const path = options.path;
+  if (!path) return openaiCompatibleChat;
+  return (translator) => new OpenAICompatibleChat(translator.model, path(translator.model));
+}
 
 class OpenAICompatibleChat implements ChatTranslator {
   readonly #model: string;
+  readonly #path: string;
   readonly #sse = new SseDecoder();
   #done = false;
   #usage: { inputTokens: number; outputTokens: number } | undefined;
 
-  constructor(model: string) {
+  constructor(model: string, path: string) {
     this.#model = model;
+    this.#path = path;
   }
 
   request(body: ChatRequest): NativeRequest {
     return {
-      path: '/v1/chat/completions',
+      path: this.#path,
       headers: { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' },
       body: Buffer.from(JSON.stringify({ ...body, model: this.#model })),
       dropped: [],
@@ -53,9 +79,13 @@ class OpenAICompatibleChat implements ChatTranslator {
         this.#done = true;
         continue;
       }
-      const parsed = parse(Buffer.from(event.data)) as ChatCompletionChunk & { error?: { message?: string } };
-      if (parsed.error) throw new StreamIncomplete(parsed.error.message ?? 'the provider reported an error mid-stream');
+      const parsed = parse(Buffer.from(event.data)) as ChatCompletionChunk & { error?: unknown };
+      if (parsed.error) throw new StreamIncomplete(messageOf(parsed.error) ?? 'the provider reported an error mid-stream');
       this.#noteUsage(parsed.usage ?? undefined);
+      // A chunk without choices and without usage carries nothing for the client: Azure opens
+      // every stream with one holding only `prompt_filter_results` (and empty id and model),
+      // which clients reading `choices[0]` or the chunk's id would trip over.
+      if (Array.isArray(parsed.choices) && parsed.choices.length === 0 && !parsed.usage) continue;
       out.push(parsed);
     }
     return out;
@@ -63,8 +93,8 @@ class OpenAICompatibleChat implements ChatTranslator {
 
   errorMessage(body: Buffer): string | undefined {
     try {
-      const parsed = JSON.parse(body.toString('utf8')) as { error?: { message?: unknown } };
-      return typeof parsed.error?.message === 'string' ? parsed.error.message : undefined;
+      const parsed = JSON.parse(body.toString('utf8')) as { error?: unknown };
+      return messageOf(parsed.error);
     } catch {
       return undefined;
     }
@@ -77,6 +107,16 @@ class OpenAICompatibleChat implements ChatTranslator {
   #noteUsage(usage: { prompt_tokens?: number; completion_tokens?: number } | null | undefined): void {
     if (usage) this.#usage = { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 };
   }
+}
+
+/**
+ * The text of an `error` member: OpenAI's object (`{"error": {"message": ...}}`), or a string as
+ * xAI (`{"code": "...", "error": "..."}`) and Ollama's native API send it.
+ */
+function messageOf(error: unknown): string | undefined {
+  if (typeof error === 'string') return error === '' ? undefined : error;
+  const message = error !== null && typeof error === 'object' ? (error as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : undefined;
 }
 
 function parse(body: Buffer): unknown {

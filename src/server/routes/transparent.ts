@@ -79,7 +79,8 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
 export async function forwardTransparent(ctx: RequestContext): Promise<void> {
   const instance = ctx.instance!;
   const headers = forwardableHeaders(ctx.req.headers, instance.provider.strippedHeaders);
-  if (ctx.body !== null) headers['content-length'] = String(ctx.body.length);
-  const request = instance.transparent(ctx.method, ctx.nativePath + ctx.query, ctx.nativeSegments, headers, ctx.body);
+  const body = instance.transparentBody(ctx.method, ctx.nativeSegments, ctx.body);
+  if (body !== null) headers['content-length'] = String(body.length);
+  const request = instance.transparent(ctx.method, ctx.nativePath + ctx.query, ctx.nativeSegments, headers, body);
   await forward(ctx, instance, await instance.authorize(request));
 }

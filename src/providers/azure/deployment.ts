@@ -1,0 +1,37 @@
+import { GatewayError } from '../../errors/gateway-error.js';
+import type { ChatTranslatorFactory } from '../../protocol/translator.js';
+import { openaiCompatibleChatWith } from '../openai/chat.js';
+
+/**
+ * An Azure OpenAI deployment name: letters, digits, `_`, `-`, `.`, at most 64 characters, not
+ * starting with `.` (so never a dot segment). Names are chosen by whoever deploys the model.
+ */
+export const DEPLOYMENT_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
+
+/** A dated Azure OpenAI data-plane API version, e.g. `2024-10-21` or `2025-04-01-preview`. */
+export const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
+
+/**
+ * Protocol mode for one Azure OpenAI instance: OpenAI's chat completions at
+ * `/openai/deployments/{deployment}/chat/completions?api-version=...`
+ * (https://learn.microsoft.com/azure/ai-foundry/openai/reference). The deployment is
+ * `deployments[model]`, else the model name itself. The body keeps `model`: Azure ignores it,
+ * as it does from Azure's own SDKs, which send it too.
+ *
+ * @example
+ * azureChat('2024-10-21', { 'gpt-4o': 'prod-gpt4o' })({ model: 'gpt-4o', ... }).request(body).path
+ * // → '/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21'
+ */
+export function azureChat(apiVersion: string, deployments: Readonly<Record<string, string>>): ChatTranslatorFactory {
+  const query = `?api-version=${apiVersion}`;
+  return openaiCompatibleChatWith({
+    path(model) {
+      const deployment = Object.hasOwn(deployments, model) ? deployments[model]! : model;
+      // Unmapped models become URL segments: anything else could leave the deployments path.
+      if (!DEPLOYMENT_NAME.test(deployment)) {
+        throw new GatewayError('invalid_request', `model "${model.slice(0, 100)}" is not an Azure deployment name and has no entry in the instance's deployments`);
+      }
+      return `/openai/deployments/${deployment}/chat/completions${query}`;
+    },
+  });
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { duration, secretRef } from '../../config/fields.js';
+import { StaticCredential } from '../../credentials/static/index.js';
+import type { CachedCredential, Credential } from '../../credentials/types.js';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { applyHeaderCredential } from '../../signing/header.js';
+import type { UpstreamRequest } from '../../upstream/types.js';
+import { instanceSchema } from '../instance-schema.js';
+import { rules, type PathRule } from '../transparent-path.js';
+import { defineProvider, type ProviderContext } from '../types.js';
+import { geminiChat } from './openai_to_gemini.js';
+import { vertexUsage } from './usage.js';
+
+/** A project id (`my-project`, or domain-scoped `example.com:my-project`) or a project number. */
+const PROJECT = /^(?:(?:[a-z0-9-]+\.)+[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$/;
+/** `us-central1`, `europe-west4`, `global`, ... */
+const LOCATION = /^[a-z][a-z0-9-]{0,40}[a-z0-9]$/;
+
+/**
+ * `authentication: { type: access_token, token: "${...}" }`: an OAuth 2 access token kept in a
+ * secret store (minted elsewhere, e.g. by a sidecar) and re-read on the refresh interval; sent
+ * as `Authorization: Bearer`.
+ */
+const accessTokenAuthSchema = z.strictObject({
+  type: z.literal('access_token'),
+  token: secretRef(),
+  /** Overrides `secrets.refresh_interval` for this instance's token. */
+  refresh_interval: duration().optional(),
+});
+
+/**
+ * Vertex authentication, discriminated by `type`. Google's own kinds (`default_credentials`,
+ * `service_account`, `external_account`) join this union with a GCP credential source that
+ * fetches and refreshes tokens; `setup` switches over it exhaustively.
+ */
+export const vertexAuthSchema = z.discriminatedUnion('type', [accessTokenAuthSchema]);
+export type VertexAuth = z.output<typeof vertexAuthSchema>;
+
+const schema = instanceSchema(
+  'vertex',
+  {
+    /** The Google Cloud project every call is made in; clients cannot name another. */
+    project: z.string().regex(PROJECT, 'must be a Google Cloud project id (such as my-project) or project number'),
+    /** The Vertex AI location (`us-central1`, `europe-west4`, `global`); clients cannot name another. */
+    location: z.string().regex(LOCATION, 'must be a Vertex AI location such as us-central1 or global'),
+  },
+  vertexAuthSchema,
+);
+
+/**
+ * Client headers Google would honour with the gateway's credential: another project to bill
+ * (`x-goog-user-project`), IAM delegation (`x-goog-iam-*`), and a method override that could turn
+ * an allowed POST into another method.
+ */
+const STRIPPED_HEADERS = new Set(['x-goog-user-project', 'x-goog-iam-authorization-token', 'x-goog-iam-authority-selector', 'x-http-method-override']);
+
+/** Google's system parameter naming the project to bill and charge quota to (the header's twin). */
+const BILLING_OVERRIDE_PARAMS = new Set(['userProject', '$userProject']);
+
+/** The default endpoint of a location: regional hosts, and one host for `global`. */
+export function vertexEndpoint(location: string): { origin: string; basePath: string } {
+  return { origin: location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${location}-aiplatform.googleapis.com`, basePath: '' };
+}
+
+/**
+ * The transparent routes of one instance: inference on publisher models (`{model}:generateContent`,
+ * `:streamGenerateContent`, `:countTokens`, `:rawPredict`, `:streamRawPredict`, ...), in the
+ * instance's own project and location only, so the gateway's credential cannot be pointed at
+ * another project. `v1beta1` is what Google's genai SDKs use on Vertex.
+ */
+export function vertexInferenceRules(project: string, location: string): PathRule[] {
+  return rules(
+    `POST v1/projects/${project}/locations/${location}/publishers/*/models/*`,
+    `POST v1beta1/projects/${project}/locations/${location}/publishers/*/models/*`,
+  );
+}
+
+/**
+ * Applies the bearer token, refusing a request whose query names another project to bill
+ * (`?userProject=`): the header form is stripped, the query is the client's own and is only
+ * forwarded untouched, so it is refused instead.
+ */
+function applyVertexCredential(req: UpstreamRequest, credential: Credential): UpstreamRequest {
+  const q = req.path.indexOf('?');
+  if (q >= 0) {
+    for (const name of new URLSearchParams(req.path.slice(q + 1)).keys()) {
+      if (BILLING_OVERRIDE_PARAMS.has(name)) throw new GatewayError('invalid_request', `the "${name}" query parameter is not allowed: the instance's project is billed`);
+    }
+  }
+  return applyHeaderCredential(req, credential as Extract<Credential, { type: 'bearer' }>);
+}
+
+/**
+ * Google Vertex AI: Gemini (and partner models such as Anthropic's) in one configured project
+ * and location. Transparent mode forwards the native inference API of that project and location
+ * only; protocol mode translates OpenAI chat completions to Gemini's generateContent.
+ */
+export const vertex = defineProvider({
+  type: 'vertex',
+  schema,
+  defaultEndpoint: undefined,
+  // Per instance (setup): only the instance's own project and location.
+  transparentRules: [],
+  strippedHeaders: STRIPPED_HEADERS,
+  usage: vertexUsage,
+  modelFromPath(segments) {
+    // v1/projects/{p}/locations/{l}/publishers/{publisher}/models/{model}:{method}
+    if (segments.length !== 9 || segments[7] !== 'models') return undefined;
+    let last = segments[8]!;
+    try {
+      last = decodeURIComponent(last);
+    } catch {
+      // forwarded as sent; the scope check sees the raw segment
+    }
+    const colon = last.indexOf(':');
+    return colon > 0 ? last.slice(0, colon) : last;
+  },
+  setup(_name, config, ctx) {
+    const { project, location } = config;
+    return {
+      credential: vertexCredential(config.authentication, ctx),
+      sign: applyVertexCredential,
+      region: location,
+      endpoint: vertexEndpoint(location),
+      transparentRules: vertexInferenceRules(project, location),
+      chat: geminiChat({ project, location }),
+    };
+  },
+});
+
+/** The instance's credential source for its authentication block. */
+function vertexCredential(auth: VertexAuth, ctx: ProviderContext): CachedCredential {
+  switch (auth.type) {
+    case 'access_token':
+      return new StaticCredential(ctx.secrets.handle(auth.token, auth.refresh_interval), 'access_token', (token) => ({ type: 'bearer', token }));
+    default:
+      auth.type satisfies never;
+      throw new Error('unknown vertex authentication type');
+  }
+}

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { duration, secretRef, type Endpoint } from '../../config/fields.js';
+import { StaticCredential } from '../../credentials/static/index.js';
+import type { CachedCredential, Credential } from '../../credentials/types.js';
+import { applyHeaderCredential } from '../../signing/header.js';
+import { instanceSchema } from '../instance-schema.js';
+import { rules } from '../transparent-path.js';
+import { defineProvider, type ProviderContext } from '../types.js';
+import { watsonxChat, type WatsonxScope } from './openai_to_watsonx.js';
+import { scopedBody } from './project-scope.js';
+import { watsonxUsage } from './usage.js';
+
+/**
+ * `authentication: { type: bearer_token, token: "${...}" }`: an IAM access token that something
+ * else keeps fresh in a secret store (IAM tokens live an hour), sent as `Authorization: Bearer`.
+ */
+const bearerToken = z.strictObject({
+  type: z.literal('bearer_token'),
+  token: secretRef(),
+  /** Overrides `secrets.refresh_interval`: re-read the token at least this often. */
+  refresh_interval: duration().optional(),
+});
+
+/**
+ * `authentication` of a watsonx instance, discriminated by `type`. DESIGN.md §2 also names
+ * `api_key` (the IAM API-key exchange) and `trusted_profile` (a compute-resource token): each
+ * will be one more entry here and one more case in `watsonxCredential`, its source living in
+ * credentials/ibm/.
+ */
+export const watsonxAuthSchema = z.discriminatedUnion('type', [bearerToken]);
+export type WatsonxAuth = z.output<typeof watsonxAuthSchema>;
+
+/** The API version date sent as `?version=` in protocol mode: IBM's Java SDK default at the time of writing. */
+export const DEFAULT_API_VERSION = '2025-12-05';
+
+const schema = instanceSchema(
+  'watsonx',
+  {
+    /** IBM Cloud region of the watsonx.ai runtime: us-south, eu-de, eu-gb, jp-tok, au-syd, ca-tor, ap-south-1. */
+    region: z.string().regex(/^[a-z]{2}-[a-z]+(?:-\d+)?$/, 'must be an IBM Cloud region such as us-south or eu-de'),
+    /** The project that pays for every call (exactly one of project_id and space_id). */
+    project_id: z.string().min(1).max(128).optional(),
+    /** The deployment space that pays for every call (exactly one of project_id and space_id). */
+    space_id: z.string().min(1).max(128).optional(),
+    /** API version date (`YYYY-MM-DD`) for protocol mode; transparent clients send their own. */
+    version: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be an API version date such as 2025-12-05')
+      .default(DEFAULT_API_VERSION),
+  },
+  watsonxAuthSchema,
+).superRefine((config, ctx) => {
+  if ((config.project_id === undefined) === (config.space_id === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [config.project_id === undefined ? 'project_id' : 'space_id'],
+      message: 'exactly one of project_id and space_id is required',
+    });
+  }
+});
+
+/** Regions whose runtime IBM hosts on AWS, off the `{region}.ml.cloud.ibm.com` pattern. */
+const AWS_HOSTED_REGIONS: Readonly<Record<string, string>> = { 'ap-south-1': 'https://ap-south-1.aws.wxai.ibm.com' };
+
+/** The watsonx.ai runtime of a region (IBM's `CloudRegion.mlEndpoint`). */
+export function regionEndpoint(region: string): Endpoint {
+  return { origin: Object.hasOwn(AWS_HOSTED_REGIONS, region) ? AWS_HOSTED_REGIONS[region]! : `https://${region}.ml.cloud.ibm.com`, basePath: '' };
+}
+
+function watsonxCredential(auth: WatsonxAuth, ctx: ProviderContext): CachedCredential {
+  switch (auth.type) {
+    case 'bearer_token': {
+      const secret = ctx.secrets.handle(auth.token, auth.refresh_interval);
+      return new StaticCredential(secret, 'bearer_token', (token) => ({ type: 'bearer', token: token! }));
+    }
+    default:
+      return auth.type satisfies never;
+  }
+}
+
+/**
+ * IBM watsonx.ai (the `ml/v1` runtime): inference only in transparent mode, OpenAI chat
+ * completions in protocol mode; every call bills the instance's project or space.
+ */
+export const watsonx = defineProvider({
+  type: 'watsonx',
+  schema,
+  defaultEndpoint: undefined, // derived from the region in setup
+  // Key scopes check the model a transparent body names.
+  bodyModelField: 'model_id',
+  transparentRules: rules(
+    'POST ml/v1/text/chat',
+    'POST ml/v1/text/chat_stream',
+    'POST ml/v1/text/generation',
+    'POST ml/v1/text/generation_stream',
+    'POST ml/v1/text/embeddings',
+    'GET ml/v1/foundation_model_specs',
+  ),
+  usage: watsonxUsage,
+  setup(_name, config, ctx) {
+    const scope: WatsonxScope = config.project_id !== undefined ? { project_id: config.project_id } : { space_id: config.space_id! };
+    return {
+      credential: watsonxCredential(config.authentication, ctx),
+      sign: (req, cred) => applyHeaderCredential(req, cred as Extract<Credential, { type: 'bearer' }>),
+      region: config.region,
+      endpoint: regionEndpoint(config.region),
+      chat: watsonxChat({ scope, version: config.version }),
+      transparentBody: (_method, segments, body) => scopedBody(scope, segments, body),
+    };
+  },
+});
