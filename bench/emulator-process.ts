@@ -17,6 +17,8 @@ const accounts = new AwsAccounts();
 accounts.addUser('bench', { accessKeyId, secretAccessKey });
 const bedrock = new BedrockEmulator({ accounts, region: 'us-east-1' });
 bedrock.recording = false;
+// The streaming case: ConverseStream answers of this many deltas.
+bedrock.streamDeltas = Number(process.env['BENCH_STREAM_DELTAS'] ?? 200);
 await Promise.all([openai.start(), bedrock.start()]);
 process.stdout.write(`${JSON.stringify({ openai: openai.url, bedrock: bedrock.url })}\n`);
 process.once('SIGTERM', () => void Promise.all([openai.close(), bedrock.close()]).then(() => process.exit(0)));

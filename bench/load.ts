@@ -51,6 +51,49 @@ export async function latencySeries(target: Target, count: number, maxMs: number
   return { count: samples.length, p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99) };
 }
 
+export interface StreamTimes {
+  count: number;
+  /** Time to the first body byte, median. */
+  firstByteP50Us: number;
+  /** Time to the end of the stream, median. */
+  totalP50Us: number;
+  /** Body bytes of one stream. */
+  bytes: number;
+}
+
+/**
+ * Sequential streamed requests over one keep-alive connection: time to the first body byte and
+ * to the end of the body. Bounded by `count` and by `maxMs`.
+ */
+export async function streamSeries(target: Target, count: number, maxMs: number): Promise<StreamTimes> {
+  const pool = new Pool(target.url, { connections: 1, pipelining: 1 });
+  const first: number[] = [];
+  const total: number[] = [];
+  let bytes = 0;
+  const deadline = performance.now() + maxMs;
+  try {
+    while (total.length < count && performance.now() < deadline) {
+      const start = performance.now();
+      const res = await pool.request({ method: 'POST', path: target.path, headers: target.headers, body: target.body });
+      if (res.statusCode !== 200) throw new Error(`${target.label}: status ${res.statusCode}: ${await res.body.text()}`);
+      let firstAt = 0;
+      bytes = 0;
+      for await (const chunk of res.body) {
+        if (firstAt === 0) firstAt = performance.now();
+        bytes += (chunk as Buffer).length;
+      }
+      const end = performance.now();
+      first.push((firstAt - start) * 1000);
+      total.push((end - start) * 1000);
+    }
+  } finally {
+    await pool.close();
+  }
+  first.sort((a, b) => a - b);
+  total.sort((a, b) => a - b);
+  return { count: total.length, firstByteP50Us: percentile(first, 0.5), totalP50Us: percentile(total, 0.5), bytes };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 }

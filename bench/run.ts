@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { signSigV4 } from '../src/signing/sigv4.js';
-import { latencySeries, pickLoadGenerator, throughput, type Latencies, type Target, type Throughput } from './load.js';
+import { latencySeries, pickLoadGenerator, streamSeries, throughput, type Latencies, type StreamTimes, type Target, type Throughput } from './load.js';
 
 /**
  * `npm run bench`: added latency and throughput of the gateway (API-key auth on, transparent
@@ -25,6 +25,8 @@ import { latencySeries, pickLoadGenerator, throughput, type Latencies, type Targ
 const SECONDS = positiveInt('BENCH_SECONDS', 10);
 const LATENCY_COUNT = positiveInt('BENCH_LATENCY_COUNT', 5000);
 const CONCURRENCY = [16, 64];
+const STREAM_DELTAS = positiveInt('BENCH_STREAM_DELTAS', 200);
+const STREAM_COUNT = positiveInt('BENCH_STREAM_COUNT', 300);
 const PROVIDER_KEY = 'sk-bench-provider-key-0000000000000000';
 const AWS_KEY = { accessKeyId: 'AKIABENCHBENCHBENCH0', secretAccessKey: 'bench/secret/access/key/0000000000000000' };
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -103,8 +105,9 @@ for (const s of scenarios) {
   if (s.name === 'bedrock') s.direct.headers = presigned(emulators.bedrock, bedrockPath, bedrockBody);
   results[s.name] = await runScenario(s.name, s.direct, s.viaGateway);
 }
+const streaming = await runStreaming();
 const memory = { ...gatewayMemory(gateway.pid!), ...(await gatewayHeap(gatewayUrl)) };
-const result = { loadGenerator: gen, pinned: pinning, scenarios: results, gatewayRssMb: memory };
+const result = { loadGenerator: gen, pinned: pinning, scenarios: results, streaming, gatewayRssMb: memory };
 
 if (process.env['BENCH_JSON'] === '1') console.log(JSON.stringify(result, null, 2));
 else printTable(result);
@@ -149,6 +152,37 @@ function summarise(lat: Record<string, Latencies>, tput: Record<string, Record<s
   };
 }
 
+/**
+ * The streaming case: a ConverseStream answer of STREAM_DELTAS text deltas, read directly (raw
+ * event stream), through the gateway in transparent mode (the same bytes), and through protocol
+ * mode (each event translated to an OpenAI SSE chunk). Sequential, one connection each.
+ */
+async function runStreaming() {
+  const path = `/model/${encodeURIComponent('anthropic.claude-3-haiku-20240307-v1:0')}/converse-stream`;
+  const chat = JSON.stringify({ model: 'anthropic.claude-3-haiku-20240307-v1:0', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] });
+  const gatewayHeaders = { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' };
+  const targets: Target[] = [
+    { label: 'direct', url: emulators.bedrock, path, headers: presigned(emulators.bedrock, path, bedrockBody), body: bedrockBody },
+    { label: 'transparent', url: gatewayUrl, path: `/transparent/bedrock${path}`, headers: gatewayHeaders, body: bedrockBody },
+    { label: 'protocol', url: gatewayUrl, path: '/openai/bedrock/chat/completions', headers: gatewayHeaders, body: chat },
+  ];
+  log(`streaming: ${STREAM_COUNT} ConverseStream answers of ${STREAM_DELTAS} deltas each, per path`);
+  const times: Record<string, StreamTimes> = {};
+  for (const t of targets) {
+    await streamSeries(t, 20, 10_000); // warm-up
+    times[t.label] = await streamSeries(t, STREAM_COUNT, 60_000);
+  }
+  const direct = times['direct']!;
+  const per = (t: StreamTimes) => ({
+    firstByteP50Us: round(t.firstByteP50Us),
+    totalP50Us: round(t.totalP50Us),
+    addedFirstByteUs: round(t.firstByteP50Us - direct.firstByteP50Us),
+    addedPerChunkUs: round((t.totalP50Us - direct.totalP50Us) / STREAM_DELTAS, 2),
+    bytes: t.bytes,
+  });
+  return { deltas: STREAM_DELTAS, streams: direct.count, direct: per(direct), transparent: per(times['transparent']!), protocol: per(times['protocol']!) };
+}
+
 /** Headers of a Converse request signed now for the Bedrock emulator (replayable for 5 minutes). */
 function presigned(url: string, path: string, body: string): Record<string, string> {
   const req = { method: 'POST', path, headers: { 'content-type': 'application/json' } as Record<string, string>, body: Buffer.from(body) };
@@ -171,6 +205,13 @@ function printTable(r: typeof result): void {
       ...Object.entries(s.throughput).map(([c, t]) => `${c.padStart(name.length + 13)} | ${String(t.directRps).padStart(12)} | ${String(t.gatewayRps).padStart(13)} | ${t.ratio.toFixed(3)} | ${t.addedP50Ms.toFixed(2)} ms | ${t.addedP99Ms.toFixed(2)} ms | ${t.errors}`),
     );
   }
+  const st = r.streaming;
+  const ms = (n: number) => `${(n / 1000).toFixed(3)} ms`;
+  lines.push(
+    '',
+    `streaming: ConverseStream with ${st.deltas} deltas, ${st.streams} sequential streams per path (medians)`,
+    ...(['direct', 'transparent', 'protocol'] as const).map((k) => `  ${k.padEnd(11)} first byte ${ms(st[k].firstByteP50Us)} (added ${ms(st[k].addedFirstByteUs)})   whole stream ${ms(st[k].totalP50Us)} (added ${st[k].addedPerChunkUs.toFixed(2)} µs per chunk)   ${st[k].bytes} bytes`),
+  );
   lines.push('', `gateway memory: peak RSS ${r.gatewayRssMb.peak} MB, RSS at end ${r.gatewayRssMb.now} MB (V8 heap ${r.gatewayRssMb.heapTotal} MB, external ${r.gatewayRssMb.external} MB)`, '');
   console.log(lines.join('\n'));
 }
