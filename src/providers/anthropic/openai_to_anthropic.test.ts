@@ -372,7 +372,7 @@ describe('response (non-streaming)', () => {
   });
 
   test('a body that is not JSON is an upstream error', () => {
-    assert.throws(() => anthropicChat(OPTIONS).response(Buffer.from('<html>')), (err: unknown) => err instanceof GatewayError && err.code === 'upstream_unreachable');
+    assert.throws(() => anthropicChat(OPTIONS).response(Buffer.from('<html>')), (err: unknown) => err instanceof GatewayError && err.code === 'upstream_error');
   });
 });
 

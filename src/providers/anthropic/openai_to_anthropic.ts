@@ -11,6 +11,7 @@ import type {
   ToolCall,
   ToolChoice,
 } from '../../protocol/openai.js';
+import { parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder } from '../../protocol/sse.js';
 import {
   StreamIncomplete,
@@ -771,12 +772,7 @@ export class AnthropicMessagesTranslator implements ChatTranslator {
   }
 
   response(body: Buffer): ChatCompletion {
-    let message: AnthropicResponse;
-    try {
-      message = JSON.parse(body.toString('utf8')) as AnthropicResponse;
-    } catch (err) {
-      throw new GatewayError('upstream_unreachable', 'Anthropic answered with a body that is not JSON', { cause: err });
-    }
+    const message = parseProviderJson<AnthropicResponse>(body, 'Anthropic');
     const { completion, usage } = toChatCompletion(message, this.#options);
     this.#responseUsage = usage;
     return completion;

@@ -1,3 +1,4 @@
+import { parseProviderJson } from '../../protocol/json.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { bedrockEvent, EventStreamDecoder, EventStreamError, type EventStreamMessage } from '../../protocol/aws-eventstream.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, FinishReason, Tool, ToolCall, ToolChoice } from '../../protocol/openai.js';
@@ -415,12 +416,7 @@ class ConverseChat implements ChatTranslator {
   }
 
   response(body: Buffer): ChatCompletion {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new GatewayError('upstream_error', 'Bedrock answered with a body that is not JSON');
-    }
+    const parsed = parseProviderJson<unknown>(body, 'Bedrock');
     if (!isObject(parsed)) throw new GatewayError('upstream_error', 'Bedrock answered with JSON that is not an object');
     // Read first: the tokens were spent even when the answer is unusable.
     const usage = this.#readUsage(parsed);

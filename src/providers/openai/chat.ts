@@ -1,5 +1,5 @@
-import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
+import { parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import { StreamIncomplete, type ChatTranslator, type ChatTranslatorFactory, type NativeRequest } from '../../protocol/translator.js';
 
@@ -40,6 +40,7 @@ class OpenAICompatibleChat implements ChatTranslator {
   readonly #path: string;
   readonly #sse = new SseDecoder();
   #done = false;
+  #failure: StreamIncomplete | undefined;
   #usage: { inputTokens: number; outputTokens: number } | undefined;
 
   constructor(model: string, path: string) {
@@ -57,7 +58,7 @@ class OpenAICompatibleChat implements ChatTranslator {
   }
 
   response(body: Buffer): ChatCompletion {
-    const completion = parse(body) as ChatCompletion;
+    const completion = parseProviderJson<ChatCompletion>(body, 'the provider');
     this.#noteUsage(completion.usage);
     return completion;
   }
@@ -68,19 +69,29 @@ class OpenAICompatibleChat implements ChatTranslator {
 
   end(): ChatCompletionChunk[] {
     const rest = this.#events(this.#sse.end());
+    if (this.#failure) throw this.#failure;
     if (!this.#done) throw new StreamIncomplete('the provider stream ended without [DONE]');
     return rest;
   }
 
+  /**
+   * Chunks of the events; an error event is thrown on the next call, after the chunks that came
+   * before it in the same read are delivered, so the result does not depend on how reads split.
+   */
   #events(events: SseEvent[]): ChatCompletionChunk[] {
+    if (this.#failure) throw this.#failure;
     const out: ChatCompletionChunk[] = [];
     for (const event of events) {
       if (event.data === '[DONE]') {
         this.#done = true;
         continue;
       }
-      const parsed = parse(Buffer.from(event.data)) as ChatCompletionChunk & { error?: unknown };
-      if (parsed.error) throw new StreamIncomplete(messageOf(parsed.error) ?? 'the provider reported an error mid-stream');
+      const parsed = parseProviderJson<ChatCompletionChunk & { error?: unknown }>(Buffer.from(event.data), 'the provider');
+      if (parsed.error) {
+        this.#failure = new StreamIncomplete(messageOf(parsed.error) ?? 'the provider reported an error mid-stream');
+        if (out.length === 0) throw this.#failure;
+        return out;
+      }
       this.#noteUsage(parsed.usage ?? undefined);
       // A chunk without choices and without usage carries nothing for the client: Azure opens
       // every stream with one holding only `prompt_filter_results` (and empty id and model),
@@ -119,10 +130,3 @@ function messageOf(error: unknown): string | undefined {
   return typeof message === 'string' ? message : undefined;
 }
 
-function parse(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new GatewayError('upstream_error', 'the provider answered with a body that is not JSON');
-  }
-}

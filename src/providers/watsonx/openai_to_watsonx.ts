@@ -9,6 +9,7 @@ import type {
   FinishReason,
   ToolCall,
 } from '../../protocol/openai.js';
+import { parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
   StreamIncomplete,
@@ -523,12 +524,7 @@ export class WatsonxChatTranslator implements ChatTranslator {
   }
 
   response(body: Buffer): ChatCompletion {
-    let answer: WatsonxAnswer;
-    try {
-      answer = JSON.parse(body.toString('utf8')) as WatsonxAnswer;
-    } catch (err) {
-      throw new GatewayError('upstream_error', 'watsonx answered with a body that is not JSON', { cause: err });
-    }
+    const answer = parseProviderJson<WatsonxAnswer>(body, 'watsonx');
     const { completion, usage } = toChatCompletion(answer, this.#options);
     this.#usage = usage;
     return completion;
