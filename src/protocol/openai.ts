@@ -90,3 +90,33 @@ export interface ChatCompletionChunk {
   }>;
   usage?: ChatUsage | null;
 }
+
+/**
+ * OpenAI embeddings (https://platform.openai.com/docs/api-reference/embeddings/create). `input`
+ * is text, texts, or pre-tokenised input (token ids, or lists of them).
+ */
+export type EmbeddingsInput = string | string[] | number[] | number[][];
+
+export interface EmbeddingsRequest {
+  model: string;
+  input: EmbeddingsInput;
+  /** `base64`: each embedding as little-endian float32 bytes in base64 (the openai SDK's default). */
+  encoding_format?: 'float' | 'base64' | null;
+  dimensions?: number | null;
+  user?: string;
+  [key: string]: unknown;
+}
+
+export interface Embedding {
+  object: 'embedding';
+  index: number;
+  /** Floats, or their base64 form when `encoding_format` is `base64`. */
+  embedding: number[] | string;
+}
+
+export interface EmbeddingsResponse {
+  object: 'list';
+  data: Embedding[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}

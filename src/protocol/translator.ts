@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from './openai.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from './openai.js';
 
 /**
  * Protocol mode: an OpenAI chat request translated to a provider's native API and back. One
@@ -58,6 +58,37 @@ export interface ChatTranslator {
 }
 
 export type ChatTranslatorFactory = (options: TranslatorOptions) => ChatTranslator;
+
+export interface EmbeddingsTranslatorOptions {
+  /** The provider's model id (after alias resolution). */
+  model: string;
+}
+
+/**
+ * Protocol mode, embeddings: an OpenAI embeddings request translated to one native request and
+ * its answer back. One translator per request (it keeps the usage it read).
+ *
+ * `response` may return each embedding as floats or, when the provider honoured
+ * `encoding_format: base64`, as a base64 string; the gateway then converts every embedding to
+ * the format the client asked for (see protocol/embeddings.ts), so translators never encode.
+ *
+ * @example
+ * const t = instance.embeddings!({ model: 'amazon.titan-embed-text-v2:0' });
+ * const native = t.request({ model, input: 'hello' }); // → POST endpoint + native.path
+ * const answer = t.response(upstreamBody);             // { object: 'list', data: [{ embedding: [...] }], ... }
+ */
+export interface EmbeddingsTranslator {
+  /** Throws GatewayError('invalid_request') for an input or parameter the provider cannot honour. */
+  request(body: EmbeddingsRequest): NativeRequest;
+  /** A successful answer (2xx body) as OpenAI's embeddings list. */
+  response(body: Buffer): EmbeddingsResponse;
+  /** The message of a provider error body, for the OpenAI error object; undefined if none. */
+  errorMessage(body: Buffer): string | undefined;
+  /** Input tokens the provider reported (for accounting), or undefined. */
+  usage(): { inputTokens: number } | undefined;
+}
+
+export type EmbeddingsTranslatorFactory = (options: EmbeddingsTranslatorOptions) => EmbeddingsTranslator;
 
 /**
  * What a translator does with each OpenAI chat parameter, exported beside it so

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../config/fields.js';
 import type { CachedCredential, Credential } from '../credentials/types.js';
-import type { ChatTranslatorFactory } from '../protocol/translator.js';
+import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
 import { createUpstreamPool } from '../upstream/pool.js';
 import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
 import type { PathRule } from './transparent-path.js';
@@ -35,6 +35,8 @@ export class Instance {
   readonly credential: CachedCredential;
   /** Protocol mode's chat translator factory; undefined when the provider has none yet. */
   readonly chat: ChatTranslatorFactory | undefined;
+  /** Protocol mode's embeddings translator factory; undefined when the provider has none. */
+  readonly embeddings: EmbeddingsTranslatorFactory | undefined;
   readonly pool: Dispatcher;
   readonly #parts: ProviderParts;
   /** Further upstreams by name (Bedrock's control plane), each with its own pool. */
@@ -52,6 +54,7 @@ export class Instance {
     this.bodyLimit = settings.bodyLimit;
     this.credential = parts.credential;
     this.chat = parts.chat ?? settings.provider.chat;
+    this.embeddings = parts.embeddings ?? settings.provider.embeddings;
     this.#parts = parts;
     this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
     this.#upstreams = new Map(

@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import type { SecretResolver } from '../secrets/resolver.js';
-import type { ChatTranslatorFactory } from '../protocol/translator.js';
+import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 import type { Endpoint } from '../config/fields.js';
 import type { PathRule } from './transparent-path.js';
@@ -38,6 +38,8 @@ export interface ProviderParts {
    * project, an API version, deployment names); overrides the definition's `chat`.
    */
   chat?: ChatTranslatorFactory;
+  /** Protocol-mode embeddings for this instance, when they need its config; overrides the definition's `embeddings`. */
+  embeddings?: EmbeddingsTranslatorFactory;
   /**
    * Transparent mode: checks a client's body before it is forwarded, for providers whose body
    * names the account that is billed (watsonx `project_id`/`space_id`). Returns the body to send
@@ -89,6 +91,8 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   staleCredential?(status: number, headers: Readonly<Record<string, string | string[] | undefined>>): boolean;
   /** Protocol mode: OpenAI chat completions translated to this provider's API. */
   readonly chat?: ChatTranslatorFactory;
+  /** Protocol mode: OpenAI embeddings translated to this provider's API. */
+  readonly embeddings?: EmbeddingsTranslatorFactory;
   setup(name: string, config: z.output<S>, ctx: ProviderContext): ProviderParts | Promise<ProviderParts>;
 }
 

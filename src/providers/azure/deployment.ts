@@ -1,6 +1,7 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ChatTranslatorFactory } from '../../protocol/translator.js';
+import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../../protocol/translator.js';
 import { openaiCompatibleChatWith } from '../openai/chat.js';
+import { openaiCompatibleEmbeddingsAt } from '../openai/embeddings.js';
 
 /**
  * An Azure OpenAI deployment name: letters, digits, `_`, `-`, `.`, at most 64 characters, not
@@ -24,14 +25,28 @@ export const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
  */
 export function azureChat(apiVersion: string, deployments: Readonly<Record<string, string>>): ChatTranslatorFactory {
   const query = `?api-version=${apiVersion}`;
-  return openaiCompatibleChatWith({
-    path(model) {
-      const deployment = Object.hasOwn(deployments, model) ? deployments[model]! : model;
-      // Unmapped models become URL segments: anything else could leave the deployments path.
-      if (!DEPLOYMENT_NAME.test(deployment)) {
-        throw new GatewayError('invalid_request', `model "${model.slice(0, 100)}" is not an Azure deployment name and has no entry in the instance's deployments`);
-      }
-      return `/openai/deployments/${deployment}/chat/completions${query}`;
-    },
-  });
+  return openaiCompatibleChatWith({ path: (model) => `/openai/deployments/${deploymentOf(model, deployments)}/chat/completions${query}` });
+}
+
+/**
+ * Protocol-mode embeddings for one Azure OpenAI instance, at
+ * `/openai/deployments/{deployment}/embeddings?api-version=...`; the deployment as for chat.
+ *
+ * @example
+ * azureEmbeddings('2024-10-21', { 'text-embedding-3-small': 'embed' })({ model: 'text-embedding-3-small' }).request(body).path
+ * // → '/openai/deployments/embed/embeddings?api-version=2024-10-21'
+ */
+export function azureEmbeddings(apiVersion: string, deployments: Readonly<Record<string, string>>): EmbeddingsTranslatorFactory {
+  const query = `?api-version=${apiVersion}`;
+  return openaiCompatibleEmbeddingsAt((model) => `/openai/deployments/${deploymentOf(model, deployments)}/embeddings${query}`);
+}
+
+/** `deployments[model]`, else the model name itself when it is a valid deployment name. */
+function deploymentOf(model: string, deployments: Readonly<Record<string, string>>): string {
+  const deployment = Object.hasOwn(deployments, model) ? deployments[model]! : model;
+  // Unmapped models become URL segments: anything else could leave the deployments path.
+  if (!DEPLOYMENT_NAME.test(deployment)) {
+    throw new GatewayError('invalid_request', `model "${model.slice(0, 100)}" is not an Azure deployment name and has no entry in the instance's deployments`);
+  }
+  return deployment;
 }

@@ -9,7 +9,7 @@ import { OPENAI_INFERENCE_RULES } from '../openai/compatible.js';
 import { openaiUsage } from '../openai/usage.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider, type ProviderContext } from '../types.js';
-import { API_VERSION, DEPLOYMENT_NAME, azureChat } from './deployment.js';
+import { API_VERSION, DEPLOYMENT_NAME, azureChat, azureEmbeddings } from './deployment.js';
 
 /** The latest generally available dated data-plane version (the v1 API needs none). */
 export const AZURE_DEFAULT_API_VERSION = '2024-10-21';
@@ -75,6 +75,7 @@ export const azure = defineProvider({
       credential: credentialFor(config.authentication, ctx),
       sign: (req, cred) => applyHeaderCredential(req, cred as HeaderCredential),
       chat: azureChat(config.api_version, config.deployments),
+      embeddings: azureEmbeddings(config.api_version, config.deployments),
     };
   },
 });

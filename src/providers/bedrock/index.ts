@@ -9,6 +9,7 @@ import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider } from '../types.js';
 import { converseChat } from './openai_to_converse.js';
+import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
 import { bedrockUsage } from './usage.js';
 
 const schema = instanceSchema(
@@ -49,6 +50,8 @@ export const bedrock = defineProvider({
   usage: bedrockUsage,
   // Converse serves every Bedrock chat model with one request shape.
   chat: converseChat,
+  // Titan text embeddings through InvokeModel; one input per request.
+  embeddings: openaiToTitanEmbeddings,
   // Inference-profile ARNs travel as one path segment with `/` encoded.
   allowEncodedSlash: true,
   upstreamFor: (segments) => (segments[0] === 'foundation-models' ? 'control' : undefined),

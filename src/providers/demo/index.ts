@@ -4,6 +4,7 @@ import { applyHeaderCredential } from '../../signing/header.js';
 import { builtinInstanceSchema } from '../instance-schema.js';
 import { OPENAI_INFERENCE_RULES } from '../openai/compatible.js';
 import { openaiCompatibleChat } from '../openai/chat.js';
+import { openaiCompatibleEmbeddings } from '../openai/embeddings.js';
 import { openaiUsage } from '../openai/usage.js';
 import { defineProvider } from '../types.js';
 import { startDemoUpstream } from './upstream.js';
@@ -24,6 +25,7 @@ export const demo = defineProvider({
   transparentRules: OPENAI_INFERENCE_RULES,
   usage: openaiUsage,
   chat: openaiCompatibleChat,
+  embeddings: openaiCompatibleEmbeddings,
   async setup() {
     const upstream = await startDemoUpstream();
     return {

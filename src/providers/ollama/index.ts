@@ -4,6 +4,7 @@ import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import type { Credential } from '../../credentials/types.js';
 import { instanceSchema } from '../instance-schema.js';
 import { openaiCompatibleChat } from '../openai/chat.js';
+import { openaiCompatibleEmbeddings } from '../openai/embeddings.js';
 import { OPENAI_INFERENCE_RULES, bearerFromApiKey } from '../openai/compatible.js';
 import type { UpstreamRequest } from '../../upstream/types.js';
 import { rules } from '../transparent-path.js';
@@ -59,6 +60,7 @@ export const ollama = defineProvider({
   transparentRules: [...OPENAI_INFERENCE_RULES.filter((r) => OLLAMA_OPENAI_SERVED.has(r.source)), ...NATIVE_RULES],
   usage: ollamaUsage,
   chat: openaiCompatibleChat,
+  embeddings: openaiCompatibleEmbeddings,
   setup(_name, config, ctx): ProviderParts {
     const auth = config.authentication;
     switch (auth.type) {

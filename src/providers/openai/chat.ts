@@ -103,12 +103,7 @@ class OpenAICompatibleChat implements ChatTranslator {
   }
 
   errorMessage(body: Buffer): string | undefined {
-    try {
-      const parsed = JSON.parse(body.toString('utf8')) as { error?: unknown };
-      return messageOf(parsed.error);
-    } catch {
-      return undefined;
-    }
+    return openaiErrorMessage(body);
   }
 
   usage(): { inputTokens: number; outputTokens: number } | undefined {
@@ -130,3 +125,12 @@ function messageOf(error: unknown): string | undefined {
   return typeof message === 'string' ? message : undefined;
 }
 
+
+/** The message of an OpenAI-style error body (`{"error": {"message"}}`, or a string as xAI and Ollama send it). */
+export function openaiErrorMessage(body: Buffer): string | undefined {
+  try {
+    return messageOf((JSON.parse(body.toString('utf8')) as { error?: unknown }).error);
+  } catch {
+    return undefined;
+  }
+}

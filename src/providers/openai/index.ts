@@ -4,6 +4,7 @@ import { instanceSchema } from '../instance-schema.js';
 import { defineProvider } from '../types.js';
 import { OPENAI_INFERENCE_RULES, bearerFromApiKey } from './compatible.js';
 import { openaiCompatibleChat } from './chat.js';
+import { openaiCompatibleEmbeddings } from './embeddings.js';
 import { openaiUsage } from './usage.js';
 
 const schema = instanceSchema(
@@ -27,6 +28,7 @@ export const openai = defineProvider({
   strippedHeaders: new Set(['openai-organization', 'openai-project']),
   usage: openaiUsage,
   chat: openaiCompatibleChat,
+  embeddings: openaiCompatibleEmbeddings,
   setup(_name, config, ctx) {
     const headers: Record<string, string> = {};
     if (config.organization) headers['openai-organization'] = config.organization;

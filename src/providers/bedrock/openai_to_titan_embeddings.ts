@@ -1,0 +1,76 @@
+import { GatewayError } from '../../errors/gateway-error.js';
+import { textInputs } from '../../protocol/embeddings.js';
+import { parseProviderJson } from '../../protocol/json.js';
+import type { EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
+import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
+
+/**
+ * OpenAI embeddings → Amazon Titan Text Embeddings on Bedrock InvokeModel
+ * (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html):
+ * `POST /model/{modelId}/invoke` with `{"inputText", "dimensions"?}` → `{"embedding": [...],
+ * "inputTextTokenCount"}`.
+ *
+ * | OpenAI            | Titan                                                     |
+ * |-------------------|-----------------------------------------------------------|
+ * | model             | path `/model/{encodeURIComponent(model)}/invoke`           |
+ * | input             | `inputText`: one text; more than one, or token ids: 400   |
+ * | dimensions        | `dimensions` (V2: 256, 512 or 1024)                       |
+ * | encoding_format   | applied by the gateway (floats from Titan)                |
+ * | user              | dropped                                                   |
+ *
+ * Titan embeds one text per call and InvokeModel is one call, so an array of several inputs is
+ * refused rather than fanned out (the answer would be several billed calls with no atomicity).
+ */
+export const openaiToTitanEmbeddings: EmbeddingsTranslatorFactory = (options) => new TitanEmbeddings(options.model);
+
+const KNOWN = new Set(['model', 'input', 'encoding_format', 'dimensions', 'user']);
+
+class TitanEmbeddings implements EmbeddingsTranslator {
+  readonly #model: string;
+  #usage: { inputTokens: number } | undefined;
+
+  constructor(model: string) {
+    this.#model = model;
+  }
+
+  request(body: EmbeddingsRequest): NativeRequest {
+    const texts = textInputs(body.input, 'Bedrock Titan');
+    if (texts.length !== 1) {
+      throw new GatewayError('invalid_request', `Bedrock Titan embeds one input per request; "input" holds ${texts.length}: send them one at a time`);
+    }
+    const unknown = Object.keys(body).filter((k) => !KNOWN.has(k));
+    if (unknown.length > 0) throw new GatewayError('invalid_request', `Bedrock Titan embeddings do not support ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`);
+    const native: { inputText: string; dimensions?: number } = { inputText: texts[0]! };
+    if (body.dimensions !== undefined && body.dimensions !== null) native.dimensions = body.dimensions;
+    return {
+      path: `/model/${encodeURIComponent(this.#model)}/invoke`,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: Buffer.from(JSON.stringify(native)),
+      dropped: body.user === undefined ? [] : ['user'],
+    };
+  }
+
+  response(body: Buffer): EmbeddingsResponse {
+    const answer = parseProviderJson<{ embedding?: unknown; inputTextTokenCount?: unknown }>(body, 'Bedrock');
+    if (!Array.isArray(answer.embedding) || !answer.embedding.every((v) => typeof v === 'number')) {
+      throw new GatewayError('upstream_error', 'Bedrock answered without an "embedding" array');
+    }
+    const tokens = typeof answer.inputTextTokenCount === 'number' ? answer.inputTextTokenCount : 0;
+    this.#usage = { inputTokens: tokens };
+    return { object: 'list', data: [{ object: 'embedding', index: 0, embedding: answer.embedding as number[] }], model: this.#model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+  }
+
+  errorMessage(body: Buffer): string | undefined {
+    try {
+      const parsed = JSON.parse(body.toString('utf8')) as { message?: unknown; Message?: unknown };
+      const m = parsed.message ?? parsed.Message;
+      return typeof m === 'string' ? m : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  usage(): { inputTokens: number } | undefined {
+    return this.#usage;
+  }
+}

@@ -1,0 +1,60 @@
+import { openaiErrorMessage } from './chat.js';
+import { parseProviderJson } from '../../protocol/json.js';
+import type { EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
+import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
+
+const DEFAULT_PATH = '/v1/embeddings';
+
+/**
+ * Protocol-mode embeddings for OpenAI-compatible providers (OpenAI, the demo upstream, Ollama,
+ * Azure OpenAI): the request goes out as the client wrote it with the provider's model id,
+ * `encoding_format` included; the answer is parsed for usage. A provider that ignores `base64`
+ * and answers floats is fine: the gateway converts to the format asked for.
+ */
+export const openaiCompatibleEmbeddings: EmbeddingsTranslatorFactory = (options) => new OpenAICompatibleEmbeddings(options.model, DEFAULT_PATH);
+
+/**
+ * The translator above at another path (Azure: per deployment, with an API version). `path` may
+ * throw GatewayError('invalid_request') for a model it cannot address.
+ *
+ * @example
+ * openaiCompatibleEmbeddingsAt((model) => `/openai/deployments/${model}/embeddings?api-version=2024-10-21`)
+ */
+export function openaiCompatibleEmbeddingsAt(path: (model: string) => string): EmbeddingsTranslatorFactory {
+  return (options) => new OpenAICompatibleEmbeddings(options.model, path(options.model));
+}
+
+class OpenAICompatibleEmbeddings implements EmbeddingsTranslator {
+  readonly #model: string;
+  readonly #path: string;
+  #usage: { inputTokens: number } | undefined;
+
+  constructor(model: string, path: string) {
+    this.#model = model;
+    this.#path = path;
+  }
+
+  request(body: EmbeddingsRequest): NativeRequest {
+    return {
+      path: this.#path,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: Buffer.from(JSON.stringify({ ...body, model: this.#model })),
+      dropped: [],
+    };
+  }
+
+  response(body: Buffer): EmbeddingsResponse {
+    const answer = parseProviderJson<EmbeddingsResponse>(body, 'the provider');
+    const prompt = answer.usage?.prompt_tokens;
+    if (typeof prompt === 'number') this.#usage = { inputTokens: prompt };
+    return answer;
+  }
+
+  errorMessage(body: Buffer): string | undefined {
+    return openaiErrorMessage(body);
+  }
+
+  usage(): { inputTokens: number } | undefined {
+    return this.#usage;
+  }
+}

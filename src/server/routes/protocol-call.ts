@@ -1,0 +1,129 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { auditEvent } from '../../middleware/audit.js';
+import type { RequestContext } from '../../middleware/context.js';
+import type { Middleware } from '../../middleware/types.js';
+import type { AuditTrail } from '../../observability/audit-trail.js';
+import type { InstanceDirectory } from '../../providers/directory.js';
+import type { Instance } from '../../providers/instance.js';
+
+/**
+ * What every protocol-mode operation (chat completions, embeddings) shares: the JSON body and
+ * its target (instance and provider model), the provider error as an OpenAI error, reading a
+ * whole answer.
+ */
+
+/** Largest provider answer read whole (non-streaming answers and error bodies). */
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** A parsed protocol request: its body and the provider model it resolves to. */
+export interface ProtocolCall<B extends { model: string } = { model: string }> {
+  body: B;
+  /** The provider's model id: the body's `model` until resolveTarget resolves an alias. */
+  model: string;
+}
+const calls = new WeakMap<RequestContext, ProtocolCall>();
+
+/** One protocol operation: what it is called in errors, and which instances offer it. */
+export interface ProtocolOperation<B extends { model: string }> {
+  /** Checks a JSON object body (its `model` is already checked); throws GatewayError('invalid_request'). */
+  check(body: Record<string, unknown> & { model: string }): B;
+  /** Why `instance` cannot serve this operation, or undefined when it can. */
+  unsupported(instance: Instance): string | undefined;
+}
+
+/** Parses the body as a JSON object with a `model`, checks it as `op` says, and keeps it for the chain. */
+export function parseCall<B extends { model: string }>(op: ProtocolOperation<B>): Middleware {
+  return async function parseProtocolBody(ctx, next) {
+    let body: unknown;
+    try {
+      body = JSON.parse(ctx.body?.toString('utf8') ?? '');
+    } catch {
+      throw new GatewayError('invalid_request', 'the request body is not valid JSON');
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('invalid_request', 'the request body must be a JSON object');
+    const b = body as Record<string, unknown>;
+    if (typeof b['model'] !== 'string' || b['model'] === '') throw new GatewayError('invalid_request', '"model" is required');
+    const checked = op.check(b as Record<string, unknown> & { model: string });
+    calls.set(ctx, { body: checked, model: checked.model });
+    await next();
+  };
+}
+
+/** The call parseCall kept; `B` is the body type of the operation whose chain this is. */
+export function callOf<B extends { model: string }>(ctx: RequestContext): ProtocolCall<B> {
+  return calls.get(ctx) as ProtocolCall<B>;
+}
+
+export interface TargetDeps {
+  instances: InstanceDirectory;
+  audit: AuditTrail;
+  /** alias → `instance/model` (config `model_aliases`). */
+  aliases: Readonly<Record<string, string>>;
+}
+
+/** The instance and the provider model: from the path, or for /v1 from the alias or `instance/model`. */
+export function resolveTarget(deps: TargetDeps, op: ProtocolOperation<{ model: string }>): Middleware {
+  return async function resolveProtocolTarget(ctx, next) {
+    const call = calls.get(ctx)!;
+    const denied = (err: GatewayError) => {
+      deps.audit.record(auditEvent(ctx, 'denied', err.code));
+      return err;
+    };
+    if (ctx.instanceName === '') {
+      const target = Object.hasOwn(deps.aliases, call.body.model) ? deps.aliases[call.body.model]! : call.body.model;
+      const slash = target.indexOf('/');
+      if (slash <= 0 || deps.instances.resolve(target.slice(0, slash)) === undefined) {
+        throw denied(new GatewayError('unknown_model', `model "${call.body.model.slice(0, 100)}" is neither an alias nor "instance/model"`));
+      }
+      ctx.instanceName = target.slice(0, slash);
+      call.model = target.slice(slash + 1);
+    }
+    const instance = deps.instances.resolve(ctx.instanceName);
+    if (!instance) throw denied(new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`));
+    const unsupported = op.unsupported(instance);
+    if (unsupported !== undefined) throw denied(new GatewayError('invalid_request', unsupported));
+    ctx.instance = instance;
+    // Key scopes apply to the provider's model id (what runs), whatever alias named it.
+    ctx.model = call.model;
+    await next();
+  };
+}
+
+/** A provider error as an OpenAI error object; its own body cannot be passed on in another API. */
+export function providerError(instance: Instance, answer: Dispatcher.ResponseData, translator: { errorMessage(body: Buffer): string | undefined }, body: Buffer): GatewayError {
+  const message = `${instance.name}: ${translator.errorMessage(body) ?? `the provider answered ${answer.statusCode}`}`.slice(0, 2000);
+  const status = answer.statusCode;
+  if (status === 429) {
+    const retryAfter = Number(answer.headers['retry-after']);
+    return new GatewayError('upstream_rate_limited', message, Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfter } : {});
+  }
+  if (status === 403) {
+    return new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider refused the gateway's credential (403); an operator must check it`);
+  }
+  if (status === 404) return new GatewayError('upstream_not_found', message);
+  if (status >= 400 && status < 500) return new GatewayError('upstream_bad_request', message);
+  return new GatewayError('upstream_error', message);
+}
+
+export async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) {
+      body.destroy();
+      throw new GatewayError('upstream_error', 'the provider answer is too large to translate');
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** A JSON answer to the client. */
+export function sendJson(ctx: RequestContext, value: unknown, extra: Record<string, string> = {}): void {
+  const text = JSON.stringify(value);
+  ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-request-id': ctx.id, ...extra });
+  ctx.res.end(text);
+}
