@@ -93,6 +93,12 @@ describe('the built-in demo: serve with no config in an empty folder', () => {
     const models = await client(base, key).models.list();
     assert.deepEqual(models.data.map((m) => m.id).sort(), ['demo-echo', 'demo-embed']);
 
+    // Protocol mode on the unified /v1 routes: the demo config names its models as aliases.
+    const unified = new OpenAI({ apiKey: key, baseURL: `${base}/v1`, maxRetries: 0 });
+    const viaAlias = await unified.chat.completions.create({ model: 'demo-echo', messages: [{ role: 'user', content: 'via v1' }] });
+    assert.match(viaAlias.choices[0]?.message.content ?? '', /^You said: "via v1"/);
+    assert.deepEqual((await unified.models.list()).data.map((m) => m.id).sort(), ['demo-echo', 'demo-embed']);
+
     // Without the key, or with a wrong one, the SDK gets a 401.
     const denied = await client(base, `${key.slice(0, 18)}${'A'.repeat(key.length - 18)}`)
       .chat.completions.create({ model: 'demo-echo', messages: [{ role: 'user', content: 'x' }] })
