@@ -44,7 +44,7 @@ function inferenceDenial(ctx: RequestContext): GatewayError | undefined {
   return undefined;
 }
 
-/** The model a JSON body names (`field`), undefined if none; parsed only for model-scoped keys. */
+/** The model a JSON body names at `field` (a dotted path), undefined if none; parsed only for model-scoped keys. */
 function modelOf(body: Buffer, field: string): string | undefined | GatewayError {
   let parsed: unknown;
   try {
@@ -53,7 +53,8 @@ function modelOf(body: Buffer, field: string): string | undefined | GatewayError
     return new GatewayError('invalid_request', 'the request body is not valid JSON');
   }
   if (parsed === null || typeof parsed !== 'object') return undefined;
-  const model = (parsed as Record<string, unknown>)[field];
+  let model: unknown = parsed;
+  for (const key of field.split('.')) model = model !== null && typeof model === 'object' ? (model as Record<string, unknown>)[key] : undefined;
   if (model === undefined) return undefined;
   return typeof model === 'string' ? model : new GatewayError('invalid_request', `"${field}" must be a string`);
 }

@@ -80,7 +80,7 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   readonly allowEncodedSlash?: boolean;
   /** The upstream (see ProviderParts.upstreams) a native path goes to; undefined for the main one. */
   upstreamFor?(segments: readonly string[]): string | undefined;
-  /** The JSON body field that names the model in transparent mode, for key scopes; default `model`. */
+  /** Where a transparent JSON body names the model (a dotted path), for key scopes; default `model`. */
   readonly bodyModelField?: string;
   /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */
   modelFromPath?(segments: readonly string[]): string | undefined;

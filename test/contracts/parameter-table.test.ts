@@ -10,6 +10,7 @@ import { azureChat } from '../../src/providers/azure/deployment.js';
 import { openaiCompatibleChat } from '../../src/providers/openai/chat.js';
 import { geminiChat } from '../../src/providers/vertex/openai_to_gemini.js';
 import { watsonxChat } from '../../src/providers/watsonx/openai_to_watsonx.js';
+import { ociChat } from '../../src/providers/oci/openai_to_oci.js';
 
 /**
  * docs/protocol-mode.md's parameter table is what the translators do, observed here. If this
@@ -27,6 +28,7 @@ export const TRANSLATORS: ReadonlyArray<{ name: string; factory: ChatTranslatorF
   { name: 'bedrock (Converse)', factory: converseChat, model: 'anthropic.claude-3-haiku-20240307-v1:0' },
   { name: 'vertex (Gemini)', factory: geminiChat({ project: 'p-123456', location: 'us-central1' }), model: 'gemini-2.0-flash' },
   { name: 'watsonx', factory: watsonxChat({ scope: { project_id: 'p-1' }, version: '2025-12-05' }), model: 'ibm/granite-3-8b-instruct' },
+  { name: 'oci', factory: ociChat({ compartmentId: 'ocid1.compartment.oc1..aaaa' }), model: 'meta.llama-3.3-70b-instruct' },
 ];
 
 test('docs/protocol-mode.md shows exactly what each translator does with each OpenAI parameter', () => {
