@@ -12,6 +12,8 @@ import { Emulator, type Exchange } from './base.js';
  * - the body is checked as Gemini checks it (known fields only, non-empty contents with roles
  *   user/model that alternate, one datum per part, function responses answering the previous
  *   turn's calls one for one, tool config and generation config values): 400 INVALID_ARGUMENT;
+ * - `publishers/anthropic/models/claude-*:rawPredict` / `:streamRawPredict` answer Anthropic
+ *   Messages JSON / SSE (see `#claude`);
  * - `:generateContent` answers JSON, `:streamGenerateContent?alt=sse` SSE events (`data: …` CRLF
  *   CRLF; the last with finishReason and usageMetadata; without `alt=sse`, a JSON array),
  *   `:countTokens` a count. With `tools` and a prompt mentioning the weather (or mode ANY) the
@@ -76,6 +78,9 @@ export class VertexEmulator extends Emulator {
     }
     // The regional host serves its own location only.
     if (location !== this.location) return this.#notFoundPage(ex, path);
+    if (publisher === 'anthropic' && model.startsWith('claude-') && (verb === 'rawPredict' || verb === 'streamRawPredict')) {
+      return this.#claude(ex, model, verb === 'streamRawPredict');
+    }
     if (publisher !== 'google' || !model.startsWith('gemini-')) {
       return this.json(ex, 404, googleError(404, 'NOT_FOUND', `Publisher Model \`${resource}\` not found.`));
     }
@@ -100,6 +105,41 @@ export class VertexEmulator extends Emulator {
       frames.push(`${JSON.stringify(googleError(499, 'CANCELLED', 'The operation was cancelled.'), null, 2)}\n`);
     }
     return this.sse(ex, frames);
+  }
+
+  /**
+   * Claude through the Anthropic publisher: the Messages body with `anthropic_version:
+   * vertex-2023-10-16` and no `model` (Anthropic's 400 otherwise); `:rawPredict` answers a
+   * message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events.
+   */
+  async #claude(ex: Exchange, model: string, streaming: boolean): Promise<void> {
+    const body = ex.json;
+    const refuse = (message: string) => this.json(ex, 400, { type: 'error', error: { type: 'invalid_request_error', message } });
+    if (!body) return refuse('Invalid JSON body.');
+    if (body['anthropic_version'] !== 'vertex-2023-10-16') return refuse(`anthropic_version: ${String(body['anthropic_version'])} is not supported`);
+    if ('model' in body) return refuse('model: Extra inputs are not permitted');
+    if (typeof body['max_tokens'] !== 'number' || !Array.isArray(body['messages']) || body['messages'].length === 0) return refuse('max_tokens and messages are required');
+    if (streaming !== (body['stream'] === true)) return refuse(streaming ? 'streamRawPredict needs stream: true' : 'rawPredict cannot stream');
+    const input = Math.max(1, JSON.stringify(body['messages']).split(/\s+/).length);
+    const output = VertexEmulator.REPLY.length;
+    const id = `msg_vrtx_${Date.now().toString(36)}`;
+    if (!streaming) {
+      return this.json(ex, 200, {
+        id, type: 'message', role: 'assistant', model,
+        content: [{ type: 'text', text: VertexEmulator.REPLY.join('') }],
+        stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: input, output_tokens: output },
+      });
+    }
+    const events: Json[] = [
+      { type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: input, output_tokens: 1 } } },
+      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      { type: 'ping' },
+      ...VertexEmulator.REPLY.map((text) => ({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
+      { type: 'content_block_stop', index: 0 },
+      { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: output } },
+      { type: 'message_stop' },
+    ];
+    return this.sse(ex, events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`));
   }
 
   /** Google's front end's 404 page, for a path or method it has no route for. */

@@ -7,7 +7,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 
-describe('protocol mode: the OpenAI SDK in front of Bedrock Converse', () => {
+describe('protocol mode: the OpenAI SDK in front of Bedrock Converse and InvokeModel', () => {
   const accounts = new AwsAccounts();
   let bedrock: BedrockEmulator;
   let gw: TestGateway;
@@ -26,8 +26,15 @@ describe('protocol mode: the OpenAI SDK in front of Bedrock Converse', () => {
           control_endpoint: bedrock.url,
           authentication: { type: 'access_keys', access_key_id: user.accessKeyId, secret_access_key: '${env:PROTOCOL_BEDROCK_SECRET}' },
         },
+        bedrock_invoke: {
+          type: 'bedrock',
+          region: 'us-east-1',
+          endpoint: bedrock.url,
+          chat_api: 'invoke',
+          authentication: { type: 'access_keys', access_key_id: user.accessKeyId, secret_access_key: '${env:PROTOCOL_BEDROCK_SECRET}' },
+        },
       },
-      model_aliases: { haiku: `bedrock_us1/${HAIKU}` },
+      model_aliases: { haiku: `bedrock_us1/${HAIKU}`, 'haiku-invoke': `bedrock_invoke/${HAIKU}` },
     });
     client = new OpenAI({ apiKey: await gw.key({ name: 'openai-sdk' }), baseURL: `${gw.url}/v1`, maxRetries: 0 });
   });
@@ -67,6 +74,53 @@ describe('protocol mode: the OpenAI SDK in front of Bedrock Converse', () => {
   test('a stream exception from Bedrock reaches the SDK as an error, not a clean end', async () => {
     bedrock.streamException = { afterEvents: 3, type: 'throttlingException', message: 'Too many tokens, please wait before trying again.' };
     const stream = await client.chat.completions.create({ model: 'haiku', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of stream) void chunk;
+      })(),
+      /Too many tokens/,
+    );
+    bedrock.reset();
+  });
+
+  test('chat_api: invoke sends Claude through InvokeModel with the Anthropic Messages body', async () => {
+    bedrock.reset();
+    const out = await client.chat.completions.create({ model: 'haiku-invoke', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }], max_tokens: 64 });
+    assert.equal(out.choices[0]?.message.content, BedrockEmulator.REPLY.join(''));
+    assert.equal(out.choices[0]?.finish_reason, 'stop');
+    assert.ok(out.usage && out.usage.completion_tokens > 0);
+    assert.equal(bedrock.last.path, `/model/${encodeURIComponent(HAIKU)}/invoke`);
+    assert.equal(bedrock.last.caller?.scheme, 'sigv4');
+    const sent = JSON.parse(bedrock.last.body.toString('utf8')) as Record<string, unknown>;
+    assert.equal(sent['anthropic_version'], 'bedrock-2023-05-31');
+    assert.equal(sent['system'], 'Be brief.');
+    assert.equal(sent['max_tokens'], 64);
+    assert.equal(sent['model'], undefined);
+  });
+
+  test('chat_api: invoke streams through InvokeModelWithResponseStream: chunk events become SSE chunks with usage', async () => {
+    bedrock.reset();
+    const stream = await client.chat.completions.create({ model: 'haiku-invoke', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+    const text: string[] = [];
+    let usage: OpenAI.CompletionUsage | undefined;
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      text.push(chunk.choices[0]?.delta.content ?? '');
+      finish ??= chunk.choices[0]?.finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    assert.equal(text.join(''), BedrockEmulator.REPLY.join(''));
+    assert.equal(finish, 'stop');
+    assert.ok(usage && usage.completion_tokens > 0);
+    assert.equal(bedrock.last.path, `/model/${encodeURIComponent(HAIKU)}/invoke-with-response-stream`);
+    const sent = JSON.parse(bedrock.last.body.toString('utf8')) as Record<string, unknown>;
+    assert.equal(sent['anthropic_version'], 'bedrock-2023-05-31');
+    assert.equal(sent['stream'], undefined);
+  });
+
+  test('chat_api: invoke: a stream exception reaches the SDK as an error', async () => {
+    bedrock.streamException = { afterEvents: 3, type: 'throttlingException', message: 'Too many tokens, please wait before trying again.' };
+    const stream = await client.chat.completions.create({ model: 'haiku-invoke', stream: true, messages: [{ role: 'user', content: 'hi' }] });
     await assert.rejects(
       (async () => {
         for await (const chunk of stream) void chunk;

@@ -86,6 +86,37 @@ describe('Vertex AI (Gemini): the OpenAI SDK in protocol mode, and transparent m
     assert.match(metrics, /llmproxy_tokens_total\{instance="vtx",model="gemini-2.0-flash",direction="output"\} [1-9]/);
   });
 
+  test('a claude-* model goes to the Anthropic publisher through :rawPredict and :streamRawPredict', async () => {
+    emu.reset();
+    const claude = new OpenAI({ apiKey: key, baseURL: `${gw.url}/openai/vtx`, maxRetries: 0 });
+    const CLAUDE_PATH = `/v1/projects/${PROJECT}/locations/${LOCATION}/publishers/anthropic/models/claude-3-5-haiku@20241022`;
+    const out = await claude.chat.completions.create({ model: 'claude-3-5-haiku@20241022', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }], max_tokens: 64 });
+    assert.equal(out.choices[0]?.message.content, VertexEmulator.REPLY.join(''));
+    assert.equal(out.choices[0]?.finish_reason, 'stop');
+    assert.ok(out.usage && out.usage.completion_tokens === VertexEmulator.REPLY.length);
+    assert.equal(emu.last.path, `${CLAUDE_PATH}:rawPredict`);
+    assert.equal(emu.last.headers.authorization, `Bearer ${TOKEN}`);
+    assert.deepEqual(JSON.parse(emu.last.body.toString('utf8')), { anthropic_version: 'vertex-2023-10-16', max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user', content: 'hi' }] });
+
+    const stream = await claude.chat.completions.create({ model: 'claude-3-5-haiku@20241022', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+    const text: string[] = [];
+    let finish: string | null | undefined;
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text.push(chunk.choices[0]?.delta.content ?? '');
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    assert.equal(text.join(''), VertexEmulator.REPLY.join(''));
+    assert.equal(finish, 'stop');
+    assert.equal(usage?.completion_tokens, VertexEmulator.REPLY.length);
+    assert.equal(emu.last.path, `${CLAUDE_PATH}:streamRawPredict`);
+    const sent = JSON.parse(emu.last.body.toString('utf8')) as Record<string, unknown>;
+    assert.equal(sent['anthropic_version'], 'vertex-2023-10-16');
+    assert.equal(sent['stream'], true);
+    assert.equal(sent['model'], undefined);
+  });
+
   test('a tool call round trip: functionCall out, the result back as a functionResponse named after the call', async () => {
     emu.reset();
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];

@@ -8,6 +8,7 @@ import { signSigV4 } from '../../signing/sigv4.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider } from '../types.js';
+import { invokeChat } from './openai_to_anthropic_invoke.js';
 import { converseChat } from './openai_to_converse.js';
 import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
 import { bedrockUsage } from './usage.js';
@@ -20,6 +21,11 @@ const schema = instanceSchema(
     control_endpoint: endpointUrl().optional(),
     /** Refresh temporary credentials this long before they expire. */
     credential_refresh_window: duration().optional(),
+    /**
+     * Protocol mode's API for Claude (`anthropic.*`, `{geo}.anthropic.*`): `converse` (default)
+     * or `invoke` (InvokeModel with the Anthropic Messages body). Other models always use Converse.
+     */
+    chat_api: z.enum(['converse', 'invoke']).optional(),
   },
   awsAuthSchema,
 );
@@ -48,7 +54,8 @@ export const bedrock = defineProvider({
   // The client's own AWS signature material must never reach AWS next to the gateway's.
   strippedHeaders: new Set(['x-amz-security-token', 'x-amz-date', 'x-amz-content-sha256']),
   usage: bedrockUsage,
-  // Converse serves every Bedrock chat model with one request shape.
+  // Converse serves every Bedrock chat model with one request shape; `chat_api: invoke` (setup)
+  // sends Claude models through InvokeModel instead.
   chat: converseChat,
   // Titan text embeddings through InvokeModel; one input per request.
   embeddings: openaiToTitanEmbeddings,
@@ -95,6 +102,7 @@ export const bedrock = defineProvider({
       sign: bearer
         ? (req, cred) => applyHeaderCredential(req, cred as Extract<Credential, { type: 'bearer' }>)
         : (req, cred, endpoint) => signSigV4(req, cred as Extract<Credential, { type: 'aws' }>, { region, service: 'bedrock', host: hostOf(endpoint) }),
+      ...(config.chat_api === 'invoke' ? { chat: invokeChat(converseChat) } : {}),
       close: async () => close(),
     };
   },

@@ -8,6 +8,7 @@ import type { UpstreamRequest } from '../../upstream/types.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules, type PathRule } from '../transparent-path.js';
 import { defineProvider, type ProviderContext } from '../types.js';
+import { isVertexClaudeModel, vertexClaudeChat } from './openai_to_anthropic_rawpredict.js';
 import { geminiChat } from './openai_to_gemini.js';
 import { vertexUsage } from './usage.js';
 
@@ -93,7 +94,8 @@ function applyVertexCredential(req: UpstreamRequest, credential: Credential): Up
 /**
  * Google Vertex AI: Gemini (and partner models such as Anthropic's) in one configured project
  * and location. Transparent mode forwards the native inference API of that project and location
- * only; protocol mode translates OpenAI chat completions to Gemini's generateContent.
+ * only; protocol mode translates OpenAI chat completions to Gemini's generateContent, or for
+ * `claude-*` models to Anthropic Messages through `:rawPredict`.
  */
 export const vertex = defineProvider({
   type: 'vertex',
@@ -117,13 +119,15 @@ export const vertex = defineProvider({
   },
   setup(_name, config, ctx) {
     const { project, location } = config;
+    const gemini = geminiChat({ project, location });
+    const claude = vertexClaudeChat({ project, location });
     return {
       credential: vertexCredential(config.authentication, ctx),
       sign: applyVertexCredential,
       region: location,
       endpoint: vertexEndpoint(location),
       transparentRules: vertexInferenceRules(project, location),
-      chat: geminiChat({ project, location }),
+      chat: (options) => (isVertexClaudeModel(options.model) ? claude(options) : gemini(options)),
     };
   },
 });
