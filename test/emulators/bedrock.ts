@@ -243,6 +243,8 @@ export class BedrockEmulator extends Emulator {
         return this.json(ex, 400, new BedrockError(400, 'ValidationException', 'A conversation must start with a user message. Try again with a conversation that starts with a user message.'));
       }
       const inputTokens = tokenEstimate(messages) + tokenEstimate(body['system'] ?? []);
+      const tool = converseToolToCall(body);
+      if (tool) return this.#converseToolUse(ex, op === 'converse-stream', tool, inputTokens);
       return op === 'converse' ? this.#converse(ex, inputTokens, started) : this.#converseStream(ex, inputTokens, started);
     }
 
@@ -299,6 +301,26 @@ export class BedrockEmulator extends Emulator {
       usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens },
       metrics: { latencyMs: latency(started) },
     });
+  }
+
+  /** The model calls `name` with `{"location":"Paris"}` (a toolUse block; streamed as input fragments). */
+  async #converseToolUse(ex: Exchange, stream: boolean, name: string, inputTokens: number): Promise<void> {
+    const toolUseId = `tooluse_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
+    const usage = { inputTokens, outputTokens: 9, totalTokens: inputTokens + 9 };
+    if (!stream) {
+      return this.json(ex, 200, {
+        output: { message: { role: 'assistant', content: [{ toolUse: { toolUseId, name, input: { location: 'Paris' } } }] } },
+        stopReason: 'tool_use', usage, metrics: { latencyMs: 5 },
+      });
+    }
+    return this.#eventStream(ex, () => [
+      this.#event('messageStart', { p: padding(), role: 'assistant' }),
+      this.#event('contentBlockStart', { contentBlockIndex: 0, start: { toolUse: { toolUseId, name } }, p: padding() }),
+      ...['{"loca', 'tion": "Pa', 'ris"}'].map((input) => this.#event('contentBlockDelta', { contentBlockIndex: 0, delta: { toolUse: { input } }, p: padding() })),
+      this.#event('contentBlockStop', { contentBlockIndex: 0, p: padding() }),
+      this.#event('messageStop', { p: padding(), stopReason: 'tool_use' }),
+      this.#event('metadata', { metrics: { latencyMs: 5 }, p: padding(), usage }),
+    ]);
   }
 
   async #converseStream(ex: Exchange, inputTokens: number, started: number): Promise<void> {
@@ -475,4 +497,13 @@ function decode(s: string): string {
   } catch {
     return s;
   }
+}
+
+/** A tool the emulated model calls in Converse: when tools are offered and the last user turn asks about the weather. */
+function converseToolToCall(body: Record<string, unknown>): string | undefined {
+  const tools = (body['toolConfig'] as { tools?: Array<{ toolSpec?: { name?: string } }> } | undefined)?.tools;
+  if (!Array.isArray(tools) || tools.length === 0) return undefined;
+  const last = (body['messages'] as Array<{ role?: string; content?: Array<{ text?: string }> }>).at(-1);
+  if (last?.role !== 'user' || !Array.isArray(last.content)) return undefined;
+  return last.content.some((c) => typeof c.text === 'string' && /weather/i.test(c.text)) ? tools[0]?.toolSpec?.name : undefined;
 }

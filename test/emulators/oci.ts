@@ -17,6 +17,10 @@ import { Emulator, requestId, type Exchange } from './base.js';
  * format (`choices[].message.content[]`) or the COHERE one (`text`) per `chatRequest.apiFormat`,
  * which must match the model (`cohere.*` → COHERE); unknown chatRequest fields are 400, so
  * translation mistakes surface here. Model `emulator-no-finish` streams without a finishReason.
+ * GENERIC tool calling: with `tools` and a last USER message mentioning "weather", the answer is
+ * a `get_weather` FunctionCall (finishReason `tool_calls`; streamed as an id+name fragment then
+ * argument fragments); with a last TOOL message, the text `Tool said: <its text>`. Tool
+ * definitions, toolChoice, assistant toolCalls and TOOL toolCallId are shape-checked.
  * `actions/embedText` and `actions/generateText` get small fixed answers.
  */
 export class OciEmulator extends Emulator {
@@ -132,8 +136,17 @@ function chatShapeError(chat: Record<string, unknown> | undefined, model: string
   const messages = chat['messages'];
   if (!Array.isArray(messages) || messages.length === 0) return 'chatRequest.messages is required.';
   for (const [i, m] of messages.entries()) {
-    const msg = m as { role?: unknown; content?: unknown };
+    const msg = m as { role?: unknown; content?: unknown; toolCalls?: unknown; toolCallId?: unknown };
     if (!['SYSTEM', 'USER', 'ASSISTANT', 'TOOL', 'DEVELOPER'].includes(String(msg.role))) return `chatRequest.messages[${i}].role is invalid.`;
+    if (msg.toolCalls !== undefined) {
+      if (msg.role !== 'ASSISTANT' || !Array.isArray(msg.toolCalls)) return `chatRequest.messages[${i}].toolCalls is invalid.`;
+      for (const c of msg.toolCalls as Array<Record<string, unknown>>) {
+        if (c['type'] !== 'FUNCTION' || typeof c['id'] !== 'string' || typeof c['name'] !== 'string' || typeof c['arguments'] !== 'string') return `chatRequest.messages[${i}].toolCalls has an invalid item.`;
+      }
+      if (msg.content === null || msg.content === undefined) continue;
+    }
+    if (msg.role === 'TOOL' && typeof msg.toolCallId !== 'string') return `chatRequest.messages[${i}].toolCallId is required.`;
+    if (msg.role !== 'TOOL' && msg.toolCallId !== undefined) return `chatRequest.messages[${i}].toolCallId is only for TOOL messages.`;
     if (!Array.isArray(msg.content)) return `chatRequest.messages[${i}].content must be an array.`;
     for (const c of msg.content as Array<{ type?: unknown; text?: unknown; imageUrl?: { url?: unknown } }>) {
       if (c.type === 'TEXT' && typeof c.text === 'string') continue;
@@ -142,12 +155,45 @@ function chatShapeError(chat: Record<string, unknown> | undefined, model: string
     }
   }
   if (chat['stop'] !== undefined && !Array.isArray(chat['stop'])) return 'chatRequest.stop must be an array.';
+  const tools = chat['tools'];
+  if (tools !== undefined) {
+    if (!Array.isArray(tools)) return 'chatRequest.tools must be an array.';
+    for (const t of tools as Array<Record<string, unknown>>) {
+      if (t['type'] !== 'FUNCTION' || typeof t['name'] !== 'string') return 'chatRequest.tools has an invalid item.';
+      if (t['parameters'] !== undefined && (typeof t['parameters'] !== 'object' || t['parameters'] === null)) return 'chatRequest.tools[].parameters must be an object.';
+    }
+  }
+  const choice = chat['toolChoice'] as { type?: unknown; name?: unknown } | undefined;
+  if (choice !== undefined && !(['NONE', 'AUTO', 'REQUIRED'].includes(String(choice.type)) || (choice.type === 'FUNCTION' && typeof choice.name === 'string'))) return 'chatRequest.toolChoice is invalid.';
   return undefined;
+}
+
+/** What a GENERIC chat answers with: a weather tool call, the echo of a tool result, or the REPLY. */
+type GenericAnswer = { kind: 'text'; parts: string[] } | { kind: 'tool'; id: string; name: string; args: string[] };
+
+function genericAnswer(chat: Record<string, unknown>): GenericAnswer {
+  const messages = chat['messages'] as Array<{ role: string; content: Array<{ text?: string }> | null }>;
+  const last = messages[messages.length - 1]!;
+  const text = (last.content ?? []).map((c) => c.text ?? '').join('');
+  if (last.role === 'TOOL') return { kind: 'text', parts: ['Tool said: ', text] };
+  const tools = chat['tools'] as Array<{ name: string }> | undefined;
+  if (last.role === 'USER' && tools?.some((t) => t.name === 'get_weather') && /weather/i.test(text) && (chat['toolChoice'] as { type?: string } | undefined)?.type !== 'NONE') {
+    return { kind: 'tool', id: `call_${requestId('').slice(-8)}`, name: 'get_weather', args: ['{"city":', '"Paris"}'] };
+  }
+  return { kind: 'text', parts: OciEmulator.REPLY };
 }
 
 const USAGE = { promptTokens: 12, completionTokens: OciEmulator.REPLY.length, totalTokens: 12 + OciEmulator.REPLY.length };
 
 function genericResponse(chat: Record<string, unknown>) {
+  const answer = genericAnswer(chat);
+  if (answer.kind === 'tool') {
+    const toolCalls = [{ type: 'FUNCTION', id: answer.id, name: answer.name, arguments: answer.args.join('') }];
+    return { apiFormat: 'GENERIC', timeCreated: new Date().toISOString(), choices: [{ index: 0, message: { role: 'ASSISTANT', content: null, toolCalls }, finishReason: 'tool_calls' }], usage: USAGE };
+  }
+  if (answer.parts !== OciEmulator.REPLY) {
+    return { apiFormat: 'GENERIC', timeCreated: new Date().toISOString(), choices: [{ index: 0, message: { role: 'ASSISTANT', content: [{ type: 'TEXT', text: answer.parts.join('') }] }, finishReason: 'stop' }], usage: USAGE };
+  }
   const n = typeof chat['numGenerations'] === 'number' ? chat['numGenerations'] : 1;
   const choices = Array.from({ length: n }, (_, index) => ({
     index,
@@ -165,8 +211,15 @@ function streamFrames(format: 'GENERIC' | 'COHERE', model: string, chat: Record<
   const frame = (data: object) => `data: ${JSON.stringify(data)}\n\n`;
   const frames: string[] = [];
   if (format === 'GENERIC') {
-    for (const part of OciEmulator.REPLY) frames.push(frame({ index: 0, message: { role: 'ASSISTANT', content: [{ type: 'TEXT', text: part }] }, pad: 'aaaa' }));
-    if (model !== 'emulator-no-finish') frames.push(frame({ index: 0, message: { role: 'ASSISTANT', content: [{ type: 'TEXT', text: '' }] }, finishReason: 'stop', pad: 'aaa' }));
+    const answer = genericAnswer(chat);
+    if (answer.kind === 'tool') {
+      frames.push(frame({ index: 0, message: { role: 'ASSISTANT', toolCalls: [{ type: 'FUNCTION', id: answer.id, name: answer.name, arguments: '' }] } }));
+      for (const part of answer.args) frames.push(frame({ index: 0, message: { role: 'ASSISTANT', toolCalls: [{ type: 'FUNCTION', arguments: part }] } }));
+    } else {
+      for (const part of answer.parts) frames.push(frame({ index: 0, message: { role: 'ASSISTANT', content: [{ type: 'TEXT', text: part }] }, pad: 'aaaa' }));
+    }
+    const finishReason = answer.kind === 'tool' ? 'tool_calls' : 'stop';
+    if (model !== 'emulator-no-finish') frames.push(frame({ index: 0, message: { role: 'ASSISTANT', content: [{ type: 'TEXT', text: '' }] }, finishReason, pad: 'aaa' }));
     if ((chat['streamOptions'] as { isIncludeUsage?: unknown } | undefined)?.isIncludeUsage === true) frames.push(frame({ usage: USAGE }));
   } else {
     for (const part of OciEmulator.REPLY) frames.push(frame({ apiFormat: 'COHERE', text: part }));

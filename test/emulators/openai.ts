@@ -70,6 +70,8 @@ export class OpenAIEmulator extends Emulator {
     const id = requestId('chatcmpl-');
     const created = now();
     const usage = { prompt_tokens: 9, completion_tokens: OpenAIEmulator.REPLY.length, total_tokens: 9 + OpenAIEmulator.REPLY.length };
+    const tool = toolToCall(body);
+    if (tool) return this.#toolCall(ex, body, id, created, tool);
     if (body['stream'] !== true) {
       return this.json(ex, 200, {
         id, object: 'chat.completion', created, model: modelId,
@@ -85,6 +87,27 @@ export class OpenAIEmulator extends Emulator {
     }
     frames.push('data: [DONE]\n\n');
     return this.sse(ex, frames);
+  }
+
+  /** The model calls `name` with `{"location":"Paris"}`: as JSON, or with the arguments streamed in fragments. */
+  async #toolCall(ex: Exchange, body: Record<string, unknown>, id: string, created: number, name: string): Promise<void> {
+    const modelId = body['model'] as string;
+    const call = { id: requestId('call_'), type: 'function', function: { name, arguments: '{"location": "Paris"}' } };
+    const usage = { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 };
+    if (body['stream'] !== true) {
+      return this.json(ex, 200, {
+        id, object: 'chat.completion', created, model: modelId,
+        choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [call], refusal: null }, logprobs: null, finish_reason: 'tool_calls' }],
+        usage,
+      });
+    }
+    const chunk = (delta: object, finish: string | null) => frame({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+    return this.sse(ex, [
+      chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name, arguments: '' } }] }, null),
+      ...['{"loca', 'tion": "Pa', 'ris"}'].map((part) => chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null)),
+      chunk({}, 'tool_calls'),
+      'data: [DONE]\n\n',
+    ]);
   }
 
   async #bulk(ex: Exchange, frames: number): Promise<void> {
@@ -120,6 +143,16 @@ export class OpenAIEmulator extends Emulator {
       event('response.completed', { response }, OpenAIEmulator.REPLY.length + 1),
     ]);
   }
+}
+
+/** A tool the emulated model calls: when tools are offered and the last user turn asks about the weather. */
+function toolToCall(body: Record<string, unknown>): string | undefined {
+  const tools = body['tools'];
+  if (!Array.isArray(tools) || tools.length === 0) return undefined;
+  const last = (body['messages'] as Array<{ role?: string; content?: unknown }>).at(-1);
+  if (last?.role !== 'user') return undefined;
+  const text = typeof last.content === 'string' ? last.content : JSON.stringify(last.content ?? '');
+  return /weather/i.test(text) ? String((tools[0] as { function?: { name?: unknown } }).function?.name) : undefined;
 }
 
 function frame(obj: object): string {

@@ -14,6 +14,7 @@ import { Emulator, type Exchange } from './base.js';
  *   turn's calls one for one, tool config and generation config values): 400 INVALID_ARGUMENT;
  * - `publishers/anthropic/models/claude-*:rawPredict` / `:streamRawPredict` answer Anthropic
  *   Messages JSON / SSE (see `#claude`);
+ * - `publishers/google/models/*embedding*:predict` answers text embeddings (see `#embeddings`);
  * - `:generateContent` answers JSON, `:streamGenerateContent?alt=sse` SSE events (`data: …` CRLF
  *   CRLF; the last with finishReason and usageMetadata; without `alt=sse`, a JSON array),
  *   `:countTokens` a count. With `tools` and a prompt mentioning the weather (or mode ANY) the
@@ -27,6 +28,8 @@ import { Emulator, type Exchange } from './base.js';
  */
 export class VertexEmulator extends Emulator {
   static readonly REPLY = ['Hello', ' from', ' the', ' Vertex', ' emulator', '.'];
+  /** The size of the emulator's text embeddings (values 0.1, -0.2, 0.3, then zeros). */
+  static readonly EMBEDDING_SIZE = 768;
   readonly project: string;
   readonly location: string;
   /** Send this many stream events, then Google's error object as bare text, then end. */
@@ -81,6 +84,7 @@ export class VertexEmulator extends Emulator {
     if (publisher === 'anthropic' && model.startsWith('claude-') && (verb === 'rawPredict' || verb === 'streamRawPredict')) {
       return this.#claude(ex, model, verb === 'streamRawPredict');
     }
+    if (publisher === 'google' && model.includes('embedding')) return this.#embeddings(ex, resource, verb);
     if (publisher !== 'google' || !model.startsWith('gemini-')) {
       return this.json(ex, 404, googleError(404, 'NOT_FOUND', `Publisher Model \`${resource}\` not found.`));
     }
@@ -140,6 +144,47 @@ export class VertexEmulator extends Emulator {
       { type: 'message_stop' },
     ];
     return this.sse(ex, events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`));
+  }
+
+  /**
+   * Text embeddings (`text-embedding-*`, `gemini-embedding-*`): `:predict` with `instances:
+   * [{content, task_type?, title?}]` and optional `parameters: {outputDimensionality?,
+   * autoTruncate?}`; each prediction is `EMBEDDING_SIZE` (or outputDimensionality) values and its
+   * statistics. Other verbs, unknown fields or an empty batch are 400 INVALID_ARGUMENT.
+   */
+  async #embeddings(ex: Exchange, resource: string, verb: string): Promise<void> {
+    if (verb !== 'predict') return this.json(ex, 400, invalid(`${resource} does not support ${verb}.`));
+    const body = ex.json;
+    if (!body) return this.json(ex, 400, invalid('Invalid JSON payload received. Unexpected token.'));
+    for (const key of Object.keys(body)) if (key !== 'instances' && key !== 'parameters') return this.json(ex, 400, invalid(`Invalid JSON payload received. Unknown name "${key}": Cannot find field.`));
+    const instances = body['instances'];
+    if (!Array.isArray(instances) || instances.length === 0) return this.json(ex, 400, invalid('instances must be a non-empty list.'));
+    if (instances.length > 250) return this.json(ex, 400, invalid(`The batch size is ${instances.length}, which exceeds the limit of 250.`));
+    for (const [i, inst] of instances.entries()) {
+      if (!isObject(inst) || typeof inst['content'] !== 'string' || Object.keys(inst).some((k) => !['content', 'task_type', 'title'].includes(k))) {
+        return this.json(ex, 400, invalid(`instances[${i}] must be {content, task_type?, title?}.`));
+      }
+    }
+    const parameters = body['parameters'];
+    let size = VertexEmulator.EMBEDDING_SIZE;
+    if (parameters !== undefined) {
+      if (!isObject(parameters) || Object.keys(parameters).some((k) => k !== 'outputDimensionality' && k !== 'autoTruncate')) return this.json(ex, 400, invalid('parameters: unknown field.'));
+      const d = parameters['outputDimensionality'];
+      if (d !== undefined) {
+        if (!Number.isInteger(d) || (d as number) < 1 || (d as number) > VertexEmulator.EMBEDDING_SIZE) return this.json(ex, 400, invalid(`outputDimensionality ${String(d)} is not supported.`));
+        size = d as number;
+      }
+    }
+    const predictions = (instances as Json[]).map((inst) => {
+      const text = inst['content'] as string;
+      return {
+        embeddings: {
+          values: Array.from({ length: size }, (_, i) => (i === 0 ? 0.1 : i === 1 ? -0.2 : i === 2 ? 0.3 : 0)),
+          statistics: { truncated: false, token_count: Math.max(1, text.split(/\s+/).filter(Boolean).length) },
+        },
+      };
+    });
+    return this.json(ex, 200, { predictions, metadata: { billableCharacterCount: (instances as Json[]).reduce((n, inst) => n + (inst['content'] as string).length, 0) } });
   }
 
   /** Google's front end's 404 page, for a path or method it has no route for. */

@@ -72,7 +72,9 @@ export class WatsonxEmulator extends Emulator {
         return this.sse(ex, WatsonxEmulator.REPLY.map((t, i) => frame(i + 1, generation(body, t, i + 1, i === WatsonxEmulator.REPLY.length - 1 ? 'eos_token' : 'not_finished'))));
       default: {
         const inputs = body['inputs'];
-        if (!Array.isArray(inputs)) return this.json(ex, 400, ibmError(400, 'json_validation_error', 'Json field `inputs` is required'));
+        if (!Array.isArray(inputs) || !inputs.every((i) => typeof i === 'string')) return this.json(ex, 400, ibmError(400, 'json_validation_error', 'Json field `inputs` is required'));
+        const extra = Object.keys(body).find((k) => !['model_id', 'inputs', 'project_id', 'space_id', 'parameters'].includes(k));
+        if (extra) return this.json(ex, 400, ibmError(400, 'json_validation_error', `Json field \`${extra}\` is not allowed`));
         return this.json(ex, 200, { model_id: body['model_id'], results: inputs.map(() => ({ embedding: [0.1, -0.2, 0.3] })), created_at: new Date().toISOString(), input_token_count: 4 * inputs.length });
       }
     }

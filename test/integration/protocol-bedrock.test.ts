@@ -56,6 +56,24 @@ describe('protocol mode: the OpenAI SDK in front of Bedrock Converse and InvokeM
     assert.equal(sent.inferenceConfig.maxTokens, 64);
   });
 
+  test('tools: toolUse as tool_calls (JSON and streamed input deltas), then the tool result as a toolResult block', async () => {
+    const weather: OpenAI.ChatCompletionTool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { location: { type: 'string' } } } } };
+    const asked: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const out = await client.chat.completions.create({ model: 'haiku', messages: asked, tools: [weather] });
+    const call = out.choices[0]?.message.tool_calls?.[0];
+    assert.equal(out.choices[0]?.finish_reason, 'tool_calls');
+    assert.deepEqual(JSON.parse(call?.type === 'function' ? call.function.arguments : '{}'), { location: 'Paris' });
+    const streamed = await client.chat.completions.stream({ model: 'haiku', messages: asked, tools: [weather] }).finalChatCompletion();
+    const streamedCall = streamed.choices[0]?.message.tool_calls?.[0];
+    assert.deepEqual(JSON.parse(streamedCall?.type === 'function' ? streamedCall.function.arguments : '{}'), { location: 'Paris' });
+    bedrock.reset();
+    await client.chat.completions.create({ model: 'haiku', tools: [weather], messages: [...asked, out.choices[0]!.message, { role: 'tool', tool_call_id: call!.id, content: '18°C' }] });
+    const sent = JSON.parse(bedrock.last.body.toString('utf8')) as { messages: Array<{ role: string; content: Array<{ toolUse?: { toolUseId: string }; toolResult?: { toolUseId: string } }> }> };
+    assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.equal(sent.messages[1]?.content[0]?.toolUse?.toolUseId, call!.id);
+    assert.equal(sent.messages[2]?.content[0]?.toolResult?.toolUseId, call!.id);
+  });
+
   test('ConverseStream becomes SSE chunks with usage at the end', async () => {
     const stream = await client.chat.completions.create({ model: 'haiku', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
     const text: string[] = [];

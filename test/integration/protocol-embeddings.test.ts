@@ -6,6 +6,8 @@ import { AzureOpenAIEmulator } from '../emulators/azure-openai.js';
 import { BedrockEmulator } from '../emulators/bedrock.js';
 import type { Emulator, RecordedRequest } from '../emulators/base.js';
 import { OpenAIEmulator } from '../emulators/openai.js';
+import { VertexEmulator } from '../emulators/vertex.js';
+import { WatsonxEmulator } from '../emulators/watsonx.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const OPENAI_KEY = 'sk-provider-embeddings-0123456789';
@@ -13,6 +15,13 @@ const AZURE_KEY = 'azure-provider-embeddings-0123456789';
 const TITAN = 'amazon.titan-embed-text-v2:0';
 process.env['PROTO_EMBED_OPENAI_KEY'] = OPENAI_KEY;
 process.env['PROTO_EMBED_AZURE_KEY'] = AZURE_KEY;
+const VERTEX_TOKEN = 'ya29.a0-vertex-embeddings-token';
+const VERTEX_MODEL = 'text-embedding-005';
+const WATSONX_TOKEN = 'eyJraWQiOiJlbWJlZGRpbmdzIn0.iam-token';
+const WATSONX_MODEL = 'ibm/granite-embedding-278m-multilingual';
+const WATSONX_PROJECT = 'c7b9e3a0-embed-project';
+process.env['PROTO_EMBED_VERTEX_TOKEN'] = VERTEX_TOKEN;
+process.env['PROTO_EMBED_WATSONX_TOKEN'] = WATSONX_TOKEN;
 
 /** One provider as this suite drives it. */
 interface Case {
@@ -35,6 +44,8 @@ describe('protocol mode, embeddings: the OpenAI SDK through /openai/{instance} a
   let openaiEmu: OpenAIEmulator;
   let azure: AzureOpenAIEmulator;
   let bedrock: BedrockEmulator;
+  let vertex: VertexEmulator;
+  let wx: WatsonxEmulator;
   let gw: TestGateway;
   let key: string;
 
@@ -44,6 +55,8 @@ describe('protocol mode, embeddings: the OpenAI SDK through /openai/{instance} a
     openaiEmu = await new OpenAIEmulator([OPENAI_KEY]).start();
     azure = await new AzureOpenAIEmulator([AZURE_KEY], { 'embed-prod': 'text-embedding-3-small' }).start();
     bedrock = await new BedrockEmulator({ accounts, region: 'us-east-1' }).start();
+    vertex = await new VertexEmulator([VERTEX_TOKEN], { project: 'embed-project', location: 'us-central1' }).start();
+    wx = await new WatsonxEmulator([WATSONX_TOKEN], { projects: [WATSONX_PROJECT] }).start();
     gw = await startGateway({
       instances: {
         oai: { type: 'openai', endpoint: openaiEmu.url, authentication: { type: 'api_key', api_key: '${env:PROTO_EMBED_OPENAI_KEY}' } },
@@ -55,16 +68,18 @@ describe('protocol mode, embeddings: the OpenAI SDK through /openai/{instance} a
           control_endpoint: bedrock.url,
           authentication: { type: 'access_keys', access_key_id: user.accessKeyId, secret_access_key: '${env:PROTO_EMBED_BEDROCK_SECRET}' },
         },
+        vtx: { type: 'vertex', project: 'embed-project', location: 'us-central1', endpoint: vertex.url, authentication: { type: 'access_token', token: '${env:PROTO_EMBED_VERTEX_TOKEN}' } },
+        wx: { type: 'watsonx', region: 'us-south', endpoint: wx.url, project_id: WATSONX_PROJECT, authentication: { type: 'bearer_token', token: '${env:PROTO_EMBED_WATSONX_TOKEN}' } },
         demo: { type: 'demo' },
         grok: { type: 'xai', endpoint: openaiEmu.url, authentication: { type: 'api_key', api_key: '${env:PROTO_EMBED_OPENAI_KEY}' } },
       },
-      model_aliases: { 'embed-small': 'oai/text-embedding-3-small', 'azure-embed': 'az/text-embedding-3-small', titan: `br/${TITAN}` },
+      model_aliases: { 'embed-small': 'oai/text-embedding-3-small', 'azure-embed': 'az/text-embedding-3-small', titan: `br/${TITAN}`, 'vertex-embed': `vtx/${VERTEX_MODEL}`, 'granite-embed': `wx/${WATSONX_MODEL}` },
     });
     key = await gw.key({ name: 'protocol-embeddings' });
   });
   after(async () => {
     await gw.close();
-    await Promise.all([openaiEmu.close(), azure.close(), bedrock.close()]);
+    await Promise.all([openaiEmu.close(), azure.close(), bedrock.close(), vertex.close(), wx.close()]);
   });
 
   const client = (baseURL: string, apiKey = key) => new OpenAI({ apiKey, baseURL, maxRetries: 0 });
@@ -105,6 +120,32 @@ describe('protocol mode, embeddings: the OpenAI SDK through /openai/{instance} a
         assert.equal(last.path, `/model/${encodeURIComponent(TITAN)}/invoke`);
         assert.equal(bedrock.last.caller?.scheme, 'sigv4');
         assert.deepEqual(JSON.parse(last.body.toString('utf8')), { inputText: 'hello' });
+      },
+    },
+    {
+      instance: 'vtx',
+      alias: 'vertex-embed',
+      model: VERTEX_MODEL,
+      // The emulator's vectors: 0.1, -0.2, 0.3, then zeros up to its default size.
+      embedding: (length) => assert.equal(length, VertexEmulator.EMBEDDING_SIZE),
+      emulator: () => vertex,
+      upstream(last) {
+        assert.equal(last.path, `/v1/projects/embed-project/locations/us-central1/publishers/google/models/${VERTEX_MODEL}:predict`);
+        assert.equal(last.headers.authorization, `Bearer ${VERTEX_TOKEN}`);
+        assert.deepEqual(JSON.parse(last.body.toString('utf8')), { instances: [{ content: 'hello' }] });
+      },
+    },
+    {
+      instance: 'wx',
+      alias: 'granite-embed',
+      model: WATSONX_MODEL,
+      embedding: [0.1, -0.2, 0.3],
+      emulator: () => wx,
+      upstream(last) {
+        assert.equal(last.path, '/ml/v1/text/embeddings');
+        assert.match(last.query, /^version=\d{4}-\d{2}-\d{2}$/);
+        assert.equal(last.headers.authorization, `Bearer ${WATSONX_TOKEN}`);
+        assert.deepEqual(JSON.parse(last.body.toString('utf8')), { model_id: WATSONX_MODEL, inputs: ['hello'], project_id: WATSONX_PROJECT });
       },
     },
   ];
@@ -166,6 +207,43 @@ describe('protocol mode, embeddings: the OpenAI SDK through /openai/{instance} a
     });
     await assert.rejects(client(`${gw.url}/v1`).embeddings.create({ model: 'titan', input: [1, 2, 3] }), { status: 400 });
     assert.equal(bedrock.requests.length, calls);
+  });
+
+  test('Vertex AI: an array is one batched :predict; dimensions become outputDimensionality; its 400 keeps its message', async () => {
+    vertex.reset();
+    const out = await client(`${gw.url}/v1`).embeddings.create({ model: 'vertex-embed', input: ['one', 'two words', 'three more words'], dimensions: 8 });
+    assert.deepEqual(out.data.map((d) => [d.index, d.embedding.length]), [[0, 8], [1, 8], [2, 8]]);
+    assert.deepEqual(out.data[2]!.embedding.slice(0, 3), float32([0.1, -0.2, 0.3]));
+    assert.equal(out.usage.prompt_tokens, 6);
+    assert.equal(vertex.requests.length, 1);
+    assert.deepEqual(JSON.parse(vertex.last.body.toString('utf8')), {
+      instances: [{ content: 'one' }, { content: 'two words' }, { content: 'three more words' }],
+      parameters: { outputDimensionality: 8 },
+    });
+    await assert.rejects(client(`${gw.url}/openai/vtx`).embeddings.create({ model: VERTEX_MODEL, input: 'hello', dimensions: 5000 }), (err: InstanceType<typeof OpenAI.BadRequestError>) => {
+      assert.equal(err.status, 400);
+      assert.match(err.message, /vtx: INVALID_ARGUMENT: outputDimensionality 5000 is not supported/);
+      return true;
+    });
+    const calls = vertex.requests.length;
+    await assert.rejects(client(`${gw.url}/openai/vtx`).embeddings.create({ model: VERTEX_MODEL, input: [1, 2, 3] }), { status: 400 });
+    assert.equal(vertex.requests.length, calls);
+  });
+
+  test('watsonx: an array is one batch in the instance project; dimensions and token ids are refused before any call', async () => {
+    wx.reset();
+    const out = await client(`${gw.url}/openai/wx`).embeddings.create({ model: WATSONX_MODEL, input: ['a', 'b'], encoding_format: 'float' });
+    assert.deepEqual(out.data.map((d) => [d.index, d.embedding]), [[0, [0.1, -0.2, 0.3]], [1, [0.1, -0.2, 0.3]]]);
+    assert.equal(out.usage.prompt_tokens, 8);
+    assert.deepEqual(JSON.parse(wx.last.body.toString('utf8')).inputs, ['a', 'b']);
+    const calls = wx.requests.length;
+    await assert.rejects(client(`${gw.url}/v1`).embeddings.create({ model: 'granite-embed', input: 'hello', dimensions: 256 }), (err: InstanceType<typeof OpenAI.BadRequestError>) => {
+      assert.equal(err.status, 400);
+      assert.match(err.message, /"dimensions" is not supported/);
+      return true;
+    });
+    await assert.rejects(client(`${gw.url}/v1`).embeddings.create({ model: 'granite-embed', input: [[1, 2]] }), { status: 400 });
+    assert.equal(wx.requests.length, calls);
   });
 
   test('key scopes apply to the provider model an alias resolves to, and to the instance', async () => {

@@ -143,6 +143,43 @@ describe('oci: the OpenAI SDK through /openai/{instance} and /v1, and transparen
     await assert.rejects(c.chat.completions.create({ model: COHERE, messages: hi, n: 2 }), { status: 400 });
   });
 
+  test('tool calling (GENERIC): a tool call, then the tool result round trip; JSON and stream', async () => {
+    emu.reset();
+    const c = client(`${gw.url}/openai/oci`);
+    const weather = { type: 'function' as const, function: { name: 'get_weather', description: 'Current weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+    const ask: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const first = await c.chat.completions.create({ model: LLAMA, messages: ask, tools: [weather], tool_choice: 'auto' });
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    assert.equal(first.choices[0]?.finish_reason, 'tool_calls');
+    assert.equal(first.choices[0]?.message.content, null);
+    assert.ok(call && call.type === 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
+    const sent = sentBody()['chatRequest'] as Record<string, unknown>;
+    assert.deepEqual(sent['tools'], [{ type: 'FUNCTION', name: 'get_weather', description: 'Current weather of a city', parameters: weather.function.parameters }]);
+    assert.deepEqual(sent['toolChoice'], { type: 'AUTO' });
+
+    const followUp: OpenAI.ChatCompletionMessageParam[] = [...ask, first.choices[0]!.message, { role: 'tool', tool_call_id: call.id, content: '21°C, sunny' }];
+    const second = await c.chat.completions.create({ model: LLAMA, messages: followUp, tools: [weather] });
+    assert.equal(second.choices[0]?.message.content, 'Tool said: 21°C, sunny');
+    assert.equal(second.choices[0]?.finish_reason, 'stop');
+    const messages = (sentBody()['chatRequest'] as { messages: unknown[] }).messages;
+    assert.deepEqual(messages.slice(1), [
+      { role: 'ASSISTANT', content: null, toolCalls: [{ type: 'FUNCTION', id: call.id, name: 'get_weather', arguments: call.function.arguments }] },
+      { role: 'TOOL', toolCallId: call.id, content: [{ type: 'TEXT', text: '21°C, sunny' }] },
+    ]);
+
+    // Streamed: the SDK's helper reassembles the tool call from the deltas.
+    const stream = c.chat.completions.stream({ model: LLAMA, messages: ask, tools: [weather] });
+    const final = await stream.finalChatCompletion();
+    const streamed = final.choices[0]?.message.tool_calls?.[0];
+    assert.equal(final.choices[0]?.finish_reason, 'tool_calls');
+    assert.ok(streamed && streamed.type === 'function');
+    assert.equal(streamed.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(streamed.function.arguments), { city: 'Paris' });
+    assert.match(streamed.id, /^call_/);
+  });
+
   test('errors: 429 keeps OCI\'s message; unknown compartment 404; a refused parameter never leaves; a rejected signature is 502', async () => {
     emu.reset();
     emu.inject({ status: 429, body: ociError('TooManyRequests', 'User-rate limit exceeded.'), headers: { 'retry-after': '7' } });
@@ -160,9 +197,9 @@ describe('oci: the OpenAI SDK through /openai/{instance} and /v1, and transparen
 
     const before = emu.requests.length;
     const weather = { type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object' } } };
-    await assert.rejects(client(`${gw.url}/openai/oci`).chat.completions.create({ model: LLAMA, messages: hi, tools: [weather] }), (err: InstanceType<typeof OpenAI.APIError>) => {
+    await assert.rejects(client(`${gw.url}/openai/oci`).chat.completions.create({ model: COHERE, messages: hi, tools: [weather] }), (err: InstanceType<typeof OpenAI.APIError>) => {
       assert.equal(err.status, 400);
-      assert.match(err.message, /tools are not translated/);
+      assert.match(err.message, /tools are not translated for Cohere models/);
       return true;
     });
     assert.equal(emu.requests.length, before, 'nothing reached OCI');

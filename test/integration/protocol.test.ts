@@ -116,6 +116,25 @@ describe('protocol mode: the OpenAI SDK through /openai/{instance} and /v1', () 
     emu.reset();
   });
 
+  test('tools: a tool call as JSON and streamed argument deltas, then the tool result sent back', async () => {
+    const weather: OpenAI.ChatCompletionTool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { location: { type: 'string' } } } } };
+    const asked: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const sdk = client(`${gw.url}/openai/oai`);
+    const out = await sdk.chat.completions.create({ model: 'gpt-4o', messages: asked, tools: [weather] });
+    const call = out.choices[0]?.message.tool_calls?.[0];
+    assert.equal(out.choices[0]?.finish_reason, 'tool_calls');
+    assert.deepEqual(JSON.parse(call?.type === 'function' ? call.function.arguments : '{}'), { location: 'Paris' });
+    const streamed = await sdk.chat.completions.stream({ model: 'gpt-4o', messages: asked, tools: [weather] }).finalChatCompletion();
+    const streamedCall = streamed.choices[0]?.message.tool_calls?.[0];
+    assert.deepEqual(JSON.parse(streamedCall?.type === 'function' ? streamedCall.function.arguments : '{}'), { location: 'Paris' });
+    emu.reset();
+    const answer = await sdk.chat.completions.create({ model: 'gpt-4o', tools: [weather], messages: [...asked, out.choices[0]!.message, { role: 'tool', tool_call_id: call!.id, content: '18°C' }] });
+    assert.equal(answer.choices[0]?.message.content, OpenAIEmulator.REPLY.join(''));
+    const sent = JSON.parse(emu.last.body.toString('utf8')) as { messages: Array<{ role: string; tool_call_id?: string }> };
+    assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'tool']);
+    assert.equal(sent.messages[2]?.tool_call_id, call!.id);
+  });
+
   test('/v1/models and /openai/{instance}/models list the aliases the key may use', async () => {
     const all = await client(`${gw.url}/v1`).models.list();
     assert.deepEqual(all.data.map((m) => [m.id, m.owned_by]), [['fast', 'oai']]);

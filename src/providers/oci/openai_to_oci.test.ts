@@ -65,10 +65,46 @@ describe('OpenAI → OCI chat request', () => {
     assert.deepEqual(toOciChat(req({ reasoning_effort: 'high' }), COHERE, C, false, false).dropped, ['reasoning_effort']);
   });
 
-  const refused: Array<[string, Partial<ChatRequest>]> = [
-    ['tools', { tools: [{ type: 'function', function: { name: 'f' } }] }],
-    ['a tool message', { messages: [{ role: 'tool', content: 'x', tool_call_id: 'c' }] }],
-    ['assistant tool_calls', { messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }] }],
+  test('GENERIC: tools, tool_choice, parallel_tool_calls, assistant tool_calls and tool results', () => {
+    const weather = { type: 'function' as const, function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: true } };
+    const chat = chatOf(req({
+      messages: [
+        { role: 'user', content: 'weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: [{ type: 'text', text: '{"temp":21}' }] },
+        { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'call_2', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+      ],
+      tools: [weather, { type: 'function', function: { name: 'noop' } }],
+      tool_choice: 'required',
+      parallel_tool_calls: false,
+    }));
+    assert.deepEqual(chat['tools'], [
+      { type: 'FUNCTION', name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+      { type: 'FUNCTION', name: 'noop' },
+    ]);
+    assert.deepEqual(chat['toolChoice'], { type: 'REQUIRED' });
+    assert.equal(chat['isParallelToolCalls'], false);
+    assert.deepEqual(chat['messages'], [
+      { role: 'USER', content: [{ type: 'TEXT', text: 'weather in Paris?' }] },
+      { role: 'ASSISTANT', content: null, toolCalls: [{ type: 'FUNCTION', id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+      { role: 'TOOL', toolCallId: 'call_1', content: [{ type: 'TEXT', text: '{"temp":21}' }] },
+      { role: 'ASSISTANT', content: [{ type: 'TEXT', text: 'Checking.' }], toolCalls: [{ type: 'FUNCTION', id: 'call_2', name: 'get_weather', arguments: '{}' }] },
+    ]);
+    for (const [choice, want] of [['auto', { type: 'AUTO' }], ['none', { type: 'NONE' }], [{ type: 'function', function: { name: 'f' } }, { type: 'FUNCTION', name: 'f' }]] as const) {
+      assert.deepEqual(chatOf(req({ tool_choice: choice as ChatRequest['tool_choice'] }))['toolChoice'], want);
+    }
+    assert.deepEqual(toOciChat(req({ parallel_tool_calls: true }), COHERE, C, false, false).dropped, ['parallel_tool_calls']);
+  });
+
+  const refused: Array<[string, Partial<ChatRequest>, string?]> = [
+    ['tools (COHERE)', { tools: [{ type: 'function', function: { name: 'f' } }] }, COHERE],
+    ['tool_choice (COHERE)', { tool_choice: 'auto' }, COHERE],
+    ['a tool message (COHERE)', { messages: [{ role: 'tool', content: 'x', tool_call_id: 'c' }] }, COHERE],
+    ['assistant tool_calls (COHERE)', { messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }, { role: 'user', content: 'u' }] }, COHERE],
+    ['a non-function tool', { tools: [{ type: 'custom', custom: { name: 'x' } } as never] }],
+    ['a tool message without tool_call_id', { messages: [{ role: 'tool', content: 'x' }] }],
+    ['an unknown tool_choice', { tool_choice: 'any' as never }],
+    ['functions', { functions: [{ name: 'f' }] }],
     ['logprobs', { logprobs: true }],
     ['logit_bias', { logit_bias: { '1': 1 } }],
     ['an unknown parameter', { frobnicate: 1 }],
@@ -76,8 +112,8 @@ describe('OpenAI → OCI chat request', () => {
     ['an unknown response_format', { response_format: { type: 'grammar' } as never }],
     ['a non-numeric temperature', { temperature: 'hot' as never }],
   ];
-  for (const [name, extra] of refused) {
-    test(`refused: ${name}`, () => assert.throws(() => chatOf(req(extra)), invalid));
+  for (const [name, extra, model] of refused) {
+    test(`refused: ${name}`, () => assert.throws(() => chatOf(req(extra), model), invalid));
   }
 });
 
@@ -89,6 +125,17 @@ describe('OCI → OpenAI answers', () => {
     assert.deepEqual(out.usage, { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
     assert.deepEqual(t.usage(), { inputTokens: 3, outputTokens: 4 });
     assert.equal(out.model, LLAMA);
+  });
+
+  test('GENERIC tool calls → tool_calls and finish_reason tool_calls', () => {
+    const t = ociChat({ compartmentId: C })(opts(LLAMA));
+    const out = t.response(Buffer.from(JSON.stringify({ chatResponse: { apiFormat: 'GENERIC', choices: [{ index: 0, message: { role: 'ASSISTANT', content: null, toolCalls: [{ type: 'FUNCTION', id: 'call_a', name: 'get_weather', arguments: '{"city":"Paris"}' }, { type: 'FUNCTION', name: 'noop', arguments: '{}' }] }, finishReason: 'tool_calls' }] } })));
+    assert.deepEqual(out.choices[0], {
+      index: 0,
+      message: { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }, { id: 'call_1', type: 'function', function: { name: 'noop', arguments: '{}' } }] },
+      finish_reason: 'tool_calls',
+      logprobs: null,
+    });
   });
 
   test('COHERE ChatResult → chat.completion; an ERROR finish is a 502', () => {
@@ -131,6 +178,30 @@ describe('OCI → OpenAI streams', () => {
     assert.deepEqual(chunks.flatMap((c) => c.choices.map((x) => x.finish_reason)).filter(Boolean), ['stop']);
     assert.deepEqual(chunks.at(-1), { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: LLAMA, choices: [], usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } });
     assert.ok(chunks.slice(0, -1).every((c) => c.usage === null));
+  });
+
+  test('GENERIC: tool call fragments → tool_calls deltas with index, id, name, then arguments', () => {
+    const t = ociChat({ compartmentId: C })(opts(LLAMA, true));
+    const fc = (f: object) => ({ index: 0, message: { role: 'ASSISTANT', toolCalls: [{ type: 'FUNCTION', ...f }] } });
+    const chunks = [
+      ...t.push(sse(
+        fc({ id: 'call_a', name: 'get_weather', arguments: '' }),
+        fc({ arguments: '{"city":' }),
+        fc({ arguments: '"Paris"}' }),
+        fc({ id: 'call_b', name: 'noop', arguments: '{}' }),
+        { index: 0, message: { role: 'ASSISTANT', content: [] }, finishReason: 'tool_calls' },
+      )),
+      ...t.end(),
+    ];
+    assert.deepEqual(chunks.map((c) => c.choices[0]?.delta.tool_calls), [
+      [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }],
+      [{ index: 0, function: { arguments: '{"city":' } }],
+      [{ index: 0, function: { arguments: '"Paris"}' } }],
+      [{ index: 1, id: 'call_b', type: 'function', function: { name: 'noop', arguments: '{}' } }],
+      undefined,
+    ]);
+    assert.deepEqual(chunks[0]?.choices[0]?.delta, { role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] });
+    assert.equal(chunks.at(-1)?.choices[0]?.finish_reason, 'tool_calls');
   });
 
   test('COHERE: text deltas; the final repeat of the whole text is not sent again', () => {

@@ -1,5 +1,5 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, FinishReason } from '../../protocol/openai.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, FinishReason, ToolCall } from '../../protocol/openai.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
@@ -20,7 +20,11 @@ import {
  * messages, isStream, streamOptions, numGenerations, seed, topP, temperature, frequencyPenalty,
  * presencePenalty, stop, maxTokens, maxCompletionTokens, responseFormat, reasoningEffort —,
  * `cohere_chat_request.py` — message, chatHistory, preambleOverride, stopSequences —,
- * `chat_result.py`, `generic_chat_response.py`, `chat_choice.py`, `cohere_chat_response.py`).
+ * `chat_result.py`, `generic_chat_response.py`, `chat_choice.py`, `cohere_chat_response.py`; tools:
+ * `function_definition.py` {type FUNCTION, name, description, parameters}, `tool_choice_*.py`
+ * {type NONE/AUTO/REQUIRED/FUNCTION, name}, `assistant_message.py` toolCalls (content null when
+ * answering with tool calls only, as its doc asks), `function_call.py` {id, type FUNCTION, name,
+ * arguments (a JSON string)}, `tool_message.py` {role TOOL, content, toolCallId}).
  * Streams are data-only SSE (the SDKs' `is_stream` doc: "sent as data-only server-sent events");
  * the event shapes below are those LangChain's ChatOCIGenAI reads (generic:
  * `{index, message: {content: [{type: TEXT, text}]}, finishReason?}`; cohere: `{text}` deltas and a
@@ -38,7 +42,8 @@ import {
  * | messages: system, developer    | mapped  | SYSTEM, text content                      | `preambleOverride` (all joined by a blank line) |
  * | messages: user                 | mapped  | USER: TEXT parts, IMAGE `{imageUrl: {url, detail}}` | last one → `message`; earlier → `chatHistory` USER (text only) |
  * | messages: assistant            | mapped  | ASSISTANT, TEXT content                   | `chatHistory` CHATBOT                    |
- * | messages: tool, tool_calls     | refused | tools are not translated yet              | same                                     |
+ * | messages: assistant tool_calls | mapped  | ASSISTANT `toolCalls: [{type: FUNCTION, id, name, arguments}]`, content null if empty | refused (see tools) |
+ * | messages: tool                 | mapped  | TOOL `{toolCallId, content: [TEXT]}`       | refused (see tools)                      |
  * | messages[].name                | dropped | not sent (silently)                       | same                                     |
  * | stream                         | mapped  | `isStream`                                | `isStream`                               |
  * | stream_options.include_usage   | mapped  | `streamOptions.isIncludeUsage`            | nothing (usage when OCI sends it)        |
@@ -51,8 +56,11 @@ import {
  * | response_format                | mapped  | TEXT / JSON_OBJECT / JSON_SCHEMA `{jsonSchema: {name, description, schema, isStrict}}` | text → nothing; json_object / json_schema → JSON_OBJECT `{schema}` |
  * | reasoning_effort               | mapped  | `reasoningEffort` MINIMAL/LOW/MEDIUM/HIGH; other values dropped | dropped              |
  * | modalities ["text"]            | mapped  | nothing; any other modality refused       | same                                     |
- * | user, metadata, store, service_tier, safety_identifier, prompt_cache_key, prediction, verbosity, parallel_tool_calls | dropped | | |
- * | tools, tool_choice, functions, function_call, logprobs, top_logprobs, logit_bias, audio, web_search_options | refused | | |
+ * | tools                          | mapped  | `tools: [{type: FUNCTION, name, description, parameters}]` (`strict` not sent); non-function tools refused | refused |
+ * | tool_choice                    | mapped  | `toolChoice` {type: AUTO / NONE / REQUIRED} or {type: FUNCTION, name} | refused |
+ * | parallel_tool_calls            | mapped  | `isParallelToolCalls`                     | dropped                                  |
+ * | user, metadata, store, service_tier, safety_identifier, prompt_cache_key, prediction, verbosity | dropped | | |
+ * | functions, function_call, logprobs, top_logprobs, logit_bias, audio, web_search_options | refused | | |
  * | any other parameter            | refused |                                           |                                          |
  *
  * Answers: `ChatResult {modelId, chatResponse}`; `model` is the model the client asked for,
@@ -61,6 +69,15 @@ import {
  * MAX_TOKENS → length, ERROR_TOXIC → content_filter, ERROR/ERROR_LIMIT/USER_CANCEL → the answer
  * is refused (502, or StreamIncomplete in a stream); any other → null. Usage
  * `{promptTokens, completionTokens, totalTokens}` → OpenAI's.
+ *
+ * Tool calls (GENERIC): `message.toolCalls` FunctionCalls → `tool_calls` (an id is made up,
+ * `call_<n>`, when OCI sends none). In a stream each event's `message.toolCalls` are fragments: one
+ * with an `id` (or a `name`) not seen before in that choice starts a new call — OpenAI index 0, 1,
+ * … — with id, type and name; one without continues the choice's last call with more
+ * `arguments`. No recorded OCI stream shows how fragments are split: this rule is an assumption.
+ * COHERE keeps refusing tools: its format is not OpenAI's (CohereTool `parameterDefinitions`
+ * instead of a JSON Schema, tool results as `toolResults` {call: {name, parameters}, outputs} with
+ * no call ids), so a faithful round trip needs schema flattening and call matching not done here.
  *
  * A stream is complete when every choice it started has a finishReason (cohere: one choice); an
  * end before that, an error body or malformed JSON throw StreamIncomplete.
@@ -74,9 +91,17 @@ export interface OciChatConfig {
 type ApiFormat = 'GENERIC' | 'COHERE';
 
 type GenericContent = { type: 'TEXT'; text: string } | { type: 'IMAGE'; imageUrl: { url: string; detail?: string } };
+interface GenericToolCall {
+  type: 'FUNCTION';
+  id: string;
+  name: string;
+  arguments: string;
+}
 interface GenericMessage {
-  role: 'SYSTEM' | 'USER' | 'ASSISTANT';
-  content: GenericContent[];
+  role: 'SYSTEM' | 'USER' | 'ASSISTANT' | 'TOOL';
+  content: GenericContent[] | null;
+  toolCalls?: GenericToolCall[];
+  toolCallId?: string;
 }
 interface CohereHistoryMessage {
   role: 'USER' | 'CHATBOT';
@@ -90,7 +115,7 @@ interface OciUsage {
 
 interface GenericChoice {
   index?: unknown;
-  message?: { content?: Array<{ type?: unknown; text?: unknown }> | null } | null;
+  message?: { content?: Array<{ type?: unknown; text?: unknown }> | null; toolCalls?: unknown } | null;
   finishReason?: unknown;
 }
 
@@ -128,9 +153,9 @@ export const ociChatParameters = {
   prompt_cache_key: 'dropped',
   prediction: 'dropped',
   verbosity: 'dropped',
-  parallel_tool_calls: 'dropped',
-  tools: 'refused',
-  tool_choice: 'refused',
+  parallel_tool_calls: 'mapped',
+  tools: 'mapped',
+  tool_choice: 'mapped',
   functions: 'refused',
   function_call: 'refused',
   logprobs: 'refused',
@@ -143,8 +168,6 @@ export const ociChatParameters = {
 const PARAMETERS: ParameterRules = ociChatParameters;
 
 const REFUSAL_REASONS: Readonly<Record<string, string>> = {
-  tools: 'tools are not translated to OCI Generative AI yet: use transparent mode (/transparent/{instance}/20231130/actions/chat)',
-  tool_choice: 'tool_choice: tools are not translated to OCI Generative AI yet',
   functions: 'functions is deprecated and not translated: use tools',
   function_call: 'function_call is deprecated and not translated: use tool_choice',
   logprobs: 'logprobs are not translated to OCI Generative AI',
@@ -288,15 +311,68 @@ function mapParameter(key: string, value: unknown, format: ApiFormat, chat: Reco
     case 'modalities':
       if (!Array.isArray(value) || value.some((m) => m !== 'text')) throw invalid('modalities: OCI Generative AI chat answers with text only');
       return;
+    case 'tools':
+      if (!generic) throw invalid(COHERE_TOOLS);
+      chat['tools'] = genericTools(value);
+      return;
+    case 'tool_choice':
+      if (!generic) throw invalid(COHERE_TOOLS);
+      chat['toolChoice'] = genericToolChoice(value);
+      return;
+    case 'parallel_tool_calls':
+      if (typeof value !== 'boolean') throw invalid('parallel_tool_calls must be a boolean');
+      if (generic) chat['isParallelToolCalls'] = value;
+      else dropped.push(key);
+      return;
     default:
       throw invalid(`${key}: this parameter is not supported by the OCI Generative AI translation`);
   }
 }
 
+const COHERE_TOOLS = 'tools are not translated for Cohere models on OCI (their COHERE format has no JSON Schema tools nor call ids): use a GENERIC model or transparent mode (/transparent/{instance}/20231130/actions/chat)';
+
 function refuseTools(msg: ChatMessage, i: number): void {
-  if (msg.role === 'tool' || (Array.isArray(msg.tool_calls) && msg.tool_calls.length > 0)) {
-    throw invalid(`messages[${i}]: tool calls and tool results are not translated to OCI Generative AI yet`);
+  if (msg.role === 'tool' || (Array.isArray(msg.tool_calls) && msg.tool_calls.length > 0)) throw invalid(`messages[${i}]: ${COHERE_TOOLS}`);
+}
+
+/** OpenAI `tools` → GENERIC FunctionDefinitions. */
+function genericTools(value: unknown): Array<Record<string, unknown>> {
+  if (!Array.isArray(value)) throw invalid('tools must be an array');
+  return value.map((tool: unknown, i) => {
+    if (!isObject(tool) || tool['type'] !== 'function') throw invalid(`tools[${i}]: only function tools are translated to OCI Generative AI`);
+    const fn = tool['function'];
+    if (!isObject(fn) || typeof fn['name'] !== 'string' || fn['name'] === '') throw invalid(`tools[${i}].function.name is required`);
+    const out: Record<string, unknown> = { type: 'FUNCTION', name: fn['name'] };
+    if (typeof fn['description'] === 'string') out['description'] = fn['description'];
+    if (present(fn['parameters'])) {
+      if (!isObject(fn['parameters'])) throw invalid(`tools[${i}].function.parameters must be an object`);
+      out['parameters'] = fn['parameters'];
+    }
+    return out;
+  });
+}
+
+/** OpenAI `tool_choice` → GENERIC ToolChoice. */
+function genericToolChoice(value: unknown): Record<string, unknown> {
+  if (value === 'auto' || value === 'none' || value === 'required') return { type: value.toUpperCase() };
+  if (isObject(value) && value['type'] === 'function' && isObject(value['function']) && typeof value['function']['name'] === 'string') {
+    return { type: 'FUNCTION', name: value['function']['name'] };
   }
+  throw invalid('tool_choice must be "auto", "none", "required" or {type: "function", function: {name}}');
+}
+
+/** An assistant message's OpenAI tool_calls → GENERIC FunctionCalls. */
+function genericToolCalls(calls: unknown, i: number): GenericToolCall[] {
+  if (!Array.isArray(calls)) throw invalid(`messages[${i}].tool_calls must be an array`);
+  return calls.map((call: unknown, j) => {
+    const where = `messages[${i}].tool_calls[${j}]`;
+    if (!isObject(call) || typeof call['id'] !== 'string' || (call['type'] !== undefined && call['type'] !== 'function')) throw invalid(`${where} must be a function call with an id`);
+    const fn = call['function'];
+    if (!isObject(fn) || typeof fn['name'] !== 'string') throw invalid(`${where}.function.name is required`);
+    const args = fn['arguments'] ?? '';
+    if (typeof args !== 'string') throw invalid(`${where}.function.arguments must be a string`);
+    return { type: 'FUNCTION', id: call['id'], name: fn['name'], arguments: args };
+  });
 }
 
 /** A text-only message's content: a string, or text parts concatenated. */
@@ -315,17 +391,22 @@ function joinedText(content: ChatMessage['content'] | undefined, i: number, role
 function genericMessages(messages: ChatMessage[]): GenericMessage[] {
   return messages.map((msg, i): GenericMessage => {
     if (!isObject(msg)) throw invalid(`messages[${i}] must be an object`);
-    refuseTools(msg, i);
     switch (msg.role) {
       case 'system':
       case 'developer':
         return { role: 'SYSTEM', content: [{ type: 'TEXT', text: joinedText(msg.content, i, msg.role) }] };
-      case 'assistant':
-        return { role: 'ASSISTANT', content: [{ type: 'TEXT', text: joinedText(msg.content, i, 'assistant') }] };
+      case 'assistant': {
+        const text = joinedText(msg.content, i, 'assistant');
+        if (!present(msg.tool_calls) || (Array.isArray(msg.tool_calls) && msg.tool_calls.length === 0)) return { role: 'ASSISTANT', content: [{ type: 'TEXT', text }] };
+        return { role: 'ASSISTANT', content: text === '' ? null : [{ type: 'TEXT', text }], toolCalls: genericToolCalls(msg.tool_calls, i) };
+      }
+      case 'tool':
+        if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') throw invalid(`messages[${i}].tool_call_id is required`);
+        return { role: 'TOOL', toolCallId: msg.tool_call_id, content: [{ type: 'TEXT', text: joinedText(msg.content, i, 'tool') }] };
       case 'user':
         return { role: 'USER', content: genericUserContent(msg.content, i) };
       default:
-        throw invalid(`messages[${i}].role "${String(msg.role).slice(0, 32)}" is not supported (system, developer, user, assistant)`);
+        throw invalid(`messages[${i}].role "${String(msg.role).slice(0, 32)}" is not supported (system, developer, user, assistant, tool)`);
     }
   });
 }
@@ -439,6 +520,23 @@ function genericText(message: unknown): string | null {
   return texts.length > 0 ? texts.join('') : null;
 }
 
+/** A generic message's `toolCalls` as they came (objects only); [] when it has none. */
+function rawToolCalls(message: unknown): Array<Record<string, unknown>> {
+  if (!isObject(message) || !Array.isArray(message['toolCalls'])) return [];
+  return (message['toolCalls'] as unknown[]).filter(isObject);
+}
+
+/** A generic message's FunctionCalls as OpenAI tool_calls; undefined when it has none. */
+function genericToolCallsOf(message: unknown): ToolCall[] | undefined {
+  const calls = rawToolCalls(message);
+  if (calls.length === 0) return undefined;
+  return calls.map((c, j) => ({
+    id: typeof c['id'] === 'string' && c['id'] !== '' ? c['id'] : `call_${j}`,
+    type: 'function',
+    function: { name: typeof c['name'] === 'string' ? c['name'] : '', arguments: typeof c['arguments'] === 'string' ? c['arguments'] : JSON.stringify(c['arguments'] ?? {}) },
+  }));
+}
+
 /** The message of an OCI error body (`{"code","message"}`); undefined if none. */
 export function ociErrorMessage(body: Buffer | string): string | undefined {
   let parsed: unknown;
@@ -466,7 +564,10 @@ export function toChatCompletion(result: unknown, options: TranslatorOptions): {
       const index = typeof c.index === 'number' ? c.index : i;
       const finish = finishOf(c.finishReason);
       if (finish.kind === 'failed') throw new GatewayError('upstream_error', `OCI ended choice ${index} with finishReason "${finish.reason}"`);
-      return { index, message: { role: 'assistant', content: genericText(c.message), refusal: null }, finish_reason: finish.kind === 'finished' ? finish.reason : null, logprobs: null };
+      const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: genericText(c.message), refusal: null };
+      const toolCalls = genericToolCallsOf(c.message);
+      if (toolCalls) message.tool_calls = toolCalls;
+      return { index, message, finish_reason: finish.kind === 'finished' ? finish.reason : null, logprobs: null };
     });
     choices.sort((a, b) => a.index - b.index);
   } else if (typeof response.text === 'string') {
@@ -494,6 +595,8 @@ export class OciChatTranslator implements ChatTranslator {
   #sse: SseDecoder | undefined;
   /** Choice index → finished; every started choice has an entry. */
   readonly #choices = new Map<number, boolean>();
+  /** Choice index → the ids of the tool calls it started, in OpenAI index order. */
+  readonly #toolCalls = new Map<number, string[]>();
   #usage: TokenCounts | undefined;
   #usageSent = false;
 
@@ -565,15 +668,41 @@ export class OciChatTranslator implements ChatTranslator {
     if (finish.kind === 'failed') throw new StreamIncomplete(`OCI ended choice ${index} with finishReason "${finish.reason}"`);
     // Cohere's last event repeats the whole answer in `text`; only its finishReason is news.
     const text = this.#format === 'GENERIC' ? genericText(parsed['message']) : finish.kind === 'open' && typeof parsed['text'] === 'string' ? parsed['text'] : null;
-    if (text === null && finish.kind === 'open') return; // a usage-only or empty event
+    const fragments = this.#format === 'GENERIC' ? rawToolCalls(parsed['message']) : [];
+    if (text === null && fragments.length === 0 && finish.kind === 'open') return; // a usage-only or empty event
     const first = !this.#choices.has(index);
     if (first) this.#choices.set(index, false);
     const delta: ChatCompletionChunk['choices'][number]['delta'] = {};
     if (first) delta.role = 'assistant';
     if (text !== null && text !== '') delta.content = text;
-    else if (first) delta.content = '';
+    else if (first) delta.content = fragments.length > 0 ? null : '';
+    const toolCalls = this.#toolCallDeltas(index, fragments);
+    if (toolCalls.length > 0) delta.tool_calls = toolCalls;
     if (finish.kind === 'finished') this.#choices.set(index, true);
     out.push(this.#chunk(index, delta, finish.kind === 'finished' ? finish.reason : null));
+  }
+
+  /**
+   * Tool call fragments of choice `index` → OpenAI tool_calls deltas: a fragment with a new id (or
+   * a name) starts a call, one without continues the last call's arguments.
+   */
+  #toolCallDeltas(index: number, fragments: Array<Record<string, unknown>>): ChunkToolCall[] {
+    const out: ChunkToolCall[] = [];
+    const ids = this.#toolCalls.get(index) ?? [];
+    this.#toolCalls.set(index, ids);
+    for (const f of fragments) {
+      const id = typeof f['id'] === 'string' && f['id'] !== '' ? f['id'] : undefined;
+      const name = typeof f['name'] === 'string' && f['name'] !== '' ? f['name'] : undefined;
+      const args = typeof f['arguments'] === 'string' ? f['arguments'] : f['arguments'] === undefined || f['arguments'] === null ? '' : JSON.stringify(f['arguments']);
+      const continues = ids.length > 0 && (id === undefined ? name === undefined : id === ids[ids.length - 1]);
+      if (continues) {
+        if (args !== '') out.push({ index: ids.length - 1, function: { arguments: args } });
+        continue;
+      }
+      ids.push(id ?? `call_${index}_${ids.length}`);
+      out.push({ index: ids.length - 1, id: ids[ids.length - 1]!, type: 'function', function: { name: name ?? '', arguments: args } });
+    }
+    return out;
   }
 
   #chunk(index: number, delta: ChatCompletionChunk['choices'][number]['delta'], finish: FinishReason | null): ChatCompletionChunk {

@@ -10,6 +10,7 @@ import { rules, type PathRule } from '../transparent-path.js';
 import { defineProvider, type ProviderContext } from '../types.js';
 import { isVertexClaudeModel, vertexClaudeChat } from './openai_to_anthropic_rawpredict.js';
 import { geminiChat } from './openai_to_gemini.js';
+import { vertexEmbeddings } from './openai_to_vertex_embeddings.js';
 import { vertexUsage } from './usage.js';
 
 /** A project id (`my-project`, or domain-scoped `example.com:my-project`) or a project number. */
@@ -95,7 +96,8 @@ function applyVertexCredential(req: UpstreamRequest, credential: Credential): Up
  * Google Vertex AI: Gemini (and partner models such as Anthropic's) in one configured project
  * and location. Transparent mode forwards the native inference API of that project and location
  * only; protocol mode translates OpenAI chat completions to Gemini's generateContent, or for
- * `claude-*` models to Anthropic Messages through `:rawPredict`.
+ * `claude-*` models to Anthropic Messages through `:rawPredict`, and OpenAI embeddings to the text
+ * embeddings `:predict`.
  */
 export const vertex = defineProvider({
   type: 'vertex',
@@ -128,6 +130,7 @@ export const vertex = defineProvider({
       endpoint: vertexEndpoint(location),
       transparentRules: vertexInferenceRules(project, location),
       chat: (options) => (isVertexClaudeModel(options.model) ? claude(options) : gemini(options)),
+      embeddings: vertexEmbeddings({ project, location }),
     };
   },
 });

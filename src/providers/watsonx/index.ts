@@ -7,6 +7,7 @@ import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider, type ProviderContext } from '../types.js';
 import { watsonxChat, type WatsonxScope } from './openai_to_watsonx.js';
+import { watsonxEmbeddings } from './openai_to_watsonx_embeddings.js';
 import { scopedBody } from './project-scope.js';
 import { watsonxUsage } from './usage.js';
 
@@ -80,7 +81,7 @@ function watsonxCredential(auth: WatsonxAuth, ctx: ProviderContext): CachedCrede
 
 /**
  * IBM watsonx.ai (the `ml/v1` runtime): inference only in transparent mode, OpenAI chat
- * completions in protocol mode; every call bills the instance's project or space.
+ * completions and embeddings in protocol mode; every call bills the instance's project or space.
  */
 export const watsonx = defineProvider({
   type: 'watsonx',
@@ -105,6 +106,7 @@ export const watsonx = defineProvider({
       region: config.region,
       endpoint: regionEndpoint(config.region),
       chat: watsonxChat({ scope, version: config.version }),
+      embeddings: watsonxEmbeddings({ scope, version: config.version }),
       transparentBody: (_method, segments, body) => scopedBody(scope, segments, body),
     };
   },
