@@ -1,4 +1,5 @@
 import { Emulator, requestId, type Exchange } from './base.js';
+import { toolCallReply, toolToCall } from './openai.js';
 
 /**
  * Azure OpenAI emulator (`https://{resource}.openai.azure.com`). Checks the `api-key` header as
@@ -116,6 +117,11 @@ export class AzureOpenAIEmulator extends Emulator {
     const reply = AzureOpenAIEmulator.REPLY;
     const usage = { prompt_tokens: 11, completion_tokens: reply.length, total_tokens: 11 + reply.length };
     const promptFilter = [{ prompt_index: 0, content_filter_results: SAFE }];
+    const tool = toolToCall(body);
+    if (tool) {
+      const answer = toolCallReply(model, id, created, tool);
+      return body['stream'] === true ? this.sse(ex, answer.frames) : this.json(ex, 200, answer.json);
+    }
     if (body['stream'] !== true) {
       return this.json(ex, 200, {
         choices: [{ content_filter_results: SAFE, finish_reason: 'stop', index: 0, logprobs: null, message: { content: reply.join(''), refusal: null, role: 'assistant' } }],

@@ -89,25 +89,9 @@ export class OpenAIEmulator extends Emulator {
     return this.sse(ex, frames);
   }
 
-  /** The model calls `name` with `{"location":"Paris"}`: as JSON, or with the arguments streamed in fragments. */
   async #toolCall(ex: Exchange, body: Record<string, unknown>, id: string, created: number, name: string): Promise<void> {
-    const modelId = body['model'] as string;
-    const call = { id: requestId('call_'), type: 'function', function: { name, arguments: '{"location": "Paris"}' } };
-    const usage = { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 };
-    if (body['stream'] !== true) {
-      return this.json(ex, 200, {
-        id, object: 'chat.completion', created, model: modelId,
-        choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [call], refusal: null }, logprobs: null, finish_reason: 'tool_calls' }],
-        usage,
-      });
-    }
-    const chunk = (delta: object, finish: string | null) => frame({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
-    return this.sse(ex, [
-      chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name, arguments: '' } }] }, null),
-      ...['{"loca', 'tion": "Pa', 'ris"}'].map((part) => chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null)),
-      chunk({}, 'tool_calls'),
-      'data: [DONE]\n\n',
-    ]);
+    const reply = toolCallReply(body['model'] as string, id, created, name);
+    return body['stream'] === true ? this.sse(ex, reply.frames) : this.json(ex, 200, reply.json);
   }
 
   async #bulk(ex: Exchange, frames: number): Promise<void> {
@@ -145,8 +129,27 @@ export class OpenAIEmulator extends Emulator {
   }
 }
 
+/** The model calling `name` with `{"location":"Paris"}`: as JSON, or as SSE frames with the arguments in fragments. */
+export function toolCallReply(model: string, id: string, created: number, name: string): { json: object; frames: string[] } {
+  const call = { id: requestId('call_'), type: 'function', function: { name, arguments: '{"location": "Paris"}' } };
+  const chunk = (delta: object, finish: string | null) => frame({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  return {
+    json: {
+      id, object: 'chat.completion', created, model,
+      choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [call], refusal: null }, logprobs: null, finish_reason: 'tool_calls' }],
+      usage: { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 },
+    },
+    frames: [
+      chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name, arguments: '' } }] }, null),
+      ...['{"loca', 'tion": "Pa', 'ris"}'].map((part) => chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null)),
+      chunk({}, 'tool_calls'),
+      'data: [DONE]\n\n',
+    ],
+  };
+}
+
 /** A tool the emulated model calls: when tools are offered and the last user turn asks about the weather. */
-function toolToCall(body: Record<string, unknown>): string | undefined {
+export function toolToCall(body: Record<string, unknown>): string | undefined {
   const tools = body['tools'];
   if (!Array.isArray(tools) || tools.length === 0) return undefined;
   const last = (body['messages'] as Array<{ role?: string; content?: unknown }>).at(-1);

@@ -183,6 +183,25 @@ describe('protocol mode for Azure OpenAI, xAI and Ollama: the OpenAI SDK through
         assert.match(metrics, new RegExp(`llmproxy_tokens_total\\{instance="${c.instance}",model="${c.model.replace('.', '\\.')}",direction="output"\\} [1-9]`));
       });
 
+      test('tools: a tool call (JSON and streamed argument deltas) and the tool result sent back', async () => {
+        const emu = c.emulator();
+        const weather: OpenAI.ChatCompletionTool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { location: { type: 'string' } } } } };
+        const asked: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+        const sdk = client(`${gw.url}/openai/${c.instance}`);
+        const out = await sdk.chat.completions.create({ model: c.model, messages: asked, tools: [weather] });
+        const call = out.choices[0]?.message.tool_calls?.[0];
+        assert.equal(out.choices[0]?.finish_reason, 'tool_calls');
+        assert.deepEqual(JSON.parse(call?.type === 'function' ? call.function.arguments : '{}'), { location: 'Paris' });
+        const streamed = await sdk.chat.completions.stream({ model: c.model, messages: asked, tools: [weather] }).finalChatCompletion();
+        const streamedCall = streamed.choices[0]?.message.tool_calls?.[0];
+        assert.deepEqual(JSON.parse(streamedCall?.type === 'function' ? streamedCall.function.arguments : '{}'), { location: 'Paris' });
+        emu.reset();
+        await sdk.chat.completions.create({ model: c.model, tools: [weather], messages: [...asked, out.choices[0]!.message, { role: 'tool', tool_call_id: call!.id, content: '18°C' }] });
+        const sent = JSON.parse(emu.last.body.toString('utf8')) as { messages: Array<{ role: string; tool_call_id?: string }> };
+        assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'tool']);
+        assert.equal(sent.messages[2]?.tool_call_id, call!.id);
+      });
+
       test("the provider's error becomes an OpenAI error the SDK raises, with the provider's message", async () => {
         const emu = c.emulator();
         emu.reset();
