@@ -39,9 +39,27 @@ describe('watsonx instance config', () => {
     });
   }
 
-  test('an authentication type not yet supported names the ones that are', () => {
-    const found = problems({ region: 'us-south', project_id: 'p', authentication: { type: 'api_key', api_key: '${env:X}' } });
-    assert.ok(found.some((p) => p.startsWith('instances.wx.authentication.type') && p.includes('bearer_token')), JSON.stringify(found));
+  test('api_key and trusted_profile authentication', () => {
+    const base = { region: 'us-south', project_id: 'p' };
+    assert.deepEqual(problems({ ...base, authentication: { type: 'api_key', api_key: '${env:IBM_KEY}', iam_url: 'https://private.iam.cloud.ibm.com' } }), []);
+    assert.deepEqual(problems({ ...base, credential_refresh_window: '2m', authentication: { type: 'trusted_profile', profile_id: 'Profile-1', cr_token_file: 'token' } }), []);
+    assert.deepEqual(problems({ ...base, authentication: { type: 'trusted_profile', profile_name: 'gateway', account_id: 'acc' } }), []);
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{ type: 'api_key', api_key: 'literal-key-value' }, 'instances.wx.authentication.api_key: a literal secret is refused'],
+      [{ type: 'trusted_profile' }, 'instances.wx.authentication.profile_id: exactly one of'],
+      [{ type: 'trusted_profile', profile_id: 'a', profile_crn: 'crn:v1:x' }, 'instances.wx.authentication.profile_id: exactly one of'],
+      [{ type: 'trusted_profile', profile_name: 'gateway' }, 'instances.wx.authentication.account_id: required with profile_name'],
+      [{ type: 'oauth' }, 'instances.wx.authentication.type'],
+    ];
+    for (const [authentication, problem] of refused) {
+      const found = problems({ ...base, authentication });
+      assert.ok(found.some((p) => p.startsWith(problem)), `${problem} not in ${JSON.stringify(found)}`);
+    }
+  });
+
+  test('a 401 (an expired IAM token looks like any other) refreshes and retries once; a 403 does not', () => {
+    assert.equal(watsonx.staleCredential?.(401, {}), true);
+    assert.equal(watsonx.staleCredential?.(403, {}), false);
   });
 
   test('the endpoint follows the region (IBM\'s CloudRegion list)', () => {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { duration, secretRef, type Endpoint } from '../../config/fields.js';
+import { ibmIamCredential } from '../../credentials/ibm/index.js';
+import { ibmApiKeyAuth, ibmTrustedProfileAuth } from '../../credentials/ibm/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
 import type { CachedCredential, Credential } from '../../credentials/types.js';
 import { applyHeaderCredential } from '../../signing/header.js';
@@ -23,12 +25,11 @@ const bearerToken = z.strictObject({
 });
 
 /**
- * `authentication` of a watsonx instance, discriminated by `type`. DESIGN.md §2 also names
- * `api_key` (the IAM API-key exchange) and `trusted_profile` (a compute-resource token): each
- * will be one more entry here and one more case in `watsonxCredential`, its source living in
- * credentials/ibm/.
+ * `authentication` of a watsonx instance, discriminated by `type`: `bearer_token` (kept fresh
+ * elsewhere), `api_key` (exchanged at IBM IAM) or `trusted_profile` (the compute resource's
+ * token exchanged at IAM); the IAM kinds live in credentials/ibm/.
  */
-export const watsonxAuthSchema = z.discriminatedUnion('type', [bearerToken]);
+export const watsonxAuthSchema = z.discriminatedUnion('type', [bearerToken, ibmApiKeyAuth, ibmTrustedProfileAuth]);
 export type WatsonxAuth = z.output<typeof watsonxAuthSchema>;
 
 /** The API version date sent as `?version=` in protocol mode: IBM's Java SDK default at the time of writing. */
@@ -43,6 +44,8 @@ const schema = instanceSchema(
     project_id: z.string().min(1).max(128).optional(),
     /** The deployment space that pays for every call (exactly one of project_id and space_id). */
     space_id: z.string().min(1).max(128).optional(),
+    /** Refresh IAM access tokens (`api_key`, `trusted_profile`) this long before they expire; default 5m. */
+    credential_refresh_window: duration().optional(),
     /** API version date (`YYYY-MM-DD`) for protocol mode; transparent clients send their own. */
     version: z
       .string()
@@ -68,14 +71,28 @@ export function regionEndpoint(region: string): Endpoint {
   return { origin: Object.hasOwn(AWS_HOSTED_REGIONS, region) ? AWS_HOSTED_REGIONS[region]! : `https://${region}.ml.cloud.ibm.com`, basePath: '' };
 }
 
-function watsonxCredential(auth: WatsonxAuth, ctx: ProviderContext): CachedCredential {
+function watsonxCredential(name: string, auth: WatsonxAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): { credential: CachedCredential; close?: () => Promise<void> } {
   switch (auth.type) {
     case 'bearer_token': {
       const secret = ctx.secrets.handle(auth.token, auth.refresh_interval);
-      return new StaticCredential(secret, 'bearer_token', (token) => ({ type: 'bearer', token: token! }));
+      return { credential: new StaticCredential(secret, 'bearer_token', (token) => ({ type: 'bearer', token: token! })) };
+    }
+    case 'api_key':
+    case 'trusted_profile': {
+      const credential = ibmIamCredential(auth, {
+        secrets: ctx.secrets,
+        scrubber: ctx.scrubber,
+        baseDir: ctx.baseDir,
+        ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
+        onFetch: ({ method, ok, error }) => {
+          ctx.metrics.credentialRefresh.inc({ provider: 'watsonx', method, status: ok ? 'success' : 'failure' });
+          if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
+        },
+      });
+      return { credential, close: async () => credential.close() };
     }
     default:
-      return auth.type satisfies never;
+      return auth satisfies never;
   }
 }
 
@@ -98,10 +115,21 @@ export const watsonx = defineProvider({
     'GET ml/v1/foundation_model_specs',
   ),
   usage: watsonxUsage,
-  setup(_name, config, ctx) {
+  /**
+   * A 401 is the only sign of an expired IAM token the hook can see: IBM says
+   * `authentication_token_expired` in the body, which the hook does not get, and sends no
+   * distinguishing header. Any 401 therefore refreshes the token and retries once (the
+   * refreshing cache ignores a second invalidate within its cooldown, so a burst costs one IAM
+   * call); a 401 after that is `upstream_credential_rejected`, as before. A 403 is a project
+   * or space the token may not use: the request's problem, no refresh.
+   */
+  staleCredential: (status) => status === 401,
+  setup(name, config, ctx) {
     const scope: WatsonxScope = config.project_id !== undefined ? { project_id: config.project_id } : { space_id: config.space_id! };
+    const { credential, close } = watsonxCredential(name, config.authentication, config.credential_refresh_window, ctx);
     return {
-      credential: watsonxCredential(config.authentication, ctx),
+      credential,
+      ...(close ? { close } : {}),
       sign: (req, cred) => applyHeaderCredential(req, cred as Extract<Credential, { type: 'bearer' }>),
       region: config.region,
       endpoint: regionEndpoint(config.region),
