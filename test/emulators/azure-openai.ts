@@ -1,4 +1,5 @@
 import { Emulator, requestId, type Exchange } from './base.js';
+import { ENTRA_TOKENS } from './entra.js';
 import { toolCallReply, toolToCall } from './openai.js';
 
 /**
@@ -34,7 +35,30 @@ export class AzureOpenAIEmulator extends Emulator {
     return { 'apim-request-id': requestId(''), 'x-request-id': requestId(''), 'x-ms-region': 'Sweden Central' };
   }
 
+  readonly #challenged = new WeakSet<Exchange>();
+
+  protected override json(ex: Exchange, status: number, body: unknown, headers: Record<string, string> = {}): Promise<void> {
+    const challenge = this.#challenged.has(ex) ? { 'www-authenticate': 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"' } : ({} as Record<string, string>);
+    return super.json(ex, status, body, { ...headers, ...challenge });
+  }
+
+  /** Requests that authenticated with an Entra Bearer token, and with an `api-key`. */
+  readonly authSeen = { bearer: 0, apiKey: 0 };
+
   protected authenticate(ex: Exchange) {
+    const authorization = ex.req.headers['authorization'];
+    if (typeof authorization === 'string' && /^Bearer /i.test(authorization)) {
+      // Tokens the Entra emulator minted, until they expire; a Bearer challenge otherwise, as
+      // Azure answers an expired token.
+      const expiresAt = ENTRA_TOKENS.get(authorization.slice(7));
+      if (expiresAt === undefined || Date.now() >= expiresAt) {
+        this.#challenged.add(ex);
+        return { status: 401, body: error('401', 'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.') };
+      }
+      if (ex.req.headers['api-key'] === undefined) this.authSeen.bearer++;
+      return undefined;
+    }
+    if (ex.req.headers['api-key'] !== undefined) this.authSeen.apiKey++;
     const key = ex.req.headers['api-key'];
     if (typeof key !== 'string' || key === '') {
       return { status: 401, body: error('401', 'Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.') };

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { endpointUrl } from '../../config/fields.js';
+import { duration, endpointUrl } from '../../config/fields.js';
+import { entraCredential } from '../../credentials/azure/index.js';
+import { entraAuthSchemas } from '../../credentials/azure/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import type { CachedCredential, Credential } from '../../credentials/types.js';
@@ -15,11 +17,11 @@ import { API_VERSION, DEPLOYMENT_NAME, azureChat, azureEmbeddings } from './depl
 export const AZURE_DEFAULT_API_VERSION = '2024-10-21';
 
 /**
- * `authentication` of an Azure OpenAI instance, by `type`. Only `api_key` (sent as `api-key`)
- * so far; the Entra ID kinds (`client_secret`, `managed_identity`, `workload_identity`, ...) join
- * this union with a `scope` field and are applied as `Authorization: Bearer` by the same signer.
+ * `authentication` of an Azure OpenAI instance, by `type`: `api_key` (sent as `api-key`), or an
+ * Entra ID kind (`client_secret`, `managed_identity`, `workload_identity`,
+ * `default_credentials`) whose token for `scope` is sent as `Authorization: Bearer`.
  */
-const authSchema = z.discriminatedUnion('type', [apiKeyAuthSchema]);
+const authSchema = z.discriminatedUnion('type', [apiKeyAuthSchema, ...entraAuthSchemas]);
 type AzureAuth = z.output<typeof authSchema>;
 
 const schema = instanceSchema(
@@ -31,6 +33,8 @@ const schema = instanceSchema(
     api_version: z.string().regex(API_VERSION, 'must be a dated Azure OpenAI API version such as 2024-10-21 or 2025-04-01-preview').default(AZURE_DEFAULT_API_VERSION),
     /** Protocol mode: model name → deployment name; an unlisted model is taken as a deployment name. */
     deployments: z.record(z.string().min(1), z.string().regex(DEPLOYMENT_NAME, 'must be an Azure deployment name (letters, digits, "_", "-", ".")')).default({}),
+    /** Entra ID kinds: refresh the token this long before it expires (default 5 minutes). */
+    credential_refresh_window: duration().optional(),
   },
   authSchema,
 );
@@ -51,12 +55,26 @@ const AZURE_RULES = rules(
 
 type HeaderCredential = Extract<Credential, { type: 'bearer' | 'header' }>;
 
-function credentialFor(auth: AzureAuth, ctx: ProviderContext): CachedCredential<HeaderCredential> {
+function credentialFor(name: string, auth: AzureAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): CachedCredential<HeaderCredential> & { close?(): void } {
   switch (auth.type) {
     case 'api_key':
       return new StaticCredential(ctx.secrets.handle(auth.api_key, auth.refresh_interval), 'api_key', (value) => ({ type: 'header', name: 'api-key', value }));
+    case 'client_secret':
+    case 'managed_identity':
+    case 'workload_identity':
+    case 'default_credentials':
+      return entraCredential(auth, {
+        secrets: ctx.secrets,
+        scrubber: ctx.scrubber,
+        baseDir: ctx.baseDir,
+        ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
+        onFetch: ({ method, ok, error }) => {
+          ctx.metrics.credentialRefresh.inc({ provider: 'azure', method, status: ok ? 'success' : 'failure' });
+          if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
+        },
+      });
     default:
-      return auth.type satisfies never;
+      return auth satisfies never;
   }
 }
 
@@ -70,9 +88,14 @@ export const azure = defineProvider({
   // On the dated routes the deployment runs what it runs, whatever the body's `model` says, so
   // key scopes apply to the deployment name.
   modelFromPath: (segments) => (segments[0] === 'openai' && segments[1] === 'deployments' ? segments[2] : undefined),
-  setup(_name, config, ctx) {
+  // An expired or revoked Entra token: 401 with a Bearer challenge. An `api-key` 401 carries
+  // none and is not retried (a static key cannot be refetched).
+  staleCredential: (status, headers) => status === 401 && /^bearer\b/i.test(String(headers['www-authenticate'] ?? '')),
+  setup(name, config, ctx) {
+    const credential = credentialFor(name, config.authentication, config.credential_refresh_window, ctx);
     return {
-      credential: credentialFor(config.authentication, ctx),
+      credential,
+      ...(credential.close !== undefined ? { close: async () => credential.close!() } : {}),
       sign: (req, cred) => applyHeaderCredential(req, cred as HeaderCredential),
       chat: azureChat(config.api_version, config.deployments),
       embeddings: azureEmbeddings(config.api_version, config.deployments),
