@@ -1,8 +1,9 @@
 import { envStore } from './env.js';
 import { fileStore } from './file.js';
 import type { SecretStore } from './types.js';
+import { vaultStore } from './vault.js';
 
 /** The only list of secret stores. Adding a store is one file plus one line here. */
 export const SECRET_STORES: ReadonlyMap<string, SecretStore> = new Map(
-  [envStore, fileStore].map((s) => [s.scheme, s]),
+  [envStore, fileStore, vaultStore].map((s) => [s.scheme, s]),
 );
