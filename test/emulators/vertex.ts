@@ -1,3 +1,4 @@
+import { GOOGLE_TOKENS } from './google-oauth.js';
 import { Emulator, type Exchange } from './base.js';
 
 /**
@@ -57,7 +58,12 @@ export class VertexEmulator extends Emulator {
       };
     }
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    const minted = GOOGLE_TOKENS.get(token);
+    if (minted !== undefined && Date.now() < minted) return undefined;
     if (!this.acceptedKeys.has(token)) {
+      // A token the Google OAuth emulator minted that has since expired or been revoked: Google's
+      // challenge, which tells the gateway to fetch a new one.
+      if (minted !== undefined || token.startsWith('ya29.emu-')) ex.res.setHeader('www-authenticate', 'Bearer realm="https://accounts.google.com/", error="invalid_token"');
       return {
         status: 401,
         body: googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.', [

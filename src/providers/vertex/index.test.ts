@@ -65,6 +65,17 @@ async function build(fields: Record<string, unknown> = {}): Promise<{ instance: 
 const allowed = (instance: Instance, method: string, path: string) => matchPathRule(instance.rules, method, checkNativePath(path)) !== undefined;
 
 describe('vertex: configuration', () => {
+  test('Google credential kinds: service_account takes key_file or a key reference, not both; default_credentials takes nothing', () => {
+    const base = { project: 'my-project', location: 'us-central1' };
+    assert.deepEqual(problems({ ...base, authentication: { type: 'service_account', key_file: 'k.json' } }), []);
+    assert.deepEqual(problems({ ...base, authentication: { type: 'service_account', key: '${env:SA_KEY}' }, credential_refresh_window: '2m' }), []);
+    assert.deepEqual(problems({ ...base, authentication: { type: 'default_credentials' } }), []);
+    assert.equal(problems({ ...base, authentication: { type: 'service_account' } }).length, 1);
+    assert.equal(problems({ ...base, authentication: { type: 'service_account', key_file: 'k.json', key: '${env:SA_KEY}' } }).length, 1);
+    assert.match(problems({ ...base, authentication: { type: 'service_account', key: '{"private_key":"x"}' } })[0] ?? '', /literal secret is refused/);
+    assert.deepEqual(problems({ ...base, authentication: { type: 'default_credentials', scope: 'x' } }), ['instances.v.authentication.scope: unknown field']);
+  });
+
   test('project, location and an access_token authentication; errors name their path', () => {
     assert.deepEqual(problems({ location: 'Us Central', authentication: { type: 'access_token', token: 'ya29.literal' }, region: 'x' }), [
       'instances.v.project: required',
@@ -72,8 +83,8 @@ describe('vertex: configuration', () => {
       'instances.v.authentication.token: a literal secret is refused: keep it in a secret store and reference it, e.g. "${env:NAME}" or "${file:/run/secrets/name}"',
       'instances.v.region: unknown field',
     ]);
-    assert.deepEqual(problems({ project: 'my-project', location: 'us-central1', authentication: { type: 'service_account', key_file: 'k.json' } }), [
-      'instances.v.authentication.type: must be one of access_token',
+    assert.deepEqual(problems({ project: 'my-project', location: 'us-central1', authentication: { type: 'workload_identity' } }), [
+      'instances.v.authentication.type: must be one of access_token, service_account, default_credentials, external_account',
     ]);
     assert.deepEqual(problems({ project: 'my-project', location: 'us-central1', authentication: { type: 'access_token', token: '${env:X}', extra: 1 } }), ['instances.v.authentication.extra: unknown field']);
     for (const project of ['my-project', 'example.com:my-project', '123456789012']) {

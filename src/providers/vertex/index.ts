@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { duration, secretRef } from '../../config/fields.js';
+import { gcpCredential } from '../../credentials/gcp/index.js';
+import { gcpAuthSchemas } from '../../credentials/gcp/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
 import type { CachedCredential, Credential } from '../../credentials/types.js';
 import { GatewayError } from '../../errors/gateway-error.js';
@@ -31,11 +33,11 @@ const accessTokenAuthSchema = z.strictObject({
 });
 
 /**
- * Vertex authentication, discriminated by `type`. Google's own kinds (`default_credentials`,
- * `service_account`, `external_account`) join this union with a GCP credential source that
- * fetches and refreshes tokens; `setup` switches over it exhaustively.
+ * Vertex authentication, discriminated by `type`: `access_token`, or Google's own kinds
+ * (`service_account`, `default_credentials`, `external_account`) whose tokens google-auth-library fetches and
+ * RefreshingCredential refreshes; `setup` switches over it exhaustively.
  */
-export const vertexAuthSchema = z.discriminatedUnion('type', [accessTokenAuthSchema]);
+export const vertexAuthSchema = z.discriminatedUnion('type', [accessTokenAuthSchema, ...gcpAuthSchemas]);
 export type VertexAuth = z.output<typeof vertexAuthSchema>;
 
 const schema = instanceSchema(
@@ -45,6 +47,8 @@ const schema = instanceSchema(
     project: z.string().regex(PROJECT, 'must be a Google Cloud project id (such as my-project) or project number'),
     /** The Vertex AI location (`us-central1`, `europe-west4`, `global`); clients cannot name another. */
     location: z.string().regex(LOCATION, 'must be a Vertex AI location such as us-central1 or global'),
+    /** Google credential kinds: refresh the token this long before it expires (default 5 minutes). */
+    credential_refresh_window: duration().optional(),
   },
   vertexAuthSchema,
 );
@@ -119,12 +123,17 @@ export const vertex = defineProvider({
     const colon = last.indexOf(':');
     return colon > 0 ? last.slice(0, colon) : last;
   },
-  setup(_name, config, ctx) {
+  // An expired or revoked token: 401 UNAUTHENTICATED with Google's `Bearer ... error="invalid_token"`
+  // challenge. Refetched and retried once (an `access_token` re-reads its secret).
+  staleCredential: (status, headers) => status === 401 && /^bearer\b/i.test(String(headers['www-authenticate'] ?? '')),
+  setup(name, config, ctx) {
     const { project, location } = config;
     const gemini = geminiChat({ project, location });
     const claude = vertexClaudeChat({ project, location });
+    const credential = vertexCredential(name, config.authentication, config.credential_refresh_window, ctx);
     return {
-      credential: vertexCredential(config.authentication, ctx),
+      credential,
+      ...(credential.close !== undefined ? { close: async () => credential.close!() } : {}),
       sign: applyVertexCredential,
       region: location,
       endpoint: vertexEndpoint(location),
@@ -136,12 +145,25 @@ export const vertex = defineProvider({
 });
 
 /** The instance's credential source for its authentication block. */
-function vertexCredential(auth: VertexAuth, ctx: ProviderContext): CachedCredential {
+function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): CachedCredential & { close?(): void } {
   switch (auth.type) {
     case 'access_token':
       return new StaticCredential(ctx.secrets.handle(auth.token, auth.refresh_interval), 'access_token', (token) => ({ type: 'bearer', token }));
+    case 'service_account':
+    case 'default_credentials':
+    case 'external_account':
+      return gcpCredential(auth, {
+        secrets: ctx.secrets,
+        scrubber: ctx.scrubber,
+        baseDir: ctx.baseDir,
+        ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
+        onFetch: ({ method, ok, error }) => {
+          ctx.metrics.credentialRefresh.inc({ provider: 'vertex', method, status: ok ? 'success' : 'failure' });
+          if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
+        },
+      });
     default:
-      auth.type satisfies never;
+      auth satisfies never;
       throw new Error('unknown vertex authentication type');
   }
 }
