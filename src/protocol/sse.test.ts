@@ -224,3 +224,20 @@ describe('SseDecoder (WHATWG event-stream parsing)', () => {
     assert.deepEqual(d.push(utf8('\n')), [{ event: 'x', data: '1', id: undefined }]);
   });
 });
+
+describe('SseDecoder keepUnframedText', () => {
+  const body = 'data: {"a":1}\r\n\r\n{\r\n  "error": {"code": 500, "message": "boom"}\r\n}\r\n';
+  test('by default text outside the framing is skipped, as the spec says', () => {
+    const d = new SseDecoder();
+    assert.deepEqual([...d.push(Buffer.from(body)), ...d.end()].map((e) => e.data), ['{"a":1}']);
+    assert.equal(d.unframedText, '');
+  });
+  test('when kept, it is collected whole (every later line), whatever the chunking', () => {
+    for (const chunks of [[Buffer.from(body)], byteByByte(Buffer.from(body))]) {
+      const d = new SseDecoder({ keepUnframedText: true });
+      const events = [...chunks.flatMap((c) => d.push(c)), ...d.end()];
+      assert.deepEqual(events.map((e) => e.data), ['{"a":1}']);
+      assert.deepEqual(JSON.parse(d.unframedText), { error: { code: 500, message: 'boom' } });
+    }
+  });
+});

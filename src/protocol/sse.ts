@@ -12,13 +12,33 @@ export interface SseEvent {
   id: string | undefined;
 }
 
+export interface SseDecoderOptions {
+  /**
+   * Keep text outside the SSE framing instead of skipping it: a line whose field is not an SSE
+   * field starts it, and every later line belongs to it. Google writes an error that happens
+   * mid-stream as bare JSON after the last event, which a spec-following reader would drop.
+   */
+  keepUnframedText?: boolean;
+}
+
 export class SseDecoder {
   readonly #text = new TextDecoder('utf-8');
+  /** Unframed lines, when kept (see SseDecoderOptions). */
+  readonly #unframed: string[] | undefined;
   #buffer = '';
   #event = '';
   #data: string[] = [];
   #id: string | undefined;
   #sawCR = false;
+
+  constructor(options: SseDecoderOptions = {}) {
+    if (options.keepUnframedText) this.#unframed = [];
+  }
+
+  /** The text outside the SSE framing seen so far, trimmed; '' when none (or not kept). */
+  get unframedText(): string {
+    return this.#unframed?.join('\n').trim() ?? '';
+  }
 
   /** Decodes `chunk` and returns the events it completed. */
   push(chunk: Uint8Array): SseEvent[] {
@@ -65,6 +85,10 @@ export class SseDecoder {
   }
 
   #line(line: string): SseEvent | undefined {
+    if (this.#unframed !== undefined && this.#unframed.length > 0) {
+      this.#unframed.push(line); // once unframed text began, the rest of the body belongs to it
+      return undefined;
+    }
     if (line === '') return this.#dispatch();
     if (line.charCodeAt(0) === 58 /* : comment */) return undefined;
     const colon = line.indexOf(':');
@@ -81,8 +105,11 @@ export class SseDecoder {
       case 'id':
         if (!value.includes('\u0000')) this.#id = value;
         break;
+      case 'retry':
+        break; // does not concern a passive reader
       default:
-        break; // `retry` and unknown fields do not concern a passive reader
+        this.#unframed?.push(line); // unknown fields are skipped, unless unframed text is kept
+        break;
     }
     return undefined;
   }

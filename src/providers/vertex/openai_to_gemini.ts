@@ -9,7 +9,7 @@ import {
   type ParameterRules,
   type TranslatorOptions,
 } from '../../protocol/translator.js';
-import { GeminiStreamDecoder, type GeminiStreamItem } from './gemini-stream.js';
+import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 
 /*
  * OpenAI Chat Completions ↔ Vertex AI Gemini `generateContent` / `streamGenerateContent?alt=sse`.
@@ -637,7 +637,8 @@ class GeminiChatTranslator implements ChatTranslator {
   readonly #base: string;
   #candidates = 1;
   // Stream state.
-  #decoder: GeminiStreamDecoder | undefined;
+  /** Keeps unframed text: Google's mid-stream error object comes after the last event, outside SSE. */
+  #decoder: SseDecoder | undefined;
   readonly #choices = new Map<number, ChoiceState>();
   #blocked: string | undefined;
   #usage: ChatUsage | undefined;
@@ -704,13 +705,14 @@ class GeminiChatTranslator implements ChatTranslator {
   }
 
   push(chunk: Buffer): ChatCompletionChunk[] {
-    this.#decoder ??= new GeminiStreamDecoder();
-    return this.#translate(this.#decoder.push(chunk));
+    this.#decoder ??= new SseDecoder({ keepUnframedText: true });
+    return this.#translate(this.#decoder.push(chunk), '');
   }
 
   end(): ChatCompletionChunk[] {
-    this.#decoder ??= new GeminiStreamDecoder();
-    const out = this.#translate(this.#decoder.end());
+    this.#decoder ??= new SseDecoder({ keepUnframedText: true });
+    const events = this.#decoder.end();
+    const out = this.#translate(events, this.#decoder.unframedText);
     if (this.#failure) throw this.#failure;
     if (this.#choices.size === 0) {
       if (this.#blocked === undefined) throw new StreamIncomplete('the provider stream ended without a finishReason');
@@ -735,11 +737,11 @@ class GeminiChatTranslator implements ChatTranslator {
    * The chunks for `items`. A failure after some chunks is kept and thrown by the next call, so
    * the text that arrived in the same network read as the error still reaches the client.
    */
-  #translate(items: GeminiStreamItem[]): ChatCompletionChunk[] {
+  #translate(events: SseEvent[], unframed: string): ChatCompletionChunk[] {
     if (this.#failure) throw this.#failure;
     const out: ChatCompletionChunk[] = [];
     try {
-      this.#items(items, out);
+      this.#items(events, unframed, out);
     } catch (err) {
       if (out.length === 0) throw err;
       this.#failure = err as Error;
@@ -747,17 +749,8 @@ class GeminiChatTranslator implements ChatTranslator {
     return out;
   }
 
-  #items(items: GeminiStreamItem[], out: ChatCompletionChunk[]): void {
-    for (const item of items) {
-      if (item.type === 'bare') {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(item.text);
-        } catch {
-          parsed = undefined;
-        }
-        throw new StreamIncomplete(googleErrorText(parsed) ?? 'the provider stream ended with text that is not an event');
-      }
+  #items(events: SseEvent[], unframed: string, out: ChatCompletionChunk[]): void {
+    for (const item of events) {
       let event: unknown;
       try {
         event = JSON.parse(item.data);
@@ -768,6 +761,15 @@ class GeminiChatTranslator implements ChatTranslator {
       const error = googleErrorText(event);
       if (error !== undefined) throw new StreamIncomplete(error);
       this.#event(event as GenerateContentResponse, out);
+    }
+    if (unframed !== '') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(unframed);
+      } catch {
+        parsed = undefined;
+      }
+      throw new StreamIncomplete(googleErrorText(parsed) ?? 'the provider stream ended with text that is not an event');
     }
   }
 
