@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { scopedBody, topLevelKeys } from './project-scope.js';
+import { topLevelKeys } from '../billing-scope.js';
+import { scopedBody } from './project-scope.js';
 
 const CHAT = ['ml', 'v1', 'text', 'chat'];
 const OTHER = ['ml', 'v4', 'deployments'];
