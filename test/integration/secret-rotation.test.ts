@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OpenAIEmulator } from '../emulators/openai.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { metricValue, until } from '../helpers/wait.js';
 
 const OLD_KEY = 'sk-rotation-old-1111111111111111aaaa';
 const NEW_KEY = 'sk-rotation-new-2222222222222222bbbb';
@@ -74,25 +75,6 @@ async function chat(gw: TestGateway, key: string): Promise<Outcome> {
   }
 }
 
-async function metricValue(gw: TestGateway, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${gw.url}/metrics`)).text();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const inner = line.slice(name.length + 1, line.lastIndexOf('}'));
-    const parts = inner.split(',');
-    if (want.every((w) => parts.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return 0;
-}
-
-async function until(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const bearer = (k: string) => `Bearer ${k}`;
 

@@ -9,6 +9,7 @@ import { KeyVaultEmulator } from '../emulators/key-vault.js';
 import { OpenAIEmulator } from '../emulators/openai.js';
 import { SecretsManagerEmulator } from '../emulators/secrets-manager.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { metricValue, until } from '../helpers/wait.js';
 
 const OLD_KEY = 'sk-awssm-old-1111111111111111aaaa';
 const NEW_KEY = 'sk-awssm-new-2222222222222222bbbb';
@@ -25,24 +26,6 @@ async function chat(gw: TestGateway, key: string): Promise<{ status: number; tex
   return { status: res.status, text: await res.text() };
 }
 
-async function metricValue(gw: TestGateway, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${gw.url}/metrics`)).text();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const parts = line.slice(name.length + 1, line.lastIndexOf('}')).split(',');
-    if (want.length === parts.length && want.every((w) => parts.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return 0;
-}
-
-async function until(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const bearer = (k: string) => `Bearer ${k}`;
 

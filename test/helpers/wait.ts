@@ -1,0 +1,22 @@
+import type { TestGateway } from './gateway.js';
+
+/** Resolves once `predicate` holds, polling every 10 ms; throws naming `what` after `timeoutMs`. */
+export async function until(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The value of the series of `name` with exactly `labels` on the gateway's /metrics; 0 when absent. */
+export async function metricValue(gw: TestGateway, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const parts = line.slice(name.length + 1, line.lastIndexOf('}')).split(',');
+    if (want.length === parts.length && want.every((w) => parts.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
