@@ -136,6 +136,17 @@ export function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 && v.length <= 200 ? v : undefined;
 }
 
+/** A reader for APIs whose JSON answers and streamed events report usage the same way. */
+export function sameShapeUsage(read: (body: unknown, acc: Usage) => void): UsageReader {
+  return {
+    json: read,
+    event(ev, acc) {
+      const obj = parseEventJson(ev);
+      if (obj) read(obj, acc);
+    },
+  };
+}
+
 export function parseEventJson(ev: SseEvent): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(ev.data);

@@ -1,4 +1,4 @@
-import { num, parseEventJson, str, type Usage, type UsageReader } from '../usage.js';
+import { num, sameShapeUsage, str, type Usage, type UsageReader } from '../usage.js';
 
 /**
  * OCI Generative AI usage in transparent mode. A chat answer (`ChatResult`) is
@@ -7,15 +7,7 @@ import { num, parseEventJson, str, type Usage, type UsageReader } from '../usage
  * events carry `usage` only when the client asked for `streamOptions.isIncludeUsage` (generic
  * models); those are read, the rest are forwarded without accounting.
  */
-export const ociUsage: UsageReader = {
-  json(body, acc) {
-    read(body, acc);
-  },
-  event(ev, acc) {
-    const obj = parseEventJson(ev);
-    if (obj) read(obj, acc);
-  },
-};
+export const ociUsage: UsageReader = sameShapeUsage(read);
 
 function read(body: unknown, acc: Usage): void {
   if (body === null || typeof body !== 'object') return;

@@ -1,4 +1,4 @@
-import { num, parseEventJson, str, type Usage, type UsageReader } from '../usage.js';
+import { num, sameShapeUsage, str, type Usage, type UsageReader } from '../usage.js';
 
 /**
  * watsonx usage in transparent mode. Chat answers and the last `chat_stream` chunk carry an
@@ -9,15 +9,7 @@ import { num, parseEventJson, str, type Usage, type UsageReader } from '../usage
  * `generation_stream` events carry counts but no `usage` member, and the observer only parses
  * events that mention `"usage"`, so streamed text generation is forwarded but not accounted.
  */
-export const watsonxUsage: UsageReader = {
-  json(body, acc) {
-    read(body, acc);
-  },
-  event(ev, acc) {
-    const obj = parseEventJson(ev);
-    if (obj) read(obj, acc);
-  },
-};
+export const watsonxUsage: UsageReader = sameShapeUsage(read);
 
 function read(body: unknown, acc: Usage): void {
   if (body === null || typeof body !== 'object') return;
