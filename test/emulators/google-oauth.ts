@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * Google OAuth 2 token endpoint emulator (`POST /token`): the JWT bearer grant of service
- * accounts (RFC 7523), as Google serves it at https://oauth2.googleapis.com/token. The assertion
+ * accounts (RFC 7523), as Google serves it at https://oauth2.googleapis.com/token, and the
+ * refresh token grant of authorized users (gcloud's application default credentials). The assertion
  * must be RS256-signed with the registered service account's key (`kid` is not required), with
  * `iss` the account's email, `aud` this endpoint, a `scope`, and `iat`/`exp` at most an hour
  * apart and not expired. Errors are Google's `{error, error_description}` JSON. Minted tokens
@@ -109,6 +110,35 @@ export class GoogleOAuthEmulator {
     send(200, { access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: this.ttlSeconds });
   }
 
+  /** Authorized users (gcloud's application default login): OAuth client id → its secret and the refresh tokens issued to it. */
+  readonly #users = new Map<string, { secret: string; refreshTokens: Set<string> }>();
+
+  /**
+   * Registers a user's refresh token for an OAuth client and returns the authorized_user file
+   * `gcloud auth application-default login` would write, `token_uri` pointing at this emulator.
+   */
+  createAuthorizedUser(): { type: 'authorized_user'; client_id: string; client_secret: string; refresh_token: string; token_uri: string } {
+    const clientId = `${randomBytes(6).toString('hex')}.apps.googleusercontent.com`;
+    const secret = `GOCSPX-${randomBytes(12).toString('base64url')}`;
+    const refreshToken = `1//emu-${randomBytes(24).toString('base64url')}`;
+    this.#users.set(clientId, { secret, refreshTokens: new Set([refreshToken]) });
+    return { type: 'authorized_user', client_id: clientId, client_secret: secret, refresh_token: refreshToken, token_uri: this.tokenUri };
+  }
+
+  /** The refresh token grant (RFC 6749 section 6) with client authentication in the body, as Google takes it. */
+  #refreshGrant(form: URLSearchParams, send: (status: number, json: unknown) => void, fail: (status: number, error: string, description: string) => void): void {
+    const client = this.#users.get(form.get('client_id') ?? '');
+    if (!client || form.get('client_secret') !== client.secret) return fail(401, 'invalid_client', 'The OAuth client was not found.');
+    if (!client.refreshTokens.has(form.get('refresh_token') ?? '')) return fail(400, 'invalid_grant', 'Token has been expired or revoked.');
+    const token = `ya29.emu-user-${randomBytes(24).toString('base64url')}`;
+    const expiresAt = Date.now() + this.ttlSeconds * 1000;
+    GOOGLE_TOKENS.set(token, expiresAt);
+    const scope = 'https://www.googleapis.com/auth/cloud-platform openid https://www.googleapis.com/auth/userinfo.email';
+    this.minted.push({ token, expiresAt, email: form.get('client_id')!, scope });
+    this.calls['refresh_token'] = (this.calls['refresh_token'] ?? 0) + 1;
+    send(200, { access_token: token, expires_in: this.ttlSeconds, scope, token_type: 'Bearer' });
+  }
+
   async start(): Promise<this> {
     this.#server = createServer((req, res) => {
       let body = '';
@@ -127,6 +157,7 @@ export class GoogleOAuthEmulator {
         if (req.method === 'POST' && path === '/v1/token') return this.#exchange(body, req.headers['content-type'] ?? '', send, fail);
         if (req.method !== 'POST' || path !== '/token') return fail(404, 'not_found', 'Not Found');
         const form = new URLSearchParams(body);
+        if (form.get('grant_type') === 'refresh_token') return this.#refreshGrant(form, send, fail);
         if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return fail(400, 'unsupported_grant_type', 'Invalid grant_type: ' + (form.get('grant_type') ?? ''));
         const assertion = form.get('assertion') ?? '';
         const parts = assertion.split('.');

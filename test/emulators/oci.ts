@@ -1,4 +1,4 @@
-import { createHash, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { Emulator, requestId, type Exchange } from './base.js';
 
 /**
@@ -9,6 +9,9 @@ import { Emulator, requestId, type Exchange } from './base.js';
  *   `content-length content-type x-content-sha256` for POST/PUT/PATCH); the signing string is
  *   rebuilt from the request as received and verified with the key's public key. Any failure is
  *   401 `NotAuthenticated` in OCI's error shape `{"code","message"}`.
+ * - `keyId="ST$<jwt>"` (instance and resource principals' security tokens) is accepted once
+ *   {@link OciEmulator.trustSessionTokens} names the token issuer: the token must verify and be
+ *   unexpired, and the request must be signed with the session key in its `jwk` claim.
  * - `date` within ±5 minutes of now (401 otherwise), `x-content-sha256` and `content-length`
  *   matching the body (401 / 400).
  * - the body's `compartmentId` must be one the key may use (404 `NotAuthorizedOrNotFound`).
@@ -40,43 +43,22 @@ export class OciEmulator extends Emulator {
     return { 'opc-request-id': requestId('').toUpperCase() };
   }
 
+  /**
+   * Makes the emulator accept security tokens (`keyId="ST$<jwt>"`) minted by `issuer` — the
+   * auth service's federation endpoint (instance principal) or a resource principal's RPST:
+   * the JWT's RS256 signature must verify with `issuerPublicKey`, `exp` must be in the future,
+   * and the request must be signed with the key in the token's `jwk` claim (the session key).
+   */
+  trustSessionTokens(issuerPublicKey: KeyObject): void {
+    this.#tokenIssuer = issuerPublicKey;
+  }
+  #tokenIssuer: KeyObject | undefined;
+
   protected authenticate(ex: Exchange) {
-    const denied = (message: string) => ({ status: 401, body: ociError('NotAuthenticated', message) });
-    const auth = ex.req.headers.authorization;
-    if (!auth?.startsWith('Signature ')) return denied('The required information to complete authentication was not provided.');
-    const params = signatureParams(auth.slice('Signature '.length));
-    if (!params || params['version'] !== '1' || params['algorithm'] !== 'rsa-sha256') return denied('Invalid signature header.');
-    const keyId = params['keyId'] ?? '';
-    const publicKey = this.acceptedKeys.has(keyId) ? this.#publicKeys.get(keyId) : undefined;
-    if (!publicKey) return denied('The required information to complete authentication was not provided or was incorrect.');
-    const signed = (params['headers'] ?? 'date').split(' ');
-    const method = ex.record.method.toUpperCase();
-    const required = ['date', '(request-target)', 'host', ...(['POST', 'PUT', 'PATCH'].includes(method) ? ['content-length', 'content-type', 'x-content-sha256'] : [])];
-    const missing = required.find((h) => !signed.includes(h));
-    if (missing) return denied(`Missing required header to sign: ${missing}`);
-    const lines: string[] = [];
-    for (const h of signed) {
-      if (h === '(request-target)') lines.push(`(request-target): ${method.toLowerCase()} ${ex.req.url ?? '/'}`);
-      else {
-        const value = ex.req.headers[h];
-        if (typeof value !== 'string') return denied(`Signed header ${h} is absent`);
-        lines.push(`${h}: ${value}`);
-      }
-    }
-    if (!verify('sha256', Buffer.from(lines.join('\n')), publicKey, Buffer.from(params['signature'] ?? '', 'base64'))) {
-      return denied('The required information to complete authentication was not provided or was incorrect.');
-    }
-    const date = Date.parse(String(ex.req.headers['date']));
-    if (!Number.isFinite(date) || Math.abs(Date.now() - date) > this.skewMs) return denied('Date header is outside the allowed clock skew.');
-    if (signed.includes('x-content-sha256')) {
-      if (ex.req.headers['x-content-sha256'] !== createHash('sha256').update(ex.record.body).digest('base64')) {
-        return denied('The x-content-sha256 header does not match the request body.');
-      }
-      if (ex.req.headers['content-length'] !== String(ex.record.body.length)) {
-        return { status: 400, body: ociError('InvalidParameter', 'Content-Length does not match the request body.') };
-      }
-    }
-    return undefined;
+    return verifyOciRequest(ex, (keyId) => {
+      if (keyId.startsWith('ST$')) return this.#tokenIssuer ? sessionKey(keyId.slice(3), this.#tokenIssuer) : undefined;
+      return this.acceptedKeys.has(keyId) ? this.#publicKeys.get(keyId) : undefined;
+    }, this.skewMs);
   }
 
   protected async route(ex: Exchange): Promise<void> {
@@ -228,8 +210,80 @@ function streamFrames(format: 'GENERIC' | 'COHERE', model: string, chat: Record<
   return frames;
 }
 
+/** Why a request's signature is refused: the status and OCI's error body. */
+export type SignatureRefusal = { status: number; body: { code: string; message: string } };
+
+/**
+ * Checks an OCI-signed request as OCI does, independently of the gateway's signer: the
+ * `Signature` header, the signed header set, the signature over the signing string rebuilt from
+ * the request as received, the `date` skew and the body digest. `keyFor` returns the public key
+ * of a keyId, a refusal message (an expired token), or undefined for an unknown keyId.
+ */
+export function verifyOciRequest(ex: Exchange, keyFor: (keyId: string) => KeyObject | string | undefined, skewMs: number): SignatureRefusal | undefined {
+  const denied = (message: string) => ({ status: 401, body: ociError('NotAuthenticated', message) });
+  const auth = ex.req.headers.authorization;
+  if (!auth?.startsWith('Signature ')) return denied('The required information to complete authentication was not provided.');
+  const params = signatureParams(auth.slice('Signature '.length));
+  if (!params || params['version'] !== '1' || params['algorithm'] !== 'rsa-sha256') return denied('Invalid signature header.');
+  const publicKey = keyFor(params['keyId'] ?? '');
+  if (typeof publicKey === 'string') return denied(publicKey);
+  if (!publicKey) return denied('The required information to complete authentication was not provided or was incorrect.');
+  const signed = (params['headers'] ?? 'date').split(' ');
+  const method = ex.record.method.toUpperCase();
+  const required = ['date', '(request-target)', 'host', ...(['POST', 'PUT', 'PATCH'].includes(method) ? ['content-length', 'content-type', 'x-content-sha256'] : [])];
+  const missing = required.find((h) => !signed.includes(h));
+  if (missing) return denied(`Missing required header to sign: ${missing}`);
+  const lines: string[] = [];
+  for (const h of signed) {
+    if (h === '(request-target)') lines.push(`(request-target): ${method.toLowerCase()} ${ex.req.url ?? '/'}`);
+    else {
+      const value = ex.req.headers[h];
+      if (typeof value !== 'string') return denied(`Signed header ${h} is absent`);
+      lines.push(`${h}: ${value}`);
+    }
+  }
+  if (!verify('sha256', Buffer.from(lines.join('\n')), publicKey, Buffer.from(params['signature'] ?? '', 'base64'))) {
+    return denied('The required information to complete authentication was not provided or was incorrect.');
+  }
+  const date = Date.parse(String(ex.req.headers['date']));
+  if (!Number.isFinite(date) || Math.abs(Date.now() - date) > skewMs) return denied('Date header is outside the allowed clock skew.');
+  if (signed.includes('x-content-sha256')) {
+    if (ex.req.headers['x-content-sha256'] !== createHash('sha256').update(ex.record.body).digest('base64')) {
+      return denied('The x-content-sha256 header does not match the request body.');
+    }
+    if (ex.req.headers['content-length'] !== String(ex.record.body.length)) {
+      return { status: 400, body: ociError('InvalidParameter', 'Content-Length does not match the request body.') };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The session public key of an OCI security token (a JWT, RS256) issued by `issuer`: its `jwk`
+ * claim, once the signature verifies and `exp` has not passed; otherwise a refusal message.
+ */
+export function sessionKey(token: string, issuer: KeyObject): KeyObject | string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  let header: { alg?: unknown };
+  let claims: { exp?: unknown; jwk?: unknown };
+  try {
+    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as { alg?: unknown };
+    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown; jwk?: unknown };
+  } catch {
+    return undefined;
+  }
+  if (header.alg !== 'RS256' || !verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), issuer, Buffer.from(parts[2]!, 'base64url'))) return undefined;
+  if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now()) return 'The security token has expired.';
+  try {
+    return createPublicKey({ key: claims.jwk as JsonWebKey, format: 'jwk' });
+  } catch {
+    return undefined;
+  }
+}
+
 /** The parameters of a draft-cavage `Signature` header: `name="value"` pairs, comma-separated. */
-function signatureParams(text: string): Record<string, string> | undefined {
+export function signatureParams(text: string): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   let i = 0;
   while (i < text.length) {

@@ -165,6 +165,76 @@ describe('Vertex AI with Google service account tokens', () => {
     }
   });
 
+  test('token endpoint down past expiry: 503 credential_unavailable without the token or key; back, service back', async () => {
+    oauth.ttlSeconds = 3;
+    const start = oauth.minted.length;
+    const { gw, apiKey } = await gateway({ type: 'service_account', key_file: 'sa.json' }, { credential_refresh_window: '2s' });
+    try {
+      oauth.setDown(true);
+      // Every token minted before the outage (a background refresh may have added one to the first).
+      const issued = oauth.minted.slice(start);
+      const expiresAt = Math.max(...issued.map((m) => m.expiresAt), gw.app.instances.resolve('vtx')!.credential.state.expiresAt!);
+      await sleep(Math.max(0, expiresAt - Date.now()) + 100);
+      const expired = await generate(gw, apiKey);
+      const text = await expired.text();
+      assert.equal(expired.status, 503, text);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'credential_unavailable');
+      await gw.settle();
+      const keyLines = key.private_key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+      for (const secret of [...issued.map((m) => m.token), ...keyLines]) {
+        assert.ok(!text.includes(secret), 'no secret in the error');
+        assert.ok(!gw.logs.join('\n').includes(secret), 'no secret in the logs');
+      }
+      assert.equal(gw.app.instances.resolve('vtx')!.credential.state.status, 'error');
+      oauth.setDown(false);
+      let status = 0;
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const res = await generate(gw, apiKey);
+        await res.arrayBuffer();
+        status = res.status;
+        if (status === 200) break;
+        await sleep(250);
+      }
+      assert.equal(status, 200, 'service resumes once the token endpoint is back');
+      const fresh = oauth.minted.slice(start + issued.length).map((m) => `Bearer ${m.token}`);
+      assert.ok(fresh.includes(String(vtx.last.headers.authorization)), 'a token minted after the outage');
+    } finally {
+      oauth.setDown(false);
+      oauth.ttlSeconds = 3600;
+      await gw.close();
+    }
+  });
+
+  test('access_token: a token from a secret reference is sent as is, and a rotated one is used without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmproxy-vtx-at-'));
+    const first = `ya29.sidecar-${Date.now()}-1`;
+    const second = `ya29.sidecar-${Date.now()}-2`;
+    vtx.acceptedKeys.add(first);
+    vtx.acceptedKeys.add(second);
+    writeFileSync(join(dir, 'token'), first);
+    const { gw, apiKey } = await gateway({ type: 'access_token', token: `\${file:${join(dir, 'token')}}`, refresh_interval: '200ms' });
+    try {
+      const res = await generate(gw, apiKey);
+      assert.equal(res.status, 200, await res.clone().text());
+      await res.arrayBuffer();
+      assert.equal(vtx.last.headers.authorization, `Bearer ${first}`);
+      writeFileSync(join(dir, 'token'), second);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && vtx.last.headers.authorization !== `Bearer ${second}`) {
+        const r = await generate(gw, apiKey);
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+        await sleep(100);
+      }
+      assert.equal(vtx.last.headers.authorization, `Bearer ${second}`);
+    } finally {
+      vtx.acceptedKeys.delete(first);
+      vtx.acceptedKeys.delete(second);
+      await gw.close();
+    }
+  });
+
   test('a revoked token: 401 with Google\'s challenge, a new token, and the request retried once', async () => {
     const { gw, apiKey } = await gateway({ type: 'service_account', key_file: 'sa.json' });
     try {

@@ -34,17 +34,19 @@ type Identity = typeof import('@azure/identity');
 let identity: Promise<Identity> | undefined;
 
 function entraSource(auth: EntraAuth, ctx: EntraCredentialContext): CredentialSource<BearerCredential> {
-  const secret = auth.type === 'client_secret' ? ctx.secrets.handle(auth.client_secret, auth.refresh_interval) : undefined;
+  const secrets = secretHandles(auth, ctx);
   let previous: string | undefined;
   return {
     method: auth.type,
     async fetch(signal: AbortSignal): Promise<BearerCredential> {
-      if (secret !== undefined && !secret.hasValue) await secret.refresh(signal);
+      for (const handle of Object.values(secrets)) if (handle !== undefined && !handle.hasValue) await handle.refresh(signal);
       const lib = await (identity ??= import('@azure/identity'));
       // A new credential per fetch: MSAL's confidential-client cache would otherwise answer a
       // fetch that follows a 401 with the very token Azure just rejected; this cache is the
-      // only one. (Managed identity tokens sit in MSAL's process-wide cache regardless.)
-      const credential = build(lib, auth, ctx, secret?.value);
+      // only one. It also makes each fetch re-read what may have rotated: the secret values and
+      // the federated token file. (Managed identity tokens sit in MSAL's process-wide cache
+      // regardless, until five minutes before they expire.)
+      const credential = build(lib, auth, ctx, { secret: secrets.secret?.value, certificate: secrets.certificate?.value, password: secrets.password?.value });
       const token: AccessToken | null = await credential.getToken(auth.scope, { abortSignal: signal });
       if (token === null) throw new Error(`${auth.type}: no token was returned`);
       if (previous !== undefined && previous !== token.token) ctx.scrubber.delete(previous);
@@ -55,17 +57,57 @@ function entraSource(auth: EntraAuth, ctx: EntraCredentialContext): CredentialSo
   };
 }
 
+type SecretHandle = ReturnType<SecretResolver['handle']>;
+
+/** The secret references of a block, resolved (and re-read on their interval) by the resolver. */
+function secretHandles(auth: EntraAuth, ctx: EntraCredentialContext): { secret?: SecretHandle; certificate?: SecretHandle; password?: SecretHandle } {
+  switch (auth.type) {
+    case 'client_secret':
+      return { secret: ctx.secrets.handle(auth.client_secret, auth.refresh_interval) };
+    case 'client_certificate':
+      return {
+        certificate: ctx.secrets.handle(auth.certificate, auth.refresh_interval),
+        ...(auth.password !== undefined ? { password: ctx.secrets.handle(auth.password, auth.refresh_interval) } : {}),
+      };
+    default:
+      return {};
+  }
+}
+
+interface SecretValues {
+  secret: string | undefined;
+  certificate: string | undefined;
+  password: string | undefined;
+}
+
 /**
  * The `@azure/identity` credential for a kind. The authority host is `AZURE_AUTHORITY_HOST`
  * (read by the library itself); instance discovery is disabled so that a sovereign or private
  * authority is used as given instead of being validated against login.microsoftonline.com's
  * list. `@azure/identity` requires the authority to be https.
+ *
+ * Managed identity goes through MSAL's `ManagedIdentityApplication`, which picks its source
+ * once per process from the environment: App Service / Container Apps (`IDENTITY_ENDPOINT` +
+ * `IDENTITY_HEADER`), Service Fabric, Azure ML, Cloud Shell, Azure Arc, else IMDS at
+ * `AZURE_POD_IDENTITY_AUTHORITY_HOST` (default 169.254.169.254).
  */
-function build(lib: Identity, auth: EntraAuth, ctx: EntraCredentialContext, secret: string | undefined): TokenCredential {
-  const options = { disableInstanceDiscovery: true };
+function build(lib: Identity, auth: EntraAuth, ctx: EntraCredentialContext, values: SecretValues): TokenCredential {
+  // No retries inside a fetch: RefreshingCredential backs off and retries itself, and an Entra
+  // outage should fail a fetch quickly rather than hold it through the pipeline's backoff.
+  const options = { disableInstanceDiscovery: true, retryOptions: { maxRetries: 0 } };
   switch (auth.type) {
     case 'client_secret':
-      return new lib.ClientSecretCredential(auth.tenant_id, auth.client_id, secret!, options);
+      return new lib.ClientSecretCredential(auth.tenant_id, auth.client_id, values.secret!, options);
+    case 'client_certificate':
+      // MSAL signs a client_assertion with the key: PS256 naming the certificate by its SHA-256
+      // thumbprint (`x5t#S256`), and the chain in `x5c` when asked
+      // (https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
+      return new lib.ClientCertificateCredential(
+        auth.tenant_id,
+        auth.client_id,
+        { certificate: values.certificate!, ...(values.password !== undefined ? { certificatePassword: values.password } : {}) },
+        { ...options, sendCertificateChain: auth.send_certificate_chain },
+      );
     case 'managed_identity':
       // Honours IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service, Container Apps), Azure Arc,
       // Cloud Shell, Service Fabric, and IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST overrides its host).

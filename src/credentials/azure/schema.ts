@@ -27,6 +27,23 @@ export const clientSecretAuth = z.strictObject({
   ...common,
 });
 
+/**
+ * A certificate registered on the app registration: `certificate` is a secret reference to PEM
+ * text holding the certificate and its private key (as `az ad sp create-for-rbac --create-cert`
+ * writes it); `password` decrypts an encrypted key. The client proves possession with a
+ * `client_assertion` JWT signed by the key and naming the certificate's thumbprint.
+ */
+export const clientCertificateAuth = z.strictObject({
+  type: z.literal('client_certificate'),
+  tenant_id: tenantId,
+  client_id: clientId,
+  certificate: secretRef(),
+  password: secretRef().optional(),
+  /** Send the certificate chain (`x5c`) for subject name / issuer authentication. */
+  send_certificate_chain: z.boolean().default(false),
+  ...common,
+});
+
 export const managedIdentityAuth = z.strictObject({
   type: z.literal('managed_identity'),
   /** A user-assigned identity's client id; absent: the system-assigned identity. */
@@ -50,10 +67,11 @@ export const defaultCredentialsAuth = z.strictObject({
   ...common,
 });
 
-export const entraAuthSchemas = [clientSecretAuth, managedIdentityAuth, workloadIdentityAuth, defaultCredentialsAuth] as const;
+export const entraAuthSchemas = [clientSecretAuth, clientCertificateAuth, managedIdentityAuth, workloadIdentityAuth, defaultCredentialsAuth] as const;
 
 export type EntraAuth =
   | z.output<typeof clientSecretAuth>
+  | z.output<typeof clientCertificateAuth>
   | z.output<typeof managedIdentityAuth>
   | z.output<typeof workloadIdentityAuth>
   | z.output<typeof defaultCredentialsAuth>;

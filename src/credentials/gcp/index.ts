@@ -1,6 +1,7 @@
 import type { JWT } from 'google-auth-library';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import type { SecretResolver } from '../../secrets/resolver.js';
 import { RefreshingCredential, type CredentialSource, type FetchListener, type RefreshPolicy } from '../cache.js';
@@ -16,6 +17,12 @@ export interface GcpCredentialContext {
   baseDir: string;
   onFetch: FetchListener;
   policy?: Partial<RefreshPolicy>;
+  /**
+   * The instance's project. Named to google-auth-library so that Application Default
+   * Credentials skip their project discovery, which runs `gcloud config config-helper` (seconds)
+   * and asks the metadata server, on every fetch.
+   */
+  project?: string;
 }
 
 /** The token endpoint google-auth-library's JWT grant is hard-wired to. */
@@ -93,7 +100,7 @@ function gcpSource(auth: GcpAuth, ctx: GcpCredentialContext): CredentialSource<B
       } else if (auth.type === 'external_account') {
         token = await externalAccount(lib, resolve(ctx.baseDir, auth.credentials_file));
       } else {
-        token = await applicationDefault(lib, signal);
+        token = await applicationDefault(lib, signal, ctx.project);
       }
       if (previous !== undefined && previous !== token.token) ctx.scrubber.delete(previous);
       ctx.scrubber.add(token.token);
@@ -140,30 +147,61 @@ async function jwtGrant(lib: Lib, key: ServiceAccountKey, signal: AbortSignal): 
 }
 
 /**
- * Application Default Credentials. A service account key in `GOOGLE_APPLICATION_CREDENTIALS`
- * takes the same path as `service_account` (honouring its `token_uri`); anything else
- * (authorized_user, external_account, the metadata server at `GCE_METADATA_HOST`) is
- * google-auth-library's own.
+ * Application Default Credentials. A service account key in the ADC file (see {@link adcFile})
+ * takes the same path as `service_account` (honouring its `token_uri`), and an authorized_user
+ * file's `token_uri` is honoured too; the rest is google-auth-library's own: the file's
+ * client (authorized_user, external_account), or, without a file, the metadata server of GCE / GKE / Cloud Run (`GCE_METADATA_HOST` overrides
+ * `metadata.google.internal`), whose `service-accounts/default/token` is asked for the
+ * cloud-platform scope.
  */
-async function applicationDefault(lib: Lib, signal: AbortSignal): Promise<{ token: string; expiresAt: number }> {
-  const file = process.env['GOOGLE_APPLICATION_CREDENTIALS'];
-  if (file) {
-    const text = await readKeyFile(file, 'GOOGLE_APPLICATION_CREDENTIALS');
-    let type: unknown;
+async function applicationDefault(lib: Lib, signal: AbortSignal, project: string | undefined): Promise<{ token: string; expiresAt: number }> {
+  const adc = adcFile();
+  let tokenUri: string | undefined;
+  if (adc !== undefined) {
+    const text = await readKeyFile(adc.path, adc.origin);
+    let json: Record<string, unknown>;
     try {
-      type = (JSON.parse(text) as Record<string, unknown>)['type'];
+      json = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      throw new Error('GOOGLE_APPLICATION_CREDENTIALS: not a JSON credentials file');
+      throw new Error(`${adc.origin}: not a JSON credentials file`);
     }
-    if (type === 'service_account') return jwtGrant(lib, parseServiceAccountKey(text, 'GOOGLE_APPLICATION_CREDENTIALS'), signal);
+    if (json['type'] === 'service_account') return jwtGrant(lib, parseServiceAccountKey(text, adc.origin), signal);
+    // `gcloud auth application-default login` writes an authorized_user file; its refresh token
+    // grant goes to the file's `token_uri` when it names one (google-auth-library would always
+    // use Google's endpoint).
+    if (json['type'] === 'authorized_user' && typeof json['token_uri'] === 'string' && /^https?:\/\//.test(json['token_uri'])) tokenUri = json['token_uri'];
   }
   try {
-    const client = await new lib.GoogleAuth({ scopes: [GCP_SCOPE] }).getClient();
+    // A new GoogleAuth per fetch: it caches the client it found, and that client its token.
+    const client = await new lib.GoogleAuth({
+      scopes: [GCP_SCOPE],
+      ...(project !== undefined ? { projectId: project } : {}),
+      ...(tokenUri !== undefined ? { clientOptions: { endpoints: { oauth2TokenUrl: tokenUri } } } : {}),
+    }).getClient();
     await client.getAccessToken();
     return fromCredentials(client.credentials);
   } catch (err) {
+    // gcp-metadata remembers its first probe of the metadata server for the process's life, a
+    // failed one included: forget it, so that a metadata server that was briefly unreachable
+    // (a node starting up) is found at the next attempt instead of never.
+    lib.gcpMetadata.resetIsAvailableCache();
     throw new Error(`default_credentials: ${describe(err)}`);
   }
+}
+
+/**
+ * The credentials file ADC would use, as google-auth-library finds it:
+ * `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's `application_default_credentials.json` in
+ * `$CLOUDSDK_CONFIG` or `~/.config/gcloud` (`%APPDATA%\gcloud` on Windows) if it exists.
+ */
+function adcFile(): { path: string; origin: string } | undefined {
+  const explicit = process.env['GOOGLE_APPLICATION_CREDENTIALS'];
+  if (explicit) return { path: explicit, origin: 'GOOGLE_APPLICATION_CREDENTIALS' };
+  const home = process.platform === 'win32' ? (process.env['APPDATA'] ? join(process.env['APPDATA'], 'gcloud') : undefined) : process.env['HOME'] ? join(process.env['HOME'], '.config', 'gcloud') : undefined;
+  const dir = process.env['CLOUDSDK_CONFIG'] || home;
+  if (dir === undefined) return undefined;
+  const path = join(dir, 'application_default_credentials.json');
+  return existsSync(path) ? { path, origin: 'gcloud application_default_credentials.json' } : undefined;
 }
 
 /** Workload identity federation: google-auth-library's STS exchange of the subject token. */

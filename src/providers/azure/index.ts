@@ -18,7 +18,7 @@ export const AZURE_DEFAULT_API_VERSION = '2024-10-21';
 
 /**
  * `authentication` of an Azure OpenAI instance, by `type`: `api_key` (sent as `api-key`), or an
- * Entra ID kind (`client_secret`, `managed_identity`, `workload_identity`,
+ * Entra ID kind (`client_secret`, `client_certificate`, `managed_identity`, `workload_identity`,
  * `default_credentials`) whose token for `scope` is sent as `Authorization: Bearer`.
  */
 const authSchema = z.discriminatedUnion('type', [apiKeyAuthSchema, ...entraAuthSchemas]);
@@ -60,6 +60,7 @@ function credentialFor(name: string, auth: AzureAuth, refreshWindowMs: number | 
     case 'api_key':
       return new StaticCredential(ctx.secrets.handle(auth.api_key, auth.refresh_interval), 'api_key', (value) => ({ type: 'header', name: 'api-key', value }));
     case 'client_secret':
+    case 'client_certificate':
     case 'managed_identity':
     case 'workload_identity':
     case 'default_credentials':

@@ -1,42 +1,13 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { duration, secretRef, type Endpoint } from '../../config/fields.js';
-import { StaticCredential } from '../../credentials/static/index.js';
-import type { CachedCredential } from '../../credentials/types.js';
-import { GatewayError } from '../../errors/gateway-error.js';
+import { duration, type Endpoint } from '../../config/fields.js';
+import { ociAuthSchema, ociCredential } from '../../credentials/oci/index.js';
 import { signOci, type OciCredential } from '../../signing/oci.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider, type ProviderContext } from '../types.js';
+import { defineProvider } from '../types.js';
 import { compartmentBody } from './compartment-scope.js';
 import { ociChat } from './openai_to_oci.js';
 import { ociUsage } from './usage.js';
-
-/**
- * `authentication: { type: api_key, tenancy, user, fingerprint, private_key: "${file:...}" }`:
- * an OCI API signing key (https://docs.oracle.com/iaas/Content/API/Concepts/apisigningkey.htm).
- * Requests are signed with `keyId = {tenancy}/{user}/{fingerprint}`; the PEM (PKCS#1 or PKCS#8,
- * optionally encrypted with `passphrase`) is a secret reference, re-read on the secret interval.
- */
-const apiKey = z.strictObject({
-  type: z.literal('api_key'),
-  tenancy: z.string().regex(/^ocid1\.tenancy\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+$/, 'must be a tenancy OCID (ocid1.tenancy.oc1..…)'),
-  user: z.string().regex(/^ocid1\.user\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+$/, 'must be a user OCID (ocid1.user.oc1..…)'),
-  fingerprint: z.string().regex(/^(?:[0-9a-f]{2}:){15}[0-9a-f]{2}$/, 'must be the key\'s MD5 fingerprint (aa:bb:…, 16 bytes)'),
-  private_key: secretRef(),
-  passphrase: secretRef().optional(),
-  /** Overrides `secrets.refresh_interval` for this instance's secrets. */
-  refresh_interval: duration().optional(),
-});
-
-/**
- * `authentication` of an OCI instance, discriminated by `type`. DESIGN.md §2 also names
- * `instance_principal` and `resource_principal` (security tokens fetched from the instance
- * metadata service / the resource's RPST): each will be one more entry here and one more case
- * in `ociCredential`, its source living in credentials/oci/.
- */
-export const ociAuthSchema = z.discriminatedUnion('type', [apiKey]);
-export type OciAuth = z.output<typeof ociAuthSchema>;
 
 const schema = instanceSchema(
   'oci',
@@ -45,6 +16,8 @@ const schema = instanceSchema(
     region: z.string().regex(/^[a-z]{2,}(?:-[a-z]+)+-\d+$/, 'must be an OCI region such as us-chicago-1'),
     /** The compartment every call runs in and is billed to. */
     compartment_id: z.string().regex(/^ocid1\.(?:compartment|tenancy)\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+$/, 'must be a compartment OCID (ocid1.compartment.oc1..…)'),
+    /** Renew `instance_principal` / `resource_principal` security tokens this long before they expire; default 5m. */
+    credential_refresh_window: duration().optional(),
   },
   ociAuthSchema,
 );
@@ -52,35 +25,6 @@ const schema = instanceSchema(
 /** The Generative AI inference endpoint of a region (the OCI SDKs' `GenerativeAiInferenceClient` host). */
 export function regionEndpoint(region: string): Endpoint {
   return { origin: `https://inference.generativeai.${region}.oci.oraclecloud.com`, basePath: '' };
-}
-
-/** The PEM as a private RSA key; never echoes the key or the passphrase. */
-function privateKeyOf(pem: string, passphrase: string | undefined, ref: string): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(passphrase === undefined ? pem : { key: pem, passphrase });
-  } catch (cause) {
-    throw new GatewayError('credential_unavailable', `the OCI private key (${ref}) is not a readable PEM private key${passphrase === undefined ? '' : ' for its passphrase'}`, { cause });
-  }
-  if (key.asymmetricKeyType !== 'rsa') throw new GatewayError('credential_unavailable', `the OCI private key (${ref}) must be an RSA key`);
-  return key;
-}
-
-function ociCredential(auth: OciAuth, ctx: ProviderContext): CachedCredential {
-  switch (auth.type) {
-    case 'api_key': {
-      const keyId = `${auth.tenancy}/${auth.user}/${auth.fingerprint}`;
-      const pem = ctx.secrets.handle(auth.private_key, auth.refresh_interval);
-      const handles = auth.passphrase === undefined ? [pem] : [pem, ctx.secrets.handle(auth.passphrase, auth.refresh_interval)];
-      return new StaticCredential(handles, 'api_key', (key, passphrase): OciCredential => ({
-        type: 'oci',
-        keyId,
-        privateKey: privateKeyOf(key!, passphrase, auth.private_key),
-      }));
-    }
-    default:
-      return auth.type satisfies never;
-  }
 }
 
 /**
@@ -98,7 +42,7 @@ export const oci = defineProvider({
   // A client's own OCI signature material must never reach OCI next to the gateway's.
   strippedHeaders: new Set(['x-content-sha256', 'date', 'x-date', 'opc-obo-token']),
   usage: ociUsage,
-  setup(_name, config, ctx) {
+  setup(name, config, ctx) {
     const hosts = new Map<string, string>();
     const hostOf = (endpoint: Endpoint): string => {
       let host = hosts.get(endpoint.origin);
@@ -106,8 +50,10 @@ export const oci = defineProvider({
       return host;
     };
     const compartmentId = config.compartment_id;
+    const credential = ociCredential(name, config.authentication, ctx, config.credential_refresh_window);
     return {
-      credential: ociCredential(config.authentication, ctx),
+      credential,
+      ...(credential.close ? { close: async () => credential.close!() } : {}),
       sign: (req, cred, endpoint) => signOci(req, cred as OciCredential, hostOf(endpoint)),
       region: config.region,
       endpoint: regionEndpoint(config.region),

@@ -130,7 +130,7 @@ export const vertex = defineProvider({
     const { project, location } = config;
     const gemini = geminiChat({ project, location });
     const claude = vertexClaudeChat({ project, location });
-    const credential = vertexCredential(name, config.authentication, config.credential_refresh_window, ctx);
+    const credential = vertexCredential(name, config.authentication, config.credential_refresh_window, ctx, project);
     return {
       credential,
       ...(credential.close !== undefined ? { close: async () => credential.close!() } : {}),
@@ -145,7 +145,7 @@ export const vertex = defineProvider({
 });
 
 /** The instance's credential source for its authentication block. */
-function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): CachedCredential & { close?(): void } {
+function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext, project: string): CachedCredential & { close?(): void } {
   switch (auth.type) {
     case 'access_token':
       return new StaticCredential(ctx.secrets.handle(auth.token, auth.refresh_interval), 'access_token', (token) => ({ type: 'bearer', token }));
@@ -156,6 +156,7 @@ function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: numbe
         secrets: ctx.secrets,
         scrubber: ctx.scrubber,
         baseDir: ctx.baseDir,
+        project,
         ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
         onFetch: ({ method, ok, error }) => {
           ctx.metrics.credentialRefresh.inc({ provider: 'vertex', method, status: ok ? 'success' : 'failure' });
