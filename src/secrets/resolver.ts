@@ -70,8 +70,13 @@ export class SecretResolver {
   start(): void {
     const { logger, metrics } = this.#options;
     for (const h of this.handles) {
+      let busy = false;
       const timer = setInterval(() => {
-        h.refresh().then(
+        // A tick while the last read is still running (a slow store, a loaded machine) is
+        // skipped: joining that read would report its one change twice.
+        if (busy) return;
+        busy = true;
+        h.refresh().finally(() => (busy = false)).then(
           (changed) => {
             metrics.secretRefresh.inc({ store: h.ref.scheme, status: changed ? 'changed' : 'ok' });
             if (changed) logger.info({ secret: h.ref.raw }, 'secret value changed; new requests use it');

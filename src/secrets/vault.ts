@@ -17,6 +17,8 @@
  * | `VAULT_K8S_MOUNT` | Kubernetes auth: the auth mount (default `kubernetes`) |
  * | `VAULT_ROLE_ID` | AppRole auth: the role ID |
  * | `VAULT_SECRET_ID` / `VAULT_SECRET_ID_FILE` | AppRole auth: the secret ID, or a file holding it (re-read on every login) |
+ * | `VAULT_CACERT` | optional; a PEM file of the CA certificate(s) that signed Vault's TLS certificate; trusted instead of the system CAs, as the `vault` CLI does |
+ * | `VAULT_SKIP_VERIFY` | optional; `true`/`1`: do not verify Vault's TLS certificate (development only) |
  *
  * Exactly one method must be configured; two are refused rather than silently ranked.
  *
@@ -26,7 +28,7 @@
  * appear in errors or logs; errors name the reference.
  */
 import { readFile } from 'node:fs/promises';
-import { request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
 
@@ -56,7 +58,21 @@ export interface VaultSettings {
   addr: string;
   namespace: string | undefined;
   auth: VaultAuth;
+  /** Present only when VAULT_CACERT or VAULT_SKIP_VERIFY is set; otherwise the system CAs verify Vault. */
+  tls?: { caFile: string | undefined; skipVerify: boolean };
 }
+
+/** TLS errors that mean "the certificate is not trusted" (node's / OpenSSL's codes). */
+const UNTRUSTED_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /** Reads the settings from `env` (see the table above). */
 export function vaultSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): VaultSettings {
@@ -88,7 +104,12 @@ export function vaultSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Vaul
   } catch (err) {
     throw new VaultError('VAULT_CONFIG', 'VAULT_ADDR must be an http(s) URL', { cause: err });
   }
-  return { addr: origin, namespace: get('VAULT_NAMESPACE'), auth: methods[0]! };
+  const caFile = get('VAULT_CACERT');
+  const skip = get('VAULT_SKIP_VERIFY');
+  if (skip !== undefined && !/^(true|false|1|0)$/i.test(skip)) throw new VaultError('VAULT_CONFIG', 'VAULT_SKIP_VERIFY must be true, false, 1 or 0');
+  const skipVerify = skip !== undefined && /^(true|1)$/i.test(skip);
+  const tls = caFile !== undefined || skipVerify ? { tls: { caFile, skipVerify } } : {};
+  return { addr: origin, namespace: get('VAULT_NAMESPACE'), auth: methods[0]!, ...tls };
 }
 
 /** Splits `secret/data/openai#key` into the API path and the field. */
@@ -131,6 +152,8 @@ export class VaultClient {
   readonly #now: () => number;
   readonly #timeoutMs: number;
   #token: Token | undefined;
+  /** undici's global dispatcher unless VAULT_CACERT / VAULT_SKIP_VERIFY ask for other TLS trust. */
+  #dispatcher: Promise<Dispatcher | undefined> | undefined;
   #login: Promise<Token> | undefined;
   #renew: Promise<Token> | undefined;
 
@@ -243,9 +266,11 @@ export class VaultClient {
     if (token !== undefined) headers['x-vault-token'] = token;
     if (this.settings.namespace !== undefined) headers['x-vault-namespace'] = this.settings.namespace;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const dispatcher = await this.#tlsDispatcher();
     let res;
     try {
       res = await request(this.settings.addr + path, {
+        ...(dispatcher ? { dispatcher } : {}),
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -255,7 +280,12 @@ export class VaultClient {
       });
     } catch (err) {
       const code = (err as { code?: string }).code ?? (err instanceof Error ? err.name : 'error');
-      throw new VaultError('VAULT_UNREACHABLE', `cannot reach Vault at ${this.settings.addr}: ${code}`, { cause: err });
+      const hint = UNTRUSTED_CERT_CODES.has(code)
+        ? this.settings.tls?.caFile !== undefined
+          ? ` (Vault's TLS certificate is not signed by a CA in VAULT_CACERT ${this.settings.tls.caFile}, or does not name the host)`
+          : " (Vault's TLS certificate is not trusted; set VAULT_CACERT to the PEM file of the CA that signed it)"
+        : '';
+      throw new VaultError('VAULT_UNREACHABLE', `cannot reach Vault at ${this.settings.addr}: ${code}${hint}`, { cause: err });
     }
     let parsed: unknown;
     try {
@@ -264,6 +294,27 @@ export class VaultClient {
       parsed = undefined;
     }
     return { status: res.statusCode, body: parsed };
+  }
+
+  /** The dispatcher for VAULT_CACERT / VAULT_SKIP_VERIFY, built once (the CA file is read then). */
+  #tlsDispatcher(): Promise<Dispatcher | undefined> {
+    const tls = this.settings.tls;
+    if (tls === undefined || !this.settings.addr.startsWith('https:')) return Promise.resolve(undefined);
+    this.#dispatcher ??= (async () => {
+      let ca: string | undefined;
+      if (tls.caFile !== undefined) {
+        try {
+          ca = await readFile(tls.caFile, 'utf8');
+        } catch (err) {
+          throw new VaultError('VAULT_CONFIG', `cannot read VAULT_CACERT ${tls.caFile}: ${(err as NodeJS.ErrnoException).code ?? 'read error'}`, { cause: err });
+        }
+        if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new VaultError('VAULT_CONFIG', `VAULT_CACERT ${tls.caFile} holds no PEM certificate`);
+      }
+      return new Agent({ connect: { ...(ca !== undefined ? { ca } : {}), rejectUnauthorized: !tls.skipVerify } });
+    })();
+    // A failed read is not cached: fixing the file fixes the next read.
+    this.#dispatcher.catch(() => (this.#dispatcher = undefined));
+    return this.#dispatcher;
   }
 }
 

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
  * HashiCorp Vault emulator on loopback: token auth, Kubernetes login (configured role/JWT
  * pairs), AppRole login, `renew-self`, KV v1 and KV v2 mounts with versions (each write bumps
  * the version), token TTLs (an expired or unknown token gets 403 `permission denied`, as Vault
- * answers), counters, and a `down` switch that drops every connection.
+ * answers), counters, and a `down` switch that drops every connection. `start({ tls })` serves
+ * HTTPS with the given PEM certificate and key instead of plain HTTP.
  */
 interface IssuedToken {
   expiresAt: number | undefined;
@@ -40,10 +42,11 @@ export class VaultEmulator {
     return this.#url;
   }
 
-  async start(): Promise<this> {
-    this.#server = createServer((req, res) => void this.#dispatch(req, res));
+  async start(options: { tls?: { cert: string; key: string } } = {}): Promise<this> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.#dispatch(req, res);
+    this.#server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createServer(handler);
     await new Promise<void>((r) => this.#server!.listen(0, '127.0.0.1', r));
-    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    this.#url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
     return this;
   }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -15,7 +16,7 @@ const NEW_KEY = 'sk-vault-new-2222222222222222bbbb';
 const ROOT_TOKEN = 'hvs.root-token-for-tests';
 const REF = '${vault:secret/data/openai#key}';
 const CHAT_BODY = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
-const VAULT_ENV = ['VAULT_ADDR', 'VAULT_NAMESPACE', 'VAULT_TOKEN', 'VAULT_K8S_ROLE', 'VAULT_K8S_TOKEN_FILE', 'VAULT_K8S_MOUNT', 'VAULT_ROLE_ID', 'VAULT_SECRET_ID', 'VAULT_SECRET_ID_FILE'];
+const VAULT_ENV = ['VAULT_ADDR', 'VAULT_CACERT', 'VAULT_SKIP_VERIFY', 'VAULT_NAMESPACE', 'VAULT_TOKEN', 'VAULT_K8S_ROLE', 'VAULT_K8S_TOKEN_FILE', 'VAULT_K8S_MOUNT', 'VAULT_ROLE_ID', 'VAULT_SECRET_ID', 'VAULT_SECRET_ID_FILE'];
 
 interface Outcome {
   status: number;
@@ -315,5 +316,105 @@ describe('VaultClient token lifecycle (frozen clock)', () => {
   test('a static token that Vault refuses is an auth error (no login to retry)', async () => {
     const c = new VaultClient(vaultSettingsFromEnv({ VAULT_ADDR: vault.url, VAULT_TOKEN: 'hvs.unknown' }));
     await assert.rejects(c.read(ref), (err: unknown) => err instanceof VaultError && err.code === 'VAULT_AUTH' && /permission denied/.test(err.message));
+  });
+});
+
+/**
+ * A CA and a server certificate for 127.0.0.1 made with the `openssl` CLI in `dir`: `ca.pem`
+ * (what VAULT_CACERT points at), `server.pem` and `server.key`.
+ */
+function makeTestPki(dir: string, name: string): { caFile: string; cert: string; key: string } {
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', `${name}-ca.key`, '-out', `${name}-ca.pem`, '-days', '2', '-subj', `/CN=${name} test CA`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  openssl('req', '-new', ...ec, '-keyout', `${name}-server.key`, '-out', `${name}-server.csr`, '-subj', '/CN=127.0.0.1');
+  writeFileSync(join(dir, `${name}-ext.cnf`), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
+  openssl('x509', '-req', '-in', `${name}-server.csr`, '-CA', `${name}-ca.pem`, '-CAkey', `${name}-ca.key`, '-CAcreateserial', '-out', `${name}-server.pem`, '-days', '2', '-extfile', `${name}-ext.cnf`);
+  return { caFile: join(dir, `${name}-ca.pem`), cert: readFileSync(join(dir, `${name}-server.pem`), 'utf8'), key: readFileSync(join(dir, `${name}-server.key`), 'utf8') };
+}
+
+describe('Vault over HTTPS with a private CA (VAULT_CACERT, VAULT_SKIP_VERIFY)', () => {
+  let vault: VaultEmulator;
+  let dir: string;
+  let pki: { caFile: string; cert: string; key: string };
+  let otherCa: string;
+  const ref = parseSecretRef(REF)!;
+  const saved = Object.fromEntries(VAULT_ENV.map((n) => [n, process.env[n]]));
+  const env = (extra: Record<string, string> = {}) => ({ VAULT_ADDR: vault.url, VAULT_TOKEN: ROOT_TOKEN, ...extra });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'llmproxy-vault-tls-'));
+    pki = makeTestPki(dir, 'vault');
+    otherCa = makeTestPki(dir, 'other').caFile;
+    vault = await new VaultEmulator().start({ tls: { cert: pki.cert, key: pki.key } });
+    vault.addToken(ROOT_TOKEN);
+    vault.write('secret', 'openai', { key: OLD_KEY });
+  });
+  after(async () => {
+    await vault.close();
+    rmSync(dir, { recursive: true, force: true });
+    for (const name of VAULT_ENV) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+  });
+
+  test('the emulator serves HTTPS', () => {
+    assert.match(vault.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  test('with VAULT_CACERT the read succeeds', async () => {
+    const c = new VaultClient(vaultSettingsFromEnv(env({ VAULT_CACERT: pki.caFile })));
+    assert.equal(await c.read(ref), OLD_KEY);
+  });
+
+  test('without VAULT_CACERT the certificate is refused before any request, with an error that says what to set', async () => {
+    const requests = vault.counters.requests;
+    const c = new VaultClient(vaultSettingsFromEnv(env()));
+    await assert.rejects(c.read(ref), (err: unknown) => {
+      assert.ok(err instanceof VaultError);
+      assert.equal(err.code, 'VAULT_UNREACHABLE');
+      assert.match(err.message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/);
+      assert.match(err.message, /not trusted; set VAULT_CACERT/);
+      assert.ok(!err.message.includes(ROOT_TOKEN));
+      return true;
+    });
+    assert.equal(vault.counters.requests, requests, 'an HTTP request reached Vault over an unverified connection');
+  });
+
+  test("VAULT_CACERT of another CA is refused, naming the file", async () => {
+    const c = new VaultClient(vaultSettingsFromEnv(env({ VAULT_CACERT: otherCa })));
+    await assert.rejects(c.read(ref), (err: unknown) => err instanceof VaultError && err.code === 'VAULT_UNREACHABLE' && err.message.includes(`VAULT_CACERT ${otherCa}`));
+  });
+
+  test('a missing or non-PEM VAULT_CACERT is a configuration error', async () => {
+    const missing = new VaultClient(vaultSettingsFromEnv(env({ VAULT_CACERT: join(dir, 'absent.pem') })));
+    await assert.rejects(missing.read(ref), (err: unknown) => err instanceof VaultError && err.code === 'VAULT_CONFIG' && /cannot read VAULT_CACERT .*absent\.pem: ENOENT/.test(err.message));
+    const notPem = join(dir, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    const bad = new VaultClient(vaultSettingsFromEnv(env({ VAULT_CACERT: notPem })));
+    await assert.rejects(bad.read(ref), { code: 'VAULT_CONFIG' });
+  });
+
+  test('VAULT_SKIP_VERIFY=true reads without verifying; other values are refused', async () => {
+    const c = new VaultClient(vaultSettingsFromEnv(env({ VAULT_SKIP_VERIFY: 'true' })));
+    assert.equal(await c.read(ref), OLD_KEY);
+    assert.throws(() => vaultSettingsFromEnv(env({ VAULT_SKIP_VERIFY: 'yes' })), { code: 'VAULT_CONFIG' });
+    assert.equal(vaultSettingsFromEnv(env({ VAULT_SKIP_VERIFY: 'false' })).tls, undefined);
+  });
+
+  test('a gateway with VAULT_CACERT in its environment starts and serves with the Vault secret', async () => {
+    const emu = await new OpenAIEmulator([OLD_KEY]).start();
+    setVaultEnv(env({ VAULT_CACERT: pki.caFile }));
+    const gw = await startGateway({ instances: { primary: { type: 'openai', endpoint: emu.url, authentication: { type: 'api_key', api_key: REF } } } });
+    try {
+      const r = await chat(gw, await gw.key({ name: 'vault-tls' }));
+      assert.equal(r.status, 200, r.text);
+      assert.equal(emu.last.headers.authorization, bearer(OLD_KEY));
+    } finally {
+      await gw.close();
+      await emu.close();
+    }
   });
 });
