@@ -4,10 +4,16 @@ import type { DestinationStream } from 'pino';
 import { ApiKeyVerifier } from './clientauth/api-key/verifier.js';
 import { clientAddressResolver } from './clientauth/client-address.js';
 import { FailedAttemptThrottle } from './clientauth/throttle.js';
-import type { LoadedConfig } from './config/load.js';
+import { loadConfig, type LoadedConfig } from './config/load.js';
+import { configChange } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { authenticate } from './middleware/authenticate.js';
 import { authorizeInference, requirePermission } from './middleware/authorize.js';
+import { buildClientAuth } from './clientauth/build.js';
+import { RoleTable } from './clientauth/rbac.js';
+import { buildGovernance } from './governance/index.js';
+import { sequence } from './server/compose.js';
+import { adminRoutes } from './server/routes/admin.js';
 import { readBody } from './middleware/body-limit.js';
 import { AuditTrail } from './observability/audit-trail.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -16,7 +22,6 @@ import { SecretScrubber } from './observability/scrubber.js';
 import { InstanceDirectory } from './providers/directory.js';
 import { StartupError, buildInstance, primeCredentials } from './providers/build.js';
 import type { Instance } from './providers/instance.js';
-import type { ProviderContext } from './providers/types.js';
 import { SecretResolver } from './secrets/resolver.js';
 import { InflightTracker, createHandler } from './server/handler.js';
 import { Listener } from './server/listener.js';
@@ -25,7 +30,7 @@ import { healthRoute, metricsRoute, readyRoute } from './server/routes/ops.js';
 import { bedrockEnvelopeRoutes, bedrockRootRoute } from './server/routes/bedrock.js';
 import { protocolChatRoutes } from './server/routes/protocol.js';
 import { transparentRoute } from './server/routes/transparent.js';
-import { openSqliteStore } from './store/sqlite/index.js';
+import { openCounterStore, openStore } from './store/open.js';
 import type { Store } from './store/types.js';
 
 export interface AppOptions {
@@ -45,49 +50,75 @@ export interface App {
   readonly instances: InstanceDirectory;
   readonly verifier: ApiKeyVerifier;
   readonly audit: AuditTrail;
+  /** The running generation's resolver (a reload replaces it). */
   readonly secrets: SecretResolver;
   readonly scrubber: SecretScrubber;
   listen(): Promise<{ main: AddressInfo; tls?: AddressInfo; metrics?: AddressInfo }>;
+  /**
+   * Applies `next` (default: the config file re-read) to new requests: instances and secrets are
+   * built and checked as at startup, then swapped in; the replaced instances close once the
+   * requests that began before the swap have ended. A file that fails any check changes
+   * nothing. Sections that need a restart keep their running values (logged). One at a time.
+   */
+  reload(next?: LoadedConfig): Promise<ReloadResult>;
   /** Graceful stop: refuse new connections, let requests and streams finish (up to the timeout), flush, close. */
   close(): Promise<void>;
 }
 
+export type ReloadResult =
+  | { ok: true; added: string[]; removed: string[]; changed: string[]; aliasesChanged: boolean; restartRequired: string[] }
+  | { ok: false; error: string };
+
 export { StartupError };
+
+/** Secrets and instances of one config generation, each secret read and credential obtained. */
+async function buildGeneration(config: Config, baseDir: string, deps: { scrubber: SecretScrubber; logger: Logger; metrics: Metrics }): Promise<{ secrets: SecretResolver; instances: Instance[] }> {
+  const secrets = new SecretResolver({ baseDir, defaultIntervalMs: config.secrets.refresh_interval, ...deps });
+  const instances: Instance[] = [];
+  try {
+    for (const [name, cfg] of Object.entries(config.instances)) instances.push(await buildInstance(name, cfg, config, { secrets, baseDir, ...deps }));
+    const failures = await secrets.resolveAll();
+    if (failures.length > 0) {
+      throw new StartupError(`cannot resolve secret references:\n  ${failures.map((f) => `${f.ref}: ${f.error}`).join('\n  ')}`);
+    }
+    const unobtainable = await primeCredentials(instances);
+    if (unobtainable.length > 0) {
+      throw new StartupError(`cannot obtain provider credentials:\n  ${unobtainable.map((f) => `instances.${f.instance} (${f.method}): ${f.error}`).join('\n  ')}`);
+    }
+  } catch (err) {
+    await Promise.all(instances.map((i) => i.close()));
+    throw err;
+  }
+  for (const i of instances) {
+    if (i.credential.prime) continue; // counts its own fetches
+    deps.metrics.credentialRefresh.inc({ provider: i.type, method: i.credential.state.method, status: i.credential.state.status === 'ok' ? 'success' : 'failure' });
+  }
+  return { secrets, instances };
+}
 
 /**
  * The composition root: config → logger and metrics → store → secrets → instances → client
  * auth → routes → listeners. It wires; it holds no request logic.
  */
 export async function createApp(options: AppOptions): Promise<App> {
-  const { config, baseDir } = options.loaded;
+  const { baseDir } = options.loaded;
+  let config = options.loaded.config;
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: config.logging.level, scrubber, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const metrics = new Metrics();
-  const store = openSqliteStore(resolve(baseDir, config.storage.sqlite.path));
-  const secrets = new SecretResolver({ baseDir, defaultIntervalMs: config.secrets.refresh_interval, scrubber, logger, metrics });
-
-  const instanceList: Instance[] = [];
-  try {
-    const ctx: ProviderContext = { secrets, logger, metrics, scrubber, baseDir };
-    for (const [name, cfg] of Object.entries(config.instances)) instanceList.push(await buildInstance(name, cfg, config, ctx));
-    const failures = await secrets.resolveAll();
-    if (failures.length > 0) {
-      throw new StartupError(`cannot resolve secret references:\n  ${failures.map((f) => `${f.ref}: ${f.error}`).join('\n  ')}`);
-    }
-    const unobtainable = await primeCredentials(instanceList);
-    if (unobtainable.length > 0) {
-      throw new StartupError(`cannot obtain provider credentials:\n  ${unobtainable.map((f) => `instances.${f.instance} (${f.method}): ${f.error}`).join('\n  ')}`);
-    }
-  } catch (err) {
-    await Promise.all(instanceList.map((i) => i.close()));
+  const store = await openStore(config, baseDir, { scrubber, logger });
+  const counters = await openCounterStore(config, baseDir, { scrubber, logger }).catch(async (err: unknown) => {
     await store.close();
     throw err;
-  }
-  const instances = new InstanceDirectory(instanceList);
-  for (const i of instanceList) {
-    if (i.credential.prime) continue; // counts its own fetches
-    metrics.credentialRefresh.inc({ provider: i.type, method: i.credential.state.method, status: i.credential.state.status === 'ok' ? 'success' : 'failure' });
-  }
+  });
+  const generation = await buildGeneration(config, baseDir, { scrubber, logger, metrics }).catch(async (err: unknown) => {
+    await counters?.close();
+    await store.close();
+    throw err;
+  });
+  let secrets = generation.secrets;
+  const instances = new InstanceDirectory(generation.instances);
+  const aliases = { current: config.model_aliases };
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
 
   const verifier = new ApiKeyVerifier(store.keys, { cacheTtlMs: config.auth.api_keys.cache_ttl, pollMs: config.auth.api_keys.revocation_poll, logger });
@@ -96,21 +127,33 @@ export async function createApp(options: AppOptions): Promise<App> {
   const tracker = new InflightTracker();
   metrics.trackInflight(() => tracker.count);
 
-  const auth = authenticate({ verifier, throttle, audit, metrics });
-  const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit)] : [];
-  const inference = { instances, audit, authenticate: auth, readBody: readBody(config.server.body_limit), authorize: authorizeInference(audit) };
+  const roles = RoleTable.fromConfig(config.rbac.roles);
+  const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber });
+  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters });
+  const auth = sequence([authenticate({ authenticators: clientAuth.authenticators, throttle, audit, metrics }), ...clientAuth.after]);
+  const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit, roles)] : [];
+  const inference = {
+    instances,
+    audit,
+    roles,
+    authenticate: sequence([...governance.before, auth]),
+    readBody: readBody(config.server.body_limit),
+    authorize: sequence([authorizeInference(audit, roles), ...governance.after]),
+  };
   const router = new Router()
     .add(healthRoute())
     .add(readyRoute({ store, instances, isDraining: () => tracker.draining }))
     .add(transparentRoute(inference))
     .add(bedrockRootRoute(inference));
   for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);
-  for (const route of protocolChatRoutes({ ...inference, aliases: config.model_aliases })) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases })) router.add(route);
+  for (const route of clientAuth.routes) router.add(route);
+  for (const route of adminRoutes({ config, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));
 
   const clientAddress = clientAddressResolver(config.server.trusted_proxies);
-  const handler = createHandler({ router, logger, metrics, clientAddress, tracker });
+  const handler = createHandler({ router, logger, metrics, clientAddress, tracker, onFinish: governance.onFinish });
   const host = options.listen?.host ?? config.server.host;
   const keepAliveTimeoutMs = config.server.keep_alive_timeout;
   const listeners: Array<{ kind: 'main' | 'tls' | 'metrics'; listener: Listener }> = [
@@ -138,20 +181,82 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
 
   let closing: Promise<void> | undefined;
+  let started = false;
+  let reloads: Promise<unknown> = Promise.resolve();
+  /** Closes instances a reload replaced; each runs once, after their requests or at shutdown. */
+  const retiring = new Set<() => Promise<void>>();
+
+  async function applyReload(next: LoadedConfig | undefined): Promise<ReloadResult> {
+    const source = next?.source ?? options.loaded.source;
+    const reject = (error: string): ReloadResult => {
+      metrics.configReloads.inc({ result: 'failure' });
+      logger.error({ config: source, error }, 'configuration reload rejected; the running configuration stays');
+      return { ok: false, error };
+    };
+    if (closing) return reject('the gateway is shutting down');
+    if (next === undefined && source === 'built-in demo') return reject('the gateway runs the built-in demo config; there is no file to re-read');
+    let built: Awaited<ReturnType<typeof buildGeneration>>;
+    let change: ReturnType<typeof configChange>;
+    try {
+      const loaded = next ?? loadConfig(source);
+      change = configChange(config, loaded.config);
+      built = await buildGeneration(change.effective, loaded.baseDir, { scrubber, logger, metrics });
+    } catch (err) {
+      return reject(err instanceof Error ? err.message : String(err));
+    }
+    if (closing) {
+      await Promise.all(built.instances.map((i) => i.close()));
+      return reject('the gateway is shutting down');
+    }
+    // The swap: synchronous, so a request sees either the old or the new instances and aliases.
+    const replaced = instances.replace(built.instances);
+    aliases.current = change.effective.model_aliases;
+    config = change.effective;
+    secrets.stop();
+    secrets = built.secrets;
+    if (started) secrets.start();
+    let closeReplaced: (() => Promise<void>) | undefined = async () => {
+      closeReplaced = undefined;
+      retiring.delete(retire);
+      await Promise.all(replaced.map((i) => i.close()));
+    };
+    const retire = () => closeReplaced?.() ?? Promise.resolve();
+    retiring.add(retire);
+    void tracker.settled().then(retire).catch((err: unknown) => logger.warn({ err }, 'closing replaced instances failed'));
+
+    metrics.configReloads.inc({ result: 'success' });
+    const { added, removed, changed, aliasesChanged, restartRequired } = change;
+    logger.info({ config: source, added, removed, changed, aliases_changed: aliasesChanged, instances: instances.all.map((i) => i.name) }, 'configuration reloaded');
+    if (restartRequired.length > 0) logger.warn({ config: source, sections: restartRequired }, 'configuration changes need a restart to take effect; running values kept');
+    return { ok: true, added, removed, changed, aliasesChanged, restartRequired };
+  }
+
   return {
-    config,
+    get config() {
+      return config;
+    },
     logger,
     metrics,
     store,
     instances,
     verifier,
     audit,
-    secrets,
+    get secrets() {
+      return secrets;
+    },
     scrubber,
+    reload(next) {
+      const result = reloads.then(() => applyReload(next));
+      reloads = result.catch(() => undefined);
+      return result;
+    },
     async listen() {
       await verifier.start();
       audit.start();
+      await clientAuth.start();
+      await governance.start();
       secrets.start();
+      started = true;
       const out: { main: AddressInfo; tls?: AddressInfo; metrics?: AddressInfo } = { main: undefined as unknown as AddressInfo };
       for (const { kind, listener } of listeners) out[kind] = await listener.listen();
       return out;
@@ -167,8 +272,12 @@ export async function createApp(options: AppOptions): Promise<App> {
         if (!drained) logger.warn({ inflight: tracker.count }, 'shutdown timeout reached; closing the remaining connections');
         for (const { listener } of listeners) listener.destroyAll();
         secrets.stop();
+        await governance.stop();
+        await counters?.close();
+        await clientAuth.stop();
         await verifier.stop();
         await audit.stop();
+        await Promise.all([...retiring].map((retire) => retire()));
         await instances.close();
         await store.close();
         logger.info('gateway stopped');

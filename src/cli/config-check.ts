@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { loadConfig, locateConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
@@ -6,7 +5,7 @@ import { SecretScrubber } from '../observability/scrubber.js';
 import { buildInstance, primeCredentials } from '../providers/build.js';
 import type { Instance } from '../providers/instance.js';
 import { SecretResolver } from '../secrets/resolver.js';
-import { openSqliteStore } from '../store/sqlite/index.js';
+import { openCounterStore, openStore } from '../store/open.js';
 import { parse, UsageError } from './args.js';
 import { table } from './output.js';
 
@@ -35,7 +34,8 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
 
   let storeProblem: string | null = null;
   try {
-    await openSqliteStore(resolve(loaded.baseDir, loaded.config.storage.sqlite.path)).close();
+    await (await openStore(loaded.config, loaded.baseDir, { scrubber })).close();
+    await (await openCounterStore(loaded.config, loaded.baseDir, { scrubber }))?.close();
   } catch (err) {
     storeProblem = err instanceof Error ? err.message : String(err);
   }

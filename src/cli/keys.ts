@@ -1,14 +1,16 @@
-import { resolve } from 'node:path';
 import { KeyRequestError, issueKey, rotateKey } from '../clientauth/api-key/issue.js';
+import { RoleTable } from '../clientauth/rbac.js';
 import { loadConfig, locateConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
-import { openSqliteStore } from '../store/sqlite/index.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { UsageError, list, parse, positiveNumber } from './args.js';
+import { auditCliChange } from './audit.js';
 import { describeKey, keyJson, keyStatus, table } from './output.js';
 
 const USAGE = `usage:
-  llmproxy keys create --name NAME [--user U] [--role admin|developer|viewer] [--instances a,b]
+  llmproxy keys create --name NAME [--user U] [--role admin|developer|viewer|<rbac.roles>] [--instances a,b]
                        [--models m1,m2] [--expires 30d] [--rpm N] [--tpm N] [--budget-usd N] [--json]
   llmproxy keys list [--json]
   llmproxy keys show ID [--json]
@@ -40,8 +42,10 @@ export async function keysCommand(args: string[], out: (s: string) => void): Pro
       });
     case 'revoke':
       return withStore(rest, {}, out, async (store, { values, positionals }) => {
-        const record = await store.keys.revoke(requireId(positionals), Date.now());
-        if (!record) throw new KeyRequestError(`no key with id ${positionals[0]}`);
+        const before = await store.keys.get(requireId(positionals));
+        const record = before && (await store.keys.revoke(before.id, Date.now()));
+        if (!before || !record) throw new KeyRequestError(`no key with id ${positionals[0]}`);
+        await auditCliChange(store, 'key.revoke', { target: record.id, before: keyJson(before), after: keyJson(record) });
         out(values.json ? JSON.stringify(keyJson(record), null, 2) : `revoked ${record.id} (${record.name}); running gateways refuse it within seconds`);
       });
     case 'rotate':
@@ -50,6 +54,7 @@ export async function keysCommand(args: string[], out: (s: string) => void): Pro
         const overlapMs = parseDuration(overlapText);
         if (overlapMs === undefined) throw new UsageError(`--overlap must be a duration such as 1h or 24h (got "${overlapText}")`);
         const rotated = await rotateKey(store.keys, requireId(positionals), overlapMs);
+        await auditCliChange(store, 'key.rotate', { target: rotated.old.id, after: keyJson(rotated.old), replacement: keyJson(rotated.record) });
         if (values.json) return out(JSON.stringify({ ...keyJson(rotated.record), key: rotated.key, replaced: keyJson(rotated.old) }, null, 2));
         out(
           [
@@ -82,7 +87,7 @@ const CREATE_OPTIONS = {
 
 type Parsed = ReturnType<typeof parse>;
 
-async function create(store: Store, { values }: Parsed, out: (s: string) => void): Promise<void> {
+async function create(store: Store, { values }: Parsed, out: (s: string) => void, config: Config): Promise<void> {
   const v = values as Record<string, string | boolean | undefined>;
   const name = v['name'] as string | undefined;
   if (!name) throw new UsageError('--name is required');
@@ -103,7 +108,8 @@ async function create(store: Store, { values }: Parsed, out: (s: string) => void
       budgetUsd: positiveNumber('budget-usd', v['budget-usd'] as string | undefined) ?? null,
     },
     expiresAt,
-  });
+  }, RoleTable.fromConfig(config.rbac.roles));
+  await auditCliChange(store, 'key.create', { target: issued.record.id, after: keyJson(issued.record) });
   if (v['json']) return out(JSON.stringify({ ...keyJson(issued.record), key: issued.key }, null, 2));
   out([`created key ${issued.record.id} (${issued.record.name}, role ${issued.record.role})`, '', 'Key (shown once, store it now):', `  ${issued.key}`].join('\n'));
 }
@@ -112,13 +118,13 @@ async function withStore(
   args: string[],
   options: Parameters<typeof parse>[1],
   out: (s: string) => void,
-  action: (store: Store, parsed: Parsed, out: (s: string) => void) => Promise<void>,
+  action: (store: Store, parsed: Parsed, out: (s: string) => void, config: Config) => Promise<void>,
 ): Promise<number> {
   const parsed = parse(args, options);
   const loaded = loadConfig(locateConfig(parsed.values.config as string | undefined));
-  const store = openSqliteStore(resolve(loaded.baseDir, loaded.config.storage.sqlite.path));
+  const store = await openStore(loaded.config, loaded.baseDir);
   try {
-    await action(store, parsed, out);
+    await action(store, parsed, out, loaded.config);
     return 0;
   } finally {
     await store.close();

@@ -6,14 +6,18 @@ import { ConfigError } from '../config/load.js';
 import { UsageError } from './args.js';
 import { configCheckCommand } from './config-check.js';
 import { KEYS_USAGE, keysCommand } from './keys.js';
+import { LOCKDOWN_USAGE, lockdownCommand } from './lockdown.js';
 import { serveCommand } from './serve.js';
+import { TOTP_USAGE, totpCommand } from './totp.js';
+import { USAGE_USAGE, usageCommand } from './usage.js';
+import { USERS_USAGE, usersCommand } from './users.js';
 
 const USAGE = `llmproxy: LLM gateway with credential isolation
 
 usage:
   llmproxy serve [--config FILE] [--host H] [--port N]
   llmproxy config check [--config FILE] [--json]
-${KEYS_USAGE.replace(/^usage:\n/, '')}
+${[KEYS_USAGE, USERS_USAGE, TOTP_USAGE, USAGE_USAGE, LOCKDOWN_USAGE].map((u) => u.replace(/^usage:\n/, '')).join('\n')}
 
 Config: --config FILE, else $LLMPROXY_CONFIG, else ./llmproxy.yaml, else the built-in demo.`;
 
@@ -27,6 +31,14 @@ async function main(argv: string[]): Promise<number> {
       return keysCommand(rest, out);
     case 'config':
       return configCheckCommand(rest, out);
+    case 'users':
+      return usersCommand(rest, out);
+    case 'totp':
+      return totpCommand(rest, out);
+    case 'usage':
+      return usageCommand(rest, out);
+    case 'lockdown':
+      return lockdownCommand(rest, out);
     case '--version':
     case 'version': {
       const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

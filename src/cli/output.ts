@@ -1,30 +1,11 @@
+import type { TotpEnrolment, UserRecord } from '../store/identity-types.js';
+import { keyJson, keyStatus } from '../clientauth/api-key/view.js';
+import { userJson } from '../clientauth/basic/view.js';
 import type { KeyRecord } from '../store/types.js';
 
+export { keyJson, keyStatus, userJson };
+
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-
-/** The public JSON shape of a key (never its hash or secret). */
-export function keyJson(r: KeyRecord, now = Date.now()) {
-  return {
-    id: r.id,
-    name: r.name,
-    user: r.user,
-    role: r.role,
-    status: keyStatus(r, now),
-    created_at: iso(r.createdAt),
-    expires_at: iso(r.expiresAt),
-    revoked_at: iso(r.revokedAt),
-    last_used_at: iso(r.lastUsedAt),
-    scopes: { instances: r.scopes.instances, models: r.scopes.models },
-    limits: { rpm: r.limits.rpm, tpm: r.limits.tpm, budget_usd: r.limits.budgetUsd },
-    rotated_from: r.rotatedFrom,
-  };
-}
-
-export function keyStatus(r: KeyRecord, now = Date.now()): 'active' | 'revoked' | 'expired' {
-  if (r.revokedAt !== null && r.revokedAt <= now) return 'revoked';
-  if (r.expiresAt !== null && r.expiresAt <= now) return 'expired';
-  return 'active';
-}
 
 /** A plain text table: columns padded to the widest cell. */
 export function table(headers: string[], rows: string[][]): string {
@@ -50,4 +31,32 @@ export function describeKey(r: KeyRecord): string {
     `limits:       rpm ${j.limits.rpm ?? '-'}, tpm ${j.limits.tpm ?? '-'}, budget ${j.limits.budget_usd === null ? '-' : `$${j.limits.budget_usd}`}`,
     ...(j.rotated_from ? [`rotated from: ${j.rotated_from}`] : []),
   ].join('\n');
+}
+
+export function describeUser(u: UserRecord): string {
+  const j = userJson(u);
+  return [
+    `name:         ${j.name}`,
+    `role:         ${j.role}`,
+    `status:       ${j.status}`,
+    `password:     ${j.has_password ? `set ${j.password_changed_at}` : 'none'}`,
+    `created:      ${j.created_at}`,
+    `instances:    ${j.scopes.instances?.join(', ') ?? 'all'}`,
+    `models:       ${j.scopes.models?.join(', ') ?? 'all'}`,
+    `limits:       rpm ${j.limits.rpm ?? '-'}, tpm ${j.limits.tpm ?? '-'}, budget ${j.limits.budget_usd === null ? '-' : `$${j.limits.budget_usd}`}`,
+  ].join('\n');
+}
+
+/** The public JSON shape of a TOTP enrolment (never its secret or backup codes). */
+export function totpJson(e: TotpEnrolment, now = Date.now()) {
+  const [kind, ...rest] = e.subject.split(':');
+  return {
+    ...(kind === 'key' ? { key_id: rest.join(':') } : { user: rest.join(':') }),
+    required: e.required,
+    encrypted: !e.secret.startsWith('plain:'),
+    enrolled_at: iso(e.createdAt),
+    last_used_at: e.lastStep === null ? null : iso(e.lastStep * 30_000),
+    backup_codes_left: e.backupCodesLeft,
+    locked_until: e.lockedUntil !== null && e.lockedUntil > now ? iso(e.lockedUntil) : null,
+  };
 }

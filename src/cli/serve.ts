@@ -6,7 +6,8 @@ import { parse, UsageError } from './args.js';
 /**
  * `llmproxy serve`: start the gateway; on SIGTERM/SIGINT stop accepting, let in-flight requests
  * and streams finish (up to `server.shutdown_timeout`), flush the audit log, close the store.
- * A second signal exits at once.
+ * A second signal exits at once. On SIGHUP it re-reads the config file and applies it to new
+ * requests (App.reload); a file that fails a check is logged and the running config stays.
  */
 export async function serveCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
@@ -51,6 +52,13 @@ export async function serveCommand(args: string[]): Promise<number> {
       );
     }
   }
+
+  const reload = () => {
+    app.logger.info({ signal: 'SIGHUP', config: loaded.source }, 'reloading the configuration');
+    // App.reload logs and counts the outcome itself, and runs one reload at a time.
+    void app.reload().finally(() => app.logger.flush());
+  };
+  process.on('SIGHUP', reload);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BUILTIN_ROLES, DEFAULT_ROLE, hasPermission, inferencePermission, isKnownRole, type Permission } from './rbac.js';
+import { BUILTIN_ROLES, DEFAULT_ROLE, RoleTable, hasPermission, inferencePermission, isKnownRole, type Permission } from './rbac.js';
 
 const ALL: Permission[] = ['llm:read', 'llm:write', 'llm:admin', 'secrets:read', 'secrets:write', 'metrics:read'];
 
@@ -52,5 +52,21 @@ describe('roles and permissions', () => {
     assert.equal(inferencePermission('GET'), 'llm:read');
     assert.equal(inferencePermission('HEAD'), 'llm:read');
     for (const m of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) assert.equal(inferencePermission(m), 'llm:write', m);
+  });
+});
+
+describe('RoleTable with custom roles', () => {
+  const table = new RoleTable({ auditor: ['llm:read', 'secrets:read'], batch: ['llm:write'] });
+
+  test('a custom role grants exactly its permissions; built-ins stay', () => {
+    for (const p of ALL) assert.equal(table.grants(['auditor'], p), p === 'llm:read' || p === 'secrets:read', p);
+    assert.equal(table.grants(['admin'], 'llm:admin'), true);
+    assert.equal(table.isKnown('batch'), true);
+    assert.equal(isKnownRole('batch'), false, 'the built-in table does not know config roles');
+    assert.deepEqual(table.names.sort(), ['admin', 'auditor', 'batch', 'developer', 'viewer']);
+  });
+
+  test('a built-in role cannot be redefined', () => {
+    assert.throws(() => new RoleTable({ admin: ['llm:read'] }), /built in/);
   });
 });

@@ -3,7 +3,8 @@
  * `llm:admin` the admin API, `secrets:*` credential administration, `metrics:read` /metrics when
  * it requires authentication. Every route declares the permission it needs.
  */
-export type Permission = 'llm:read' | 'llm:write' | 'llm:admin' | 'secrets:read' | 'secrets:write' | 'metrics:read';
+export const PERMISSIONS = ['llm:read', 'llm:write', 'llm:admin', 'secrets:read', 'secrets:write', 'metrics:read'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
 
 export const BUILTIN_ROLES: Readonly<Record<string, ReadonlySet<Permission>>> = {
   admin: new Set<Permission>(['llm:read', 'llm:write', 'llm:admin', 'secrets:read', 'secrets:write', 'metrics:read']),
@@ -13,14 +14,54 @@ export const BUILTIN_ROLES: Readonly<Record<string, ReadonlySet<Permission>>> = 
 
 export const DEFAULT_ROLE = 'developer';
 
-export function isKnownRole(role: string): boolean {
-  return Object.hasOwn(BUILTIN_ROLES, role);
+/**
+ * The roles a gateway knows: the built-in three plus the custom roles of `rbac.roles` in the
+ * config. Keys, users, OIDC claims and service accounts name roles; a route asks the table
+ * whether any of a principal's roles grants its permission.
+ *
+ * @example
+ * const roles = new RoleTable({ auditor: ['llm:read', 'secrets:read'] });
+ * roles.grants(['auditor'], 'secrets:read'); // true
+ */
+export class RoleTable {
+  readonly #roles: Map<string, ReadonlySet<Permission>>;
+
+  constructor(custom: Readonly<Record<string, readonly Permission[]>> = {}) {
+    this.#roles = new Map(Object.entries(BUILTIN_ROLES));
+    for (const [name, permissions] of Object.entries(custom)) {
+      if (this.#roles.has(name)) throw new Error(`role "${name}" is built in and cannot be redefined`);
+      this.#roles.set(name, new Set(permissions));
+    }
+  }
+
+  /** The table of a config's `rbac.roles`. */
+  static fromConfig(roles: Readonly<Record<string, { permissions: readonly Permission[] }>>): RoleTable {
+    return new RoleTable(Object.fromEntries(Object.entries(roles).map(([name, r]) => [name, r.permissions])));
+  }
+
+  isKnown(role: string): boolean {
+    return this.#roles.has(role);
+  }
+
+  get names(): string[] {
+    return [...this.#roles.keys()];
+  }
+
+  grants(roles: readonly string[], permission: Permission): boolean {
+    for (const r of roles) if (this.#roles.get(r)?.has(permission)) return true;
+    return false;
+  }
 }
 
-export function hasPermission(roles: readonly string[], permission: Permission): boolean {
-  // hasOwn: a role named after an Object.prototype member (`constructor`) must not be looked up.
-  for (const r of roles) if (Object.hasOwn(BUILTIN_ROLES, r) && BUILTIN_ROLES[r]!.has(permission)) return true;
-  return false;
+/** The built-in roles only (no config): the CLI without a config, and tests. */
+export const BUILTIN_ROLE_TABLE = new RoleTable();
+
+export function isKnownRole(role: string, table: RoleTable = BUILTIN_ROLE_TABLE): boolean {
+  return table.isKnown(role);
+}
+
+export function hasPermission(roles: readonly string[], permission: Permission, table: RoleTable = BUILTIN_ROLE_TABLE): boolean {
+  return table.grants(roles, permission);
 }
 
 /** Reading (GET, HEAD) needs `llm:read`; anything else on an inference route `llm:write`. */

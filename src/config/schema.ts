@@ -1,6 +1,10 @@
 import { z } from 'zod';
+import { FEDERATED_AUTH_FIELDS } from '../clientauth/federated-config.js';
+import { LOCAL_AUTH_FIELDS } from '../clientauth/local-config.js';
+import { PERMISSIONS } from '../clientauth/rbac.js';
+import { GOVERNANCE_FIELDS } from '../governance/config.js';
 import { PROVIDERS } from '../providers/registry.js';
-import { duration, size } from './fields.js';
+import { duration, secretRef, size } from './fields.js';
 
 /** The root config schema, assembled from the provider registry. Every object is strict. */
 
@@ -41,8 +45,31 @@ const serverSchema = z.strictObject({
   keep_alive_timeout: duration().prefault('65s'),
 });
 
+/**
+ * One SQLite file by default. With `postgres`, keys, users, audit and usage live in PostgreSQL
+ * (shared by every replica; `sqlite` is then unused); with `redis`, rate-limit counters are
+ * shared. Both URLs hold a password, so they must be secret references.
+ */
 const storageSchema = z.strictObject({
   sqlite: z.strictObject({ path: z.string().min(1).default('./data/llmproxy.db') }).prefault({}),
+  postgres: z
+    .strictObject({
+      /** `postgres://user:password@host:5432/db`, as a secret reference (`${env:...}`, `${file:...}`, `${vault:...}`...). */
+      url: secretRef(),
+      /** Most connections per replica. */
+      pool_size: z.number().int().min(1).max(100).default(10),
+      connect_timeout: duration().prefault('10s'),
+    })
+    .optional(),
+  redis: z
+    .strictObject({
+      /** `redis://[:password@]host:6379[/db]` or `rediss://...`, as a secret reference. */
+      url: secretRef(),
+      /** Prepended to every key, so several gateways (or environments) can share one Redis. */
+      key_prefix: z.string().min(1).max(100).default('llmproxy:'),
+      connect_timeout: duration().prefault('10s'),
+    })
+    .optional(),
 });
 
 const authSchema = z.strictObject({
@@ -65,6 +92,22 @@ const authSchema = z.strictObject({
       window: duration().prefault('1m'),
     })
     .prefault({}),
+  ...LOCAL_AUTH_FIELDS,
+  ...FEDERATED_AUTH_FIELDS,
+});
+
+const roleName = z.string().regex(/^[a-z][a-z0-9_.:-]{0,62}$/, 'role names are lower case letters, digits, "_", ".", ":" and "-", starting with a letter');
+
+/** Custom roles beside the built-in admin, developer and viewer. */
+const rbacSchema = z.strictObject({
+  roles: z
+    .record(roleName, z.strictObject({ permissions: z.array(z.enum(PERMISSIONS)).min(1) }))
+    .default({})
+    .superRefine((roles, ctx) => {
+      for (const name of ['admin', 'developer', 'viewer']) {
+        if (Object.hasOwn(roles, name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is a built-in role and cannot be redefined' });
+      }
+    }),
 });
 
 const upstreamSchema = z.strictObject({
@@ -83,6 +126,8 @@ export const configSchema = z.strictObject({
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),
   audit: z.strictObject({ retention: duration().prefault('90d') }).prefault({}),
+  rbac: rbacSchema.prefault({}),
+  ...GOVERNANCE_FIELDS,
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),
   /** Protocol mode's /v1 routes: a model name clients use → `instance/provider-model-id`. */
   model_aliases: z.record(z.string().min(1).max(256), z.string().regex(/^[a-z][a-z0-9_-]{0,62}\/.+$/, 'must be "instance/model"')).default({}),

@@ -9,6 +9,8 @@
 export type ErrorCode =
   | 'unauthorized'
   | 'too_many_auth_failures'
+  | 'totp_required'
+  | 'totp_not_enrolled'
   | 'permission_denied'
   | 'instance_not_in_scope'
   | 'model_not_in_scope'
@@ -30,7 +32,12 @@ export type ErrorCode =
   | 'upstream_stream_incomplete'
   | 'credential_unavailable'
   | 'store_unavailable'
+  | 'identity_provider_unavailable'
   | 'shutting_down'
+  | 'rate_limited'
+  | 'budget_exceeded'
+  | 'lockdown'
+  | 'instance_disabled'
   | 'internal_error';
 
 export interface ErrorSpec {
@@ -42,6 +49,9 @@ export interface ErrorSpec {
 export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   unauthorized: { status: 401, type: 'authentication_error' },
   too_many_auth_failures: { status: 429, type: 'rate_limit_error' },
+  // The credential is right but its second factor is missing (clientauth/totp/).
+  totp_required: { status: 401, type: 'authentication_error' },
+  totp_not_enrolled: { status: 403, type: 'permission_error' },
   permission_denied: { status: 403, type: 'permission_error' },
   instance_not_in_scope: { status: 403, type: 'permission_error' },
   model_not_in_scope: { status: 403, type: 'permission_error' },
@@ -64,7 +74,14 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   upstream_stream_incomplete: { status: 502, type: 'api_error' },
   credential_unavailable: { status: 503, type: 'api_error' },
   store_unavailable: { status: 503, type: 'api_error' },
+  // An OIDC issuer's discovery or keys, the Kubernetes API server (TokenReview) or the ALB key endpoint.
+  identity_provider_unavailable: { status: 503, type: 'api_error' },
   shutting_down: { status: 503, type: 'api_error' },
+  // Governance: the gateway's own limits (Retry-After set), budgets and emergency switches.
+  rate_limited: { status: 429, type: 'rate_limit_error' },
+  budget_exceeded: { status: 429, type: 'insufficient_quota' },
+  lockdown: { status: 503, type: 'api_error' },
+  instance_disabled: { status: 503, type: 'api_error' },
   internal_error: { status: 500, type: 'api_error' },
 };
 

@@ -11,7 +11,7 @@ export function auditEvent(ctx: RequestContext, result: AuditResult, reason: str
     event: 'auth',
     result,
     reason,
-    method: 'api_key',
+    method: ctx.authMethod || 'none',
     keyId,
     user: ctx.principal?.user ?? null,
     clientAddress: ctx.clientAddress,

@@ -1,5 +1,4 @@
-import type { ApiKeyVerifier } from '../clientauth/api-key/verifier.js';
-import { presentedCredential } from '../clientauth/credentials.js';
+import type { Authenticator } from '../clientauth/authenticator.js';
 import type { FailedAttemptThrottle } from '../clientauth/throttle.js';
 import { GatewayError, UNAUTHORIZED_MESSAGE } from '../errors/gateway-error.js';
 import type { AuditTrail } from '../observability/audit-trail.js';
@@ -8,45 +7,43 @@ import { auditEvent } from './audit.js';
 import type { Middleware } from './types.js';
 
 export interface AuthenticateDeps {
-  verifier: ApiKeyVerifier;
+  /** In order; the first that claims a request decides it. The API key authenticator comes last. */
+  authenticators: readonly Authenticator[];
   throttle: FailedAttemptThrottle;
   audit: AuditTrail;
   metrics: Metrics;
 }
 
-/** Reasons that are guesses at a key, and so count towards the per-address throttle. */
-const GUESSES = new Set(['malformed', 'unknown_key', 'bad_secret']);
-
 /**
- * Layer 1: establishes `ctx.principal` from the gateway API key, or answers 401 (one message
- * whatever was wrong) or 429 (too many failed guesses from this address). Failures are audited
- * here; successes are audited by the authorization step, which knows the final decision.
+ * Layer 1: establishes `ctx.principal` from whichever client credential the request presents,
+ * or answers 401 (one message whatever was wrong) or 429 (too many failed guesses from this
+ * address). Failures are audited here; successes are audited by the authorization step, which
+ * knows the final decision.
  */
 export function authenticate(deps: AuthenticateDeps): Middleware {
-  const { verifier, throttle, audit, metrics } = deps;
-  const failures = metrics.authAttempts.labels('api_key', 'failure');
-  const successes = metrics.authAttempts.labels('api_key', 'success');
-  const throttled = metrics.authAttempts.labels('api_key', 'throttled');
+  const { authenticators, throttle, audit, metrics } = deps;
+  if (authenticators.length === 0) throw new Error('at least one authenticator is required');
 
-  return async function authenticateApiKey(ctx, next) {
+  return async function authenticateClient(ctx, next) {
+    const authenticator = authenticators.find((a) => a.claims(ctx)) ?? authenticators[authenticators.length - 1]!;
+    ctx.authMethod = authenticator.method;
     const blockedMs = throttle.blockedFor(ctx.clientAddress);
     if (blockedMs > 0) {
-      throttled.inc();
+      metrics.authAttempts.labels(authenticator.method, 'throttled').inc();
       metrics.rateLimited.inc({ reason: 'auth_failures' });
       audit.record(auditEvent(ctx, 'throttled', 'too_many_failures', null));
       throw new GatewayError('too_many_auth_failures', 'Too many failed authentication attempts from this address; try again later.', {
         retryAfter: blockedMs / 1000,
       });
     }
-    const presented = presentedCredential(ctx.req.headers);
-    const result = presented === undefined ? { ok: false as const, reason: 'missing' as const, keyId: undefined } : await verifier.verify(presented);
+    const result = await authenticator.authenticate(ctx);
     if (!result.ok) {
-      failures.inc();
-      if (GUESSES.has(result.reason)) throttle.fail(ctx.clientAddress);
+      metrics.authAttempts.labels(authenticator.method, 'failure').inc();
+      if (result.guess) throttle.fail(ctx.clientAddress);
       audit.record(auditEvent(ctx, 'failure', result.reason, result.keyId ?? null));
       throw new GatewayError('unauthorized', UNAUTHORIZED_MESSAGE);
     }
-    successes.inc();
+    metrics.authAttempts.labels(authenticator.method, 'success').inc();
     ctx.principal = result.principal;
     await next();
   };

@@ -1,4 +1,4 @@
-import { hasPermission, inferencePermission, type Permission } from '../clientauth/rbac.js';
+import { inferencePermission, type Permission, type RoleTable } from '../clientauth/rbac.js';
 import { instanceAllowed, modelAllowed } from '../clientauth/scopes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditTrail } from '../observability/audit-trail.js';
@@ -11,9 +11,9 @@ import type { Middleware } from './types.js';
  * the instance must be in the key's scopes, and so must the model (named by the path, else by the
  * JSON body's `model`) when the key restricts models. The decision, allowed or denied, is audited here.
  */
-export function authorizeInference(audit: AuditTrail): Middleware {
+export function authorizeInference(audit: AuditTrail, roles: RoleTable): Middleware {
   return async function authorizeInferenceRequest(ctx, next) {
-    const denial = inferenceDenial(ctx);
+    const denial = inferenceDenial(ctx, roles);
     if (denial) {
       audit.record(auditEvent(ctx, 'denied', denial.code));
       throw denial;
@@ -23,11 +23,11 @@ export function authorizeInference(audit: AuditTrail): Middleware {
   };
 }
 
-function inferenceDenial(ctx: RequestContext): GatewayError | undefined {
+function inferenceDenial(ctx: RequestContext, roles: RoleTable): GatewayError | undefined {
   const principal = ctx.principal!;
   const instance = ctx.instance!;
   const permission = inferencePermission(ctx.method);
-  if (!hasPermission(principal.roles, permission)) {
+  if (!roles.grants(principal.roles, permission)) {
     return new GatewayError('permission_denied', `your role does not grant ${permission}`);
   }
   if (!instanceAllowed(principal.scopes, instance.name)) {
@@ -60,9 +60,9 @@ function modelOf(body: Buffer, field: string): string | undefined | GatewayError
 }
 
 /** A fixed permission for a non-inference route (e.g. /metrics when it requires auth). */
-export function requirePermission(permission: Permission, audit: AuditTrail): Middleware {
+export function requirePermission(permission: Permission, audit: AuditTrail, roles: RoleTable): Middleware {
   return async function requireRoutePermission(ctx, next) {
-    if (!hasPermission(ctx.principal!.roles, permission)) {
+    if (!roles.grants(ctx.principal!.roles, permission)) {
       audit.record(auditEvent(ctx, 'denied', 'permission_denied'));
       throw new GatewayError('permission_denied', `your role does not grant ${permission}`);
     }

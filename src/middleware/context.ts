@@ -27,6 +27,8 @@ export class RequestContext {
   route = '';
   mode: Mode | '' = '';
   principal: Principal | undefined = undefined;
+  /** The client-auth method that decided this request (`api_key`, `basic`, `oidc`, ...). */
+  authMethod = '';
   /** The instance named in the path, before it is looked up. */
   instanceName = '';
   instance: Instance | undefined = undefined;

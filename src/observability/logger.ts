@@ -16,6 +16,8 @@ const CREDENTIAL_HEADERS = new Set([
   'cookie',
   'set-cookie',
   'x-amz-security-token',
+  'x-amzn-oidc-data',
+  'x-amzn-oidc-accesstoken',
 ]);
 
 /** A copy of `headers` with every credential header's value replaced. */

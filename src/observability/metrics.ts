@@ -96,10 +96,49 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly configReloads = new Counter({
+    name: 'llmproxy_config_reloads_total',
+    help: 'Configuration reloads (SIGHUP), by result (success, failure: the running configuration stayed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly rateLimited = new Counter({
     name: 'llmproxy_rate_limited_total',
     help: 'Requests refused with 429, by reason.',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly budgetWarnings = new Counter({
+    name: 'llmproxy_budget_warnings_total',
+    help: 'Monthly budgets that reached their warning share (budgets.warn_ratio), once per budget and month, by scope (key, user, global).',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
+  #lockdownSource: () => number = () => 0;
+
+  readonly lockdownActive = (() => {
+    const source = () => this.#lockdownSource();
+    return new Gauge({
+      name: 'llmproxy_lockdown_active',
+      help: '1 while the emergency lockdown refuses every inference request, else 0.',
+      registers: [this.registry],
+      collect() {
+        this.set(source());
+      },
+    });
+  })();
+
+  /** The lockdown state is read at scrape time. */
+  trackLockdown(source: () => boolean): void {
+    this.#lockdownSource = () => (source() ? 1 : 0);
+  }
+
+  readonly usageRowsDropped = new Counter({
+    name: 'llmproxy_usage_rows_dropped_total',
+    help: 'Usage rows dropped because the store refused writes for longer than the buffer holds.',
     registers: [this.registry],
   });
 

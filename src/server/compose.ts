@@ -21,3 +21,11 @@ export function compose(middleware: readonly Middleware[]): Chain {
     return dispatch(0);
   };
 }
+
+/** Several steps as one middleware: runs `steps` in order, then the route's `next`. */
+export function sequence(steps: readonly Middleware[]): Middleware {
+  if (steps.length === 1) return steps[0]!;
+  return function steps_(ctx, next) {
+    return compose([...steps, () => next()])(ctx);
+  };
+}

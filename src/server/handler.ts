@@ -14,6 +14,8 @@ export interface HandlerDeps {
   metrics: Metrics;
   clientAddress: ReturnType<typeof clientAddressResolver>;
   tracker: InflightTracker;
+  /** Called once per finished request, after metrics and the log line (usage accounting). */
+  onFinish?: (ctx: RequestContext) => void;
 }
 
 /** Counts requests in flight (streams included) so shutdown can wait for them. */
@@ -30,13 +32,47 @@ export class InflightTracker {
     return this.#draining;
   }
 
-  begin(): void {
+  /** Requests still running, per epoch (ascending); `settled()` starts a new epoch. */
+  readonly #epochs = new Map<number, number>();
+  #epoch = 0;
+  #barriers: Array<{ epoch: number; resolve: () => void }> = [];
+
+  /** Counts a request in; pass the returned epoch to `end`. */
+  begin(): number {
     this.#count++;
+    this.#epochs.set(this.#epoch, (this.#epochs.get(this.#epoch) ?? 0) + 1);
+    return this.#epoch;
   }
 
-  end(): void {
+  end(epoch = this.#epoch): void {
     this.#count--;
+    const left = (this.#epochs.get(epoch) ?? 1) - 1;
+    if (left > 0) this.#epochs.set(epoch, left);
+    else this.#epochs.delete(epoch);
     if (this.#count === 0) for (const w of this.#waiters.splice(0)) w();
+    if (this.#barriers.length > 0) this.#releaseBarriers();
+  }
+
+  /**
+   * Resolves once every request that began before this call has ended; later requests are not
+   * waited for (a config reload closes the instances it replaced then).
+   */
+  settled(): Promise<void> {
+    const epoch = this.#epoch++;
+    return new Promise((resolve) => {
+      this.#barriers.push({ epoch, resolve });
+      this.#releaseBarriers();
+    });
+  }
+
+  #releaseBarriers(): void {
+    const oldest = this.#epochs.keys().next();
+    const keep: Array<{ epoch: number; resolve: () => void }> = [];
+    for (const b of this.#barriers) {
+      if (oldest.done || oldest.value > b.epoch) b.resolve();
+      else keep.push(b);
+    }
+    this.#barriers = keep;
   }
 
   /** Marks the server as draining; resolves when nothing is in flight. */
@@ -50,8 +86,8 @@ export class InflightTracker {
 export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
   const { router, logger, metrics, clientAddress, tracker } = deps;
 
-  function finish(ctx: RequestContext, route: Route | undefined): void {
-    tracker.end();
+  function finish(ctx: RequestContext, route: Route | undefined, epoch: number): void {
+    tracker.end(epoch);
     const status = ctx.res.statusCode;
     const completed = ctx.res.writableFinished;
     if (!completed) ctx.abort?.abort();
@@ -86,6 +122,13 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
     };
     if (route?.quiet && status < 400) logger.debug(line, 'request');
     else logger.info(line, 'request');
+    if (deps.onFinish !== undefined && route !== undefined && !route.quiet) {
+      try {
+        deps.onFinish(ctx);
+      } catch (err) {
+        logger.error({ request_id: ctx.id, err }, 'request accounting failed');
+      }
+    }
   }
 
   function fail(ctx: RequestContext, err: unknown): void {
@@ -106,9 +149,9 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
 
   return function handleRequest(req, res) {
     const ctx = new RequestContext(req, res);
-    tracker.begin();
+    const epoch = tracker.begin();
     let route: Route | undefined;
-    res.once('close', () => finish(ctx, route));
+    res.once('close', () => finish(ctx, route, epoch));
     assignRequestId(ctx);
     ctx.clientAddress = clientAddress(req);
     if (tracker.draining && req.httpVersionMajor === 1) res.setHeader('connection', 'close');

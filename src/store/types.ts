@@ -1,3 +1,6 @@
+import type { GovernanceStores } from './governance-types.js';
+import type { IdentityStores } from './identity-types.js';
+
 /**
  * Storage interfaces. SQLite implements them now (store/sqlite/); PostgreSQL and Redis will
  * implement the same ones. Methods are async so a networked store fits the same shape.
@@ -78,10 +81,16 @@ export interface AuditEvent {
   /** Path without the query string (queries can carry secrets). */
   path: string;
   instance: string | null;
+  /** Admin changes: what changed (`target`, `before`, `after`, ...), never a secret. */
+  detail?: AuditDetail | null;
 }
+
+export type AuditDetail = Readonly<Record<string, unknown>>;
 
 export interface AuditQuery {
   since?: number;
+  /** Only events of this kind (`auth`, `admin`, ...). */
+  event?: string;
   keyId?: string;
   result?: AuditResult;
   limit?: number;
@@ -94,9 +103,31 @@ export interface AuditLog {
   prune(before: number): Promise<number>;
 }
 
+/**
+ * Shared counters for rate limits: fixed windows (requests and tokens per minute) and in-flight
+ * gauges. In memory for one process; Redis (store/redis/) when replicas share limits. Every
+ * operation is atomic, so concurrent replicas never admit beyond a limit.
+ */
+export interface CounterStore {
+  /**
+   * Adds `amount` to counter `key` in the current window of `windowMs` unless the total would
+   * exceed `limit`; returns whether it was added, the total after the decision, and when the
+   * window ends (epoch ms).
+   */
+  tryAdd(key: string, amount: number, limit: number, windowMs: number): Promise<{ admitted: boolean; total: number; resetAt: number }>;
+  /** Adds unconditionally (a correction; may be negative). */
+  add(key: string, amount: number, windowMs: number): Promise<{ total: number; resetAt: number }>;
+  /** Takes one in-flight slot of `key` if fewer than `limit` are taken; a slot lapses after `ttlMs` if never released. */
+  acquire(key: string, limit: number, ttlMs: number): Promise<boolean>;
+  release(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface Store {
   readonly keys: KeyStore;
   readonly audit: AuditLog;
+  readonly identity: IdentityStores;
+  readonly governance: GovernanceStores;
   /** Throws when the store cannot serve (for /ready). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -10,6 +10,10 @@ export const CLIENT_CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key
 const NEVER_FORWARDED = new Set<string>([
   ...CLIENT_CREDENTIAL_HEADERS,
   'x-totp-code',
+  // AWS ALB authentication (auth.alb): the signed user claims and the IdP's tokens
+  'x-amzn-oidc-data',
+  'x-amzn-oidc-accesstoken',
+  'x-amzn-oidc-identity',
   // the gateway's own routing header
   'x-llmproxy-instance',
   'proxy-authorization',

@@ -57,6 +57,7 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
       httpMethod: 'POST',
       path: '/transparent/openai/v1/chat/completions',
       instance: 'openai',
+      detail: null,
       ...overrides,
     };
   }
@@ -267,15 +268,17 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
           event(base + 1000, { result: 'failure', reason: 'bad_secret', keyId: 'k1', instance: null, clientAddress: '2001:db8::1' }),
           event(base + 2000, { result: 'denied', reason: 'model_not_in_scope', keyId: 'k2', httpMethod: 'GET', path: '/metrics' }),
           event(base + 3000, { result: 'throttled', reason: 'too_many_failures', event: 'auth', keyId: null }),
+          event(base + 4000, { event: 'admin', reason: 'key.revoke', method: 'cli', detail: { target: 'k2', before: { status: 'active' }, after: { status: 'revoked' } } }),
         ];
         await audit.append(events.slice(0, 2));
         await audit.append(events.slice(2));
         assert.deepEqual(await audit.query({}), [...events].reverse());
         assert.deepEqual(await audit.query({ keyId: 'k1' }), [events[1], events[0]]);
         assert.deepEqual(await audit.query({ result: 'failure' }), [events[1]]);
-        assert.deepEqual(await audit.query({ since: base + 2000 }), [events[3], events[2]]);
+        assert.deepEqual(await audit.query({ since: base + 2000 }), [events[4], events[3], events[2]]);
         assert.deepEqual(await audit.query({ since: base + 1000, keyId: 'k1', result: 'failure' }), [events[1]]);
-        assert.deepEqual(await audit.query({ limit: 2 }), [events[3], events[2]]);
+        assert.deepEqual(await audit.query({ limit: 2 }), [events[4], events[3]]);
+        assert.deepEqual(await audit.query({ event: 'admin' }), [events[4]]);
         assert.deepEqual(await audit.query({ keyId: 'nobody' }), []);
       });
     });

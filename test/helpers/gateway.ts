@@ -33,7 +33,8 @@ export async function startGateway(config: Record<string, unknown>, options: { d
   const raw = {
     ...config,
     server: { host: '127.0.0.1', port: 0, ...(config['server'] as object | undefined) },
-    storage: { sqlite: { path: join(dir, 'llmproxy.db') } },
+    // The SQLite file always lives in the temp folder; a test may add `postgres` / `redis`.
+    storage: { ...(config['storage'] as object | undefined), sqlite: { path: join(dir, 'llmproxy.db') } },
   };
   const logs: string[] = [];
   const app = await createApp({

@@ -1,5 +1,5 @@
 import type { KeyLimits, KeyRecord, KeyScopes, KeyStore } from '../../store/types.js';
-import { DEFAULT_ROLE, isKnownRole } from '../rbac.js';
+import { BUILTIN_ROLE_TABLE, DEFAULT_ROLE, type RoleTable } from '../rbac.js';
 import { generateKey } from './format.js';
 import { hashSecret } from './hash.js';
 
@@ -23,9 +23,9 @@ export class KeyRequestError extends Error {
   override readonly name = 'KeyRequestError';
 }
 
-async function newKey(spec: KeySpec, rotatedFrom: string | null) {
+async function newKey(spec: KeySpec, rotatedFrom: string | null, roles: RoleTable = BUILTIN_ROLE_TABLE) {
   const role = spec.role ?? DEFAULT_ROLE;
-  if (!isKnownRole(role)) throw new KeyRequestError(`unknown role "${role}" (known: admin, developer, viewer)`);
+  if (!roles.isKnown(role)) throw new KeyRequestError(`unknown role "${role}" (known: ${roles.names.join(', ')})`);
   if (!spec.name.trim()) throw new KeyRequestError('a key needs a name');
   const { key, id, secret } = generateKey();
   return {
@@ -44,8 +44,8 @@ async function newKey(spec: KeySpec, rotatedFrom: string | null) {
   };
 }
 
-export async function issueKey(store: KeyStore, spec: KeySpec): Promise<IssuedKey> {
-  const { key, record } = await newKey(spec, null);
+export async function issueKey(store: KeyStore, spec: KeySpec, roles?: RoleTable): Promise<IssuedKey> {
+  const { key, record } = await newKey(spec, null, roles);
   return { key, record: await store.create(record) };
 }
 

@@ -58,6 +58,7 @@ export class ApiKeyVerifier {
   #lastPollOk = 0;
   #pollFailing = false;
   #timers: NodeJS.Timeout[] = [];
+  readonly #invalidateListeners = new Set<(id: string) => void>();
 
   constructor(store: KeyStore, options: ApiKeyVerifierOptions) {
     this.#store = store;
@@ -110,6 +111,13 @@ export class ApiKeyVerifier {
   invalidate(id: string): void {
     this.#known.delete(id);
     for (const [tag, v] of this.#verified) if (v.id === id) this.#verified.delete(tag);
+    for (const l of this.#invalidateListeners) l(id);
+  }
+
+  /** Calls `listener` whenever key `id` is invalidated (in-process change or a polled revocation); session tokens die with their key. */
+  onInvalidate(listener: (id: string) => void): () => void {
+    this.#invalidateListeners.add(listener);
+    return () => void this.#invalidateListeners.delete(listener);
   }
 
   /** One poll of the store's change counter; exposed for tests. */

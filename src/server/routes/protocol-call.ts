@@ -56,11 +56,18 @@ export function callOf<B extends { model: string }>(ctx: RequestContext): Protoc
   return calls.get(ctx) as ProtocolCall<B>;
 }
 
+/**
+ * alias → `instance/model` (config `model_aliases`), read per request: a config reload assigns
+ * `current` and new requests see the new table.
+ */
+export interface AliasTable {
+  current: Readonly<Record<string, string>>;
+}
+
 export interface TargetDeps {
   instances: InstanceDirectory;
   audit: AuditTrail;
-  /** alias → `instance/model` (config `model_aliases`). */
-  aliases: Readonly<Record<string, string>>;
+  aliases: AliasTable;
 }
 
 /** The instance and the provider model: from the path, or for /v1 from the alias or `instance/model`. */
@@ -72,7 +79,8 @@ export function resolveTarget(deps: TargetDeps, op: ProtocolOperation<{ model: s
       return err;
     };
     if (ctx.instanceName === '') {
-      const target = Object.hasOwn(deps.aliases, call.body.model) ? deps.aliases[call.body.model]! : call.body.model;
+      const aliases = deps.aliases.current;
+      const target = Object.hasOwn(aliases, call.body.model) ? aliases[call.body.model]! : call.body.model;
       const slash = target.indexOf('/');
       if (slash <= 0 || deps.instances.resolve(target.slice(0, slash)) === undefined) {
         throw denied(new GatewayError('unknown_model', `model "${call.body.model.slice(0, 100)}" is neither an alias nor "instance/model"`));

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../middleware/context.js';
 import type { Chain, Middleware } from '../../middleware/types.js';
-import { hasPermission } from '../../clientauth/rbac.js';
+import type { RoleTable } from '../../clientauth/rbac.js';
 import { instanceAllowed, modelAllowed } from '../../clientauth/scopes.js';
 import { compose } from '../compose.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
@@ -15,6 +15,7 @@ import { callOf, parseCall, providerError, readAll, resolveTarget, sendJson, typ
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
 
 export interface ProtocolRouteDeps extends TargetDeps {
+  roles: RoleTable;
   authenticate: Middleware;
   readBody: Middleware;
   authorize: Middleware;
@@ -68,10 +69,10 @@ function namedInstance(chains: { chat: Chain; embeddings: Chain; models: Chain }
 function listModels(deps: ProtocolRouteDeps): Middleware {
   return async function listAliasModels(ctx) {
     const scopes = ctx.principal!.scopes;
-    if (!hasPermission(ctx.principal!.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
+    if (!deps.roles.grants(ctx.principal!.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
     const only = ctx.instanceName === '' ? undefined : deps.instances.resolve(ctx.instanceName);
     if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`);
-    const data = Object.entries(deps.aliases)
+    const data = Object.entries(deps.aliases.current)
       .map(([alias, target]) => ({ alias, instance: target.slice(0, target.indexOf('/')), model: target.slice(target.indexOf('/') + 1) }))
       .filter((a) => (only === undefined || a.instance === only.name) && instanceAllowed(scopes, a.instance) && modelAllowed(scopes, a.model))
       .map((a) => ({ id: a.alias, object: 'model', created: 0, owned_by: a.instance }));
@@ -104,7 +105,7 @@ async function translateChat(ctx: RequestContext): Promise<void> {
   }
   ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extra });
   try {
-    await relay(answer.body, ctx, translator);
+    await relay(answer.body, ctx, translator, () => noteUsage(ctx, translator, model));
   } catch (err) {
     if (ctx.abort!.signal.aborted) return;
     // Headers are sent: the failure travels as an SSE error object, then the stream ends.
@@ -118,7 +119,7 @@ async function translateChat(ctx: RequestContext): Promise<void> {
 }
 
 /** Translates upstream bytes to OpenAI chunks as they arrive, pausing the upstream while the client is not reading. */
-function relay(body: Readable, ctx: RequestContext, translator: ChatTranslator): Promise<void> {
+function relay(body: Readable, ctx: RequestContext, translator: ChatTranslator, beforeEnd?: () => void): Promise<void> {
   const { res } = ctx;
   const write = (chunks: ChatCompletionChunk[]): boolean => {
     let ok = true;
@@ -148,6 +149,8 @@ function relay(body: Readable, ctx: RequestContext, translator: ChatTranslator):
         reject(err);
         return;
       }
+      // Usage before end(): the response's 'close' (which does the accounting) may fire before this promise settles.
+      beforeEnd?.();
       res.end('data: [DONE]\n\n');
       resolve();
     });

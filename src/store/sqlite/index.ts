@@ -1,7 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore, NewKey, Store } from '../types.js';
+import type { GovernanceStores } from '../governance-types.js';
+import type { IdentityStores } from '../identity-types.js';
+import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore, NewKey, Store } from '../types.js';
+import { sqliteGovernanceStores } from './governance.js';
+import { sqliteIdentityStores } from './identity.js';
 import { MIGRATIONS } from './migrations.js';
 
 type Row = Record<string, unknown>;
@@ -34,12 +38,16 @@ export function migrate(db: Database.Database): void {
 export class SqliteStore implements Store {
   readonly keys: SqliteKeyStore;
   readonly audit: SqliteAuditLog;
+  readonly identity: IdentityStores;
+  readonly governance: GovernanceStores;
   readonly #db: Database.Database;
 
   constructor(db: Database.Database) {
     this.#db = db;
     this.keys = new SqliteKeyStore(db);
     this.audit = new SqliteAuditLog(db);
+    this.identity = sqliteIdentityStores(db);
+    this.governance = sqliteGovernanceStores(db);
   }
 
   async ping(): Promise<void> {
@@ -187,15 +195,15 @@ class SqliteAuditLog implements AuditLog {
   constructor(db: Database.Database) {
     this.#db = db;
     this.#insert = db.prepare(
-      `INSERT INTO audit_log (time, request_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance)
-       VALUES (@time, @requestId, @event, @result, @reason, @method, @keyId, @user, @clientAddress, @httpMethod, @path, @instance)`,
+      `INSERT INTO audit_log (time, request_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance, detail)
+       VALUES (@time, @requestId, @event, @result, @reason, @method, @keyId, @user, @clientAddress, @httpMethod, @path, @instance, @detail)`,
     );
   }
 
   async append(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     this.#db.transaction(() => {
-      for (const e of events) this.#insert.run(e);
+      for (const e of events) this.#insert.run({ ...e, detail: e.detail ? JSON.stringify(e.detail) : null });
     })();
   }
 
@@ -204,6 +212,7 @@ class SqliteAuditLog implements AuditLog {
     const args: Record<string, unknown> = { limit: q.limit ?? 100 };
     if (q.since !== undefined) (where.push('time >= @since'), (args['since'] = q.since));
     if (q.keyId !== undefined) (where.push('key_id = @keyId'), (args['keyId'] = q.keyId));
+    if (q.event !== undefined) (where.push('event = @event'), (args['event'] = q.event));
     if (q.result !== undefined) (where.push('result = @result'), (args['result'] = q.result));
     const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`;
     return (this.#db.prepare(sql).all(args) as Row[]).map((r) => ({
@@ -219,6 +228,7 @@ class SqliteAuditLog implements AuditLog {
       httpMethod: r['http_method'] as string,
       path: r['path'] as string,
       instance: (r['instance'] as string | null) ?? null,
+      detail: typeof r['detail'] === 'string' ? (JSON.parse(r['detail']) as AuditDetail) : null,
     }));
   }
 

@@ -1,3 +1,7 @@
+import { AUDIT_DETAIL_MIGRATION } from './audit-detail.js';
+import { GOVERNANCE_MIGRATION } from './governance.js';
+import { IDENTITY_MIGRATION } from './identity.js';
+
 /**
  * Versioned schema migrations, applied in order inside one transaction each; `PRAGMA
  * user_version` records the version reached. Append only: never edit a released migration.
@@ -41,4 +45,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_log_time ON audit_log(time);
   CREATE INDEX audit_log_key ON audit_log(key_id, time);
   `,
+  // 2: users, TOTP enrolments, sessions.
+  IDENTITY_MIGRATION,
+  // 3: usage rows, settings.
+  GOVERNANCE_MIGRATION,
+  // 4: audit detail for admin changes.
+  AUDIT_DETAIL_MIGRATION,
 ];

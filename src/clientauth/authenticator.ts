@@ -1,0 +1,40 @@
+import type { RequestContext } from '../middleware/context.js';
+import type { ApiKeyVerifier } from './api-key/verifier.js';
+import { presentedCredential } from './credentials.js';
+import type { Principal } from './principal.js';
+
+/** The outcome of one authentication attempt. `guess` failures count towards the per-address throttle. */
+export type AuthOutcome =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: string; guess: boolean; keyId?: string | undefined };
+
+/**
+ * One kind of client credential (layer 1): API key, session token, Basic, OIDC JWT, Kubernetes
+ * service-account token, AWS ALB header. The authenticate step asks each in order whether the
+ * request presents its kind (`claims`: cheap, synchronous, no I/O) and lets the first that
+ * claims it decide. The API key authenticator is last and claims everything else, so a request
+ * with no credential at all is refused as `missing`.
+ */
+export interface Authenticator {
+  /** Label in `llmproxy_auth_attempts_total{method}` and in the audit trail: `api_key`, `basic`, ... */
+  readonly method: string;
+  claims(ctx: RequestContext): boolean;
+  /** Rejects only for infrastructure failures (a store or a JWKS endpoint down), with a GatewayError. */
+  authenticate(ctx: RequestContext): Promise<AuthOutcome>;
+}
+
+const KEY_GUESSES = new Set(['malformed', 'unknown_key', 'bad_secret']);
+
+/** Gateway API keys from any of the accepted headers (see credentials.ts). */
+export function apiKeyAuthenticator(verifier: ApiKeyVerifier): Authenticator {
+  return {
+    method: 'api_key',
+    claims: () => true,
+    async authenticate(ctx) {
+      const presented = presentedCredential(ctx.req.headers);
+      if (presented === undefined) return { ok: false, reason: 'missing', guess: false };
+      const result = await verifier.verify(presented);
+      return result.ok ? result : { ok: false, reason: result.reason, guess: KEY_GUESSES.has(result.reason), keyId: result.keyId };
+    },
+  };
+}

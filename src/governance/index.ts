@@ -1,0 +1,232 @@
+import { performance } from 'node:perf_hooks';
+import type { InstanceDirectory } from '../providers/directory.js';
+import type { Config } from '../config/schema.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { RequestContext } from '../middleware/context.js';
+import type { Middleware } from '../middleware/types.js';
+import type { AuditTrail } from '../observability/audit-trail.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
+import type { CounterStore, Store } from '../store/types.js';
+import type { Res } from '../util/http.js';
+import { BudgetGuard } from './budgets.js';
+import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lockdown.js';
+import { MemoryCounterStore } from './memory-counters.js';
+import { PriceTable } from './pricing.js';
+import { RateLimiter, type Admission } from './rate-limits.js';
+import { UsageRecorder } from './usage-recorder.js';
+
+export type { LockdownState } from './lockdown.js';
+export type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
+
+export interface GovernanceDeps {
+  config: Config;
+  store: Store;
+  instances: InstanceDirectory;
+  audit: AuditTrail;
+  logger: Logger;
+  metrics: Metrics;
+  /** Shared rate-limit counters (Redis, when replicas share limits); default: in this process. */
+  counters?: CounterStore;
+  /** Wall clock (tests). */
+  now?: () => number;
+  /** Environment read for LLM_MONTHLY_BUDGET and LLM_EMERGENCY_MODE; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The emergency switch, for the admin API. Every change is audited (`event: 'lockdown'`). */
+export interface LockdownControl {
+  /** This process's current view (changes by other processes arrive within `lockdown.poll_interval`). */
+  state(): LockdownState;
+  /** On: every inference route answers 503 `lockdown` and in-flight inference is cut; off: normal service. */
+  set(on: boolean, actor: string, reason?: string, meta?: { requestId?: string; clientAddress?: string }): Promise<LockdownState>;
+  /** Disabled: requests to that instance answer 503 `instance_disabled`. */
+  setInstance(name: string, disabled: boolean, actor: string, reason?: string, meta?: { requestId?: string; clientAddress?: string }): Promise<LockdownState>;
+}
+
+/** Rate limits, budgets, usage accounting and lockdown, as steps of the inference chains. */
+export interface Governance {
+  /** Before authentication on inference routes (lockdown answers 503 without auth work). */
+  before: Middleware[];
+  /** After authorization on inference routes (rate limits, budgets). */
+  after: Middleware[];
+  /** Called once per finished request (usage rows, token charges). */
+  onFinish(ctx: RequestContext): void;
+  /** Usage totals from the store, after writing this process's buffered rows (the admin API's `/admin/v1/usage`). */
+  usageSummary(q: UsageQuery): Promise<UsageSummaryRow[]>;
+  readonly lockdown: LockdownControl;
+  start(): Promise<void>;
+  /** Flushes what is pending (usage rows) and stops timers. */
+  stop(): Promise<void>;
+}
+
+const RATE_LIMIT_HEADERS = [
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+];
+
+export async function buildGovernance(deps: GovernanceDeps): Promise<Governance> {
+  const { config, logger, metrics } = deps;
+  const now = deps.now ?? Date.now;
+  const ownCounters = deps.counters === undefined ? new MemoryCounterStore({ now }) : undefined;
+  const counters = deps.counters ?? ownCounters!;
+  const limiter = new RateLimiter({ counters, limits: config.limits, metrics, now });
+  const budgets = new BudgetGuard({ config: config.budgets, metrics, logger, now, ...(deps.env ? { env: deps.env } : {}) });
+  const prices = new PriceTable(config.pricing.models);
+  const recorder = new UsageRecorder({
+    store: deps.store.governance.usage,
+    budgets,
+    logger,
+    metrics,
+    flushIntervalMs: config.usage.flush_interval,
+    batchSize: config.usage.batch_size,
+    refreshIntervalMs: config.budgets.refresh_interval,
+    retentionMs: config.usage.retention,
+    now,
+  });
+  const lockdown = new LockdownController({
+    settings: deps.store.governance.settings,
+    logger,
+    metrics,
+    audit: (e) => deps.audit.record(e),
+    pollMs: config.lockdown.poll_interval,
+    now,
+    ...(deps.env ? { env: deps.env } : {}),
+  });
+  /** Requests that passed `after`, with what they hold (undefined: nothing limits the principal). */
+  const admitted = new WeakMap<RequestContext, Admission | undefined>();
+  const unpriced = new Set<string>();
+
+  async function lockdownGate(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
+    if (lockdown.on) throw new GatewayError('lockdown', LOCKDOWN_MESSAGE);
+    lockdown.track(ctx);
+    await next();
+  }
+
+  async function governInference(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
+    // Again here: the switch may have been thrown while this request was authenticating.
+    if (lockdown.on) throw new GatewayError('lockdown', LOCKDOWN_MESSAGE);
+    const instance = ctx.instance!;
+    if (lockdown.isDisabled(instance.name)) {
+      throw new GatewayError('instance_disabled', `instance "${instance.name}" is disabled by an operator; try again later or use another instance`);
+    }
+    const principal = ctx.principal!;
+    budgets.check(principal);
+    const admission = await limiter.admit(principal, ctx.body);
+    admitted.set(ctx, admission);
+    if (admission !== undefined) setRateLimitHeaders(ctx, admission.headers);
+    await next();
+  }
+
+  function onFinish(ctx: RequestContext): void {
+    lockdown.untrack(ctx);
+    if (!admitted.has(ctx)) return;
+    const admission = admitted.get(ctx);
+    admitted.delete(ctx);
+    const principal = ctx.principal!;
+    const usage = ctx.usage;
+    const completed = ctx.res.writableFinished;
+    const status = completed ? ctx.res.statusCode : 499;
+    if (admission !== undefined) {
+      const actual = usage === undefined ? undefined : usage.inputTokens + usage.outputTokens;
+      limiter.finish(admission, actual, completed && status < 400).catch((err: unknown) => logger.warn({ request_id: ctx.id, err }, 'releasing rate-limit counters failed'));
+    }
+    const model = usage?.model ?? ctx.model ?? null;
+    let costMicros = 0;
+    if (usage !== undefined && model !== null) {
+      if (prices.price(model) === undefined) {
+        if (!unpriced.has(model) && unpriced.size < 1000) {
+          unpriced.add(model);
+          logger.warn({ model }, 'no price for this model: its requests cost $0 in usage and budgets; add it under pricing.models');
+        }
+      } else {
+        costMicros = prices.costMicros(model, usage.inputTokens, usage.outputTokens);
+      }
+    }
+    const latencyMs = performance.now() - ctx.startedAt;
+    const time = Math.round(now() - latencyMs);
+    const keyId = principal.keyId ?? null;
+    budgets.charge(keyId, principal.user, costMicros, time);
+    if (keyId !== null) budgets.warnKey(keyId, principal.limits.budgetUsd);
+    recorder.record({
+      time,
+      requestId: ctx.id,
+      keyId,
+      user: principal.user,
+      principalKind: principal.kind,
+      instance: ctx.instance?.name ?? null,
+      model,
+      inputTokens: usage?.inputTokens ?? 0,
+      outputTokens: usage?.outputTokens ?? 0,
+      costMicros,
+      latencyMs: Math.round(latencyMs),
+      status,
+    });
+  }
+
+  let started = false;
+  return {
+    before: [lockdownGate],
+    after: [governInference],
+    onFinish,
+    async usageSummary(q) {
+      await recorder.flush();
+      return deps.store.governance.usage.summary(q);
+    },
+    lockdown: {
+      state: () => lockdown.state(),
+      set: (on, actor, reason, meta) => lockdown.set(on, actor, reason, meta),
+      setInstance(name, disabled, actor, reason, meta) {
+        // Only configured instances can be disabled (by name, not by provider type); any name can be re-enabled.
+        if (disabled && !deps.instances.all.some((i) => i.name === name)) {
+          return Promise.reject(new GatewayError('unknown_instance', `no instance named "${name.slice(0, 64)}"`));
+        }
+        return lockdown.setInstance(name, disabled, actor, reason, meta);
+      },
+    },
+    async start() {
+      if (started) return;
+      started = true;
+      await lockdown.start();
+      await recorder.start();
+    },
+    async stop() {
+      lockdown.stop();
+      await recorder.stop();
+      await ownCounters?.close();
+    },
+  };
+}
+
+/**
+ * OpenAI's x-ratelimit-* headers on this response, whatever answers it: set now for the
+ * gateway's own answers, and kept over an upstream's own x-ratelimit-* (which describe the
+ * gateway's provider account, not this client) on passed-through answers.
+ */
+function setRateLimitHeaders(ctx: RequestContext, headers: Record<string, string>): void {
+  const res = ctx.res;
+  for (const name of RATE_LIMIT_HEADERS) {
+    const v = headers[name];
+    if (v !== undefined) res.setHeader(name, v);
+  }
+  if (ctx.mode !== 'transparent') return;
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => unknown;
+  (res as { writeHead: Res['writeHead'] }).writeHead = (status: number, ...rest: unknown[]) => {
+    const last = rest[rest.length - 1];
+    if (last !== null && typeof last === 'object' && !Array.isArray(last)) {
+      const h = last as Record<string, unknown>;
+      for (const name of RATE_LIMIT_HEADERS) {
+        if (name in h) {
+          if (headers[name] === undefined) delete h[name];
+          else h[name] = headers[name];
+        }
+      }
+    }
+    return writeHead(status, ...rest);
+  };
+}

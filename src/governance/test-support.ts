@@ -1,0 +1,29 @@
+import { compileScopes, type Principal } from '../clientauth/principal.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { SecretScrubber } from '../observability/scrubber.js';
+
+/** Shared by the governance unit tests: a principal, and a logger whose lines are kept. */
+export function testPrincipal(over: Partial<Principal> = {}): Principal {
+  return {
+    id: 'k1',
+    kind: 'api-key',
+    user: null,
+    roles: ['developer'],
+    scopes: compileScopes({ instances: null, models: null }),
+    limits: { rpm: null, tpm: null, budgetUsd: null },
+    keyId: 'k1',
+    ...over,
+  };
+}
+
+export function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ level: 'info', scrubber: new SecretScrubber(), destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) } });
+  return { logger, lines };
+}
+
+/** A settable clock. */
+export function manualClock(start: number): { now: () => number; set(t: number): void; advance(ms: number): void } {
+  let t = start;
+  return { now: () => t, set: (v) => void (t = v), advance: (ms) => void (t += ms) };
+}

@@ -1,0 +1,87 @@
+/**
+ * Stores for governance: one usage row per finished inference request, and a few gateway-wide
+ * settings (lockdown) every process polls. SQLite implements them in store/sqlite/governance.ts;
+ * a PostgreSQL implementation must keep the same semantics. Methods are async so a networked
+ * store fits the same shape.
+ *
+ * @example
+ * await store.governance.usage.append([row]);
+ * const byModel = await store.governance.usage.summary({ by: 'model', since: Date.now() - 30 * 86_400_000 });
+ * await store.governance.settings.set('lockdown', JSON.stringify({ on: true }));
+ */
+
+/** One finished inference request. Never holds a secret (no credential, no query string). */
+export interface UsageRow {
+  /** When the request started (epoch ms). */
+  time: number;
+  requestId: string;
+  keyId: string | null;
+  user: string | null;
+  /** `api-key`, `basic`, `oidc`, `kubernetes`. */
+  principalKind: string | null;
+  instance: string | null;
+  /** The model the provider reported (else the one the request named), or null. */
+  model: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  /** Whole micro-dollars (1 USD = 1,000,000), so sums are exact. */
+  costMicros: number;
+  latencyMs: number;
+  /** HTTP status sent; 499 when the response did not complete (client left, emergency stop). */
+  status: number;
+}
+
+export type UsageGroupBy = 'key' | 'user' | 'instance' | 'model';
+
+export interface UsageQuery {
+  by: UsageGroupBy;
+  /** Inclusive, epoch ms. */
+  since: number;
+  /** Exclusive, epoch ms; default: now and later. */
+  until?: number;
+}
+
+/** One group of a usage summary; `group` is null for rows without that attribute (e.g. no user). */
+export interface UsageSummaryRow {
+  group: string | null;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/** Spend since a point in time, in micro-dollars, by scope (the budget ledger is seeded from it). */
+export interface SpendTotals {
+  global: number;
+  keys: Record<string, number>;
+  users: Record<string, number>;
+}
+
+export interface UsageStore {
+  /** Appends rows in one transaction (the gateway batches them). */
+  append(rows: readonly UsageRow[]): Promise<void>;
+  /** Totals grouped by `q.by`, largest cost first. */
+  summary(q: UsageQuery): Promise<UsageSummaryRow[]>;
+  /** Cost of rows with `time >= since`: overall, per key id and per user. */
+  spendSince(since: number): Promise<SpendTotals>;
+  /** Deletes rows older than `before`; returns how many. */
+  prune(before: number): Promise<number>;
+}
+
+/** A named setting: its JSON text and when it was last written (epoch ms). */
+export interface Setting {
+  value: string;
+  updatedAt: number;
+}
+
+/** Gateway-wide settings (`lockdown`, `disabled_instances`): small JSON values, last write wins. */
+export interface SettingsStore {
+  get(name: string): Promise<Setting | undefined>;
+  /** Writes `value`; null deletes the setting. */
+  set(name: string, value: string | null): Promise<void>;
+}
+
+export interface GovernanceStores {
+  readonly usage: UsageStore;
+  readonly settings: SettingsStore;
+}

@@ -1,0 +1,67 @@
+import { resolve } from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { SecretScrubber } from '../observability/scrubber.js';
+import { parseSecretRef } from '../secrets/ref.js';
+import { SECRET_STORES } from '../secrets/registry.js';
+import { openPostgresStore } from './postgres/index.js';
+import { openRedisCounterStore, type RedisCounterStore } from './redis/counters.js';
+import { openSqliteStore } from './sqlite/index.js';
+import type { Store } from './types.js';
+import { urlSecrets } from './url-secret.js';
+
+/** What opening a networked store may use: the scrubber learns the connection URL's secrets; the logger hears about dropped connections. */
+export interface StoreOpenOptions {
+  scrubber?: SecretScrubber;
+  logger?: Logger;
+}
+
+/**
+ * The one place that picks the store from `storage`: PostgreSQL when `storage.postgres` is set,
+ * else the SQLite file (relative to `baseDir`). Used by the gateway and every CLI command.
+ * The PostgreSQL URL is a secret reference, resolved once here (a changed password needs a
+ * restart); its value is registered with `options.scrubber` so no log line can carry it.
+ *
+ * @example
+ * const store = await openStore(loaded.config, loaded.baseDir, { scrubber, logger });
+ */
+export async function openStore(config: Config, baseDir: string, options: StoreOpenOptions = {}): Promise<Store> {
+  const pg = config.storage.postgres;
+  if (!pg) return openSqliteStore(resolve(baseDir, config.storage.sqlite.path));
+  const url = await resolveConnectionUrl('storage.postgres.url', pg.url, baseDir, options.scrubber);
+  return openPostgresStore(url, {
+    poolSize: pg.pool_size,
+    connectTimeoutMs: pg.connect_timeout,
+    onError: (err) => options.logger?.warn({ error: err.message }, 'PostgreSQL connection dropped; the pool reconnects'),
+  });
+}
+
+/**
+ * The shared rate-limit counters: Redis when `storage.redis` is set, else undefined (governance
+ * then counts in memory, per replica).
+ */
+export async function openCounterStore(config: Config, baseDir = '.', options: StoreOpenOptions = {}): Promise<RedisCounterStore | undefined> {
+  const redis = config.storage.redis;
+  if (!redis) return undefined;
+  const url = await resolveConnectionUrl('storage.redis.url', redis.url, baseDir, options.scrubber);
+  return openRedisCounterStore(url, {
+    keyPrefix: redis.key_prefix,
+    connectTimeoutMs: redis.connect_timeout,
+    onError: (err) => options.logger?.warn({ error: err.message }, 'Redis connection error; reconnecting'),
+  });
+}
+
+/** Reads a connection URL's secret reference once; errors name the field and the reference, never a value. */
+async function resolveConnectionUrl(field: string, reference: string, baseDir: string, scrubber: SecretScrubber | undefined): Promise<string> {
+  const ref = parseSecretRef(reference);
+  const store = ref && SECRET_STORES.get(ref.scheme);
+  if (!ref || !store) throw new Error(`${field}: not a usable secret reference: ${reference}`);
+  let url: string;
+  try {
+    url = (await store.read(ref, { baseDir, signal: AbortSignal.timeout(30_000) })).trim();
+  } catch (err) {
+    throw new Error(`${field}: cannot resolve ${ref.raw}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (scrubber) for (const s of urlSecrets(url)) scrubber.add(s);
+  return url;
+}

@@ -1,0 +1,100 @@
+import type { GovernanceStores, Setting, SettingsStore, SpendTotals, UsageQuery, UsageRow, UsageStore, UsageSummaryRow } from '../governance-types.js';
+import type { PgDatabase } from './database.js';
+
+/** Usage rows and settings in PostgreSQL, with the semantics of store/sqlite/governance.ts. */
+export function postgresGovernanceStores(db: PgDatabase): GovernanceStores {
+  return { usage: new PgUsageStore(db), settings: new PgSettingsStore(db) };
+}
+
+/** Column per `by`; fixed strings, never client text, so interpolating them is safe. */
+const GROUP_COLUMN = { key: 'key_id', user: 'user_id', instance: 'instance', model: 'model' } as const;
+
+const USAGE_COLUMNS = ['time', 'request_id', 'key_id', 'user_id', 'principal_kind', 'instance', 'model', 'input_tokens', 'output_tokens', 'cost_micros', 'latency_ms', 'status'] as const;
+/** PostgreSQL takes at most 65535 parameters per statement; 12 per row. */
+const USAGE_BATCH = 1000;
+
+class PgUsageStore implements UsageStore {
+  readonly #db: PgDatabase;
+
+  constructor(db: PgDatabase) {
+    this.#db = db;
+  }
+
+  async append(rows: readonly UsageRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.#db.transaction(async (c) => {
+      for (let start = 0; start < rows.length; start += USAGE_BATCH) {
+        const params: unknown[] = [];
+        const tuples = rows.slice(start, start + USAGE_BATCH).map((r) => {
+          const base = params.length;
+          params.push(r.time, r.requestId, r.keyId, r.user, r.principalKind, r.instance, r.model, r.inputTokens, r.outputTokens, Math.round(r.costMicros), Math.round(r.latencyMs), r.status);
+          return `(${USAGE_COLUMNS.map((_, i) => `$${base + i + 1}`).join(', ')})`;
+        });
+        await c.query(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, params);
+      }
+    });
+  }
+
+  async summary(q: UsageQuery): Promise<UsageSummaryRow[]> {
+    const column = GROUP_COLUMN[q.by];
+    if (column === undefined) throw new Error(`cannot group usage by "${String(q.by)}"`);
+    const args: unknown[] = [q.since];
+    if (q.until !== undefined) args.push(q.until);
+    // NULLS FIRST on the group: SQLite sorts NULL before any text; keep the same order.
+    const { rows } = await this.#db.query(
+      `SELECT ${column} AS grp, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost_micros
+       FROM usage_log WHERE time >= $1 ${q.until === undefined ? '' : 'AND time < $2'}
+       GROUP BY ${column} ORDER BY cost_micros DESC, requests DESC, grp ASC NULLS FIRST`,
+      args,
+    );
+    return rows.map((r) => ({
+      group: (r['grp'] as string | null) ?? null,
+      requests: Number(r['requests']),
+      input_tokens: Number(r['input_tokens'] ?? 0),
+      output_tokens: Number(r['output_tokens'] ?? 0),
+      cost_usd: Number(r['cost_micros'] ?? 0) / 1e6,
+    }));
+  }
+
+  async spendSince(since: number): Promise<SpendTotals> {
+    const totals: SpendTotals = { global: 0, keys: {}, users: {} };
+    const { rows } = await this.#db.query('SELECT key_id, user_id, SUM(cost_micros) AS micros FROM usage_log WHERE time >= $1 GROUP BY key_id, user_id', [since]);
+    for (const r of rows) {
+      // SUM(bigint) is numeric, which node-postgres returns as a string.
+      const micros = Number(r['micros'] ?? 0);
+      const key = r['key_id'] as string | null;
+      const user = r['user_id'] as string | null;
+      totals.global += micros;
+      if (key !== null) totals.keys[key] = (totals.keys[key] ?? 0) + micros;
+      if (user !== null) totals.users[user] = (totals.users[user] ?? 0) + micros;
+    }
+    return totals;
+  }
+
+  async prune(before: number): Promise<number> {
+    return (await this.#db.query('DELETE FROM usage_log WHERE time < $1', [before])).rowCount ?? 0;
+  }
+}
+
+class PgSettingsStore implements SettingsStore {
+  readonly #db: PgDatabase;
+
+  constructor(db: PgDatabase) {
+    this.#db = db;
+  }
+
+  async get(name: string): Promise<Setting | undefined> {
+    const { rows } = await this.#db.query('SELECT value, updated_at FROM settings WHERE name = $1', [name]);
+    return rows[0] ? { value: rows[0]['value'] as string, updatedAt: rows[0]['updated_at'] as number } : undefined;
+  }
+
+  async set(name: string, value: string | null): Promise<void> {
+    if (value === null) await this.#db.query('DELETE FROM settings WHERE name = $1', [name]);
+    else {
+      await this.#db.query(
+        'INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+        [name, value, Date.now()],
+      );
+    }
+  }
+}

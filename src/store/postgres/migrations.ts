@@ -1,0 +1,158 @@
+import type { PoolClient } from 'pg';
+
+/**
+ * Versioned PostgreSQL schema migrations, the same versions as the SQLite ones
+ * (store/sqlite/migrations.ts) in PostgreSQL's dialect. Each runs in its own transaction and is
+ * recorded in `schema_migrations`; the whole run holds a session advisory lock, so replicas
+ * starting together apply each migration exactly once. Append only.
+ *
+ * Times are epoch milliseconds in BIGINT (parsed back to numbers by the store's type parser).
+ */
+export const PG_MIGRATIONS: readonly string[] = [
+  // 1: API keys, the change counter the revocation watcher polls, the audit log.
+  `
+  CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    user_id      TEXT,
+    role         TEXT NOT NULL,
+    secret_hash  TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT,
+    revoked_at   BIGINT,
+    last_used_at BIGINT,
+    scopes       JSONB NOT NULL,
+    limits       JSONB NOT NULL,
+    rotated_from TEXT REFERENCES api_keys(id),
+    rev          BIGINT NOT NULL
+  );
+  CREATE INDEX api_keys_rev ON api_keys(rev);
+  CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+  INSERT INTO counters (name, value) VALUES ('api_keys_rev', 0);
+  CREATE TABLE audit_log (
+    id             BIGSERIAL PRIMARY KEY,
+    time           BIGINT NOT NULL,
+    request_id     TEXT NOT NULL,
+    event          TEXT NOT NULL,
+    result         TEXT NOT NULL,
+    reason         TEXT,
+    method         TEXT NOT NULL,
+    key_id         TEXT,
+    user_id        TEXT,
+    client_address TEXT NOT NULL,
+    http_method    TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    instance       TEXT
+  );
+  CREATE INDEX audit_log_time ON audit_log(time);
+  CREATE INDEX audit_log_key ON audit_log(key_id, time);
+  `,
+  // 2: users, TOTP enrolments and their backup codes, sessions, the identity change counter
+  //    (mirrors store/sqlite/identity.ts).
+  `
+  CREATE TABLE users (
+    name                TEXT PRIMARY KEY,
+    role                TEXT NOT NULL,
+    password_hash       TEXT,
+    disabled            BOOLEAN NOT NULL DEFAULT FALSE,
+    scopes              JSONB NOT NULL,
+    limits              JSONB NOT NULL,
+    created_at          BIGINT NOT NULL,
+    updated_at          BIGINT NOT NULL,
+    password_changed_at BIGINT NOT NULL
+  );
+  CREATE TABLE totp_enrolments (
+    subject      TEXT PRIMARY KEY,
+    secret       TEXT NOT NULL,
+    required     BOOLEAN NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_step    BIGINT,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    locked_until BIGINT
+  );
+  CREATE TABLE totp_backup_codes (
+    subject TEXT NOT NULL REFERENCES totp_enrolments(subject) ON DELETE CASCADE,
+    idx     INTEGER NOT NULL,
+    salt    TEXT NOT NULL,
+    hash    TEXT NOT NULL,
+    used_at BIGINT,
+    PRIMARY KEY (subject, idx)
+  );
+  CREATE TABLE sessions (
+    id          TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    key_id      TEXT,
+    user_name   TEXT,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    revoked_at  BIGINT
+  );
+  CREATE INDEX sessions_expires ON sessions(expires_at);
+  INSERT INTO counters (name, value) VALUES ('identity_rev', 0);
+  `,
+  // 3: usage rows, settings (mirrors store/sqlite/governance.ts).
+  `
+  CREATE TABLE usage_log (
+    id             BIGSERIAL PRIMARY KEY,
+    time           BIGINT NOT NULL,
+    request_id     TEXT NOT NULL,
+    key_id         TEXT,
+    user_id        TEXT,
+    principal_kind TEXT,
+    instance       TEXT,
+    model          TEXT,
+    input_tokens   BIGINT NOT NULL,
+    output_tokens  BIGINT NOT NULL,
+    cost_micros    BIGINT NOT NULL,
+    latency_ms     BIGINT NOT NULL,
+    status         INTEGER NOT NULL
+  );
+  CREATE INDEX usage_log_time ON usage_log(time);
+  CREATE TABLE settings (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  `,
+  // 4: what an admin change did (before/after, never a secret), as JSON
+  //    (mirrors store/sqlite/audit-detail.ts).
+  `
+  ALTER TABLE audit_log ADD COLUMN detail JSONB;
+  CREATE INDEX audit_log_event ON audit_log(event, time);
+  `,
+];
+
+/** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */
+const MIGRATION_LOCK = 0x6c6c6d70; // "llmp"
+
+/**
+ * Brings the schema up to `migrations.length`. Refuses a database that a newer llmproxy has
+ * migrated further. Concurrent callers serialise on the advisory lock; the later one finds
+ * nothing left to do.
+ */
+export async function migratePostgres(client: PoolClient, migrations: readonly string[] = PG_MIGRATIONS): Promise<void> {
+  // Keyed by database too, so unrelated databases on one server do not wait for each other.
+  await client.query('SELECT pg_advisory_lock($1, hashtext(current_database()))', [MIGRATION_LOCK]);
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+    const { rows } = await client.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
+    const current = rows[0]?.v ?? 0;
+    if (current > migrations.length) {
+      throw new Error(`the database schema (version ${current}) is newer than this llmproxy (version ${migrations.length}); upgrade llmproxy`);
+    }
+    for (let v = current; v < migrations.length; v++) {
+      await client.query('BEGIN');
+      try {
+        const sql = migrations[v]!;
+        if (sql.trim() !== '') await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [v + 1, Date.now()]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1, hashtext(current_database()))', [MIGRATION_LOCK]).catch(() => undefined);
+  }
+}

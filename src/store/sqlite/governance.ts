@@ -1,0 +1,115 @@
+import type Database from 'better-sqlite3';
+import type { GovernanceStores, SettingsStore, SpendTotals, UsageQuery, UsageRow, UsageStore, UsageSummaryRow } from '../governance-types.js';
+
+/** Migration 3: usage rows, settings (lockdown). */
+export const GOVERNANCE_MIGRATION = `
+  CREATE TABLE usage_log (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    time           INTEGER NOT NULL,
+    request_id     TEXT NOT NULL,
+    key_id         TEXT,
+    user_id        TEXT,
+    principal_kind TEXT,
+    instance       TEXT,
+    model          TEXT,
+    input_tokens   INTEGER NOT NULL,
+    output_tokens  INTEGER NOT NULL,
+    cost_micros    INTEGER NOT NULL,
+    latency_ms     INTEGER NOT NULL,
+    status         INTEGER NOT NULL
+  );
+  CREATE INDEX usage_log_time ON usage_log(time);
+  CREATE TABLE settings (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+`;
+
+/** Column per `by`; fixed strings, never client text, so interpolating them is safe. */
+const GROUP_COLUMN = { key: 'key_id', user: 'user_id', instance: 'instance', model: 'model' } as const;
+
+export function sqliteGovernanceStores(db: Database.Database): GovernanceStores {
+  return { usage: new SqliteUsageStore(db), settings: new SqliteSettingsStore(db) };
+}
+
+class SqliteUsageStore implements UsageStore {
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#insert = db.prepare(
+      `INSERT INTO usage_log (time, request_id, key_id, user_id, principal_kind, instance, model, input_tokens, output_tokens, cost_micros, latency_ms, status)
+       VALUES (@time, @requestId, @keyId, @user, @principalKind, @instance, @model, @inputTokens, @outputTokens, @costMicros, @latencyMs, @status)`,
+    );
+  }
+
+  async append(rows: readonly UsageRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    this.#db.transaction(() => {
+      for (const r of rows) this.#insert.run({ ...r, costMicros: Math.round(r.costMicros), latencyMs: Math.round(r.latencyMs) });
+    })();
+  }
+
+  async summary(q: UsageQuery): Promise<UsageSummaryRow[]> {
+    const column = GROUP_COLUMN[q.by];
+    if (column === undefined) throw new Error(`cannot group usage by "${String(q.by)}"`);
+    const until = q.until === undefined ? '' : 'AND time < @until';
+    const rows = this.#db
+      .prepare(
+        `SELECT ${column} AS grp, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost_micros
+         FROM usage_log WHERE time >= @since ${until} GROUP BY ${column} ORDER BY cost_micros DESC, requests DESC, grp`,
+      )
+      .all({ since: q.since, ...(q.until === undefined ? {} : { until: q.until }) }) as Array<Record<string, number | string | null>>;
+    return rows.map((r) => ({
+      group: (r['grp'] as string | null) ?? null,
+      requests: Number(r['requests']),
+      input_tokens: Number(r['input_tokens'] ?? 0),
+      output_tokens: Number(r['output_tokens'] ?? 0),
+      cost_usd: Number(r['cost_micros'] ?? 0) / 1e6,
+    }));
+  }
+
+  async spendSince(since: number): Promise<SpendTotals> {
+    const totals: SpendTotals = { global: 0, keys: {}, users: {} };
+    const byKey = this.#db
+      .prepare('SELECT key_id, user_id, SUM(cost_micros) AS micros FROM usage_log WHERE time >= ? GROUP BY key_id, user_id')
+      .all(since) as Array<{ key_id: string | null; user_id: string | null; micros: number | null }>;
+    for (const r of byKey) {
+      const micros = Number(r.micros ?? 0);
+      totals.global += micros;
+      if (r.key_id !== null) totals.keys[r.key_id] = (totals.keys[r.key_id] ?? 0) + micros;
+      if (r.user_id !== null) totals.users[r.user_id] = (totals.users[r.user_id] ?? 0) + micros;
+    }
+    return totals;
+  }
+
+  async prune(before: number): Promise<number> {
+    return this.#db.prepare('DELETE FROM usage_log WHERE time < ?').run(before).changes;
+  }
+}
+
+class SqliteSettingsStore implements SettingsStore {
+  readonly #get: Database.Statement;
+  readonly #put: Database.Statement;
+  readonly #delete: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.#get = db.prepare('SELECT value, updated_at FROM settings WHERE name = ?');
+    this.#put = db.prepare(
+      'INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    );
+    this.#delete = db.prepare('DELETE FROM settings WHERE name = ?');
+  }
+
+  async get(name: string) {
+    const row = this.#get.get(name) as { value: string; updated_at: number } | undefined;
+    return row ? { value: row.value, updatedAt: row.updated_at } : undefined;
+  }
+
+  async set(name: string, value: string | null): Promise<void> {
+    if (value === null) this.#delete.run(name);
+    else this.#put.run(name, value, Date.now());
+  }
+}
