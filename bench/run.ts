@@ -113,6 +113,8 @@ if (process.env['BENCH_JSON'] === '1') console.log(JSON.stringify(result, null, 
 else printTable(result);
 stopping = true;
 gateway.kill('SIGTERM');
+// The emulators' stdout pipe would keep this process alive: stop them too.
+for (const c of children) if (c !== gateway) c.kill('SIGTERM');
 
 // ---------------------------------------------------------------------------------------------
 

@@ -128,8 +128,14 @@ export async function createApp(options: AppOptions): Promise<App> {
   metrics.trackInflight(() => tracker.count);
 
   const roles = RoleTable.fromConfig(config.rbac.roles);
-  const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber });
-  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters });
+  const failStartup = async (err: unknown): Promise<never> => {
+    await instances.close();
+    await counters?.close();
+    await store.close();
+    throw err;
+  };
+  const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber }).catch(failStartup);
+  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters }).catch(failStartup);
   const auth = sequence([authenticate({ authenticators: clientAuth.authenticators, throttle, audit, metrics }), ...clientAuth.after]);
   const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit, roles)] : [];
   const inference = {

@@ -133,6 +133,23 @@ describe('Azure OpenAI with Entra ID tokens', () => {
     }
   });
 
+  test('default_credentials: the DefaultAzureCredential chain finds the service principal in the environment', async () => {
+    setEnv({ AZURE_TENANT_ID: 'tenant-1', AZURE_CLIENT_ID: 'client-1', AZURE_CLIENT_SECRET: SECRET });
+    const before = entra.calls['client_secret'] ?? 0;
+    try {
+      const { gw, key } = await gateway({ type: 'default_credentials' });
+      try {
+        await assertCarries(gw, key, entra.minted.at(-1)!.token);
+        assert.equal((entra.calls['client_secret'] ?? 0) - before, 1, 'the environment credential, through the client-secret grant');
+        assert.ok(!gw.logs.join('\n').includes(SECRET));
+      } finally {
+        await gw.close();
+      }
+    } finally {
+      setEnv({ AZURE_TENANT_ID: undefined, AZURE_CLIENT_ID: undefined, AZURE_CLIENT_SECRET: undefined });
+    }
+  });
+
   test('client_certificate: a PS256 client assertion naming the certificate by x5t#S256, for the token endpoint', async () => {
     const before = entra.calls['client_certificate'] ?? 0;
     const { gw, key } = await gateway({ type: 'client_certificate', tenant_id: 'tenant-1', client_id: 'client-cert', certificate: '${env:AZ_TEST_CERT_PEM}' });
