@@ -148,7 +148,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
   const router = new Router()
     .add(healthRoute())
-    .add(readyRoute({ store, instances, isDraining: () => tracker.draining }))
+    .add(readyRoute({ store, counters, instances, isDraining: () => tracker.draining }))
     .add(transparentRoute(inference))
     .add(bedrockRootRoute(inference));
   for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);

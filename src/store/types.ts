@@ -120,6 +120,8 @@ export interface CounterStore {
   /** Takes one in-flight slot of `key` if fewer than `limit` are taken; a slot lapses after `ttlMs` if never released. */
   acquire(key: string, limit: number, ttlMs: number): Promise<boolean>;
   release(key: string): Promise<void>;
+  /** Throws when a networked store does not answer (for /ready); absent in memory. */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -70,7 +70,13 @@ describe('scale-out: two replicas sharing PostgreSQL and Redis', { skip }, () =>
     const res = await chat(b, key);
     assert.equal(res.status, 200, await res.text());
     assert.equal((await b.app.store.keys.get(id))?.name, 'shared');
-    for (const gw of [a, b]) assert.equal((await fetch(`${gw.url}/ready`)).status, 200);
+    for (const gw of [a, b]) {
+      const ready = await fetch(`${gw.url}/ready`);
+      assert.equal(ready.status, 200);
+      const { checks } = (await ready.json()) as { checks: Record<string, string> };
+      assert.equal(checks['store'], 'ok');
+      assert.equal(checks['counters'], 'ok', 'the shared Redis counters are part of readiness');
+    }
     for (const gw of [a, b]) assert.equal(existsSync(join(gw.dir, 'llmproxy.db')), false, 'no SQLite file is opened beside PostgreSQL');
   });
 

@@ -1,7 +1,7 @@
 import type { Middleware } from '../../middleware/types.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
-import type { Store } from '../../store/types.js';
+import type { CounterStore, Store } from '../../store/types.js';
 import type { RouteSpec } from '../router.js';
 
 function sendJson(res: { writeHead(s: number, h: Record<string, string | number>): unknown; end(b: string): unknown }, status: number, body: unknown): void {
@@ -24,6 +24,8 @@ export function healthRoute(): RouteSpec {
 
 export interface ReadinessDeps {
   store: Store;
+  /** Shared rate-limit counters (Redis), when configured. */
+  counters?: CounterStore | undefined;
   instances: InstanceDirectory;
   isDraining: () => boolean;
 }
@@ -44,6 +46,14 @@ export function readyRoute(deps: ReadinessDeps): RouteSpec {
           checks['store'] = 'ok';
         } catch {
           checks['store'] = 'unreachable';
+        }
+        if (deps.counters?.ping) {
+          // A client that queues commands while reconnecting would otherwise hold the probe.
+          const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref());
+          checks['counters'] = await Promise.race([deps.counters.ping(), timeout]).then(
+            () => 'ok',
+            () => 'unreachable',
+          );
         }
         for (const i of deps.instances.all) {
           const s = i.credential.state;
