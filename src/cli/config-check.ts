@@ -15,6 +15,7 @@ interface Row {
   method: string;
   status: 'ok' | 'error';
   expires_at: string | null;
+  last_refresh: string | null;
   error: string | null;
 }
 
@@ -49,7 +50,7 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
       built.push(instance);
       pending.push({ name, type: cfg.type, instance });
     } catch (err) {
-      rows.push({ instance: name, type: cfg.type, method: cfg.authentication.type, status: 'error', expires_at: null, error: err instanceof Error ? err.message : String(err) });
+      rows.push({ instance: name, type: cfg.type, method: cfg.authentication.type, status: 'error', expires_at: null, last_refresh: null, error: err instanceof Error ? err.message : String(err) });
     }
   }
   await secrets.resolveAll();
@@ -62,6 +63,7 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
       method: s.method,
       status: s.status === 'ok' ? 'ok' : 'error',
       expires_at: s.expiresAt === undefined ? null : new Date(s.expiresAt).toISOString(),
+      last_refresh: s.lastRefreshAt === undefined ? null : new Date(s.lastRefreshAt).toISOString(),
       error: s.status === 'ok' ? null : (s.lastError ?? 'credential not resolved'),
     });
   }

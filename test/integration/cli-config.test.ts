@@ -20,7 +20,7 @@ interface CheckJson {
   ok: boolean;
   config: string;
   store: string;
-  instances: Array<{ instance: string; type: string; method: string; status: 'ok' | 'error'; expires_at: string | null; error: string | null }>;
+  instances: Array<{ instance: string; type: string; method: string; status: 'ok' | 'error'; expires_at: string | null; last_refresh?: string | null; error: string | null }>;
 }
 
 describe('llmproxy config check and the command line', () => {
@@ -81,9 +81,17 @@ describe('llmproxy config check and the command line', () => {
     // The store was opened (created) where the config says, relative to the config file.
     assert.ok(existsSync(join(root, 'data', 'check.db')));
 
+    const startedAt = Date.now();
     const json = await run(['config', 'check', '--config', config, '--json']);
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout), {
+    const parsed = JSON.parse(json.stdout) as CheckJson;
+    for (const row of parsed.instances) {
+      // The secret values were read during this check: their last refresh is now.
+      const at = Date.parse(row.last_refresh ?? '');
+      assert.ok(at >= startedAt - 1000 && at <= Date.now(), `${row.instance}: last_refresh ${row.last_refresh}`);
+      delete row.last_refresh;
+    }
+    assert.deepEqual(parsed, {
       ok: true,
       config,
       store: 'ok',
