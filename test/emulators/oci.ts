@@ -53,10 +53,15 @@ export class OciEmulator extends Emulator {
     this.#tokenIssuer = issuerPublicKey;
   }
   #tokenIssuer: KeyObject | undefined;
+  /** Session tokens refused before their expiry (a revoked instance or a rotated signing key at OCI). */
+  readonly revokedTokens = new Set<string>();
 
   protected authenticate(ex: Exchange) {
     return verifyOciRequest(ex, (keyId) => {
-      if (keyId.startsWith('ST$')) return this.#tokenIssuer ? sessionKey(keyId.slice(3), this.#tokenIssuer) : undefined;
+      if (keyId.startsWith('ST$')) {
+        if (this.revokedTokens.has(keyId.slice(3))) return 'The security token is no longer valid.';
+        return this.#tokenIssuer ? sessionKey(keyId.slice(3), this.#tokenIssuer) : undefined;
+      }
       return this.acceptedKeys.has(keyId) ? this.#publicKeys.get(keyId) : undefined;
     }, this.skewMs);
   }

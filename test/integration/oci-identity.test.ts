@@ -154,6 +154,24 @@ describe('oci: instance_principal and resource_principal security tokens', () =>
     }
   });
 
+  test('a session token OCI refuses before its expiry: the gateway federates again and retries once, the client sees 200', async () => {
+    const { gw, key } = await gateway(3600);
+    try {
+      assert.equal((await transparent(gw, key, 'ociip')).status, 200);
+      assert.equal(auth.exchanges, 1);
+      // An invalidation right after a fetch is ignored (a burst of 401s costs one fetch): wait past that cooldown.
+      await new Promise((r) => setTimeout(r, 2100));
+      genai.revokedTokens.add(auth.minted.at(-1)!);
+      const res = await transparent(gw, key, 'ociip');
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(auth.exchanges, 2, 'one new federation');
+      assert.equal(sentKeyId(), `ST$${auth.minted.at(-1)}`);
+    } finally {
+      genai.revokedTokens.clear();
+      await gw.close();
+    }
+  });
+
   test('federation endpoint down while the token is valid: requests keep working; failures counted', async () => {
     const { gw, key } = await gateway(6, '5s');
     try {

@@ -42,6 +42,9 @@ export const oci = defineProvider({
   // A client's own OCI signature material must never reach OCI next to the gateway's.
   strippedHeaders: new Set(['x-content-sha256', 'date', 'x-date', 'opc-obo-token']),
   usage: ociUsage,
+  // A session token OCI no longer accepts (instance and resource principals): 401 NotAuthenticated.
+  // Refreshed once and retried; for API-key signing the retry fails the same way and is reported.
+  staleCredential: (status) => status === 401,
   setup(name, config, ctx) {
     const hosts = new Map<string, string>();
     const hostOf = (endpoint: Endpoint): string => {
