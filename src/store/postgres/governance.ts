@@ -1,3 +1,4 @@
+import { usageSummaryFromRow } from '../rows.js';
 import type { GovernanceStores, Setting, SettingsStore, SpendTotals, UsageQuery, UsageRow, UsageStore, UsageSummaryRow } from '../governance-types.js';
 import type { PgDatabase } from './database.js';
 
@@ -47,13 +48,7 @@ class PgUsageStore implements UsageStore {
        GROUP BY ${column} ORDER BY cost_micros DESC, requests DESC, grp ASC NULLS FIRST`,
       args,
     );
-    return rows.map((r) => ({
-      group: (r['grp'] as string | null) ?? null,
-      requests: Number(r['requests']),
-      input_tokens: Number(r['input_tokens'] ?? 0),
-      output_tokens: Number(r['output_tokens'] ?? 0),
-      cost_usd: Number(r['cost_micros'] ?? 0) / 1e6,
-    }));
+    return rows.map(usageSummaryFromRow);
   }
 
   async spendSince(since: number): Promise<SpendTotals> {

@@ -1,3 +1,4 @@
+import { auditEventFromRow } from '../rows.js';
 import pg from 'pg';
 import type { GovernanceStores } from '../governance-types.js';
 import type { IdentityStores } from '../identity-types.js';
@@ -265,19 +266,5 @@ class PostgresAuditLog implements AuditLog {
 
 /** An audit row as an event; `detail` is null for events that had none (as in SQLite). */
 function toEvent(r: Row): AuditEvent {
-  return {
-    time: r['time'] as number,
-    requestId: r['request_id'] as string,
-    event: r['event'] as string,
-    result: r['result'] as AuditEvent['result'],
-    reason: (r['reason'] as string | null) ?? null,
-    method: r['method'] as string,
-    keyId: (r['key_id'] as string | null) ?? null,
-    user: (r['user_id'] as string | null) ?? null,
-    clientAddress: r['client_address'] as string,
-    httpMethod: r['http_method'] as string,
-    path: r['path'] as string,
-    instance: (r['instance'] as string | null) ?? null,
-    detail: (r['detail'] as AuditDetail | null) ?? null,
-  };
+  return auditEventFromRow(r, (r['detail'] as AuditDetail | null) ?? null);
 }

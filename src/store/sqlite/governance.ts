@@ -1,3 +1,4 @@
+import { usageSummaryFromRow } from '../rows.js';
 import type Database from 'better-sqlite3';
 import type { GovernanceStores, SettingsStore, SpendTotals, UsageQuery, UsageRow, UsageStore, UsageSummaryRow } from '../governance-types.js';
 
@@ -62,13 +63,7 @@ class SqliteUsageStore implements UsageStore {
          FROM usage_log WHERE time >= @since ${until} GROUP BY ${column} ORDER BY cost_micros DESC, requests DESC, grp`,
       )
       .all({ since: q.since, ...(q.until === undefined ? {} : { until: q.until }) }) as Array<Record<string, number | string | null>>;
-    return rows.map((r) => ({
-      group: (r['grp'] as string | null) ?? null,
-      requests: Number(r['requests']),
-      input_tokens: Number(r['input_tokens'] ?? 0),
-      output_tokens: Number(r['output_tokens'] ?? 0),
-      cost_usd: Number(r['cost_micros'] ?? 0) / 1e6,
-    }));
+    return rows.map(usageSummaryFromRow);
   }
 
   async spendSince(since: number): Promise<SpendTotals> {

@@ -7,6 +7,7 @@ import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore
 import { sqliteGovernanceStores } from './governance.js';
 import { sqliteIdentityStores } from './identity.js';
 import { MIGRATIONS } from './migrations.js';
+import { auditEventFromRow } from '../rows.js';
 
 type Row = Record<string, unknown>;
 
@@ -215,21 +216,7 @@ class SqliteAuditLog implements AuditLog {
     if (q.event !== undefined) (where.push('event = @event'), (args['event'] = q.event));
     if (q.result !== undefined) (where.push('result = @result'), (args['result'] = q.result));
     const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`;
-    return (this.#db.prepare(sql).all(args) as Row[]).map((r) => ({
-      time: r['time'] as number,
-      requestId: r['request_id'] as string,
-      event: r['event'] as string,
-      result: r['result'] as AuditEvent['result'],
-      reason: (r['reason'] as string | null) ?? null,
-      method: r['method'] as string,
-      keyId: (r['key_id'] as string | null) ?? null,
-      user: (r['user_id'] as string | null) ?? null,
-      clientAddress: r['client_address'] as string,
-      httpMethod: r['http_method'] as string,
-      path: r['path'] as string,
-      instance: (r['instance'] as string | null) ?? null,
-      detail: typeof r['detail'] === 'string' ? (JSON.parse(r['detail']) as AuditDetail) : null,
-    }));
+    return (this.#db.prepare(sql).all(args) as Row[]).map((r) => auditEventFromRow(r, typeof r['detail'] === 'string' ? (JSON.parse(r['detail']) as AuditDetail) : null));
   }
 
   async prune(before: number): Promise<number> {
