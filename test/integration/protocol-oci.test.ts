@@ -219,7 +219,7 @@ describe('oci: the OpenAI SDK through /openai/{instance} and /v1, and transparen
       (async () => {
         for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
       })(),
-      /finishReason/,
+      /OCI stream ended before choice 0 finished/,
     );
     assert.equal(seen.join(''), REPLY, 'chunks before the failure were delivered');
   });

@@ -4,13 +4,13 @@ import type {
   ChatCompletionChunk,
   ChatMessage,
   ChatRequest,
-  ChatUsage,
   ContentPart,
   FinishReason,
   Tool,
   ToolCall,
   ToolChoice,
 } from '../../protocol/openai.js';
+import { chatUsage, choiceChunk, usageChunk, type ChunkDelta, type TokenCounts } from '../../protocol/chunks.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder } from '../../protocol/sse.js';
 import {
@@ -493,12 +493,6 @@ export function finishReason(stopReason: unknown): FinishReason | null {
   return typeof stopReason === 'string' && Object.hasOwn(FINISH_REASONS, stopReason) ? FINISH_REASONS[stopReason]! : null;
 }
 
-/** Token counts folded from Anthropic usage objects (cumulative: later values replace earlier). */
-export interface TokenCounts {
-  inputTokens: number;
-  outputTokens: number;
-}
-
 /**
  * Folds one Anthropic usage object into `acc`. Input is input_tokens plus cache writes and
  * reads (all billed as input). Returns undefined when `usage` reports nothing.
@@ -514,10 +508,6 @@ function foldUsage(usage: AnthropicUsage | undefined, acc: TokenCounts | undefin
   if (sawInput) next.inputTokens = input.reduce<number>((sum, v) => sum + (v ?? 0), 0);
   if (output !== undefined) next.outputTokens = output;
   return next;
-}
-
-function chatUsage(t: TokenCounts): ChatUsage {
-  return { prompt_tokens: t.inputTokens, completion_tokens: t.outputTokens, total_tokens: t.inputTokens + t.outputTokens };
 }
 
 /** A non-streaming Messages answer as a chat.completion; `usage` is what it reported. */
@@ -614,7 +604,7 @@ export class AnthropicEventTranslator {
       }
       case 'message_stop':
         this.#stopped = true;
-        return this.#options.includeUsage && this.#usage ? [this.#usageChunk(this.#usage)] : [];
+        return this.#options.includeUsage && this.#usage ? [usageChunk(this.#options, this.#usage)] : [];
       case 'error': {
         const kind = typeof ev.error?.type === 'string' ? ev.error.type : 'error';
         const message = typeof ev.error?.message === 'string' ? ev.error.message : 'no message';
@@ -663,23 +653,8 @@ export class AnthropicEventTranslator {
     return [];
   }
 
-  #chunk(delta: ChatCompletionChunk['choices'][number]['delta'], finish: FinishReason | null = null): ChatCompletionChunk {
-    const o = this.#options;
-    const chunk: ChatCompletionChunk = {
-      id: o.id,
-      object: 'chat.completion.chunk',
-      created: o.created,
-      model: o.model,
-      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
-    };
-    // As OpenAI does: with include_usage every chunk but the last carries `usage: null`.
-    if (o.includeUsage) chunk.usage = null;
-    return chunk;
-  }
-
-  #usageChunk(usage: TokenCounts): ChatCompletionChunk {
-    const o = this.#options;
-    return { id: o.id, object: 'chat.completion.chunk', created: o.created, model: o.model, choices: [], usage: chatUsage(usage) };
+  #chunk(delta: ChunkDelta, finish: FinishReason | null = null): ChatCompletionChunk {
+    return choiceChunk(this.#options, 0, delta, finish);
   }
 }
 

@@ -523,8 +523,11 @@ function runAllWays(bytes: Buffer, options: TranslatorOptions = STREAM): Run {
   return whole;
 }
 
-function chunk(delta: ChatCompletionChunk['choices'][number]['delta'], finish: FinishReason | null = null): ChatCompletionChunk {
-  return { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: MODEL, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] };
+/** A chunk as OpenAI sends it: with include_usage (STREAM), every chunk but the last has `usage: null`. */
+function chunk(delta: ChatCompletionChunk['choices'][number]['delta'], finish: FinishReason | null = null, includeUsage = true): ChatCompletionChunk {
+  const c: ChatCompletionChunk = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: 1_700_000_000, model: MODEL, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] };
+  if (includeUsage) c.usage = null;
+  return c;
 }
 
 function usageChunk(prompt: number, completion: number): ChatCompletionChunk {
@@ -565,7 +568,7 @@ describe('converseChat stream', () => {
   test('without include_usage there is no usage chunk, but usage is still counted', () => {
     const options = { ...STREAM, includeUsage: false };
     const r = runAllWays(TEXT_STREAM, options);
-    assert.deepEqual(r.chunks.at(-1), chunk({}, 'stop'));
+    assert.deepEqual(r.chunks.at(-1), chunk({}, 'stop', false));
     assert.ok(r.chunks.every((c) => c.usage === undefined));
     const t = converseChat(options);
     t.push(TEXT_STREAM);

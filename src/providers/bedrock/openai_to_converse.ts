@@ -1,3 +1,4 @@
+import { chatUsage, choiceChunk, usageChunk, type ChunkDelta } from '../../protocol/chunks.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { bedrockEvent, EventStreamDecoder, EventStreamError, type EventStreamMessage } from '../../protocol/aws-eventstream.js';
@@ -574,7 +575,7 @@ class ConverseChat implements ChatTranslator {
   #sendUsage(out: ChatCompletionChunk[]): void {
     if (!this.#options.includeUsage || this.#usageSent || this.#finish === undefined || !this.#metadata || this.#usage === undefined) return;
     this.#usageSent = true;
-    out.push({ ...this.#base(), choices: [], usage: chatUsage(this.#usage) });
+    out.push(usageChunk(this.#options, this.#usage));
   }
 
   /** Reads Converse `usage` the way transparent mode accounts it (cache tokens count as input). */
@@ -586,22 +587,14 @@ class ConverseChat implements ChatTranslator {
     return chatUsage(this.#usage);
   }
 
-  #base(): Omit<ChatCompletionChunk, 'choices'> {
-    return { id: this.#options.id, object: 'chat.completion.chunk', created: this.#options.created, model: this.#options.model };
-  }
-
-  #chunk(delta: ChatCompletionChunk['choices'][number]['delta'], finish: FinishReason | null = null): ChatCompletionChunk {
-    return { ...this.#base(), choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] };
+  #chunk(delta: ChunkDelta, finish: FinishReason | null = null): ChatCompletionChunk {
+    return choiceChunk(this.#options, 0, delta, finish);
   }
 }
 
 function blockIndex(payload: Record<string, unknown>): number {
   const i = payload['contentBlockIndex'];
   return typeof i === 'number' ? i : 0;
-}
-
-function chatUsage(u: { inputTokens: number; outputTokens: number }): ChatUsage {
-  return { prompt_tokens: u.inputTokens, completion_tokens: u.outputTokens, total_tokens: u.inputTokens + u.outputTokens };
 }
 
 /** Decoder and frame errors end the stream; anything else is a bug and passes unchanged. */

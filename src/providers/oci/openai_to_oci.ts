@@ -1,6 +1,7 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, FinishReason, ToolCall } from '../../protocol/openai.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChunkToolCall, FinishReason, ToolCall } from '../../protocol/openai.js';
 import { parseProviderJson } from '../../protocol/json.js';
+import { ChoiceProgress, chatUsage, choiceChunk, usageChunk, type TokenCounts } from '../../protocol/chunks.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
   StreamIncomplete,
@@ -466,11 +467,6 @@ function cohereMessages(messages: ChatMessage[]): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // Answers and streams.
 
-export interface TokenCounts {
-  inputTokens: number;
-  outputTokens: number;
-}
-
 type Finish = { kind: 'finished'; reason: FinishReason | null } | { kind: 'failed'; reason: string } | { kind: 'open' };
 
 /** An OCI finishReason (generic, lower case; cohere, upper case) → what it means here. */
@@ -507,10 +503,6 @@ function countsOf(usage: unknown): TokenCounts | undefined {
   const output = n(usage['completionTokens']);
   if (input === undefined && output === undefined) return undefined;
   return { inputTokens: input ?? 0, outputTokens: output ?? 0 };
-}
-
-function chatUsage(t: TokenCounts): ChatUsage {
-  return { prompt_tokens: t.inputTokens, completion_tokens: t.outputTokens, total_tokens: t.inputTokens + t.outputTokens };
 }
 
 /** The text of a generic message: its TEXT parts joined; null when it has none. */
@@ -594,11 +586,10 @@ export class OciChatTranslator implements ChatTranslator {
   readonly #format: ApiFormat;
   #sse: SseDecoder | undefined;
   /** Choice index → finished; every started choice has an entry. */
-  readonly #choices = new Map<number, boolean>();
+  readonly #choices = new ChoiceProgress();
   /** Choice index → the ids of the tool calls it started, in OpenAI index order. */
   readonly #toolCalls = new Map<number, string[]>();
   #usage: TokenCounts | undefined;
-  #usageSent = false;
 
   constructor(options: TranslatorOptions, config: OciChatConfig) {
     this.#options = options;
@@ -629,11 +620,8 @@ export class OciChatTranslator implements ChatTranslator {
 
   end(): ChatCompletionChunk[] {
     const out = this.#translate((this.#sse ??= new SseDecoder()).end());
-    if (this.#choices.size === 0) throw new StreamIncomplete('OCI stream ended before any answer');
-    for (const [index, finished] of this.#choices) {
-      if (!finished) throw new StreamIncomplete(`OCI stream ended before choice ${index} had a finishReason`);
-    }
-    if (this.#options.includeUsage && !this.#usageSent && this.#usage) out.push(this.#usageChunk(this.#usage));
+    this.#choices.assertComplete('OCI');
+    if (this.#options.includeUsage && this.#usage) out.push(usageChunk(this.#options, this.#usage));
     return out;
   }
 
@@ -670,16 +658,15 @@ export class OciChatTranslator implements ChatTranslator {
     const text = this.#format === 'GENERIC' ? genericText(parsed['message']) : finish.kind === 'open' && typeof parsed['text'] === 'string' ? parsed['text'] : null;
     const fragments = this.#format === 'GENERIC' ? rawToolCalls(parsed['message']) : [];
     if (text === null && fragments.length === 0 && finish.kind === 'open') return; // a usage-only or empty event
-    const first = !this.#choices.has(index);
-    if (first) this.#choices.set(index, false);
+    const first = this.#choices.start(index);
     const delta: ChatCompletionChunk['choices'][number]['delta'] = {};
     if (first) delta.role = 'assistant';
     if (text !== null && text !== '') delta.content = text;
     else if (first) delta.content = fragments.length > 0 ? null : '';
     const toolCalls = this.#toolCallDeltas(index, fragments);
     if (toolCalls.length > 0) delta.tool_calls = toolCalls;
-    if (finish.kind === 'finished') this.#choices.set(index, true);
-    out.push(this.#chunk(index, delta, finish.kind === 'finished' ? finish.reason : null));
+    if (finish.kind === 'finished') this.#choices.finish(index);
+    out.push(choiceChunk(this.#options, index, delta, finish.kind === 'finished' ? finish.reason : null));
   }
 
   /**
@@ -703,20 +690,6 @@ export class OciChatTranslator implements ChatTranslator {
       out.push({ index: ids.length - 1, id: ids[ids.length - 1]!, type: 'function', function: { name: name ?? '', arguments: args } });
     }
     return out;
-  }
-
-  #chunk(index: number, delta: ChatCompletionChunk['choices'][number]['delta'], finish: FinishReason | null): ChatCompletionChunk {
-    const o = this.#options;
-    const chunk: ChatCompletionChunk = { id: o.id, object: 'chat.completion.chunk', created: o.created, model: o.model, choices: [{ index, delta, finish_reason: finish, logprobs: null }] };
-    // As OpenAI does: with include_usage every chunk but the last carries `usage: null`.
-    if (o.includeUsage) chunk.usage = null;
-    return chunk;
-  }
-
-  #usageChunk(usage: TokenCounts): ChatCompletionChunk {
-    this.#usageSent = true;
-    const o = this.#options;
-    return { id: o.id, object: 'chat.completion.chunk', created: o.created, model: o.model, choices: [], usage: chatUsage(usage) };
   }
 }
 

@@ -10,6 +10,7 @@ import {
   type TranslatorOptions,
 } from '../../protocol/translator.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
+import { choiceChunk, usageChunk, type ChunkDelta } from '../../protocol/chunks.js';
 
 /*
  * OpenAI Chat Completions ↔ Vertex AI Gemini `generateContent` / `streamGenerateContent?alt=sse`.
@@ -728,7 +729,7 @@ class GeminiChatTranslator implements ChatTranslator {
       }
     }
     if (this.#options.includeUsage && this.#usage) {
-      out.push({ id: this.#options.id, object: 'chat.completion.chunk', created: this.#options.created, model: this.#options.model, choices: [], usage: this.#usage });
+      out.push(usageChunk(this.#options, { inputTokens: this.#usage.prompt_tokens, outputTokens: this.#usage.completion_tokens }));
     }
     return out;
   }
@@ -807,14 +808,8 @@ class GeminiChatTranslator implements ChatTranslator {
     return this.#chunk(index, delta, null);
   }
 
-  #chunk(index: number, delta: ChatCompletionChunk['choices'][number]['delta'], finish: FinishReason | null): ChatCompletionChunk {
-    return {
-      id: this.#options.id,
-      object: 'chat.completion.chunk',
-      created: this.#options.created,
-      model: this.#options.model,
-      choices: [{ index, delta, finish_reason: finish, logprobs: null }],
-    };
+  #chunk(index: number, delta: ChunkDelta, finish: FinishReason | null): ChatCompletionChunk {
+    return choiceChunk(this.#options, index, delta, finish);
   }
 
   errorMessage(body: Buffer): string | undefined {

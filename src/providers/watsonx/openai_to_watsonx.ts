@@ -4,11 +4,11 @@ import type {
   ChatCompletionChunk,
   ChatMessage,
   ChatRequest,
-  ChatUsage,
   ChunkToolCall,
   FinishReason,
   ToolCall,
 } from '../../protocol/openai.js';
+import { ChoiceProgress, chatUsage, choiceChunk, usageChunk, type TokenCounts } from '../../protocol/chunks.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
@@ -382,12 +382,6 @@ function assistantMessage(msg: ChatMessage, i: number, name: { name?: string }):
 // ---------------------------------------------------------------------------------------------
 // Answers and streams.
 
-/** Token counts for accounting. */
-export interface TokenCounts {
-  inputTokens: number;
-  outputTokens: number;
-}
-
 type Finish = { kind: 'finished'; reason: FinishReason | null } | { kind: 'failed'; reason: string } | { kind: 'open' };
 
 /** watsonx finish_reason → what it means here. `""` counts as none (IBM's SDK notes it on some endpoints). */
@@ -420,10 +414,6 @@ function countsOf(usage: WatsonxUsage | null | undefined): TokenCounts | undefin
   const output = n(usage.completion_tokens);
   if (input === undefined && output === undefined) return undefined;
   return { inputTokens: input ?? 0, outputTokens: output ?? 0 };
-}
-
-function chatUsage(t: TokenCounts): ChatUsage {
-  return { prompt_tokens: t.inputTokens, completion_tokens: t.outputTokens, total_tokens: t.inputTokens + t.outputTokens };
 }
 
 /** The shared types pin `logprobs: null`; watsonx's own (when asked for) are passed on as they came. */
@@ -501,7 +491,7 @@ export class WatsonxChatTranslator implements ChatTranslator {
   readonly #paths: { chat: string; stream: string };
   #sse: SseDecoder | undefined;
   /** Choice index → finished; every started choice has an entry. */
-  readonly #choices = new Map<number, boolean>();
+  readonly #choices = new ChoiceProgress();
   readonly #toolCallChoices = new Set<number>();
   #usage: TokenCounts | undefined;
   #usageSent = false;
@@ -537,11 +527,8 @@ export class WatsonxChatTranslator implements ChatTranslator {
   end(): ChatCompletionChunk[] {
     // The last event may lack its blank line: the decoder's end() still dispatches it.
     const out = this.#translate((this.#sse ??= new SseDecoder()).end());
-    if (this.#choices.size === 0) throw new StreamIncomplete('watsonx stream ended before any choice');
-    for (const [index, finished] of this.#choices) {
-      if (!finished) throw new StreamIncomplete(`watsonx stream ended before choice ${index} finished`);
-    }
-    if (this.#options.includeUsage && !this.#usageSent && this.#usage) out.push(this.#usageChunk(this.#usage));
+    this.#choices.assertComplete('watsonx');
+    this.#sendUsage(out);
     return out;
   }
 
@@ -578,7 +565,7 @@ export class WatsonxChatTranslator implements ChatTranslator {
   #choice(c: WatsonxChoice, out: ChatCompletionChunk[]): void {
     if (!isObject(c)) return;
     const index = typeof c.index === 'number' ? c.index : 0;
-    if (!this.#choices.has(index)) this.#choices.set(index, false);
+    this.#choices.start(index);
     const finish = finishOf(c.finish_reason);
     if (finish.kind === 'failed') throw new StreamIncomplete(`watsonx ended choice ${index} with finish_reason "${finish.reason}"`);
     const d = isObject(c.delta) ? c.delta : {};
@@ -591,7 +578,7 @@ export class WatsonxChatTranslator implements ChatTranslator {
     const calls = Array.isArray(d.tool_calls) ? this.#toolCalls(index, d.tool_calls) : [];
     if (calls.length > 0) delta.tool_calls = calls;
     const reason = finish.kind === 'finished' ? finish.reason : null;
-    if (finish.kind === 'finished') this.#choices.set(index, true);
+    if (finish.kind === 'finished') this.#choices.finish(index);
     if (Object.keys(delta).length === 0 && reason === null) return;
     out.push(this.#chunk(index, delta, reason, logprobsOf(c)));
   }
@@ -622,32 +609,25 @@ export class WatsonxChatTranslator implements ChatTranslator {
   /** watsonx's last chunk (`choices: []`, usage). */
   #final(out: ChatCompletionChunk[]): void {
     for (const index of this.#toolCallChoices) {
-      if (this.#choices.get(index) === false) {
-        this.#choices.set(index, true);
+      if (this.#choices.isOpen(index)) {
+        this.#choices.finish(index);
         out.push(this.#chunk(index, {}, 'tool_calls', null));
       }
     }
-    if (this.#options.includeUsage && !this.#usageSent && this.#usage) out.push(this.#usageChunk(this.#usage));
+    this.#sendUsage(out);
+  }
+
+  /** The include_usage chunk, once: on watsonx's usage-only last event, else at the end. */
+  #sendUsage(out: ChatCompletionChunk[]): void {
+    if (!this.#options.includeUsage || this.#usageSent || !this.#usage) return;
+    this.#usageSent = true;
+    out.push(usageChunk(this.#options, this.#usage));
   }
 
   #chunk(index: number, delta: OutDelta, finish: FinishReason | null, logprobs: null): ChatCompletionChunk {
-    const o = this.#options;
-    const chunk: ChatCompletionChunk = {
-      id: o.id,
-      object: 'chat.completion.chunk',
-      created: o.created,
-      model: o.model,
-      choices: [{ index, delta, finish_reason: finish, logprobs }],
-    };
-    // As OpenAI does: with include_usage every chunk but the last carries `usage: null`.
-    if (o.includeUsage) chunk.usage = null;
+    const chunk = choiceChunk(this.#options, index, delta, finish);
+    chunk.choices[0]!.logprobs = logprobs;
     return chunk;
-  }
-
-  #usageChunk(usage: TokenCounts): ChatCompletionChunk {
-    this.#usageSent = true;
-    const o = this.#options;
-    return { id: o.id, object: 'chat.completion.chunk', created: o.created, model: o.model, choices: [], usage: chatUsage(usage) };
   }
 }
 

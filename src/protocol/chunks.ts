@@ -1,0 +1,67 @@
+import type { ChatCompletionChunk, ChatUsage, FinishReason } from './openai.js';
+import { StreamIncomplete, type TranslatorOptions } from './translator.js';
+
+/**
+ * Pieces every chat translator builds its OpenAI stream from, so the chunk shape, the
+ * include_usage rules and the end-of-stream checks are the same for every provider.
+ */
+
+/** Input and output tokens as a provider reports them (for accounting and `usage`). */
+export interface TokenCounts {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export type ChunkDelta = ChatCompletionChunk['choices'][number]['delta'];
+
+export function chatUsage(t: TokenCounts): ChatUsage {
+  return { prompt_tokens: t.inputTokens, completion_tokens: t.outputTokens, total_tokens: t.inputTokens + t.outputTokens };
+}
+
+/** A chunk of choice `index`. As OpenAI does, with include_usage every chunk but the last carries `usage: null`. */
+export function choiceChunk(o: TranslatorOptions, index: number, delta: ChunkDelta, finish: FinishReason | null = null): ChatCompletionChunk {
+  const chunk: ChatCompletionChunk = { id: o.id, object: 'chat.completion.chunk', created: o.created, model: o.model, choices: [{ index, delta, finish_reason: finish, logprobs: null }] };
+  if (o.includeUsage) chunk.usage = null;
+  return chunk;
+}
+
+/** The last chunk of an include_usage stream: no choices, the totals. */
+export function usageChunk(o: TranslatorOptions, usage: TokenCounts): ChatCompletionChunk {
+  return { id: o.id, object: 'chat.completion.chunk', created: o.created, model: o.model, choices: [], usage: chatUsage(usage) };
+}
+
+/**
+ * Which choices a stream has started and finished. A provider stream that ends before any
+ * choice, or with a choice that never finished, was cut short: `assertComplete` says so.
+ *
+ * @example
+ * if (progress.start(index)) delta.role = 'assistant';
+ * if (finished) progress.finish(index);
+ * progress.assertComplete('watsonx'); // at the end of the upstream stream
+ */
+export class ChoiceProgress {
+  readonly #finished = new Map<number, boolean>();
+
+  /** Records choice `index`; true the first time (its first chunk carries the role). */
+  start(index: number): boolean {
+    if (this.#finished.has(index)) return false;
+    this.#finished.set(index, false);
+    return true;
+  }
+
+  finish(index: number): void {
+    this.#finished.set(index, true);
+  }
+
+  /** Started and not finished. */
+  isOpen(index: number): boolean {
+    return this.#finished.get(index) === false;
+  }
+
+  assertComplete(provider: string): void {
+    if (this.#finished.size === 0) throw new StreamIncomplete(`${provider} stream ended before any choice`);
+    for (const [index, finished] of this.#finished) {
+      if (!finished) throw new StreamIncomplete(`${provider} stream ended before choice ${index} finished`);
+    }
+  }
+}
