@@ -56,13 +56,18 @@ export class KeyVaultEmulator {
     this.tenant = options.tenant;
   }
 
+  /** Kept from start: a request still being answered while the server closes must not find it gone. */
+  #url: string | undefined;
+
   get url(): string {
-    return `https://127.0.0.1:${(this.#server!.address() as AddressInfo).port}`;
+    if (this.#url === undefined) throw new Error('the Key Vault emulator is not started');
+    return this.#url;
   }
 
   async start(): Promise<this> {
     this.#server = createServer({ cert: KV_TEST_CERT, key: KV_TEST_KEY }, (req, res) => void this.#dispatch(req, res));
     await new Promise<void>((r) => this.#server!.listen(0, '127.0.0.1', r));
+    this.#url = `https://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
     return this;
   }
 
