@@ -191,17 +191,19 @@ export class ApiKeyVerifier {
   }
 }
 
-function known(record: KeyRecord): Known {
+/** The principal of an API key; sessions of the key stand for the same one. */
+export function keyPrincipal(record: KeyRecord): Principal {
   return {
-    record,
-    principal: {
-      id: record.id,
-      kind: 'api-key',
-      user: record.user,
-      roles: [record.role],
-      scopes: compileScopes(record.scopes),
-      limits: record.limits,
-      keyId: record.id,
-    },
+    id: record.id,
+    kind: 'api-key',
+    user: record.user,
+    roles: [record.role],
+    scopes: compileScopes(record.scopes),
+    limits: record.limits,
+    keyId: record.id,
   };
+}
+
+function known(record: KeyRecord): Known {
+  return { record, principal: keyPrincipal(record) };
 }

@@ -5,7 +5,8 @@ import type { KeyRecord, KeyStore } from '../../store/types.js';
 import type { AuthOutcome, Authenticator } from '../authenticator.js';
 import type { UserDirectory } from '../basic/users.js';
 import { presentedCredential } from '../credentials.js';
-import { compileScopes, type Principal } from '../principal.js';
+import type { Principal } from '../principal.js';
+import { keyPrincipal } from '../api-key/verifier.js';
 import { SESSION_PREFIX, parseSessionToken, sessionSecretMatches } from './token.js';
 
 export interface SessionAuthenticatorOptions {
@@ -16,19 +17,6 @@ export interface SessionAuthenticatorOptions {
   trusted: () => boolean;
   maxEntries?: number;
   now?: () => number;
-}
-
-/** The principal of an API key (as the key verifier builds it), for sessions of that key. */
-export function keyPrincipal(record: KeyRecord): Principal {
-  return {
-    id: record.id,
-    kind: 'api-key',
-    user: record.user,
-    roles: [record.role],
-    scopes: compileScopes(record.scopes),
-    limits: record.limits,
-    keyId: record.id,
-  };
 }
 
 /**

@@ -7,6 +7,8 @@ import type { Middleware } from '../../middleware/types.js';
 import type { AuditTrail } from '../../observability/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import type { Instance } from '../../providers/instance.js';
+import type { NativeRequest } from '../../protocol/translator.js';
+import { exchange } from '../forward.js';
 
 /**
  * What every protocol-mode operation (chat completions, embeddings) shares: the JSON body and
@@ -134,4 +136,11 @@ export function sendJson(ctx: RequestContext, value: unknown, extra: Record<stri
   const text = JSON.stringify(value);
   ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-request-id': ctx.id, ...extra });
   ctx.res.end(text);
+}
+
+/** Sends a translator's native request to the instance, its credential applied (see `exchange`). */
+export async function sendNative(ctx: RequestContext, instance: Instance, native: NativeRequest): Promise<Dispatcher.ResponseData | undefined> {
+  const headers: Record<string, string> = { ...native.headers, 'content-length': String(native.body.length) };
+  const request = instance.transparent('POST', native.path, [], headers, native.body);
+  return exchange(ctx, instance, await instance.authorize(request));
 }

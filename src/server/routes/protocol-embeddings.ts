@@ -2,8 +2,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../middleware/context.js';
 import { encodeEmbeddings, isEmbeddingsInput } from '../../protocol/embeddings.js';
 import type { EmbeddingsRequest } from '../../protocol/openai.js';
-import { exchange } from '../forward.js';
-import { callOf, providerError, readAll, sendJson, type ProtocolOperation } from './protocol-call.js';
+import { callOf, providerError, readAll, sendJson, sendNative, type ProtocolOperation } from './protocol-call.js';
 
 /**
  * Protocol mode, embeddings: `POST /openai/{instance}/embeddings` and `POST /v1/embeddings`.
@@ -33,9 +32,7 @@ export async function translateEmbeddings(ctx: RequestContext): Promise<void> {
   const { body, model } = callOf<EmbeddingsRequest>(ctx);
   const translator = instance.embeddings!({ model });
   const native = translator.request(body);
-  const headers: Record<string, string> = { ...native.headers, 'content-length': String(native.body.length) };
-  const request = instance.transparent('POST', native.path, [], headers, native.body);
-  const answer = await exchange(ctx, instance, await instance.authorize(request));
+  const answer = await sendNative(ctx, instance, native);
   if (answer === undefined) return;
   if (answer.statusCode >= 300) throw providerError(instance, answer, translator, await readAll(answer.body));
   const list = encodeEmbeddings(translator.response(await readAll(answer.body)), body.encoding_format ?? 'float');

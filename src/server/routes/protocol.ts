@@ -9,9 +9,8 @@ import { compose } from '../compose.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { StreamIncomplete, type ChatTranslator } from '../../protocol/translator.js';
 import { upstreamFailure } from '../../upstream/errors.js';
-import { exchange } from '../forward.js';
 import type { RouteSpec } from '../router.js';
-import { callOf, parseCall, providerError, readAll, resolveTarget, sendJson, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
+import { callOf, parseCall, providerError, readAll, resolveTarget, sendJson, sendNative, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
 
 export interface ProtocolRouteDeps extends TargetDeps {
@@ -87,9 +86,7 @@ async function translateChat(ctx: RequestContext): Promise<void> {
   const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
   const translator = instance.chat!({ model, id, created: Math.floor(Date.now() / 1000), stream, includeUsage: body.stream_options?.include_usage === true });
   const native = translator.request(body);
-  const headers: Record<string, string> = { ...native.headers, 'content-length': String(native.body.length) };
-  const request = instance.transparent('POST', native.path, [], headers, native.body);
-  const answer = await exchange(ctx, instance, await instance.authorize(request));
+  const answer = await sendNative(ctx, instance, native);
   if (answer === undefined) return;
   if (answer.statusCode >= 300) throw providerError(instance, answer, translator, await readAll(answer.body));
 
