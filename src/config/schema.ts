@@ -41,8 +41,26 @@ const serverSchema = z.strictObject({
   body_limit: size().prefault('10mb'),
   /** How long in-flight requests and streams may run after SIGTERM. */
   shutdown_timeout: duration().prefault('30s'),
-  /** Longer than a load balancer's idle timeout, so the balancer closes first. */
+  /**
+   * How long an idle connection stays open: between requests on HTTP/1.1, with no open stream on
+   * HTTP/2. Longer than a load balancer's idle timeout, so the balancer closes first.
+   */
   keep_alive_timeout: duration().prefault('65s'),
+  /** Time to receive a request's headers, from the connection's first byte or the request's start (then 408 and close). */
+  headers_timeout: duration().prefault('10s'),
+  /**
+   * Time to receive a whole request, headers and body (then 408 and close). The response may
+   * take as long as it takes: `upstream` timeouts bound that.
+   */
+  request_timeout: duration().prefault('60s'),
+  /** Open client connections per listener, all addresses together; past it a new connection gets 503 and is closed. */
+  max_connections: z.number().int().positive().default(20_000),
+  /** Open client connections per peer address (trusted proxies exempt); past it, 503 and close. */
+  max_connections_per_client: z.number().int().positive().default(512),
+  /** Deepest JSON nesting accepted in a request body protocol mode parses (400 beyond). */
+  json_depth_limit: z.number().int().min(8).max(1000).default(128),
+  /** Longest line accepted in a provider's event stream; past it the stream ends with an error. */
+  stream_line_limit: size().prefault('1mb'),
 });
 
 /**
@@ -90,6 +108,10 @@ const authSchema = z.strictObject({
       /** Failed authentications per client address within `window` before 429. */
       limit: z.number().int().positive().default(20),
       window: duration().prefault('1m'),
+      /** Slow credential checks (argon2 password hashes, key hashes) running at once for one client address; more wait their turn or get 429. */
+      max_concurrent_per_client: z.number().int().positive().default(4),
+      /** Slow credential checks running at once in the whole process (argon2 shares libuv's small thread pool with DNS and files). */
+      max_concurrent: z.number().int().positive().default(32),
     })
     .prefault({}),
   ...LOCAL_AUTH_FIELDS,

@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'invalid_path'
   | 'invalid_request'
   | 'payload_too_large'
+  | 'request_timeout'
+  | 'too_many_connections'
   | 'upstream_timeout'
   | 'upstream_unreachable'
   | 'upstream_credential_rejected'
@@ -63,6 +65,10 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   invalid_path: { status: 400, type: 'invalid_request_error' },
   invalid_request: { status: 400, type: 'invalid_request_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
+  // The client did not send its whole request within server.request_timeout.
+  request_timeout: { status: 408, type: 'invalid_request_error' },
+  // server.max_connections or max_connections_per_client reached; the connection is closed.
+  too_many_connections: { status: 503, type: 'api_error' },
   upstream_timeout: { status: 504, type: 'api_error' },
   upstream_unreachable: { status: 502, type: 'api_error' },
   upstream_credential_rejected: { status: 502, type: 'api_error' },
@@ -91,6 +97,8 @@ export interface GatewayErrorOptions {
   retryAfter?: number;
   /** Extra response headers (e.g. `Allow` on 405). Never carries a secret. */
   headers?: Record<string, string>;
+  /** The request field at fault, as a path (`messages[0].content`); OpenAI's error `param`. */
+  param?: string;
 }
 
 export class GatewayError extends Error {
@@ -98,6 +106,7 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly retryAfter: number | undefined;
   readonly headers: Record<string, string> | undefined;
+  readonly param: string | undefined;
 
   /** `message` is sent to the client: it must never contain a secret. */
   constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
@@ -105,6 +114,7 @@ export class GatewayError extends Error {
     this.code = code;
     this.retryAfter = options.retryAfter;
     this.headers = options.headers;
+    this.param = options.param;
   }
 
   get status(): number {

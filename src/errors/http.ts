@@ -2,7 +2,7 @@ import { ERROR_SPECS, GatewayError } from './gateway-error.js';
 
 /** The OpenAI error object, used for every error the gateway itself produces. */
 export interface ErrorBody {
-  error: { message: string; type: string; code: string; param: null };
+  error: { message: string; type: string; code: string; param: string | null };
 }
 
 export interface HttpError {
@@ -33,7 +33,7 @@ export type ErrorFlavour = 'openai' | 'aws';
 export function toHttp(err: unknown, flavour: ErrorFlavour = 'openai'): HttpError {
   const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal gateway error');
   const spec = ERROR_SPECS[e.code];
-  const body: ErrorBody & { message?: string } = { error: { message: e.message, type: spec.type, code: e.code, param: null } };
+  const body: ErrorBody & { message?: string } = { error: { message: e.message, type: spec.type, code: e.code, param: e.param ?? null } };
   const headers: Record<string, string> = { 'content-type': 'application/json', ...e.headers };
   if (flavour === 'aws') {
     body.message = e.message;
