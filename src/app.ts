@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { ApiKeyVerifier } from './clientauth/api-key/verifier.js';
-import { clientAddressResolver } from './clientauth/client-address.js';
+import { canonicalAddress, clientAddressResolver, trustedProxy } from './clientauth/client-address.js';
 import { FailedAttemptThrottle } from './clientauth/throttle.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import { configChange } from './config/reload.js';
@@ -14,7 +14,7 @@ import { RoleTable } from './clientauth/rbac.js';
 import { buildGovernance } from './governance/index.js';
 import { sequence } from './server/compose.js';
 import { adminRoutes } from './server/routes/admin.js';
-import { readBody } from './middleware/body-limit.js';
+import { instanceBodyLimit, readBody } from './middleware/body-limit.js';
 import { AuditTrail } from './observability/audit-trail.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -61,8 +61,11 @@ export interface App {
    * nothing. Sections that need a restart keep their running values (logged). One at a time.
    */
   reload(next?: LoadedConfig): Promise<ReloadResult>;
-  /** Graceful stop: refuse new connections, let requests and streams finish (up to the timeout), flush, close. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: refuse new connections, let requests and streams finish (up to the timeout),
+   * flush, close. `drained` is false when the timeout cut requests still running.
+   */
+  close(): Promise<{ drained: boolean }>;
 }
 
 export type ReloadResult =
@@ -122,8 +125,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
 
   const verifier = new ApiKeyVerifier(store.keys, { cacheTtlMs: config.auth.api_keys.cache_ttl, pollMs: config.auth.api_keys.revocation_poll, logger });
-  const throttle = new FailedAttemptThrottle(config.auth.failed_attempts.limit, config.auth.failed_attempts.window);
-  const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention });
+  const throttle = FailedAttemptThrottle.fromConfig(config.auth.failed_attempts);
+  const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention, scrub: (text) => scrubber.scrub(text) });
   const tracker = new InflightTracker();
   metrics.trackInflight(() => tracker.count);
 
@@ -142,9 +145,14 @@ export async function createApp(options: AppOptions): Promise<App> {
     instances,
     audit,
     roles,
+    jsonDepthLimit: config.server.json_depth_limit,
     authenticate: sequence([...governance.before, auth]),
-    readBody: readBody(config.server.body_limit),
-    authorize: sequence([authorizeInference(audit, roles), ...governance.after]),
+    readBody: readBody({
+      serverLimit: config.server.body_limit,
+      largest: () => instances.all.reduce((max, i) => Math.max(max, i.bodyLimit ?? 0), config.server.body_limit),
+      requestTimeoutMs: config.server.request_timeout,
+    }),
+    authorize: sequence([instanceBodyLimit(config.server.body_limit), authorizeInference(audit, roles), ...governance.after]),
   };
   const router = new Router()
     .add(healthRoute())
@@ -152,41 +160,46 @@ export async function createApp(options: AppOptions): Promise<App> {
     .add(transparentRoute(inference))
     .add(bedrockRootRoute(inference));
   for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);
-  for (const route of protocolChatRoutes({ ...inference, aliases })) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases, scrubber })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
   for (const route of adminRoutes({ config, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));
 
   const clientAddress = clientAddressResolver(config.server.trusted_proxies);
-  const handler = createHandler({ router, logger, metrics, clientAddress, tracker, onFinish: governance.onFinish });
+  const handler = createHandler({ router, logger, metrics, clientAddress, tracker, scrubber, onFinish: governance.onFinish });
   const host = options.listen?.host ?? config.server.host;
-  const keepAliveTimeoutMs = config.server.keep_alive_timeout;
+  const { server } = config;
+  const connection = {
+    timeouts: { headersMs: server.headers_timeout, requestMs: server.request_timeout, keepAliveMs: server.keep_alive_timeout },
+    limits: { max: server.max_connections, perClient: server.max_connections_per_client, exempt: trustedProxy(server.trusted_proxies), canonical: canonicalAddress },
+    onRefused: (reason: string) => metrics.connectionsRefused.inc({ reason }),
+  };
   const listeners: Array<{ kind: 'main' | 'tls' | 'metrics'; listener: Listener }> = [
-    { kind: 'main', listener: new Listener(handler, { host, port: options.listen?.port ?? config.server.port, keepAliveTimeoutMs }) },
+    { kind: 'main', listener: new Listener(handler, { host, port: options.listen?.port ?? server.port, ...connection }) },
   ];
-  const tls = config.server.tls;
+  const tls = server.tls;
   if (tls) {
     listeners.push({
       kind: 'tls',
       listener: new Listener(handler, {
         host,
         port: options.listen?.tlsPort ?? tls.port,
-        keepAliveTimeoutMs,
+        ...connection,
         tls: { certFile: resolve(baseDir, tls.cert_file), keyFile: resolve(baseDir, tls.key_file) },
       }),
     });
   }
   if (separateMetrics) {
     const metricsRouter = new Router().add(healthRoute()).add(metricsRoute(metrics, metricsGuard));
-    const metricsHandler = createHandler({ router: metricsRouter, logger, metrics, clientAddress, tracker: new InflightTracker() });
+    const metricsHandler = createHandler({ router: metricsRouter, logger, metrics, clientAddress, scrubber, tracker: new InflightTracker() });
     listeners.push({
       kind: 'metrics',
-      listener: new Listener(metricsHandler, { host, port: options.listen?.metricsPort ?? config.server.metrics.port!, keepAliveTimeoutMs }),
+      listener: new Listener(metricsHandler, { host, port: options.listen?.metricsPort ?? server.metrics.port!, ...connection }),
     });
   }
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<{ drained: boolean }> | undefined;
   let started = false;
   let reloads: Promise<unknown> = Promise.resolve();
   /** Closes instances a reload replaced; each runs once, after their requests or at shutdown. */
@@ -286,8 +299,9 @@ export async function createApp(options: AppOptions): Promise<App> {
         await Promise.all([...retiring].map((retire) => retire()));
         await instances.close();
         await store.close();
-        logger.info('gateway stopped');
+        logger.info({ drained }, 'gateway stopped');
         logger.flush();
+        return { drained };
       })();
       return closing;
     },

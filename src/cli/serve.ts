@@ -6,7 +6,7 @@ import { parse, UsageError } from './args.js';
 /**
  * `llmproxy serve`: start the gateway; on SIGTERM/SIGINT stop accepting, let in-flight requests
  * and streams finish (up to `server.shutdown_timeout`), flush the audit log, close the store.
- * A second signal exits at once. On SIGHUP it re-reads the config file and applies it to new
+ * A second signal exits at once (1); a drain cut short by the timeout exits 1 too. On SIGHUP it re-reads the config file and applies it to new
  * requests (App.reload); a file that fails a check is logged and the running config stays.
  */
 export async function serveCommand(args: string[]): Promise<number> {
@@ -60,7 +60,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   };
   process.on('SIGHUP', reload);
 
-  await new Promise<void>((resolve) => {
+  // 0 after a clean drain; 1 when the shutdown timeout cut requests or closing failed, so an orchestrator sees it.
+  return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -70,15 +71,18 @@ export async function serveCommand(args: string[]): Promise<number> {
       }
       stopping = true;
       app.logger.info({ signal, timeout_ms: loaded.config.server.shutdown_timeout }, 'shutting down: draining in-flight requests');
-      app.close().then(resolve, (err: unknown) => {
-        app.logger.error({ err }, 'error during shutdown');
-        resolve();
-      });
+      app.close().then(
+        ({ drained }) => resolve(drained ? 0 : 1),
+        (err: unknown) => {
+          app.logger.error({ err }, 'error during shutdown');
+          app.logger.flush();
+          resolve(1);
+        },
+      );
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  return 0;
 }
 
 export { StartupError };

@@ -2,6 +2,7 @@ import type { RequestContext } from '../middleware/context.js';
 import type { ApiKeyVerifier } from './api-key/verifier.js';
 import { presentedCredential } from './credentials.js';
 import type { Principal } from './principal.js';
+import type { VerificationAttempt } from './throttle.js';
 
 /** The outcome of one authentication attempt. `guess` failures count towards the per-address throttle. */
 export type AuthOutcome =
@@ -19,8 +20,13 @@ export interface Authenticator {
   /** Label in `llmproxy_auth_attempts_total{method}` and in the audit trail: `api_key`, `basic`, ... */
   readonly method: string;
   claims(ctx: RequestContext): boolean;
-  /** Rejects only for infrastructure failures (a store or a JWKS endpoint down), with a GatewayError. */
-  authenticate(ctx: RequestContext): Promise<AuthOutcome>;
+  /**
+   * Rejects only with a GatewayError: infrastructure failures (a store or a JWKS endpoint down),
+   * or the throttle's 429s from `attempt`. An authenticator whose check is slow (argon2) reserves
+   * a failure slot through `attempt` before it and runs the hash through `attempt.slow`; cheap
+   * ones may ignore `attempt` (their guesses are counted when they fail).
+   */
+  authenticate(ctx: RequestContext, attempt: VerificationAttempt): Promise<AuthOutcome>;
 }
 
 const KEY_GUESSES = new Set(['malformed', 'unknown_key', 'bad_secret']);
@@ -30,10 +36,10 @@ export function apiKeyAuthenticator(verifier: ApiKeyVerifier): Authenticator {
   return {
     method: 'api_key',
     claims: () => true,
-    async authenticate(ctx) {
+    async authenticate(ctx, attempt) {
       const presented = presentedCredential(ctx.req.headers);
       if (presented === undefined) return { ok: false, reason: 'missing', guess: false };
-      const result = await verifier.verify(presented);
+      const result = await verifier.verify(presented, attempt);
       return result.ok ? result : { ok: false, reason: result.reason, guess: KEY_GUESSES.has(result.reason), keyId: result.keyId };
     },
   };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Req } from '../util/http.js';
-import { clientAddressResolver } from './client-address.js';
+import { addressBucket, canonicalAddress, clientAddressResolver } from './client-address.js';
 
 function req(remoteAddress: string | undefined, xff?: string | string[]): Req {
   const headers = xff === undefined ? {} : { 'x-forwarded-for': xff };
@@ -73,5 +73,76 @@ describe('clientAddressResolver with trusted proxies', () => {
 
   test('when every entry is a trusted proxy, the left-most is the client', () => {
     assert.equal(resolve(req('10.1.2.3', '10.0.0.1, 10.0.0.2')), '10.0.0.1');
+  });
+});
+
+describe('canonicalAddress', () => {
+  const cases: Array<[string, string]> = [
+    ['203.0.113.7', '203.0.113.7'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['2001:DB8::1', '2001:db8::1'],
+    ['2001:db8:0:0:0:0:0:1', '2001:db8::1'],
+    ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['2001:db8:0:1:0:0:0:1', '2001:db8:0:1::1'],
+    ['0:0:0:0:0:0:0:1', '::1'],
+    ['::', '::'],
+    ['::ffff:1.2.3.4', '1.2.3.4'],
+    ['::FFFF:1.2.3.4', '1.2.3.4'],
+    ['::ffff:102:304', '1.2.3.4'],
+    ['0:0:0:0:0:ffff:1.2.3.4', '1.2.3.4'],
+    ['0:0:0:0:0:FFFF:0102:0304', '1.2.3.4'],
+    ['::ffff:1.2.3.4%eth0', '1.2.3.4'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['FE80::0001%25en0', 'fe80::1'],
+    // IPv4-compatible (deprecated) and IPv4-translated addresses are IPv6 addresses of their own.
+    ['::1.2.3.4', '::1.2.3.4'],
+    ['::ffff:0:1.2.3.4', '::ffff:0:102:304'],
+    // Not addresses: returned as they are.
+    ['', ''],
+    ['unknown', 'unknown'],
+    ['01.2.3.4', '01.2.3.4'],
+    ['[2001:db8::1]', '[2001:db8::1]'],
+    ['198.51.100.1:4711', '198.51.100.1:4711'],
+  ];
+  for (const [input, expected] of cases) {
+    test(`${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () => assert.equal(canonicalAddress(input), expected));
+  }
+});
+
+describe('addressBucket', () => {
+  const cases: Array<[string, string]> = [
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['::FFFF:cb00:7107', '203.0.113.7'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:DB8:1:2:AAAA:BBBB:CCCC:DDDD', '2001:db8:1:2::/64'],
+    ['2001:0db8:0001:0002:0000:0000:0000:0001', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8::/64'],
+    ['2001:db8:0:0:1::', '2001:db8::/64'],
+    ['2001:db8:0:1::', '2001:db8:0:1::/64'],
+    ['::1', '::/64'],
+    ['::1.2.3.4', '::/64'],
+    ['fe80::1%eth0', 'fe80::/64'],
+    ['1:2:3:4:5:6:7:8', '1:2:3:4::/64'],
+    ['', ''],
+    ['unknown', 'unknown'],
+  ];
+  for (const [input, expected] of cases) {
+    test(`${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () => assert.equal(addressBucket(input), expected));
+  }
+});
+
+describe('clientAddressResolver gives canonical addresses', () => {
+  test('for the peer, with or without trusted proxies', () => {
+    assert.equal(clientAddressResolver([])(req('2001:DB8:0:0:0:0:0:7')), '2001:db8::7');
+    assert.equal(clientAddressResolver([])(req('::FFFF:203.0.113.7')), '203.0.113.7');
+    assert.equal(clientAddressResolver(['10.0.0.0/8'])(req('::ffff:0a01:0203')), '10.1.2.3');
+  });
+
+  test('for X-Forwarded-For entries behind a trusted proxy', () => {
+    const resolve = clientAddressResolver(['10.0.0.0/8']);
+    assert.equal(resolve(req('10.1.2.3', '2001:DB8::0001')), '2001:db8::1');
+    assert.equal(resolve(req('10.1.2.3', '0:0:0:0:0:ffff:198.51.100.1, ::ffff:10.0.0.5')), '198.51.100.1');
   });
 });

@@ -1,12 +1,9 @@
-import { BlockList, isIP } from 'node:net';
+import { BlockList, SocketAddress, isIP } from 'node:net';
 import type { Req } from '../util/http.js';
 
-/**
- * The client's address: the peer's, unless the peer is a trusted proxy, in which case the
- * right-most address in X-Forwarded-For that is not itself a trusted proxy.
- */
-export function clientAddressResolver(trustedProxies: readonly string[]): (req: Req) => string {
-  if (trustedProxies.length === 0) return (req) => normalize(req.socket.remoteAddress ?? '');
+/** Whether an address (canonical form) is one of `trustedProxies` (addresses or CIDR blocks). */
+export function trustedProxy(trustedProxies: readonly string[]): (address: string) => boolean {
+  if (trustedProxies.length === 0) return () => false;
   const trusted = new BlockList();
   for (const entry of trustedProxies) {
     const [addr, bits] = entry.split('/');
@@ -14,12 +11,21 @@ export function clientAddressResolver(trustedProxies: readonly string[]): (req: 
     if (bits === undefined) trusted.addAddress(addr!, family);
     else trusted.addSubnet(addr!, Number(bits), family);
   }
-  const isTrusted = (a: string) => isIP(a) !== 0 && trusted.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4');
+  return (a) => isIP(a) !== 0 && trusted.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * The client's address: the peer's, unless the peer is a trusted proxy, in which case the
+ * right-most address in X-Forwarded-For that is not itself a trusted proxy.
+ */
+export function clientAddressResolver(trustedProxies: readonly string[]): (req: Req) => string {
+  if (trustedProxies.length === 0) return (req) => canonicalAddress(req.socket.remoteAddress ?? '');
+  const isTrusted = trustedProxy(trustedProxies);
   return (req) => {
-    const peer = normalize(req.socket.remoteAddress ?? '');
+    const peer = canonicalAddress(req.socket.remoteAddress ?? '');
     if (!isTrusted(peer)) return peer;
     const xff = req.headers['x-forwarded-for'];
-    const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => normalize(s.trim())).filter(Boolean);
+    const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => canonicalAddress(s.trim())).filter(Boolean);
     for (let i = list.length - 1; i >= 0; i--) {
       if (!isTrusted(list[i]!)) return isIP(list[i]!) !== 0 ? list[i]! : peer;
     }
@@ -27,6 +33,52 @@ export function clientAddressResolver(trustedProxies: readonly string[]): (req: 
   };
 }
 
-function normalize(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+const MAPPED_IPV4 = '::ffff:';
+
+/**
+ * The one spelling of an IP address, so that every way of writing the same client lands in the
+ * same bucket (throttles, connection limits) and reads the same in logs and the audit trail:
+ *
+ * - IPv6 as RFC 5952 writes it (lower case, no leading zeros, the longest run of zero groups
+ *   compressed): `2001:DB8:0:0:0:0:0:1` → `2001:db8::1`. Node's `SocketAddress` formats it
+ *   (libuv's inet_ntop), so no hand-written parser decides what is equal.
+ * - IPv4-mapped IPv6 (RFC 4291 §2.5.5.2) in any spelling is the IPv4 address it maps:
+ *   `::ffff:1.2.3.4`, `::FFFF:102:304`, `0:0:0:0:0:ffff:1.2.3.4` → `1.2.3.4`. A dual-stack
+ *   listener reports IPv4 peers this way; without this the same client had two buckets.
+ * - A zone id (`fe80::1%eth0`) is dropped: it names the local interface, not the client.
+ *
+ * Anything that is not an IP address (an empty string, a garbled X-Forwarded-For entry) is
+ * returned unchanged.
+ *
+ * @example
+ * canonicalAddress('::FFFF:203.0.113.7') // '203.0.113.7'
+ */
+export function canonicalAddress(address: string): string {
+  const family = isIP(address);
+  // isIP accepts only dotted decimal without leading zeros, which is already canonical.
+  if (family !== 6) return address;
+  const formatted = new SocketAddress({ address, family: 'ipv6' }).address;
+  return formatted.startsWith(MAPPED_IPV4) && isIP(formatted.slice(MAPPED_IPV4.length)) === 4 ? formatted.slice(MAPPED_IPV4.length) : formatted;
+}
+
+/**
+ * The bucket a client address is counted in: an IPv4 address itself; for IPv6 its /64
+ * (`2001:db8:1:2::/64`), the block a single host or household usually controls, so an
+ * attacker cannot spread over the 2^64 addresses of its own network. Equal addresses in any
+ * spelling give one bucket (see `canonicalAddress`); non-addresses are their own bucket.
+ */
+export function addressBucket(address: string): string {
+  const canonical = canonicalAddress(address);
+  if (isIP(canonical) !== 6) return canonical;
+  const groups = expandIpv6(canonical);
+  return `${new SocketAddress({ address: `${groups.slice(0, 4).join(':')}::`, family: 'ipv6' }).address}/64`;
+}
+
+/** The eight 16-bit groups of a canonical IPv6 address (`::` expanded; a dotted IPv4 tail counts as two). */
+function expandIpv6(address: string): string[] {
+  const [head = '', tail = ''] = address.split('::');
+  const part = (s: string) => (s === '' ? [] : s.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])));
+  const h = part(head);
+  const t = part(tail);
+  return address.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
 }

@@ -67,7 +67,15 @@ describe('parseConfigText: valid configuration', () => {
     assert.deepEqual(config.server.trusted_proxies, ['10.0.0.0/8', '2001:db8::/32', '192.168.1.1']);
     assert.equal(config.server.shutdown_timeout, 30_000, 'default');
     assert.equal(config.secrets.refresh_interval, 30_000);
-    assert.deepEqual(config.auth.failed_attempts, { limit: 5, window: 120_000 });
+    assert.deepEqual(config.auth.failed_attempts, { limit: 5, window: 120_000, max_concurrent_per_client: 4, max_concurrent: 32 }, 'the two caps by default');
+    // The edge limits every listener applies, by default.
+    assert.equal(config.server.headers_timeout, 10_000);
+    assert.equal(config.server.request_timeout, 60_000);
+    assert.equal(config.server.keep_alive_timeout, 65_000);
+    assert.equal(config.server.max_connections, 20_000);
+    assert.equal(config.server.max_connections_per_client, 512);
+    assert.equal(config.server.json_depth_limit, 128);
+    assert.equal(config.server.stream_line_limit, 1024 * 1024);
     assert.equal(config.auth.api_keys.cache_ttl, 600_000, 'default');
     assert.equal(config.logging.level, 'info', 'default');
 

@@ -29,14 +29,18 @@ function awsErrorType(status: number): string {
 /** Which clients the error is shaped for: OpenAI's error object, plus AWS's markers for AWS SDKs. */
 export type ErrorFlavour = 'openai' | 'aws';
 
-/** Maps any thrown value to the HTTP answer. Unknown errors become a generic 500. */
-export function toHttp(err: unknown, flavour: ErrorFlavour = 'openai'): HttpError {
+/**
+ * Maps any thrown value to the HTTP answer. Unknown errors become a generic 500. `scrub` masks
+ * secrets in the message (provider error text can echo a credential).
+ */
+export function toHttp(err: unknown, flavour: ErrorFlavour = 'openai', scrub?: (text: string) => string): HttpError {
   const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal gateway error');
   const spec = ERROR_SPECS[e.code];
-  const body: ErrorBody & { message?: string } = { error: { message: e.message, type: spec.type, code: e.code, param: e.param ?? null } };
+  const message = scrub ? scrub(e.message) : e.message;
+  const body: ErrorBody & { message?: string } = { error: { message, type: spec.type, code: e.code, param: e.param ?? null } };
   const headers: Record<string, string> = { 'content-type': 'application/json', ...e.headers };
   if (flavour === 'aws') {
-    body.message = e.message;
+    body.message = message;
     headers['x-amzn-errortype'] = awsErrorType(spec.status);
   }
   if (e.retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfter)));

@@ -14,6 +14,20 @@ describe('token estimate', () => {
     ['{"messages":[{"content":"say \\"max_tokens\\" please"}],"max_tokens":9}', 9],
     ['{"max_tokens":null}', undefined],
     ['{"messages":[]}', undefined],
+    ['{"textGenerationConfig":{"maxTokenCount":77}}', 77],
+    ['{"compartmentId":"c","chatRequest":{"maxTokens":12}}', 12],
+    ['{"chatRequest":{"apiFormat":"GENERIC","maxCompletionTokens":13}}', 13],
+    // Only where the API reads it: a cap named inside the prompt or a nested object is not the request's.
+    ['{"messages":[{"role":"user","content":"x","max_tokens":1}],"max_tokens":900}', 900],
+    ['{"messages":[{"role":"user","content":{"max_tokens":1}}]}', undefined],
+    ['{"metadata":{"max_tokens":1},"max_completion_tokens":500}', 500],
+    ['{"tools":[{"function":{"parameters":{"max_new_tokens":1}}}]}', undefined],
+    ['{"inferenceConfig":{"x":{"maxTokens":1}}}', undefined],
+    ['{"maxTokens":1}', undefined],
+    // As JSON.parse reads it: escaped key names, and the last of duplicate keys.
+    ['{"max\\u005ftokens":33}', 33],
+    ['{"max_tokens":5,"max_tokens":6}', 6],
+    ['{"a":"\\"max_tokens\\":1","b":[{"c":"}"}],"max_tokens":8}', 8],
   ];
   for (const [body, cap] of caps) test(`cap of ${body}`, () => assert.equal(completionCap(Buffer.from(body)), cap));
 

@@ -1,14 +1,25 @@
 /**
  * Tokens a request may use, estimated before the provider reports its usage: the prompt as
- * body bytes / `bytesPerToken`, plus the completion cap the body names (OpenAI `max_tokens` /
- * `max_completion_tokens`, Responses `max_output_tokens`, Bedrock Converse `maxTokens`, Gemini
- * `maxOutputTokens`, watsonx `max_new_tokens`, Titan `maxTokenCount`) or `defaultMaxTokens`.
- * The body is not parsed: a byte search keeps this cheap for large prompts; the estimate is
- * corrected by the reported usage when the request finishes.
+ * body bytes / `bytesPerToken`, plus the completion cap the body names or `defaultMaxTokens`.
+ * The body is not parsed: one linear scan keeps this cheap for large prompts, and it reads a cap
+ * only where the API puts it (a prompt that mentions `"max_tokens": 1` does not lower the
+ * estimate). The estimate is corrected by the reported usage when the request finishes.
  */
-const CAP_FIELDS = ['"max_tokens"', '"max_completion_tokens"', '"max_output_tokens"', '"maxTokens"', '"maxOutputTokens"', '"max_new_tokens"', '"maxTokenCount"'].map((f) =>
-  Buffer.from(f),
-);
+
+/** Caps at the top level: OpenAI `max_tokens` / `max_completion_tokens`, Responses `max_output_tokens`, Anthropic `max_tokens`. */
+const TOP_LEVEL_CAPS = new Set(['max_tokens', 'max_completion_tokens', 'max_output_tokens']);
+/**
+ * Caps one level down, by parent: Bedrock Converse `inferenceConfig.maxTokens`, Gemini
+ * `generationConfig.maxOutputTokens`, watsonx `parameters.max_new_tokens`, Titan
+ * `textGenerationConfig.maxTokenCount`, OCI `chatRequest.maxTokens` / `maxCompletionTokens`.
+ */
+const NESTED_CAPS = new Map<string, ReadonlySet<string>>([
+  ['inferenceConfig', new Set(['maxTokens'])],
+  ['generationConfig', new Set(['maxOutputTokens'])],
+  ['parameters', new Set(['max_new_tokens'])],
+  ['textGenerationConfig', new Set(['maxTokenCount'])],
+  ['chatRequest', new Set(['maxTokens', 'maxCompletionTokens'])],
+]);
 
 export interface EstimateOptions {
   bytes_per_token: number;
@@ -21,24 +32,74 @@ export function estimateTokens(body: Buffer | null, options: EstimateOptions): n
   return prompt + (body === null ? options.default_max_tokens : (completionCap(body) ?? options.default_max_tokens));
 }
 
-/** The first completion cap found as `"field": <integer>`; undefined when none. */
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const OPEN_ARRAY = 0x5b;
+
+/**
+ * The completion cap a JSON body names where its API puts it, as `"field": <integer>` (the last
+ * one, as JSON.parse would keep); undefined when none. Only the first two levels are tracked.
+ */
 export function completionCap(body: Buffer): number | undefined {
-  for (const field of CAP_FIELDS) {
-    let at = body.indexOf(field);
-    while (at !== -1) {
-      const n = integerAfterColon(body, at + field.length);
-      if (n !== undefined) return n;
-      at = body.indexOf(field, at + field.length);
+  const containers: number[] = [];
+  /** The key being read at object levels 1 and 2. */
+  const keys: Array<string | undefined> = [undefined, undefined];
+  let expectKey = false;
+  let cap: number | undefined;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === QUOTE) {
+      const end = stringEnd(body, i);
+      const depth = containers.length;
+      if (expectKey && depth <= 2) keys[depth - 1] = keyText(body, i, end);
+      expectKey = false;
+      i = end;
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      containers.push(c);
+      expectKey = c === OPEN_OBJECT;
+      if (containers.length <= 2) keys[containers.length - 1] = undefined;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      containers.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = containers[containers.length - 1] === OPEN_OBJECT;
+    } else if (c === 0x3a /* : */) {
+      const depth = containers.length;
+      const named =
+        (depth === 1 && TOP_LEVEL_CAPS.has(keys[0] ?? '')) ||
+        (depth === 2 && containers[0] === OPEN_OBJECT && containers[1] === OPEN_OBJECT && keys[0] !== undefined && NESTED_CAPS.get(keys[0])?.has(keys[1] ?? '') === true);
+      if (named) cap = integerAt(body, i + 1) ?? cap;
     }
   }
-  return undefined;
+  return cap;
 }
 
-function integerAfterColon(body: Buffer, from: number): number | undefined {
+/** The index of the quote that closes the string opening at `start` (or the body's end). */
+function stringEnd(body: Buffer, start: number): number {
+  for (let i = start + 1; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === BACKSLASH) i++;
+    else if (c === QUOTE) return i;
+  }
+  return body.length;
+}
+
+/** A key's text; escapes decoded as JSON does (`"max\u005ftokens"` is `max_tokens`). Long keys are no cap's name. */
+function keyText(body: Buffer, start: number, end: number): string | undefined {
+  if (end - start > 64) return undefined;
+  const raw = body.toString('utf8', start + 1, end);
+  if (!raw.includes('\\')) return raw;
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An integer value starting at `from` (after the colon); undefined for anything else. */
+function integerAt(body: Buffer, from: number): number | undefined {
   let i = from;
-  while (i < body.length && isSpace(body[i]!)) i++;
-  if (body[i] !== 0x3a /* : */) return undefined;
-  i++;
   while (i < body.length && isSpace(body[i]!)) i++;
   let n = 0;
   let digits = 0;

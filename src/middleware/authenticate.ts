@@ -1,8 +1,9 @@
-import type { Authenticator } from '../clientauth/authenticator.js';
-import type { FailedAttemptThrottle } from '../clientauth/throttle.js';
+import type { AuthOutcome, Authenticator } from '../clientauth/authenticator.js';
+import { tooManyFailures, type FailedAttemptThrottle } from '../clientauth/throttle.js';
 import { GatewayError, UNAUTHORIZED_MESSAGE } from '../errors/gateway-error.js';
 import type { AuditTrail } from '../observability/audit-trail.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { RequestContext } from './context.js';
 import { auditEvent } from './audit.js';
 import type { Middleware } from './types.js';
 
@@ -16,30 +17,46 @@ export interface AuthenticateDeps {
 
 /**
  * Layer 1: establishes `ctx.principal` from whichever client credential the request presents,
- * or answers 401 (one message whatever was wrong) or 429 (too many failed guesses from this
- * address). Failures are audited here; successes are audited by the authorization step, which
- * knows the final decision.
+ * or answers 401 (one message whatever was wrong) or 429.
+ *
+ * 429 `too_many_auth_failures` (Retry-After): the address failed too often, or its failures and
+ * the guesses it has in flight fill its window; an authenticator reserves a slot before a slow
+ * check, so a burst of concurrent guesses is cut off at the limit before any hashing (see
+ * FailedAttemptThrottle). 429 `rate_limited` (Retry-After 1): the caps on slow checks in flight
+ * stayed full (see VerificationLimiter). Both are audited as `throttled` and counted in
+ * `llmproxy_auth_attempts_total{result="throttled"}`; 401s as `failure`. Successes are audited by
+ * the authorization step, which knows the final decision.
  */
 export function authenticate(deps: AuthenticateDeps): Middleware {
   const { authenticators, throttle, audit, metrics } = deps;
   if (authenticators.length === 0) throw new Error('at least one authenticator is required');
 
+  const refuseThrottled = (ctx: RequestContext, error: GatewayError): never => {
+    const busy = error.code === 'rate_limited';
+    metrics.authAttempts.labels(ctx.authMethod, 'throttled').inc();
+    metrics.rateLimited.inc({ reason: busy ? 'auth_busy' : 'auth_failures' });
+    audit.record(auditEvent(ctx, 'throttled', busy ? 'verification_busy' : 'too_many_failures', null));
+    throw error;
+  };
+
   return async function authenticateClient(ctx, next) {
     const authenticator = authenticators.find((a) => a.claims(ctx)) ?? authenticators[authenticators.length - 1]!;
     ctx.authMethod = authenticator.method;
     const blockedMs = throttle.blockedFor(ctx.clientAddress);
-    if (blockedMs > 0) {
-      metrics.authAttempts.labels(authenticator.method, 'throttled').inc();
-      metrics.rateLimited.inc({ reason: 'auth_failures' });
-      audit.record(auditEvent(ctx, 'throttled', 'too_many_failures', null));
-      throw new GatewayError('too_many_auth_failures', 'Too many failed authentication attempts from this address; try again later.', {
-        retryAfter: blockedMs / 1000,
-      });
+    if (blockedMs > 0) refuseThrottled(ctx, tooManyFailures(blockedMs));
+    const attempt = throttle.attempt(ctx.clientAddress);
+    let result: AuthOutcome;
+    try {
+      result = await authenticator.authenticate(ctx, attempt);
+    } catch (err) {
+      // Not verified (no slot, no place, a store down): not a guess, so a reserved slot is given back.
+      attempt.settle(false);
+      if (err instanceof GatewayError && (err.code === 'too_many_auth_failures' || err.code === 'rate_limited')) refuseThrottled(ctx, err);
+      throw err;
     }
-    const result = await authenticator.authenticate(ctx);
+    attempt.settle(!result.ok && result.guess);
     if (!result.ok) {
       metrics.authAttempts.labels(authenticator.method, 'failure').inc();
-      if (result.guess) throttle.fail(ctx.clientAddress);
       audit.record(auditEvent(ctx, 'failure', result.reason, result.keyId ?? null));
       throw new GatewayError('unauthorized', UNAUTHORIZED_MESSAGE);
     }

@@ -8,6 +8,8 @@ export interface AuditTrailOptions {
   retentionMs: number;
   /** Upper bound of events held while the store refuses writes; beyond it the oldest are dropped (and counted in the log). */
   maxBuffered?: number;
+  /** Masks secrets in the client-supplied text of an event (a key pasted into the path lands in `path` or `instance`). */
+  scrub?: (text: string) => string;
 }
 
 /**
@@ -22,6 +24,7 @@ export class AuditTrail {
   readonly #maxBatch: number;
   readonly #maxBuffered: number;
   readonly #retentionMs: number;
+  readonly #scrub: ((text: string) => string) | undefined;
   #buffer: AuditEvent[] = [];
   #flushing: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -34,6 +37,7 @@ export class AuditTrail {
     this.#maxBatch = options.maxBatch ?? 500;
     this.#maxBuffered = options.maxBuffered ?? 100_000;
     this.#retentionMs = options.retentionMs;
+    this.#scrub = options.scrub;
   }
 
   start(): void {
@@ -46,6 +50,11 @@ export class AuditTrail {
   }
 
   record(event: AuditEvent): void {
+    const scrub = this.#scrub;
+    if (scrub) {
+      if (event.path !== null && event.path !== undefined) event.path = scrub(event.path);
+      if (event.instance !== null && event.instance !== undefined) event.instance = scrub(event.instance);
+    }
     this.#buffer.push(event);
     if (this.#buffer.length > this.#maxBuffered) {
       this.#buffer.shift();

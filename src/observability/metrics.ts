@@ -110,6 +110,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly connectionsRefused = new Counter({
+    name: 'llmproxy_connections_refused_total',
+    help: 'Client connections refused at server.max_connections or max_connections_per_client, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly budgetWarnings = new Counter({
     name: 'llmproxy_budget_warnings_total',
     help: 'Monthly budgets that reached their warning share (budgets.warn_ratio), once per budget and month, by scope (key, user, global).',

@@ -29,6 +29,24 @@ describe('SecretScrubber', () => {
     assert.equal(s.scrub('aXbbbcdde(f)[g]'), 'aXbbbcdde(f)[g]', 'no pattern semantics');
   });
 
+  test('masks a secret nested inside a longer one whole, whichever was registered first', () => {
+    for (const order of [['sk-inner-secret-42', 'prefix-sk-inner-secret-42-suffix'], ['prefix-sk-inner-secret-42-suffix', 'sk-inner-secret-42']]) {
+      const s = new SecretScrubber();
+      for (const v of order) s.add(v);
+      assert.equal(s.scrub('a prefix-sk-inner-secret-42-suffix b sk-inner-secret-42 c'), 'a [REDACTED] b [REDACTED] c', order.join(' then '));
+    }
+  });
+
+  test('a secret deleted and added again is still masked, longest first', () => {
+    const s = new SecretScrubber();
+    s.add('short-secret-1');
+    s.scrub('warm the order cache');
+    s.add('a-short-secret-1-longer');
+    s.delete('short-secret-1');
+    s.add('short-secret-1');
+    assert.equal(s.scrub('a-short-secret-1-longer / short-secret-1'), '[REDACTED] / [REDACTED]');
+  });
+
   test('leaves text without secrets unchanged', () => {
     const s = new SecretScrubber();
     s.add('sk-provider-key-123456');

@@ -8,21 +8,27 @@
  */
 export class SecretScrubber {
   readonly #values = new Set<string>();
+  /** The values, longest first; rebuilt after a change. */
+  #ordered: string[] | undefined = [];
 
   /** Secrets shorter than this are not registered: replacing them would mangle ordinary text. */
   static readonly MIN_LENGTH = 8;
 
   add(value: string): void {
-    if (value.length >= SecretScrubber.MIN_LENGTH) this.#values.add(value);
+    if (value.length < SecretScrubber.MIN_LENGTH || this.#values.has(value)) return;
+    this.#values.add(value);
+    this.#ordered = undefined;
   }
 
   delete(value: string): void {
-    this.#values.delete(value);
+    if (this.#values.delete(value)) this.#ordered = undefined;
   }
 
   scrub(text: string): string {
+    // Longest first: a secret that contains another must go whole, not leave its tail around the shorter one's mask.
+    this.#ordered ??= [...this.#values].sort((a, b) => b.length - a.length);
     let out = text;
-    for (const v of this.#values) {
+    for (const v of this.#ordered) {
       if (out.includes(v)) out = out.split(v).join('[REDACTED]');
     }
     if (out.includes('llmp_')) out = out.replace(GATEWAY_KEY_SHAPE, 'llmp_$1_[REDACTED]');

@@ -315,6 +315,28 @@ function stringValue(s: string): Buffer {
 }
 
 describe('EventStreamDecoder limits', () => {
+  test('a prelude announcing the largest frame makes the decoder hold what arrived, not 16 MiB up front; the frame still decodes', () => {
+    const payload = Buffer.alloc(MAX_MESSAGE_BYTES - 16, 0x61);
+    const bytes = frame(new Uint8Array(0), payload);
+    assert.equal(bytes.length, MAX_MESSAGE_BYTES);
+    const before = process.memoryUsage().arrayBuffers;
+    const held: EventStreamDecoder[] = [];
+    for (let i = 0; i < 64; i++) {
+      const d = new EventStreamDecoder();
+      assert.deepEqual(d.push(bytes.subarray(0, 1024)), []);
+      held.push(d);
+    }
+    // 64 streams announcing 16 MiB each: 1 GiB if allocated on sight; 64 KiB each as it is.
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, 'held memory follows the bytes received');
+    const d = held[0]!;
+    const messages: EventStreamMessage[] = [];
+    for (let off = 1024; off < bytes.length; off += 64 * 1024) messages.push(...d.push(bytes.subarray(off, off + 64 * 1024)));
+    d.end();
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0]!.body.length, payload.length);
+    assert.ok(Buffer.from(messages[0]!.body).equals(payload));
+  });
+
   for (const total of [0, 1, 15, MAX_MESSAGE_BYTES + 1, 0xffffffff]) {
     test(`a prelude claiming ${total} bytes is refused as soon as its 12 bytes arrive, before any buffering`, () => {
       const before = process.memoryUsage().arrayBuffers;

@@ -69,10 +69,16 @@ const MIN_MESSAGE_BYTES = PRELUDE_BYTES + CRC_BYTES;
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_HEADERS_BYTES = 128 * 1024;
 
+/** First allocation for a frame that spans chunks; the buffer then doubles up to the frame's size. */
+const FIRST_FRAME_BUFFER_BYTES = 64 * 1024;
+
 /**
- * Per stream: holds at most one incomplete frame (allocated at its exact size once its prelude
- * has been checked). A frame that lies whole inside one pushed chunk is decoded in place, without
- * a copy: its body and binary header values are views of that chunk's memory.
+ * Per stream: holds at most one incomplete frame. A frame that lies whole inside one pushed
+ * chunk is decoded in place, without a copy: its body and binary header values are views of
+ * that chunk's memory. A frame that spans chunks is copied into a buffer that grows (doubling,
+ * so each byte is copied a bounded number of times) as its bytes arrive, never beyond the size
+ * its checked prelude announced (at most MAX_MESSAGE_BYTES): a prelude announcing 16 MiB makes
+ * the decoder hold what actually arrived, not 16 MiB up front.
  *
  * Errors are EventStreamErrors. Once one is raised the stream cannot be resynchronised, so every
  * later call raises it again. When a chunk completes good messages before the bad frame, `push`
@@ -83,9 +89,11 @@ export class EventStreamDecoder {
   /** The first bytes of a frame whose prelude has not fully arrived. */
   readonly #prelude = new Uint8Array(PRELUDE_BYTES);
   #preludeFill = 0;
-  /** The frame being assembled, sized from its prelude. */
+  /** The frame being assembled: its first `#frameFill` bytes, in a buffer of at most `#frameTotal`. */
   #frame: Uint8Array | undefined;
   #frameFill = 0;
+  /** The frame's length, from its prelude. */
+  #frameTotal = 0;
   /** Raised again by every call once set: the stream cannot be resynchronised. */
   #error: Error | undefined;
 
@@ -108,7 +116,7 @@ export class EventStreamDecoder {
     if (this.#error) throw this.#error;
     if (this.#frame !== undefined || this.#preludeFill > 0) {
       const have = this.#frame === undefined ? this.#preludeFill : this.#frameFill;
-      const of = this.#frame === undefined ? `a ${PRELUDE_BYTES}-byte prelude` : `a ${this.#frame.length}-byte frame`;
+      const of = this.#frame === undefined ? `a ${PRELUDE_BYTES}-byte prelude` : `a ${this.#frameTotal}-byte frame`;
       this.#error = new EventStreamError('truncated', `event stream ended inside a frame: ${have} bytes of ${of}`);
       throw this.#error;
     }
@@ -119,12 +127,11 @@ export class EventStreamDecoder {
     let off = 0;
     while (off < end) {
       if (this.#frame !== undefined) {
-        const frame = this.#frame;
-        const take = Math.min(frame.length - this.#frameFill, end - off);
-        frame.set(chunk.subarray(off, off + take), this.#frameFill);
-        this.#frameFill += take;
+        const take = Math.min(this.#frameTotal - this.#frameFill, end - off);
+        this.#append(chunk.subarray(off, off + take));
         off += take;
-        if (this.#frameFill === frame.length) {
+        if (this.#frameFill === this.#frameTotal) {
+          const frame = this.#frame;
           this.#frame = undefined;
           messages.push(decodeFrame(frame));
         }
@@ -153,9 +160,23 @@ export class EventStreamDecoder {
 
   /** `total` has passed checkPrelude; `head` is the frame's first bytes (never all of it). */
   #startFrame(total: number, head: Uint8Array): void {
-    this.#frame = new Uint8Array(total);
-    this.#frame.set(head);
-    this.#frameFill = head.length;
+    this.#frameTotal = total;
+    this.#frame = new Uint8Array(Math.min(total, Math.max(FIRST_FRAME_BUFFER_BYTES, head.length)));
+    this.#frameFill = 0;
+    this.#append(head);
+  }
+
+  /** Adds `bytes` (never past `#frameTotal`) to the frame, growing its buffer when full. */
+  #append(bytes: Uint8Array): void {
+    const need = this.#frameFill + bytes.length;
+    let frame = this.#frame!;
+    if (need > frame.length) {
+      const grown = new Uint8Array(Math.min(this.#frameTotal, Math.max(need, frame.length * 2)));
+      grown.set(frame.subarray(0, this.#frameFill));
+      this.#frame = frame = grown;
+    }
+    frame.set(bytes, this.#frameFill);
+    this.#frameFill = need;
   }
 }
 

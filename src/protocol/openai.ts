@@ -1,52 +1,24 @@
+import type { ToolCall } from './openai-schema.js';
+
 /**
  * The OpenAI Chat Completions wire types protocol mode speaks (the subset the gateway reads or
- * writes; unknown fields pass through in `[key: string]: unknown`).
+ * writes; unknown fields pass through in `[key: string]: unknown`). Requests: openai-schema.ts.
  * https://platform.openai.com/docs/api-reference/chat
  */
 
-export type ContentPart =
-  | { type: 'text'; text: string }
-  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } };
-
-export interface ToolCall {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
-}
-
-export interface ChatMessage {
-  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
-  content: string | ContentPart[] | null;
-  name?: string;
-  tool_calls?: ToolCall[];
-  tool_call_id?: string;
-}
-
-export interface Tool {
-  type: 'function';
-  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null };
-}
-
-export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
-
-export interface ChatRequest {
-  model: string;
-  messages: ChatMessage[];
-  stream?: boolean | null;
-  stream_options?: { include_usage?: boolean } | null;
-  max_tokens?: number | null;
-  max_completion_tokens?: number | null;
-  temperature?: number | null;
-  top_p?: number | null;
-  stop?: string | string[] | null;
-  n?: number | null;
-  tools?: Tool[];
-  tool_choice?: ToolChoice;
-  parallel_tool_calls?: boolean;
-  response_format?: { type: 'text' } | { type: 'json_object' } | { type: 'json_schema'; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean | null } };
-  user?: string;
-  [key: string]: unknown;
-}
+// The request types are derived from the schemas every client body is checked against.
+export type {
+  ChatMessage,
+  ChatRequest,
+  ContentPart,
+  CustomTool,
+  CustomToolCall,
+  EmbeddingsRequest,
+  ResponseFormat,
+  Tool,
+  ToolCall,
+  ToolChoice,
+} from './openai-schema.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
@@ -96,16 +68,6 @@ export interface ChatCompletionChunk {
  * is text, texts, or pre-tokenised input (token ids, or lists of them).
  */
 export type EmbeddingsInput = string | string[] | number[] | number[][];
-
-export interface EmbeddingsRequest {
-  model: string;
-  input: EmbeddingsInput;
-  /** `base64`: each embedding as little-endian float32 bytes in base64 (the openai SDK's default). */
-  encoding_format?: 'float' | 'base64' | null;
-  dimensions?: number | null;
-  user?: string;
-  [key: string]: unknown;
-}
 
 export interface Embedding {
   object: 'embedding';

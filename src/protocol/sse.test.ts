@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readTestdata, testdataFiles, testdataSkip } from '../../test/helpers/testdata.js';
-import { SseDecoder, type SseEvent } from './sse.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { DEFAULT_STREAM_LINE_LIMIT, SseDecoder, type SseEvent } from './sse.js';
 import { randomChunks, byteByByte } from '../../test/helpers/chunks.js';
 
 
@@ -239,5 +240,117 @@ describe('SseDecoder keepUnframedText', () => {
       assert.deepEqual(events.map((e) => e.data), ['{"a":1}']);
       assert.deepEqual(JSON.parse(d.unframedText), { error: { code: 500, message: 'boom' } });
     }
+  });
+});
+
+describe('SseDecoder line limit (server.stream_line_limit)', () => {
+  const MiB = 1024 * 1024;
+
+  /** `bytes` in `size`-byte chunks. */
+  function chunked(bytes: Uint8Array, size: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
+    return out;
+  }
+
+  function assertTooLong(err: unknown, what: string, limit: number): true {
+    assert.ok(err instanceof GatewayError, `expected a GatewayError, got ${String(err)}`);
+    assert.equal(err.code, 'upstream_error');
+    assert.equal(err.message, `the provider sent a stream ${what} longer than ${limit} bytes, the gateway's limit; the stream was cut`);
+    return true;
+  }
+
+  test('the default limit is 1 MiB, the default of server.stream_line_limit', () => {
+    assert.equal(DEFAULT_STREAM_LINE_LIMIT, MiB);
+    const d = new SseDecoder();
+    assert.deepEqual(d.push(new Uint8Array(MiB).fill(120)), []); // 'x' * 1 MiB: a line exactly at the limit is still pending
+    assert.throws(() => d.push(utf8('x')), (err) => assertTooLong(err, 'line', MiB));
+  });
+
+  test('a 4 MB line fed in 64 KiB chunks decodes whole, with work proportional to its length', () => {
+    const payload = 'y'.repeat(4 * 1000 * 1000);
+    const bytes = utf8(`data: ${payload}\n\n`);
+    const d = new SseDecoder({ lineLimit: 8 * MiB });
+    const events: SseEvent[] = [];
+    for (const c of chunked(bytes, 64 * 1024)) events.push(...d.push(c));
+    events.push(...d.end());
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.data.length, payload.length);
+    assert.equal(events[0]!.data, payload);
+    // Scanned once, copied once into the line buffer, plus the copies when the buffer doubles
+    // (together less than twice the line). The quadratic decoder this replaced re-copied and
+    // re-scanned the whole pending line on every chunk: about 30 times the line's length here.
+    assert.ok(d.work <= 4 * bytes.length, `work ${d.work} for ${bytes.length} bytes`);
+    assert.ok(d.work >= 2 * bytes.length - 64 * 1024, `work ${d.work} for ${bytes.length} bytes: the tally must count the scan and the copy`);
+  });
+
+  test('work stays linear whatever the chunk size (1 B to 64 KiB) for many lines and one long one', () => {
+    const text = `${'data: {"a":1}\n\n'.repeat(2000)}data: ${'z'.repeat(200_000)}\n\n`;
+    const bytes = utf8(text);
+    for (const size of [1, 7, 1500, 65536]) {
+      const d = new SseDecoder();
+      let n = 0;
+      for (const c of chunked(bytes, size)) n += d.push(c).length;
+      n += d.end().length;
+      assert.equal(n, 2001, `chunks of ${size}`);
+      assert.ok(d.work <= 4 * bytes.length, `chunks of ${size}: work ${d.work} for ${bytes.length} bytes`);
+    }
+  });
+
+  test('a line over the limit throws once its bytes pass the limit, before its line end arrives', () => {
+    const d = new SseDecoder({ lineLimit: 100 });
+    assert.deepEqual(d.push(utf8(`data: ${'a'.repeat(60)}`)), []);
+    assert.throws(() => d.push(utf8('b'.repeat(40))), (err) => assertTooLong(err, 'line', 100));
+  });
+
+  test('a line of exactly the limit is accepted; one byte more is not (CRLF not counted)', () => {
+    const line = `data: ${'a'.repeat(94)}`; // 100 bytes
+    const d = new SseDecoder({ lineLimit: 100 });
+    assert.deepEqual(d.push(utf8(`${line}\r\n\r\n`)), [{ event: 'message', data: 'a'.repeat(94), id: undefined }]);
+    assert.throws(() => new SseDecoder({ lineLimit: 100 }).push(utf8(`${line}a\n\n`)), (err) => assertTooLong(err, 'line', 100));
+  });
+
+  test('the limit counts bytes, not characters', () => {
+    const line = `data: ${'é'.repeat(47)}`; // 6 + 94 bytes, 53 characters
+    assert.equal(new SseDecoder({ lineLimit: 100 }).push(utf8(`${line}\n\n`)).length, 1);
+    assert.throws(() => new SseDecoder({ lineLimit: 99 }).push(utf8(`${line}\n\n`)), (err) => assertTooLong(err, 'line', 99));
+  });
+
+  test('many short data lines without a blank line cannot grow one event past the limit', () => {
+    const d = new SseDecoder({ lineLimit: 100 });
+    assert.deepEqual(d.push(utf8('data: 123456789\n'.repeat(6))), []); // 6 lines of 15 bytes
+    assert.throws(() => d.push(utf8('data: 123456789\n')), (err) => assertTooLong(err, 'event', 100));
+  });
+
+  test('the count restarts at each event', () => {
+    const d = new SseDecoder({ lineLimit: 100 });
+    const events = d.push(utf8('data: 123456789\ndata: 123456789\n\n'.repeat(20)));
+    assert.equal(events.length, 20);
+  });
+
+  test('unframed text is bounded by the limit too', () => {
+    const d = new SseDecoder({ keepUnframedText: true, lineLimit: 100 });
+    assert.equal(d.push(utf8('data: {}\n\n{\n')).length, 1);
+    assert.deepEqual(d.push(utf8('"error": 1,\n'.repeat(7))), []); // 2 + 7 * 11 bytes
+    assert.throws(() => d.push(utf8('"error": 1,\n'.repeat(3))), (err) => assertTooLong(err, 'text outside its events', 100));
+  });
+
+  test('events completed before the long line are returned, then every call raises the error', () => {
+    const d = new SseDecoder({ lineLimit: 50 });
+    assert.deepEqual(d.push(utf8(`data: a\n\ndata: ${'x'.repeat(60)}\n\n`)), [{ event: 'message', data: 'a', id: undefined }]);
+    assert.throws(() => d.push(utf8('data: b\n\n')), (err) => assertTooLong(err, 'line', 50));
+    assert.throws(() => d.end(), (err) => assertTooLong(err, 'line', 50));
+  });
+
+  test('a line over the limit in the last, unterminated line fails end() as well as push()', () => {
+    const d = new SseDecoder({ lineLimit: 20 });
+    assert.deepEqual(d.push(utf8('data: 0123456789')), []);
+    assert.throws(() => d.push(utf8('0123456789')), (err) => assertTooLong(err, 'line', 20));
+    assert.throws(() => d.end(), (err) => assertTooLong(err, 'line', 20));
+  });
+
+  test('an empty chunk between CR and LF does not split the line end in two', () => {
+    const { all } = decode([utf8('data: a\r'), new Uint8Array(0), utf8('\ndata: b\n\n')]);
+    assert.deepEqual(all, [{ event: 'message', data: 'a\nb', id: undefined }]);
   });
 });

@@ -35,6 +35,11 @@ export interface TranslatorOptions {
   stream: boolean;
   /** `stream_options.include_usage`: a last chunk with `choices: []` and `usage`. */
   includeUsage: boolean;
+  /**
+   * Longest line (and event) accepted in the provider's stream, in bytes (`server.stream_line_limit`,
+   * set by Instance); translators pass it to their SseDecoder, which throws a GatewayError past it.
+   */
+  streamLineLimit?: number | undefined;
 }
 
 /** A provider stream that ended without its terminal event; the client gets an error event. */

@@ -28,6 +28,7 @@ export async function buildInstance(name: string, cfg: InstanceConfig, config: C
         idleMs: cfg.timeouts.idle ?? config.upstream.idle_timeout,
       },
       bodyLimit: cfg.body_limit ?? config.server.body_limit,
+      streamLineLimit: config.server.stream_line_limit,
     },
     parts,
   );

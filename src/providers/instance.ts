@@ -16,6 +16,8 @@ export interface InstanceSettings {
   extraRules: readonly PathRule[];
   timeouts: Timeouts;
   bodyLimit: number;
+  /** `server.stream_line_limit`: every stream decoder made for this instance gets it (default DEFAULT_STREAM_LINE_LIMIT). */
+  streamLineLimit?: number | undefined;
 }
 
 /**
@@ -32,6 +34,7 @@ export class Instance {
   readonly rules: readonly PathRule[];
   readonly timeouts: Timeouts;
   readonly bodyLimit: number;
+  readonly streamLineLimit: number | undefined;
   readonly credential: CachedCredential;
   /** Protocol mode's chat translator factory; undefined when the provider has none yet. */
   readonly chat: ChatTranslatorFactory | undefined;
@@ -52,8 +55,9 @@ export class Instance {
     this.rules = [...(parts.transparentRules ?? settings.provider.transparentRules), ...settings.extraRules];
     this.timeouts = settings.timeouts;
     this.bodyLimit = settings.bodyLimit;
+    this.streamLineLimit = settings.streamLineLimit;
     this.credential = parts.credential;
-    this.chat = parts.chat ?? settings.provider.chat;
+    this.chat = withStreamLineLimit(parts.chat ?? settings.provider.chat, settings.streamLineLimit);
     this.embeddings = parts.embeddings ?? settings.provider.embeddings;
     this.#parts = parts;
     this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
@@ -98,7 +102,7 @@ export class Instance {
   }
 
   usageObserver(contentType: string | undefined): UsageObserver | undefined {
-    return UsageObserver.for(this.provider.usage, contentType);
+    return UsageObserver.for(this.provider.usage, contentType, { lineLimit: this.streamLineLimit });
   }
 
   async close(): Promise<void> {
@@ -106,4 +110,13 @@ export class Instance {
     await Promise.all([...this.#upstreams.values()].map((u) => u.pool.close()));
     await this.#parts.close?.();
   }
+}
+
+/**
+ * The factory with `streamLineLimit` set in every translator's options, so each request's
+ * translator builds its stream decoder with the configured limit without the routes knowing.
+ */
+function withStreamLineLimit(factory: ChatTranslatorFactory | undefined, limit: number | undefined): ChatTranslatorFactory | undefined {
+  if (factory === undefined || limit === undefined) return factory;
+  return (options) => factory({ ...options, streamLineLimit: limit });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { SseEvent } from '../protocol/sse.js';
 import { UsageObserver, emptyUsage, num, parseEventJson, str, type Usage, type UsageReader } from './usage.js';
 
@@ -104,5 +105,35 @@ describe('usage helpers', () => {
     const a: Usage = emptyUsage();
     a.inputTokens = 5;
     assert.deepEqual(emptyUsage(), { model: undefined, inputTokens: 0, outputTokens: 0 });
+  });
+});
+
+describe('UsageObserver and the stream line limit', () => {
+  const tooLong = (limit: number) => (err: unknown) =>
+    err instanceof GatewayError && err.code === 'upstream_error' && err.message === `the provider sent a stream line longer than ${limit} bytes, the gateway's limit; the stream was cut`;
+
+  test('an SSE line past the configured limit makes push throw the decoder GatewayError', () => {
+    const { reader, events } = recordingReader();
+    const o = UsageObserver.for(reader, 'text/event-stream', { lineLimit: 64 })!;
+    o.push(Buffer.from('data: {"usage":{}}\n\n'));
+    assert.equal(events.length, 1);
+    o.push(Buffer.from(`data: ${'x'.repeat(50)}`));
+    assert.throws(() => o.push(Buffer.from('x'.repeat(20))), tooLong(64));
+    assert.throws(() => o.end(), tooLong(64));
+  });
+
+  test('without options the limit is 1 MiB', () => {
+    const { reader } = recordingReader();
+    const o = UsageObserver.for(reader, 'text/event-stream')!;
+    o.push(Buffer.alloc(1024 * 1024, 0x78));
+    assert.throws(() => o.push(Buffer.from('x')), tooLong(1024 * 1024));
+  });
+
+  test('JSON bodies are not subject to the line limit (they have their own cap)', () => {
+    const { reader, jsonBodies } = recordingReader();
+    const o = UsageObserver.for(reader, 'application/json', { lineLimit: 16 })!;
+    o.push(Buffer.from(JSON.stringify({ text: 'y'.repeat(100) })));
+    assert.deepEqual(o.end(), { model: undefined, inputTokens: 1, outputTokens: 0 });
+    assert.equal(jsonBodies.length, 1);
   });
 });

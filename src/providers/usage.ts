@@ -35,10 +35,19 @@ export function emptyUsage(): Usage {
 /** Largest JSON body read for usage; bigger bodies are forwarded but not accounted. */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
+/** Options of UsageObserver.for. */
+export interface UsageObserverOptions {
+  /** `server.stream_line_limit`: the longest SSE line (and event) read; default DEFAULT_STREAM_LINE_LIMIT. */
+  lineLimit?: number | undefined;
+}
+
 /**
  * Watches a response body on its way to the client and extracts usage from it, without
- * touching the bytes. Per request; holds the decoding state. Never throws: bad input ends the
- * observation, not the response.
+ * touching the bytes. Per request; holds the decoding state. Bad input ends the observation,
+ * not the response, with one exception: an SSE line (or event) longer than the line limit
+ * makes `push` or `end` throw the decoder's GatewayError (`streamLineTooLong`), because reading
+ * on would need unbounded memory and a response whose usage went unread must not pass as a
+ * complete one; the caller ends the response abnormally.
  */
 export class UsageObserver {
   readonly #reader: UsageReader;
@@ -51,19 +60,19 @@ export class UsageObserver {
   #bytes = 0;
   #seen = false;
 
-  private constructor(reader: UsageReader, kind: 'json' | 'sse' | 'eventstream') {
+  private constructor(reader: UsageReader, kind: 'json' | 'sse' | 'eventstream', options: UsageObserverOptions) {
     this.#reader = reader;
     this.#kind = kind;
-    if (kind === 'sse') this.#sse = new SseDecoder();
+    if (kind === 'sse') this.#sse = new SseDecoder({ lineLimit: options.lineLimit });
     if (kind === 'eventstream') this.#eventstream = new EventStreamDecoder();
   }
 
   /** An observer for a response of `contentType`, or undefined when usage cannot be in it. */
-  static for(reader: UsageReader, contentType: string | undefined): UsageObserver | undefined {
+  static for(reader: UsageReader, contentType: string | undefined, options: UsageObserverOptions = {}): UsageObserver | undefined {
     if (!contentType) return undefined;
-    if (contentType.includes('text/event-stream')) return new UsageObserver(reader, 'sse');
-    if (contentType.includes('application/vnd.amazon.eventstream')) return reader.eventstream ? new UsageObserver(reader, 'eventstream') : undefined;
-    if (contentType.includes('json')) return new UsageObserver(reader, 'json');
+    if (contentType.includes('text/event-stream')) return new UsageObserver(reader, 'sse', options);
+    if (contentType.includes('application/vnd.amazon.eventstream')) return reader.eventstream ? new UsageObserver(reader, 'eventstream', options) : undefined;
+    if (contentType.includes('json')) return new UsageObserver(reader, 'json', options);
     return undefined;
   }
 

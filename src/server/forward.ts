@@ -28,7 +28,8 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
     await pump(answer.body, ctx, observer);
   } catch (err) {
     if (ctx.abort!.signal.aborted) return;
-    throw upstreamFailure(instance.name, err);
+    // The usage observer's own verdict (a stream line past server.stream_line_limit) is already a GatewayError.
+    throw err instanceof GatewayError ? err : upstreamFailure(instance.name, err);
   }
 }
 
@@ -82,13 +83,23 @@ async function send(instance: Instance, req: UpstreamRequest, signal: AbortSigna
   }
 }
 
-/** Copies `body` to the response, pausing the upstream while the client is not reading. */
+/**
+ * Copies `body` to the response, pausing the upstream while the client is not reading. When the
+ * observer refuses the stream (a line past the limit), the upstream is aborted and the promise
+ * rejects, so the caller ends the response abnormally instead of as a complete one.
+ */
 function pump(body: Readable, ctx: RequestContext, observer: UsageObserver | undefined): Promise<void> {
   const { res } = ctx;
   return new Promise<void>((resolve, reject) => {
     const resume = () => body.resume();
     body.on('data', (chunk: Buffer) => {
-      observer?.push(chunk);
+      try {
+        observer?.push(chunk);
+      } catch (err) {
+        body.destroy();
+        reject(err);
+        return;
+      }
       if (!res.write(chunk)) {
         body.pause();
         res.once('drain', resume);
@@ -97,7 +108,12 @@ function pump(body: Readable, ctx: RequestContext, observer: UsageObserver | und
     body.once('end', () => {
       // Before end(): the response's 'close' (which records metrics) may fire before this promise settles.
       if (observer) {
-        ctx.usage = observer.end();
+        try {
+          ctx.usage = observer.end();
+        } catch (err) {
+          reject(err);
+          return;
+        }
         if (ctx.usage && ctx.usage.model === undefined) ctx.usage.model = ctx.model;
       }
       res.end();

@@ -5,7 +5,9 @@ import { RequestContext } from '../middleware/context.js';
 import { assignRequestId } from '../middleware/request-id.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { SecretScrubber } from '../observability/scrubber.js';
 import { abortResponse, type Req, type Res } from '../util/http.js';
+import { refuseQueryCredential } from '../upstream/query.js';
 import type { Route, Router } from './router.js';
 
 export interface HandlerDeps {
@@ -14,6 +16,8 @@ export interface HandlerDeps {
   metrics: Metrics;
   clientAddress: ReturnType<typeof clientAddressResolver>;
   tracker: InflightTracker;
+  /** Masks secrets in every error body the gateway sends. */
+  scrubber: SecretScrubber;
   /** Called once per finished request, after metrics and the log line (usage accounting). */
   onFinish?: (ctx: RequestContext) => void;
 }
@@ -84,7 +88,8 @@ export class InflightTracker {
 
 /** The function node's servers call for every request, HTTP/1 or HTTP/2. */
 export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
-  const { router, logger, metrics, clientAddress, tracker } = deps;
+  const { router, logger, metrics, clientAddress, tracker, scrubber } = deps;
+  const scrub = (text: string) => scrubber.scrub(text);
 
   function finish(ctx: RequestContext, route: Route | undefined, epoch: number): void {
     tracker.end(epoch);
@@ -142,21 +147,48 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
       return;
     }
     if (ctx.res.writableEnded) return;
-    const answer = toHttp(err, ctx.errorFlavour);
-    ctx.res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
-    ctx.res.end(answer.body);
+    // Provider error messages reach the client here: a provider that echoes the gateway's credential must not hand it over.
+    const answer = toHttp(err, ctx.errorFlavour, scrub);
+    const body = answer.body;
+    // Answered before the request body arrived (refused credential, too large...): do not keep
+    // reading what the client still sends. (An HTTP/2 stream is not reset here, which could cut
+    // the answer: flow control stops a client that is not read, and the listener resets a stream
+    // whose request outlives its deadline.)
+    if (ctx.req.httpVersionMajor === 1 && !ctx.req.complete) ctx.res.setHeader('connection', 'close');
+    ctx.res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(body) });
+    ctx.res.end(body);
   }
 
   return function handleRequest(req, res) {
     const ctx = new RequestContext(req, res);
     const epoch = tracker.begin();
     let route: Route | undefined;
-    res.once('close', () => finish(ctx, route, epoch));
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      finish(ctx, route, epoch);
+    };
+    res.once('close', done);
+    // An HTTP/2 session torn down by a protocol error may close the stream without closing the
+    // response; the request must still end, or shutdown would wait for it forever.
+    (req as { stream?: { once(event: 'close', listener: () => void): unknown } }).stream?.once('close', done);
     assignRequestId(ctx);
     ctx.clientAddress = clientAddress(req);
     if (tracker.draining && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
     if (ctx.path.charCodeAt(0) !== 47 /* absolute-form or asterisk request targets */) {
       fail(ctx, new GatewayError('invalid_path', 'only origin-form request targets ("/path") are accepted'));
+      return;
+    }
+    try {
+      refuseQueryCredential(ctx.query);
+    } catch (err) {
+      fail(ctx, err);
+      return;
+    }
+    if (req.httpVersionMajor === 1 && hostHeaders(req.rawHeaders) > 1) {
+      // node keeps the first Host and drops the rest; a proxy in front may have used another (RFC 9112 §3.2).
+      fail(ctx, new GatewayError('invalid_request', 'a request carries exactly one Host header'));
       return;
     }
     const match = router.match(ctx.method, ctx.path);
@@ -174,4 +206,14 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
 function causeCode(cause: unknown): string | undefined {
   if (cause instanceof Error) return (cause as { code?: string }).code ?? cause.name;
   return undefined;
+}
+
+/** How many Host headers an HTTP/1 request carried (rawHeaders alternates names and values). */
+function hostHeaders(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
 }

@@ -81,7 +81,8 @@ export function forwardableHeaders(
 export function returnableHeaders(upstream: Readonly<Record<string, string | string[] | undefined>>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const name in upstream) {
-    if (NEVER_RETURNED.has(name)) continue;
+    // `x-llmproxy-*` are the gateway's own (request id, dropped parameters): an upstream cannot speak for it.
+    if (NEVER_RETURNED.has(name) || name.startsWith('x-llmproxy-')) continue;
     const value = upstream[name];
     if (value !== undefined) out[name] = value;
   }

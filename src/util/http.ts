@@ -12,6 +12,10 @@ export interface Req extends AsyncIterable<Buffer> {
   readonly url?: string | undefined;
   readonly headers: IncomingHttpHeaders;
   readonly httpVersionMajor: number;
+  /** Header names and values as received, alternating (HTTP/1: duplicates kept). */
+  readonly rawHeaders: string[];
+  /** True once the whole request (headers and body) has been received. */
+  readonly complete: boolean;
   readonly socket: Socket;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'end' | 'close', listener: () => void): unknown;

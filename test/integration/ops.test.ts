@@ -424,8 +424,11 @@ describe('request ids and log hygiene', () => {
       ['key as basic auth', { authorization: `Basic ${Buffer.from(`u:${k}`).toString('base64')}` }, CHAT_PATH, 401],
       ['provider key presented', { authorization: `Bearer ${PROVIDER_KEY}` }, CHAT_PATH, 401],
       ['provider key in x-goog-api-key', { 'x-goog-api-key': PROVIDER_KEY }, CHAT_PATH, 401],
-      ['key in query', {}, `${CHAT_PATH}?api_key=${k}&key=${PROVIDER_KEY}`, 401],
-      ['key in query with auth', { authorization: `Bearer ${k}` }, `${CHAT_PATH}?key=${k}`, 200],
+      // A gateway key in the query is refused before anything else: URLs get logged on the way.
+      ['key in query', {}, `${CHAT_PATH}?api_key=${k}&key=${PROVIDER_KEY}`, 400],
+      ['key in query with auth', { authorization: `Bearer ${k}` }, `${CHAT_PATH}?key=${k}`, 400],
+      ['encoded key in query with auth', { authorization: `Bearer ${k}` }, `${CHAT_PATH}?x=${encodeURIComponent(k).replace('_', '%5F')}`, 400],
+      ['provider key in query with auth', { authorization: `Bearer ${k}` }, `${CHAT_PATH}?key=${PROVIDER_KEY}&api-key=x&keep=1`, 200],
       ['key in path', { authorization: `Bearer ${k}` }, `/transparent/primary/v1/${k}/${PROVIDER_KEY}`, 403],
       ['key as unknown instance', { authorization: `Bearer ${k}` }, `/transparent/${k}/v1/models`, 404],
       ['key in unrouted path', {}, `/nothing/${k}`, 404],
@@ -445,8 +448,10 @@ describe('request ids and log hygiene', () => {
     } finally {
       emu.acceptedKeys.add(PROVIDER_KEY);
     }
-    // Credential headers never reach the provider either.
+    // Credential headers never reach the provider either, nor credential query parameters (the rest of the query does).
     for (const r of emu.requests) assert.equal(r.headers['authorization'], `Bearer ${PROVIDER_KEY}`);
+    assert.ok(emu.requests.some((r) => r.query === 'keep=1'), 'the query without its credential parameters is forwarded');
+    for (const r of emu.requests) assert.ok(!r.query.includes(PROVIDER_KEY) && !r.query.includes('llmp_') && !r.query.includes('api-key'), r.query);
     await gw.settle();
 
     const all = gw.logs.join('\n');

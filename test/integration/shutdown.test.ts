@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -94,6 +95,54 @@ function startStream(port: number, key: string): Promise<InflightStream> {
   });
 }
 
+/**
+ * Prior-knowledge HTTP/2 on a raw socket: the preface, an empty SETTINGS, a HEADERS frame for
+ * POST /v1/chat/completions, then a DATA frame of 20,000 bytes (over the default 16,384 maximum).
+ * Resolves with the error code of the GOAWAY the gateway answers (then the socket is left open,
+ * as a hostile client would), or undefined after 5 s.
+ */
+function oversizedDataFrame(port: number): Promise<number | undefined> {
+  const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(stream, 5);
+    return Buffer.concat([head, payload]);
+  };
+  // HPACK: indexed :method POST (3), :scheme http (6); literal-without-indexing :path (name 4) and :authority (name 1).
+  const literal = (nameIndex: number, value: string) => Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value)]);
+  const headers = Buffer.concat([Buffer.from([0x83, 0x86]), literal(4, '/v1/chat/completions'), literal(1, `127.0.0.1:${port}`)]);
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(undefined);
+    }, 5000);
+    let received = Buffer.alloc(0);
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      // Frames: 9-byte header (length, type, flags, stream); GOAWAY (7) carries last-stream-id then the error code.
+      for (let at = 0; at + 9 <= received.length; at += 9 + received.readUIntBE(at, 3)) {
+        if (received[at + 3] === 0x7 && at + 17 <= received.length) {
+          clearTimeout(timer);
+          resolve(received.readUInt32BE(at + 13));
+          return;
+        }
+      }
+    });
+    socket.write(
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        frame(0x4, 0, 0, Buffer.alloc(0)), // SETTINGS
+        frame(0x1, 0x4, 1, headers), // HEADERS, END_HEADERS
+        frame(0x0, 0, 1, Buffer.alloc(20_000, 0x61)), // DATA, too large
+      ]),
+    );
+  });
+}
+
 /** `promise`, or a rejection naming `what` after `ms`. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -139,7 +188,7 @@ describe('graceful shutdown of llmproxy serve', () => {
   });
 
   /** A config in a fresh folder with the given shutdown timeout, a key in its store, and a running gateway. */
-  async function gateway(shutdownTimeout: string): Promise<{ serve: ServeProcess; key: string; keyId: string; dbPath: string }> {
+  async function gateway(shutdownTimeout: string, serverExtra = ''): Promise<{ serve: ServeProcess; key: string; keyId: string; dbPath: string }> {
     const dir = tempDir('llmproxy-shutdown-');
     dirs.push(dir);
     mkdirSync(join(dir, 'run'));
@@ -147,7 +196,7 @@ describe('graceful shutdown of llmproxy serve', () => {
     writeFileSync(
       configPath,
       [
-        `server: { host: 127.0.0.1, port: 0, shutdown_timeout: ${shutdownTimeout} }`,
+        `server: { host: 127.0.0.1, port: 0, shutdown_timeout: ${shutdownTimeout}${serverExtra} }`,
         'storage: { sqlite: { path: ./db/llmproxy.db } }',
         'auth: { api_keys: { bootstrap_admin: false } }',
         'instances:',
@@ -211,7 +260,7 @@ describe('graceful shutdown of llmproxy serve', () => {
     }
   });
 
-  test('a stream that outlasts shutdown_timeout is cut, and the process still exits', async () => {
+  test('a stream that outlasts shutdown_timeout is cut, and the process exits 1 (the drain did not complete)', async () => {
     emu.reset();
     emu.hold();
     const { serve, key } = await gateway('1s');
@@ -226,12 +275,39 @@ describe('graceful shutdown of llmproxy serve', () => {
     assert.equal(parseSse(outcome.body).done, false);
     const exit = await serve.waitForExit(15_000);
     assert.equal(exit.signal, null, 'the gateway had to be killed');
-    assert.equal(exit.code, 0);
+    assert.equal(exit.code, 1, 'a shutdown that hit its timeout must not report success');
     assert.ok(serve.logs().some((l) => l['msg'] === 'shutdown timeout reached; closing the remaining connections'));
     const line = serve.logs().find((l) => l['msg'] === 'request' && l['request_id'] === stream.requestId);
     assert.equal(line?.['completed'], false);
     // The cut reached the provider too: the upstream request was abandoned, not left hanging.
     await emu.waitFor((rs) => rs[upstream]?.aborted === true, 5000);
+  });
+
+  test('an HTTP/2 stream killed by an oversized DATA frame ends its request: inflight returns to 0 and SIGTERM still drains and exits 0', async () => {
+    emu.reset();
+    emu.release();
+    const { serve, key } = await gateway('30s', ', headers_timeout: 1s');
+    // No credential needed: HEADERS, then a DATA frame larger than the peer's SETTINGS_MAX_FRAME_SIZE.
+    const goaway = await oversizedDataFrame(serve.port);
+    assert.equal(goaway, 6, 'the gateway should answer the oversized frame with GOAWAY FRAME_SIZE_ERROR');
+    const inflight = async () => {
+      const res = await fetch(`http://127.0.0.1:${serve.port}/metrics`);
+      const m = /^llmproxy_inflight_requests (\d+)$/m.exec(await res.text());
+      return Number(m?.[1]);
+    };
+    // The /metrics request itself is in flight while it is answered. The broken session stops
+    // answering (node keeps it open after its GOAWAY); a PING without answer ends it.
+    assert.equal(await inflight(), 2, 'the broken stream is counted until its session is found dead');
+    assert.ok(await pollUntil(async () => (await inflight()) === 1, 8000), 'the broken stream is still counted in flight');
+
+    const stream = await within(startStream(serve.port, key), 10_000, 'response headers');
+    serve.child.kill('SIGTERM');
+    const outcome = await within(stream.outcome, 10_000, 'the stream finishing during the drain');
+    assert.equal(outcome.complete, true);
+    const exit = await serve.waitForExit(15_000);
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(!serve.logs().some((l) => l['msg'] === 'shutdown timeout reached; closing the remaining connections'));
+    assert.ok(serve.logs().some((l) => l['msg'] === 'gateway stopped' && l['drained'] === true));
   });
 
   test('a second SIGTERM exits at once with a non-zero code', async () => {

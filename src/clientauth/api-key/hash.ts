@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 
 /**
@@ -18,4 +19,17 @@ export async function verifySecret(hash: string, secret: string): Promise<boolea
   } catch {
     return false;
   }
+}
+
+let dummy: Promise<string> | undefined;
+
+/**
+ * The hash of a random secret nobody knows, with the same algorithm and parameters as real ones,
+ * made once per process (the key verifier's `start` makes it, so no request pays for it). An
+ * unknown key id or user name is verified against it, so it costs as much time as a wrong secret
+ * and response times do not tell which ids or names exist.
+ */
+export function dummySecretHash(): Promise<string> {
+  dummy ??= hashSecret(randomBytes(32).toString('base64url'));
+  return dummy;
 }

@@ -4,7 +4,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { KeyRecord, KeyStore } from '../../store/types.js';
 import { compileScopes, type Principal } from '../principal.js';
 import { parseKey } from './format.js';
-import { verifySecret } from './hash.js';
+import type { VerificationAttempt } from '../throttle.js';
+import { dummySecretHash, verifySecret } from './hash.js';
 
 export type KeyFailure = 'malformed' | 'unknown_key' | 'bad_secret' | 'revoked' | 'expired';
 
@@ -22,6 +23,8 @@ export interface ApiKeyVerifierOptions {
   maxEntries?: number;
   logger: Logger;
   now?: () => number;
+  /** The slow check (argon2id), for real and dummy hashes alike; injectable so tests can count how often it runs and on what. */
+  verifySecret?: (hash: string, secret: string) => Promise<boolean>;
 }
 
 interface Known {
@@ -42,10 +45,17 @@ interface Known {
  * from other processes (the CLI, other replicas) through a poll of the store's change counter
  * every `pollMs`. If polling fails for longer than `maxStalenessMs` (5 s), cached results are
  * not trusted and each request reads the store, so a revocation is never missed for longer.
+ *
+ * Guessing is bounded by the caller's `VerificationAttempt`: a check the cache cannot answer
+ * reserves a failure slot of the client's address before it reads the store, and every argon2
+ * run waits for a place under the concurrency caps. An unknown key id is verified against a
+ * dummy hash of the same cost, so it cannot be told from a wrong secret by response time.
  */
 export class ApiKeyVerifier {
   readonly #store: KeyStore;
   readonly #options: Required<Omit<ApiKeyVerifierOptions, 'logger'>>;
+  /** Settles once the dummy hash exists; `start` waits for it, so requests never pay for making it. */
+  readonly #dummyHash: Promise<string>;
   readonly #logger: Logger;
   readonly #hmacKey = randomBytes(32);
   /** HMAC(presented key) → key id and until when the verification holds. */
@@ -69,10 +79,13 @@ export class ApiKeyVerifier {
       maxStalenessMs: options.maxStalenessMs ?? 5000,
       maxEntries: options.maxEntries ?? 10_000,
       now: options.now ?? Date.now,
+      verifySecret: options.verifySecret ?? verifySecret,
     };
+    this.#dummyHash = dummySecretHash();
   }
 
   async start(): Promise<void> {
+    await this.#dummyHash;
     this.#rev = await this.#store.currentRev();
     this.#lastPollOk = this.#options.now();
     const poll = setInterval(() => void this.poll(), this.#options.pollMs);
@@ -88,8 +101,11 @@ export class ApiKeyVerifier {
     await this.flushLastUsed();
   }
 
-  /** Throws `store_unavailable` only when the store must be read and cannot be. */
-  verify(presented: string): Promise<KeyVerification> {
+  /**
+   * Throws `store_unavailable` when the store must be read and cannot be, and the 429s of
+   * `attempt` (no failure slot left, no place for the hash).
+   */
+  verify(presented: string, attempt: VerificationAttempt): Promise<KeyVerification> {
     const parsed = parseKey(presented);
     if (!parsed) return Promise.resolve({ ok: false, reason: 'malformed', keyId: undefined });
     const tag = createHmac('sha256', this.#hmacKey).update(presented).digest('base64');
@@ -101,7 +117,11 @@ export class ApiKeyVerifier {
     }
     let pending = this.#pending.get(tag);
     if (!pending) {
-      pending = this.#slow(parsed.id, parsed.secret, tag, hit !== undefined && hit.until > now).finally(() => this.#pending.delete(tag));
+      const secretAlreadyVerified = hit !== undefined && hit.until > now;
+      // A secret this process verified before is no guess (only its record is re-read); requests
+      // that join a run already under way add no slow work, and are counted when they fail.
+      if (!secretAlreadyVerified) attempt.reserve();
+      pending = this.#slow(parsed.id, parsed.secret, tag, secretAlreadyVerified, attempt).finally(() => this.#pending.delete(tag));
       this.#pending.set(tag, pending);
     }
     return pending;
@@ -153,15 +173,24 @@ export class ApiKeyVerifier {
     }
   }
 
-  async #slow(id: string, secret: string, tag: string, secretAlreadyVerified: boolean): Promise<KeyVerification> {
+  /**
+   * Concurrent requests with the same key share one run (`#pending`), started by the first of them:
+   * its slot and its address's place under the concurrency caps cover the run.
+   */
+  async #slow(id: string, secret: string, tag: string, secretAlreadyVerified: boolean, attempt: VerificationAttempt): Promise<KeyVerification> {
     let record: KeyRecord | undefined;
     try {
       record = await this.#store.get(id);
     } catch (err) {
       throw new GatewayError('store_unavailable', 'the key store is unavailable; try again shortly', { cause: err });
     }
-    if (!record) return { ok: false, reason: 'unknown_key', keyId: id };
-    if (!secretAlreadyVerified && !(await verifySecret(record.secretHash, secret))) {
+    if (!record) {
+      const dummyHash = await this.#dummyHash;
+      await attempt.slow(() => this.#options.verifySecret(dummyHash, secret));
+      return { ok: false, reason: 'unknown_key', keyId: id };
+    }
+    const hash = record.secretHash;
+    if (!secretAlreadyVerified && !(await attempt.slow(() => this.#options.verifySecret(hash, secret)))) {
       return { ok: false, reason: 'bad_secret', keyId: id };
     }
     const now = this.#options.now();

@@ -1,8 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../middleware/context.js';
+import { dummySecretHash } from '../api-key/hash.js';
 import type { AuthOutcome, Authenticator } from '../authenticator.js';
-import { MAX_PASSWORD_LENGTH, burnPasswordCheck, verifyPassword } from './password.js';
+import type { VerificationAttempt } from '../throttle.js';
+import { MAX_PASSWORD_LENGTH, verifyPassword } from './password.js';
 import type { UserDirectory } from './users.js';
 
 export interface BasicAuthenticatorOptions {
@@ -13,7 +15,7 @@ export interface BasicAuthenticatorOptions {
   trusted: () => boolean;
   maxEntries?: number;
   now?: () => number;
-  /** The slow check (argon2id); injectable so tests can count how often it runs. */
+  /** The slow check (argon2id), for real and dummy hashes alike; injectable so tests can count how often it runs and on what. */
   verifyPassword?: (hash: string, password: string) => Promise<boolean>;
 }
 
@@ -42,6 +44,11 @@ export function parseBasic(encoded: string): { user: string; password: string } 
  * never holds a password, and its keys are useless outside this process), for `cacheTtlMs`.
  * Any user change (password, disable) clears every remembered result (`clear`, wired to
  * IdentityWatch), and the user's state (disabled) is read from the latest record per request.
+ *
+ * A check the cache cannot answer reserves a failure slot of the client's address first and runs
+ * argon2 under the concurrency caps (`VerificationAttempt`). An unknown user name, or a user
+ * without a password, is verified against a dummy hash of the same cost (`dummySecretHash`), so
+ * response times do not tell which user names exist.
  */
 export class BasicAuthenticator implements Authenticator {
   readonly method = 'basic';
@@ -69,7 +76,7 @@ export class BasicAuthenticator implements Authenticator {
     return basicValue(ctx) !== undefined;
   }
 
-  async authenticate(ctx: RequestContext): Promise<AuthOutcome> {
+  async authenticate(ctx: RequestContext, attempt: VerificationAttempt): Promise<AuthOutcome> {
     const encoded = basicValue(ctx) ?? '';
     const parsed = parseBasic(encoded);
     if (!parsed) return { ok: false, reason: 'malformed', guess: true };
@@ -79,7 +86,9 @@ export class BasicAuthenticator implements Authenticator {
     if (hit !== undefined && hit.until > now && this.#trusted()) return this.#decide(hit.user);
     let pending = this.#pending.get(tag);
     if (!pending) {
-      pending = this.#slow(parsed.user, parsed.password, tag).finally(() => this.#pending.delete(tag));
+      // Requests that join a run under way add no slow work; they are counted when they fail.
+      attempt.reserve();
+      pending = this.#slow(parsed.user, parsed.password, tag, attempt).finally(() => this.#pending.delete(tag));
       this.#pending.set(tag, pending);
     }
     return pending;
@@ -98,14 +107,17 @@ export class BasicAuthenticator implements Authenticator {
     return { ok: true, principal: known.principal };
   }
 
-  async #slow(name: string, password: string, tag: string): Promise<AuthOutcome> {
+  /** Concurrent requests with the same credential share one run, started (and its slot reserved) by the first. */
+  async #slow(name: string, password: string, tag: string, attempt: VerificationAttempt): Promise<AuthOutcome> {
     const generation = this.#generation;
     const known = await this.#read(name);
-    if (!known || known.record.passwordHash === null) {
-      await burnPasswordCheck(password);
+    const hash = known?.record.passwordHash ?? null;
+    if (!known || hash === null) {
+      const dummyHash = await dummySecretHash();
+      await attempt.slow(() => this.#options.verifyPassword(dummyHash, password));
       return { ok: false, reason: 'unknown_user', guess: true };
     }
-    if (!(await this.#options.verifyPassword(known.record.passwordHash, password))) return { ok: false, reason: 'bad_password', guess: true };
+    if (!(await attempt.slow(() => this.#options.verifyPassword(hash, password)))) return { ok: false, reason: 'bad_password', guess: true };
     this.#verified.delete(tag);
     if (generation === this.#generation) this.#verified.set(tag, { user: name, until: this.#options.now() + this.#options.cacheTtlMs });
     if (this.#verified.size > this.#options.maxEntries) this.#verified.delete(this.#verified.keys().next().value!);

@@ -26,14 +26,3 @@ export function hashPassword(password: string): Promise<string> {
 export function verifyPassword(hash: string, password: string): Promise<boolean> {
   return verifySecret(hash, password);
 }
-
-let dummy: Promise<string> | undefined;
-
-/**
- * Runs one argon2 verification against a throw-away hash, so an unknown user name costs as much
- * time as a wrong password and response times do not reveal which user names exist.
- */
-export async function burnPasswordCheck(password: string): Promise<void> {
-  dummy ??= hashSecret(generatePassword());
-  await verifySecret(await dummy, password);
-}

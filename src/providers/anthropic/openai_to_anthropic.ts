@@ -5,13 +5,15 @@ import type {
   ChatMessage,
   ChatRequest,
   ContentPart,
+  CustomTool,
+  CustomToolCall,
   FinishReason,
   Tool,
   ToolCall,
   ToolChoice,
 } from '../../protocol/openai.js';
 import { chatUsage, choiceChunk, usageChunk, type ChunkDelta, type TokenCounts } from '../../protocol/chunks.js';
-import { parseProviderJson } from '../../protocol/json.js';
+import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder } from '../../protocol/sse.js';
 import {
   StreamIncomplete,
@@ -53,6 +55,7 @@ import {
  * | stop                                     | `stop_sequences` (always an array)                                |
  * | user ?? safety_identifier                | `metadata.user_id`                                                |
  * | tools                                    | `{name, description, input_schema, strict}` (schema defaults to an empty object) |
+ * | tools / tool_calls of type custom        | refused: Anthropic tools take JSON input                          |
  * | tool_choice auto/required/none/function  | `{type:'auto'}` / `{type:'any'}` / `{type:'none'}` / `{type:'tool', name}` |
  * | parallel_tool_calls: false               | `tool_choice.disable_parallel_tool_use: true` (auto when no tool_choice; not with none) |
  * | stream, stream_options.include_usage     | `stream: true`; include_usage is read from TranslatorOptions      |
@@ -299,13 +302,13 @@ function mapStop(stop: ChatRequest['stop']): string[] | undefined {
   return list.length > 0 ? list : undefined;
 }
 
-function mapTool(tool: Tool, i: number): AnthropicTool {
-  if (tool.type !== 'function') throw invalid(`tools[${i}].type: only "function" tools are supported`);
+function mapTool(tool: Tool | CustomTool, i: number): AnthropicTool {
+  if (tool.type !== 'function') throw new GatewayError('invalid_request', `tools[${i}].type: only "function" tools are supported`, { param: `tools[${i}].type` });
   const out: AnthropicTool = {
     name: tool.function.name,
     input_schema: tool.function.parameters ?? { type: 'object', properties: {} },
   };
-  if (tool.function.description !== undefined) out.description = tool.function.description;
+  if (typeof tool.function.description === 'string') out.description = tool.function.description;
   if (tool.function.strict === true) out.strict = true;
   return out;
 }
@@ -325,8 +328,8 @@ function mapToolChoice(choice: ToolChoice | undefined | null, parallel: boolean 
 function mapResponseFormat(format: ChatRequest['response_format'] | null): { type: 'json_schema'; schema: Record<string, unknown> } | undefined {
   if (format === undefined || format === null || format.type === 'text') return undefined;
   if (format.type === 'json_schema') {
-    const schema = format.json_schema?.schema;
-    if (schema === undefined) throw invalid('response_format.json_schema.schema is required by Anthropic structured outputs');
+    const schema = format.json_schema.schema;
+    if (schema === undefined || schema === null) throw invalid('response_format.json_schema.schema is required by Anthropic structured outputs');
     return { type: 'json_schema', schema };
   }
   if (format.type === 'json_object') {
@@ -447,12 +450,13 @@ function assistantBlocks(msg: ChatMessage, i: number): AnthropicContentBlock[] {
   return blocks;
 }
 
-function toolUseBlock(call: ToolCall, where: string): AnthropicToolUseBlock {
-  const args = call.function?.arguments;
+function toolUseBlock(call: ToolCall | CustomToolCall, where: string): AnthropicToolUseBlock {
+  if (call.type !== 'function') throw new GatewayError('invalid_request', `${where}: only "function" tool calls are supported by Anthropic`, { param: `${where}.type` });
+  const args = call.function.arguments;
   let input: unknown;
   try {
-    // Some clients send "" for a function without parameters.
-    input = args === '' || args === undefined ? {} : JSON.parse(args);
+    // Some clients send "" for a function without parameters. Bounded: the result is serialised again.
+    input = args === '' ? {} : parseJsonWithin(args);
   } catch (err) {
     throw new GatewayError('invalid_request', `${where}.function.arguments is not valid JSON`, { cause: err });
   }
@@ -513,14 +517,16 @@ function foldUsage(usage: AnthropicUsage | undefined, acc: TokenCounts | undefin
 /** A non-streaming Messages answer as a chat.completion; `usage` is what it reported. */
 export function toChatCompletion(message: AnthropicResponse, options: TranslatorOptions): { completion: ChatCompletion; usage: TokenCounts | undefined } {
   if (message === null || typeof message !== 'object' || !Array.isArray(message.content)) {
-    throw new GatewayError('upstream_unreachable', 'Anthropic answered with a body that is not a message');
+    throw new GatewayError('upstream_error', 'Anthropic answered with a body that is not a message');
   }
   const texts: string[] = [];
   const toolCalls: ToolCall[] = [];
-  for (const block of message.content) {
-    if (block.type === 'text' && typeof block.text === 'string') texts.push(block.text);
-    else if (block.type === 'tool_use') {
-      toolCalls.push({ id: String(block.id), type: 'function', function: { name: String(block.name), arguments: JSON.stringify(block.input ?? {}) } });
+  for (const block of message.content as unknown[]) {
+    if (block === null || typeof block !== 'object') continue;
+    const b = block as AnthropicResponse['content'][number];
+    if (b.type === 'text' && typeof b.text === 'string') texts.push(b.text);
+    else if (b.type === 'tool_use') {
+      toolCalls.push({ id: stringOr(b.id, ''), type: 'function', function: { name: stringOr(b.name, ''), arguments: JSON.stringify(b.input ?? {}) } });
     }
   }
   const usage = foldUsage(message.usage, undefined);
@@ -545,6 +551,11 @@ export function toChatCompletion(message: AnthropicResponse, options: Translator
   };
   if (usage) completion.usage = chatUsage(usage);
   return { completion, usage };
+}
+
+/** `v` when it is a string; Anthropic's answer may hold anything where a string belongs. */
+function stringOr(v: unknown, fallback: string): string {
+  return typeof v === 'string' ? v : fallback;
 }
 
 /**
@@ -630,13 +641,13 @@ export class AnthropicEventTranslator {
   }
 
   #blockStart(index: number, block: { type: string; text?: string; id?: string; name?: string } | undefined): ChatCompletionChunk[] {
-    if (block?.type === 'text') return block.text ? [this.#chunk({ content: block.text })] : [];
+    if (block?.type === 'text') return typeof block.text === 'string' && block.text !== '' ? [this.#chunk({ content: block.text })] : [];
     if (block?.type !== 'tool_use') return []; // thinking, server tools: never requested
     const n = this.#toolCalls.size;
     this.#toolCalls.set(index, n);
     return [
       this.#chunk({
-        tool_calls: [{ index: n, id: String(block.id), type: 'function', function: { name: String(block.name), arguments: '' } }],
+        tool_calls: [{ index: n, id: stringOr(block.id, ''), type: 'function', function: { name: stringOr(block.name, ''), arguments: '' } }],
       }),
     ];
   }
@@ -662,9 +673,9 @@ export class AnthropicEventTranslator {
 export function parseAnthropicEvent(json: string): AnthropicStreamEvent {
   let ev: unknown;
   try {
-    ev = JSON.parse(json);
+    ev = parseJsonWithin(json);
   } catch (err) {
-    throw new StreamIncomplete('Anthropic sent a stream event that is not JSON', { cause: err });
+    throw new StreamIncomplete('Anthropic sent a stream event that is not JSON (or nests too deep)', { cause: err });
   }
   if (ev === null || typeof ev !== 'object' || typeof (ev as { type?: unknown }).type !== 'string') {
     throw new StreamIncomplete('Anthropic sent a stream event without a type');
@@ -682,9 +693,9 @@ export interface AnthropicEventDecoder {
   end(): AnthropicStreamEvent[];
 }
 
-/** SSE framing (api.anthropic.com, Vertex `streamRawPredict`). */
-export function sseEventDecoder(): AnthropicEventDecoder {
-  const sse = new SseDecoder();
+/** SSE framing (api.anthropic.com, Vertex `streamRawPredict`); `lineLimit` as in SseDecoderOptions. */
+export function sseEventDecoder(lineLimit?: number): AnthropicEventDecoder {
+  const sse = new SseDecoder({ lineLimit });
   return {
     push: (chunk) => sse.push(chunk).map((ev) => parseAnthropicEvent(ev.data)),
     end: () => sse.end().map((ev) => parseAnthropicEvent(ev.data)),
@@ -707,7 +718,8 @@ export interface AnthropicHost {
   path(model: string, stream: boolean): string;
   headers: Readonly<Record<string, string>>;
   body(params: AnthropicMessagesParams, model: string, stream: boolean): Record<string, unknown>;
-  decoder(): AnthropicEventDecoder;
+  /** `lineLimit`: TranslatorOptions.streamLineLimit, for hosts whose framing is made of lines. */
+  decoder(lineLimit?: number): AnthropicEventDecoder;
 }
 
 /** api.anthropic.com: `POST /v1/messages`; the gateway adds `x-api-key` itself. */
@@ -754,12 +766,12 @@ export class AnthropicMessagesTranslator implements ChatTranslator {
   }
 
   push(chunk: Buffer): ChatCompletionChunk[] {
-    return this.#translate((this.#decoder ??= this.#host.decoder()).push(chunk));
+    return this.#translate((this.#decoder ??= this.#host.decoder(this.#options.streamLineLimit)).push(chunk));
   }
 
   end(): ChatCompletionChunk[] {
     // The last event may lack its blank line: the decoder's end() still dispatches it.
-    const out = this.#translate((this.#decoder ??= this.#host.decoder()).end());
+    const out = this.#translate((this.#decoder ??= this.#host.decoder(this.#options.streamLineLimit)).end());
     out.push(...this.#events.end());
     return out;
   }

@@ -1,8 +1,8 @@
 import { chatUsage, choiceChunk, usageChunk, type ChunkDelta } from '../../protocol/chunks.js';
-import { parseProviderJson } from '../../protocol/json.js';
+import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { bedrockEvent, EventStreamDecoder, EventStreamError, type EventStreamMessage } from '../../protocol/aws-eventstream.js';
-import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, FinishReason, Tool, ToolCall, ToolChoice } from '../../protocol/openai.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, CustomTool, CustomToolCall, FinishReason, Tool, ToolCall, ToolChoice } from '../../protocol/openai.js';
 import { StreamIncomplete, type ChatTranslator, type ChatTranslatorFactory, type NativeRequest, type TranslatorOptions } from '../../protocol/translator.js';
 import { emptyUsage } from '../usage.js';
 import { bedrockUsage } from './usage.js';
@@ -272,23 +272,24 @@ function imageBlock(url: string, where: string): ContentBlock {
   return { image: { format, source: { bytes: url.slice(comma + 1) } } };
 }
 
-function toolUse(call: ToolCall, where: string): ContentBlock {
-  if (!isObject(call) || typeof call.id !== 'string' || !isObject(call.function) || typeof call.function.name !== 'string') {
+function toolUse(call: ToolCall | CustomToolCall, where: string): ContentBlock {
+  if (!isObject(call) || call.type !== 'function' || typeof call.id !== 'string' || !isObject(call.function) || typeof call.function.name !== 'string') {
     refuse(`${where} must have an id and a function name`);
   }
   const args = call.function.arguments;
   let input: unknown = {};
   if (typeof args === 'string' && args.trim() !== '') {
     try {
-      input = JSON.parse(args);
+      // Bounded: the parsed value is serialised again into the Converse body.
+      input = parseJsonWithin(args);
     } catch {
-      refuse(`${where}.function.arguments is not valid JSON`);
+      refuse(`${where}.function.arguments is not valid JSON (or nests too deep)`);
     }
   }
   return { toolUse: { toolUseId: call.id, name: call.function.name, input } };
 }
 
-function converseTools(tools: Tool[] | undefined, choice: ToolChoice | undefined, toolHistory: boolean): ConverseRequest['toolConfig'] {
+function converseTools(tools: Array<Tool | CustomTool> | null | undefined, choice: ToolChoice | null | undefined, toolHistory: boolean): ConverseRequest['toolConfig'] {
   const hasTools = Array.isArray(tools) && tools.length > 0;
   if (choice === 'none') {
     // Converse has no "none": the tools are withheld. With tool calls in the history Converse
@@ -311,7 +312,7 @@ function converseTools(tools: Tool[] | undefined, choice: ToolChoice | undefined
   return config;
 }
 
-function toolSpec(tool: Tool, i: number): ToolSpec {
+function toolSpec(tool: Tool | CustomTool, i: number): ToolSpec {
   if (!isObject(tool) || tool.type !== 'function' || !isObject(tool.function) || typeof tool.function.name !== 'string') {
     refuse(`tools[${i}]: only function tools are supported by Bedrock Converse`);
   }

@@ -51,7 +51,7 @@ class TitanEmbeddings implements EmbeddingsTranslator {
   }
 
   response(body: Buffer): EmbeddingsResponse {
-    const answer = parseProviderJson<{ embedding?: unknown; inputTextTokenCount?: unknown }>(body, 'Bedrock');
+    const answer = parseProviderJson<{ embedding?: unknown; inputTextTokenCount?: unknown } | null>(body, 'Bedrock') ?? {};
     if (!Array.isArray(answer.embedding) || !answer.embedding.every((v) => typeof v === 'number')) {
       throw new GatewayError('upstream_error', 'Bedrock answered without an "embedding" array');
     }

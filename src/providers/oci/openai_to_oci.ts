@@ -1,6 +1,6 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChunkToolCall, FinishReason, ToolCall } from '../../protocol/openai.js';
-import { parseProviderJson } from '../../protocol/json.js';
+import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { ChoiceProgress, chatUsage, choiceChunk, usageChunk, type TokenCounts } from '../../protocol/chunks.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
@@ -472,7 +472,9 @@ type Finish = { kind: 'finished'; reason: FinishReason | null } | { kind: 'faile
 /** An OCI finishReason (generic, lower case; cohere, upper case) → what it means here. */
 export function finishOf(reason: unknown): Finish {
   if (reason === undefined || reason === null || reason === '') return { kind: 'open' };
-  switch (String(reason).toUpperCase()) {
+  // Not String(reason): an object answer may have a `toString` member that is not a function.
+  if (typeof reason !== 'string') return { kind: 'finished', reason: null };
+  switch (reason.toUpperCase()) {
     case 'STOP':
     case 'COMPLETE':
     case 'STOP_SEQUENCE':
@@ -615,11 +617,11 @@ export class OciChatTranslator implements ChatTranslator {
   }
 
   push(chunk: Buffer): ChatCompletionChunk[] {
-    return this.#translate((this.#sse ??= new SseDecoder()).push(chunk));
+    return this.#translate((this.#sse ??= new SseDecoder({ lineLimit: this.#options.streamLineLimit })).push(chunk));
   }
 
   end(): ChatCompletionChunk[] {
-    const out = this.#translate((this.#sse ??= new SseDecoder()).end());
+    const out = this.#translate((this.#sse ??= new SseDecoder({ lineLimit: this.#options.streamLineLimit })).end());
     this.#choices.assertComplete('OCI');
     if (this.#options.includeUsage && this.#usage) out.push(usageChunk(this.#options, this.#usage));
     return out;
@@ -643,9 +645,9 @@ export class OciChatTranslator implements ChatTranslator {
     if (ev.data === '' || ev.data === '[DONE]') return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(ev.data);
+      parsed = parseJsonWithin(ev.data);
     } catch {
-      throw new StreamIncomplete('OCI sent a stream event that is not JSON');
+      throw new StreamIncomplete('OCI sent a stream event that is not JSON (or nests too deep)');
     }
     if (!isObject(parsed)) throw new StreamIncomplete('OCI sent a stream event that is not a JSON object');
     if (typeof parsed['code'] === 'string' && typeof parsed['message'] === 'string') throw new StreamIncomplete(`OCI stream error: ${errorText(parsed)}`);

@@ -1,3 +1,4 @@
+import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
@@ -11,7 +12,7 @@ const DEFAULT_PATH = '/v1/chat/completions';
  * come back parsed (for usage and stream integrity) and re-serialised unchanged. A stream must
  * end with `data: [DONE]`. One translator per request; it holds the stream's decoder and state.
  */
-export const openaiCompatibleChat: ChatTranslatorFactory = (options) => new OpenAICompatibleChat(options.model, DEFAULT_PATH);
+export const openaiCompatibleChat: ChatTranslatorFactory = (options) => new OpenAICompatibleChat(options.model, DEFAULT_PATH, options.streamLineLimit);
 
 /** What an OpenAI-compatible API may do differently from OpenAI's; every field is optional. */
 export interface OpenAICompatibleChatOptions {
@@ -32,20 +33,21 @@ export interface OpenAICompatibleChatOptions {
 export function openaiCompatibleChatWith(options: OpenAICompatibleChatOptions): ChatTranslatorFactory {
   const path = options.path;
   if (!path) return openaiCompatibleChat;
-  return (translator) => new OpenAICompatibleChat(translator.model, path(translator.model));
+  return (translator) => new OpenAICompatibleChat(translator.model, path(translator.model), translator.streamLineLimit);
 }
 
 class OpenAICompatibleChat implements ChatTranslator {
   readonly #model: string;
   readonly #path: string;
-  readonly #sse = new SseDecoder();
+  readonly #sse: SseDecoder;
   #done = false;
   #failure: StreamIncomplete | undefined;
   #usage: { inputTokens: number; outputTokens: number } | undefined;
 
-  constructor(model: string, path: string) {
+  constructor(model: string, path: string, lineLimit: number | undefined) {
     this.#model = model;
     this.#path = path;
+    this.#sse = new SseDecoder({ lineLimit });
   }
 
   request(body: ChatRequest): NativeRequest {
@@ -58,9 +60,11 @@ class OpenAICompatibleChat implements ChatTranslator {
   }
 
   response(body: Buffer): ChatCompletion {
-    const completion = parseProviderJson<ChatCompletion>(body, 'the provider');
-    this.#noteUsage(completion.usage);
-    return completion;
+    const completion = parseProviderJson<unknown>(body, 'the provider');
+    // Passed on as it came, so it must at least be an object (JSON `null` or `42` is not an answer).
+    if (!isObject(completion)) throw new GatewayError('upstream_error', 'the provider answered with JSON that is not an object');
+    this.#noteUsage(completion['usage']);
+    return completion as unknown as ChatCompletion;
   }
 
   push(chunk: Buffer): ChatCompletionChunk[] {
@@ -86,18 +90,19 @@ class OpenAICompatibleChat implements ChatTranslator {
         this.#done = true;
         continue;
       }
-      const parsed = parseProviderJson<ChatCompletionChunk & { error?: unknown }>(Buffer.from(event.data), 'the provider');
-      if (parsed.error) {
-        this.#failure = new StreamIncomplete(messageOf(parsed.error) ?? 'the provider reported an error mid-stream');
+      const parsed = parseProviderJson<unknown>(Buffer.from(event.data), 'the provider');
+      if (!isObject(parsed)) throw (this.#failure = new StreamIncomplete('the provider sent a stream event that is not a JSON object'));
+      if (parsed['error']) {
+        this.#failure = new StreamIncomplete(messageOf(parsed['error']) ?? 'the provider reported an error mid-stream');
         if (out.length === 0) throw this.#failure;
         return out;
       }
-      this.#noteUsage(parsed.usage ?? undefined);
+      this.#noteUsage(parsed['usage']);
       // A chunk without choices and without usage carries nothing for the client: Azure opens
       // every stream with one holding only `prompt_filter_results` (and empty id and model),
       // which clients reading `choices[0]` or the chunk's id would trip over.
-      if (Array.isArray(parsed.choices) && parsed.choices.length === 0 && !parsed.usage) continue;
-      out.push(parsed);
+      if (Array.isArray(parsed['choices']) && parsed['choices'].length === 0 && !parsed['usage']) continue;
+      out.push(parsed as unknown as ChatCompletionChunk);
     }
     return out;
   }
@@ -110,9 +115,18 @@ class OpenAICompatibleChat implements ChatTranslator {
     return this.#usage;
   }
 
-  #noteUsage(usage: { prompt_tokens?: number; completion_tokens?: number } | null | undefined): void {
-    if (usage) this.#usage = { inputTokens: usage.prompt_tokens ?? 0, outputTokens: usage.completion_tokens ?? 0 };
+  #noteUsage(usage: unknown): void {
+    if (isObject(usage)) this.#usage = { inputTokens: count(usage['prompt_tokens']), outputTokens: count(usage['completion_tokens']) };
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** A token count as reported; anything but a finite number counts as 0. */
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
 /**

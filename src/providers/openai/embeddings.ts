@@ -1,3 +1,4 @@
+import { GatewayError } from '../../errors/gateway-error.js';
 import { openaiErrorMessage } from './chat.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
@@ -24,6 +25,20 @@ export function openaiCompatibleEmbeddingsAt(path: (model: string) => string): E
   return (options) => new OpenAICompatibleEmbeddings(options.model, path(options.model));
 }
 
+/** An embeddings list whose every item's `embedding` is numbers or a base64 string. */
+function isEmbeddingsList(v: unknown): v is EmbeddingsResponse {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const { data, usage } = v as { data?: unknown; usage?: unknown };
+  if (usage !== undefined && (usage === null || typeof usage !== 'object')) return false;
+  return (
+    Array.isArray(data) &&
+    data.every((item: unknown) => {
+      const e = item !== null && typeof item === 'object' ? (item as { embedding?: unknown }).embedding : undefined;
+      return typeof e === 'string' || (Array.isArray(e) && e.every((x) => typeof x === 'number'));
+    })
+  );
+}
+
 class OpenAICompatibleEmbeddings implements EmbeddingsTranslator {
   readonly #model: string;
   readonly #path: string;
@@ -44,7 +59,9 @@ class OpenAICompatibleEmbeddings implements EmbeddingsTranslator {
   }
 
   response(body: Buffer): EmbeddingsResponse {
-    const answer = parseProviderJson<EmbeddingsResponse>(body, 'the provider');
+    const answer = parseProviderJson<unknown>(body, 'the provider');
+    // Passed on as it came (the gateway only re-encodes each embedding): check what is read.
+    if (!isEmbeddingsList(answer)) throw new GatewayError('upstream_error', 'the provider answered without a "data" list of embeddings');
     const prompt = answer.usage?.prompt_tokens;
     if (typeof prompt === 'number') this.#usage = { inputTokens: prompt };
     return answer;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, FinishReason, Tool, ToolCall } from '../../protocol/openai.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, CustomTool, CustomToolCall, FinishReason, Tool, ToolCall } from '../../protocol/openai.js';
+import { exceedsJsonDepth, NESTED_JSON_DEPTH_LIMIT, parseJsonWithin } from '../../protocol/json.js';
 import {
   StreamIncomplete,
   type ChatTranslator,
@@ -466,17 +467,18 @@ function dataUrlPart(url: string, where: string, mimePrefix: string | undefined)
   return { inlineData: { mimeType, data: url.slice(comma + 1) } };
 }
 
-function functionCall(call: ToolCall, where: string, calls: Map<string, string>): RequestPart {
-  if (!isObject(call) || typeof call.id !== 'string' || !isObject(call.function) || typeof call.function.name !== 'string') {
+function functionCall(call: ToolCall | CustomToolCall, where: string, calls: Map<string, string>): RequestPart {
+  if (!isObject(call) || call.type !== 'function' || typeof call.id !== 'string' || !isObject(call.function) || typeof call.function.name !== 'string') {
     refuse(`${where} must have an id and a function name`);
   }
   const text = call.function.arguments;
   let args: unknown = {};
   if (typeof text === 'string' && text.trim() !== '') {
     try {
-      args = JSON.parse(text);
+      // Bounded: the parsed value is serialised again into the Gemini body.
+      args = parseJsonWithin(text);
     } catch {
-      refuse(`${where}.function.arguments is not valid JSON`);
+      refuse(`${where}.function.arguments is not valid JSON (or nests too deep)`);
     }
   }
   // Gemini's args is a Struct: a JSON object.
@@ -485,7 +487,7 @@ function functionCall(call: ToolCall, where: string, calls: Map<string, string>)
   return { functionCall: { name: call.function.name, args } };
 }
 
-function geminiTools(tools: Tool[] | undefined, dropped: string[]): FunctionDeclaration[] | undefined {
+function geminiTools(tools: Array<Tool | CustomTool> | null | undefined, dropped: string[]): FunctionDeclaration[] | undefined {
   if (!present(tools)) return undefined;
   if (!Array.isArray(tools)) refuse('tools must be an array');
   if (tools.length === 0) return undefined;
@@ -706,12 +708,12 @@ class GeminiChatTranslator implements ChatTranslator {
   }
 
   push(chunk: Buffer): ChatCompletionChunk[] {
-    this.#decoder ??= new SseDecoder({ keepUnframedText: true });
+    this.#decoder ??= new SseDecoder({ keepUnframedText: true, lineLimit: this.#options.streamLineLimit });
     return this.#translate(this.#decoder.push(chunk), '');
   }
 
   end(): ChatCompletionChunk[] {
-    this.#decoder ??= new SseDecoder({ keepUnframedText: true });
+    this.#decoder ??= new SseDecoder({ keepUnframedText: true, lineLimit: this.#options.streamLineLimit });
     const events = this.#decoder.end();
     const out = this.#translate(events, this.#decoder.unframedText);
     if (this.#failure) throw this.#failure;
@@ -754,9 +756,9 @@ class GeminiChatTranslator implements ChatTranslator {
     for (const item of events) {
       let event: unknown;
       try {
-        event = JSON.parse(item.data);
+        event = parseJsonWithin(item.data);
       } catch {
-        throw new StreamIncomplete('the provider sent an event that is not JSON');
+        throw new StreamIncomplete('the provider sent an event that is not JSON (or nests too deep)');
       }
       if (!isObject(event)) throw new StreamIncomplete('the provider sent an event that is not a JSON object');
       const error = googleErrorText(event);
@@ -766,7 +768,7 @@ class GeminiChatTranslator implements ChatTranslator {
     if (unframed !== '') {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(unframed);
+        parsed = parseJsonWithin(unframed);
       } catch {
         parsed = undefined;
       }
@@ -826,6 +828,7 @@ class GeminiChatTranslator implements ChatTranslator {
 }
 
 function parseAnswer(body: Buffer): GenerateContentResponse {
+  if (exceedsJsonDepth(body, NESTED_JSON_DEPTH_LIMIT)) throw new GatewayError('upstream_error', `the provider answered with JSON nested deeper than ${NESTED_JSON_DEPTH_LIMIT} levels`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));

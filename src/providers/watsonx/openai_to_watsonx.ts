@@ -9,7 +9,7 @@ import type {
   ToolCall,
 } from '../../protocol/openai.js';
 import { ChoiceProgress, chatUsage, choiceChunk, usageChunk, type TokenCounts } from '../../protocol/chunks.js';
-import { parseProviderJson } from '../../protocol/json.js';
+import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
   StreamIncomplete,
@@ -454,7 +454,8 @@ export function toChatCompletion(answer: WatsonxAnswer, options: TranslatorOptio
   const choices = answer.choices.map((c, i): ChatCompletion['choices'][number] => {
     if (!isObject(c)) throw new GatewayError('upstream_error', 'watsonx answered with a choice that is not an object');
     const finish = finishOf(c.finish_reason);
-    if (finish.kind === 'failed') throw new GatewayError('upstream_error', `watsonx ended choice ${c.index ?? i} with finish_reason "${finish.reason}"`);
+    const index = typeof c.index === 'number' ? c.index : i;
+    if (finish.kind === 'failed') throw new GatewayError('upstream_error', `watsonx ended choice ${index} with finish_reason "${finish.reason}"`);
     const m = isObject(c.message) ? c.message : {};
     const message: ChatCompletion['choices'][number]['message'] & { reasoning_content?: string } = {
       role: 'assistant',
@@ -462,14 +463,18 @@ export function toChatCompletion(answer: WatsonxAnswer, options: TranslatorOptio
       refusal: typeof m.refusal === 'string' && m.refusal !== '' ? m.refusal : null,
     };
     if (Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
-      message.tool_calls = m.tool_calls.map((t) => ({
-        id: String(t.id ?? ''),
-        type: 'function',
-        function: { name: String(t.function?.name ?? ''), arguments: typeof t.function?.arguments === 'string' ? t.function.arguments : JSON.stringify(t.function?.arguments ?? {}) },
-      }));
+      // Read defensively: the answer may hold anything where a call belongs.
+      message.tool_calls = m.tool_calls.filter(isObject).map((t) => {
+        const fn = isObject(t.function) ? t.function : {};
+        return {
+          id: typeof t.id === 'string' ? t.id : '',
+          type: 'function',
+          function: { name: typeof fn.name === 'string' ? fn.name : '', arguments: typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {}) },
+        };
+      });
     }
     if (typeof m.reasoning_content === 'string' && m.reasoning_content !== '') message.reasoning_content = m.reasoning_content;
-    return { index: typeof c.index === 'number' ? c.index : i, message, finish_reason: finish.kind === 'finished' ? finish.reason : null, logprobs: logprobsOf(c) };
+    return { index, message, finish_reason: finish.kind === 'finished' ? finish.reason : null, logprobs: logprobsOf(c) };
   });
   choices.sort((a, b) => a.index - b.index);
   const usage = countsOf(answer.usage);
@@ -521,12 +526,12 @@ export class WatsonxChatTranslator implements ChatTranslator {
   }
 
   push(chunk: Buffer): ChatCompletionChunk[] {
-    return this.#translate((this.#sse ??= new SseDecoder()).push(chunk));
+    return this.#translate((this.#sse ??= new SseDecoder({ lineLimit: this.#options.streamLineLimit })).push(chunk));
   }
 
   end(): ChatCompletionChunk[] {
     // The last event may lack its blank line: the decoder's end() still dispatches it.
-    const out = this.#translate((this.#sse ??= new SseDecoder()).end());
+    const out = this.#translate((this.#sse ??= new SseDecoder({ lineLimit: this.#options.streamLineLimit })).end());
     this.#choices.assertComplete('watsonx');
     this.#sendUsage(out);
     return out;
@@ -633,7 +638,8 @@ export class WatsonxChatTranslator implements ChatTranslator {
 
 function tryParse(text: string): unknown {
   try {
-    return JSON.parse(text);
+    // Bounded: what is parsed (logprobs) may be serialised again to the client.
+    return parseJsonWithin(text);
   } catch {
     return undefined;
   }

@@ -2,6 +2,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { auditEvent } from '../../middleware/audit.js';
 import type { RequestContext } from '../../middleware/context.js';
 import type { Middleware } from '../../middleware/types.js';
+import { DEFAULT_JSON_DEPTH_LIMIT, exceedsJsonDepth } from '../../protocol/json.js';
 import { forward } from '../forward.js';
 import type { RouteSpec } from '../router.js';
 import { forwardTransparent, resolveInstance, type TransparentRouteDeps } from './transparent.js';
@@ -31,7 +32,7 @@ export function bedrockRootRoute(deps: TransparentRouteDeps): RouteSpec {
  * a JSON body `{modelId, contentType?, accept?, body}` where `body` is the model's native
  * request, as a JSON string or an object. Answered with the model's native body.
  */
-export function bedrockEnvelopeRoutes(deps: TransparentRouteDeps): RouteSpec[] {
+export function bedrockEnvelopeRoutes(deps: TransparentRouteDeps & EnvelopeDeps): RouteSpec[] {
   return ['/v1/bedrock/invoke-model', '/bedrock/invoke-model'].map((path) => ({
     name: 'bedrock-envelope',
     path,
@@ -59,8 +60,19 @@ interface Envelope {
 
 const envelopes = new WeakMap<RequestContext, Envelope>();
 
-function unwrapEnvelope(deps: Pick<TransparentRouteDeps, 'audit'>): Middleware {
+/** What the envelope routes need beyond the transparent chain's deps. */
+export interface EnvelopeDeps {
+  /** `server.json_depth_limit`: the envelope is parsed and its `body` serialised again; DEFAULT_JSON_DEPTH_LIMIT when absent. */
+  jsonDepthLimit?: number;
+}
+
+function unwrapEnvelope(deps: Pick<TransparentRouteDeps, 'audit'> & EnvelopeDeps): Middleware {
+  const depthLimit = deps.jsonDepthLimit ?? DEFAULT_JSON_DEPTH_LIMIT;
   return async function unwrapBedrockEnvelope(ctx, next) {
+    if (ctx.body && exceedsJsonDepth(ctx.body, depthLimit)) {
+      deps.audit.record(auditEvent(ctx, 'denied', 'invalid_request'));
+      throw new GatewayError('invalid_request', `the request body nests JSON deeper than ${depthLimit} levels, the gateway's limit (server.json_depth_limit)`);
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(ctx.body?.toString('utf8') ?? '');

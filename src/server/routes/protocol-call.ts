@@ -7,7 +7,9 @@ import type { Middleware } from '../../middleware/types.js';
 import type { AuditTrail } from '../../observability/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import type { Instance } from '../../providers/instance.js';
+import { DEFAULT_JSON_DEPTH_LIMIT, parseClientJson } from '../../protocol/json.js';
 import type { NativeRequest } from '../../protocol/translator.js';
+import { errorCode, upstreamFailure } from '../../upstream/errors.js';
 import { exchange } from '../forward.js';
 
 /**
@@ -27,26 +29,28 @@ export interface ProtocolCall<B extends { model: string } = { model: string }> {
 }
 const calls = new WeakMap<RequestContext, ProtocolCall>();
 
-/** One protocol operation: what it is called in errors, and which instances offer it. */
+/** One protocol operation: how its body is checked, and which instances offer it. */
 export interface ProtocolOperation<B extends { model: string }> {
-  /** Checks a JSON object body (its `model` is already checked); throws GatewayError('invalid_request'). */
+  /**
+   * Checks a JSON object body against the operation's schema (its `model` is already checked);
+   * throws GatewayError('invalid_request') naming the field in `param`.
+   */
   check(body: Record<string, unknown> & { model: string }): B;
   /** Why `instance` cannot serve this operation, or undefined when it can. */
   unsupported(instance: Instance): string | undefined;
 }
 
-/** Parses the body as a JSON object with a `model`, checks it as `op` says, and keeps it for the chain. */
-export function parseCall<B extends { model: string }>(op: ProtocolOperation<B>): Middleware {
+/**
+ * Parses the body as a JSON object with a `model`, checks it as `op` says, and keeps it for the
+ * chain. A body nested deeper than `jsonDepthLimit` (`server.json_depth_limit`) is refused
+ * before it is parsed: what follows parsing (serialising, walking it) would not survive it.
+ */
+export function parseCall<B extends { model: string }>(op: ProtocolOperation<B>, jsonDepthLimit: number = DEFAULT_JSON_DEPTH_LIMIT): Middleware {
   return async function parseProtocolBody(ctx, next) {
-    let body: unknown;
-    try {
-      body = JSON.parse(ctx.body?.toString('utf8') ?? '');
-    } catch {
-      throw new GatewayError('invalid_request', 'the request body is not valid JSON');
-    }
+    const body = parseClientJson(ctx.body, jsonDepthLimit);
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('invalid_request', 'the request body must be a JSON object');
     const b = body as Record<string, unknown>;
-    if (typeof b['model'] !== 'string' || b['model'] === '') throw new GatewayError('invalid_request', '"model" is required');
+    if (typeof b['model'] !== 'string' || b['model'] === '') throw new GatewayError('invalid_request', '"model" is required', { param: 'model' });
     const checked = op.check(b as Record<string, unknown> & { model: string });
     calls.set(ctx, { body: checked, model: checked.model });
     await next();
@@ -67,6 +71,8 @@ export interface AliasTable {
 }
 
 export interface TargetDeps {
+  /** `server.json_depth_limit`, for parseCall; DEFAULT_JSON_DEPTH_LIMIT when absent. */
+  jsonDepthLimit?: number;
   instances: InstanceDirectory;
   audit: AuditTrail;
   aliases: AliasTable;
@@ -117,18 +123,49 @@ export function providerError(instance: Instance, answer: Dispatcher.ResponseDat
   return new GatewayError('upstream_error', message);
 }
 
-export async function readAll(body: Readable): Promise<Buffer> {
+/**
+ * A whole provider answer (non-streaming answers and error bodies). An answer cut off mid-body
+ * (reset, closed early) is the upstream's failure, 502 `upstream_error` (504 when it stalled),
+ * never an internal error; `instance` names it in the message.
+ */
+export async function readAll(body: Readable, instance = 'the provider'): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new GatewayError('upstream_error', 'the provider answer is too large to translate');
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) {
+        body.destroy();
+        throw new GatewayError('upstream_error', 'the provider answer is too large to translate');
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    const failure = upstreamFailure(instance, err);
+    if (failure.code === 'upstream_timeout') throw failure;
+    throw new GatewayError('upstream_error', `instance ${instance}: the provider's answer was cut off (${errorCode(err)})`, { cause: err });
   }
   return Buffer.concat(chunks, size);
+}
+
+/**
+ * Reads a successful answer whole and translates it with `translate` (a translator's
+ * `response`). Translators read answers defensively and throw GatewayErrors; should one still
+ * throw anything else on an answer nobody foresaw, that is the provider's odd answer, a 502,
+ * not a 500 (the cause is kept for the log).
+ *
+ * @example
+ * const completion = await translateAnswer(instance, answer.body, (bytes) => translator.response(bytes));
+ */
+export async function translateAnswer<T>(instance: Instance, body: Readable, translate: (answer: Buffer) => T): Promise<T> {
+  const bytes = await readAll(body, instance.name);
+  try {
+    return translate(bytes);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError('upstream_error', `instance ${instance.name}: the provider's answer could not be translated`, { cause: err });
+  }
 }
 
 /** A JSON answer to the client. */

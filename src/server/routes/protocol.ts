@@ -4,27 +4,28 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../middleware/context.js';
 import type { Chain, Middleware } from '../../middleware/types.js';
 import type { RoleTable } from '../../clientauth/rbac.js';
+import type { SecretScrubber } from '../../observability/scrubber.js';
 import { instanceAllowed, modelAllowed } from '../../clientauth/scopes.js';
 import { compose } from '../compose.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
+import { checkChatRequest } from '../../protocol/openai-schema.js';
 import { StreamIncomplete, type ChatTranslator } from '../../protocol/translator.js';
 import { upstreamFailure } from '../../upstream/errors.js';
 import type { RouteSpec } from '../router.js';
-import { callOf, parseCall, providerError, readAll, resolveTarget, sendJson, sendNative, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
+import { callOf, parseCall, providerError, readAll, resolveTarget, sendJson, sendNative, translateAnswer, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
 
 export interface ProtocolRouteDeps extends TargetDeps {
+  scrubber: SecretScrubber;
   roles: RoleTable;
   authenticate: Middleware;
   readBody: Middleware;
   authorize: Middleware;
 }
 
-const CHAT: ProtocolOperation<ChatRequest> = {
-  check(body) {
-    if (!Array.isArray(body['messages']) || body['messages'].length === 0) throw new GatewayError('invalid_request', '"messages" must be a non-empty array');
-    return body as ChatRequest;
-  },
+/** Chat completions: the body is checked against the OpenAI request schema (protocol/openai-schema.ts). */
+export const CHAT: ProtocolOperation<ChatRequest> = {
+  check: checkChatRequest,
   unsupported(instance) {
     return instance.chat ? undefined : `instance "${instance.name}" (${instance.type}) does not offer the OpenAI protocol yet; use /transparent/${instance.name}/...`;
   },
@@ -37,8 +38,8 @@ const CHAT: ProtocolOperation<ChatRequest> = {
  * provider's API and the answer (streams included) back to OpenAI's.
  */
 export function protocolChatRoutes(deps: ProtocolRouteDeps): RouteSpec[] {
-  const chat = [deps.authenticate, deps.readBody, parseCall(CHAT), resolveTarget(deps, CHAT), deps.authorize, translateChat];
-  const embeddings = [deps.authenticate, deps.readBody, parseCall(EMBEDDINGS), resolveTarget(deps, EMBEDDINGS), deps.authorize, translateEmbeddings];
+  const chat = [deps.authenticate, deps.readBody, parseCall(CHAT, deps.jsonDepthLimit), resolveTarget(deps, CHAT), deps.authorize, translateChat(deps.scrubber)];
+  const embeddings = [deps.authenticate, deps.readBody, parseCall(EMBEDDINGS, deps.jsonDepthLimit), resolveTarget(deps, EMBEDDINGS), deps.authorize, translateEmbeddings];
   const models = [deps.authenticate, listModels(deps)];
   const perInstance = { chat: compose(chat), embeddings: compose(embeddings), models: compose(models) };
   return [
@@ -79,7 +80,12 @@ function listModels(deps: ProtocolRouteDeps): Middleware {
   };
 }
 
-async function translateChat(ctx: RequestContext): Promise<void> {
+/** The chat completion call; `scrubber` masks secrets in provider error text sent mid-stream. */
+function translateChat(scrubber: SecretScrubber): Middleware {
+  return (ctx) => relayChat(ctx, scrubber);
+}
+
+async function relayChat(ctx: RequestContext, scrubber: SecretScrubber): Promise<void> {
   const instance = ctx.instance!;
   const { body, model } = callOf<ChatRequest>(ctx);
   const stream = body.stream === true;
@@ -88,12 +94,12 @@ async function translateChat(ctx: RequestContext): Promise<void> {
   const native = translator.request(body);
   const answer = await sendNative(ctx, instance, native);
   if (answer === undefined) return;
-  if (answer.statusCode >= 300) throw providerError(instance, answer, translator, await readAll(answer.body));
+  if (answer.statusCode >= 300) throw providerError(instance, answer, translator, await readAll(answer.body, instance.name));
 
   const extra: Record<string, string> = { 'x-request-id': ctx.id };
   if (native.dropped.length > 0) extra['x-llmproxy-dropped-params'] = native.dropped.join(', ');
   if (!stream) {
-    const completion = translator.response(await readAll(answer.body));
+    const completion = await translateAnswer(instance, answer.body, (bytes) => translator.response(bytes));
     noteUsage(ctx, translator, model);
     const text = JSON.stringify(completion);
     ctx.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
@@ -108,7 +114,7 @@ async function translateChat(ctx: RequestContext): Promise<void> {
     // Headers are sent: the failure travels as an SSE error object, then the stream ends.
     const failure = err instanceof GatewayError ? err : err instanceof StreamIncomplete ? new GatewayError('upstream_stream_incomplete', `the provider stream failed: ${err.message}`) : upstreamFailure(instance.name, err);
     ctx.errorCode = failure.code;
-    ctx.res.end(`data: ${JSON.stringify({ error: { message: failure.message, type: 'api_error', code: failure.code, param: null } })}\n\n`);
+    ctx.res.end(`data: ${JSON.stringify({ error: { message: scrubber.scrub(failure.message), type: 'api_error', code: failure.code, param: null } })}\n\n`);
     return;
   } finally {
     noteUsage(ctx, translator, model);

@@ -6,6 +6,7 @@ import type { AuditTrail } from '../../observability/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import { checkNativePath, matchPathRule } from '../../providers/transparent-path.js';
 import { forwardableHeaders } from '../../upstream/headers.js';
+import { forwardableQuery } from '../../upstream/query.js';
 import { forward } from '../forward.js';
 import type { RouteSpec } from '../router.js';
 
@@ -81,6 +82,6 @@ export async function forwardTransparent(ctx: RequestContext): Promise<void> {
   const headers = forwardableHeaders(ctx.req.headers, instance.provider.strippedHeaders);
   const body = instance.transparentBody(ctx.method, ctx.nativeSegments, ctx.body);
   if (body !== null) headers['content-length'] = String(body.length);
-  const request = instance.transparent(ctx.method, ctx.nativePath + ctx.query, ctx.nativeSegments, headers, body);
+  const request = instance.transparent(ctx.method, ctx.nativePath + forwardableQuery(ctx.query), ctx.nativeSegments, headers, body);
   await forward(ctx, instance, await instance.authorize(request));
 }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { createLogger } from '../../observability/logger.js';
+import { SecretScrubber } from '../../observability/scrubber.js';
+import { openSqliteStore, type SqliteStore } from '../../store/sqlite/index.js';
+import { FailedAttemptThrottle, type VerificationAttempt } from '../throttle.js';
+import { generateKey } from './format.js';
+import { dummySecretHash, verifySecret } from './hash.js';
+import { issueKey } from './issue.js';
+import { ApiKeyVerifier } from './verifier.js';
+
+/** An attempt that records what the verifier asked of the throttle. */
+function recordingAttempt(): VerificationAttempt & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    reserve: () => void calls.push('reserve'),
+    slow: (verify) => {
+      calls.push('slow');
+      return verify();
+    },
+  };
+}
+
+describe('ApiKeyVerifier: guessing costs the same and is counted before the slow hash', () => {
+  let store: SqliteStore;
+  let verifier: ApiKeyVerifier;
+  /** The hash each slow check ran against. */
+  let hashes: string[];
+
+  beforeEach(async () => {
+    store = openSqliteStore(':memory:');
+    hashes = [];
+    const logger = createLogger({ level: 'silent', scrubber: new SecretScrubber(), destination: { write: () => {} } });
+    verifier = new ApiKeyVerifier(store.keys, {
+      cacheTtlMs: 60_000,
+      pollMs: 60_000,
+      logger,
+      verifySecret: (hash, secret) => {
+        hashes.push(hash);
+        return verifySecret(hash, secret);
+      },
+    });
+    await verifier.start();
+  });
+  afterEach(async () => {
+    await verifier.stop();
+    store.close();
+  });
+
+  test('an unknown key id is verified with the same function as a wrong secret, against the dummy hash of the same parameters', async () => {
+    const { key, record } = await issueKey(store.keys, { name: 'k' });
+    const unknown = generateKey();
+    const wrongSecret = generateKey(record.id).key;
+    assert.deepEqual(await verifier.verify(unknown.key, recordingAttempt()), { ok: false, reason: 'unknown_key', keyId: unknown.id });
+    assert.deepEqual(await verifier.verify(wrongSecret, recordingAttempt()), { ok: false, reason: 'bad_secret', keyId: record.id });
+    assert.equal((await verifier.verify(key, recordingAttempt())).ok, true);
+    const dummy = await dummySecretHash();
+    assert.deepEqual(hashes, [dummy, record.secretHash, record.secretHash]);
+    assert.equal(dummy.split('$').slice(0, 4).join('$'), record.secretHash.split('$').slice(0, 4).join('$'), 'same algorithm, version and cost');
+  });
+
+  test('the dummy hash exists once start has returned, and is the same for every verifier', async () => {
+    const first = await dummySecretHash();
+    assert.match(first, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    assert.equal(await dummySecretHash(), first);
+    assert.equal(await verifySecret(first, ''), false);
+  });
+
+  test('a check the cache cannot answer reserves a slot, then hashes through attempt.slow; a cached key and a malformed one do neither', async () => {
+    const { key } = await issueKey(store.keys, { name: 'k' });
+    const calls = async (presented: string) => {
+      const attempt = recordingAttempt();
+      await verifier.verify(presented, attempt);
+      return attempt.calls;
+    };
+    assert.deepEqual(await calls(generateKey().key), ['reserve', 'slow']);
+    assert.deepEqual(await calls(key), ['reserve', 'slow']);
+    assert.deepEqual(await calls(key), [], 'verified before: answered from the cache');
+    assert.deepEqual(await calls('llmp_not-a-key'), []);
+  });
+
+  test('concurrent requests with the same new key share one check: one slot, one hash', async () => {
+    const { key } = await issueKey(store.keys, { name: 'k' });
+    const attempts = Array.from({ length: 5 }, () => recordingAttempt());
+    const results = await Promise.all(attempts.map((a) => verifier.verify(key, a)));
+    assert.ok(results.every((r) => r.ok));
+    assert.deepEqual(attempts.map((a) => a.calls), [['reserve', 'slow'], [], [], [], []]);
+    assert.equal(hashes.length, 1);
+  });
+
+  test('with no slot left for the address, a guess is refused with 429 before the store is read or anything hashed', async () => {
+    const throttle = new FailedAttemptThrottle({ limit: 2, windowMs: 60_000, concurrency: { perClient: 4, total: 32 } });
+    const { key } = await issueKey(store.keys, { name: 'k' });
+    assert.equal((await verifier.verify(key, throttle.attempt('192.0.2.9'))).ok, true);
+    hashes.length = 0;
+    const inFlight = [throttle.attempt('192.0.2.1'), throttle.attempt('192.0.2.1')];
+    for (const a of inFlight) a.reserve();
+    for (const presented of [generateKey().key, generateKey(key.slice(5, 17)).key]) {
+      await assert.rejects(
+        Promise.resolve().then(() => verifier.verify(presented, throttle.attempt('192.0.2.1'))),
+        (err: unknown) => err instanceof GatewayError && err.code === 'too_many_auth_failures',
+      );
+    }
+    assert.deepEqual(hashes, []);
+    assert.equal((await verifier.verify(key, throttle.attempt('192.0.2.1'))).ok, true, 'a cached key needs no slot');
+  });
+});
