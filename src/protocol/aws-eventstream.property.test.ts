@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
+import { cutAt as cut } from '../../test/helpers/chunks.js';
 import { readTestdata, testdataFiles, testdataSkip } from '../../test/helpers/testdata.js';
 import { EventStreamDecoder, EventStreamError, bedrockEvent, type EventStreamMessage } from './aws-eventstream.js';
 
@@ -43,18 +44,6 @@ function plain(o: Outcome): unknown {
       headers: Object.entries(m.headers).map(([k, h]) => [k, h.type, h.value instanceof Uint8Array ? [...h.value] : String(h.value.valueOf())]),
     })),
   };
-}
-
-function cut(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(from, p));
-    from = p;
-  }
-  out.push(bytes.subarray(from));
-  return out;
 }
 
 /** A frame with correct CRCs around `headers` (whatever they hold) and `payload`. */

@@ -36,30 +36,12 @@ const CLOSE_BRACE = 0x7d;
  * exceedsJsonDepth(Buffer.from('{"a":[[1]]}'), 2); // true
  */
 export function exceedsJsonDepth(text: Uint8Array | string, limit: number): boolean {
-  return typeof text === 'string' ? stringExceeds(text, limit) : bytesExceed(text, limit);
-}
-
-function bytesExceed(bytes: Uint8Array, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes[i]!;
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) inString = true;
-    else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      if (++depth > limit) return true;
-    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) depth--;
-  }
-  return false;
-}
-
-function stringExceeds(text: string, limit: number): boolean {
+  // The structural characters are ASCII, so UTF-16 code units and UTF-8 bytes scan alike.
+  const at = typeof text === 'string' ? (i: number) => text.charCodeAt(i) : (i: number) => text[i]!;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = at(i);
     if (inString) {
       if (c === BACKSLASH) i++;
       else if (c === QUOTE) inString = false;

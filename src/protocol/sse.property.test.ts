@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { cutAt as cut } from '../../test/helpers/chunks.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { SseDecoder, type SseEvent } from './sse.js';
 
@@ -33,19 +34,6 @@ function run(chunks: readonly Uint8Array[], options: { lineLimit?: number; keepU
     assert.match(err.message, /^the provider sent a stream (line|event|text outside its events) longer than \d+ bytes/);
     return { events, error: err.message, unframed: d.unframedText };
   }
-}
-
-/** `bytes` cut at `cuts` (offsets, any order, repeats give empty chunks). */
-function cut(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(from, p));
-    from = p;
-  }
-  out.push(bytes.subarray(from));
-  return out;
 }
 
 /** Offsets where a cut is most likely to break a careless decoder: between CR and LF, inside a UTF-8 sequence. */

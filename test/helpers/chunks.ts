@@ -33,3 +33,16 @@ export function randomChunks(bytes: Uint8Array, seed: number, max = 64): Uint8Ar
 export function byteByByte(bytes: Uint8Array): Uint8Array[] {
   return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
 }
+
+/** `bytes` cut at `offsets` (taken modulo length + 1, any order; a repeated offset gives an empty chunk). */
+export function cutAt<T extends Uint8Array>(bytes: T, offsets: readonly number[]): T[] {
+  const points = offsets.map((o) => o % (bytes.length + 1)).sort((a, b) => a - b);
+  const out: T[] = [];
+  let from = 0;
+  for (const p of points) {
+    out.push(bytes.subarray(from, p) as T);
+    from = p;
+  }
+  out.push(bytes.subarray(from) as T);
+  return out;
+}

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { EventStreamCodec, type MessageHeaders } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import fc from 'fast-check';
+import { cutAt as cut } from '../helpers/chunks.js';
 import { validate } from '../../src/config/load.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { RequestContext } from '../../src/middleware/context.js';
@@ -493,19 +494,6 @@ const streamArb: fc.Arbitrary<Buffer> = fc.oneof(
     .map((frames) => Buffer.concat(frames)),
   fc.uint8Array({ maxLength: 256 }).map((b) => Buffer.from(b)),
 );
-
-/** Cuts `bytes` at the given offsets (any chunking must be survivable). */
-function cut(bytes: Buffer, offsets: number[]): Buffer[] {
-  const points = [...new Set(offsets.map((o) => o % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let last = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(last, p));
-    last = p;
-  }
-  out.push(bytes.subarray(last));
-  return out;
-}
 
 /** Every streaming chat translator on `body`, cut at `offsets`. */
 function checkStream(body: Buffer, offsets: number[]): void {
