@@ -143,6 +143,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit, roles)] : [];
   const inference = {
     instances,
+    scrubber,
     audit,
     roles,
     jsonDepthLimit: config.server.json_depth_limit,
@@ -160,7 +161,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     .add(transparentRoute(inference))
     .add(bedrockRootRoute(inference));
   for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);
-  for (const route of protocolChatRoutes({ ...inference, aliases, scrubber })) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
   for (const route of adminRoutes({ config, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;

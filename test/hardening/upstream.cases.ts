@@ -115,7 +115,8 @@ export function upstreamCases(key: () => string): HttpCase[] {
     cases.push({ name: `${sse}: truncated stream → ends with upstream_stream_incomplete`, request: protocol(key, instance, 'truncated', true), expect: one(200, undefined, endsWithSseError('upstream_stream_incomplete')) });
     cases.push({ name: `${sse}: stream reset mid-way → ends with an SSE error object`, request: protocol(key, instance, 'stream-reset', true), expect: one(200, undefined, endsWithSseError()) });
 
-    // Transparent mode: the provider's own answers pass through; the gateway's credential problems do not.
+    // Transparent mode: the provider's own answers pass through (error text with every secret
+    // masked); the gateway's credential problems do not.
     const tr = `transparent ${instance}`;
     for (const status of [400, 403, 404, 429, 500, 503]) {
       cases.push({
@@ -126,6 +127,13 @@ export function upstreamCases(key: () => string): HttpCase[] {
           const message = `hostile plain error ${status}`;
           assert.deepEqual(JSON.parse(a.text), instance === 'oai' ? { error: { message, type, param: null, code: null } } : { type: 'error', error: { type, message } });
         }),
+      });
+    }
+    for (const status of [400, 403, 404, 422, 429, 500, 503]) {
+      cases.push({
+        name: `${tr}: upstream ${status} echoing the key passes through with every secret masked`,
+        request: transparent(key, instance, `err-${status}`),
+        expect: one(status, undefined, scrubbedMessage),
       });
     }
     cases.push({

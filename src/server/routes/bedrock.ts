@@ -5,6 +5,7 @@ import type { Middleware } from '../../middleware/types.js';
 import { DEFAULT_JSON_DEPTH_LIMIT, exceedsJsonDepth } from '../../protocol/json.js';
 import { forward } from '../forward.js';
 import type { RouteSpec } from '../router.js';
+import type { SecretScrubber } from '../../observability/scrubber.js';
 import { forwardTransparent, resolveInstance, type TransparentRouteDeps } from './transparent.js';
 
 /** Names the Bedrock instance for the root routes; default: the default `bedrock` instance. */
@@ -23,7 +24,7 @@ export function bedrockRootRoute(deps: TransparentRouteDeps): RouteSpec {
     prefix: true,
     methods: ['POST'],
     mode: 'transparent',
-    middleware: [pickInstance(false), deps.authenticate, resolveInstance(deps, 'bedrock'), deps.readBody, deps.authorize, forwardTransparent],
+    middleware: [pickInstance(false), deps.authenticate, resolveInstance(deps, 'bedrock'), deps.readBody, deps.authorize, forwardTransparent(deps.scrubber)],
   };
 }
 
@@ -38,7 +39,7 @@ export function bedrockEnvelopeRoutes(deps: TransparentRouteDeps & EnvelopeDeps)
     path,
     methods: ['POST'],
     mode: 'transparent',
-    middleware: [pickInstance(true), deps.authenticate, deps.readBody, unwrapEnvelope(deps), resolveInstance(deps, 'bedrock'), deps.authorize, forwardEnvelope],
+    middleware: [pickInstance(true), deps.authenticate, deps.readBody, unwrapEnvelope(deps), resolveInstance(deps, 'bedrock'), deps.authorize, forwardEnvelope(deps.scrubber)],
   }));
 }
 
@@ -105,7 +106,13 @@ function unwrapEnvelope(deps: Pick<TransparentRouteDeps, 'audit'> & EnvelopeDeps
   };
 }
 
-async function forwardEnvelope(ctx: RequestContext): Promise<void> {
+function forwardEnvelope(scrubber: SecretScrubber): Middleware {
+  return async function forwardBedrockEnvelope(ctx) {
+    await sendEnvelope(ctx, scrubber);
+  };
+}
+
+async function sendEnvelope(ctx: RequestContext, scrubber: SecretScrubber): Promise<void> {
   const instance = ctx.instance!;
   const envelope = envelopes.get(ctx)!;
   const headers: Record<string, string> = {
@@ -114,5 +121,5 @@ async function forwardEnvelope(ctx: RequestContext): Promise<void> {
     'content-length': String(ctx.body!.length),
   };
   const request = instance.transparent('POST', ctx.nativePath, ctx.nativeSegments, headers, ctx.body);
-  await forward(ctx, instance, await instance.authorize(request));
+  await forward(ctx, instance, await instance.authorize(request), scrubber);
 }

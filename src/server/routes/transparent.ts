@@ -3,6 +3,7 @@ import { auditEvent } from '../../middleware/audit.js';
 import type { RequestContext } from '../../middleware/context.js';
 import type { Middleware } from '../../middleware/types.js';
 import type { AuditTrail } from '../../observability/audit-trail.js';
+import type { SecretScrubber } from '../../observability/scrubber.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import { checkNativePath, matchPathRule } from '../../providers/transparent-path.js';
 import { forwardableHeaders } from '../../upstream/headers.js';
@@ -18,6 +19,7 @@ export interface TransparentRouteDeps {
   authenticate: Middleware;
   readBody: Middleware;
   authorize: Middleware;
+  scrubber: SecretScrubber;
 }
 
 /**
@@ -30,7 +32,7 @@ export function transparentRoute(deps: TransparentRouteDeps): RouteSpec {
     path: PREFIX,
     prefix: true,
     mode: 'transparent',
-    middleware: [splitPath, deps.authenticate, resolveInstance(deps), deps.readBody, deps.authorize, forwardTransparent],
+    middleware: [splitPath, deps.authenticate, resolveInstance(deps), deps.readBody, deps.authorize, forwardTransparent(deps.scrubber)],
   };
 }
 
@@ -76,12 +78,16 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
   };
 }
 
-/** Forwards the request as the client sent it, credential swapped. */
-export async function forwardTransparent(ctx: RequestContext): Promise<void> {
+/** Forwards the request as the client sent it, credential swapped; `scrubber` masks secrets a provider error echoes. */
+export function forwardTransparent(scrubber: SecretScrubber): Middleware {
+  return (ctx) => forwardAsSent(ctx, scrubber);
+}
+
+async function forwardAsSent(ctx: RequestContext, scrubber: SecretScrubber): Promise<void> {
   const instance = ctx.instance!;
   const headers = forwardableHeaders(ctx.req.headers, instance.provider.strippedHeaders);
   const body = instance.transparentBody(ctx.method, ctx.nativeSegments, ctx.body);
   if (body !== null) headers['content-length'] = String(body.length);
   const request = instance.transparent(ctx.method, ctx.nativePath + forwardableQuery(ctx.query), ctx.nativeSegments, headers, body);
-  await forward(ctx, instance, await instance.authorize(request));
+  await forward(ctx, instance, await instance.authorize(request), scrubber);
 }
