@@ -465,6 +465,13 @@ async function main(): Promise<number> {
   console.log(`soak: ${MINUTES} min, ${CLIENTS} clients, gateway ${base}, scratch ${scratch}`);
   const gateway = spawn(process.execPath, ['--import', probe, cli, 'serve', '--config', config], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let gatewayExit: string | undefined;
+  // Interrupted (Ctrl-C, a CI timeout): take the gateway along rather than leave it running.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      gateway.kill('SIGTERM');
+      process.exit(130);
+    });
+  }
   let stopping = false;
   gateway.once('exit', (code, signal) => {
     gatewayExit = `${code ?? signal}`;
