@@ -295,9 +295,9 @@ describe('graceful shutdown of llmproxy serve', () => {
       const m = /^llmproxy_inflight_requests (\d+)$/m.exec(await res.text());
       return Number(m?.[1]);
     };
-    // The /metrics request itself is in flight while it is answered. The broken session stops
-    // answering (node keeps it open after its GOAWAY); a PING without answer ends it.
-    assert.equal(await inflight(), 2, 'the broken stream is counted until its session is found dead');
+    // The /metrics request itself is in flight while it is answered. On Node 20 the broken session
+    // stops answering but stays open after its GOAWAY, until an unanswered PING ends it; newer
+    // Node versions close it at once.
     assert.ok(await pollUntil(async () => (await inflight()) === 1, 8000), 'the broken stream is still counted in flight');
 
     const stream = await within(startStream(serve.port, key), 10_000, 'response headers');
