@@ -232,11 +232,16 @@ describe('slow clients are cut off on every listener', () => {
 describe('connection limits', () => {
   let emu: OpenAIEmulator;
   let gw: TestGateway;
+  let cert: ReturnType<typeof selfSignedCert>;
 
   before(async () => {
     process.env['CONNECTIONS_TEST_KEY'] = PROVIDER_KEY;
+    cert = selfSignedCert();
     emu = await new OpenAIEmulator([PROVIDER_KEY]).start();
-    gw = await startGateway({ instances: instances(emu.url), server: { ...TIMEOUTS, keep_alive_timeout: '30s', headers_timeout: '30s', max_connections_per_client: 3, max_connections: 5 } });
+    gw = await startGateway({
+      instances: instances(emu.url),
+      server: { ...TIMEOUTS, keep_alive_timeout: '30s', headers_timeout: '30s', max_connections_per_client: 3, max_connections: 5, tls: { port: 0, cert_file: cert.certFile, key_file: cert.keyFile } },
+    });
   });
   after(async () => {
     await gw.close();
@@ -272,5 +277,23 @@ describe('connection limits', () => {
     assert.equal(statusOf(text), 503, text);
     assert.equal(jsonBody(text).error.code, 'too_many_connections');
     for (const o of open) o.socket.destroy();
+  });
+
+  test('TLS: past max_connections_per_client a new connection is closed before its handshake; the admitted ones are served', async () => {
+    const port = gw.addresses.tls!.port;
+    const connect = (p: number) => tls.connect({ port: p, host: '127.0.0.1', ca: cert.cert, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    const open = await Promise.all([raw(port, connect), raw(port, connect), raw(port, connect)]);
+    const refused = await new Promise<string>((resolve) => {
+      const socket = connect(port);
+      socket.once('secureConnect', () => resolve('handshake completed'));
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      socket.once('close', () => resolve('closed'));
+    });
+    assert.notEqual(refused, 'handshake completed');
+    open[0]!.socket.write('GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.equal(statusOf(await open[0]!.closed(GRACE_MS)), 200);
+    for (const c of open) c.socket.destroy();
+    const metrics = await (await fetch(`${gw.url}/metrics`, { headers: { connection: 'close' } })).text();
+    assert.match(metrics, /^llmproxy_connections_refused_total\{reason="max_connections_per_client"\} [1-9]\d*$/m);
   });
 });
