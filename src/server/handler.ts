@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import { abortResponse, type Req, type Res } from '../util/http.js';
-import { refuseQueryCredential } from '../upstream/query.js';
+import { queryCredentialError } from '../upstream/query.js';
 import type { Route, Router } from './router.js';
 
 export interface HandlerDeps {
@@ -149,14 +149,13 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
     if (ctx.res.writableEnded) return;
     // Provider error messages reach the client here: a provider that echoes the gateway's credential must not hand it over.
     const answer = toHttp(err, ctx.errorFlavour, scrub);
-    const body = answer.body;
     // Answered before the request body arrived (refused credential, too large...): do not keep
     // reading what the client still sends. (An HTTP/2 stream is not reset here, which could cut
     // the answer: flow control stops a client that is not read, and the listener resets a stream
     // whose request outlives its deadline.)
     if (ctx.req.httpVersionMajor === 1 && !ctx.req.complete) ctx.res.setHeader('connection', 'close');
-    ctx.res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(body) });
-    ctx.res.end(body);
+    ctx.res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+    ctx.res.end(answer.body);
   }
 
   return function handleRequest(req, res) {
@@ -180,10 +179,9 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
       fail(ctx, new GatewayError('invalid_path', 'only origin-form request targets ("/path") are accepted'));
       return;
     }
-    try {
-      refuseQueryCredential(ctx.query);
-    } catch (err) {
-      fail(ctx, err);
+    const leaked = queryCredentialError(ctx.query);
+    if (leaked) {
+      fail(ctx, leaked);
       return;
     }
     if (req.httpVersionMajor === 1 && hostHeaders(req.rawHeaders) > 1) {

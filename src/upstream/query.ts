@@ -13,12 +13,11 @@ const CREDENTIAL_PARAMS = new Set(['key', 'api_key', 'api-key', 'apikey', 'x-api
 /** A gateway key (`llmp_<id>_<secret>`), found in the query as sent or percent-decoded. */
 const GATEWAY_KEY = /llmp_[0-9A-Za-z]+_[0-9A-Za-z]/;
 
-/** Throws 400 `invalid_request` when `query` (`?...` or '') carries a gateway key. */
-export function refuseQueryCredential(query: string): void {
-  if (query.length === 0) return;
-  if (GATEWAY_KEY.test(query) || (query.includes('%') && GATEWAY_KEY.test(decode(query)))) {
-    throw new GatewayError('invalid_request', 'a gateway credential was sent in the URL query; send it in a header (Authorization: Bearer, X-API-Key) instead, and replace the key: URLs are logged');
-  }
+/** The 400 `invalid_request` to answer when `query` (`?...` or '') carries a gateway key; undefined otherwise. */
+export function queryCredentialError(query: string): GatewayError | undefined {
+  if (query.length === 0) return undefined;
+  if (!GATEWAY_KEY.test(query) && !(query.includes('%') && GATEWAY_KEY.test(decode(query)))) return undefined;
+  return new GatewayError('invalid_request', 'a gateway credential was sent in the URL query; send it in a header (Authorization: Bearer, X-API-Key) instead, and replace the key: URLs are logged');
 }
 
 /**

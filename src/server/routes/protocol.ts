@@ -82,7 +82,9 @@ function listModels(deps: ProtocolRouteDeps): Middleware {
 
 /** The chat completion call; `scrubber` masks secrets in provider error text sent mid-stream. */
 function translateChat(scrubber: SecretScrubber): Middleware {
-  return (ctx) => relayChat(ctx, scrubber);
+  return function translateChatCompletion(ctx) {
+    return relayChat(ctx, scrubber);
+  };
 }
 
 async function relayChat(ctx: RequestContext, scrubber: SecretScrubber): Promise<void> {

@@ -80,7 +80,9 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
 
 /** Forwards the request as the client sent it, credential swapped; `scrubber` masks secrets a provider error echoes. */
 export function forwardTransparent(scrubber: SecretScrubber): Middleware {
-  return (ctx) => forwardAsSent(ctx, scrubber);
+  return function forwardTransparentRequest(ctx) {
+    return forwardAsSent(ctx, scrubber);
+  };
 }
 
 async function forwardAsSent(ctx: RequestContext, scrubber: SecretScrubber): Promise<void> {
