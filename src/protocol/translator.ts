@@ -1,4 +1,6 @@
+import { GatewayError } from '../errors/gateway-error.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from './openai.js';
+import { chatRequestSchema, embeddingsRequestSchema } from './openai-schema.js';
 
 /**
  * Protocol mode: an OpenAI chat request translated to a provider's native API and back. One
@@ -40,6 +42,41 @@ export interface TranslatorOptions {
    * set by Instance); translators pass it to their SseDecoder, which throws a GatewayError past it.
    */
   streamLineLimit?: number | undefined;
+}
+
+/**
+ * A translator's refusal of a request the schema accepted but the provider cannot honour: 400
+ * `invalid_request`, whose `param` is the field the message starts with, in OpenAI's spelling
+ * (`temperature: Anthropic accepts 0 to 1`, `messages[2].content[0]: ...`, `n=2 is not ...`).
+ *
+ * @example
+ * throw refusal(`tools[${i}].type: only "function" tools are supported`); // param "tools[0].type"
+ */
+export function refusal(message: string): GatewayError {
+  return new GatewayError('invalid_request', message, { param: leadingParam(message) });
+}
+
+const LEADING_PATH = /^([a-z_][a-z0-9_]*)((?:\[\d+\]|\.[a-z_][a-z0-9_]*)*)(?=$|[:= ])/;
+/** Top-level request fields a message may start with: the schemas' own, and those OpenAI has beyond them. */
+const REQUEST_FIELDS: ReadonlySet<string> = new Set([
+  ...Object.keys(chatRequestSchema.shape),
+  ...Object.keys(embeddingsRequestSchema.shape),
+  'metadata',
+  'store',
+  'service_tier',
+  'prediction',
+  'verbosity',
+  'audio',
+  'functions',
+  'function_call',
+  'web_search_options',
+  'prompt_cache_key',
+]);
+
+/** The request field path a refusal message starts with, when its first segment is a request field. */
+export function leadingParam(message: string): string | undefined {
+  const m = LEADING_PATH.exec(message);
+  return m !== null && REQUEST_FIELDS.has(m[1]!) ? m[0] : undefined;
 }
 
 /** A provider stream that ended without its terminal event; the client gets an error event. */

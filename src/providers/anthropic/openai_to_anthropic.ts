@@ -16,6 +16,7 @@ import { chatUsage, choiceChunk, usageChunk, type ChunkDelta, type TokenCounts }
 import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder } from '../../protocol/sse.js';
 import {
+  refusal,
   StreamIncomplete,
   type ChatTranslator,
   type ChatTranslatorFactory,
@@ -228,9 +229,8 @@ const PARAMETER_RULES: Readonly<Record<string, ParameterRule>> = {
   prompt_cache_key: dropped(),
 };
 
-function invalid(message: string): GatewayError {
-  return new GatewayError('invalid_request', message);
-}
+/** A refusal naming the field its message starts with (protocol/translator.ts). */
+const invalid = refusal;
 
 /**
  * Translates an OpenAI chat request into the Messages parameters every Claude host shares.

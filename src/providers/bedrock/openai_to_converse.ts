@@ -3,7 +3,7 @@ import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { bedrockEvent, EventStreamDecoder, EventStreamError, type EventStreamMessage } from '../../protocol/aws-eventstream.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, CustomTool, CustomToolCall, FinishReason, Tool, ToolCall, ToolChoice } from '../../protocol/openai.js';
-import { StreamIncomplete, type ChatTranslator, type ChatTranslatorFactory, type NativeRequest, type TranslatorOptions } from '../../protocol/translator.js';
+import { StreamIncomplete, refusal, type ChatTranslator, type ChatTranslatorFactory, type NativeRequest, type TranslatorOptions } from '../../protocol/translator.js';
 import { emptyUsage } from '../usage.js';
 import { bedrockUsage } from './usage.js';
 
@@ -128,7 +128,7 @@ const IMAGE_FORMATS: Readonly<Record<string, ImageFormat>> = {
 };
 
 function refuse(message: string): never {
-  throw new GatewayError('invalid_request', message);
+  throw refusal(message);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -4,6 +4,7 @@ import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { ChoiceProgress, chatUsage, choiceChunk, usageChunk, type TokenCounts } from '../../protocol/chunks.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
+  refusal,
   StreamIncomplete,
   type ChatTranslator,
   type ChatTranslatorFactory,
@@ -180,7 +181,8 @@ const REFUSAL_REASONS: Readonly<Record<string, string>> = {
 
 const REASONING_EFFORTS = new Set(['minimal', 'low', 'medium', 'high']);
 
-const invalid = (message: string): GatewayError => new GatewayError('invalid_request', message);
+/** A refusal naming the field its message starts with (protocol/translator.ts). */
+const invalid = refusal;
 const present = (v: unknown): boolean => v !== undefined && v !== null;
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 

@@ -3,6 +3,7 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, ChatUsage, ChunkToolCall, CustomTool, CustomToolCall, FinishReason, Tool, ToolCall } from '../../protocol/openai.js';
 import { exceedsJsonDepth, NESTED_JSON_DEPTH_LIMIT, parseJsonWithin } from '../../protocol/json.js';
 import {
+  refusal,
   StreamIncomplete,
   type ChatTranslator,
   type ChatTranslatorFactory,
@@ -264,7 +265,7 @@ const IMAGE_EXTENSIONS: Readonly<Record<string, string>> = {
 const AUDIO_FORMATS: Readonly<Record<string, string>> = { wav: 'audio/wav', mp3: 'audio/mp3' };
 
 function refuse(message: string): never {
-  throw new GatewayError('invalid_request', message);
+  throw refusal(message);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

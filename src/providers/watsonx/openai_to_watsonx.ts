@@ -12,6 +12,7 @@ import { ChoiceProgress, chatUsage, choiceChunk, usageChunk, type TokenCounts } 
 import { parseJsonWithin, parseProviderJson } from '../../protocol/json.js';
 import { SseDecoder, type SseEvent } from '../../protocol/sse.js';
 import {
+  refusal,
   StreamIncomplete,
   type ChatTranslator,
   type ChatTranslatorFactory,
@@ -183,9 +184,8 @@ const REFUSAL_REASONS: Readonly<Record<string, string>> = {
 
 const REASONING_EFFORTS = new Set(['low', 'medium', 'high']);
 
-function invalid(message: string): GatewayError {
-  return new GatewayError('invalid_request', message);
-}
+/** A refusal naming the field its message starts with (protocol/translator.ts). */
+const invalid = refusal;
 
 const present = (v: unknown): boolean => v !== undefined && v !== null;
 const isObject = <T>(v: T): v is T & Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
