@@ -57,9 +57,20 @@ export function canonicalAddress(address: string): string {
   const family = isIP(address);
   // isIP accepts only dotted decimal without leading zeros, which is already canonical.
   if (family !== 6) return address;
-  const formatted = new SocketAddress({ address, family: 'ipv6' }).address;
-  return formatted.startsWith(MAPPED_IPV4) && isIP(formatted.slice(MAPPED_IPV4.length)) === 4 ? formatted.slice(MAPPED_IPV4.length) : formatted;
+  // Every request asks (client address, throttle bucket); a few recent peers cover nearly all of them.
+  let canonical = recentIpv6.get(address);
+  if (canonical === undefined) {
+    const formatted = new SocketAddress({ address, family: 'ipv6' }).address;
+    canonical = formatted.startsWith(MAPPED_IPV4) && isIP(formatted.slice(MAPPED_IPV4.length)) === 4 ? formatted.slice(MAPPED_IPV4.length) : formatted;
+    if (recentIpv6.size >= RECENT_IPV6_MAX) recentIpv6.clear();
+    recentIpv6.set(address, canonical);
+  }
+  return canonical;
 }
+
+/** IPv6 spellings already made canonical; cleared when full, so its size stays bounded. */
+const recentIpv6 = new Map<string, string>();
+const RECENT_IPV6_MAX = 4096;
 
 /**
  * The bucket a client address is counted in: an IPv4 address itself; for IPv6 its /64

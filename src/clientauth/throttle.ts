@@ -51,7 +51,7 @@ export interface FailedAttemptThrottleOptions {
   now?: () => number;
 }
 
-interface Window {
+export interface Window {
   failures: number;
   /** Checks in flight that reserved a slot and have not settled yet. */
   reserved: number;
@@ -120,30 +120,39 @@ export class FailedAttemptThrottle {
     this.#window(addressBucket(address)).failures++;
   }
 
-  /** A new attempt from `address`; the authenticate step settles it. */
+  /** A new attempt from `address`; the authenticate step settles it. One small object: it runs on every request. */
   attempt(address: string): SettledAttempt {
-    const bucket = addressBucket(address);
-    let reservation: Window | undefined;
-    let settled = false;
-    return {
-      reserve: () => {
-        if (reservation === undefined && !settled) reservation = this.#reserve(bucket);
-      },
-      slow: async (verify) => {
-        const release = await this.#limiter.acquire(bucket);
-        try {
-          return await verify();
-        } finally {
-          release();
-        }
-      },
-      settle: (guessFailed) => {
-        if (settled) return;
-        settled = true;
-        if (reservation !== undefined) this.#settle(reservation, guessFailed);
-        else if (guessFailed) this.#window(bucket).failures++;
-      },
-    };
+    return new Attempt(this, address);
+  }
+
+  /** For Attempt: the bucket of `address`. */
+  bucketOf(address: string): string {
+    return addressBucket(address);
+  }
+
+  /** For Attempt: one slot of `bucket`'s window, or 429 when failures and reservations fill it. */
+  reserveSlot(bucket: string): Window {
+    return this.#reserve(bucket);
+  }
+
+  /** For Attempt: ends a reservation (`failed` keeps it as a failure). */
+  settleSlot(e: Window, failed: boolean): void {
+    this.#settle(e, failed);
+  }
+
+  /** For Attempt: counts a failure that reserved nothing. */
+  failBucket(bucket: string): void {
+    this.#window(bucket).failures++;
+  }
+
+  /** For Attempt: runs `verify` within the concurrency caps of `bucket`. */
+  async limited<T>(bucket: string, verify: () => Promise<T>): Promise<T> {
+    const release = await this.#limiter.acquire(bucket);
+    try {
+      return await verify();
+    } finally {
+      release();
+    }
   }
 
   /** Checks running and waiting (overall and for `address`) and the address's window; for tests. */
@@ -202,4 +211,40 @@ export function tooManyFailures(retryAfterMs: number): GatewayError {
   return new GatewayError('too_many_auth_failures', 'Too many failed authentication attempts from this address; try again later.', {
     retryAfter: retryAfterMs / 1000,
   });
+}
+
+/**
+ * One request's attempt. Most requests never reserve (a cached key, no credential), so the
+ * address's bucket is worked out only when needed.
+ */
+class Attempt implements SettledAttempt {
+  readonly #throttle: FailedAttemptThrottle;
+  readonly #address: string;
+  #bucket: string | undefined;
+  #reservation: Window | undefined;
+  #settled = false;
+
+  constructor(throttle: FailedAttemptThrottle, address: string) {
+    this.#throttle = throttle;
+    this.#address = address;
+  }
+
+  get #key(): string {
+    return (this.#bucket ??= this.#throttle.bucketOf(this.#address));
+  }
+
+  reserve(): void {
+    if (this.#reservation === undefined && !this.#settled) this.#reservation = this.#throttle.reserveSlot(this.#key);
+  }
+
+  slow<T>(verify: () => Promise<T>): Promise<T> {
+    return this.#throttle.limited(this.#key, verify);
+  }
+
+  settle(guessFailed: boolean): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#reservation !== undefined) this.#throttle.settleSlot(this.#reservation, guessFailed);
+    else if (guessFailed) this.#throttle.failBucket(this.#key);
+  }
 }

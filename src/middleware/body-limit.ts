@@ -68,7 +68,8 @@ function collect(ctx: RequestContext, limit: number, timeoutMs: number | undefin
       req.resume();
       reject(err);
     };
-    if (timeoutMs !== undefined) {
+    // A body already received whole (the usual case: it came with the headers) needs no deadline.
+    if (timeoutMs !== undefined && !req.complete) {
       // From the request's start: a body trickled a byte at a time must not hold the connection open.
       const left = Math.max(0, timeoutMs - (performance.now() - ctx.startedAt));
       timer = setTimeout(() => stop(new GatewayError('request_timeout', `the request body did not arrive within ${timeoutMs} ms`)), left);
