@@ -4,24 +4,12 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { createLogger } from '../../observability/logger.js';
 import { SecretScrubber } from '../../observability/scrubber.js';
 import { openSqliteStore, type SqliteStore } from '../../store/sqlite/index.js';
-import { FailedAttemptThrottle, type VerificationAttempt } from '../throttle.js';
+import { FailedAttemptThrottle } from '../throttle.js';
+import { recordingAttempt } from '../test-support.js';
 import { generateKey } from './format.js';
 import { dummySecretHash, verifySecret } from './hash.js';
 import { issueKey } from './issue.js';
 import { ApiKeyVerifier } from './verifier.js';
-
-/** An attempt that records what the verifier asked of the throttle. */
-function recordingAttempt(): VerificationAttempt & { calls: string[] } {
-  const calls: string[] = [];
-  return {
-    calls,
-    reserve: () => void calls.push('reserve'),
-    slow: (verify) => {
-      calls.push('slow');
-      return verify();
-    },
-  };
-}
 
 describe('ApiKeyVerifier: guessing costs the same and is counted before the slow hash', () => {
   let store: SqliteStore;

@@ -5,25 +5,14 @@ import { openSqliteStore, type SqliteStore } from '../../store/sqlite/index.js';
 import type { Req, Res } from '../../util/http.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { dummySecretHash } from '../api-key/hash.js';
-import { FailedAttemptThrottle, type VerificationAttempt } from '../throttle.js';
+import { FailedAttemptThrottle } from '../throttle.js';
+import { recordingAttempt } from '../test-support.js';
 import { BasicAuthenticator, parseBasic } from './authenticator.js';
 import { hashPassword, passwordProblem, verifyPassword } from './password.js';
 import { UserDirectory } from './users.js';
 
 function ctx(headers: Record<string, string>): RequestContext {
   return new RequestContext({ headers, method: 'GET', url: '/v1/models' } as unknown as Req, {} as Res);
-}
-/** An attempt that records what the authenticator asked of the throttle. */
-function recordingAttempt(): VerificationAttempt & { calls: string[] } {
-  const calls: string[] = [];
-  return {
-    calls,
-    reserve: () => void calls.push('reserve'),
-    slow: (verify) => {
-      calls.push('slow');
-      return verify();
-    },
-  };
 }
 const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
 
