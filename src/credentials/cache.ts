@@ -105,9 +105,7 @@ export class RefreshingCredential<C extends Credential> implements CachedCredent
   #fallback(cause: unknown): Promise<C> {
     const current = this.#current;
     if (current !== undefined && (current.expiresAt === undefined || this.#now() < current.expiresAt)) return Promise.resolve(current);
-    return Promise.reject(
-      new GatewayError('credential_unavailable', `the gateway could not obtain its provider credential (${this.#source.method}); an operator can see why in the logs or with "llmproxy config check"`, { cause }),
-    );
+    return Promise.reject(credentialUnavailable(this.#source.method, cause));
   }
 
   invalidate(): void {
@@ -201,4 +199,9 @@ function describe(err: unknown): string {
     return `${name}${err.message}`.slice(0, 300);
   }
   return String(err).slice(0, 300);
+}
+
+/** The client-facing 503 when no usable provider credential can be had; the endpoint's detail stays in the logs. */
+export function credentialUnavailable(method: string, cause?: unknown): GatewayError {
+  return new GatewayError('credential_unavailable', `the gateway could not obtain its provider credential (${method}); an operator can see why in the logs or with "llmproxy config check"`, { cause });
 }

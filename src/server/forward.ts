@@ -5,6 +5,7 @@ import type { RequestContext } from '../middleware/context.js';
 import type { Instance } from '../providers/instance.js';
 import type { UsageObserver } from '../providers/usage.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
+import { credentialUnavailable } from '../credentials/cache.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { upstreamFailure } from '../upstream/errors.js';
 import { requestUpstream } from '../upstream/pool.js';
@@ -66,6 +67,10 @@ export async function exchange(ctx: RequestContext, instance: Instance, req: Ups
     if (answer === undefined) return undefined;
     if (instance.provider.staleCredential(answer.statusCode, answer.headers)) {
       answer.body.resume();
+      // The refresh failed (its endpoint is down) and the cache retried with the credential the
+      // provider had just refused: the gateway has no usable credential, which is a 503, not a
+      // provider refusing a fresh one.
+      if (instance.credential.state.lastError !== undefined) throw credentialUnavailable(instance.credential.state.method);
       throw new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider rejected the gateway's credential after a refresh; an operator must check it`);
     }
   }

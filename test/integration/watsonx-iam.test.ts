@@ -172,6 +172,33 @@ describe('watsonx with IAM-exchanged tokens (api_key, trusted_profile)', () => {
     }
   });
 
+  test('watsonx rejects the token while IAM is down: 503 credential_unavailable (no usable credential), not 502', async () => {
+    const { gw, key } = await gateway(3600);
+    try {
+      await sleep(2100); // past the cache's invalidate cooldown
+      iam.setDown('unavailable');
+      wx.acceptedKeys.clear(); // the token in hand is refused, and no new one can be had
+      const res = await transparent(gw, key, 'wxkey');
+      const text = await res.text();
+      assert.equal(res.status, 503, text);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'credential_unavailable');
+      for (const secret of [API_KEY, ...iam.minted]) assert.ok(!text.includes(secret));
+      // IAM back: the next request exchanges a new token and succeeds.
+      iam.setDown(false);
+      let status = 0;
+      for (let i = 0; i < 40 && status !== 200; i++) {
+        await sleep(100);
+        const again = await transparent(gw, key, 'wxkey');
+        status = again.status;
+        await again.arrayBuffer();
+      }
+      assert.equal(status, 200);
+    } finally {
+      iam.setDown(false);
+      await gw.close();
+    }
+  });
+
   test('a wrong API key: startup reports IAM\'s code, never the key', async () => {
     process.env['WX_IAM_TEST_WRONG_KEY'] = 'wrong-ibm-key-abcdefghijklmnopqrstuvwxyz';
     iam.reset();
