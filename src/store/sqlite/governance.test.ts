@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { UsageRow } from '../governance-types.js';
+import Database from 'better-sqlite3';
+import { GOVERNANCE_MIGRATION, SPEND_AFTER_SQL } from './governance.js';
 import { openSqliteStore } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'llmproxy-gov-store-'));
@@ -34,6 +36,50 @@ describe('sqlite governance stores', () => {
     assert.deepEqual(await store.governance.usage.spendSince(100), { global: 1_500_200, keys: { k1: 200, k2: 1_500_000 }, users: { alice: 200 } });
     assert.equal(await store.governance.usage.prune(100), 1);
     await store.close();
+  });
+
+  test('spendSince adds only the rows written since its last answer, and always equals a full sum', async () => {
+    const path = join(root, 'c', 'db.sqlite');
+    const store = openSqliteStore(path);
+    const usage = store.governance.usage;
+    /** The month summed from scratch, by a second connection to the same file. */
+    const fresh = async () => {
+      const other = openSqliteStore(path);
+      try {
+        return await other.governance.usage.spendSince(100);
+      } finally {
+        await other.close();
+      }
+    };
+    const batches: UsageRow[][] = [
+      [row({ requestId: 'a' }), row({ requestId: 'b', keyId: 'k2', user: null, costMicros: 7 })],
+      [row({ requestId: 'c', time: 50 }), row({ requestId: 'd', keyId: 'k3', user: 'bob', costMicros: 40 })],
+      [],
+      [row({ requestId: 'e', time: 5000, costMicros: 1 }), row({ requestId: 'f', keyId: null, user: null, costMicros: 3 })],
+    ];
+    for (const batch of batches) {
+      await usage.append(batch);
+      const answer = await usage.spendSince(100);
+      assert.deepEqual(answer, await fresh());
+      answer.global = -1; // a caller changing its copy changes nothing kept
+      answer.keys['k1'] = -1;
+    }
+    assert.deepEqual(await usage.spendSince(100), { global: 151, keys: { k1: 101, k2: 7, k3: 40 }, users: { alice: 101, bob: 40 } }); // c (time 50) is before the month
+    // Another month start sums afresh; a prune past the month start drops what it counted.
+    assert.deepEqual(await usage.spendSince(2000), { global: 1, keys: { k1: 1 }, users: { alice: 1 } });
+    assert.equal(await usage.prune(3000), 5);
+    assert.deepEqual(await usage.spendSince(2000), { global: 1, keys: { k1: 1 }, users: { alice: 1 } });
+    await usage.prune(6000);
+    assert.deepEqual(await usage.spendSince(2000), { global: 0, keys: {}, users: {} });
+    await store.close();
+  });
+
+  test('the incremental spend query reads new rows by id, not the whole month', () => {
+    const db = new Database(join(root, 'd.sqlite'));
+    db.exec(GOVERNANCE_MIGRATION);
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${SPEND_AFTER_SQL}`).all(0, 0) as Array<{ detail: string }>).map((r) => r.detail).join(' | ');
+    db.close();
+    assert.match(plan, /SEARCH usage_log USING INTEGER PRIMARY KEY \(rowid>\?\)/, plan);
   });
 
   test('settings: set, overwrite, delete', async () => {

@@ -34,12 +34,33 @@ export function sqliteGovernanceStores(db: Database.Database): GovernanceStores 
   return { usage: new SqliteUsageStore(db), settings: new SqliteSettingsStore(db) };
 }
 
+/** The month's spend as last read, and the last row it includes. */
+interface SpendSnapshot {
+  since: number;
+  lastId: number;
+  totals: SpendTotals;
+}
+
+/**
+ * Rows written after `id`, from `time`, summed per key and user. `id` only grows
+ * (AUTOINCREMENT) and writers take turns, so a row committed later never has a lower id.
+ */
+export const SPEND_AFTER_SQL = 'SELECT key_id, user_id, SUM(cost_micros) AS micros, MAX(id) AS last_id FROM usage_log WHERE id > ? AND time >= ? GROUP BY key_id, user_id';
+
 class SqliteUsageStore implements UsageStore {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
+  readonly #spendAfter: Database.Statement;
+  /**
+   * The budget ledger asks for the month's spend every few seconds, and better-sqlite3 answers
+   * on the event loop: summing the whole month each time would stall every request longer as
+   * the month fills. So each answer adds only the rows written since the last one.
+   */
+  #spend: SpendSnapshot | undefined;
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#spendAfter = db.prepare(SPEND_AFTER_SQL);
     this.#insert = db.prepare(
       `INSERT INTO usage_log (time, request_id, key_id, user_id, principal_kind, instance, model, input_tokens, output_tokens, cost_micros, latency_ms, status)
        VALUES (@time, @requestId, @keyId, @user, @principalKind, @instance, @model, @inputTokens, @outputTokens, @costMicros, @latencyMs, @status)`,
@@ -67,20 +88,23 @@ class SqliteUsageStore implements UsageStore {
   }
 
   async spendSince(since: number): Promise<SpendTotals> {
-    const totals: SpendTotals = { global: 0, keys: {}, users: {} };
-    const byKey = this.#db
-      .prepare('SELECT key_id, user_id, SUM(cost_micros) AS micros FROM usage_log WHERE time >= ? GROUP BY key_id, user_id')
-      .all(since) as Array<{ key_id: string | null; user_id: string | null; micros: number | null }>;
-    for (const r of byKey) {
+    const snapshot: SpendSnapshot = this.#spend?.since === since ? this.#spend : { since, lastId: 0, totals: { global: 0, keys: {}, users: {} } };
+    const { totals } = snapshot;
+    const rows = this.#spendAfter.all(snapshot.lastId, since) as Array<{ key_id: string | null; user_id: string | null; micros: number | null; last_id: number }>;
+    for (const r of rows) {
       const micros = Number(r.micros ?? 0);
       totals.global += micros;
       if (r.key_id !== null) totals.keys[r.key_id] = (totals.keys[r.key_id] ?? 0) + micros;
       if (r.user_id !== null) totals.users[r.user_id] = (totals.users[r.user_id] ?? 0) + micros;
+      snapshot.lastId = Math.max(snapshot.lastId, r.last_id);
     }
-    return totals;
+    this.#spend = snapshot;
+    return { global: totals.global, keys: { ...totals.keys }, users: { ...totals.users } };
   }
 
   async prune(before: number): Promise<number> {
+    // Rows the snapshot counted may go: the next answer sums the month afresh.
+    if (this.#spend !== undefined && before > this.#spend.since) this.#spend = undefined;
     return this.#db.prepare('DELETE FROM usage_log WHERE time < ?').run(before).changes;
   }
 }
