@@ -56,6 +56,18 @@ describe('watsonx with IAM-exchanged tokens (api_key, trusted_profile)', () => {
   const transparent = (gw: TestGateway, key: string, instance: string) =>
     fetch(`${gw.url}/transparent/${instance}/ml/v1/text/chat?version=${DEFAULT_API_VERSION}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: CHAT });
 
+  /** Polls (up to 4 s: the cache retries with backoff) until a request through `wxkey` succeeds; its last status. */
+  async function statusOnceIamIsBack(gw: TestGateway, key: string): Promise<number> {
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 200; i++) {
+      await sleep(100);
+      const again = await transparent(gw, key, 'wxkey');
+      status = again.status;
+      await again.arrayBuffer();
+    }
+    return status;
+  }
+
   test('transparent and protocol mode work with exchanged tokens; refreshes are counted', async () => {
     const { gw, key } = await gateway(3600);
     try {
@@ -143,14 +155,7 @@ describe('watsonx with IAM-exchanged tokens (api_key, trusted_profile)', () => {
       assert.ok(!logs.includes(API_KEY));
       iam.setDown(false);
       // The cache retries with backoff (1 s, then 2 s...).
-      let status = 0;
-      for (let i = 0; i < 40 && status !== 200; i++) {
-        await sleep(100);
-        const again = await transparent(gw, key, 'wxkey');
-        status = again.status;
-        await again.arrayBuffer();
-      }
-      assert.equal(status, 200);
+      assert.equal(await statusOnceIamIsBack(gw, key), 200);
     } finally {
       iam.setDown(false);
       await gw.close();
@@ -185,14 +190,7 @@ describe('watsonx with IAM-exchanged tokens (api_key, trusted_profile)', () => {
       for (const secret of [API_KEY, ...iam.minted]) assert.ok(!text.includes(secret));
       // IAM back: the next request exchanges a new token and succeeds.
       iam.setDown(false);
-      let status = 0;
-      for (let i = 0; i < 40 && status !== 200; i++) {
-        await sleep(100);
-        const again = await transparent(gw, key, 'wxkey');
-        status = again.status;
-        await again.arrayBuffer();
-      }
-      assert.equal(status, 200);
+      assert.equal(await statusOnceIamIsBack(gw, key), 200);
     } finally {
       iam.setDown(false);
       await gw.close();
