@@ -30,7 +30,9 @@ import { healthRoute, metricsRoute, readyRoute } from './server/routes/ops.js';
 import { bedrockEnvelopeRoutes, bedrockRootRoute } from './server/routes/bedrock.js';
 import { protocolChatRoutes } from './server/routes/protocol.js';
 import { transparentRoute } from './server/routes/transparent.js';
+import { announceChanges } from './store/announce.js';
 import { openCounterStore, openStore } from './store/open.js';
+import { RedisFleetEvents } from './store/redis/events.js';
 import type { Store } from './store/types.js';
 
 export interface AppOptions {
@@ -109,12 +111,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: config.logging.level, scrubber, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const metrics = new Metrics();
-  const store = await openStore(config, baseDir, { scrubber, logger });
-  const counters = await openCounterStore(config, baseDir, { scrubber, logger }).catch(async (err: unknown) => {
-    await store.close();
+  const ownStore = await openStore(config, baseDir, { scrubber, logger });
+  const counters = await openCounterStore(config, baseDir, { scrubber, logger, onHealth: (up) => metrics.counterStoreUp.set(up ? 1 : 0) }).catch(async (err: unknown) => {
+    await ownStore.close();
     throw err;
   });
+  // With Redis, key revocations and lockdown changes reach every replica at once (and are announced by this one).
+  const events = counters && (await RedisFleetEvents.open(counters, logger));
+  const store = events ? announceChanges(ownStore, (event) => events.publish(event)) : ownStore;
   const generation = await buildGeneration(config, baseDir, { scrubber, logger, metrics }).catch(async (err: unknown) => {
+    await events?.close();
     await counters?.close();
     await store.close();
     throw err;
@@ -124,21 +130,28 @@ export async function createApp(options: AppOptions): Promise<App> {
   const aliases = { current: config.model_aliases };
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
 
-  const verifier = new ApiKeyVerifier(store.keys, { cacheTtlMs: config.auth.api_keys.cache_ttl, pollMs: config.auth.api_keys.revocation_poll, logger });
+  const verifier = new ApiKeyVerifier(store.keys, { cacheTtlMs: config.auth.api_keys.cache_ttl, pollMs: config.auth.api_keys.revocation_poll, logger, ...(events ? { watch: events } : {}) });
   const throttle = FailedAttemptThrottle.fromConfig(config.auth.failed_attempts);
   const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention, scrub: (text) => scrubber.scrub(text) });
   const tracker = new InflightTracker();
   metrics.trackInflight(() => tracker.count);
+  metrics.trackStore(() => store.isUp?.() ?? true);
 
   const roles = RoleTable.fromConfig(config.rbac.roles);
   const failStartup = async (err: unknown): Promise<never> => {
     await instances.close();
+    await events?.close();
     await counters?.close();
     await store.close();
     throw err;
   };
   const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber }).catch(failStartup);
-  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters }).catch(failStartup);
+  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters, ...(counters ? { budgetCounters: counters } : {}) }).catch(failStartup);
+  events?.on((event) => {
+    if (event.kind === 'lockdown') return void governance.lockdown.refresh();
+    verifier.invalidate(event.id);
+    void verifier.poll();
+  });
   const auth = sequence([authenticate({ authenticators: clientAuth.authenticators, throttle, audit, metrics }), ...clientAuth.after]);
   const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit, roles)] : [];
   const inference = {
@@ -293,6 +306,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         for (const { listener } of listeners) listener.destroyAll();
         secrets.stop();
         await governance.stop();
+        await events?.close();
         await counters?.close();
         await clientAuth.stop();
         await verifier.stop();

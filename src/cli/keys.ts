@@ -3,7 +3,7 @@ import { RoleTable } from '../clientauth/rbac.js';
 import { loadConfig, locateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
-import { openStore } from '../store/open.js';
+import { openCliStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { UsageError, list, parse, positiveNumber } from './args.js';
 import { auditCliChange } from './audit.js';
@@ -122,7 +122,7 @@ async function withStore(
 ): Promise<number> {
   const parsed = parse(args, options);
   const loaded = loadConfig(locateConfig(parsed.values.config as string | undefined));
-  const store = await openStore(loaded.config, loaded.baseDir);
+  const store = await openCliStore(loaded.config, loaded.baseDir);
   try {
     await action(store, parsed, out, loaded.config);
     return 0;

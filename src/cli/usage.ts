@@ -1,7 +1,7 @@
 import { loadConfig, locateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
-import { openStore } from '../store/open.js';
+import { openCliStore } from '../store/open.js';
 import type { UsageGroupBy } from '../store/governance-types.js';
 import type { Store } from '../store/types.js';
 import { UsageError, parse } from './args.js';
@@ -63,7 +63,7 @@ export async function withCliStore(
 ): Promise<number> {
   const parsed = parse(args, options);
   const loaded = loadConfig(locateConfig(parsed.values.config as string | undefined));
-  const store = await openStore(loaded.config, loaded.baseDir);
+  const store = await openCliStore(loaded.config, loaded.baseDir);
   try {
     await action(store, parsed.values as Record<string, string | boolean | undefined>, parsed.positionals, loaded.config);
     return 0;

@@ -4,7 +4,7 @@ import { USER_NAME } from '../clientauth/basic/view.js';
 import { RoleTable, DEFAULT_ROLE } from '../clientauth/rbac.js';
 import { loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
 import { IdentityConflictError } from '../store/identity-types.js';
-import { openStore } from '../store/open.js';
+import { openCliStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { UsageError, list, parse, positiveNumber } from './args.js';
 import { describeUser, table, userJson } from './output.js';
@@ -129,7 +129,7 @@ async function choosePassword(fromStdin: boolean): Promise<{ password: string; g
 export async function withLoadedStore(args: string[], options: Parameters<typeof parse>[1], out: (s: string) => void, action: Action): Promise<number> {
   const parsed = parse(args, options);
   const loaded = loadConfig(locateConfig(parsed.values.config as string | undefined));
-  const store = await openStore(loaded.config, loaded.baseDir);
+  const store = await openCliStore(loaded.config, loaded.baseDir);
   try {
     await action(store, parsed, loaded, out);
     return 0;

@@ -77,6 +77,8 @@ const storageSchema = z.strictObject({
       /** Most connections per replica. */
       pool_size: z.number().int().min(1).max(100).default(10),
       connect_timeout: duration().prefault('10s'),
+      /** A query not answered within this long fails: requests that need the store get 503 `store_unavailable` instead of waiting on a cut connection. */
+      query_timeout: duration().prefault('30s'),
     })
     .optional(),
   redis: z
@@ -86,6 +88,8 @@ const storageSchema = z.strictObject({
       /** Prepended to every key, so several gateways (or environments) can share one Redis. */
       key_prefix: z.string().min(1).max(100).default('llmproxy:'),
       connect_timeout: duration().prefault('10s'),
+      /** A command not answered within this long counts as Redis being unreachable (`governance.on_counter_failure` then decides). */
+      command_timeout: duration().prefault('1s'),
     })
     .optional(),
 });

@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'upstream_stream_incomplete'
   | 'credential_unavailable'
   | 'store_unavailable'
+  | 'counters_unavailable'
   | 'identity_provider_unavailable'
   | 'shutting_down'
   | 'rate_limited'
@@ -80,6 +81,8 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   upstream_stream_incomplete: { status: 502, type: 'api_error' },
   credential_unavailable: { status: 503, type: 'api_error' },
   store_unavailable: { status: 503, type: 'api_error' },
+  // The shared Redis counters are unreachable and governance.on_counter_failure is closed.
+  counters_unavailable: { status: 503, type: 'api_error' },
   // An OIDC issuer's discovery or keys, the Kubernetes API server (TokenReview) or the ALB key endpoint.
   identity_provider_unavailable: { status: 503, type: 'api_error' },
   shutting_down: { status: 503, type: 'api_error' },

@@ -3,7 +3,8 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SpendTotals } from '../store/governance-types.js';
-import type { BudgetsConfig } from './config.js';
+import type { BudgetCounters } from '../store/types.js';
+import type { BudgetsConfig, CounterFailurePolicy } from './config.js';
 
 export type BudgetScope = 'key' | 'user' | 'global';
 
@@ -44,6 +45,15 @@ export interface BudgetGuardOptions {
   logger: Logger;
   now?: () => number;
   env?: NodeJS.ProcessEnv;
+  /** Spend shared by every replica (Redis); without it each process knows the others' spend only at refreshes. */
+  shared?: BudgetCounters;
+  /** While `shared` is unreachable: `closed` refuses requests a budget applies to (503), `open` checks this process's view. */
+  onFailure?: CounterFailurePolicy;
+}
+
+/** The shared counter field of a budget scope. */
+function fieldOf(scope: BudgetScope, id: string | undefined): string {
+  return scope === 'global' ? 'g' : `${scope === 'key' ? 'k' : 'u'}:${id ?? ''}`;
 }
 
 /**
@@ -56,6 +66,12 @@ export interface BudgetGuardOptions {
  *
  * A request is refused when a budget is already used up; one in flight when it is crossed
  * completes and is charged in full, so spend can exceed a budget by the requests in flight.
+ *
+ * With `shared` counters (Redis, `storage.redis`), `admit` reads the fleet's spend and `charge`
+ * adds to it atomically, so every replica sees each finished request at once: a budget is
+ * exceeded by at most the requests in flight when it is crossed, whatever the number of
+ * replicas. Each refresh raises the shared counters to the usage rows' totals (seeding an empty
+ * Redis, restoring charges lost while it was unreachable); it never lowers them.
  */
 export class BudgetGuard {
   readonly #config: BudgetsConfig;
@@ -70,6 +86,9 @@ export class BudgetGuard {
   #committed: Tally = emptyTally();
   /** `<scope>:<id>` warned this month (once each). */
   #warned = new Set<string>();
+  readonly #shared: BudgetCounters | undefined;
+  readonly #onFailure: CounterFailurePolicy;
+  #reconciling: Promise<void> = Promise.resolve();
 
   constructor(options: BudgetGuardOptions) {
     this.#config = options.config;
@@ -79,6 +98,8 @@ export class BudgetGuard {
     this.#globalUsd = globalBudgetUsd(options.config, options.env);
     this.#month = monthStart(this.#now());
     this.#nextMonth = nextMonthStart(this.#month);
+    this.#shared = options.shared;
+    this.#onFailure = options.onFailure ?? 'closed';
   }
 
   /** The month whose spend is held (epoch ms of its start). */
@@ -123,6 +144,20 @@ export class BudgetGuard {
     this.#committed = emptyTally();
     this.#base = base;
     this.#checkWarnings(null, null);
+    const shared = this.#shared;
+    if (shared !== undefined) {
+      const totals = new Map<string, number>([['g', base.global]]);
+      for (const [k, v] of base.keys) totals.set(fieldOf('key', k), v);
+      for (const [u, v] of base.users) totals.set(fieldOf('user', u), v);
+      this.#reconciling = shared.budgetReconcile(month, totals).catch((err: unknown) => {
+        this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'raising the shared budget counters to the usage rows failed; the next refresh retries');
+      });
+    }
+  }
+
+  /** Resolves once the shared counters hold the last refresh's totals (start-up waits for it). */
+  settled(): Promise<void> {
+    return this.#reconciling;
   }
 
   /** A finished request's cost (`time` is when it started), charged to its scopes at once. */
@@ -131,6 +166,15 @@ export class BudgetGuard {
     if (micros <= 0 || time < this.#month) return;
     addTo(this.#delta, keyId, user, micros);
     this.#checkWarnings(keyId, user);
+    if (this.#shared !== undefined) {
+      const fields = ['g'];
+      if (keyId !== null) fields.push(fieldOf('key', keyId));
+      if (user !== null) fields.push(fieldOf('user', user));
+      // A lost charge is not lost spend: its usage row raises the counter at the next refresh.
+      this.#shared.budgetCharge(this.#month, fields, micros).catch((err: unknown) => {
+        this.#logger.debug({ error: err instanceof Error ? err.message : String(err) }, 'charging the shared budget counters failed; the next refresh restores it from the usage rows');
+      });
+    }
   }
 
   /** Rows of this cost were written to the store (so the next refresh's base includes them). */
@@ -157,19 +201,50 @@ export class BudgetGuard {
     return out;
   }
 
-  /** Throws 429 `budget_exceeded` naming the budget (key, user or gateway-wide) that is used up. */
+  /** Throws 429 `budget_exceeded` naming the budget (key, user or gateway-wide) that is used up, by this process's view. */
   check(principal: Principal): void {
     for (const b of this.budgetsOf(principal)) {
-      if (this.spent(b.scope, b.id) < b.usd * 1e6) continue;
-      this.#metrics.rateLimited.inc({ reason: 'budget' });
-      const resetAt = nextMonthStart(this.#now());
-      const whose = b.scope === 'key' ? 'your API key' : b.scope === 'user' ? 'your user' : 'the gateway (all users)';
-      throw new GatewayError(
-        'budget_exceeded',
-        `The monthly ${b.scope} budget of ${whose} ($${b.usd}) is used up; it resets on ${new Date(resetAt).toISOString().slice(0, 10)} (UTC). Ask an operator to raise it.`,
-        { retryAfter: Math.ceil((resetAt - this.#now()) / 1000) },
-      );
+      if (this.spent(b.scope, b.id) >= b.usd * 1e6) throw this.#exceeded(b);
     }
+  }
+
+  /**
+   * Admission: like `check`, against the fleet's spend when the counters are shared. While they
+   * are unreachable, `on_counter_failure.budgets` decides: 503 `counters_unavailable` (closed)
+   * or this process's view (open).
+   */
+  async admit(principal: Principal): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined) return this.check(principal);
+    const budgets = this.budgetsOf(principal);
+    if (budgets.length === 0) return;
+    this.#rollover();
+    let spent: number[];
+    try {
+      spent = await shared.budgetSpent(this.#month, budgets.map((b) => fieldOf(b.scope, b.id)));
+    } catch (err) {
+      if (this.#onFailure === 'open') {
+        this.#metrics.counterStoreFailures.inc({ policy: 'open' });
+        return this.check(principal);
+      }
+      this.#metrics.counterStoreFailures.inc({ policy: 'closed' });
+      throw new GatewayError('counters_unavailable', 'The shared budget counters are unreachable, so requests with a monthly budget are refused for now; try again shortly.', { cause: err, retryAfter: 1 });
+    }
+    budgets.forEach((b, i) => {
+      if (spent[i]! >= b.usd * 1e6) throw this.#exceeded(b);
+      this.#warnOnce(b.scope, b.id, b.usd, spent[i]);
+    });
+  }
+
+  #exceeded(b: { scope: BudgetScope; usd: number }): GatewayError {
+    this.#metrics.rateLimited.inc({ reason: 'budget' });
+    const resetAt = nextMonthStart(this.#now());
+    const whose = b.scope === 'key' ? 'your API key' : b.scope === 'user' ? 'your user' : 'the gateway (all users)';
+    return new GatewayError(
+      'budget_exceeded',
+      `The monthly ${b.scope} budget of ${whose} ($${b.usd}) is used up; it resets on ${new Date(resetAt).toISOString().slice(0, 10)} (UTC). Ask an operator to raise it.`,
+      { retryAfter: Math.ceil((resetAt - this.#now()) / 1000) },
+    );
   }
 
   #checkWarnings(keyId: string | null, user: string | null): void {
@@ -186,11 +261,11 @@ export class BudgetGuard {
     if (usd !== null) this.#warnOnce('key', keyId, usd);
   }
 
-  /** One metric increment and one log event per budget and month once `warn_ratio` is reached. */
-  #warnOnce(scope: BudgetScope, id: string | undefined, usd: number): void {
+  /** One metric increment and one log event per budget and month (per process) once `warn_ratio` is reached. */
+  #warnOnce(scope: BudgetScope, id: string | undefined, usd: number, spentMicros?: number): void {
     const tag = `${scope}:${id ?? ''}`;
     if (this.#warned.has(tag)) return;
-    const spent = this.spent(scope, id) / 1e6;
+    const spent = (spentMicros ?? this.spent(scope, id)) / 1e6;
     const ratio = this.#config.warn_ratio;
     if (spent < usd * ratio) return;
     this.#warned.add(tag);

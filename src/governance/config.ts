@@ -88,7 +88,28 @@ const lockdownSchema = z.strictObject({
   poll_interval: duration().prefault('1s'),
 });
 
+const counterFailurePolicy = z.enum(['open', 'closed']);
+
+const governanceSchema = z.strictObject({
+  /**
+   * What rate limits and budgets do while the shared Redis counters (`storage.redis`) are
+   * unreachable. `open`: requests go on; rate limits are counted by each replica on its own
+   * and budgets are checked against this replica's last known spend. `closed`: requests a rate
+   * limit or budget applies to are refused with 503 `counters_unavailable`. One value sets both;
+   * default: rate limits open, budgets closed (money is never spent blind).
+   */
+  on_counter_failure: z
+    .union([
+      counterFailurePolicy.transform((p) => ({ rate_limits: p, budgets: p })),
+      z.strictObject({ rate_limits: counterFailurePolicy.default('open'), budgets: counterFailurePolicy.default('closed') }),
+    ])
+    .prefault({}),
+});
+
+export type CounterFailurePolicy = z.output<typeof counterFailurePolicy>;
+
 export const GOVERNANCE_FIELDS = {
+  governance: governanceSchema.prefault({}),
   limits: limitsSchema.prefault({}),
   budgets: budgetsSchema.prefault({}),
   pricing: pricingSchema.prefault({}),

@@ -8,7 +8,7 @@ import type { AuditTrail } from '../observability/audit-trail.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
-import type { CounterStore, Store } from '../store/types.js';
+import type { BudgetCounters, CounterStore, Store } from '../store/types.js';
 import type { Res } from '../util/http.js';
 import { BudgetGuard } from './budgets.js';
 import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lockdown.js';
@@ -29,6 +29,8 @@ export interface GovernanceDeps {
   metrics: Metrics;
   /** Shared rate-limit counters (Redis, when replicas share limits); default: in this process. */
   counters?: CounterStore;
+  /** Shared budget spend (Redis, with `counters`); default: each process's view, refreshed from the usage rows. */
+  budgetCounters?: BudgetCounters;
   /** Wall clock (tests). */
   now?: () => number;
   /** Environment read for LLM_MONTHLY_BUDGET and LLM_EMERGENCY_MODE; default process.env. */
@@ -41,6 +43,8 @@ export interface LockdownControl {
   state(): LockdownState;
   /** On: every inference route answers 503 `lockdown` and in-flight inference is cut; off: normal service. */
   set(on: boolean, actor: string, reason?: string, meta?: { requestId?: string; clientAddress?: string }): Promise<LockdownState>;
+  /** Re-reads the store's lockdown settings now (another replica announced a change). */
+  refresh(): Promise<void>;
   /** Disabled: requests to that instance answer 503 `instance_disabled`. */
   setInstance(name: string, disabled: boolean, actor: string, reason?: string, meta?: { requestId?: string; clientAddress?: string }): Promise<LockdownState>;
 }
@@ -73,10 +77,20 @@ const RATE_LIMIT_HEADERS = [
 export async function buildGovernance(deps: GovernanceDeps): Promise<Governance> {
   const { config, logger, metrics } = deps;
   const now = deps.now ?? Date.now;
-  const ownCounters = deps.counters === undefined ? new MemoryCounterStore({ now }) : undefined;
-  const counters = deps.counters ?? ownCounters!;
-  const limiter = new RateLimiter({ counters, limits: config.limits, metrics, now });
-  const budgets = new BudgetGuard({ config: config.budgets, metrics, logger, now, ...(deps.env ? { env: deps.env } : {}) });
+  // This process's own counters: the only ones without Redis, the fallback of `on_counter_failure: open` with it.
+  const ownCounters = new MemoryCounterStore({ now });
+  const counters = deps.counters ?? ownCounters;
+  const policy = config.governance.on_counter_failure;
+  const limiter = new RateLimiter({ counters, limits: config.limits, metrics, now, onFailure: policy.rate_limits, fallback: ownCounters });
+  const budgets = new BudgetGuard({
+    config: config.budgets,
+    metrics,
+    logger,
+    now,
+    onFailure: policy.budgets,
+    ...(deps.budgetCounters ? { shared: deps.budgetCounters } : {}),
+    ...(deps.env ? { env: deps.env } : {}),
+  });
   const prices = new PriceTable(config.pricing.models);
   const recorder = new UsageRecorder({
     store: deps.store.governance.usage,
@@ -116,7 +130,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
       throw new GatewayError('instance_disabled', `instance "${instance.name}" is disabled by an operator; try again later or use another instance`);
     }
     const principal = ctx.principal!;
-    budgets.check(principal);
+    await budgets.admit(principal);
     const admission = await limiter.admit(principal, ctx.body);
     admitted.set(ctx, admission);
     if (admission !== undefined) setRateLimitHeaders(ctx, admission.headers);
@@ -181,6 +195,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     lockdown: {
       state: () => lockdown.state(),
       set: (on, actor, reason, meta) => lockdown.set(on, actor, reason, meta),
+      refresh: () => lockdown.poll(),
       setInstance(name, disabled, actor, reason, meta) {
         // Only configured instances can be disabled (by name, not by provider type); any name can be re-enabled.
         if (disabled && !deps.instances.all.some((i) => i.name === name)) {
@@ -194,11 +209,12 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
       started = true;
       await lockdown.start();
       await recorder.start();
+      await budgets.settled();
     },
     async stop() {
       lockdown.stop();
       await recorder.stop();
-      await ownCounters?.close();
+      await ownCounters.close();
     },
   };
 }

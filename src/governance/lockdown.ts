@@ -117,7 +117,8 @@ export class LockdownController {
   #disabledSet = new Set<string>();
   readonly #inflight = new Set<RequestContext>();
   #timer: NodeJS.Timeout | undefined;
-  #polling = false;
+  #polling: Promise<void> | undefined;
+  #pollAgain = false;
 
   constructor(options: LockdownControllerOptions) {
     this.#o = options;
@@ -150,18 +151,30 @@ export class LockdownController {
     this.#timer = undefined;
   }
 
-  /** Reads the store's settings once and applies them; a failed read keeps the last state. */
-  async poll(): Promise<void> {
-    if (this.#polling) return;
-    this.#polling = true;
-    try {
-      const { lockdown, disabled } = await readLockdown(this.#o.settings);
-      this.#apply(lockdown, disabled);
-    } catch (err) {
-      this.#o.logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'reading the lockdown state failed; keeping the last one');
-    } finally {
-      this.#polling = false;
+  /**
+   * Reads the store's settings and applies them; a failed read keeps the last state. A call
+   * during a read runs one more read after it (the change it was called for may have been
+   * written after the running read began).
+   */
+  poll(): Promise<void> {
+    if (this.#polling) {
+      this.#pollAgain = true;
+      return this.#polling;
     }
+    this.#polling = (async () => {
+      do {
+        this.#pollAgain = false;
+        try {
+          const { lockdown, disabled } = await readLockdown(this.#o.settings);
+          this.#apply(lockdown, disabled);
+        } catch (err) {
+          this.#o.logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'reading the lockdown state failed; keeping the last one');
+        }
+      } while (this.#pollAgain);
+    })().finally(() => {
+      this.#polling = undefined;
+    });
+    return this.#polling;
   }
 
   /** Turns the lockdown on or off for every process (this one at once); audited. */

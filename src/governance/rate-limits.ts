@@ -2,7 +2,7 @@ import type { Principal } from '../clientauth/principal.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CounterStore } from '../store/types.js';
-import type { LimitSet, LimitsConfig } from './config.js';
+import type { CounterFailurePolicy, LimitSet, LimitsConfig } from './config.js';
 import { estimateTokens } from './estimate.js';
 
 /** Limits are fixed one-minute windows. */
@@ -57,6 +57,8 @@ export interface Admission {
   /** OpenAI's x-ratelimit-* headers for this response. */
   headers: Record<string, string>;
   released: boolean;
+  /** The counters it was taken from (the local fallback while the shared ones are unreachable). */
+  counters: CounterStore;
 }
 
 /** OpenAI's reset format: `20ms`, `1.5s`, `6m0s`. */
@@ -99,6 +101,13 @@ export interface RateLimiterOptions {
   limits: LimitsConfig;
   metrics: Metrics;
   now?: () => number;
+  /**
+   * What happens when `counters` (shared, networked) fail: `open` counts in `fallback` (this
+   * process alone), `closed` refuses with 503 `counters_unavailable`. Default open.
+   */
+  onFailure?: CounterFailurePolicy;
+  /** This process's own counters, for `open` (required with networked `counters`). */
+  fallback?: CounterStore;
 }
 
 /**
@@ -112,12 +121,16 @@ export class RateLimiter {
   readonly #metrics: Metrics;
   readonly #now: () => number;
   readonly #scopes = new WeakMap<Principal, LimitScope[]>();
+  readonly #onFailure: CounterFailurePolicy;
+  readonly #fallback: CounterStore | undefined;
 
   constructor(options: RateLimiterOptions) {
     this.#counters = options.counters;
     this.#limits = options.limits;
     this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
+    this.#onFailure = options.onFailure ?? 'open';
+    this.#fallback = options.fallback;
   }
 
   scopesOf(principal: Principal): LimitScope[] {
@@ -129,13 +142,30 @@ export class RateLimiter {
     return scopes;
   }
 
-  /** Takes what the request needs or throws 429 `rate_limited` (with Retry-After and the headers). Undefined when nothing limits the principal. */
+  /**
+   * Takes what the request needs or throws 429 `rate_limited` (with Retry-After and the headers).
+   * Undefined when nothing limits the principal. When the shared counters fail, the
+   * `on_counter_failure` policy decides: this process's own counters, or 503.
+   */
   async admit(principal: Principal, body: Buffer | null): Promise<Admission | undefined> {
     const scopes = this.scopesOf(principal);
     if (scopes.length === 0) return undefined;
-    const counters = this.#counters;
+    try {
+      return await this.#admitWith(this.#counters, scopes, body);
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      if (this.#onFailure === 'closed' || this.#fallback === undefined) {
+        this.#metrics.counterStoreFailures.inc({ policy: 'closed' });
+        throw new GatewayError('counters_unavailable', 'The shared rate-limit counters are unreachable, so requests with a rate limit are refused for now; try again shortly.', { cause: err, retryAfter: 1 });
+      }
+      this.#metrics.counterStoreFailures.inc({ policy: 'open' });
+      return this.#admitWith(this.#fallback, scopes, body);
+    }
+  }
+
+  async #admitWith(counters: CounterStore, scopes: LimitScope[], body: Buffer | null): Promise<Admission> {
     const taken: Array<{ key: string; amount: number }> = [];
-    const admission: Admission = { tokens: [], slots: [], headers: {}, released: false };
+    const admission: Admission = { tokens: [], slots: [], headers: {}, released: false, counters };
     const requests = new Tightest();
     const tokens = new Tightest();
     let refusal: { reason: 'rpm' | 'tpm' | 'concurrent'; scope: LimitScope; retryAt: number } | undefined;
@@ -184,7 +214,7 @@ export class RateLimiter {
         admission.slots.push(key);
       }
     } catch (err) {
-      await this.#undo(taken, admission.slots);
+      await this.#undo(counters, taken, admission.slots).catch(() => undefined);
       throw err;
     }
     const now = this.#now();
@@ -192,7 +222,7 @@ export class RateLimiter {
     tokens.write(admission.headers, 'tokens', now);
     if (refusal === undefined) return admission;
 
-    await this.#undo(taken, admission.slots);
+    await this.#undo(counters, taken, admission.slots);
     this.#metrics.rateLimited.inc({ reason: refusal.reason });
     const whose = refusal.scope.kind === 'key' ? 'your key' : 'your user';
     const what =
@@ -213,7 +243,7 @@ export class RateLimiter {
   async finish(admission: Admission, actual: number | undefined, succeeded: boolean): Promise<void> {
     if (admission.released) return;
     admission.released = true;
-    const counters = this.#counters;
+    const counters = admission.counters;
     for (const key of admission.slots) await counters.release(key);
     for (const { key, charged } of admission.tokens) {
       const delta = actual !== undefined ? actual - charged : succeeded ? 0 : -charged;
@@ -221,9 +251,9 @@ export class RateLimiter {
     }
   }
 
-  async #undo(taken: Array<{ key: string; amount: number }>, slots: string[]): Promise<void> {
-    for (const { key, amount } of taken) await this.#counters.add(key, -amount, WINDOW_MS);
-    for (const key of slots) await this.#counters.release(key);
+  async #undo(counters: CounterStore, taken: Array<{ key: string; amount: number }>, slots: string[]): Promise<void> {
+    for (const { key, amount } of taken) await counters.add(key, -amount, WINDOW_MS);
+    for (const key of slots) await counters.release(key);
     slots.length = 0;
   }
 }

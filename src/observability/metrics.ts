@@ -52,6 +52,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly upstreamCredentialRejections = new Counter({
+    name: 'llmproxy_upstream_credential_rejections_total',
+    help: "Requests failed because the provider refused the gateway's credential (502 upstream_credential_rejected), by instance and provider.",
+    labelNames: ['instance', 'provider'] as const,
+    registers: [this.registry],
+  });
+
   #credentialSource: () => Array<{ instance: string; lastRefreshAt: number | undefined; expiresAt: number | undefined }> = () => [];
 
   readonly credentialAge = (() => {
@@ -148,6 +155,39 @@ export class Metrics {
     help: 'Usage rows dropped because the store refused writes for longer than the buffer holds.',
     registers: [this.registry],
   });
+
+  readonly counterStoreUp = new Gauge({
+    name: 'llmproxy_counter_store_up',
+    help: '1 while the shared Redis counters (rate limits, budgets) answer, else 0; absent without storage.redis.',
+    registers: [this.registry],
+  });
+
+  readonly counterStoreFailures = new Counter({
+    name: 'llmproxy_counter_store_failures_total',
+    help: 'Requests decided by governance.on_counter_failure because the shared counters were unreachable, by policy (open: admitted uncounted, closed: refused).',
+    labelNames: ['policy'] as const,
+    registers: [this.registry],
+  });
+
+  #storeUpSource: (() => number) | undefined;
+
+  readonly storeUp = (() => {
+    const source = () => this.#storeUpSource?.();
+    return new Gauge({
+      name: 'llmproxy_store_up',
+      help: '1 while the primary store (PostgreSQL or SQLite) answered its last use, else 0.',
+      registers: [this.registry],
+      collect() {
+        const v = source();
+        if (v !== undefined) this.set(v);
+      },
+    });
+  })();
+
+  /** Whether the store answered its last use is read at scrape time. */
+  trackStore(source: () => boolean): void {
+    this.#storeUpSource = () => (source() ? 1 : 0);
+  }
 
   #inflightSource: () => number = () => 0;
 

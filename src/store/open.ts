@@ -5,7 +5,9 @@ import type { SecretScrubber } from '../observability/scrubber.js';
 import { parseSecretRef } from '../secrets/ref.js';
 import { SECRET_STORES } from '../secrets/registry.js';
 import { openPostgresStore } from './postgres/index.js';
+import { announceChanges } from './announce.js';
 import { openRedisCounterStore, type RedisCounterStore } from './redis/counters.js';
+import { publishEvent } from './redis/events.js';
 import { openSqliteStore } from './sqlite/index.js';
 import type { Store } from './types.js';
 import { urlSecrets } from './url-secret.js';
@@ -14,6 +16,8 @@ import { urlSecrets } from './url-secret.js';
 export interface StoreOpenOptions {
   scrubber?: SecretScrubber;
   logger?: Logger;
+  /** The shared counters' health (false while Redis does not answer). */
+  onHealth?: (up: boolean) => void;
 }
 
 /**
@@ -32,8 +36,31 @@ export async function openStore(config: Config, baseDir: string, options: StoreO
   return openPostgresStore(url, {
     poolSize: pg.pool_size,
     connectTimeoutMs: pg.connect_timeout,
+    queryTimeoutMs: pg.query_timeout,
     onError: (err) => options.logger?.warn({ error: err.message }, 'PostgreSQL connection dropped; the pool reconnects'),
   });
+}
+
+/**
+ * The store for a CLI command: with `storage.redis`, the changes it makes to keys and the
+ * lockdown are announced to running gateways, which apply them at once instead of at their next
+ * poll. Redis being unreachable does not stop the command (the gateways' poll still sees it).
+ */
+export async function openCliStore(config: Config, baseDir: string, options: StoreOpenOptions = {}): Promise<Store> {
+  const store = await openStore(config, baseDir, options);
+  if (!config.storage.redis) return store;
+  let counters: RedisCounterStore | undefined;
+  try {
+    counters = await openCounterStore(config, baseDir, options);
+  } catch {
+    return store;
+  }
+  const shared = counters!;
+  return announceChanges(
+    store,
+    (event) => publishEvent(shared, event).catch(() => undefined),
+    () => shared.close(),
+  );
 }
 
 /**
@@ -47,7 +74,9 @@ export async function openCounterStore(config: Config, baseDir = '.', options: S
   return openRedisCounterStore(url, {
     keyPrefix: redis.key_prefix,
     connectTimeoutMs: redis.connect_timeout,
+    commandTimeoutMs: redis.command_timeout,
     onError: (err) => options.logger?.warn({ error: err.message }, 'Redis connection error; reconnecting'),
+    ...(options.onHealth ? { onHealth: options.onHealth } : {}),
   });
 }
 

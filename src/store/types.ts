@@ -125,6 +125,33 @@ export interface CounterStore {
   close(): Promise<void>;
 }
 
+/**
+ * Monthly budget spend shared by every replica (Redis), in integer micro-dollars, per field:
+ * `g` (gateway-wide), `k:<key id>`, `u:<user>`. `month` is the month's first instant (epoch ms).
+ */
+export interface BudgetCounters {
+  budgetSpent(month: number, fields: readonly string[]): Promise<number[]>;
+  /** Adds `micros` to every field, atomically. */
+  budgetCharge(month: number, fields: readonly string[], micros: number): Promise<void>;
+  /** Raises each field to at least its total; never lowers one. */
+  budgetReconcile(month: number, totals: ReadonlyMap<string, number>): Promise<void>;
+}
+
+/** A change every replica applies at once: re-read key `id` / the lockdown settings now. */
+export type FleetEvent = { kind: 'key'; id: string } | { kind: 'lockdown' };
+
+/**
+ * Change announcements between replicas (Redis publish/subscribe, with `storage.redis`). The
+ * store stays the truth; an event only makes a replica re-read it now rather than at its next poll.
+ */
+export interface FleetEvents {
+  publish(event: FleetEvent): Promise<void>;
+  on(listener: (event: FleetEvent) => void): () => void;
+  /** Since when every event has been heard without a gap (undefined while the channel is down). */
+  trustedSince(): number | undefined;
+  close(): Promise<void>;
+}
+
 export interface Store {
   readonly keys: KeyStore;
   readonly audit: AuditLog;
@@ -132,5 +159,7 @@ export interface Store {
   readonly governance: GovernanceStores;
   /** Throws when the store cannot serve (for /ready). */
   ping(): Promise<void>;
+  /** False while a networked store is known to be unreachable (its last use failed to reach it); absent for an embedded one. */
+  isUp?(): boolean;
   close(): Promise<void>;
 }

@@ -18,6 +18,11 @@ export interface ApiKeyVerifierOptions {
   cacheTtlMs: number;
   /** How often the store is polled for changes made by other processes (revocations). */
   pollMs: number;
+  /**
+   * Announced changes (Redis, several replicas): while it has heard every announcement since the
+   * last successful poll, cached results stay trusted even when the store cannot be polled.
+   */
+  watch?: { trustedSince(): number | undefined };
   /** Beyond this since the last successful poll, cached results are not trusted. */
   maxStalenessMs?: number;
   maxEntries?: number;
@@ -43,8 +48,11 @@ interface Known {
  * A key's state (revoked, expiry) is never cached as part of that result: it is read from the
  * latest record on every request. Records change in this process at once (`invalidate`), and
  * from other processes (the CLI, other replicas) through a poll of the store's change counter
- * every `pollMs`. If polling fails for longer than `maxStalenessMs` (5 s), cached results are
- * not trusted and each request reads the store, so a revocation is never missed for longer.
+ * every `pollMs`, and at once when another replica announces the change (`watch`). If polling
+ * fails for longer than `maxStalenessMs` (5 s), cached results are not trusted and each request
+ * reads the store, so a revocation is never missed for longer — unless the announcement channel
+ * has been heard without a gap since the last successful poll: then no revocation can have been
+ * missed, and keys verified before keep working while the store is unreachable.
  *
  * Guessing is bounded by the caller's `VerificationAttempt`: a check the cache cannot answer
  * reserves a failure slot of the client's address before it reads the store, and every argon2
@@ -53,7 +61,8 @@ interface Known {
  */
 export class ApiKeyVerifier {
   readonly #store: KeyStore;
-  readonly #options: Required<Omit<ApiKeyVerifierOptions, 'logger'>>;
+  readonly #options: Required<Omit<ApiKeyVerifierOptions, 'logger' | 'watch'>>;
+  readonly #watch: ApiKeyVerifierOptions['watch'];
   /** Settles once the dummy hash exists; `start` waits for it, so requests never pay for making it. */
   readonly #dummyHash: Promise<string>;
   readonly #logger: Logger;
@@ -73,6 +82,7 @@ export class ApiKeyVerifier {
   constructor(store: KeyStore, options: ApiKeyVerifierOptions) {
     this.#store = store;
     this.#logger = options.logger;
+    this.#watch = options.watch;
     this.#options = {
       cacheTtlMs: options.cacheTtlMs,
       pollMs: options.pollMs,
@@ -111,7 +121,7 @@ export class ApiKeyVerifier {
     const tag = createHmac('sha256', this.#hmacKey).update(presented).digest('base64');
     const now = this.#options.now();
     const hit = this.#verified.get(tag);
-    if (hit !== undefined && hit.until > now && now - this.#lastPollOk <= this.#options.maxStalenessMs) {
+    if (hit !== undefined && hit.until > now && this.#fresh(now)) {
       const known = this.#known.get(hit.id);
       if (known) return Promise.resolve(this.#decide(known, now));
     }
@@ -125,6 +135,16 @@ export class ApiKeyVerifier {
       this.#pending.set(tag, pending);
     }
     return pending;
+  }
+
+  /**
+   * Whether cached results may decide: the store was polled lately, or every announced change
+   * since the last successful poll has been heard (a revocation anywhere is then already applied).
+   */
+  #fresh(now: number): boolean {
+    if (now - this.#lastPollOk <= this.#options.maxStalenessMs) return true;
+    const since = this.#watch?.trustedSince();
+    return since !== undefined && since <= this.#lastPollOk;
   }
 
   /** Drops what is known of key `id` (after a change made in this process). */

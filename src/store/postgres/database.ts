@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { GatewayError } from '../../errors/gateway-error.js';
 import { scrubError, scrubText } from '../url-secret.js';
 
 type Row = Record<string, unknown>;
@@ -12,22 +13,41 @@ export class PgDatabase {
   readonly #pool: pg.Pool;
   readonly #secrets: readonly string[];
   #closing: Promise<void> | undefined;
+  #up = true;
 
   constructor(pool: pg.Pool, secrets: readonly string[]) {
     this.#pool = pool;
     this.#secrets = secrets;
   }
 
+  /** False from a query that could not reach the server until one that could. */
+  get up(): boolean {
+    return this.#up;
+  }
+
   #check(): void {
     if (this.#closing) throw new Error('the PostgreSQL store is closed');
+  }
+
+  /**
+   * A driver error as callers see it: scrubbed of the URL, and, when the server could not be
+   * reached (refused, cut, timed out), 503 `store_unavailable`, so no caller answers 500 for it.
+   */
+  #fail(err: unknown): Error {
+    const scrubbed = scrubIfNeeded(err, this.#secrets);
+    if (!isConnectionError(err)) return scrubbed;
+    this.#up = false;
+    return new GatewayError('store_unavailable', 'the store (PostgreSQL) cannot be reached; nothing was changed — try again shortly', { cause: scrubbed });
   }
 
   async query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
     this.#check();
     try {
-      return await this.#pool.query<R>(sql, params);
+      const result = await this.#pool.query<R>(sql, params);
+      this.#up = true;
+      return result;
     } catch (err) {
-      throw scrubIfNeeded(err, this.#secrets);
+      throw this.#fail(err);
     }
   }
 
@@ -38,15 +58,17 @@ export class PgDatabase {
     try {
       client = await this.#pool.connect();
     } catch (err) {
-      throw scrubError(err, this.#secrets);
+      throw this.#fail(err);
     }
     let broken: Error | undefined;
     try {
-      return await body(client);
+      const out = await body(client);
+      this.#up = true;
+      return out;
     } catch (err) {
       // A connection that failed mid-transaction is not returned to the pool for reuse.
       if (isConnectionError(err)) broken = err as Error;
-      throw scrubIfNeeded(err, this.#secrets);
+      throw err instanceof GatewayError ? err : this.#fail(err);
     } finally {
       client.release(broken);
     }
@@ -80,7 +102,11 @@ function scrubIfNeeded(err: unknown, secrets: readonly string[]): Error {
   return scrubError(err, secrets);
 }
 
+/** The server could not be reached or the connection broke (not a query the server refused). */
 function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('E') || code.startsWith('08') || code === '57P01');
+  if (typeof code === 'string') return code.startsWith('E') || code.startsWith('08') || code === '57P01' || code === '57P03';
+  // node-postgres's own timeouts and cut connections carry no code.
+  const message = err instanceof Error ? err.message : '';
+  return /timeout|Connection terminated|connection .*closed|Client has encountered a connection error/i.test(message);
 }

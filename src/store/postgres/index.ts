@@ -14,6 +14,8 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** Give up connecting after this long (default 10 s). */
   connectTimeoutMs?: number;
+  /** A query not answered within this long fails as `store_unavailable` (default 30 s): a server cut off by the network must not hold requests forever. */
+  queryTimeoutMs?: number;
   /** Errors of idle pooled connections (the server restarted, a network blip); already scrubbed. */
   onError?: (err: Error) => void;
 }
@@ -34,6 +36,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       connectionString: url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      query_timeout: options.queryTimeoutMs ?? 30_000,
+      keepAlive: true,
       idleTimeoutMillis: 30_000,
       application_name: 'llmproxy',
       types: INT8_AS_NUMBER,
@@ -78,6 +82,10 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.#db.query('SELECT 1');
+  }
+
+  isUp(): boolean {
+    return this.#db.up;
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { CounterStore } from '../types.js';
+import type { BudgetCounters, CounterStore } from '../types.js';
 import { scrubError, urlSecrets } from '../url-secret.js';
 
 export interface RedisCounterStoreOptions {
@@ -10,6 +10,10 @@ export interface RedisCounterStoreOptions {
   connectTimeoutMs?: number;
   /** Connection errors (already scrubbed of the URL); ioredis reconnects by itself. */
   onError?: (err: Error) => void;
+  /** A command not answered within this long fails (default 1 s): a Redis cut off by the network must not hold requests. */
+  commandTimeoutMs?: number;
+  /** Called with false when Redis stops answering and true when it answers again. */
+  onHealth?: (up: boolean) => void;
 }
 
 /**
@@ -69,7 +73,53 @@ end
 return 1
 `;
 
-type ScriptName = 'llmproxyTryAdd' | 'llmproxyAdd' | 'llmproxyAcquire';
+/**
+ * Budget spend: one hash per month (`budget:{<month start ms>}`), fields `g` (gateway-wide),
+ * `k:<key id>` and `u:<user>`, integer micro-dollars. KEYS[1]: the hash. ARGV: amount, ttl ms,
+ * fields... Adds the amount to every field and keeps the hash past the month's end.
+ */
+const CHARGE = `
+local amount = tonumber(ARGV[1])
+for i = 3, #ARGV do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], amount)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * Raises fields to at least the given totals (the usage rows' sums), never lowers them: a charge
+ * counted here but not yet written as a row stays counted. KEYS[1]: the hash. ARGV: ttl ms,
+ * then field, total pairs. Returns how many fields were raised.
+ */
+const RECONCILE = `
+local raised = 0
+for i = 2, #ARGV, 2 do
+  local want = tonumber(ARGV[i + 1])
+  local have = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if have < want then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    raised = raised + 1
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return raised
+`;
+
+type ScriptName = 'llmproxyTryAdd' | 'llmproxyAdd' | 'llmproxyAcquire' | 'llmproxyCharge' | 'llmproxyReconcile';
+
+/** Thrown without a round trip while Redis is known to be unreachable (until a probe answers). */
+export class CounterStoreUnavailable extends Error {
+  constructor(cause?: unknown) {
+    super('the shared Redis counters are unreachable', cause === undefined ? undefined : { cause });
+    this.name = 'CounterStoreUnavailable';
+  }
+}
+
+/** Budget hashes outlive their month by this long (late charges, reconciliation). */
+const BUDGET_TTL_MS = 40 * 86_400_000;
+/** Field/total pairs per reconcile call (Lua's unpack and argument limits). */
+const RECONCILE_CHUNK = 500;
 type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
 
 /**
@@ -80,7 +130,7 @@ type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
  * const counters = await openRedisCounterStore(url, { keyPrefix: 'llmproxy:' });
  * const { admitted } = await counters.tryAdd('rpm:key:abc', 1, 60, 60_000);
  */
-export class RedisCounterStore implements CounterStore {
+export class RedisCounterStore implements CounterStore, BudgetCounters {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #secrets: readonly string[];
@@ -89,24 +139,67 @@ export class RedisCounterStore implements CounterStore {
   readonly #owner = randomBytes(8).toString('hex');
   #nextSlot = 0;
   #closing: Promise<void> | undefined;
+  #up = true;
+  #probe: NodeJS.Timeout | undefined;
+  readonly #onHealth: ((up: boolean) => void) | undefined;
 
-  constructor(redis: Redis, secrets: readonly string[], keyPrefix: string) {
+  constructor(redis: Redis, secrets: readonly string[], keyPrefix: string, onHealth?: (up: boolean) => void) {
     this.#redis = redis;
     this.#secrets = secrets;
     this.#prefix = keyPrefix;
+    this.#onHealth = onHealth;
     redis.defineCommand('llmproxyTryAdd', { numberOfKeys: 1, lua: TRY_ADD });
     redis.defineCommand('llmproxyAdd', { numberOfKeys: 1, lua: ADD });
     redis.defineCommand('llmproxyAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+    redis.defineCommand('llmproxyCharge', { numberOfKeys: 1, lua: CHARGE });
+    redis.defineCommand('llmproxyReconcile', { numberOfKeys: 1, lua: RECONCILE });
+    onHealth?.(true);
   }
 
-  async #run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
+  /** False from a failed command until a probe (every second) is answered again. */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /**
+   * Runs one command, failing at once while Redis is known to be down: requests then meet the
+   * `on_counter_failure` policy without waiting for a timeout each.
+   */
+  async #call<T>(command: () => Promise<T>): Promise<T> {
     if (this.#closing) throw new Error('the Redis counter store is closed');
-    const fn = (this.#redis as unknown as Record<ScriptName, ScriptFn>)[name];
+    if (!this.#up) throw new CounterStoreUnavailable();
     try {
-      return await fn.apply(this.#redis, args);
+      return await command();
     } catch (err) {
-      throw scrubError(err, this.#secrets, 'Redis counter store');
+      this.#markDown();
+      throw new CounterStoreUnavailable(scrubError(err, this.#secrets, 'Redis counter store'));
     }
+  }
+
+  #markDown(): void {
+    if (!this.#up || this.#closing) return;
+    this.#up = false;
+    this.#onHealth?.(false);
+    this.#probe = setInterval(() => {
+      this.#redis.ping().then(
+        () => this.#markUp(),
+        () => undefined,
+      );
+    }, 1000);
+    this.#probe.unref();
+  }
+
+  #markUp(): void {
+    if (this.#up || this.#closing) return;
+    clearInterval(this.#probe);
+    this.#probe = undefined;
+    this.#up = true;
+    this.#onHealth?.(true);
+  }
+
+  #run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
+    const fn = (this.#redis as unknown as Record<ScriptName, ScriptFn>)[name];
+    return this.#call(() => fn.apply(this.#redis, args));
   }
 
   /** The Redis key of `key`; the braces make it a cluster hash tag, so a counter's windows share a slot. */
@@ -141,15 +234,37 @@ export class RedisCounterStore implements CounterStore {
     if (slot === undefined) return;
     if (held!.length === 0) this.#slots.delete(key);
     if (this.#closing) return;
-    try {
-      // Removing a slot that already lapsed is a no-op: another replica's slot is never taken.
-      await this.#redis.zrem(this.#key('inflight', key), slot);
-    } catch (err) {
-      throw scrubError(err, this.#secrets, 'Redis counter store');
+    // Removing a slot that already lapsed is a no-op: another replica's slot is never taken.
+    await this.#call(() => this.#redis.zrem(this.#key('inflight', key), slot));
+  }
+
+  #budgetKey(month: number): string {
+    return `${this.#prefix}budget:{${month}}`;
+  }
+
+  /** Spend so far this month (micro-dollars) of each field (`g`, `k:<id>`, `u:<user>`). */
+  async budgetSpent(month: number, fields: readonly string[]): Promise<number[]> {
+    if (fields.length === 0) return [];
+    const values = await this.#call(() => this.#redis.hmget(this.#budgetKey(month), ...fields));
+    return values.map((v) => (v === null ? 0 : Number(v)));
+  }
+
+  /** Adds a finished request's cost to each field, atomically for every replica. */
+  async budgetCharge(month: number, fields: readonly string[], micros: number): Promise<void> {
+    if (fields.length === 0 || micros <= 0) return;
+    await this.#run('llmproxyCharge', this.#budgetKey(month), Math.round(micros), BUDGET_TTL_MS, ...fields);
+  }
+
+  /** Raises each field to at least the usage rows' total (seeding an empty Redis, repairing charges lost while it was away). */
+  async budgetReconcile(month: number, totals: ReadonlyMap<string, number>): Promise<void> {
+    const pairs = [...totals].filter(([, v]) => v > 0);
+    for (let i = 0; i < pairs.length; i += RECONCILE_CHUNK) {
+      const args = pairs.slice(i, i + RECONCILE_CHUNK).flatMap(([f, v]) => [f, Math.round(v)]);
+      await this.#run('llmproxyReconcile', this.#budgetKey(month), BUDGET_TTL_MS, ...args);
     }
   }
 
-  /** Throws when Redis does not answer (for /ready). */
+  /** Throws when Redis does not answer (for /ready); a probe that answers also ends a known outage. */
   async ping(): Promise<void> {
     if (this.#closing) throw new Error('the Redis counter store is closed');
     try {
@@ -157,9 +272,31 @@ export class RedisCounterStore implements CounterStore {
     } catch (err) {
       throw scrubError(err, this.#secrets, 'Redis counter store');
     }
+    this.#markUp();
+  }
+
+  /** Publishes `message` on `channel` (fails at once while Redis is known to be down). */
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#call(() => this.#redis.publish(channel, message));
+  }
+
+  /** A second connection for publish/subscribe (a subscribed connection can run nothing else). */
+  duplicate(): Redis {
+    return this.#redis.duplicate();
+  }
+
+  /** Prepended to every key and channel. */
+  get keyPrefix(): string {
+    return this.#prefix;
+  }
+
+  /** Masks the connection URL's secrets in `err`. */
+  scrub(err: unknown, context: string): Error {
+    return scrubError(err, this.#secrets, context);
   }
 
   close(): Promise<void> {
+    if (this.#probe) clearInterval(this.#probe);
     this.#closing ??= this.#redis.quit().then(
       () => undefined,
       () => this.#redis.disconnect(),
@@ -179,6 +316,7 @@ export async function openRedisCounterStore(url: string, options: RedisCounterSt
     redis = new Redis(url, {
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? 10_000,
+      commandTimeout: options.commandTimeoutMs ?? 1000,
       // Fail commands instead of queueing them forever while Redis is down: the limiter decides.
       maxRetriesPerRequest: 2,
       enableOfflineQueue: true,
@@ -201,5 +339,5 @@ export async function openRedisCounterStore(url: string, options: RedisCounterSt
     // The socket's own error (ECONNREFUSED, ENOTFOUND...) says more than ioredis's "Connection is closed".
     throw scrubError(firstError ?? err, secrets, 'cannot open the Redis counter store');
   }
-  return new RedisCounterStore(redis, secrets, options.keyPrefix ?? 'llmproxy:');
+  return new RedisCounterStore(redis, secrets, options.keyPrefix ?? 'llmproxy:', options.onHealth);
 }
