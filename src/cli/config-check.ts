@@ -1,3 +1,4 @@
+import type { Override } from '../config/env.js';
 import { loadConfig, locateConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
@@ -8,6 +9,7 @@ import { SecretResolver } from '../secrets/resolver.js';
 import { openCounterStore, openStore } from '../store/open.js';
 import { parse, UsageError } from './args.js';
 import { table } from './output.js';
+import { listenFlags } from './serve.js';
 
 interface Row {
   instance: string;
@@ -19,15 +21,26 @@ interface Row {
   error: string | null;
 }
 
+/** `server.port = 9000 (environment PORT)`; a reference's value is not shown, only its source. */
+export function describeOverride(o: Override): string {
+  const [kind, ...rest] = o.source.split(':');
+  const name = rest.join(':');
+  const from =
+    kind === 'env' ? `environment ${name}` : kind === 'flag' ? `flag ${name}` : kind === 'env-default' ? `the reference's default; ${name} is unset` : o.source;
+  return `${o.path}${o.value !== undefined ? ` = ${o.value}` : ''} (${from})`;
+}
+
 /**
  * `llmproxy config check`: validates the file, opens the store, builds every instance and
  * resolves every secret reference and credential for real. One row per instance; exit 1 if
- * anything failed.
+ * anything failed. Values taken from the environment or the flags (`--host`, `--port`, as
+ * `serve` would take them) are listed with their source.
  */
 export async function configCheckCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
   if (positionals[0] !== 'check') throw new UsageError(positionals[0] === undefined ? 'missing config subcommand' : `unknown config subcommand "${positionals[0]}"`);
-  const loaded = loadConfig(locateConfig(values.config as string | undefined));
+  const loaded = loadConfig(locateConfig(values.config as string | undefined), process.cwd(), { flags: listenFlags(values) });
+  const overrides = loaded.overrides ?? [];
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber });
   const metrics = new Metrics();
@@ -72,10 +85,11 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
 
   const ok = storeProblem === null && rows.every((r) => r.status === 'ok');
   if (values.json) {
-    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', instances: rows }, null, 2));
+    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, instances: rows }, null, 2));
   } else {
     out(`config: ${loaded.source}`);
     out(`store:  ${storeProblem ?? 'ok'}`);
+    if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
     out(table(['INSTANCE', 'TYPE', 'METHOD', 'STATUS', 'EXPIRES', 'ERROR'], rows.map((r) => [r.instance, r.type, r.method, r.status, r.expires_at ?? 'never', r.error ?? ''])));
     out(ok ? 'configuration OK' : 'configuration has problems');
   }

@@ -16,10 +16,11 @@ const USAGE = `llmproxy: LLM gateway with credential isolation
 
 usage:
   llmproxy serve [--config FILE] [--host H] [--port N]
-  llmproxy config check [--config FILE] [--json]
+  llmproxy config check [--config FILE] [--host H] [--port N] [--json]
 ${[KEYS_USAGE, USERS_USAGE, TOTP_USAGE, USAGE_USAGE, LOCKDOWN_USAGE].map((u) => u.replace(/^usage:\n/, '')).join('\n')}
 
-Config: --config FILE, else $LLMPROXY_CONFIG, else ./llmproxy.yaml, else the built-in demo.`;
+Config: --config FILE, else $LLMPROXY_CONFIG, else ./llmproxy.yaml, else the built-in demo.
+Overrides: flag > environment (PORT, HOST, LOG_LEVEL, TLS_CERT_FILE, TLS_KEY_FILE, LLMPROXY_SERVER_*) > file > default.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

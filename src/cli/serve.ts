@@ -1,7 +1,15 @@
 import { createApp, StartupError } from '../app.js';
 import { issueBootstrapKey } from '../clientauth/api-key/issue.js';
+import { withFlags, type ListenFlags } from '../config/env.js';
 import { loadConfig, locateConfig } from '../config/load.js';
 import { parse, UsageError } from './args.js';
+
+/** `--host H --port N`, checked; shared by `serve` and `config check`. */
+export function listenFlags(values: { host?: string | boolean | undefined; port?: string | boolean | undefined }): ListenFlags {
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(/^\d+$/.test(String(values.port)) && port < 65536)) throw new UsageError(`--port must be a port number (got "${String(values.port)}")`);
+  return { ...(typeof values.host === 'string' ? { host: values.host } : {}), ...(port !== undefined ? { port } : {}) };
+}
 
 /**
  * `llmproxy serve`: start the gateway; on SIGTERM/SIGINT stop accepting, let in-flight requests
@@ -11,17 +19,55 @@ import { parse, UsageError } from './args.js';
  */
 export async function serveCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
-  const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--port must be a port number (got "${values.port}")`);
+  const flags = listenFlags(values);
+  // The file plus the environment (PORT, LLMPROXY_SERVER_*, LOG_LEVEL...). The flags go to the
+  // listeners rather than into the config, so a SIGHUP reload, which re-reads the file and the
+  // environment, compares like with like.
   const loaded = loadConfig(locateConfig(values.config as string | undefined));
-  const app = await createApp({
-    loaded,
-    listen: { ...(values.host !== undefined ? { host: values.host as string } : {}), ...(port !== undefined ? { port } : {}) },
+  const overrides = withFlags(loaded.overrides ?? [], flags);
+  const app = await createApp({ loaded, listen: flags });
+  // Signals are handled before the gateway announces itself: a SIGTERM sent the moment
+  // "gateway listening" appears must drain, not kill.
+  // 0 after a clean drain; 1 when the shutdown timeout cut requests or closing failed, so an orchestrator sees it.
+  const exit = new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        app.logger.warn({ signal }, 'second signal: exiting now');
+        app.logger.flush();
+        process.exit(1);
+      }
+      stopping = true;
+      app.logger.info({ signal, timeout_ms: loaded.config.server.shutdown_timeout }, 'shutting down: draining in-flight requests');
+      app.close().then(
+        ({ drained }) => resolve(drained ? 0 : 1),
+        (err: unknown) => {
+          app.logger.error({ err }, 'error during shutdown');
+          app.logger.flush();
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  process.on('SIGHUP', () => {
+    app.logger.info({ signal: 'SIGHUP', config: loaded.source }, 'reloading the configuration');
+    // App.reload logs and counts the outcome itself, and runs one reload at a time.
+    void app.reload().finally(() => app.logger.flush());
   });
   const addresses = await app.listen();
   const base = `http://${addresses.main.address.includes(':') ? `[${addresses.main.address}]` : addresses.main.address}:${addresses.main.port}`;
   app.logger.info(
-    { config: loaded.source, listen: base, tls: addresses.tls?.port, metrics_port: addresses.metrics?.port, instances: app.instances.all.map((i) => i.name) },
+    {
+      config: loaded.source,
+      listen: base,
+      tls: addresses.tls?.port,
+      metrics_port: addresses.metrics?.port,
+      instances: app.instances.all.map((i) => i.name),
+      // Where values that are not the file's came from (never a secret: see Override).
+      ...(overrides.length > 0 ? { overrides } : {}),
+    },
     'gateway listening',
   );
   app.logger.flush(); // announce readiness now, not when the log buffer next fills
@@ -53,36 +99,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
   }
 
-  const reload = () => {
-    app.logger.info({ signal: 'SIGHUP', config: loaded.source }, 'reloading the configuration');
-    // App.reload logs and counts the outcome itself, and runs one reload at a time.
-    void app.reload().finally(() => app.logger.flush());
-  };
-  process.on('SIGHUP', reload);
-
-  // 0 after a clean drain; 1 when the shutdown timeout cut requests or closing failed, so an orchestrator sees it.
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        app.logger.warn({ signal }, 'second signal: exiting now');
-        app.logger.flush();
-        process.exit(1);
-      }
-      stopping = true;
-      app.logger.info({ signal, timeout_ms: loaded.config.server.shutdown_timeout }, 'shutting down: draining in-flight requests');
-      app.close().then(
-        ({ drained }) => resolve(drained ? 0 : 1),
-        (err: unknown) => {
-          app.logger.error({ err }, 'error during shutdown');
-          app.logger.flush();
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  return exit;
 }
 
 export { StartupError };

@@ -33,9 +33,27 @@ export function size() {
 const LITERAL_SECRET =
   'a literal secret is refused: keep it in a secret store and reference it, e.g. "${env:NAME}" or "${file:/run/secrets/name}"';
 
+/**
+ * The fields whose `${...}` references belong to the secret machinery (resolved, refreshed and
+ * scrubbed by `SecretResolver`). `${env:NAME}` in every other string field is expanded once when
+ * the config loads (expand.ts), so a field the resolver reads must be registered here.
+ */
+export const SECRET_FIELDS = z.registry<{ secret: true }>();
+
+/** Registers `schema` as a field the secret machinery resolves (see SECRET_FIELDS). */
+export function secretField<T extends z.ZodType>(schema: T): T {
+  SECRET_FIELDS.add(schema, { secret: true });
+  return schema;
+}
+
+/** Whether `schema` (or the schema it was derived from) is a secret field. */
+export function isSecretField(schema: z.core.$ZodType): boolean {
+  return SECRET_FIELDS.get(schema)?.secret === true;
+}
+
 /** A field that holds a secret: only a reference to a supported store is accepted. */
 export function secretRef() {
-  return z.string().superRefine((text, ctx) => {
+  const reference = z.string().superRefine((text, ctx) => {
     const ref = parseSecretRef(text);
     if (!ref) {
       ctx.addIssue({ code: 'custom', message: LITERAL_SECRET });
@@ -48,6 +66,7 @@ export function secretRef() {
       });
     }
   });
+  return secretField(reference);
 }
 
 /** An http(s) origin plus optional base path: no query, fragment or embedded credentials. */

@@ -342,3 +342,120 @@ describe('loadConfig and locateConfig', () => {
     assert.equal(locateConfig(undefined, {}, cwd), join(cwd, 'llmproxy.yaml'));
   });
 });
+
+describe('loadConfig: the environment and flags over the file (flag > environment > file > default)', () => {
+  let dir: string;
+  let file: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'llmproxy-config-env-'));
+    file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      [
+        'server: { host: 127.0.0.1, port: 7000, headers_timeout: 5s }',
+        'logging: { level: warn }',
+        'instances:',
+        '  o:',
+        '    type: openai',
+        '    organization: ${env:LOAD_TEST_ORG}',
+        '    authentication: { type: api_key, api_key: "${env:LOAD_TEST_OPENAI_KEY}" }',
+        '',
+      ].join('\n'),
+    );
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const ORG = { LOAD_TEST_ORG: 'org-from-env' };
+
+  test('the file alone: its values, the defaults for the rest, no overrides but the reference', () => {
+    const loaded = loadConfig(file, dir, { env: ORG });
+    assert.equal(loaded.config.server.port, 7000);
+    assert.equal(loaded.config.server.host, '127.0.0.1');
+    assert.equal(loaded.config.server.request_timeout, 60_000, 'default');
+    assert.equal(loaded.config.logging.level, 'warn');
+    assert.deepEqual(loaded.overrides, [{ path: 'instances.o.organization', source: 'env:LOAD_TEST_ORG', kind: 'reference' }]);
+  });
+
+  test('each layer beats the one below it, field by field', () => {
+    const env = { ...ORG, PORT: '7001', HOST: '127.0.0.2', LLMPROXY_SERVER_HEADERS_TIMEOUT: '15s', LLMPROXY_SERVER_REQUEST_TIMEOUT: '2m', LOG_LEVEL: 'debug' };
+    const fromEnv = loadConfig(file, dir, { env });
+    assert.equal(fromEnv.config.server.port, 7001, 'environment over file');
+    assert.equal(fromEnv.config.server.host, '127.0.0.2');
+    assert.equal(fromEnv.config.server.headers_timeout, 15_000, 'parsed like the file');
+    assert.equal(fromEnv.config.server.request_timeout, 120_000, 'environment over default');
+    assert.equal(fromEnv.config.logging.level, 'debug');
+
+    const withFlag = loadConfig(file, dir, { env, flags: { port: 7002 } });
+    assert.equal(withFlag.config.server.port, 7002, 'flag over environment');
+    assert.equal(withFlag.config.server.host, '127.0.0.2', 'the environment still sets what no flag does');
+    assert.deepEqual(withFlag.overrides, [
+      { path: 'server.host', source: 'env:HOST', kind: 'override', value: '127.0.0.2' },
+      { path: 'server.headers_timeout', source: 'env:LLMPROXY_SERVER_HEADERS_TIMEOUT', kind: 'override', value: '15s' },
+      { path: 'server.request_timeout', source: 'env:LLMPROXY_SERVER_REQUEST_TIMEOUT', kind: 'override', value: '2m' },
+      { path: 'logging.level', source: 'env:LOG_LEVEL', kind: 'override', value: 'debug' },
+      { path: 'server.port', source: 'flag:--port', kind: 'override', value: '7002' },
+      { path: 'instances.o.organization', source: 'env:LOAD_TEST_ORG', kind: 'reference' },
+    ]);
+  });
+
+  test('a bad value is a config error naming the variable and the field', () => {
+    const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
+      [{ LLMPROXY_SERVER_HEADERS_TIMEOUT: 'abc' }, /^environment LLMPROXY_SERVER_HEADERS_TIMEOUT \(server\.headers_timeout\): must be a duration with a unit/],
+      [{ PORT: 'http' }, /^environment PORT \(server\.port\): expected number \(got "http"\)$/],
+      [{ PORT: '70000' }, /^environment PORT \(server\.port\): .* \(got "70000"\)$/],
+      [{ LOG_LEVEL: 'loud' }, /^environment LOG_LEVEL \(logging\.level\): .*"debug".* \(got "loud"\)$/],
+      [{ LLMPROXY_SERVER_TRUSTED_PROXIES: '10.0.0.0/8,example.com' }, /^environment LLMPROXY_SERVER_TRUSTED_PROXIES \(server\.trusted_proxies\.1\): must be an IP address or CIDR block/],
+      [{ LLMPROXY_SERVER_PROT: '1' }, /^environment LLMPROXY_SERVER_PROT: unknown variable/],
+      [{ TLS_KEY_FILE: 'k.pem' }, /^environment TLS_KEY_FILE is set without TLS_CERT_FILE/],
+    ];
+    for (const [env, problem] of cases) {
+      assert.throws(
+        () => loadConfig(file, dir, { env: { ...ORG, ...env } }),
+        (err: unknown) => err instanceof ConfigError && err.message.startsWith(`invalid configuration (${file}):`) && err.problems.length === 1 && problem.test(err.problems[0]!),
+        JSON.stringify(env),
+      );
+    }
+  });
+
+  test('a flag the schema refuses is named as the flag', () => {
+    assert.throws(
+      () => loadConfig(file, dir, { env: ORG, flags: { port: 70000 } }),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 1 && /^flag --port \(server\.port\): /.test(err.problems[0]!),
+    );
+  });
+
+  test('a field replaced by an override is neither expanded nor reported', () => {
+    const path = join(dir, 'host-ref.yaml');
+    writeFileSync(path, 'server: { host: "${env:LOAD_TEST_UNSET_HOST}" }\ninstances:\n  d: { type: demo }\n');
+    assert.throws(() => loadConfig(path, dir, { env: {} }), /server\.host: environment variable LOAD_TEST_UNSET_HOST is not set/);
+    const loaded = loadConfig(path, dir, { env: { HOST: '127.0.0.3' } });
+    assert.equal(loaded.config.server.host, '127.0.0.3');
+    assert.deepEqual(loaded.overrides, [{ path: 'server.host', source: 'env:HOST', kind: 'override', value: '127.0.0.3' }]);
+  });
+
+  test('TLS files from the environment are relative to the working directory, not the config folder', () => {
+    const loaded = loadConfig(file, '/run/app', { env: { ...ORG, TLS_CERT_FILE: 'tls/cert.pem', TLS_KEY_FILE: 'tls/key.pem', LLMPROXY_SERVER_TLS_PORT: '7443' } });
+    assert.deepEqual(loaded.config.server.tls, { port: 7443, cert_file: '/run/app/tls/cert.pem', key_file: '/run/app/tls/key.pem' });
+  });
+
+  test('the built-in demo takes the environment too, and the shared demo constant is not changed', () => {
+    const loaded = loadConfig(undefined, dir, { env: { PORT: '7005', LLMPROXY_SERVER_METRICS_PORT: '7006' } });
+    assert.equal(loaded.config.server.port, 7005);
+    assert.equal(loaded.config.server.metrics.port, 7006);
+    assert.equal(loaded.config.server.host, '127.0.0.1', 'still loopback');
+    assert.equal(loadConfig(undefined, dir, { env: {} }).config.server.port, 8080);
+  });
+
+  test('without options, process.env is read', () => {
+    const saved = process.env['LOAD_TEST_ORG'];
+    process.env['LOAD_TEST_ORG'] = 'org-process';
+    try {
+      const o = loadConfig(file, dir).config.instances['o'];
+      assert.ok(o?.type === 'openai');
+      assert.equal(o.organization, 'org-process');
+    } finally {
+      if (saved === undefined) delete process.env['LOAD_TEST_ORG'];
+      else process.env['LOAD_TEST_ORG'] = saved;
+    }
+  });
+});

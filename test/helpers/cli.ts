@@ -36,12 +36,14 @@ export function removeDir(dir: string): void {
 }
 
 /**
- * The environment a CLI child runs with: this process's, minus `LLMPROXY_CONFIG` (so a config is
- * only ever chosen deliberately), plus `extra` (an undefined value removes a variable).
+ * The environment a CLI child runs with: this process's, minus `LLMPROXY_CONFIG` and the
+ * variables that override the config (`PORT`, `HOST`, `LOG_LEVEL`, `TLS_*_FILE`,
+ * `LLMPROXY_SERVER_*`), so config is only ever chosen deliberately, plus `extra` (an undefined
+ * value removes a variable).
  */
 export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env['LLMPROXY_CONFIG'];
+  for (const name of Object.keys(env)) if (/^(LLMPROXY_CONFIG|PORT|HOST|LOG_LEVEL|TLS_CERT_FILE|TLS_KEY_FILE|LLMPROXY_SERVER_.*)$/.test(name)) delete env[name];
   delete env['NODE_OPTIONS'];
   delete env['NODE_TEST_CONTEXT'];
   for (const [k, v] of Object.entries(extra)) {

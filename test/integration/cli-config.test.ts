@@ -20,6 +20,8 @@ interface CheckJson {
   ok: boolean;
   config: string;
   store: string;
+  /** Values from the environment or flags (test/integration/env-config.test.ts covers them). */
+  overrides: Array<{ path: string; source: string; kind: 'override' | 'reference'; value?: string }>;
   instances: Array<{ instance: string; type: string; method: string; status: 'ok' | 'error'; expires_at: string | null; last_refresh?: string | null; error: string | null }>;
 }
 
@@ -95,6 +97,7 @@ describe('llmproxy config check and the command line', () => {
       ok: true,
       config,
       store: 'ok',
+      overrides: [],
       instances: [
         { instance: 'claude', type: 'anthropic', method: 'api_key', status: 'ok', expires_at: null, error: null },
         { instance: 'openai', type: 'openai', method: 'api_key', status: 'ok', expires_at: null, error: null },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../../config/fields.js';
+import { duration, secretField, secretRef } from '../../config/fields.js';
 import { parseSecretRef } from '../../secrets/ref.js';
 
 /**
@@ -25,13 +25,15 @@ const defaultCredentials = z.strictObject({
  */
 function accessKeyId() {
   const reference = secretRef();
-  return z.string().superRefine((text, ctx) => {
+  // A reference here is resolved by the secret machinery, so `${env:...}` is not expanded at load.
+  const field = z.string().superRefine((text, ctx) => {
     if (parseSecretRef(text) !== undefined) {
       for (const issue of reference.safeParse(text).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message });
     } else if (text.length < 16 || text.length > 128) {
       ctx.addIssue({ code: 'custom', message: 'must be an access key id (16 to 128 characters) or a secret reference such as "${env:AWS_ACCESS_KEY_ID}"' });
     }
   });
+  return secretField(field);
 }
 
 const accessKeys = z.strictObject({
