@@ -32,6 +32,7 @@ import { protocolChatRoutes } from './server/routes/protocol.js';
 import { transparentRoute } from './server/routes/transparent.js';
 import { announceChanges } from './store/announce.js';
 import { openCounterStore, openStore } from './store/open.js';
+import { journalRoot, openStoreJournal, type StoreJournal } from './store/journal.js';
 import { RedisFleetEvents } from './store/redis/events.js';
 import type { Store } from './store/types.js';
 
@@ -112,7 +113,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const logger = createLogger({ level: config.logging.level, scrubber, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const metrics = new Metrics();
   const ownStore = await openStore(config, baseDir, { scrubber, logger });
-  const counters = await openCounterStore(config, baseDir, { scrubber, logger, onHealth: (up) => metrics.counterStoreUp.set(up ? 1 : 0) }).catch(async (err: unknown) => {
+  const counters = await openCounterStore(config, baseDir, { scrubber, logger, onHealth: (up) => metrics.counterStoreHealth(up) }).catch(async (err: unknown) => {
     await ownStore.close();
     throw err;
   });
@@ -132,25 +133,32 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   const verifier = new ApiKeyVerifier(store.keys, { cacheTtlMs: config.auth.api_keys.cache_ttl, pollMs: config.auth.api_keys.revocation_poll, logger, ...(events ? { watch: events } : {}) });
   const throttle = FailedAttemptThrottle.fromConfig(config.auth.failed_attempts);
-  const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention, scrub: (text) => scrubber.scrub(text) });
   const tracker = new InflightTracker();
   metrics.trackInflight(() => tracker.count);
   metrics.trackStore(() => store.isUp?.() ?? true);
 
   const roles = RoleTable.fromConfig(config.rbac.roles);
+  let journal: StoreJournal | undefined;
   const failStartup = async (err: unknown): Promise<never> => {
+    await journal?.close();
     await instances.close();
     await events?.close();
     await counters?.close();
     await store.close();
     throw err;
   };
-  const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber }).catch(failStartup);
-  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters, ...(counters ? { budgetCounters: counters } : {}) }).catch(failStartup);
+  // Usage rows and audit events a killed process left in the journal reach the store before this one serves.
+  const journalDir = journalRoot(config, baseDir);
+  journal = journalDir === undefined ? undefined : await openStoreJournal(store, { root: journalDir, logger, metrics }).catch(failStartup);
+  const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention, flushIntervalMs: config.audit.flush_interval, scrub: (text) => scrubber.scrub(text), metrics, journal: journal?.audit });
+  const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber, ...(events ? { announcements: events } : {}) }).catch(failStartup);
+  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters, usageJournal: journal?.usage, ...(counters ? { budgetCounters: counters } : {}) }).catch(failStartup);
   events?.on((event) => {
-    if (event.kind === 'lockdown') return void governance.lockdown.refresh();
-    verifier.invalidate(event.id);
-    void verifier.poll();
+    if (event.kind === 'lockdown') void governance.lockdown.refresh();
+    else if (event.kind === 'key') {
+      verifier.invalidate(event.id);
+      void verifier.poll();
+    }
   });
   const auth = sequence([authenticate({ authenticators: clientAuth.authenticators, throttle, audit, metrics }), ...clientAuth.after]);
   const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit, roles)] : [];
@@ -311,6 +319,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         await clientAuth.stop();
         await verifier.stop();
         await audit.stop();
+        await journal?.close();
         await Promise.all([...retiring].map((retire) => retire()));
         await instances.close();
         await store.close();

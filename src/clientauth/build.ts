@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import type { RouteSpec } from '../server/router.js';
-import type { Store } from '../store/types.js';
+import type { FleetEvents, Store } from '../store/types.js';
 import type { ApiKeyVerifier } from './api-key/verifier.js';
 import { apiKeyAuthenticator, type Authenticator } from './authenticator.js';
 import { federatedClientAuth } from './federated.js';
@@ -24,6 +24,8 @@ export interface ClientAuthDeps {
   logger: Logger;
   metrics: Metrics;
   scrubber: SecretScrubber;
+  /** Changes announced between replicas (with `storage.redis`). */
+  announcements?: FleetEvents;
 }
 
 /** What one family of client-auth kinds adds to the gateway. */

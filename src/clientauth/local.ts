@@ -34,7 +34,7 @@ export async function localClientAuth(deps: ClientAuthDeps): Promise<ClientAuthP
     logger.warn('TOTP secrets are stored unencrypted: set auth.totp.encryption_key (a secret reference) to encrypt new enrolments');
   }
 
-  const watch = new IdentityWatch(identity, store.keys, verifier, { pollMs: auth.basic.change_poll, logger });
+  const watch = new IdentityWatch(identity, store.keys, verifier, { pollMs: auth.basic.change_poll, logger, ...(deps.announcements ? { announcements: deps.announcements } : {}) });
   const trusted = () => watch.trusted();
   const users = new UserDirectory(identity.users, trusted);
   const enrolments = new EnrolmentDirectory(identity.totp, box, trusted, logger);

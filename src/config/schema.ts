@@ -92,6 +92,20 @@ const storageSchema = z.strictObject({
       command_timeout: duration().prefault('1s'),
     })
     .optional(),
+  /**
+   * Write-ahead journal of usage rows and audit events (store/journal.ts): each is appended to a
+   * local file before it waits in memory for its batched write, so a process killed outright
+   * (SIGKILL, OOM kill), or stopped while the store refuses writes, loses none; the next start
+   * (or a live process sharing the folder) writes them. It survives the death of the process,
+   * not of the machine (no fsync). Give each deployment's data volume its own folder.
+   */
+  journal: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Folder (each process writes in a subfolder of its own); default: `journal` beside the SQLite file (./data/journal). */
+      path: z.string().min(1).optional(),
+    })
+    .prefault({}),
 });
 
 const authSchema = z.strictObject({
@@ -151,7 +165,13 @@ export const configSchema = z.strictObject({
   logging: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),
-  audit: z.strictObject({ retention: duration().prefault('90d') }).prefault({}),
+  audit: z
+    .strictObject({
+      retention: duration().prefault('90d'),
+      /** Audit events are written to the store in batches at this interval (and journaled at once, see storage.journal). */
+      flush_interval: duration().prefault('1s'),
+    })
+    .prefault({}),
   rbac: rbacSchema.prefault({}),
   ...GOVERNANCE_FIELDS,
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),

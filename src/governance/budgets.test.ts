@@ -86,3 +86,83 @@ describe('budgets', () => {
     assert.equal(g.spent('key', 'k1'), 1150);
   });
 });
+
+describe('budgets shared by a fleet (BudgetCounters)', () => {
+  /** An in-memory stand-in for the Redis hash, with the same raise-only reconcile; `down` makes every call fail. */
+  function sharedCounters() {
+    const fields = new Map<string, number>();
+    const state = { down: false, fields };
+    const check = () => {
+      if (state.down) throw new Error('Redis unreachable');
+    };
+    return {
+      state,
+      async budgetSpent(_month: number, names: readonly string[]) {
+        check();
+        return names.map((n) => fields.get(n) ?? 0);
+      },
+      async budgetCharge(_month: number, names: readonly string[], micros: number) {
+        check();
+        for (const n of names) fields.set(n, (fields.get(n) ?? 0) + micros);
+      },
+      async budgetReconcile(_month: number, totals: ReadonlyMap<string, number>) {
+        check();
+        for (const [n, v] of totals) if ((fields.get(n) ?? 0) < v) fields.set(n, v);
+      },
+    };
+  }
+
+  function sharedGuard(onFailure: 'open' | 'closed', shared = sharedCounters()) {
+    const clock = manualClock(NOV);
+    const metrics = new Metrics();
+    const { logger } = capturingLogger();
+    const make = () => new BudgetGuard({ config: cfg({ users: { alice: 10 } }), metrics, logger, now: clock.now, env: {}, shared, onFailure });
+    return { shared, metrics, a: make(), b: make() };
+  }
+
+  test("one replica's charge is seen by another at once; the refusal names the budget", async () => {
+    const { a, b, shared } = sharedGuard('closed');
+    const alice = testPrincipal({ user: 'alice' });
+    await b.admit(alice);
+    a.charge('k1', 'alice', 9_999_999, NOV);
+    await until(() => shared.state.fields.get('u:alice') === 9_999_999);
+    await b.admit(alice);
+    a.charge('k1', 'alice', 1, NOV);
+    await until(() => shared.state.fields.get('u:alice') === 10_000_000);
+    await assert.rejects(b.admit(alice), (e: GatewayError) => e.code === 'budget_exceeded' && /user budget of your user \(\$10\)/.test(e.message));
+    assert.equal(shared.state.fields.get('g'), 10_000_000, 'the gateway-wide field is charged too');
+    assert.equal(shared.state.fields.get('k:k1'), 10_000_000);
+  });
+
+  test('a refresh raises the shared counters to the usage rows (seeding an empty Redis) and never lowers them', async () => {
+    const { a, shared } = sharedGuard('closed');
+    a.applyRefresh({ global: 7, keys: { k1: 5 }, users: { alice: 3 } }, monthStart(NOV));
+    await a.settled();
+    assert.deepEqual(Object.fromEntries(shared.state.fields), { g: 7, 'k:k1': 5, 'u:alice': 3 });
+    shared.state.fields.set('g', 100);
+    a.applyRefresh({ global: 8, keys: {}, users: {} }, monthStart(NOV));
+    await a.settled();
+    assert.equal(shared.state.fields.get('g'), 100);
+  });
+
+  test('unreachable: closed refuses requests a budget applies to with 503; open checks this process\'s view', async () => {
+    const closed = sharedGuard('closed');
+    closed.shared.state.down = true;
+    await assert.rejects(closed.a.admit(testPrincipal({ user: 'alice' })), (e: GatewayError) => e.code === 'counters_unavailable');
+    await closed.a.admit(testPrincipal({ user: 'bob' })); // no budget applies to bob
+    const open = sharedGuard('open');
+    open.shared.state.down = true;
+    await open.a.admit(testPrincipal({ user: 'alice' }));
+    open.a.charge('k1', 'alice', 10_000_000, NOV); // the shared charge fails; this process still counts it
+    await assert.rejects(open.a.admit(testPrincipal({ user: 'alice' })), (e: GatewayError) => e.code === 'budget_exceeded');
+    const failures = async (m: Metrics, policy: string) => (await m.counterStoreFailures.get()).values.find((v) => v.labels.policy === policy)?.value ?? 0;
+    assert.equal(await failures(closed.metrics, 'closed'), 1);
+    assert.equal(await failures(open.metrics, 'open'), 2);
+  });
+});
+
+/** Waits (bounded) for a condition the charge's promise settles. */
+async function until(predicate: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !predicate(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(predicate(), 'condition not reached');
+}

@@ -7,7 +7,8 @@ import type { Middleware } from '../middleware/types.js';
 import type { AuditTrail } from '../observability/audit-trail.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
+import type { UsageQuery, UsageRow, UsageSummaryRow } from '../store/governance-types.js';
+import type { JournalStream } from '../store/journal.js';
 import type { BudgetCounters, CounterStore, Store } from '../store/types.js';
 import type { Res } from '../util/http.js';
 import { BudgetGuard } from './budgets.js';
@@ -31,6 +32,8 @@ export interface GovernanceDeps {
   counters?: CounterStore;
   /** Shared budget spend (Redis, with `counters`); default: each process's view, refreshed from the usage rows. */
   budgetCounters?: BudgetCounters;
+  /** Journal of usage rows (store/journal.ts): a row is appended there before it is buffered. */
+  usageJournal?: JournalStream<UsageRow> | undefined;
   /** Wall clock (tests). */
   now?: () => number;
   /** Environment read for LLM_MONTHLY_BUDGET and LLM_EMERGENCY_MODE; default process.env. */
@@ -101,6 +104,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     batchSize: config.usage.batch_size,
     refreshIntervalMs: config.budgets.refresh_interval,
     retentionMs: config.usage.retention,
+    journal: deps.usageJournal,
     now,
   });
   const lockdown = new LockdownController({
@@ -133,23 +137,47 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     await budgets.admit(principal);
     const admission = await limiter.admit(principal, ctx.body);
     admitted.set(ctx, admission);
+    recordAtEnd(ctx);
     if (admission !== undefined) setRateLimitHeaders(ctx, admission.headers);
     await next();
+  }
+
+  /** Requests whose usage row is recorded (at the response's end, or at its close when it never ended). */
+  const recorded = new WeakSet<RequestContext>();
+
+  /**
+   * Records the usage row (journaled before it is buffered) and charges the budgets just before
+   * the response's last byte is handed to the socket: a process killed once the client has its
+   * answer has already written the row to its journal.
+   */
+  function recordAtEnd(ctx: RequestContext): void {
+    const res = ctx.res;
+    const end = res.end as (...args: unknown[]) => unknown;
+    (res as { end: unknown }).end = function (this: unknown, ...args: unknown[]) {
+      if (!recorded.has(ctx) && admitted.has(ctx)) record(ctx, res.statusCode);
+      return end.apply(this, args);
+    };
   }
 
   function onFinish(ctx: RequestContext): void {
     lockdown.untrack(ctx);
     if (!admitted.has(ctx)) return;
     const admission = admitted.get(ctx);
-    admitted.delete(ctx);
-    const principal = ctx.principal!;
-    const usage = ctx.usage;
     const completed = ctx.res.writableFinished;
     const status = completed ? ctx.res.statusCode : 499;
+    if (!recorded.has(ctx)) record(ctx, status);
+    admitted.delete(ctx);
     if (admission !== undefined) {
+      const usage = ctx.usage;
       const actual = usage === undefined ? undefined : usage.inputTokens + usage.outputTokens;
       limiter.finish(admission, actual, completed && status < 400).catch((err: unknown) => logger.warn({ request_id: ctx.id, err }, 'releasing rate-limit counters failed'));
     }
+  }
+
+  function record(ctx: RequestContext, status: number): void {
+    recorded.add(ctx);
+    const principal = ctx.principal!;
+    const usage = ctx.usage;
     const model = usage?.model ?? ctx.model ?? null;
     let costMicros = 0;
     if (usage !== undefined && model !== null) {

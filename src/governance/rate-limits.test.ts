@@ -117,3 +117,41 @@ describe('RateLimiter', () => {
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 20);
   });
 });
+
+describe('on_counter_failure (shared counters unreachable)', () => {
+  /** Shared counters whose every operation fails, as a Redis cut off by the network does. */
+  const unreachable = {
+    tryAdd: () => Promise.reject(new Error('Redis unreachable')),
+    add: () => Promise.reject(new Error('Redis unreachable')),
+    acquire: () => Promise.reject(new Error('Redis unreachable')),
+    release: () => Promise.reject(new Error('Redis unreachable')),
+    close: () => Promise.resolve(),
+  };
+  const failures = async (m: Metrics, policy: string) => (await m.counterStoreFailures.get()).values.find((v) => v.labels.policy === policy)?.value ?? 0;
+
+  test('open: requests are counted by this process alone, so its own limit still holds', async () => {
+    const metrics = new Metrics();
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const limiter = new RateLimiter({ counters: unreachable, fallback: new MemoryCounterStore({ now: clock.now }), limits: limits({ default: { rpm: 2, concurrent: 5 } }), metrics, now: clock.now, onFailure: 'open' });
+    const p = testPrincipal();
+    const a = await limiter.admit(p, null);
+    const b = await limiter.admit(p, null);
+    await assert.rejects(limiter.admit(p, null), (e: GatewayError) => e.code === 'rate_limited');
+    assert.equal(await failures(metrics, 'open'), 3);
+    // Finishing releases the slots taken from the fallback, not from the unreachable store.
+    await limiter.finish(a!, 10, true);
+    await limiter.finish(b!, 10, true);
+  });
+
+  test('closed: 503 counters_unavailable, counted, nothing admitted', async () => {
+    const metrics = new Metrics();
+    const limiter = new RateLimiter({ counters: unreachable, fallback: new MemoryCounterStore(), limits: limits({ default: { rpm: 100 } }), metrics, onFailure: 'closed' });
+    await assert.rejects(limiter.admit(testPrincipal(), null), (e: GatewayError) => e.code === 'counters_unavailable' && e.retryAfter === 1);
+    assert.equal(await failures(metrics, 'closed'), 1);
+    assert.equal(await failures(metrics, 'open'), 0);
+    // A principal nothing limits never touches the counters, so an outage does not concern it.
+    const unlimited = new RateLimiter({ counters: unreachable, fallback: new MemoryCounterStore(), limits: limits(), metrics, onFailure: 'closed' });
+    assert.equal(await unlimited.admit(testPrincipal(), null), undefined);
+    assert.equal(await failures(metrics, 'closed'), 1);
+  });
+});

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Metrics } from '../observability/metrics.js';
 import type { SpendTotals, UsageRow, UsageStore } from '../store/governance-types.js';
+import { Journal, usageRowFromJournal } from '../store/journal.js';
 import { BudgetGuard } from './budgets.js';
 import { UsageRecorder } from './usage-recorder.js';
 import { capturingLogger } from './test-support.js';
@@ -30,12 +34,24 @@ class FakeUsageStore implements UsageStore {
 
 const row = (i: number): UsageRow => ({ time: NOW, requestId: `r${i}`, keyId: 'k1', user: null, principalKind: 'api-key', instance: 'oai', model: 'gpt-4o', inputTokens: 1, outputTokens: 1, costMicros: 10, latencyMs: 5, status: 200 });
 
-function setup(batchSize = 3) {
+function setup(batchSize = 3, journal?: Journal) {
   const store = new FakeUsageStore();
   const metrics = new Metrics();
   const { logger } = capturingLogger();
   const budgets = new BudgetGuard({ config: { users: {}, warn_ratio: 0.8, refresh_interval: 1000 }, metrics, logger, now: () => NOW, env: {} });
-  const recorder = new UsageRecorder({ store, budgets, logger, metrics, flushIntervalMs: 3_600_000, batchSize, refreshIntervalMs: 3_600_000, retentionMs: 1e12, maxBuffered: 5, now: () => NOW });
+  const recorder = new UsageRecorder({
+    store,
+    budgets,
+    logger,
+    metrics,
+    flushIntervalMs: 3_600_000,
+    batchSize,
+    refreshIntervalMs: 3_600_000,
+    retentionMs: 1e12,
+    maxBuffered: 5,
+    now: () => NOW,
+    journal: journal?.stream<UsageRow>('usage'),
+  });
   return { store, budgets, recorder, metrics };
 }
 
@@ -79,5 +95,45 @@ describe('UsageRecorder', () => {
     await recorder.flush();
     await recorder.refreshSpend();
     assert.equal(budgets.spent('key', 'k1'), 30);
+  });
+
+  test('each row gets a unique recordId, kept when a failed batch is retried (the store writes an id once)', async () => {
+    const { store, recorder } = setup(100);
+    store.failing = true;
+    for (let i = 0; i < 3; i++) recorder.record(row(i));
+    await recorder.flush();
+    store.failing = false;
+    await recorder.flush();
+    const ids = store.batches.flat().map((r) => r.recordId);
+    assert.equal(new Set(ids).size, 3);
+    assert.ok(ids.every((id) => typeof id === 'string' && id.length > 0));
+  });
+
+  test('with a journal: each row is journaled before it is buffered; rows written or dropped release their lines; the segment then goes', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'llmproxy-recorder-journal-'));
+    try {
+      const { logger } = capturingLogger();
+      const journal = await Journal.open({ root, storeId: 's', logger, adoptIntervalMs: 3_600_000, kinds: [{ name: 'usage', decode: usageRowFromJournal, write: async () => undefined }] });
+      const stream = journal.stream<UsageRow>('usage');
+      const { store, recorder } = setup(100, journal);
+      store.failing = true;
+      for (let i = 0; i < 7; i++) recorder.record(row(i));
+      const [file] = readdirSync(journal.folder).filter((f) => f.endsWith('.jsonl'));
+      const journaled = readFileSync(join(journal.folder, file!), 'utf8').trim().split('\n').map((l) => usageRowFromJournal(JSON.parse(l)));
+      assert.deepEqual(journaled.map((r) => r?.requestId), ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'], 'every row is on disk, dropped ones too until the segment goes');
+      assert.equal(stream.outstanding, 5, 'the 2 rows dropped beyond maxBuffered are released');
+      await recorder.flush(); // refused
+      assert.equal(stream.outstanding, 5);
+      assert.equal(readdirSync(journal.folder).filter((f) => f.endsWith('.jsonl')).length, 1);
+      store.failing = false;
+      await recorder.flush();
+      assert.equal(stream.outstanding, 0);
+      assert.deepEqual(readdirSync(journal.folder).filter((f) => f.endsWith('.jsonl')), [], 'all its rows are in the store: the segment is deleted');
+      assert.deepEqual(store.batches.flat().map((r) => r.recordId), journaled.slice(2).map((r) => r?.recordId), 'the store gets the ids the journal holds');
+      await journal.close();
+      assert.deepEqual(readdirSync(root), []);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UsageRow, UsageStore } from '../store/governance-types.js';
+import { RecordIds, type JournalSegment, type JournalStream } from '../store/journal.js';
 import { monthStart, type BudgetGuard } from './budgets.js';
 
 export interface UsageRecorderOptions {
@@ -14,7 +15,18 @@ export interface UsageRecorderOptions {
   retentionMs: number;
   /** Rows held while the store refuses writes; beyond it the oldest are dropped (counted). */
   maxBuffered?: number;
+  /**
+   * Where each row is written before it is buffered (store/journal.ts), so rows of a process
+   * killed before its next flush are written by the next start. Without it they are lost.
+   */
+  journal?: JournalStream<UsageRow>;
   now?: () => number;
+}
+
+/** A buffered row and the journal segment holding it (null: not journaled). */
+interface Entry {
+  row: UsageRow;
+  segment: JournalSegment | null;
 }
 
 /**
@@ -22,6 +34,10 @@ export interface UsageRecorderOptions {
  * `flushIntervalMs`, as soon as `batchSize` are waiting, and on `stop()`. A failed write keeps
  * the rows for the next flush (bounded by `maxBuffered`). Flushes and budget refreshes run one
  * at a time in one queue, so the budget ledger never counts a written row twice.
+ *
+ * Each row gets a unique `recordId` (the store writes it once, so a retried batch whose first
+ * attempt did commit is not doubled) and, with a journal, is appended to it first; its journal
+ * line is released once the row is in the store or dropped.
  */
 export class UsageRecorder {
   readonly #store: UsageStore;
@@ -31,7 +47,9 @@ export class UsageRecorder {
   readonly #options: UsageRecorderOptions;
   readonly #maxBuffered: number;
   readonly #now: () => number;
-  #buffer: UsageRow[] = [];
+  readonly #journal: JournalStream<UsageRow> | undefined;
+  readonly #ids = new RecordIds();
+  #buffer: Entry[] = [];
   #queue: Promise<void> = Promise.resolve();
   #flushQueued = false;
   #timers: NodeJS.Timeout[] = [];
@@ -45,6 +63,7 @@ export class UsageRecorder {
     this.#options = options;
     this.#maxBuffered = options.maxBuffered ?? 100_000;
     this.#now = options.now ?? Date.now;
+    this.#journal = options.journal;
   }
 
   /** Rows waiting to be written. */
@@ -66,9 +85,11 @@ export class UsageRecorder {
   }
 
   record(row: UsageRow): void {
-    this.#buffer.push(row);
+    row.recordId ??= this.#ids.next();
+    this.#buffer.push({ row, segment: this.#journal?.append(row) ?? null });
     if (this.#buffer.length > this.#maxBuffered) {
-      this.#buffer.shift();
+      const dropped = this.#buffer.shift()!;
+      this.#journal?.settle(dropped.segment);
       this.#dropped++;
       this.#metrics.usageRowsDropped.inc();
     }
@@ -120,17 +141,22 @@ export class UsageRecorder {
   }
 
   async #write(): Promise<void> {
+    // Rows recorded from now on go to a new journal segment; this one goes once its rows are written.
+    this.#journal?.seal();
     // Bounded: the rows buffered now, batchSize at a time (later rows wait for the next flush); a failure ends it.
     for (let passes = Math.ceil(this.#buffer.length / this.#options.batchSize); passes > 0 && this.#buffer.length > 0; passes--) {
       const batch = this.#buffer.splice(0, this.#options.batchSize);
       try {
-        await this.#store.append(batch);
+        await this.#store.append(batch.map((e) => e.row));
       } catch (err) {
         this.#buffer = batch.concat(this.#buffer);
         this.#logger.error({ error: err instanceof Error ? err.message : String(err), pending: this.#buffer.length }, 'usage write failed; will retry');
         return;
       }
-      for (const r of batch) this.#budgets.committed(r.keyId, r.user, r.costMicros, r.time);
+      for (const { row: r, segment } of batch) {
+        this.#budgets.committed(r.keyId, r.user, r.costMicros, r.time);
+        this.#journal?.settle(segment);
+      }
     }
     if (this.#dropped > 0) {
       this.#logger.error({ dropped: this.#dropped }, 'usage rows were dropped while the store refused writes');

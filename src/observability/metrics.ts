@@ -156,11 +156,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Registered on first use, so a gateway without Redis exports no series an alert could read as "down". */
   readonly counterStoreUp = new Gauge({
     name: 'llmproxy_counter_store_up',
     help: '1 while the shared Redis counters (rate limits, budgets) answer, else 0; absent without storage.redis.',
-    registers: [this.registry],
+    registers: [],
   });
+
+  /** The shared counters' health (storage.redis only). */
+  counterStoreHealth(up: boolean): void {
+    if (this.registry.getSingleMetric('llmproxy_counter_store_up') === undefined) this.registry.registerMetric(this.counterStoreUp);
+    this.counterStoreUp.set(up ? 1 : 0);
+  }
 
   readonly counterStoreFailures = new Counter({
     name: 'llmproxy_counter_store_failures_total',
@@ -207,6 +214,52 @@ export class Metrics {
   trackInflight(source: () => number): void {
     this.#inflightSource = source;
   }
+
+  #auditBufferedSource: () => number = () => 0;
+
+  readonly auditBuffered = (() => {
+    const source = () => this.#auditBufferedSource();
+    return new Gauge({
+      name: 'llmproxy_audit_buffered_events',
+      help: 'Audit events waiting to be written to the store (buffered, or in a write under way).',
+      registers: [this.registry],
+      collect() {
+        this.set(source());
+      },
+    });
+  })();
+
+  /** The audit trail's backlog is read at scrape time. */
+  trackAuditBuffered(source: () => number): void {
+    this.#auditBufferedSource = source;
+  }
+
+  readonly auditEventsDropped = new Counter({
+    name: 'llmproxy_audit_events_dropped_total',
+    help: 'Audit events dropped because the store refused writes for longer than the buffer holds.',
+    registers: [this.registry],
+  });
+
+  readonly journalReplayed = new Counter({
+    name: 'llmproxy_journal_replayed_total',
+    help: 'Records (usage rows, audit events) a process that died left in the journal and this one wrote to the store, by kind (records the store already held are counted too, and skipped by it).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly journalSkippedLines = new Counter({
+    name: 'llmproxy_journal_skipped_lines_total',
+    help: 'Journal lines a replay could not use, by kind and reason (torn: cut short by the death of its writer; malformed; oversized).',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly journalWriteErrors = new Counter({
+    name: 'llmproxy_journal_write_errors_total',
+    help: 'Records that could not be appended to the journal (disk full, oversized), by kind: they wait for the store in memory only.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'llmproxy_' });

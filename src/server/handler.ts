@@ -102,6 +102,7 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
       const labels = instance ? [instance.name, instance.type, instance.region] : ['', '', ''];
       metrics.requests.labels(labels[0]!, labels[1]!, labels[2]!, ctx.mode, completed ? String(status) : 'aborted').inc();
       metrics.requestDuration.labels(labels[0]!, labels[1]!, ctx.mode).observe(seconds);
+      if (instance && ctx.errorCode === 'upstream_credential_rejected') metrics.upstreamCredentialRejections.labels(instance.name, instance.type).inc();
       if (instance && ctx.upstreamMs !== undefined) metrics.upstreamDuration.labels(instance.name, instance.type).observe(ctx.upstreamMs / 1000);
       const usage = ctx.usage;
       if (instance && usage) {

@@ -2,7 +2,8 @@ import type { FleetEvent, KeyStore, Store } from './types.js';
 
 /**
  * `store`, announcing the changes every running gateway must apply at once: a key revoked or
- * rotated (`{kind: 'key', id}`) and a lockdown setting written (`{kind: 'lockdown'}`), each
+ * rotated (`{kind: 'key', id}`), a lockdown setting written (`{kind: 'lockdown'}`) and a
+ * security-relevant identity change (`{kind: 'identity'}`: users, enrolments, sessions), each
  * after the store committed it. Used by the gateway and by CLI commands alike, so a change is
  * announced whoever makes it. `close` also runs `onClose` (the publisher's connection).
  */
@@ -26,10 +27,12 @@ export function announceChanges(store: Store, publish: (event: FleetEvent) => Pr
     },
   });
   const governance = forward(store.governance, { settings });
+  const unwatch = store.identity.watch(() => void publish({ kind: 'identity' }));
   return forward(store, {
     keys,
     governance,
     async close() {
+      unwatch();
       await onClose?.();
       await store.close();
     },

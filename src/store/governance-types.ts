@@ -15,6 +15,12 @@ export interface UsageRow {
   /** When the request started (epoch ms). */
   time: number;
   requestId: string;
+  /**
+   * Unique per row, given by the recorder (the request id is not: a client may send its own).
+   * The store writes a row with a given `recordId` once, so a journal replay or a retried batch
+   * never doubles it. Absent on rows written before it existed.
+   */
+  recordId?: string;
   keyId: string | null;
   user: string | null;
   /** `api-key`, `basic`, `oidc`, `kubernetes`. */
@@ -58,7 +64,7 @@ export interface SpendTotals {
 }
 
 export interface UsageStore {
-  /** Appends rows in one transaction (the gateway batches them). */
+  /** Appends rows in one transaction (the gateway batches them); a row whose `recordId` is already stored is skipped. */
   append(rows: readonly UsageRow[]): Promise<void>;
   /** Totals grouped by `q.by`, largest cost first. */
   summary(q: UsageQuery): Promise<UsageSummaryRow[]>;

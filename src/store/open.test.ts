@@ -34,10 +34,10 @@ describe('storage config', () => {
     }
   });
 
-  test('defaults: pool of 10, key prefix llmproxy:, 10 s connect timeouts; unknown fields are refused', () => {
+  test('defaults: pool of 10, key prefix llmproxy:, 10 s connect timeouts, 30 s queries, 1 s Redis commands; unknown fields are refused', () => {
     const c = config({ postgres: { url: '${env:PG_URL}' }, redis: { url: '${REDIS_URL}' } });
-    assert.deepEqual(c.storage.postgres, { url: '${env:PG_URL}', pool_size: 10, connect_timeout: 10_000 });
-    assert.deepEqual(c.storage.redis, { url: '${REDIS_URL}', key_prefix: 'llmproxy:', connect_timeout: 10_000 });
+    assert.deepEqual(c.storage.postgres, { url: '${env:PG_URL}', pool_size: 10, connect_timeout: 10_000, query_timeout: 30_000 });
+    assert.deepEqual(c.storage.redis, { url: '${REDIS_URL}', key_prefix: 'llmproxy:', connect_timeout: 10_000, command_timeout: 1000 });
     assert.throws(() => config({ postgres: { url: '${env:PG_URL}', pool: 5 } }), /storage\.postgres/);
     assert.throws(() => config({ postgres: { url: '${env:PG_URL}', pool_size: 0 } }), /storage\.postgres\.pool_size/);
     assert.equal(config({}).storage.postgres, undefined);

@@ -68,6 +68,8 @@ export type AuditResult = 'success' | 'failure' | 'denied' | 'throttled';
 export interface AuditEvent {
   time: number;
   requestId: string;
+  /** Unique per event, given by the audit trail; the store writes an event with a given `recordId` once (journal replay, retried batch). */
+  recordId?: string;
   /** `auth` for request authentication; later kinds (admin changes) add their own. */
   event: string;
   result: AuditResult;
@@ -97,6 +99,7 @@ export interface AuditQuery {
 }
 
 export interface AuditLog {
+  /** Appends events in one transaction; an event whose `recordId` is already stored is skipped. */
   append(events: readonly AuditEvent[]): Promise<void>;
   query(q: AuditQuery): Promise<AuditEvent[]>;
   /** Deletes events older than `before`; returns how many. */
@@ -137,8 +140,8 @@ export interface BudgetCounters {
   budgetReconcile(month: number, totals: ReadonlyMap<string, number>): Promise<void>;
 }
 
-/** A change every replica applies at once: re-read key `id` / the lockdown settings now. */
-export type FleetEvent = { kind: 'key'; id: string } | { kind: 'lockdown' };
+/** A change every replica applies at once: re-read key `id` / the lockdown settings / users, enrolments and sessions now. */
+export type FleetEvent = { kind: 'key'; id: string } | { kind: 'lockdown' } | { kind: 'identity' };
 
 /**
  * Change announcements between replicas (Redis publish/subscribe, with `storage.redis`). The

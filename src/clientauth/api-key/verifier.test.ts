@@ -95,3 +95,60 @@ describe('ApiKeyVerifier: guessing costs the same and is counted before the slow
     assert.equal((await verifier.verify(key, throttle.attempt('192.0.2.1'))).ok, true, 'a cached key needs no slot');
   });
 });
+
+describe('ApiKeyVerifier: the store unreachable past the staleness bound', () => {
+  /** Key store over SQLite whose reads can be made to fail, as a PostgreSQL cut off by the network does. */
+  async function setup(watch?: { trustedSince(): number | undefined }) {
+    const store = openSqliteStore(':memory:');
+    const broken = { down: false };
+    const keys = new Proxy(store.keys, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (broken.down ? Promise.reject(new Error('connection refused')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    let now = Date.UTC(2026, 0, 1);
+    const logger = createLogger({ level: 'silent', scrubber: new SecretScrubber(), destination: { write: () => {} } });
+    const verifier = new ApiKeyVerifier(keys, { cacheTtlMs: 600_000, pollMs: 3_600_000, maxStalenessMs: 5000, logger, now: () => now, ...(watch ? { watch } : {}) });
+    await verifier.start();
+    const { key } = await issueKey(store.keys, { name: 'k' });
+    assert.equal((await verifier.verify(key, recordingAttempt())).ok, true);
+    await verifier.poll();
+    return { store, verifier, key, broken, advance: (ms: number) => void (now += ms), now: () => now };
+  }
+
+  test('without announcements: a verified key is re-read once polling has failed for longer than 5 s, and the outage refuses it with 503', async () => {
+    const { store, verifier, key, broken, advance } = await setup();
+    try {
+      broken.down = true;
+      await verifier.poll();
+      advance(4000);
+      assert.equal((await verifier.verify(key, recordingAttempt())).ok, true, 'within the bound the cache answers');
+      advance(2000);
+      await assert.rejects(verifier.verify(key, recordingAttempt()), (e: GatewayError) => e.code === 'store_unavailable');
+    } finally {
+      await verifier.stop().catch(() => undefined);
+      store.close();
+    }
+  });
+
+  test('with announcements heard since before the last good poll, the cache keeps answering; a gap in them ends that', async () => {
+    const channel = { since: undefined as number | undefined };
+    const { store, verifier, key, broken, advance, now } = await setup({ trustedSince: () => channel.since });
+    try {
+      channel.since = now() - 1000; // live since before the last successful poll
+      broken.down = true;
+      advance(60_000);
+      await verifier.poll();
+      assert.equal((await verifier.verify(key, recordingAttempt())).ok, true, 'no announcement was missed: no revocation was');
+      channel.since = now(); // reconnected after a gap: an announcement may have been lost
+      await assert.rejects(verifier.verify(key, recordingAttempt()), (e: GatewayError) => e.code === 'store_unavailable');
+      channel.since = undefined;
+      await assert.rejects(verifier.verify(key, recordingAttempt()), (e: GatewayError) => e.code === 'store_unavailable');
+    } finally {
+      await verifier.stop().catch(() => undefined);
+      store.close();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import type { Logger } from '../../observability/logger.js';
 import type { IdentityStores } from '../../store/identity-types.js';
-import type { KeyStore } from '../../store/types.js';
+import type { FleetEvents, KeyStore } from '../../store/types.js';
 import type { ApiKeyVerifier } from '../api-key/verifier.js';
 
 export interface IdentityWatchOptions {
@@ -10,6 +10,12 @@ export interface IdentityWatchOptions {
   maxStalenessMs?: number;
   logger: Logger;
   now?: () => number;
+  /**
+   * Changes announced by other replicas (Redis): an identity change is polled at once, and while
+   * every announcement since the last successful poll has been heard, caches stay trusted even
+   * when the store cannot be polled.
+   */
+  announcements?: Pick<FleetEvents, 'on' | 'trustedSince'>;
 }
 
 /**
@@ -21,12 +27,14 @@ export interface IdentityWatchOptions {
  *   invalidates a key in the verifier, otherwise through a poll of `KeyStore.changesSince`.
  *
  * `trusted()` is false once polling has failed for longer than `maxStalenessMs` (5 s): callers
- * then read the store instead of their caches, so no change is missed for longer.
+ * then read the store instead of their caches, so no change is missed for longer — unless the
+ * replicas' announcement channel has been heard without a gap since the last successful poll.
  */
 export class IdentityWatch {
   readonly #identity: IdentityStores;
   readonly #keys: KeyStore;
-  readonly #options: Required<Omit<IdentityWatchOptions, 'logger'>>;
+  readonly #options: Required<Omit<IdentityWatchOptions, 'logger' | 'announcements'>>;
+  readonly #announcements: IdentityWatchOptions['announcements'];
   readonly #logger: Logger;
   readonly #identityListeners = new Set<() => void>();
   readonly #keyListeners = new Set<(id: string) => void>();
@@ -45,6 +53,11 @@ export class IdentityWatch {
     this.#lastPollOk = this.#options.now();
     this.#unsubscribe.push(identity.watch(() => this.#identityChanged()));
     this.#unsubscribe.push(verifier.onInvalidate((id) => this.#keyChanged(id)));
+    this.#announcements = options.announcements;
+    const announced = this.#announcements?.on((event) => {
+      if (event.kind === 'identity') void this.poll();
+    });
+    if (announced) this.#unsubscribe.push(announced);
   }
 
   onIdentityChange(listener: () => void): void {
@@ -55,9 +68,11 @@ export class IdentityWatch {
     this.#keyListeners.add(listener);
   }
 
-  /** Whether caches may be used (the last poll succeeded recently enough). */
+  /** Whether caches may be used (the last poll succeeded recently enough, or no announcement was missed since). */
   trusted(): boolean {
-    return this.#options.now() - this.#lastPollOk <= this.#options.maxStalenessMs;
+    if (this.#options.now() - this.#lastPollOk <= this.#options.maxStalenessMs) return true;
+    const since = this.#announcements?.trustedSince();
+    return since !== undefined && since <= this.#lastPollOk;
   }
 
   async start(): Promise<void> {

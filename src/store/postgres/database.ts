@@ -61,6 +61,10 @@ export class PgDatabase {
       throw this.#fail(err);
     }
     let broken: Error | undefined;
+    // The pool stops listening to a client it has lent out: a connection reset while a query runs
+    // would be an uncaught 'error' event (and end the process) without this listener.
+    const onError = (err: Error) => void (broken ??= err);
+    client.on('error', onError);
     try {
       const out = await body(client);
       this.#up = true;
@@ -70,6 +74,7 @@ export class PgDatabase {
       if (isConnectionError(err)) broken = err as Error;
       throw err instanceof GatewayError ? err : this.#fail(err);
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -10,8 +10,8 @@ export function postgresGovernanceStores(db: PgDatabase): GovernanceStores {
 /** Column per `by`; fixed strings, never client text, so interpolating them is safe. */
 const GROUP_COLUMN = { key: 'key_id', user: 'user_id', instance: 'instance', model: 'model' } as const;
 
-const USAGE_COLUMNS = ['time', 'request_id', 'key_id', 'user_id', 'principal_kind', 'instance', 'model', 'input_tokens', 'output_tokens', 'cost_micros', 'latency_ms', 'status'] as const;
-/** PostgreSQL takes at most 65535 parameters per statement; 12 per row. */
+const USAGE_COLUMNS = ['time', 'request_id', 'record_id', 'key_id', 'user_id', 'principal_kind', 'instance', 'model', 'input_tokens', 'output_tokens', 'cost_micros', 'latency_ms', 'status'] as const;
+/** PostgreSQL takes at most 65535 parameters per statement; 13 per row. */
 const USAGE_BATCH = 1000;
 
 class PgUsageStore implements UsageStore {
@@ -28,10 +28,10 @@ class PgUsageStore implements UsageStore {
         const params: unknown[] = [];
         const tuples = rows.slice(start, start + USAGE_BATCH).map((r) => {
           const base = params.length;
-          params.push(r.time, r.requestId, r.keyId, r.user, r.principalKind, r.instance, r.model, r.inputTokens, r.outputTokens, Math.round(r.costMicros), Math.round(r.latencyMs), r.status);
+          params.push(r.time, r.requestId, r.recordId ?? null, r.keyId, r.user, r.principalKind, r.instance, r.model, r.inputTokens, r.outputTokens, Math.round(r.costMicros), Math.round(r.latencyMs), r.status);
           return `(${USAGE_COLUMNS.map((_, i) => `$${base + i + 1}`).join(', ')})`;
         });
-        await c.query(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, params);
+        await c.query(`INSERT INTO usage_log (${USAGE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (record_id) DO NOTHING`, params);
       }
     });
   }

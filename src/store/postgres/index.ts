@@ -1,5 +1,6 @@
 import { auditEventFromRow } from '../rows.js';
 import pg from 'pg';
+import { GatewayError } from '../../errors/gateway-error.js';
 import type { GovernanceStores } from '../governance-types.js';
 import type { IdentityStores } from '../identity-types.js';
 import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore, NewKey, Store } from '../types.js';
@@ -51,7 +52,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await db.withClient((client) => migratePostgres(client));
   } catch (err) {
     await pool.end().catch(() => undefined);
-    throw scrubError(err, secrets, 'cannot open the PostgreSQL store');
+    // At startup the driver's own reason (ECONNREFUSED, a timeout) says more than store_unavailable.
+    throw scrubError(err instanceof GatewayError && err.cause !== undefined ? err.cause : err, secrets, 'cannot open the PostgreSQL store');
   }
   return new PostgresStore(db);
 }
@@ -228,8 +230,8 @@ async function insertKey(c: pg.PoolClient, key: NewKey): Promise<KeyRecord> {
   return toRecord(rows[0]!);
 }
 
-const AUDIT_COLUMNS = ['time', 'request_id', 'event', 'result', 'reason', 'method', 'key_id', 'user_id', 'client_address', 'http_method', 'path', 'instance', 'detail'] as const;
-/** PostgreSQL takes at most 65535 parameters per statement; 13 per event. */
+const AUDIT_COLUMNS = ['time', 'request_id', 'record_id', 'event', 'result', 'reason', 'method', 'key_id', 'user_id', 'client_address', 'http_method', 'path', 'instance', 'detail'] as const;
+/** PostgreSQL takes at most 65535 parameters per statement; 14 per event. */
 const AUDIT_BATCH = 1000;
 
 class PostgresAuditLog implements AuditLog {
@@ -247,10 +249,10 @@ class PostgresAuditLog implements AuditLog {
         const params: unknown[] = [];
         const tuples = batch.map((e) => {
           const base = params.length;
-          params.push(e.time, e.requestId, e.event, e.result, e.reason, e.method, e.keyId, e.user, e.clientAddress, e.httpMethod, e.path, e.instance, e.detail ? JSON.stringify(e.detail) : null);
+          params.push(e.time, e.requestId, e.recordId ?? null, e.event, e.result, e.reason, e.method, e.keyId, e.user, e.clientAddress, e.httpMethod, e.path, e.instance, e.detail ? JSON.stringify(e.detail) : null);
           return `(${AUDIT_COLUMNS.map((_, i) => `$${base + i + 1}`).join(', ')})`;
         });
-        await c.query(`INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, params);
+        await c.query(`INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (record_id) DO NOTHING`, params);
       }
     });
   }

@@ -120,6 +120,17 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE audit_log ADD COLUMN detail JSONB;
   CREATE INDEX audit_log_event ON audit_log(event, time);
   `,
+  // 5: record ids, so a journal replay or a retried batch writes each usage row and audit event
+  //    once (older rows have none: NULLs never conflict); the store's random id, which journal
+  //    folders are tagged with (mirrors store/sqlite/governance.ts).
+  `
+  ALTER TABLE usage_log ADD COLUMN record_id TEXT;
+  CREATE UNIQUE INDEX usage_log_record ON usage_log(record_id);
+  ALTER TABLE audit_log ADD COLUMN record_id TEXT;
+  CREATE UNIQUE INDEX audit_log_record ON audit_log(record_id);
+  INSERT INTO settings (name, value, updated_at) VALUES ('store_id', md5(random()::text || clock_timestamp()::text), (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+    ON CONFLICT (name) DO NOTHING;
+  `,
 ];
 
 /** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */

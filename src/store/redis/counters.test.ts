@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { freshRedisPrefix, requireService } from '../../../test/helpers/services.js';
-import { openRedisCounterStore, type RedisCounterStore } from './counters.js';
+import { startFaultProxy } from '../../../test/helpers/tcp.js';
+import { until } from '../../../test/helpers/wait.js';
+import { CounterStoreUnavailable, openRedisCounterStore, type RedisCounterStore } from './counters.js';
+import { RedisFleetEvents } from './events.js';
+import { capturingLogger } from '../../governance/test-support.js';
 
 const redis = await requireService('redis');
 
@@ -175,5 +179,89 @@ describe('RedisCounterStore', { skip: redis.skip }, () => {
     assert.match(err.message, /cannot open the Redis counter store/);
     assert.ok(!err.message.includes(password) && !(err.stack ?? '').includes(password));
     assert.ok(!err.message.includes(url));
+  });
+
+  test('budget counters: concurrent charges from two connections add up exactly; reconcile only raises', async () => {
+    const { stores: [a, b], close } = await stores(2);
+    const month = Date.UTC(2026, 0, 1);
+    try {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a! : b!).budgetCharge(month, ['g', 'k:k1', i % 4 === 0 ? 'u:alice' : 'u:bob'], 1500)));
+      assert.deepEqual(await a!.budgetSpent(month, ['g', 'k:k1', 'u:alice', 'u:bob', 'k:none']), [150_000, 150_000, 37_500, 112_500, 0]);
+      // The usage rows say more for k1 (charges lost while Redis was away) and less for the total (rows not yet written).
+      await b!.budgetReconcile(month, new Map([['g', 100_000], ['k:k1', 200_000], ['u:carol', 5]]));
+      assert.deepEqual(await a!.budgetSpent(month, ['g', 'k:k1', 'u:carol']), [150_000, 200_000, 5]);
+      assert.deepEqual(await a!.budgetSpent(Date.UTC(2026, 1, 1), ['g']), [0], 'each month has its own counters');
+      await a!.budgetCharge(month, ['g'], 0);
+      assert.deepEqual(await a!.budgetSpent(month, ['g']), [150_000], 'a free request charges nothing');
+    } finally {
+      await close();
+    }
+  });
+
+  test('a Redis cut off by the network fails the first command at command_timeout and the next ones at once, then recovers by itself', async () => {
+    const { prefix, cleanup } = freshRedisPrefix();
+    cleanups.push(cleanup);
+    const target = new URL(redis.url);
+    const proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const health: boolean[] = [];
+    const store = await openRedisCounterStore(`redis://127.0.0.1:${proxy.port}`, { keyPrefix: prefix, commandTimeoutMs: 300, onHealth: (up) => health.push(up) });
+    try {
+      assert.equal((await store.tryAdd('k', 1, 10, LONG_WINDOW)).admitted, true);
+      proxy.cut({ mode: 'blackhole' });
+      const first = await store.tryAdd('k', 1, 10, LONG_WINDOW).then(() => assert.fail('admitted through a cut link'), (e: unknown) => e);
+      assert.ok(first instanceof CounterStoreUnavailable);
+      assert.ok(first.cause !== undefined, 'the first failure is the command that timed out');
+      assert.equal(store.up, false);
+      const next = await store.budgetSpent(1, ['g']).then(() => assert.fail('read through a cut link'), (e: unknown) => e);
+      assert.ok(next instanceof CounterStoreUnavailable);
+      assert.equal(next.cause, undefined, 'while known to be down, commands fail without a round trip');
+      assert.deepEqual(health, [true, false]);
+      proxy.restore();
+      await until('the store to notice Redis answering again', () => store.up, 10_000);
+      assert.deepEqual(health, [true, false, true]);
+      assert.equal((await store.tryAdd('k', 1, 10, LONG_WINDOW)).total, 2);
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+
+  test('fleet events: a published change reaches every subscriber; trust ends while the channel is cut and restarts after it', async () => {
+    const { stores: [a, b], close } = await stores(2);
+    const target = new URL(redis.url);
+    const proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const { prefix } = freshRedisPrefix();
+    const viaProxy = await openRedisCounterStore(`redis://127.0.0.1:${proxy.port}`, { keyPrefix: prefix, commandTimeoutMs: 300 });
+    const local = await openRedisCounterStore(redis.url, { keyPrefix: prefix });
+    const ea = await RedisFleetEvents.open(a!, capturingLogger().logger);
+    const eb = await RedisFleetEvents.open(b!, capturingLogger().logger);
+    const far = await RedisFleetEvents.open(viaProxy, capturingLogger().logger);
+    const near = await RedisFleetEvents.open(local, capturingLogger().logger);
+    try {
+      const heard: string[] = [];
+      eb.on((e) => heard.push(e.kind === 'key' ? `key:${e.id}` : e.kind));
+      await ea.publish({ kind: 'key', id: 'k1' });
+      await ea.publish({ kind: 'lockdown' });
+      await until('both events', () => heard.length === 2, 5000);
+      assert.deepEqual(heard, ['key:k1', 'lockdown']);
+
+      const before = far.trustedSince();
+      assert.ok(before !== undefined && before <= Date.now());
+      proxy.cut({ mode: 'blackhole' });
+      await until('the heartbeat to notice the silent channel', () => far.trustedSince() === undefined, 10_000);
+      const farHeard: string[] = [];
+      far.on((e) => farHeard.push(e.kind));
+      await near.publish({ kind: 'lockdown' }); // lost for `far`: it must not claim to have heard everything
+      proxy.restore();
+      await until('the channel to be trusted again', () => far.trustedSince() !== undefined, 10_000);
+      assert.ok(far.trustedSince()! > before!, 'trust restarts after the gap, never from before it');
+      await near.publish({ kind: 'key', id: 'k2' });
+      await until('an event after recovery', () => farHeard.includes('key'), 5000);
+    } finally {
+      await Promise.all([ea.close(), eb.close(), far.close(), near.close()]);
+      await Promise.all([viaProxy.close(), local.close()]);
+      await close();
+      await proxy.close();
+    }
   });
 });

@@ -317,6 +317,8 @@ export async function openRedisCounterStore(url: string, options: RedisCounterSt
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? 10_000,
       commandTimeout: options.commandTimeoutMs ?? 1000,
+      // A command that timed out was answered by the policy already: never run it after a reconnect.
+      autoResendUnfulfilledCommands: false,
       // Fail commands instead of queueing them forever while Redis is down: the limiter decides.
       maxRetriesPerRequest: 2,
       enableOfflineQueue: true,

@@ -17,7 +17,8 @@ export function publishEvent(counters: RedisCounterStore, event: FleetEvent): Pr
 const HEARTBEAT_MS = 1000;
 
 /**
- * Changes every replica must apply at once (a key revoked or rotated, the lockdown thrown),
+ * Changes every replica must apply at once (a key revoked or rotated, the lockdown thrown, a
+ * user, enrolment or session changed),
  * announced on one Redis channel (`<key_prefix>events`). The store stays the truth: a message
  * only makes a replica re-read it now instead of at its next poll. A replica also learns from
  * `trustedSince` whether it has been hearing every message, so it may keep trusting cached key
@@ -89,7 +90,7 @@ export class RedisFleetEvents implements FleetEvents {
     try {
       const parsed = JSON.parse(message.length > 4096 ? '' : message) as Partial<FleetEvent>;
       if (parsed.kind === 'key' && typeof parsed.id === 'string') event = { kind: 'key', id: parsed.id };
-      else if (parsed.kind === 'lockdown') event = { kind: 'lockdown' };
+      else if (parsed.kind === 'lockdown' || parsed.kind === 'identity') event = { kind: parsed.kind };
       else return;
     } catch {
       return;

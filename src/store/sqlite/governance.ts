@@ -27,6 +27,21 @@ export const GOVERNANCE_MIGRATION = `
   );
 `;
 
+/**
+ * Migration 5: a unique id per usage row and audit event, so a row written twice (a journal
+ * replayed after a crash between the store's commit and the segment's deletion, a retried
+ * batch) is kept once; older rows have none (NULLs never conflict). And a random id of this
+ * store, which journal folders are tagged with (store/journal.ts).
+ */
+export const RECORD_ID_MIGRATION = `
+  ALTER TABLE usage_log ADD COLUMN record_id TEXT;
+  CREATE UNIQUE INDEX usage_log_record ON usage_log(record_id);
+  ALTER TABLE audit_log ADD COLUMN record_id TEXT;
+  CREATE UNIQUE INDEX audit_log_record ON audit_log(record_id);
+  INSERT INTO settings (name, value, updated_at) VALUES ('store_id', lower(hex(randomblob(16))), CAST(strftime('%s', 'now') AS INTEGER) * 1000)
+    ON CONFLICT (name) DO NOTHING;
+`;
+
 /** Column per `by`; fixed strings, never client text, so interpolating them is safe. */
 const GROUP_COLUMN = { key: 'key_id', user: 'user_id', instance: 'instance', model: 'model' } as const;
 
@@ -62,15 +77,16 @@ class SqliteUsageStore implements UsageStore {
     this.#db = db;
     this.#spendAfter = db.prepare(SPEND_AFTER_SQL);
     this.#insert = db.prepare(
-      `INSERT INTO usage_log (time, request_id, key_id, user_id, principal_kind, instance, model, input_tokens, output_tokens, cost_micros, latency_ms, status)
-       VALUES (@time, @requestId, @keyId, @user, @principalKind, @instance, @model, @inputTokens, @outputTokens, @costMicros, @latencyMs, @status)`,
+      `INSERT INTO usage_log (time, request_id, record_id, key_id, user_id, principal_kind, instance, model, input_tokens, output_tokens, cost_micros, latency_ms, status)
+       VALUES (@time, @requestId, @recordId, @keyId, @user, @principalKind, @instance, @model, @inputTokens, @outputTokens, @costMicros, @latencyMs, @status)
+       ON CONFLICT (record_id) DO NOTHING`,
     );
   }
 
   async append(rows: readonly UsageRow[]): Promise<void> {
     if (rows.length === 0) return;
     this.#db.transaction(() => {
-      for (const r of rows) this.#insert.run({ ...r, costMicros: Math.round(r.costMicros), latencyMs: Math.round(r.latencyMs) });
+      for (const r of rows) this.#insert.run({ ...r, recordId: r.recordId ?? null, costMicros: Math.round(r.costMicros), latencyMs: Math.round(r.latencyMs) });
     })();
   }
 

@@ -196,15 +196,16 @@ class SqliteAuditLog implements AuditLog {
   constructor(db: Database.Database) {
     this.#db = db;
     this.#insert = db.prepare(
-      `INSERT INTO audit_log (time, request_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance, detail)
-       VALUES (@time, @requestId, @event, @result, @reason, @method, @keyId, @user, @clientAddress, @httpMethod, @path, @instance, @detail)`,
+      `INSERT INTO audit_log (time, request_id, record_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance, detail)
+       VALUES (@time, @requestId, @recordId, @event, @result, @reason, @method, @keyId, @user, @clientAddress, @httpMethod, @path, @instance, @detail)
+       ON CONFLICT (record_id) DO NOTHING`,
     );
   }
 
   async append(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     this.#db.transaction(() => {
-      for (const e of events) this.#insert.run({ ...e, detail: e.detail ? JSON.stringify(e.detail) : null });
+      for (const e of events) this.#insert.run({ ...e, recordId: e.recordId ?? null, detail: e.detail ? JSON.stringify(e.detail) : null });
     })();
   }
 

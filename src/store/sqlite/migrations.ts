@@ -1,5 +1,5 @@
 import { AUDIT_DETAIL_MIGRATION } from './audit-detail.js';
-import { GOVERNANCE_MIGRATION } from './governance.js';
+import { GOVERNANCE_MIGRATION, RECORD_ID_MIGRATION } from './governance.js';
 import { IDENTITY_MIGRATION } from './identity.js';
 
 /**
@@ -51,4 +51,6 @@ export const MIGRATIONS: readonly string[] = [
   GOVERNANCE_MIGRATION,
   // 4: audit detail for admin changes.
   AUDIT_DETAIL_MIGRATION,
+  // 5: record ids (journal replay writes each usage row and audit event once), the store's id.
+  RECORD_ID_MIGRATION,
 ];
