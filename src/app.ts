@@ -32,7 +32,7 @@ import { protocolChatRoutes } from './server/routes/protocol.js';
 import { transparentRoute } from './server/routes/transparent.js';
 import { announceChanges } from './store/announce.js';
 import { openCounterStore, openStore } from './store/open.js';
-import { journalRoot, openStoreJournal, type StoreJournal } from './store/journal.js';
+import { journalRoot, openStoreJournal, type StoreJournal } from './store/store-journal.js';
 import { RedisFleetEvents } from './store/redis/events.js';
 import type { Store } from './store/types.js';
 
@@ -117,7 +117,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     await ownStore.close();
     throw err;
   });
-  // With Redis, key revocations and lockdown changes reach every replica at once (and are announced by this one).
+  // With Redis, changes to keys, users and the lockdown reach every replica at once (and this one announces its own).
   const events = counters && (await RedisFleetEvents.open(counters, logger));
   const store = events ? announceChanges(ownStore, (event) => events.publish(event)) : ownStore;
   const generation = await buildGeneration(config, baseDir, { scrubber, logger, metrics }).catch(async (err: unknown) => {

@@ -1,7 +1,8 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UsageRow, UsageStore } from '../store/governance-types.js';
-import { RecordIds, type JournalSegment, type JournalStream } from '../store/journal.js';
+import type { JournalSegment, JournalStream } from '../store/journal.js';
+import { RecordIds } from '../store/store-journal.js';
 import { monthStart, type BudgetGuard } from './budgets.js';
 
 export interface UsageRecorderOptions {

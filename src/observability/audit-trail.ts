@@ -1,4 +1,5 @@
-import { RecordIds, type JournalSegment, type JournalStream } from '../store/journal.js';
+import type { JournalSegment, JournalStream } from '../store/journal.js';
+import { RecordIds } from '../store/store-journal.js';
 import type { AuditEvent, AuditLog } from '../store/types.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
