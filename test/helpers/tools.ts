@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -73,21 +73,33 @@ function run(cmd: string, args: string[], cwd?: string): { ok: boolean; output: 
   return { ok: r.status === 0, output };
 }
 
-/** Unpacks `deb.path` from the package into the cache; returns the binary's path or why not. */
+/**
+ * Unpacks `deb.path` from the package into the cache; returns the binary's path or why not.
+ * Test files run in parallel processes: each unpacks into a folder of its own and renames it
+ * into place, so none ever runs a binary another is still writing (ETXTBSY).
+ */
 function fromDeb(deb: { package: string; path: string }): { path?: string; problem?: string } {
   const root = join(TOOL_CACHE, deb.package);
   const target = join(root, deb.path);
   if (executable(target)) return { path: target };
   const work = join(TOOL_CACHE, `.download-${deb.package}-${process.pid}`);
+  const unpacked = join(work, 'root');
   mkdirSync(work, { recursive: true });
   try {
     const dl = run('apt-get', ['download', deb.package], work);
     if (!dl.ok) return { problem: `apt-get download ${deb.package} failed: ${dl.output.slice(-300)}` };
     const file = readdirSync(work).find((f) => f.endsWith('.deb'));
     if (file === undefined) return { problem: `apt-get download ${deb.package} left no .deb` };
-    const x = run('dpkg-deb', ['-x', join(work, file), root]);
+    const x = run('dpkg-deb', ['-x', join(work, file), unpacked]);
     if (!x.ok) return { problem: `dpkg-deb -x failed: ${x.output.slice(-300)}` };
-    return executable(target) ? { path: target } : { problem: `${deb.package} holds no ${deb.path}` };
+    if (!executable(join(unpacked, deb.path))) return { problem: `${deb.package} holds no ${deb.path}` };
+    try {
+      renameSync(unpacked, root);
+    } catch (err) {
+      // Another process put its copy in place first: use that one.
+      if (!executable(target)) return { problem: `cannot move ${deb.package} into the tool cache: ${String(err)}` };
+    }
+    return { path: target };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
