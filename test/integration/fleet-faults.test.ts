@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { startFleet, type Fleet, type Replica } from '../helpers/fleet.js';
 import { requireService, SERVICE_URLS } from '../helpers/services.js';
@@ -78,7 +79,7 @@ describe('fleet budgets: atomic shared counters', { skip }, () => {
   let cost: number;
 
   before(async () => {
-    fleet = await startFleet({ replicas: 3, config: { pricing: PRICING } });
+    fleet = await startFleet({ replicas: 3, config: { pricing: PRICING, budgets: { refresh_interval: '1s' } } });
     const probe = await fleet.createKey({ name: 'probe' });
     const first = await chat(fleet.url, probe.key);
     assert.equal(first.status, 200, JSON.stringify(first.body));
@@ -124,6 +125,25 @@ describe('fleet budgets: atomic shared counters', { skip }, () => {
     assert.ok(admitted <= 11 + concurrency - 1, `at most the requests in flight at the crossing over the budget (${admitted})`);
     await until('the usage rows', async () => (await usageRows(fleet, id)) === admitted, 15_000);
     assert.ok((await spentMicros(fleet, id)) <= (budget + concurrency * cost) * 1e6);
+  });
+
+  test('Redis loses its data (restarted without persistence): the budget counters are seeded again from the usage rows', async () => {
+    const { key, id } = await fleet.createKey({ name: 'reseeded', budget_usd: 100 * cost });
+    for (let i = 0; i < 6; i++) assert.equal((await chat(fleet.replicas[i % 3]!.url, key)).status, 200);
+    await until('the six usage rows', async () => (await usageRows(fleet, id)) === 6, 15_000);
+    const client = new Redis(SERVICE_URLS.redis);
+    try {
+      const hashes = await client.keys(`${fleet.redisPrefix}budget:*`);
+      assert.equal(hashes.length, 1, 'one budget hash for this month');
+      const field = `k:${id}`;
+      assert.equal(Number(await client.hget(hashes[0]!, field)), 6 * cost * 1e6, 'each charge counted once');
+      await client.del(...hashes);
+      // Every replica raises the counters to the usage rows at its next refresh (budgets.refresh_interval: 1s).
+      await until('the counters seeded from the usage rows', async () => Number(await client.hget(hashes[0]!, field)) === 6 * cost * 1e6, 15_000);
+      assert.equal(Number(await client.hget(hashes[0]!, field)), await spentMicros(fleet, id), 'Redis agrees with the rows, not more');
+    } finally {
+      client.disconnect();
+    }
   });
 });
 
@@ -240,5 +260,39 @@ describe('fleet faults: Redis and PostgreSQL cut off and brought back', { skip }
     // Writes work again.
     const write = await fleet.admin('POST', 'keys', { name: 'after-outage' });
     assert.equal(write.status, 201, JSON.stringify(write.body));
+  });
+
+  test('both cut at once, then both back: every replica converges without a restart; every answer is accounted for', async () => {
+    const key = await fleet.createKey({ name: 'both', budget_usd: 1000 });
+    /** Every answer this test gets, to count the rows they must leave. */
+    const answers: Array<{ status: number; code: string | undefined }> = [];
+    const send = async (replica: Replica) => {
+      const r = await chat(replica.url, key.key);
+      answers.push({ status: r.status, code: errorCode(r.body) });
+      return r;
+    };
+    for (const replica of fleet.replicas) assert.equal((await send(replica)).status, 200); // verified everywhere
+    redisProxy.cut({ mode: 'reset' });
+    postgresProxy.cut({ mode: 'reset' });
+    try {
+      const during = await send(fleet.replicas[1]!);
+      assert.equal(during.status, 503, JSON.stringify(during.body));
+      assert.equal(errorCode(during.body), 'counters_unavailable', 'a verified key passes; its budget cannot be checked');
+    } finally {
+      redisProxy.restore();
+      postgresProxy.restore();
+    }
+    for (const replica of fleet.replicas) {
+      await until(`replica ${replica.index} ready`, async () => (await ready(replica)).status === 200, 30_000);
+      await until(`replica ${replica.index} serving the budgeted key`, async () => (await send(replica)).status === 200, 15_000);
+      assert.equal(await metric(replica, 'llmproxy_counter_store_up'), 1);
+      assert.equal(await metric(replica, 'llmproxy_store_up'), 1);
+    }
+    const served = answers.filter((a) => a.status === 200).length;
+    // Authentication succeeded for every answer but those refused before it (the key store unreachable).
+    const authenticated = answers.filter((a) => a.code !== 'store_unavailable').length;
+    await until('the rows of every answered request', async () => (await usageRows(fleet, key.id)) === served, 15_000);
+    await until('the audit events of every authenticated request', async () => (await authSuccesses(fleet, key.id)) === authenticated, 15_000);
+    assert.equal(served, 6);
   });
 });
