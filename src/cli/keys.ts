@@ -2,7 +2,7 @@ import { KeyRequestError, issueKey, rotateKey } from '../clientauth/api-key/issu
 import { RoleTable } from '../clientauth/rbac.js';
 import { loadConfig, locateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { parseDuration } from '../config/units.js';
+import { parseDuration } from '../config-fields/units.js';
 import { openCliStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { UsageError, list, parse, positiveNumber } from './args.js';

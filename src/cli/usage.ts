@@ -1,6 +1,6 @@
 import { loadConfig, locateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { parseDuration } from '../config/units.js';
+import { parseDuration } from '../config-fields/units.js';
 import { openCliStore } from '../store/open.js';
 import type { UsageGroupBy } from '../store/governance-types.js';
 import type { Store } from '../store/types.js';

@@ -1,7 +1,7 @@
-import type { RequestContext } from '../middleware/context.js';
+import type { RequestContext } from '../request/context.js';
 import type { ApiKeyVerifier } from './api-key/verifier.js';
 import { presentedCredential } from './credentials.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../request/principal.js';
 import type { VerificationAttempt } from './throttle.js';
 
 /** The outcome of one authentication attempt. `guess` failures count towards the per-address throttle. */

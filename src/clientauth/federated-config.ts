@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../config/fields.js';
+import { duration } from '../config-fields/fields.js';
 
 /**
  * Config fields under `auth:` for OIDC issuers (`auth.oidc`), the AWS ALB header (`auth.alb`)

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { albAuthenticator } from './alb/authenticator.js';
 import type { Authenticator } from './authenticator.js';
-import type { ClientAuthDeps, ClientAuthParts } from './build.js';
+import type { ClientAuthDeps, ClientAuthParts } from './types.js';
 import { kubernetesAuthenticator } from './kubernetes/authenticator.js';
 import { TokenReviewer } from './kubernetes/token-review.js';
 import { oidcAuthenticator } from './oidc/authenticator.js';

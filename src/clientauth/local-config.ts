@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../config/fields.js';
+import { duration, secretRef } from '../config-fields/fields.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

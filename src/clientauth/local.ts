@@ -1,8 +1,8 @@
-import { authenticate } from '../middleware/authenticate.js';
+import { authenticate } from './authenticate.js';
 import { apiKeyAuthenticator, type Authenticator } from './authenticator.js';
 import { BasicAuthenticator } from './basic/authenticator.js';
 import { UserDirectory } from './basic/users.js';
-import type { ClientAuthDeps, ClientAuthParts } from './build.js';
+import type { ClientAuthDeps, ClientAuthParts } from './types.js';
 import { SessionAuthenticator } from './session/authenticator.js';
 import { sessionRoute } from './session/route.js';
 import { IdentityWatch } from './session/watch.js';

@@ -1,10 +1,5 @@
-import type { KeyScopes } from '../store/types.js';
-
-/** Scopes ready for the request path: sets and compiled patterns instead of lists. */
-export interface CompiledScopes {
-  instances: ReadonlySet<string> | null;
-  models: { exact: ReadonlySet<string>; patterns: readonly RegExp[] } | null;
-}
+import type { CompiledScopes } from '../request/principal.js';
+import type { KeyScopes } from '../store/access-types.js';
 
 /** Compiles once per key record; `*` in a model entry matches any run of characters. */
 export function compileScopes(scopes: KeyScopes): CompiledScopes {

@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import type { AuthConfig } from './config.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { addressBucket } from './client-address.js';
 import { VerificationLimiter, type VerificationLimits } from './verification-limiter.js';
@@ -98,7 +98,7 @@ export class FailedAttemptThrottle {
   }
 
   /** From `auth.failed_attempts`. */
-  static fromConfig(config: Config['auth']['failed_attempts']): FailedAttemptThrottle {
+  static fromConfig(config: AuthConfig['failed_attempts']): FailedAttemptThrottle {
     return new FailedAttemptThrottle({
       limit: config.limit,
       windowMs: config.window,

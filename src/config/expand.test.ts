@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { expandEnvReferences } from './expand.js';
-import { isSecretField } from './fields.js';
+import { isSecretField } from '../config-fields/fields.js';
 import { ConfigError, validate } from './load.js';
 import { configSchema } from './schema.js';
 import { elementOf, layers, recordValueOf, shapeOf, unionOptions, type Schema } from './schema-walk.js';

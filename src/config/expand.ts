@@ -1,5 +1,5 @@
 import { SECRET_STORES } from '../secrets/registry.js';
-import { isSecretField } from './fields.js';
+import { isSecretField } from '../config-fields/fields.js';
 import { elementOf, isPlainObject, layers, recordValueOf, selectOption, shapeOf, unionOptions, type Schema } from './schema-walk.js';
 
 /** A plain (non-secret) field whose value took text from the environment. */

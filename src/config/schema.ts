@@ -1,12 +1,15 @@
 import { z } from 'zod';
-import { FEDERATED_AUTH_FIELDS } from '../clientauth/federated-config.js';
-import { LOCAL_AUTH_FIELDS } from '../clientauth/local-config.js';
-import { PERMISSIONS } from '../clientauth/rbac.js';
+import { authSchema, rbacSchema } from '../clientauth/config.js';
+import { duration, size } from '../config-fields/fields.js';
 import { GOVERNANCE_FIELDS } from '../governance/config.js';
 import { PROVIDERS } from '../providers/registry.js';
-import { duration, secretRef, size } from './fields.js';
+import { storageSchema } from '../store/config.js';
+import { upstreamSchema } from '../upstream/config.js';
 
-/** The root config schema, assembled from the provider registry. Every object is strict. */
+/**
+ * The root config schema, assembled from the provider registry and the sections their folders
+ * own (store/, clientauth/, governance/, upstream/). Every object is strict.
+ */
 
 const instanceName = z
   .string()
@@ -61,99 +64,6 @@ const serverSchema = z.strictObject({
   json_depth_limit: z.number().int().min(8).max(1000).default(128),
   /** Longest line accepted in a provider's event stream; past it the stream ends with an error. */
   stream_line_limit: size().prefault('1mb'),
-});
-
-/**
- * One SQLite file by default. With `postgres`, keys, users, audit and usage live in PostgreSQL
- * (shared by every replica; `sqlite` is then unused); with `redis`, rate-limit counters are
- * shared. Both URLs hold a password, so they must be secret references.
- */
-const storageSchema = z.strictObject({
-  sqlite: z.strictObject({ path: z.string().min(1).default('./data/llmproxy.db') }).prefault({}),
-  postgres: z
-    .strictObject({
-      /** `postgres://user:password@host:5432/db`, as a secret reference (`${env:...}`, `${file:...}`, `${vault:...}`...). */
-      url: secretRef(),
-      /** Most connections per replica. */
-      pool_size: z.number().int().min(1).max(100).default(10),
-      connect_timeout: duration().prefault('10s'),
-      /** A query not answered within this long fails: requests that need the store get 503 `store_unavailable` instead of waiting on a cut connection. */
-      query_timeout: duration().prefault('30s'),
-    })
-    .optional(),
-  redis: z
-    .strictObject({
-      /** `redis://[:password@]host:6379[/db]` or `rediss://...`, as a secret reference. */
-      url: secretRef(),
-      /** Prepended to every key, so several gateways (or environments) can share one Redis. */
-      key_prefix: z.string().min(1).max(100).default('llmproxy:'),
-      connect_timeout: duration().prefault('10s'),
-      /** A command not answered within this long counts as Redis being unreachable (`governance.on_counter_failure` then decides). */
-      command_timeout: duration().prefault('1s'),
-    })
-    .optional(),
-  /**
-   * Write-ahead journal of usage rows and audit events (store/journal.ts): each is appended to a
-   * local file before it waits in memory for its batched write, so a process killed outright
-   * (SIGKILL, OOM kill), or stopped while the store refuses writes, loses none; the next start
-   * (or a live process sharing the folder) writes them. It survives the death of the process,
-   * not of the machine (no fsync). Give each deployment's data volume its own folder.
-   */
-  journal: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      /** Folder (each process writes in a subfolder of its own); default: `journal` beside the SQLite file (./data/journal). */
-      path: z.string().min(1).optional(),
-    })
-    .prefault({}),
-});
-
-const authSchema = z.strictObject({
-  api_keys: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      require_totp: z.boolean().default(false),
-      /** How long a verified key is trusted without a slow hash (revocations still apply at once). */
-      cache_ttl: duration().prefault('10m'),
-      /** How often the store is polled for revocations made by other processes. */
-      revocation_poll: duration().prefault('1s'),
-      /** Create and print one admin key on first start with an empty store. */
-      bootstrap_admin: z.boolean().default(true),
-    })
-    .prefault({}),
-  failed_attempts: z
-    .strictObject({
-      /** Failed authentications per client address within `window` before 429. */
-      limit: z.number().int().positive().default(20),
-      window: duration().prefault('1m'),
-      /** Slow credential checks (argon2 password hashes, key hashes) running at once for one client address; more wait their turn or get 429. */
-      max_concurrent_per_client: z.number().int().positive().default(4),
-      /** Slow credential checks running at once in the whole process (argon2 shares libuv's small thread pool with DNS and files). */
-      max_concurrent: z.number().int().positive().default(32),
-    })
-    .prefault({}),
-  ...LOCAL_AUTH_FIELDS,
-  ...FEDERATED_AUTH_FIELDS,
-});
-
-const roleName = z.string().regex(/^[a-z][a-z0-9_.:-]{0,62}$/, 'role names are lower case letters, digits, "_", ".", ":" and "-", starting with a letter');
-
-/** Custom roles beside the built-in admin, developer and viewer. */
-const rbacSchema = z.strictObject({
-  roles: z
-    .record(roleName, z.strictObject({ permissions: z.array(z.enum(PERMISSIONS)).min(1) }))
-    .default({})
-    .superRefine((roles, ctx) => {
-      for (const name of ['admin', 'developer', 'viewer']) {
-        if (Object.hasOwn(roles, name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is a built-in role and cannot be redefined' });
-      }
-    }),
-});
-
-const upstreamSchema = z.strictObject({
-  connect_timeout: duration().prefault('10s'),
-  first_byte_timeout: duration().prefault('10m'),
-  idle_timeout: duration().prefault('5m'),
 });
 
 export const configSchema = z.strictObject({

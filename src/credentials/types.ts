@@ -1,14 +1,13 @@
-import type { KeyObject } from 'node:crypto';
+import type { BearerCredential, NamedHeaderCredential } from '../signing/header.js';
+import type { OciCredential } from '../signing/oci.js';
+import type { AwsCredential } from '../signing/sigv4.js';
 
 /**
  * A provider credential the gateway obtained (layer 2). Obtaining it is the job of this folder;
- * applying it to a request is the job of signing/.
+ * applying it to a request is the job of signing/, where each signer declares the shape it
+ * applies (so signing/ needs nothing from this folder).
  */
-export type Credential =
-  | { type: 'bearer'; token: string; expiresAt?: number }
-  | { type: 'header'; name: string; value: string; expiresAt?: number }
-  | { type: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiresAt?: number }
-  | { type: 'oci'; keyId: string; privateKey: KeyObject; expiresAt?: number };
+export type Credential = BearerCredential | NamedHeaderCredential | AwsCredential | OciCredential;
 
 export type CredentialStatus = 'pending' | 'ok' | 'error';
 

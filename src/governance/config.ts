@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../config/fields.js';
+import { duration } from '../config-fields/fields.js';
 
 /**
  * Root config fields for rate limits, budgets, prices, usage accounting and lockdown (spread
@@ -116,6 +116,9 @@ export const GOVERNANCE_FIELDS = {
   usage: usageSchema.prefault({}),
   lockdown: lockdownSchema.prefault({}),
 };
+
+/** The top-level sections governance owns (`governance`, `limits`, `budgets`, `pricing`, `usage`, `lockdown`). */
+export type GovernanceConfig = { [K in keyof typeof GOVERNANCE_FIELDS]: z.output<(typeof GOVERNANCE_FIELDS)[K]> };
 
 export type LimitsConfig = z.output<typeof limitsSchema>;
 export type BudgetsConfig = z.output<typeof budgetsSchema>;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { validate } from '../config/load.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { AuditTrail } from '../observability/audit-trail.js';
+import { AuditTrail } from '../store/audit-trail.js';
 import { Metrics } from '../observability/metrics.js';
 import { InstanceDirectory } from '../providers/directory.js';
 import type { Instance } from '../providers/instance.js';

@@ -1,10 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { InstanceDirectory } from '../providers/directory.js';
-import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { RequestContext } from '../middleware/context.js';
-import type { Middleware } from '../middleware/types.js';
-import type { AuditTrail } from '../observability/audit-trail.js';
+import type { RequestContext } from '../request/context.js';
+import type { Middleware } from '../request/types.js';
+import type { AuditTrail } from '../store/audit-trail.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UsageQuery, UsageRow, UsageSummaryRow } from '../store/governance-types.js';
@@ -12,6 +11,7 @@ import type { JournalStream } from '../store/journal.js';
 import type { BudgetCounters, CounterStore, Store } from '../store/types.js';
 import type { Res } from '../util/http.js';
 import { BudgetGuard } from './budgets.js';
+import type { GovernanceConfig } from './config.js';
 import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lockdown.js';
 import { MemoryCounterStore } from './memory-counters.js';
 import { PriceTable } from './pricing.js';
@@ -22,7 +22,7 @@ export type { LockdownState } from './lockdown.js';
 export type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
 
 export interface GovernanceDeps {
-  config: Config;
+  config: GovernanceConfig;
   store: Store;
   instances: InstanceDirectory;
   audit: AuditTrail;

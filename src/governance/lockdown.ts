@@ -1,6 +1,6 @@
 import { GatewayError } from '../errors/gateway-error.js';
 import { toHttp } from '../errors/http.js';
-import type { RequestContext } from '../middleware/context.js';
+import type { RequestContext } from '../request/context.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SettingsStore } from '../store/governance-types.js';

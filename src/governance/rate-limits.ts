@@ -1,4 +1,4 @@
-import type { Principal } from '../clientauth/principal.js';
+import type { Principal } from '../request/principal.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CounterStore } from '../store/types.js';

@@ -1,4 +1,5 @@
-import { compileScopes, type Principal } from '../clientauth/principal.js';
+import type { Principal } from '../request/principal.js';
+import { compileScopes } from '../clientauth/scopes.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { SecretScrubber } from '../observability/scrubber.js';
 

@@ -1,8 +1,8 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UsageRow, UsageStore } from '../store/governance-types.js';
-import type { JournalSegment, JournalStream } from '../store/journal.js';
-import { RecordIds } from '../store/store-journal.js';
+import type { JournalStream } from '../store/journal.js';
+import { PendingRecords } from '../store/store-journal.js';
 import { monthStart, type BudgetGuard } from './budgets.js';
 
 export interface UsageRecorderOptions {
@@ -24,12 +24,6 @@ export interface UsageRecorderOptions {
   now?: () => number;
 }
 
-/** A buffered row and the journal segment holding it (null: not journaled). */
-interface Entry {
-  row: UsageRow;
-  segment: JournalSegment | null;
-}
-
 /**
  * Buffers usage rows so a request never waits on a write, and writes them in batches: every
  * `flushIntervalMs`, as soon as `batchSize` are waiting, and on `stop()`. A failed write keeps
@@ -46,15 +40,11 @@ export class UsageRecorder {
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   readonly #options: UsageRecorderOptions;
-  readonly #maxBuffered: number;
   readonly #now: () => number;
-  readonly #journal: JournalStream<UsageRow> | undefined;
-  readonly #ids = new RecordIds();
-  #buffer: Entry[] = [];
+  readonly #buffer: PendingRecords<UsageRow>;
   #queue: Promise<void> = Promise.resolve();
   #flushQueued = false;
   #timers: NodeJS.Timeout[] = [];
-  #dropped = 0;
 
   constructor(options: UsageRecorderOptions) {
     this.#store = options.store;
@@ -62,9 +52,8 @@ export class UsageRecorder {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
     this.#options = options;
-    this.#maxBuffered = options.maxBuffered ?? 100_000;
     this.#now = options.now ?? Date.now;
-    this.#journal = options.journal;
+    this.#buffer = new PendingRecords(options.journal, options.maxBuffered ?? 100_000, () => this.#metrics.usageRowsDropped.inc());
   }
 
   /** Rows waiting to be written. */
@@ -86,14 +75,7 @@ export class UsageRecorder {
   }
 
   record(row: UsageRow): void {
-    row.recordId ??= this.#ids.next();
-    this.#buffer.push({ row, segment: this.#journal?.append(row) ?? null });
-    if (this.#buffer.length > this.#maxBuffered) {
-      const dropped = this.#buffer.shift()!;
-      this.#journal?.settle(dropped.segment);
-      this.#dropped++;
-      this.#metrics.usageRowsDropped.inc();
-    }
+    this.#buffer.push(row);
     if (this.#buffer.length >= this.#options.batchSize) void this.flush();
   }
 
@@ -143,25 +125,21 @@ export class UsageRecorder {
 
   async #write(): Promise<void> {
     // Rows recorded from now on go to a new journal segment; this one goes once its rows are written.
-    this.#journal?.seal();
+    this.#buffer.seal();
     // Bounded: the rows buffered now, batchSize at a time (later rows wait for the next flush); a failure ends it.
     for (let passes = Math.ceil(this.#buffer.length / this.#options.batchSize); passes > 0 && this.#buffer.length > 0; passes--) {
-      const batch = this.#buffer.splice(0, this.#options.batchSize);
+      const batch = this.#buffer.take(this.#options.batchSize);
       try {
-        await this.#store.append(batch.map((e) => e.row));
+        await this.#store.append(batch.records);
       } catch (err) {
-        this.#buffer = batch.concat(this.#buffer);
+        batch.failed();
         this.#logger.error({ error: err instanceof Error ? err.message : String(err), pending: this.#buffer.length }, 'usage write failed; will retry');
         return;
       }
-      for (const { row: r, segment } of batch) {
-        this.#budgets.committed(r.keyId, r.user, r.costMicros, r.time);
-        this.#journal?.settle(segment);
-      }
+      for (const r of batch.records) this.#budgets.committed(r.keyId, r.user, r.costMicros, r.time);
+      batch.written();
     }
-    if (this.#dropped > 0) {
-      this.#logger.error({ dropped: this.#dropped }, 'usage rows were dropped while the store refused writes');
-      this.#dropped = 0;
-    }
+    const dropped = this.#buffer.takeDropped();
+    if (dropped > 0) this.#logger.error({ dropped }, 'usage rows were dropped while the store refused writes');
   }
 }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { RequestContext } from './context.js';
-import type { Middleware } from './types.js';
+import type { RequestContext } from '../request/context.js';
+import type { Middleware } from '../request/types.js';
 
 export interface BodyLimits {
   /** `server.body_limit`: for requests whose instance sets none. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatewayError } from '../errors/gateway-error.js';
-import { encodeEmbeddings, float32Base64, float32Values, isEmbeddingsInput, textInputs } from './embeddings.js';
+import { encodeEmbeddings, float32Base64, float32Values, textInputs } from './embeddings.js';
+import { isEmbeddingsInput } from './openai-schema.js';
 import type { EmbeddingsResponse } from './openai.js';
 
 const list = (embedding: number[] | string): EmbeddingsResponse => ({ object: 'list', model: 'm', data: [{ object: 'embedding', index: 0, embedding }], usage: { prompt_tokens: 1, total_tokens: 1 } });

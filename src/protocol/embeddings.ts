@@ -2,19 +2,10 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { EmbeddingsInput, EmbeddingsResponse } from './openai.js';
 
 /**
- * What every embeddings translation shares: checking OpenAI's `input`, reading it as texts for
- * providers that take text only, and the `encoding_format` conversion the gateway applies to
- * every answer.
+ * What every embeddings translation shares: reading OpenAI's `input` as texts for providers
+ * that take text only, and the `encoding_format` conversion the gateway applies to every answer.
+ * The `input` shapes themselves are checked with the request (openai-schema.ts).
  */
-
-/** True for OpenAI's input shapes: a string, strings, token ids, or lists of token ids; never empty. */
-export function isEmbeddingsInput(input: unknown): input is EmbeddingsInput {
-  if (typeof input === 'string') return true;
-  if (!Array.isArray(input) || input.length === 0) return false;
-  if (input.every((i) => typeof i === 'string')) return true;
-  if (input.every((i) => Number.isInteger(i))) return true;
-  return input.every((i) => Array.isArray(i) && i.length > 0 && i.every((t) => Number.isInteger(t)));
-}
 
 /**
  * The input as texts, for providers that embed text only; pre-tokenised input (token ids are

@@ -1,7 +1,5 @@
 import { z } from 'zod';
 import { GatewayError } from '../errors/gateway-error.js';
-import { isEmbeddingsInput } from './embeddings.js';
-import type { EmbeddingsInput } from './openai.js';
 
 /**
  * The OpenAI requests protocol mode accepts, as zod schemas: every client body is checked
@@ -151,6 +149,21 @@ export const chatRequestSchema = z.looseObject({
   user: z.string().nullish(),
   safety_identifier: z.string().nullish(),
 });
+
+/**
+ * OpenAI embeddings (https://platform.openai.com/docs/api-reference/embeddings/create). `input`
+ * is text, texts, or pre-tokenised input (token ids, or lists of them).
+ */
+export type EmbeddingsInput = string | string[] | number[] | number[][];
+
+/** True for OpenAI's input shapes: a string, strings, token ids, or lists of token ids; never empty. */
+export function isEmbeddingsInput(input: unknown): input is EmbeddingsInput {
+  if (typeof input === 'string') return true;
+  if (!Array.isArray(input) || input.length === 0) return false;
+  if (input.every((i) => typeof i === 'string')) return true;
+  if (input.every((i) => Number.isInteger(i))) return true;
+  return input.every((i) => Array.isArray(i) && i.length > 0 && i.every((t) => Number.isInteger(t)));
+}
 
 /** The embeddings request (`POST /v1/embeddings`). */
 export const embeddingsRequestSchema = z.looseObject({

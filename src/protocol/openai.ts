@@ -13,6 +13,7 @@ export type {
   ContentPart,
   CustomTool,
   CustomToolCall,
+  EmbeddingsInput,
   EmbeddingsRequest,
   ResponseFormat,
   Tool,
@@ -62,12 +63,6 @@ export interface ChatCompletionChunk {
   }>;
   usage?: ChatUsage | null;
 }
-
-/**
- * OpenAI embeddings (https://platform.openai.com/docs/api-reference/embeddings/create). `input`
- * is text, texts, or pre-tokenised input (token ids, or lists of them).
- */
-export type EmbeddingsInput = string | string[] | number[] | number[][];
 
 export interface Embedding {
   object: 'embedding';

@@ -1,6 +1,6 @@
-import type { Config, InstanceConfig } from '../config/schema.js';
+import type { UpstreamConfig } from '../upstream/config.js';
 import { Instance } from './instance.js';
-import { PROVIDERS_BY_TYPE } from './registry.js';
+import { PROVIDERS_BY_TYPE, type InstanceConfig } from './registry.js';
 import type { ProviderContext } from './types.js';
 
 /** Thrown when the gateway cannot start (an unresolvable secret, an unusable store...). */
@@ -8,8 +8,14 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
+/** What an instance takes from outside its own block when it sets nothing itself. */
+export interface InstanceDefaults {
+  upstream: UpstreamConfig;
+  server: { body_limit: number; stream_line_limit: number };
+}
+
 /** Builds one configured instance: the provider's parts plus endpoint, rules and timeouts. */
-export async function buildInstance(name: string, cfg: InstanceConfig, config: Config, ctx: ProviderContext): Promise<Instance> {
+export async function buildInstance(name: string, cfg: InstanceConfig, config: InstanceDefaults, ctx: ProviderContext): Promise<Instance> {
   const provider = PROVIDERS_BY_TYPE.get(cfg.type);
   if (!provider) throw new StartupError(`instances.${name}.type: unknown provider "${cfg.type}"`);
   const parts = await provider.setup(name, cfg, ctx);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, endpointUrl, size } from '../config/fields.js';
+import { duration, endpointUrl, size } from '../config-fields/fields.js';
 import { parsePathRule, type PathRule } from './transparent-path.js';
 
 /** An allowlist entry in config, parsed to a PathRule. */

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import type { Endpoint } from '../config/fields.js';
+import type { Endpoint } from '../config-fields/fields.js';
 import type { CachedCredential, Credential } from '../credentials/types.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
 import { createUpstreamPool } from '../upstream/pool.js';

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { anthropic } from './anthropic/index.js';
 import { azure } from './azure/index.js';
 import { bedrock } from './bedrock/index.js';
@@ -12,6 +13,9 @@ import type { ProviderDefinition } from './types.js';
 
 /** The only list of providers. Adding one is a folder plus a line here. */
 export const PROVIDERS = [openai, anthropic, bedrock, demo, azure, xai, ollama, watsonx, vertex, oci] as const;
+
+/** One entry of `instances`: the output of whichever provider's schema its `type` picks. */
+export type InstanceConfig = z.output<(typeof PROVIDERS)[number]['schema']>;
 
 export const PROVIDERS_BY_TYPE: ReadonlyMap<string, ProviderDefinition> = new Map(
   PROVIDERS.map((p) => [p.type, p as unknown as ProviderDefinition]),

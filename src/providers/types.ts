@@ -6,7 +6,7 @@ import type { SecretScrubber } from '../observability/scrubber.js';
 import type { SecretResolver } from '../secrets/resolver.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
 import type { UpstreamRequest } from '../upstream/types.js';
-import type { Endpoint } from '../config/fields.js';
+import type { Endpoint } from '../config-fields/fields.js';
 import type { PathRule } from './transparent-path.js';
 import type { UsageReader } from './usage.js';
 

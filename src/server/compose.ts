@@ -1,4 +1,4 @@
-import type { Chain, Middleware } from '../middleware/types.js';
+import type { Chain, Middleware } from '../request/types.js';
 
 /**
  * Composes middleware into one function, once, at startup (the onion of Koa and Hono's

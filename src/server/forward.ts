@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { RequestContext } from '../middleware/context.js';
+import type { RequestContext } from '../request/context.js';
 import type { Instance } from '../providers/instance.js';
 import type { UsageObserver } from '../providers/usage.js';
 import type { SecretScrubber } from '../observability/scrubber.js';

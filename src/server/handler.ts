@@ -1,7 +1,7 @@
 import type { clientAddressResolver } from '../clientauth/client-address.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { toHttp } from '../errors/http.js';
-import { RequestContext } from '../middleware/context.js';
+import { RequestContext } from '../request/context.js';
 import { assignRequestId } from '../middleware/request-id.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';

@@ -1,21 +1,7 @@
 import { GatewayError } from '../errors/gateway-error.js';
-import type { Mode } from '../middleware/context.js';
-import type { Chain, Middleware } from '../middleware/types.js';
+import type { Mode } from '../request/context.js';
+import type { Chain, RouteSpec } from '../request/types.js';
 import { compose } from './compose.js';
-
-export interface RouteSpec {
-  /** For logs: `transparent`, `health`, ... */
-  name: string;
-  /** Exact path, or a prefix ending in `/` when `prefix` is set. */
-  path: string;
-  prefix?: boolean;
-  /** Allowed methods; all when absent. */
-  methods?: readonly string[];
-  mode: Mode;
-  /** Ops routes (probes, metrics) are logged at debug level only. */
-  quiet?: boolean;
-  middleware: readonly Middleware[];
-}
 
 export interface Route {
   readonly name: string;

@@ -1,5 +1,4 @@
-import { createHash, sign as rsaSign } from 'node:crypto';
-import type { Credential } from '../credentials/types.js';
+import { createHash, sign as rsaSign, type KeyObject } from 'node:crypto';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 
@@ -21,7 +20,8 @@ import type { UpstreamRequest } from '../upstream/types.js';
  * Synchronous: one RSA private-key operation per request, no I/O.
  */
 
-export type OciCredential = Extract<Credential, { type: 'oci' }>;
+/** An OCI API signing key (or a federation session's key) and the key id it is known by. */
+export type OciCredential = { type: 'oci'; keyId: string; privateKey: KeyObject; expiresAt?: number };
 
 /** What the signature covers of a request; `UpstreamRequest` satisfies it. */
 export interface OciSigningInput {

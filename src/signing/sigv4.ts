@@ -1,5 +1,4 @@
 import { createHmac, hash } from 'node:crypto';
-import type { Credential } from '../credentials/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 
@@ -17,7 +16,8 @@ import type { UpstreamRequest } from '../upstream/types.js';
  * // req.headers now holds x-amz-date, x-amz-security-token (when cred has one) and authorization
  */
 
-export type AwsCredential = Extract<Credential, { type: 'aws' }>;
+/** AWS access keys (temporary ones carry a session token). */
+export type AwsCredential = { type: 'aws'; accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiresAt?: number };
 
 /**
  * Where the signature is valid.

@@ -1,4 +1,4 @@
-import type { KeyLimits, KeyScopes } from './types.js';
+import type { KeyLimits, KeyScopes } from './access-types.js';
 
 /**
  * Stores for users (Basic auth), TOTP enrolments and session tokens. SQLite implements them in

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
-import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import { parseSecretRef } from '../secrets/ref.js';
 import { SECRET_STORES } from '../secrets/registry.js';
 import { openPostgresStore } from './postgres/index.js';
 import { announceChanges } from './announce.js';
+import type { StorageConfig } from './config.js';
 import { openRedisCounterStore, type RedisCounterStore } from './redis/counters.js';
 import { publishEvent } from './redis/events.js';
 import { openSqliteStore } from './sqlite/index.js';
@@ -29,7 +29,7 @@ export interface StoreOpenOptions {
  * @example
  * const store = await openStore(loaded.config, loaded.baseDir, { scrubber, logger });
  */
-export async function openStore(config: Config, baseDir: string, options: StoreOpenOptions = {}): Promise<Store> {
+export async function openStore(config: { storage: StorageConfig }, baseDir: string, options: StoreOpenOptions = {}): Promise<Store> {
   const pg = config.storage.postgres;
   if (!pg) return openSqliteStore(resolve(baseDir, config.storage.sqlite.path));
   const url = await resolveConnectionUrl('storage.postgres.url', pg.url, baseDir, options.scrubber);
@@ -46,7 +46,7 @@ export async function openStore(config: Config, baseDir: string, options: StoreO
  * lockdown are announced to running gateways, which apply them at once instead of at their next
  * poll. Redis being unreachable does not stop the command (the gateways' poll still sees it).
  */
-export async function openCliStore(config: Config, baseDir: string, options: StoreOpenOptions = {}): Promise<Store> {
+export async function openCliStore(config: { storage: StorageConfig }, baseDir: string, options: StoreOpenOptions = {}): Promise<Store> {
   const store = await openStore(config, baseDir, options);
   if (!config.storage.redis) return store;
   let counters: RedisCounterStore | undefined;
@@ -67,7 +67,7 @@ export async function openCliStore(config: Config, baseDir: string, options: Sto
  * The shared rate-limit counters: Redis when `storage.redis` is set, else undefined (governance
  * then counts in memory, per replica).
  */
-export async function openCounterStore(config: Config, baseDir = '.', options: StoreOpenOptions = {}): Promise<RedisCounterStore | undefined> {
+export async function openCounterStore(config: { storage: StorageConfig }, baseDir = '.', options: StoreOpenOptions = {}): Promise<RedisCounterStore | undefined> {
   const redis = config.storage.redis;
   if (!redis) return undefined;
   const url = await resolveConnectionUrl('storage.redis.url', redis.url, baseDir, options.scrubber);

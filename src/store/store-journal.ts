@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { StorageConfig } from './config.js';
 import type { UsageRow } from './governance-types.js';
-import { Journal, type JournalStream } from './journal.js';
+import { Journal, type JournalSegment, type JournalStream } from './journal.js';
 import type { AuditEvent, AuditResult, Store } from './types.js';
 
 /**
@@ -26,7 +26,7 @@ export class RecordIds {
 }
 
 /** The journal folder `config` asks for, resolved against the config file's folder; undefined when disabled. */
-export function journalRoot(config: Config, baseDir: string): string | undefined {
+export function journalRoot(config: { storage: StorageConfig }, baseDir: string): string | undefined {
   const journal = config.storage.journal;
   if (!journal.enabled) return undefined;
   return resolve(baseDir, journal.path ?? join(dirname(config.storage.sqlite.path), 'journal'));
@@ -152,3 +152,73 @@ export function auditEventFromJournal(v: unknown): AuditEvent | undefined {
   };
 }
 
+
+/** What one `PendingRecords.take` handed out: write `records`, then say how it went. */
+export interface PendingBatch<T> {
+  readonly records: readonly T[];
+  /** The records are in the store: their journal lines go. */
+  written(): void;
+  /** The write failed: the records go back to the front, for the next flush. */
+  failed(): void;
+}
+
+/**
+ * Records waiting for a batched store write (usage rows, audit events), each given a unique
+ * `recordId` and appended to its journal before it waits. Bounded: beyond `max` the oldest is
+ * dropped (its journal line released) and `onDrop` is called.
+ */
+export class PendingRecords<T extends { recordId?: string }> {
+  readonly #journal: JournalStream<T> | undefined;
+  readonly #max: number;
+  readonly #onDrop: () => void;
+  readonly #ids = new RecordIds();
+  #entries: Array<{ record: T; segment: JournalSegment | null }> = [];
+  #dropped = 0;
+
+  constructor(journal: JournalStream<T> | undefined, max: number, onDrop: () => void) {
+    this.#journal = journal;
+    this.#max = max;
+    this.#onDrop = onDrop;
+  }
+
+  get length(): number {
+    return this.#entries.length;
+  }
+
+  push(record: T): void {
+    record.recordId ??= this.#ids.next();
+    this.#entries.push({ record, segment: this.#journal?.append(record) ?? null });
+    if (this.#entries.length > this.#max) {
+      const oldest = this.#entries.shift()!; // not inside `?.(...)`: the drop happens with or without a journal
+      this.#journal?.settle(oldest.segment);
+      this.#dropped++;
+      this.#onDrop();
+    }
+  }
+
+  /** Records taken from now on go to a new journal segment (a flush begins). */
+  seal(): void {
+    this.#journal?.seal();
+  }
+
+  /** Takes the oldest `count` records (default: all) for one write. */
+  take(count = this.#entries.length): PendingBatch<T> {
+    const entries = this.#entries.splice(0, count);
+    return {
+      records: entries.map((e) => e.record),
+      written: () => {
+        for (const e of entries) this.#journal?.settle(e.segment);
+      },
+      failed: () => {
+        this.#entries = entries.concat(this.#entries);
+      },
+    };
+  }
+
+  /** How many were dropped since the last call (for one log line after a successful flush). */
+  takeDropped(): number {
+    const n = this.#dropped;
+    this.#dropped = 0;
+    return n;
+  }
+}

@@ -1,3 +1,4 @@
+import type { KeyLimits, KeyScopes } from './access-types.js';
 import type { GovernanceStores } from './governance-types.js';
 import type { IdentityStores } from './identity-types.js';
 
@@ -5,19 +6,6 @@ import type { IdentityStores } from './identity-types.js';
  * Storage interfaces. SQLite implements them now (store/sqlite/); PostgreSQL and Redis will
  * implement the same ones. Methods are async so a networked store fits the same shape.
  */
-
-export interface KeyScopes {
-  /** Instance names the key may use; null means every instance. */
-  instances: string[] | null;
-  /** Model names or `*` patterns the key may use; null means every model. */
-  models: string[] | null;
-}
-
-export interface KeyLimits {
-  rpm: number | null;
-  tpm: number | null;
-  budgetUsd: number | null;
-}
 
 export interface KeyRecord {
   /** The public id part of the key (`llmp_<id>_...`). */

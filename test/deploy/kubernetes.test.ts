@@ -16,7 +16,7 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { parseConfigText } from '../../src/config/load.js';
-import { parseDuration } from '../../src/config/units.js';
+import { parseDuration } from '../../src/config-fields/units.js';
 import { AwsAccounts, webIdentityToken } from '../emulators/aws-accounts.js';
 import { StsEmulator } from '../emulators/aws-sts.js';
 import { removeDir, runCli, startServe, tempDir, type CliResult } from '../helpers/cli.js';

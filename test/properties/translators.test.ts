@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { cutAt as cut } from '../helpers/chunks.js';
 import { validate } from '../../src/config/load.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import { RequestContext } from '../../src/middleware/context.js';
+import { RequestContext } from '../../src/request/context.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { SecretScrubber } from '../../src/observability/scrubber.js';

@@ -1,4 +1,5 @@
-import type { KeyLimits, KeyRecord, KeyScopes, KeyStore } from '../../store/types.js';
+import type { KeyLimits, KeyScopes } from '../../store/access-types.js';
+import type { KeyRecord, KeyStore } from '../../store/types.js';
 import { BUILTIN_ROLE_TABLE, DEFAULT_ROLE, type RoleTable } from '../rbac.js';
 import { generateKey } from './format.js';
 import { hashSecret } from './hash.js';

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { RequestContext } from '../../middleware/context.js';
+import type { RequestContext } from '../../request/context.js';
 import { dummySecretHash } from '../api-key/hash.js';
 import type { AuthOutcome, Authenticator } from '../authenticator.js';
 import type { VerificationAttempt } from '../throttle.js';

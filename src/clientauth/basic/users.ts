@@ -1,5 +1,6 @@
 import type { UserRecord, UserStore } from '../../store/identity-types.js';
-import { compileScopes, type Principal } from '../principal.js';
+import type { Principal } from '../../request/principal.js';
+import { compileScopes } from '../scopes.js';
 
 export interface KnownUser {
   record: UserRecord;

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../../middleware/context.js';
+import type { RequestContext } from '../../request/context.js';
 import { bearerToken, peekJwt, type PeekedJwt } from './jwt.js';
 
 export interface BearerJwt extends PeekedJwt {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { RequestContext } from '../../middleware/context.js';
+import { RequestContext } from '../../request/context.js';
 import { openSqliteStore, type SqliteStore } from '../../store/sqlite/index.js';
 import type { Req, Res } from '../../util/http.js';
 import { issueKey } from '../api-key/issue.js';

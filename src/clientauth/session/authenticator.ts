@@ -1,11 +1,11 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { RequestContext } from '../../middleware/context.js';
+import type { RequestContext } from '../../request/context.js';
 import type { SessionRecord, SessionStore } from '../../store/identity-types.js';
 import type { KeyRecord, KeyStore } from '../../store/types.js';
 import type { AuthOutcome, Authenticator } from '../authenticator.js';
 import type { UserDirectory } from '../basic/users.js';
 import { presentedCredential } from '../credentials.js';
-import type { Principal } from '../principal.js';
+import type { Principal } from '../../request/principal.js';
 import { keyPrincipal } from '../api-key/verifier.js';
 import { SESSION_PREFIX, parseSessionToken, sessionSecretMatches } from './token.js';
 

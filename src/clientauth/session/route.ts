@@ -1,9 +1,8 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { auditEvent } from '../../middleware/audit.js';
-import type { Middleware } from '../../middleware/types.js';
-import type { AuditTrail } from '../../observability/audit-trail.js';
+import { auditEvent } from '../../request/audit.js';
+import type { Middleware, RouteSpec } from '../../request/types.js';
+import type { AuditTrail } from '../../store/audit-trail.js';
 import type { Logger } from '../../observability/logger.js';
-import type { RouteSpec } from '../../server/router.js';
 import type { SessionStore } from '../../store/identity-types.js';
 import { hashSessionSecret, newSessionToken } from './token.js';
 

@@ -1,11 +1,11 @@
 import { GatewayError, UNAUTHORIZED_MESSAGE } from '../../errors/gateway-error.js';
-import { auditEvent } from '../../middleware/audit.js';
-import type { RequestContext } from '../../middleware/context.js';
-import type { Middleware } from '../../middleware/types.js';
-import type { AuditTrail } from '../../observability/audit-trail.js';
+import { auditEvent } from '../../request/audit.js';
+import type { RequestContext } from '../../request/context.js';
+import type { Middleware } from '../../request/types.js';
+import type { AuditTrail } from '../../store/audit-trail.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { TotpSubject } from '../../store/identity-types.js';
-import type { Principal } from '../principal.js';
+import type { Principal } from '../../request/principal.js';
 import type { FailedAttemptThrottle } from '../throttle.js';
 import type { ActiveEnrolment, EnrolmentDirectory } from './enrolments.js';
 import type { SecondFactorChecker } from './second-factor.js';

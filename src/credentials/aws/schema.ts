@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretField, secretRef } from '../../config/fields.js';
+import { duration, secretField, secretRef } from '../../config-fields/fields.js';
 import { parseSecretRef } from '../../secrets/ref.js';
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../../config/fields.js';
+import { duration, secretRef } from '../../config-fields/fields.js';
 
 /**
  * Entra ID (`authentication` of Azure OpenAI instances other than `api_key`): each kind obtains

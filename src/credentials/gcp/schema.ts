@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../../config/fields.js';
+import { duration, secretRef } from '../../config-fields/fields.js';
 
 /**
  * Google Cloud authentication of Vertex instances other than `access_token`: each kind obtains an

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { request } from 'undici';
-import type { Endpoint } from '../../config/fields.js';
+import type { Endpoint } from '../../config-fields/fields.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import type { CredentialSource } from '../cache.js';
 import type { Credential } from '../types.js';

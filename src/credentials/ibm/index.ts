@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Endpoint } from '../../config/fields.js';
+import type { Endpoint } from '../../config-fields/fields.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import type { SecretResolver } from '../../secrets/resolver.js';
 import { RefreshingCredential, type FetchListener, type RefreshPolicy } from '../cache.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { endpointUrl, secretRef } from '../../config/fields.js';
+import { endpointUrl, secretRef } from '../../config-fields/fields.js';
 
 /** IBM Cloud IAM's public endpoint; `iam_url` overrides it (private endpoints, test emulators). */
 export const DEFAULT_IAM_URL = 'https://iam.cloud.ibm.com';

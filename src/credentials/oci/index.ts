@@ -1,4 +1,4 @@
-import type { Endpoint } from '../../config/fields.js';
+import type { Endpoint } from '../../config-fields/fields.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { OciCredential } from '../../signing/oci.js';
 import { RefreshingCredential } from '../cache.js';

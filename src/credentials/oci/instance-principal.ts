@@ -1,7 +1,7 @@
 import { generateKeyPair, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import { request } from 'undici';
-import type { Endpoint } from '../../config/fields.js';
+import type { Endpoint } from '../../config-fields/fields.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import { signOci, type OciCredential } from '../../signing/oci.js';
 import type { UpstreamRequest } from '../../upstream/types.js';

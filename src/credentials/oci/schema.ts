@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, endpointUrl, secretRef } from '../../config/fields.js';
+import { duration, endpointUrl, secretRef } from '../../config-fields/fields.js';
 
 /** The instance metadata service (IMDS v2) of every OCI compute instance; `metadata_url` overrides it. */
 export const DEFAULT_METADATA_URL = 'http://169.254.169.254/opc/v2';

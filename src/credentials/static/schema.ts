@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../../config/fields.js';
+import { duration, secretRef } from '../../config-fields/fields.js';
 
 /** `authentication: { type: api_key, api_key: "${...}" }`, shared by every key-based provider. */
 export const apiKeyAuthSchema = z.strictObject({

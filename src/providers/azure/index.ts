@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, endpointUrl } from '../../config/fields.js';
+import { duration, endpointUrl } from '../../config-fields/fields.js';
 import { entraCredential } from '../../credentials/azure/index.js';
 import { entraAuthSchemas } from '../../credentials/azure/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, endpointUrl, type Endpoint } from '../../config/fields.js';
+import { duration, endpointUrl, type Endpoint } from '../../config-fields/fields.js';
 import { awsCredential } from '../../credentials/aws/index.js';
 import { awsAuthSchema } from '../../credentials/aws/schema.js';
 import type { Credential } from '../../credentials/types.js';

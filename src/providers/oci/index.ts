@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, type Endpoint } from '../../config/fields.js';
+import { duration, type Endpoint } from '../../config-fields/fields.js';
 import { ociAuthSchema, ociCredential } from '../../credentials/oci/index.js';
 import { signOci, type OciCredential } from '../../signing/oci.js';
 import { instanceSchema } from '../instance-schema.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../../config/fields.js';
+import { duration, secretRef } from '../../config-fields/fields.js';
 import { gcpCredential } from '../../credentials/gcp/index.js';
 import { gcpAuthSchemas } from '../../credentials/gcp/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';

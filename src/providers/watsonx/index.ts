@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef, type Endpoint } from '../../config/fields.js';
+import { duration, secretRef, type Endpoint } from '../../config-fields/fields.js';
 import { ibmIamCredential } from '../../credentials/ibm/index.js';
 import { ibmApiKeyAuth, ibmTrustedProfileAuth } from '../../credentials/ibm/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';

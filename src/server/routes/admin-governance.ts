@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { LockdownState } from '../../governance/index.js';
-import type { RequestContext } from '../../middleware/context.js';
+import type { RequestContext } from '../../request/context.js';
 import type { UsageGroupBy } from '../../store/governance-types.js';
-import type { AdminEndpoint } from './admin.js';
+import type { AdminEndpoint } from './admin-types.js';
 import { queryOf, sinceOf } from './admin-query.js';
 
 const GROUPS: readonly UsageGroupBy[] = ['key', 'user', 'instance', 'model'];

@@ -1,6 +1,6 @@
-import { parseDuration } from '../../config/units.js';
+import { parseDuration } from '../../config-fields/units.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { RequestContext } from '../../middleware/context.js';
+import type { RequestContext } from '../../request/context.js';
 
 /** `?a=b` of the request as a plain record (first value wins). */
 export function queryOf(ctx: RequestContext): Record<string, string> {

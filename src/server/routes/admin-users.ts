@@ -3,10 +3,10 @@ import { generatePassword, hashPassword, passwordProblem } from '../../clientaut
 import { USER_NAME, userJson } from '../../clientauth/basic/view.js';
 import { DEFAULT_ROLE } from '../../clientauth/rbac.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { RequestContext } from '../../middleware/context.js';
+import type { RequestContext } from '../../request/context.js';
 import { IdentityConflictError } from '../../store/identity-types.js';
 import type { Store } from '../../store/types.js';
-import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin.js';
+import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin-types.js';
 
 const names = z.array(z.string().min(1).max(256)).min(1).max(100);
 const limit = z.number().int().positive().nullable();

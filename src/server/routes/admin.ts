@@ -1,67 +1,20 @@
 import { z } from 'zod';
 import { KeyRequestError, issueKey, rotateKey } from '../../clientauth/api-key/issue.js';
-import type { ApiKeyVerifier } from '../../clientauth/api-key/verifier.js';
-import type { Permission, RoleTable } from '../../clientauth/rbac.js';
 import { keyJson } from '../../clientauth/api-key/view.js';
-import type { Config } from '../../config/schema.js';
-import { parseDuration } from '../../config/units.js';
+import { parseDuration } from '../../config-fields/units.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { Governance } from '../../governance/index.js';
 import { readBody } from '../../middleware/body-limit.js';
-import { auditEvent } from '../../middleware/audit.js';
-import type { RequestContext } from '../../middleware/context.js';
-import type { Middleware } from '../../middleware/types.js';
-import type { AuditTrail } from '../../observability/audit-trail.js';
-import type { Logger } from '../../observability/logger.js';
-import type { Metrics } from '../../observability/metrics.js';
-import type { InstanceDirectory } from '../../providers/directory.js';
-import type { SecretResolver } from '../../secrets/resolver.js';
-import type { AuditDetail, AuditResult, Store } from '../../store/types.js';
-import type { RouteSpec } from '../router.js';
+import { auditEvent } from '../../request/audit.js';
+import type { RequestContext } from '../../request/context.js';
+import type { RouteSpec } from '../../request/types.js';
+import type { AuditResult, Store } from '../../store/types.js';
 import { GOVERNANCE_ENDPOINTS } from './admin-governance.js';
 import { queryOf, sinceOf } from './admin-query.js';
 import { USER_ENDPOINTS } from './admin-users.js';
-
-export interface AdminRouteDeps {
-  config: Config;
-  store: Store;
-  instances: InstanceDirectory;
-  /** The current secret resolver (a config reload replaces it). */
-  secrets: () => SecretResolver;
-  audit: AuditTrail;
-  roles: RoleTable;
-  /** Authentication (any client-auth kind, second factor included); never locked down. */
-  authenticate: Middleware;
-  verifier: ApiKeyVerifier;
-  governance: Governance;
-  logger: Logger;
-  metrics: Metrics;
-}
+import type { AdminAnswer, AdminContext, AdminEndpoint, AdminRouteDeps } from './admin-types.js';
 
 const PREFIX = '/admin/v1/';
 const BODY_LIMIT = 64 * 1024;
-
-/** One admin endpoint: `path` segments after /admin/v1/, `:name` binds a parameter. */
-export interface AdminEndpoint {
-  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-  path: string;
-  permission: Permission;
-  handle(ctx: RequestContext, params: Readonly<Record<string, string>>, admin: AdminContext): Promise<AdminAnswer>;
-}
-
-export interface AdminAnswer {
-  status?: number;
-  body: unknown;
-}
-
-/** What endpoints use besides the request: the deps and a way to audit a change. */
-export interface AdminContext {
-  deps: AdminRouteDeps;
-  /** Records an admin change (who: the principal; what: `action` on `target`; before/after without secrets) and writes it through. */
-  change(ctx: RequestContext, action: string, detail: AuditDetail): Promise<void>;
-  /** The JSON body, parsed with `schema`; a clear 400 naming the field otherwise. */
-  body<T extends z.ZodType>(ctx: RequestContext, schema: T): z.output<T>;
-}
 
 /**
  * `/admin/v1/...`: keys, users, usage, audit, lockdown and credential health. Every endpoint

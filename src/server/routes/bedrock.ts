@@ -1,10 +1,9 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { auditEvent } from '../../middleware/audit.js';
-import type { RequestContext } from '../../middleware/context.js';
-import type { Middleware } from '../../middleware/types.js';
+import { auditEvent } from '../../request/audit.js';
+import type { RequestContext } from '../../request/context.js';
+import type { Middleware, RouteSpec } from '../../request/types.js';
 import { DEFAULT_JSON_DEPTH_LIMIT, exceedsJsonDepth } from '../../protocol/json.js';
 import { forward } from '../forward.js';
-import type { RouteSpec } from '../router.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import { forwardTransparent, resolveInstance, type TransparentRouteDeps } from './transparent.js';
 

@@ -1,8 +1,7 @@
-import type { Middleware } from '../../middleware/types.js';
+import type { Middleware, RouteSpec } from '../../request/types.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import type { CounterStore, Store } from '../../store/types.js';
-import type { RouteSpec } from '../router.js';
 
 function sendJson(res: { writeHead(s: number, h: Record<string, string | number>): unknown; end(b: string): unknown }, status: number, body: unknown): void {
   const text = JSON.stringify(body);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { RequestContext } from '../../middleware/context.js';
+import { RequestContext } from '../../request/context.js';
 import type { Req, Res } from '../../util/http.js';
 import { callOf, parseCall } from './protocol-call.js';
 import { CHAT } from './protocol.js';

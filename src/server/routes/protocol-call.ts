@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { auditEvent } from '../../middleware/audit.js';
-import type { RequestContext } from '../../middleware/context.js';
-import type { Middleware } from '../../middleware/types.js';
-import type { AuditTrail } from '../../observability/audit-trail.js';
+import { auditEvent } from '../../request/audit.js';
+import type { RequestContext } from '../../request/context.js';
+import type { Middleware } from '../../request/types.js';
+import type { AuditTrail } from '../../store/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import type { Instance } from '../../providers/instance.js';
 import { DEFAULT_JSON_DEPTH_LIMIT, parseClientJson } from '../../protocol/json.js';

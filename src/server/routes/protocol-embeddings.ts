@@ -1,4 +1,4 @@
-import type { RequestContext } from '../../middleware/context.js';
+import type { RequestContext } from '../../request/context.js';
 import { encodeEmbeddings } from '../../protocol/embeddings.js';
 import { checkEmbeddingsRequest } from '../../protocol/openai-schema.js';
 import type { EmbeddingsRequest } from '../../protocol/openai.js';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { RequestContext } from '../../middleware/context.js';
-import type { Chain, Middleware } from '../../middleware/types.js';
+import type { RequestContext } from '../../request/context.js';
+import type { Chain, Middleware, RouteSpec } from '../../request/types.js';
 import type { RoleTable } from '../../clientauth/rbac.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import { instanceAllowed, modelAllowed } from '../../clientauth/scopes.js';
@@ -11,7 +11,6 @@ import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js'
 import { checkChatRequest } from '../../protocol/openai-schema.js';
 import { StreamIncomplete, type ChatTranslator } from '../../protocol/translator.js';
 import { upstreamFailure } from '../../upstream/errors.js';
-import type { RouteSpec } from '../router.js';
 import { callOf, parseCall, providerError, readAll, resolveTarget, sendJson, sendNative, translateAnswer, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
 

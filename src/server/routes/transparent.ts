@@ -1,15 +1,14 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { auditEvent } from '../../middleware/audit.js';
-import type { RequestContext } from '../../middleware/context.js';
-import type { Middleware } from '../../middleware/types.js';
-import type { AuditTrail } from '../../observability/audit-trail.js';
+import { auditEvent } from '../../request/audit.js';
+import type { RequestContext } from '../../request/context.js';
+import type { Middleware, RouteSpec } from '../../request/types.js';
+import type { AuditTrail } from '../../store/audit-trail.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import { checkNativePath, matchPathRule } from '../../providers/transparent-path.js';
 import { forwardableHeaders } from '../../upstream/headers.js';
 import { forwardableQuery } from '../../upstream/query.js';
 import { forward } from '../forward.js';
-import type { RouteSpec } from '../router.js';
 
 const PREFIX = '/transparent/';
 

@@ -1,10 +1,10 @@
-import { inferencePermission, type Permission, type RoleTable } from '../clientauth/rbac.js';
-import { instanceAllowed, modelAllowed } from '../clientauth/scopes.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { AuditTrail } from '../observability/audit-trail.js';
-import { auditEvent } from './audit.js';
-import type { RequestContext } from './context.js';
-import type { Middleware } from './types.js';
+import { auditEvent } from '../request/audit.js';
+import type { RequestContext } from '../request/context.js';
+import type { Middleware } from '../request/types.js';
+import type { AuditTrail } from '../store/audit-trail.js';
+import { inferencePermission, type Permission, type RoleTable } from './rbac.js';
+import { instanceAllowed, modelAllowed } from './scopes.js';
 
 /**
  * Authorization of an inference request: the role must grant `llm:read` (GET) or `llm:write`,

@@ -1,10 +1,10 @@
-import type { ErrorFlavour } from '../errors/http.js';
 import { performance } from 'node:perf_hooks';
-import type { Principal } from '../clientauth/principal.js';
+import type { ErrorFlavour } from '../errors/http.js';
 import type { Instance } from '../providers/instance.js';
 import type { Usage } from '../providers/usage.js';
 import type { AuditResult } from '../store/types.js';
 import type { Req, Res } from '../util/http.js';
+import type { Principal } from './principal.js';
 
 export type Mode = 'transparent' | 'protocol' | 'ops';
 

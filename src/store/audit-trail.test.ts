@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { capturingLogger } from '../governance/test-support.js';
-import { Journal } from '../store/journal.js';
-import { auditEventFromJournal } from '../store/store-journal.js';
-import type { AuditEvent, AuditLog } from '../store/types.js';
+import { Journal } from './journal.js';
+import { auditEventFromJournal } from './store-journal.js';
+import type { AuditEvent, AuditLog } from './types.js';
 import { AuditTrail } from './audit-trail.js';
-import { Metrics } from './metrics.js';
+import { Metrics } from '../observability/metrics.js';
 
 const root = mkdtempSync(join(tmpdir(), 'llmproxy-audit-trail-'));
 after(() => rmSync(root, { recursive: true, force: true }));

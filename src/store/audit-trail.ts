@@ -1,8 +1,8 @@
-import type { JournalSegment, JournalStream } from '../store/journal.js';
-import { RecordIds } from '../store/store-journal.js';
-import type { AuditEvent, AuditLog } from '../store/types.js';
-import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { JournalStream } from './journal.js';
+import { PendingRecords } from './store-journal.js';
+import type { AuditEvent, AuditLog } from './types.js';
 
 export interface AuditTrailOptions {
   flushIntervalMs?: number;
@@ -22,12 +22,6 @@ export interface AuditTrailOptions {
   metrics?: Metrics;
 }
 
-/** A buffered event and the journal segment holding it (null: not journaled). */
-interface Entry {
-  event: AuditEvent;
-  segment: JournalSegment | null;
-}
-
 /**
  * Batches audit events into the store so a request never waits on a write, and mirrors each
  * one to the JSON log through the request's access line. A failed write keeps the events for
@@ -42,29 +36,24 @@ export class AuditTrail {
   readonly #logger: Logger;
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;
-  readonly #maxBuffered: number;
   readonly #retentionMs: number;
   readonly #scrub: ((text: string) => string) | undefined;
-  readonly #journal: JournalStream<AuditEvent> | undefined;
   readonly #metrics: Metrics | undefined;
-  readonly #ids = new RecordIds();
-  #buffer: Entry[] = [];
+  readonly #buffer: PendingRecords<AuditEvent>;
   /** Events taken by a write under way. */
   #writing = 0;
   #flushing: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
-  #dropped = 0;
 
   constructor(log: AuditLog, logger: Logger, options: AuditTrailOptions) {
     this.#log = log;
     this.#logger = logger;
     this.#flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.#maxBatch = options.maxBatch ?? 500;
-    this.#maxBuffered = options.maxBuffered ?? 100_000;
     this.#retentionMs = options.retentionMs;
     this.#scrub = options.scrub;
-    this.#journal = options.journal;
     this.#metrics = options.metrics;
+    this.#buffer = new PendingRecords(options.journal, options.maxBuffered ?? 100_000, () => this.#metrics?.auditEventsDropped.inc());
     this.#metrics?.trackAuditBuffered(() => this.pending);
   }
 
@@ -88,14 +77,7 @@ export class AuditTrail {
       if (event.path !== null && event.path !== undefined) event.path = scrub(event.path);
       if (event.instance !== null && event.instance !== undefined) event.instance = scrub(event.instance);
     }
-    event.recordId ??= this.#ids.next();
-    this.#buffer.push({ event, segment: this.#journal?.append(event) ?? null });
-    if (this.#buffer.length > this.#maxBuffered) {
-      const dropped = this.#buffer.shift()!;
-      this.#journal?.settle(dropped.segment);
-      this.#dropped++;
-      this.#metrics?.auditEventsDropped.inc();
-    }
+    this.#buffer.push(event);
     if (this.#buffer.length >= this.#maxBatch) void this.flush();
   }
 
@@ -125,25 +107,22 @@ export class AuditTrail {
 
   async #write(): Promise<void> {
     // Events recorded from now on go to a new journal segment; this one goes once its events are written.
-    this.#journal?.seal();
+    this.#buffer.seal();
     while (this.#buffer.length > 0) {
-      const batch = this.#buffer;
-      this.#buffer = [];
-      this.#writing = batch.length;
+      const batch = this.#buffer.take();
+      this.#writing = batch.records.length;
       try {
-        await this.#log.append(batch.map((e) => e.event));
+        await this.#log.append(batch.records);
       } catch (err) {
-        this.#buffer = batch.concat(this.#buffer);
+        batch.failed();
         this.#logger.error({ error: err instanceof Error ? err.message : String(err), pending: this.#buffer.length }, 'audit write failed; will retry');
         return;
       } finally {
         this.#writing = 0;
       }
-      for (const e of batch) this.#journal?.settle(e.segment);
+      batch.written();
     }
-    if (this.#dropped > 0) {
-      this.#logger.error({ dropped: this.#dropped }, 'audit events were dropped while the store refused writes');
-      this.#dropped = 0;
-    }
+    const dropped = this.#buffer.takeDropped();
+    if (dropped > 0) this.#logger.error({ dropped }, 'audit events were dropped while the store refused writes');
   }
 }

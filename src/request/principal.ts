@@ -1,5 +1,10 @@
-import type { KeyLimits } from '../store/types.js';
-import { compileScopes, type CompiledScopes } from './scopes.js';
+import type { KeyLimits } from '../store/access-types.js';
+
+/** Scopes ready for the request path: sets and compiled patterns instead of lists (clientauth/scopes.ts compiles them). */
+export interface CompiledScopes {
+  instances: ReadonlySet<string> | null;
+  models: { exact: ReadonlySet<string>; patterns: readonly RegExp[] } | null;
+}
 
 /**
  * Who is calling, once authenticated. Every client-auth kind (API key now; Basic, OIDC and
@@ -15,5 +20,3 @@ export interface Principal {
   limits: KeyLimits;
   keyId?: string;
 }
-
-export { compileScopes };

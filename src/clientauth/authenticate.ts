@@ -1,11 +1,11 @@
-import type { AuthOutcome, Authenticator } from '../clientauth/authenticator.js';
-import { tooManyFailures, type FailedAttemptThrottle } from '../clientauth/throttle.js';
 import { GatewayError, UNAUTHORIZED_MESSAGE } from '../errors/gateway-error.js';
-import type { AuditTrail } from '../observability/audit-trail.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { RequestContext } from './context.js';
-import { auditEvent } from './audit.js';
-import type { Middleware } from './types.js';
+import { auditEvent } from '../request/audit.js';
+import type { RequestContext } from '../request/context.js';
+import type { Middleware } from '../request/types.js';
+import type { AuditTrail } from '../store/audit-trail.js';
+import type { AuthOutcome, Authenticator } from './authenticator.js';
+import { tooManyFailures, type FailedAttemptThrottle } from './throttle.js';
 
 export interface AuthenticateDeps {
   /** In order; the first that claims a request decides it. The API key authenticator comes last. */

@@ -1,0 +1,51 @@
+import type { z } from 'zod';
+import type { ApiKeyVerifier } from '../../clientauth/api-key/verifier.js';
+import type { Permission, RoleTable } from '../../clientauth/rbac.js';
+import type { Config } from '../../config/schema.js';
+import type { Governance } from '../../governance/index.js';
+import type { AuditTrail } from '../../store/audit-trail.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { InstanceDirectory } from '../../providers/directory.js';
+import type { RequestContext } from '../../request/context.js';
+import type { Middleware } from '../../request/types.js';
+import type { SecretResolver } from '../../secrets/resolver.js';
+import type { AuditDetail, Store } from '../../store/types.js';
+
+export interface AdminRouteDeps {
+  config: Config;
+  store: Store;
+  instances: InstanceDirectory;
+  /** The current secret resolver (a config reload replaces it). */
+  secrets: () => SecretResolver;
+  audit: AuditTrail;
+  roles: RoleTable;
+  /** Authentication (any client-auth kind, second factor included); never locked down. */
+  authenticate: Middleware;
+  verifier: ApiKeyVerifier;
+  governance: Governance;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** One admin endpoint: `path` segments after /admin/v1/, `:name` binds a parameter. */
+export interface AdminEndpoint {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  path: string;
+  permission: Permission;
+  handle(ctx: RequestContext, params: Readonly<Record<string, string>>, admin: AdminContext): Promise<AdminAnswer>;
+}
+
+export interface AdminAnswer {
+  status?: number;
+  body: unknown;
+}
+
+/** What endpoints use besides the request: the deps and a way to audit a change. */
+export interface AdminContext {
+  deps: AdminRouteDeps;
+  /** Records an admin change (who: the principal; what: `action` on `target`; before/after without secrets) and writes it through. */
+  change(ctx: RequestContext, action: string, detail: AuditDetail): Promise<void>;
+  /** The JSON body, parsed with `schema`; a clear 400 naming the field otherwise. */
+  body<T extends z.ZodType>(ctx: RequestContext, schema: T): z.output<T>;
+}
