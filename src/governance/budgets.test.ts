@@ -4,6 +4,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { Metrics } from '../observability/metrics.js';
 import { BudgetGuard, globalBudgetUsd, monthStart, nextMonthStart } from './budgets.js';
 import type { BudgetsConfig } from './config.js';
+import { until } from '../../test/helpers/wait.js';
 import { capturingLogger, manualClock, testPrincipal } from './test-support.js';
 
 const NOV = Date.UTC(2026, 10, 15, 12);
@@ -125,10 +126,10 @@ describe('budgets shared by a fleet (BudgetCounters)', () => {
     const alice = testPrincipal({ user: 'alice' });
     await b.admit(alice);
     a.charge('k1', 'alice', 9_999_999, NOV);
-    await until(() => shared.state.fields.get('u:alice') === 9_999_999);
+    await until('the shared charge', () => shared.state.fields.get('u:alice') === 9_999_999);
     await b.admit(alice);
     a.charge('k1', 'alice', 1, NOV);
-    await until(() => shared.state.fields.get('u:alice') === 10_000_000);
+    await until('the shared charge', () => shared.state.fields.get('u:alice') === 10_000_000);
     await assert.rejects(b.admit(alice), (e: GatewayError) => e.code === 'budget_exceeded' && /user budget of your user \(\$10\)/.test(e.message));
     assert.equal(shared.state.fields.get('g'), 10_000_000, 'the gateway-wide field is charged too');
     assert.equal(shared.state.fields.get('k:k1'), 10_000_000);
@@ -160,9 +161,3 @@ describe('budgets shared by a fleet (BudgetCounters)', () => {
     assert.equal(await failures(open.metrics, 'open'), 2);
   });
 });
-
-/** Waits (bounded) for a condition the charge's promise settles. */
-async function until(predicate: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !predicate(); i++) await new Promise((r) => setImmediate(r));
-  assert.ok(predicate(), 'condition not reached');
-}

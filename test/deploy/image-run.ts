@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { watchChild } from '../helpers/cli.js';
 import type { ImageModel } from './image-model.js';
 
 /**
@@ -63,64 +64,21 @@ export function startInLayout(image: ImageModel, root: string, dataDir: string, 
     ],
     { env: containerEnv(image, options.env), stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let out = '';
-  let err = '';
-  const watchers = new Set<() => void>();
-  const notify = () => {
-    for (const w of [...watchers]) w();
-  };
-  outer.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    out += s;
-    notify();
-  });
-  outer.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    err += s;
-    notify();
-  });
-  let done = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    outer.once('close', (code, signal) => {
-      done = true;
-      notify();
-      resolve({ code, signal });
-    });
-  });
-  const waitFor = (what: string, predicate: () => boolean, timeoutMs: number) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (predicate()) {
-          cleanup();
-          resolve();
-        } else if (done) {
-          cleanup();
-          reject(new Error(`exited before ${what}\nstdout: ${out.slice(-2000)}\nstderr: ${err.slice(-2000)}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`not within ${timeoutMs} ms: ${what}\nstdout: ${out.slice(-2000)}\nstderr: ${err.slice(-2000)}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        watchers.delete(check);
-      };
-      watchers.add(check);
-      check();
-    });
+  const watch = watchChild(outer, 'the layout');
   let found: number | undefined;
   return {
     outer,
     async pid() {
       // `unshare --fork`'s child becomes the entrypoint by exec: the one process whose parent is the outer unshare.
-      await waitFor('the entrypoint process', () => (found ??= childOf(outer.pid!)) !== undefined, 10_000);
+      await watch.waitFor('the entrypoint process', () => (found ??= childOf(outer.pid!)) !== undefined, 10_000);
       return found!;
     },
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitForStdout: (predicate, timeoutMs) => waitFor('the expected output', () => predicate(out), timeoutMs),
+    stdout: () => watch.stdout(),
+    stderr: () => watch.stderr(),
+    exited: watch.exited,
+    waitForStdout: (predicate, timeoutMs) => watch.waitFor('the expected output', () => predicate(watch.stdout()), timeoutMs),
     kill: () => {
-      if (!done) outer.kill('SIGKILL'); // --kill-child takes the namespace with it
+      if (!watch.exitStatus()) outer.kill('SIGKILL'); // --kill-child takes the namespace with it
     },
   };
 }

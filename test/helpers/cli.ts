@@ -109,31 +109,11 @@ export interface ServeProcess {
  */
 export async function startServe(args: string[], options: CliOptions): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI_MAIN, 'serve', ...args], { cwd: options.cwd, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const watchers = new Set<() => void>();
-  const notify = () => {
-    for (const w of [...watchers]) w();
-  };
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    stdout += s;
-    notify();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
-    stderr += s;
-    notify();
-  });
-  let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('close', (code, signal) => {
-      exitStatus = { code, signal };
-      notify();
-      resolve(exitStatus);
-    });
-  });
+  const watch = watchChild(child, 'llmproxy serve');
+  const stdout = () => watch.stdout();
 
   const parseLogs = () =>
-    stdout
+    stdout()
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .flatMap((l) => {
@@ -144,34 +124,11 @@ export async function startServe(args: string[], options: CliOptions): Promise<S
         }
       });
 
-  const waitForStdout = (predicate: (s: string) => boolean, timeoutMs: number) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (predicate(stdout)) return done(undefined);
-        if (exitStatus) return done(new Error(`llmproxy serve exited (${exitStatus.code ?? exitStatus.signal}) before the expected output.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-      };
-      const timer = setTimeout(() => done(new Error(`llmproxy serve: expected output not seen within ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
-      const done = (err: Error | undefined) => {
-        clearTimeout(timer);
-        watchers.delete(check);
-        if (err) reject(err);
-        else resolve();
-      };
-      watchers.add(check);
-      check();
-    });
-
-  const waitForExit = (timeoutMs: number) =>
-    new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`llmproxy serve still running after ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
-      void exited.then((s) => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-    });
+  const waitForStdout = (predicate: (s: string) => boolean, timeoutMs: number) => watch.waitFor('the expected output', () => predicate(stdout()), timeoutMs);
+  const { waitForExit, exited } = watch;
 
   const kill = () => {
-    if (!exitStatus && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (!watch.exitStatus() && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
 
   const isListening = (l: Record<string, unknown>) => l['msg'] === 'gateway listening' && typeof l['listen'] === 'string';
@@ -186,14 +143,15 @@ export async function startServe(args: string[], options: CliOptions): Promise<S
     child,
     url,
     port: Number(new URL(url).port),
-    stdout: () => stdout,
-    stderr: () => stderr,
+    stdout,
+    stderr: () => watch.stderr(),
     logs: parseLogs,
     exited,
     waitForExit,
     waitForStdout,
     async stop(timeoutMs = 20_000) {
-      if (exitStatus) return exitStatus;
+      const status = watch.exitStatus();
+      if (status) return status;
       child.kill('SIGTERM');
       try {
         return await waitForExit(timeoutMs);
@@ -203,6 +161,77 @@ export async function startServe(args: string[], options: CliOptions): Promise<S
       }
     },
     kill,
+  };
+}
+
+export type ExitStatus = { code: number | null; signal: NodeJS.Signals | null };
+
+/** A child's output so far and its exit, with waits that fail (showing what it printed) when it exits first or the time runs out. */
+export interface ChildWatch {
+  stdout(): string;
+  stderr(): string;
+  exitStatus(): ExitStatus | undefined;
+  readonly exited: Promise<ExitStatus>;
+  /** Resolves once `predicate` holds (checked on each output and at exit), at most `timeoutMs`. */
+  waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<void>;
+  /** Waits for the exit, at most `timeoutMs`; rejects if the child is still running then. */
+  waitForExit(timeoutMs: number): Promise<ExitStatus>;
+}
+
+/** Collects `child`'s stdout and stderr (piped) and watches for its exit; `name` goes into error messages. */
+export function watchChild(child: ChildProcess, name: string): ChildWatch {
+  let stdout = '';
+  let stderr = '';
+  let status: ExitStatus | undefined;
+  const watchers = new Set<() => void>();
+  const notify = () => {
+    for (const w of [...watchers]) w();
+  };
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+    stdout += s;
+    notify();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+    notify();
+  });
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once('close', (code, signal) => {
+      status = { code, signal };
+      notify();
+      resolve(status);
+    });
+  });
+  const printed = () => `\nstdout:\n${stdout.slice(-4000)}\nstderr:\n${stderr.slice(-4000)}`;
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exitStatus: () => status,
+    exited,
+    waitFor: (what, predicate, timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (predicate()) return done(undefined);
+          if (status) return done(new Error(`${name} exited (${status.code ?? status.signal}) before ${what}.${printed()}`));
+        };
+        const timer = setTimeout(() => done(new Error(`${name}: ${what} not seen within ${timeoutMs} ms.${printed()}`)), timeoutMs);
+        const done = (err: Error | undefined) => {
+          clearTimeout(timer);
+          watchers.delete(check);
+          if (err) reject(err);
+          else resolve();
+        };
+        watchers.add(check);
+        check();
+      }),
+    waitForExit: (timeoutMs) =>
+      new Promise<ExitStatus>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${name} still running after ${timeoutMs} ms.${printed()}`)), timeoutMs);
+        void exited.then((s) => {
+          clearTimeout(timer);
+          resolve(s);
+        });
+      }),
   };
 }
 

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { startFleet, type Fleet, type Replica } from '../helpers/fleet.js';
 import { requireService, SERVICE_URLS } from '../helpers/services.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/tcp.js';
-import { until } from '../helpers/wait.js';
+import { metricSample, until } from '../helpers/wait.js';
 
 /**
  * Issue 12, the fleet under faults: three `llmproxy serve` processes on one PostgreSQL database
@@ -41,18 +41,7 @@ async function chat(url: string, key: string): Promise<{ status: number; body: R
 
 const errorCode = (body: Record<string, unknown>) => (body['error'] as { code?: string } | undefined)?.code;
 
-/** One sample of a metric from a replica's /metrics (sum over the label sets matching `labels`). */
-async function metric(replica: Replica, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const text = await (await fetch(`${replica.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  let found: number | undefined;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const labelText = line.slice(name.length).startsWith('{') ? line.slice(name.length + 1, line.indexOf('}')) : '';
-    if (!Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) continue;
-    found = (found ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return found;
-}
+const metric = (replica: Replica, name: string, labels: Record<string, string> = {}) => metricSample(replica.url, name, labels);
 
 async function ready(replica: Replica): Promise<{ status: number; checks: Record<string, string> }> {
   const res = await fetch(`${replica.url}/ready`, { signal: AbortSignal.timeout(5000) });

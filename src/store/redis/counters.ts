@@ -290,11 +290,6 @@ export class RedisCounterStore implements CounterStore, BudgetCounters {
     return this.#prefix;
   }
 
-  /** Masks the connection URL's secrets in `err`. */
-  scrub(err: unknown, context: string): Error {
-    return scrubError(err, this.#secrets, context);
-  }
-
   close(): Promise<void> {
     if (this.#probe) clearInterval(this.#probe);
     this.#closing ??= this.#redis.quit().then(
