@@ -184,7 +184,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);
   for (const route of protocolChatRoutes({ ...inference, aliases })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
-  for (const route of adminRoutes({ config, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
+  for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));
 

@@ -166,6 +166,37 @@ describe('import cycles under src/', () => {
   });
 });
 
+/**
+ * The root config (`src/config/`: the schema assembled from every folder's section, load,
+ * reload) sits just under the composition root: only `app.ts` and `cli/` import it. Every
+ * other folder is handed its own section, typed by the section's schema in its own folder
+ * (`store/config.ts`, `clientauth/config.ts`, ...), and the field helpers in `config-fields/`
+ * never import the root.
+ */
+describe('the config root sits just under app.ts', () => {
+  let result: Promise<{ graph: Graph; unresolved: string[] }> | undefined;
+  const sources = () => (result ??= importGraph(REPO_ROOT, 'src'));
+
+  test('only app.ts and cli/ import src/config/', async () => {
+    const { graph } = await sources();
+    const importers = [...graph].filter(([from, targets]) => !from.startsWith('src/config/') && [...targets].some((t) => t.startsWith('src/config/'))).map(([from]) => from);
+    assert.ok(importers.includes('src/app.ts'), 'app.ts loads the config: the graph is wrong');
+    assert.deepEqual(importers.filter((f) => f !== 'src/app.ts' && !f.startsWith('src/cli/')), [], 'files below app.ts that import the root config instead of taking their section');
+  });
+
+  test('config-fields/ is a leaf under the root: it imports neither config/ nor anything that does', async () => {
+    const { graph } = await sources();
+    const folders = folderGraph(graph, 'src');
+    assert.ok(folders.has('config-fields'));
+    const reach = new Set<string>();
+    const visit = (folder: string): void => {
+      for (const next of folders.get(folder) ?? []) if (!reach.has(next)) (reach.add(next), visit(next));
+    };
+    visit('config-fields');
+    assert.equal(reach.has('config'), false, `config-fields reaches config/ through ${[...reach].join(', ')}`);
+  });
+});
+
 describe('the cycle check finds cycles', () => {
   const root = mkdtempSync(join(tmpdir(), 'import-cycles-'));
   after(() => rmSync(root, { recursive: true, force: true }));

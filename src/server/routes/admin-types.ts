@@ -1,7 +1,6 @@
 import type { z } from 'zod';
 import type { ApiKeyVerifier } from '../../clientauth/api-key/verifier.js';
 import type { Permission, RoleTable } from '../../clientauth/rbac.js';
-import type { Config } from '../../config/schema.js';
 import type { Governance } from '../../governance/index.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import type { Logger } from '../../observability/logger.js';
@@ -13,7 +12,8 @@ import type { SecretResolver } from '../../secrets/resolver.js';
 import type { AuditDetail, Store } from '../../store/types.js';
 
 export interface AdminRouteDeps {
-  config: Config;
+  /** `server.request_timeout`: the longest an admin request body may take to arrive. */
+  requestTimeoutMs: number;
   store: Store;
   instances: InstanceDirectory;
   /** The current secret resolver (a config reload replaces it). */

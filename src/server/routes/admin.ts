@@ -75,7 +75,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteSpec[] {
     throw new GatewayError('not_found', 'no such admin endpoint');
   }
 
-  return [{ name: 'admin', path: PREFIX, prefix: true, mode: 'ops', middleware: [deps.authenticate, readBody({ serverLimit: BODY_LIMIT, requestTimeoutMs: deps.config.server.request_timeout }), dispatch] }];
+  return [{ name: 'admin', path: PREFIX, prefix: true, mode: 'ops', middleware: [deps.authenticate, readBody({ serverLimit: BODY_LIMIT, requestTimeoutMs: deps.requestTimeoutMs }), dispatch] }];
 }
 
 function decodeSegment(s: string): string {
