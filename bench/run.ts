@@ -188,8 +188,7 @@ async function runStreaming() {
 /** Headers of a Converse request signed now for the Bedrock emulator (replayable for 5 minutes). */
 function presigned(url: string, path: string, body: string): Record<string, string> {
   const req = { method: 'POST', path, headers: { 'content-type': 'application/json' } as Record<string, string>, body: Buffer.from(body) };
-  signSigV4(req, { type: 'aws', ...AWS_KEY }, { region: 'us-east-1', service: 'bedrock', host: new URL(url).host });
-  return req.headers;
+  return signSigV4(req, { type: 'aws', ...AWS_KEY }, { region: 'us-east-1', service: 'bedrock', host: new URL(url).host }).headers;
 }
 
 function printTable(r: typeof result): void {

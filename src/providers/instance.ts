@@ -1,8 +1,12 @@
+import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../config-fields/fields.js';
-import type { CachedCredential, Credential } from '../credentials/types.js';
+import { credentialUnavailable } from '../credentials/cache.js';
+import type { CachedCredential } from '../credentials/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
-import { createUpstreamPool } from '../upstream/pool.js';
+import { upstreamFailure } from '../upstream/errors.js';
+import { createUpstreamPool, requestUpstream } from '../upstream/pool.js';
 import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
 import type { PathRule } from './transparent-path.js';
 import type { ProviderDefinition, ProviderParts } from './types.js';
@@ -20,9 +24,26 @@ export interface InstanceSettings {
   streamLineLimit?: number | undefined;
 }
 
+/** One origin of an instance: where its requests go and the pool they go on. */
+interface Upstream {
+  endpoint: Endpoint;
+  pool: Dispatcher;
+}
+
+/** How {@link Instance.send} is told about one exchange besides its answer. */
+export interface SendOptions {
+  /** Aborts the exchange (the client left): `send` then resolves to undefined. */
+  signal: AbortSignal;
+  /**
+   * Called once the provider answered for good (the retry included), with the milliseconds
+   * since sending; also when that answer is a 401 that `send` then turns into an error.
+   */
+  onAnswer?(upstreamMs: number): void;
+}
+
 /**
- * A configured instance at run time: its upstream pool, credential and rules. Built once at
- * startup; read-only on the request path.
+ * A configured instance at run time: its upstream pool, credential and rules, and `send`, the
+ * one way a request reaches its provider. Built once at startup; read-only on the request path.
  */
 export class Instance {
   readonly name: string;
@@ -42,8 +63,10 @@ export class Instance {
   readonly embeddings: EmbeddingsTranslatorFactory | undefined;
   readonly pool: Dispatcher;
   readonly #parts: ProviderParts;
+  /** The main upstream, where a request without a `target` goes. */
+  readonly #main: Upstream;
   /** Further upstreams by name (Bedrock's control plane), each with its own pool. */
-  readonly #upstreams: ReadonlyMap<string, { endpoint: Endpoint; pool: Dispatcher }>;
+  readonly #upstreams: ReadonlyMap<string, Upstream>;
 
   constructor(settings: InstanceSettings, parts: ProviderParts) {
     this.name = settings.name;
@@ -61,17 +84,13 @@ export class Instance {
     this.embeddings = parts.embeddings ?? settings.provider.embeddings;
     this.#parts = parts;
     this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
+    this.#main = { endpoint: this.endpoint, pool: this.pool };
     this.#upstreams = new Map(
       Object.entries(parts.upstreams ?? {}).map(([target, endpoint]) => [target, { endpoint, pool: createUpstreamPool(endpoint.origin, settings.timeouts) }]),
     );
   }
 
-  /** The pool a request goes to: the main one unless the request names another upstream. */
-  poolFor(req: UpstreamRequest): Dispatcher {
-    return req.target === undefined ? this.pool : this.#upstream(req.target).pool;
-  }
-
-  #upstream(target: string): { endpoint: Endpoint; pool: Dispatcher } {
+  #upstream(target: string): Upstream {
     const upstream = this.#upstreams.get(target);
     if (!upstream) throw new Error(`instance ${this.name} has no upstream "${target}"`);
     return upstream;
@@ -95,10 +114,74 @@ export class Instance {
     return check === undefined ? body : check(method, segments, body);
   }
 
-  /** Applies the instance's credential; answers from memory while the credential is fresh. */
-  async authorize(req: UpstreamRequest): Promise<UpstreamRequest> {
-    const credential: Credential = await this.credential.get();
-    return this.#parts.sign(req, credential, req.target === undefined ? this.endpoint : this.#upstream(req.target).endpoint);
+  /**
+   * Sends `req` (unsigned) to its upstream with the instance's credential applied, credential
+   * problems handled here, once for every route:
+   * - a stale credential (the provider's `staleCredential` says so) is invalidated and the
+   *   request signed afresh and sent once more; stale again is 503 `credential_unavailable`
+   *   when the refresh itself failed, else 502 `upstream_credential_rejected`;
+   * - a 401 means the provider refused the gateway's credential, not the client's: 502
+   *   `upstream_credential_rejected`, the credential invalidated, the body not passed on
+   *   (providers echo part of the rejected key).
+   * Any other answer is returned as is, error statuses included. Undefined when `signal`
+   * aborted (the client left); a failure to reach the upstream is `upstreamFailure`'s error.
+   *
+   * @example
+   * const answer = await instance.send(request, { signal: abort.signal, onAnswer: (ms) => (upstreamMs = ms) });
+   */
+  async send(req: UpstreamRequest, options: SendOptions): Promise<Dispatcher.ResponseData | undefined> {
+    const { signal } = options;
+    const upstream = req.target === undefined ? this.#main : this.#upstream(req.target);
+    const signed = await this.#signed(req, upstream.endpoint);
+    // Measured from here: a credential fetch before the first attempt is not the provider's time.
+    const sentAt = performance.now();
+    let answer = await this.#exchange(upstream.pool, signed, signal);
+    if (answer === undefined) return undefined;
+    const stale = this.provider.staleCredential;
+    if (stale?.(answer.statusCode, answer.headers)) {
+      // Expired token or a signature the provider no longer accepts: once, with a fresh credential.
+      answer.body.resume();
+      this.credential.invalidate();
+      answer = await this.#exchange(upstream.pool, await this.#signed(req, upstream.endpoint), signal);
+      if (answer === undefined) return undefined;
+      if (stale(answer.statusCode, answer.headers)) {
+        answer.body.resume();
+        // The refresh failed (its endpoint is down) and the cache retried with the credential the
+        // provider had just refused: the gateway has no usable credential, which is a 503, not a
+        // provider refusing a fresh one.
+        if (this.credential.state.lastError !== undefined) throw credentialUnavailable(this.credential.state.method);
+        throw new GatewayError('upstream_credential_rejected', `instance ${this.name}: the provider rejected the gateway's credential after a refresh; an operator must check it`);
+      }
+    }
+    options.onAnswer?.(performance.now() - sentAt);
+    if (answer.statusCode === 401) {
+      // Its body is not passed on: providers echo part of the rejected key ("Incorrect API key provided: sk-...abcd").
+      answer.body.resume();
+      this.credential.invalidate();
+      throw new GatewayError('upstream_credential_rejected', `instance ${this.name}: the provider rejected the gateway's credential; an operator must check it`);
+    }
+    return answer;
+  }
+
+  /** A signed copy of `req`, with the credential as it is now (from memory while fresh). */
+  async #signed(req: UpstreamRequest, endpoint: Endpoint): Promise<UpstreamRequest> {
+    return this.#parts.sign(req, await this.credential.get(), endpoint);
+  }
+
+  /** One exchange on `pool`; undefined when `signal` aborted (the client left). */
+  async #exchange(pool: Dispatcher, signed: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData | undefined> {
+    try {
+      return await requestUpstream(pool, {
+        method: signed.method as Dispatcher.HttpMethod,
+        path: signed.path,
+        headers: signed.headers,
+        body: signed.body,
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) return undefined;
+      throw upstreamFailure(this.name, err);
+    }
   }
 
   usageObserver(contentType: string | undefined): UsageObserver | undefined {

@@ -20,11 +20,22 @@ export interface ProviderContext {
   baseDir: string;
 }
 
-/** What a provider builds for one configured instance. */
-export interface ProviderParts {
-  credential: CachedCredential;
-  /** Applies the credential to a request bound for `endpoint` (a header, a token, a signature). */
-  sign(req: UpstreamRequest, credential: Credential, endpoint: Endpoint): UpstreamRequest;
+/**
+ * What a provider builds for one configured instance, typed by the credential `C` it holds, so
+ * `sign` receives exactly what `credential` gives. `sign` is declared as a method: that makes a
+ * `ProviderParts<BearerCredential>` a `ProviderParts` (what `setup` returns), which is sound
+ * because the instance only ever passes `sign` a value this same `credential` returned.
+ *
+ * @example
+ * const parts: ProviderParts<BearerCredential> = { credential, sign: (req, cred) => applyHeaderCredential(req, cred) };
+ */
+export interface ProviderParts<C extends Credential = Credential> {
+  credential: CachedCredential<C>;
+  /**
+   * The request bound for `endpoint` with the credential applied (a header, a token, a
+   * signature), as a new request: `req` stays unsigned, so a retry can sign it afresh.
+   */
+  sign(req: UpstreamRequest, credential: C, endpoint: Endpoint): UpstreamRequest;
   /** Headers the gateway adds to every forwarded request (from config, never from clients). */
   headers?: Record<string, string>;
   /** For region-aware providers; '' otherwise. */

@@ -1,14 +1,11 @@
-import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { RequestContext } from '../request/context.js';
 import type { Instance } from '../providers/instance.js';
 import type { UsageObserver } from '../providers/usage.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
-import { credentialUnavailable } from '../credentials/cache.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { upstreamFailure } from '../upstream/errors.js';
-import { requestUpstream } from '../upstream/pool.js';
 import { returnableHeaders } from '../upstream/headers.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 
@@ -16,11 +13,11 @@ import type { UpstreamRequest } from '../upstream/types.js';
 const MAX_ERROR_BYTES = 1024 * 1024;
 
 /**
- * Sends `req` to the instance's upstream and streams the answer back unchanged: status,
- * headers (minus hop-by-hop ones) and body bytes, unbuffered and with backpressure. Usage is
- * read from the body on the side. A client that goes away aborts the upstream request.
- * An error answer (4xx, 5xx) is the exception: it is read whole and passed through `scrubber`,
- * since providers echo credentials in error messages.
+ * Sends `req` (unsigned: the instance signs it) to the instance's upstream and streams the
+ * answer back unchanged: status, headers (minus hop-by-hop ones) and body bytes, unbuffered and
+ * with backpressure. Usage is read from the body on the side. A client that goes away aborts
+ * the upstream request. An error answer (4xx, 5xx) is the exception: it is read whole and passed
+ * through `scrubber`, since providers echo credentials in error messages.
  */
 export async function forward(ctx: RequestContext, instance: Instance, req: UpstreamRequest, scrubber: SecretScrubber): Promise<void> {
   const answer = await exchange(ctx, instance, req);
@@ -48,57 +45,20 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
 }
 
 /**
- * One upstream exchange, credential problems handled: a stale credential (the provider says so)
- * is refreshed and the request retried once; a 401 means the gateway's credential is wrong and
- * becomes 502 `upstream_credential_rejected`. Sets `ctx.abort` (a client that leaves aborts the
- * upstream) and `ctx.upstreamMs`. Undefined when the client went away meanwhile.
+ * `instance.send()` for this request: a client that leaves (or a lockdown) aborts the upstream
+ * through `ctx.abort`, and the provider's time lands in `ctx.upstreamMs`. Signing, the
+ * stale-credential retry and the 401 policy are the instance's. Undefined when the client went
+ * away meanwhile.
  */
-export async function exchange(ctx: RequestContext, instance: Instance, req: UpstreamRequest): Promise<Dispatcher.ResponseData | undefined> {
+export function exchange(ctx: RequestContext, instance: Instance, req: UpstreamRequest): Promise<Dispatcher.ResponseData | undefined> {
   const abort = new AbortController();
   ctx.abort = abort;
-  const sentAt = performance.now();
-  let answer = await send(instance, req, abort.signal);
-  if (answer === undefined) return undefined;
-  if (instance.provider.staleCredential?.(answer.statusCode, answer.headers)) {
-    // Expired token or a signature the provider no longer accepts: once, with a fresh credential.
-    answer.body.resume();
-    instance.credential.invalidate();
-    answer = await send(instance, await instance.authorize(req), abort.signal);
-    if (answer === undefined) return undefined;
-    if (instance.provider.staleCredential(answer.statusCode, answer.headers)) {
-      answer.body.resume();
-      // The refresh failed (its endpoint is down) and the cache retried with the credential the
-      // provider had just refused: the gateway has no usable credential, which is a 503, not a
-      // provider refusing a fresh one.
-      if (instance.credential.state.lastError !== undefined) throw credentialUnavailable(instance.credential.state.method);
-      throw new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider rejected the gateway's credential after a refresh; an operator must check it`);
-    }
-  }
-  ctx.upstreamMs = performance.now() - sentAt;
-  if (answer.statusCode === 401) {
-    // The provider refused the gateway's credential, not the client's. Its body is not passed
-    // on: providers echo part of the rejected key ("Incorrect API key provided: sk-...abcd").
-    answer.body.resume();
-    instance.credential.invalidate();
-    throw new GatewayError('upstream_credential_rejected', `instance ${instance.name}: the provider rejected the gateway's credential; an operator must check it`);
-  }
-  return answer;
-}
-
-/** One upstream exchange; undefined when the client went away meanwhile. */
-async function send(instance: Instance, req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData | undefined> {
-  try {
-    return await requestUpstream(instance.poolFor(req), {
-      method: req.method as Dispatcher.HttpMethod,
-      path: req.path,
-      headers: req.headers,
-      body: req.body,
-      signal,
-    });
-  } catch (err) {
-    if (signal.aborted) return undefined;
-    throw upstreamFailure(instance.name, err);
-  }
+  return instance.send(req, {
+    signal: abort.signal,
+    onAnswer: (upstreamMs) => {
+      ctx.upstreamMs = upstreamMs;
+    },
+  });
 }
 
 /**

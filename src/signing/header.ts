@@ -6,9 +6,13 @@ export type BearerCredential = { type: 'bearer'; token: string; expiresAt?: numb
 export type NamedHeaderCredential = { type: 'header'; name: string; value: string; expiresAt?: number };
 export type HeaderCredential = BearerCredential | NamedHeaderCredential;
 
-/** Applies a bearer token (`Authorization: Bearer`) or a named header (`x-api-key`, `api-key`). */
+/**
+ * A copy of `req` carrying a bearer token (`Authorization: Bearer`) or a named header
+ * (`x-api-key`, `api-key`); `req` itself is left as it was, so a retry can sign it afresh.
+ */
 export function applyHeaderCredential(req: UpstreamRequest, cred: HeaderCredential): UpstreamRequest {
-  if (cred.type === 'bearer') req.headers['authorization'] = `Bearer ${cred.token}`;
-  else req.headers[cred.name] = cred.value;
-  return req;
+  const headers = { ...req.headers };
+  if (cred.type === 'bearer') headers['authorization'] = `Bearer ${cred.token}`;
+  else headers[cred.name] = cred.value;
+  return { ...req, headers };
 }

@@ -42,16 +42,16 @@ describe('OCI request signatures over Oracle\'s published vectors (oci-go-sdk ht
       assert.equal(parts.signature, readTestdata(VECTORS, `${name}/signature.b64`).toString('utf8').trim());
       assert.equal(parts.authorization, readTestdata(VECTORS, `${name}/authorization.txt`).toString('utf8').trim());
 
-      signOci(req, cred, recorded.headers['host']!, { date });
-      assert.equal(req.headers['authorization'], parts.authorization);
-      assert.equal(req.headers['date'], recorded.headers['date']);
+      const signed = signOci(req, cred, recorded.headers['host']!, { date });
+      assert.equal(signed.headers['authorization'], parts.authorization);
+      assert.equal(signed.headers['date'], recorded.headers['date']);
       if (name === 'post') {
-        assert.equal(req.headers['x-content-sha256'], 'V9Z20UJTvkvpJ50flBzKE32+6m2zJjweHpDMX/U4Uy0=');
-        assert.equal(req.headers['content-length'], recorded.headers['content-length']);
-        assert.equal(req.headers['content-type'], 'application/json');
+        assert.equal(signed.headers['x-content-sha256'], 'V9Z20UJTvkvpJ50flBzKE32+6m2zJjweHpDMX/U4Uy0=');
+        assert.equal(signed.headers['content-length'], recorded.headers['content-length']);
+        assert.equal(signed.headers['content-type'], 'application/json');
       } else {
-        assert.equal(req.headers['x-content-sha256'], undefined);
-        assert.equal(req.headers['content-length'], undefined);
+        assert.equal(signed.headers['x-content-sha256'], undefined);
+        assert.equal(signed.headers['content-length'], undefined);
       }
     });
   }
@@ -74,6 +74,16 @@ describe('OCI request signatures', () => {
     const parts = ociSignatureParts({ method: 'GET', path: '/a?b=%20c&d=e', headers: {}, body: null }, cred, 'h.example');
     assert.match(parts.signingString, /\(request-target\): get \/a\?b=%20c&d=e\n/);
     assert.equal(parts.signedHeaders, 'date (request-target) host');
+  });
+
+  test('the request passed in is left unchanged: a retry signs it afresh', () => {
+    const req: UpstreamRequest = { method: 'POST', path: '/x', headers: { accept: 'application/json' }, body: Buffer.from('{}') };
+    const before = { ...req, headers: { ...req.headers } };
+    const signed = signOci(req, cred, 'h.example');
+    assert.deepEqual(req, before);
+    assert.notEqual(signed.headers, req.headers);
+    assert.match(signed.headers['authorization']!, /^Signature version="1",headers="date \(request-target\) host content-length content-type x-content-sha256"/);
+    assert.equal(signed.headers['accept'], 'application/json');
   });
 
   test('a Host header naming another host is refused before signing', () => {

@@ -67,13 +67,14 @@ const BASIC_HEADERS = 'date (request-target) host';
 const BODY_HEADERS = `${BASIC_HEADERS} content-length content-type x-content-sha256`;
 
 /**
- * Signs `req` in place for `host` and returns it: sets `date`, `authorization`, and for POST, PUT
- * and PATCH `x-content-sha256`, `content-length` and `content-type` (when absent). Throws
+ * A copy of `req` signed for `host` (`req` is left as it was, so a retry can sign it afresh):
+ * sets `date`, `authorization`, and for POST, PUT and PATCH `x-content-sha256`,
+ * `content-length` and `content-type` (when absent). Throws
  * `internal_error` if `req.headers.host` names another host than `host`, since such a request
  * could only earn a 401.
  *
  * @example
- * signOci(req, { type: 'oci', keyId: `${tenancy}/${user}/${fingerprint}`, privateKey }, 'inference.generativeai.us-chicago-1.oci.oraclecloud.com');
+ * const signed = signOci(req, { type: 'oci', keyId: `${tenancy}/${user}/${fingerprint}`, privateKey }, 'inference.generativeai.us-chicago-1.oci.oraclecloud.com');
  */
 export function signOci(req: UpstreamRequest, cred: OciCredential, host: string, options: OciSigningOptions = {}): UpstreamRequest {
   const sent = req.headers['host'];
@@ -81,7 +82,7 @@ export function signOci(req: UpstreamRequest, cred: OciCredential, host: string,
     throw new GatewayError('internal_error', 'OCI signature: the request carries a Host header other than the host it is signed for');
   }
   const parts = ociSignatureParts(req, cred, host, options);
-  const headers = req.headers;
+  const headers = { ...req.headers };
   headers['date'] = parts.date;
   if (parts.contentSha256 !== undefined) {
     headers['x-content-sha256'] = parts.contentSha256;
@@ -89,10 +90,10 @@ export function signOci(req: UpstreamRequest, cred: OciCredential, host: string,
     headers['content-type'] = parts.contentType!;
   }
   headers['authorization'] = parts.authorization;
-  return req;
+  return { ...req, headers };
 }
 
-/** Computes the signature without touching `req`, as if {@link signOci} had set its headers. */
+/** Computes the signature, as if {@link signOci} had set its headers. */
 export function ociSignatureParts(req: OciSigningInput, cred: OciCredential, host: string, options: OciSigningOptions = {}): OciSignatureParts {
   const date = options.date ?? (options.now ?? new Date()).toUTCString();
   const method = req.method.toUpperCase();

@@ -199,12 +199,12 @@ describe('SigV4 over the original AWS test suite (aws-sig-v4-test-suite)', { ski
     assert.equal(parts.authorization, expected.authz);
     // signSigV4 itself: the headers it sets are those of the signed request.
     const upstream: UpstreamRequest = { method: req.input.method, path: req.input.path, headers: {}, body: null };
-    signSigV4(upstream, cred, { region: SUITE_REGION, service: SUITE_SERVICE, host: 'example.amazonaws.com' }, {
+    const signed = signSigV4(upstream, cred, { region: SUITE_REGION, service: SUITE_SERVICE, host: 'example.amazonaws.com' }, {
       now: fromAmzDate('20150830T123600Z'),
       signHeader: noToken,
     });
     for (const name of ['x-amz-date', 'x-amz-security-token', 'authorization']) {
-      assert.equal(upstream.headers[name], sreqHeader(expected.sreq, name), name);
+      assert.equal(signed.headers[name], sreqHeader(expected.sreq, name), name);
     }
   });
 
@@ -343,11 +343,11 @@ describe('SigV4 over openai-python bedrock-mantle sigv4.json', { skip: testdataS
     assert.equal(sha256Hex(parts.canonicalRequest), v.expected.canonicalRequestHash);
     assert.equal(parts.authorization, v.expected.authorization);
 
-    signSigV4(req, cred, scope, options);
-    assert.equal(req.headers['x-amz-date'], v.expected.date);
-    assert.equal(req.headers['x-amz-content-sha256'], v.expected.payloadHash);
-    assert.equal(req.headers['x-amz-security-token'], v.credentials.sessionToken);
-    assert.equal(req.headers['authorization'], v.expected.authorization);
+    const signed = signSigV4(req, cred, scope, options);
+    assert.equal(signed.headers['x-amz-date'], v.expected.date);
+    assert.equal(signed.headers['x-amz-content-sha256'], v.expected.payloadHash);
+    assert.equal(signed.headers['x-amz-security-token'], v.credentials.sessionToken);
+    assert.equal(signed.headers['authorization'], v.expected.authorization);
   });
 });
 
@@ -423,8 +423,8 @@ describe('SigV4 for Bedrock requests, against @smithy/signature-v4', () => {
             headers: c.method === 'POST' ? { 'content-type': 'application/json' } : {},
             body: c.method === 'POST' ? JSON_BODY : null,
           };
-          signSigV4(req, cred, { region: 'us-east-1', service: 'bedrock', host: c.host }, { now: FIXED_DATE, signBody });
-          assert.equal(req.headers['authorization'], await smithyAuthorization(c, cred, signBody));
+          const signed = signSigV4(req, cred, { region: 'us-east-1', service: 'bedrock', host: c.host }, { now: FIXED_DATE, signBody });
+          assert.equal(signed.headers['authorization'], await smithyAuthorization(c, cred, signBody));
         });
       }
     }
@@ -486,14 +486,24 @@ describe('signSigV4', () => {
       headers: { 'content-type': 'application/json', 'x-amz-security-token': 'client-token', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-date': '19700101T000000Z' },
       body: Buffer.from('{}'),
     };
-    signSigV4(req, BEDROCK_CRED, scope, { now: FIXED_DATE });
-    assert.equal(req.headers['x-amz-security-token'], undefined);
-    assert.equal(req.headers['x-amz-content-sha256'], undefined);
-    assert.equal(req.headers['x-amz-date'], '20241105T090807Z');
-    const first = req.headers['authorization'];
+    const signed = signSigV4(req, BEDROCK_CRED, scope, { now: FIXED_DATE });
+    assert.equal(signed.headers['x-amz-security-token'], undefined);
+    assert.equal(signed.headers['x-amz-content-sha256'], undefined);
+    assert.equal(signed.headers['x-amz-date'], '20241105T090807Z');
+    const first = signed.headers['authorization'];
     assert.match(first!, /SignedHeaders=content-type;host;x-amz-date, /);
-    signSigV4(req, BEDROCK_CRED, scope, { now: FIXED_DATE });
-    assert.equal(req.headers['authorization'], first);
+    assert.equal(signSigV4(signed, BEDROCK_CRED, scope, { now: FIXED_DATE }).headers['authorization'], first);
+  });
+
+  test('the request passed in is left unchanged: a retry signs it afresh', () => {
+    const req: UpstreamRequest = { method: 'POST', path: '/model/m/invoke', headers: { 'content-type': 'application/json', 'x-amz-security-token': 'client-token' }, body: Buffer.from('{}') };
+    const before = { ...req, headers: { ...req.headers } };
+    const signed = signSigV4(req, { ...BEDROCK_CRED, sessionToken: 'session' }, scope, { now: FIXED_DATE, signBody: true });
+    assert.deepEqual(req, before);
+    assert.notEqual(signed.headers, req.headers);
+    assert.equal(signed.headers['x-amz-security-token'], 'session');
+    assert.match(signed.headers['authorization']!, /^AWS4-HMAC-SHA256 Credential=/);
+    assert.equal(signed.headers['x-amz-content-sha256'], sha256Hex('{}'));
   });
 
   test('header values are trimmed, inner whitespace runs collapsed, names lower-cased, repeats joined with ","', () => {
@@ -513,8 +523,7 @@ describe('signSigV4', () => {
   test('uses the current time when none is given', () => {
     const req: UpstreamRequest = { method: 'GET', path: '/', headers: {}, body: null };
     const before = Date.now();
-    signSigV4(req, BEDROCK_CRED, scope);
-    const signedAt = fromAmzDate(req.headers['x-amz-date']!).getTime();
+    const signedAt = fromAmzDate(signSigV4(req, BEDROCK_CRED, scope).headers['x-amz-date']!).getTime();
     assert.ok(signedAt >= Math.floor(before / 1000) * 1000 && signedAt <= Date.now());
   });
 });

@@ -12,8 +12,8 @@ import type { UpstreamRequest } from '../upstream/types.js';
  * is not implemented: the gateway never hands out URLs.
  *
  * @example
- * signSigV4(req, cred, { region: 'us-east-1', service: 'bedrock', host: 'bedrock-runtime.us-east-1.amazonaws.com' });
- * // req.headers now holds x-amz-date, x-amz-security-token (when cred has one) and authorization
+ * const signed = signSigV4(req, cred, { region: 'us-east-1', service: 'bedrock', host: 'bedrock-runtime.us-east-1.amazonaws.com' });
+ * // signed.headers holds x-amz-date, x-amz-security-token (when cred has one) and authorization; req is unchanged
  */
 
 /** AWS access keys (temporary ones carry a session token). */
@@ -126,10 +126,11 @@ export function isSignableHeader(name: string): boolean {
 }
 
 /**
- * Signs `req` in place and returns it: sets `x-amz-date`, `x-amz-security-token` (removed when
- * the credential has no token), `x-amz-content-sha256` (with `signBody`; removed otherwise) and
- * `authorization`. Throws `internal_error` if `req.headers.host` is set to another host than
- * `scope.host`, because that request could only earn a 403.
+ * A signed copy of `req` (which is left as it was, so a retry can sign it afresh): sets
+ * `x-amz-date`, `x-amz-security-token` (removed when the credential has no token),
+ * `x-amz-content-sha256` (with `signBody`; removed otherwise) and `authorization`. Throws
+ * `internal_error` if `req.headers.host` is set to another host than `scope.host`, because that
+ * request could only earn a 403.
  */
 export function signSigV4(req: UpstreamRequest, cred: AwsCredential, scope: SigV4Scope, options: SigV4Options = {}): UpstreamRequest {
   const host = req.headers['host'];
@@ -137,17 +138,17 @@ export function signSigV4(req: UpstreamRequest, cred: AwsCredential, scope: SigV
     throw new GatewayError('internal_error', 'SigV4: the request carries a Host header other than the host it is signed for');
   }
   const parts = sigV4Parts(req, cred, scope, options);
-  const headers = req.headers;
+  const headers = { ...req.headers };
   headers['x-amz-date'] = parts.amzDate;
   if (cred.sessionToken) headers['x-amz-security-token'] = cred.sessionToken;
   else delete headers['x-amz-security-token'];
   if (options.signBody === true) headers['x-amz-content-sha256'] = parts.payloadHash;
   else delete headers['x-amz-content-sha256'];
   headers['authorization'] = parts.authorization;
-  return req;
+  return { ...req, headers };
 }
 
-/** Computes a signature without touching `req`, as if {@link signSigV4} had set its headers. */
+/** Computes a signature, as if {@link signSigV4} had set its headers. */
 export function sigV4Parts(req: SigV4Input, cred: AwsCredential, scope: SigV4Scope, options: SigV4Options = {}): SigV4Parts {
   const signHeader = options.signHeader ?? isSignableHeader;
   const amzDate = formatAmzDate(options.now ?? null);

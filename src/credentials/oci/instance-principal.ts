@@ -101,8 +101,8 @@ export class InstancePrincipalSource implements CredentialSource<OciCredential> 
 
   async #federate(federation: Endpoint, body: Record<string, unknown>, signer: OciCredential, signal: AbortSignal): Promise<string> {
     const url = new URL(`${federation.origin}${federation.basePath}/v1/x509`);
-    const req: UpstreamRequest = { method: 'POST', path: url.pathname, headers: { 'content-type': 'application/json', accept: 'application/json' }, body: Buffer.from(JSON.stringify(body)) };
-    signOci(req, signer, url.host);
+    const unsigned: UpstreamRequest = { method: 'POST', path: url.pathname, headers: { 'content-type': 'application/json', accept: 'application/json' }, body: Buffer.from(JSON.stringify(body)) };
+    const req = signOci(unsigned, signer, url.host);
     let res;
     try {
       res = await request(url, {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { StaticCredential } from '../../credentials/static/index.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
-import { applyHeaderCredential } from '../../signing/header.js';
+import { applyHeaderCredential, type NamedHeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider } from '../types.js';
+import { defineProvider, type ProviderParts } from '../types.js';
 import { anthropicChat } from './openai_to_anthropic.js';
 import { anthropicUsage } from './usage.js';
 
@@ -18,11 +18,11 @@ export const anthropic = defineProvider({
   transparentRules: rules('POST v1/messages', 'POST v1/messages/count_tokens', 'GET v1/models', 'GET v1/models/*'),
   usage: anthropicUsage,
   chat: anthropicChat,
-  setup(_name, config, ctx) {
+  setup(_name, config, ctx): ProviderParts<NamedHeaderCredential> {
     const secret = ctx.secrets.handle(config.authentication.api_key, config.authentication.refresh_interval);
     return {
       credential: new StaticCredential(secret, 'api_key', (value) => ({ type: 'header', name: 'x-api-key', value })),
-      sign: (req, cred) => applyHeaderCredential(req, cred as Extract<typeof cred, { type: 'header' }>),
+      sign: applyHeaderCredential,
     };
   },
 });

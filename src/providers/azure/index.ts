@@ -4,13 +4,13 @@ import { entraCredential } from '../../credentials/azure/index.js';
 import { entraAuthSchemas } from '../../credentials/azure/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
-import type { CachedCredential, Credential } from '../../credentials/types.js';
-import { applyHeaderCredential } from '../../signing/header.js';
+import type { CachedCredential } from '../../credentials/types.js';
+import { applyHeaderCredential, type HeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { OPENAI_INFERENCE_RULES } from '../openai/compatible.js';
 import { openaiUsage } from '../openai/usage.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider, type ProviderContext } from '../types.js';
+import { defineProvider, type ProviderContext, type ProviderParts } from '../types.js';
 import { API_VERSION, DEPLOYMENT_NAME, azureChat, azureEmbeddings } from './deployment.js';
 
 /** The latest generally available dated data-plane version (the v1 API needs none). */
@@ -53,8 +53,6 @@ const AZURE_RULES = rules(
   ...OPENAI_INFERENCE_RULES.map((r) => `${r.method ?? ''} openai/${r.segments.join('/')}`.trim()),
 );
 
-type HeaderCredential = Extract<Credential, { type: 'bearer' | 'header' }>;
-
 function credentialFor(name: string, auth: AzureAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): CachedCredential<HeaderCredential> & { close?(): void } {
   switch (auth.type) {
     case 'api_key':
@@ -92,12 +90,12 @@ export const azure = defineProvider({
   // An expired or revoked Entra token: 401 with a Bearer challenge. An `api-key` 401 carries
   // none and is not retried (a static key cannot be refetched).
   staleCredential: (status, headers) => status === 401 && /^bearer\b/i.test(String(headers['www-authenticate'] ?? '')),
-  setup(name, config, ctx) {
+  setup(name, config, ctx): ProviderParts<HeaderCredential> {
     const credential = credentialFor(name, config.authentication, config.credential_refresh_window, ctx);
     return {
       credential,
       ...(credential.close !== undefined ? { close: async () => credential.close!() } : {}),
-      sign: (req, cred) => applyHeaderCredential(req, cred as HeaderCredential),
+      sign: applyHeaderCredential,
       chat: azureChat(config.api_version, config.deployments),
       embeddings: azureEmbeddings(config.api_version, config.deployments),
     };

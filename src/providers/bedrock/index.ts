@@ -2,12 +2,11 @@ import { z } from 'zod';
 import { duration, endpointUrl, type Endpoint } from '../../config-fields/fields.js';
 import { awsCredential } from '../../credentials/aws/index.js';
 import { awsAuthSchema } from '../../credentials/aws/schema.js';
-import type { Credential } from '../../credentials/types.js';
-import { applyHeaderCredential } from '../../signing/header.js';
-import { signSigV4 } from '../../signing/sigv4.js';
+import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
+import { signSigV4, type AwsCredential } from '../../signing/sigv4.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider } from '../types.js';
+import { defineProvider, type ProviderParts } from '../types.js';
 import { invokeChat } from './openai_to_anthropic_invoke.js';
 import { converseChat } from './openai_to_converse.js';
 import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
@@ -75,9 +74,9 @@ export const bedrock = defineProvider({
     const type = headers['x-amzn-errortype'];
     return typeof type === 'string' && STALE_CREDENTIAL_ERRORS.some((name) => type.startsWith(name));
   },
-  setup(name, config, ctx) {
+  setup(name, config, ctx): ProviderParts<AwsCredential | BearerCredential> {
     const region = config.region;
-    const { credential, bearer, close } = awsCredential(config.authentication, {
+    const { credential, close } = awsCredential(config.authentication, {
       region,
       secrets: ctx.secrets,
       scrubber: ctx.scrubber,
@@ -99,9 +98,8 @@ export const bedrock = defineProvider({
       region,
       endpoint: { origin: `https://bedrock-runtime.${region}.amazonaws.com`, basePath: '' },
       upstreams: { control: config.control_endpoint ?? { origin: `https://bedrock.${region}.amazonaws.com`, basePath: '' } },
-      sign: bearer
-        ? (req, cred) => applyHeaderCredential(req, cred as Extract<Credential, { type: 'bearer' }>)
-        : (req, cred, endpoint) => signSigV4(req, cred as Extract<Credential, { type: 'aws' }>, { region, service: 'bedrock', host: hostOf(endpoint) }),
+      // A Bedrock API key (`bearer_token`) is sent as a bearer token; AWS keys sign with SigV4.
+      sign: (req, cred, endpoint) => (cred.type === 'bearer' ? applyHeaderCredential(req, cred) : signSigV4(req, cred, { region, service: 'bedrock', host: hostOf(endpoint) })),
       ...(config.chat_api === 'invoke' ? { chat: invokeChat(converseChat) } : {}),
       close: async () => close(),
     };

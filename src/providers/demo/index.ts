@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { FixedCredential } from '../../credentials/static/index.js';
-import { applyHeaderCredential } from '../../signing/header.js';
+import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import { builtinInstanceSchema } from '../instance-schema.js';
 import { OPENAI_INFERENCE_RULES } from '../openai/compatible.js';
 import { openaiCompatibleChat } from '../openai/chat.js';
 import { openaiCompatibleEmbeddings } from '../openai/embeddings.js';
 import { openaiUsage } from '../openai/usage.js';
-import { defineProvider } from '../types.js';
+import { defineProvider, type ProviderParts } from '../types.js';
 import { startDemoUpstream } from './upstream.js';
 
 const schema = builtinInstanceSchema(
@@ -26,11 +26,11 @@ export const demo = defineProvider({
   usage: openaiUsage,
   chat: openaiCompatibleChat,
   embeddings: openaiCompatibleEmbeddings,
-  async setup() {
+  async setup(): Promise<ProviderParts<BearerCredential>> {
     const upstream = await startDemoUpstream();
     return {
       credential: new FixedCredential({ type: 'bearer', token: upstream.token }, 'builtin'),
-      sign: (req, cred) => applyHeaderCredential(req, cred as Extract<typeof cred, { type: 'bearer' }>),
+      sign: applyHeaderCredential,
       endpoint: { origin: upstream.origin, basePath: '' },
       close: upstream.close,
     };

@@ -4,7 +4,7 @@ import { ociAuthSchema, ociCredential } from '../../credentials/oci/index.js';
 import { signOci, type OciCredential } from '../../signing/oci.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider } from '../types.js';
+import { defineProvider, type ProviderParts } from '../types.js';
 import { compartmentBody } from './compartment-scope.js';
 import { ociChat } from './openai_to_oci.js';
 import { ociUsage } from './usage.js';
@@ -45,7 +45,7 @@ export const oci = defineProvider({
   // A session token OCI no longer accepts (instance and resource principals): 401 NotAuthenticated.
   // Refreshed once and retried; for API-key signing the retry fails the same way and is reported.
   staleCredential: (status) => status === 401,
-  setup(name, config, ctx) {
+  setup(name, config, ctx): ProviderParts<OciCredential> {
     const hosts = new Map<string, string>();
     const hostOf = (endpoint: Endpoint): string => {
       let host = hosts.get(endpoint.origin);
@@ -57,7 +57,7 @@ export const oci = defineProvider({
     return {
       credential,
       ...(credential.close ? { close: async () => credential.close!() } : {}),
-      sign: (req, cred, endpoint) => signOci(req, cred as OciCredential, hostOf(endpoint)),
+      sign: (req, cred, endpoint) => signOci(req, cred, hostOf(endpoint)),
       region: config.region,
       endpoint: regionEndpoint(config.region),
       chat: ociChat({ compartmentId }),

@@ -1,6 +1,6 @@
 import type { ApiKeyAuth } from '../../credentials/static/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
-import { applyHeaderCredential } from '../../signing/header.js';
+import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import { rules } from '../transparent-path.js';
 import type { ProviderContext, ProviderParts } from '../types.js';
 
@@ -21,10 +21,10 @@ export const OPENAI_INFERENCE_RULES = rules(
 );
 
 /** Bearer credential from an `api_key` secret reference. */
-export function bearerFromApiKey(auth: ApiKeyAuth, ctx: ProviderContext): Pick<ProviderParts, 'credential' | 'sign'> {
+export function bearerFromApiKey(auth: ApiKeyAuth, ctx: ProviderContext): Pick<ProviderParts<BearerCredential>, 'credential' | 'sign'> {
   const secret = ctx.secrets.handle(auth.api_key, auth.refresh_interval);
   return {
     credential: new StaticCredential(secret, 'api_key', (token) => ({ type: 'bearer', token })),
-    sign: (req, cred) => applyHeaderCredential(req, cred as Extract<typeof cred, { type: 'bearer' }>),
+    sign: applyHeaderCredential,
   };
 }

@@ -8,6 +8,7 @@ import { Metrics } from '../../observability/metrics.js';
 import { SecretScrubber } from '../../observability/scrubber.js';
 import { SecretResolver } from '../../secrets/resolver.js';
 import { forwardableHeaders } from '../../upstream/headers.js';
+import type { UpstreamRequest } from '../../upstream/types.js';
 import { anthropic } from '../anthropic/index.js';
 import { Instance, type InstanceSettings } from '../instance.js';
 import { checkNativePath, matchPathRule, rules } from '../transparent-path.js';
@@ -42,6 +43,11 @@ function problems(instance: Record<string, unknown>): string[] {
     return (err as { problems: string[] }).problems;
   }
   return [];
+}
+
+/** `req` as the instance sends it: signed by the provider with the instance's credential. */
+async function signed(parts: ProviderParts, instance: Instance, req: UpstreamRequest): Promise<UpstreamRequest> {
+  return parts.sign(req, await parts.credential.get(), instance.endpoint);
 }
 
 const instances: Instance[] = [];
@@ -108,8 +114,8 @@ describe('vertex: configuration', () => {
   });
 
   test('the access token is sent as Authorization: Bearer', async () => {
-    const { instance } = await build();
-    const req = await instance.authorize(instance.transparent('POST', '/v1/x', [], {}, null));
+    const { instance, parts } = await build();
+    const req = await signed(parts, instance, instance.transparent('POST', '/v1/x', [], {}, null));
     assert.equal(req.headers['authorization'], `Bearer ${TOKEN}`);
     assert.equal(instance.credential.state.method, 'access_token');
   });
@@ -157,12 +163,12 @@ describe('vertex: transparent mode is held to the instance\'s project and locati
   });
 
   test('a query naming another project to bill is refused; other queries pass', async () => {
-    const { instance } = await build();
+    const { instance, parts } = await build();
     const path = '/v1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent';
     for (const query of ['?userProject=other', '?alt=sse&%24userProject=other', '?$userProject=other']) {
-      await assert.rejects(instance.authorize(instance.transparent('POST', path + query, [], {}, null)), { code: 'invalid_request' }, query);
+      await assert.rejects(signed(parts, instance, instance.transparent('POST', path + query, [], {}, null)), { code: 'invalid_request' }, query);
     }
-    const ok = await instance.authorize(instance.transparent('POST', `${path}?alt=sse`, [], {}, null));
+    const ok = await signed(parts, instance, instance.transparent('POST', `${path}?alt=sse`, [], {}, null));
     assert.equal(ok.path, `${path}?alt=sse`);
   });
 

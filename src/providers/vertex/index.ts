@@ -3,13 +3,13 @@ import { duration, secretRef } from '../../config-fields/fields.js';
 import { gcpCredential } from '../../credentials/gcp/index.js';
 import { gcpAuthSchemas } from '../../credentials/gcp/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
-import type { CachedCredential, Credential } from '../../credentials/types.js';
+import type { CachedCredential } from '../../credentials/types.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { applyHeaderCredential } from '../../signing/header.js';
+import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import type { UpstreamRequest } from '../../upstream/types.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules, type PathRule } from '../transparent-path.js';
-import { defineProvider, type ProviderContext } from '../types.js';
+import { defineProvider, type ProviderContext, type ProviderParts } from '../types.js';
 import { isVertexClaudeModel, vertexClaudeChat } from './openai_to_anthropic_rawpredict.js';
 import { geminiChat } from './openai_to_gemini.js';
 import { vertexEmbeddings } from './openai_to_vertex_embeddings.js';
@@ -86,14 +86,14 @@ export function vertexInferenceRules(project: string, location: string): PathRul
  * (`?userProject=`): the header form is stripped, the query is the client's own and is only
  * forwarded untouched, so it is refused instead.
  */
-function applyVertexCredential(req: UpstreamRequest, credential: Credential): UpstreamRequest {
+function applyVertexCredential(req: UpstreamRequest, credential: BearerCredential): UpstreamRequest {
   const q = req.path.indexOf('?');
   if (q >= 0) {
     for (const name of new URLSearchParams(req.path.slice(q + 1)).keys()) {
       if (BILLING_OVERRIDE_PARAMS.has(name)) throw new GatewayError('invalid_request', `the "${name}" query parameter is not allowed: the instance's project is billed`);
     }
   }
-  return applyHeaderCredential(req, credential as Extract<Credential, { type: 'bearer' }>);
+  return applyHeaderCredential(req, credential);
 }
 
 /**
@@ -126,7 +126,7 @@ export const vertex = defineProvider({
   // An expired or revoked token: 401 UNAUTHENTICATED with Google's `Bearer ... error="invalid_token"`
   // challenge. Refetched and retried once (an `access_token` re-reads its secret).
   staleCredential: (status, headers) => status === 401 && /^bearer\b/i.test(String(headers['www-authenticate'] ?? '')),
-  setup(name, config, ctx) {
+  setup(name, config, ctx): ProviderParts<BearerCredential> {
     const { project, location } = config;
     const gemini = geminiChat({ project, location });
     const claude = vertexClaudeChat({ project, location });
@@ -145,7 +145,7 @@ export const vertex = defineProvider({
 });
 
 /** The instance's credential source for its authentication block. */
-function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext, project: string): CachedCredential & { close?(): void } {
+function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext, project: string): CachedCredential<BearerCredential> & { close?(): void } {
   switch (auth.type) {
     case 'access_token':
       return new StaticCredential(ctx.secrets.handle(auth.token, auth.refresh_interval), 'access_token', (token) => ({ type: 'bearer', token }));

@@ -3,11 +3,11 @@ import { duration, secretRef, type Endpoint } from '../../config-fields/fields.j
 import { ibmIamCredential } from '../../credentials/ibm/index.js';
 import { ibmApiKeyAuth, ibmTrustedProfileAuth } from '../../credentials/ibm/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
-import type { CachedCredential, Credential } from '../../credentials/types.js';
-import { applyHeaderCredential } from '../../signing/header.js';
+import type { CachedCredential } from '../../credentials/types.js';
+import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider, type ProviderContext } from '../types.js';
+import { defineProvider, type ProviderContext, type ProviderParts } from '../types.js';
 import { watsonxChat, type WatsonxScope } from './openai_to_watsonx.js';
 import { watsonxEmbeddings } from './openai_to_watsonx_embeddings.js';
 import { scopedBody } from './project-scope.js';
@@ -71,7 +71,7 @@ export function regionEndpoint(region: string): Endpoint {
   return { origin: Object.hasOwn(AWS_HOSTED_REGIONS, region) ? AWS_HOSTED_REGIONS[region]! : `https://${region}.ml.cloud.ibm.com`, basePath: '' };
 }
 
-function watsonxCredential(name: string, auth: WatsonxAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): { credential: CachedCredential; close?: () => Promise<void> } {
+function watsonxCredential(name: string, auth: WatsonxAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): { credential: CachedCredential<BearerCredential>; close?: () => Promise<void> } {
   switch (auth.type) {
     case 'bearer_token': {
       const secret = ctx.secrets.handle(auth.token, auth.refresh_interval);
@@ -124,13 +124,13 @@ export const watsonx = defineProvider({
    * or space the token may not use: the request's problem, no refresh.
    */
   staleCredential: (status) => status === 401,
-  setup(name, config, ctx) {
+  setup(name, config, ctx): ProviderParts<BearerCredential> {
     const scope: WatsonxScope = config.project_id !== undefined ? { project_id: config.project_id } : { space_id: config.space_id! };
     const { credential, close } = watsonxCredential(name, config.authentication, config.credential_refresh_window, ctx);
     return {
       credential,
       ...(close ? { close } : {}),
-      sign: (req, cred) => applyHeaderCredential(req, cred as Extract<Credential, { type: 'bearer' }>),
+      sign: applyHeaderCredential,
       region: config.region,
       endpoint: regionEndpoint(config.region),
       chat: watsonxChat({ scope, version: config.version }),

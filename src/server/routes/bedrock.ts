@@ -120,5 +120,5 @@ async function sendEnvelope(ctx: RequestContext, scrubber: SecretScrubber): Prom
     'content-length': String(ctx.body!.length),
   };
   const request = instance.transparent('POST', ctx.nativePath, ctx.nativeSegments, headers, ctx.body);
-  await forward(ctx, instance, await instance.authorize(request), scrubber);
+  await forward(ctx, instance, request, scrubber);
 }

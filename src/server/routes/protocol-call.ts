@@ -175,9 +175,9 @@ export function sendJson(ctx: RequestContext, value: unknown, extra: Record<stri
   ctx.res.end(text);
 }
 
-/** Sends a translator's native request to the instance, its credential applied (see `exchange`). */
-export async function sendNative(ctx: RequestContext, instance: Instance, native: NativeRequest): Promise<Dispatcher.ResponseData | undefined> {
+/** Sends a translator's native request to the instance, which signs it (see `exchange`). */
+export function sendNative(ctx: RequestContext, instance: Instance, native: NativeRequest): Promise<Dispatcher.ResponseData | undefined> {
   const headers: Record<string, string> = { ...native.headers, 'content-length': String(native.body.length) };
   const request = instance.transparent('POST', native.path, [], headers, native.body);
-  return exchange(ctx, instance, await instance.authorize(request));
+  return exchange(ctx, instance, request);
 }
