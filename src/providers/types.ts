@@ -150,11 +150,11 @@ export interface ProviderSamples {
    */
   readonly column?: { readonly heading?: string; readonly place: number };
   /**
-   * Protocol-mode chat sends every OpenAI parameter on as it came (the OpenAI-compatible base
-   * without renames or drops). The parameter-table test holds such a provider to that, and
-   * every other one to refusing something it cannot honour.
+   * Protocol-mode chat sends every OpenAI parameter on (under the API's own name) except the
+   * ones it `drops`: the OpenAI-compatible base. The parameter-table test holds such a provider
+   * to exactly that, and every other one to refusing something it cannot honour.
    */
-  readonly passThrough?: boolean;
+  readonly passThrough?: { readonly drops: readonly string[] };
   /**
    * Recorded wire transcripts (under ../shared/testdata) its usage reader must read usage from,
    * or why it has none.

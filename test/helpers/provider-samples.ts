@@ -85,8 +85,8 @@ export interface Column {
   heading: string;
   chat: ChatTranslatorFactory;
   model: string;
-  /** Every provider of the column declares `samples.passThrough`. */
-  passThrough: boolean;
+  /** `samples.passThrough` of the column's providers (one translator: the same for all). */
+  passThrough: { readonly drops: readonly string[] } | undefined;
 }
 
 /**
@@ -102,13 +102,11 @@ export function parameterColumns(instances: readonly SampleInstance[]): Column[]
   for (const { s } of sorted) {
     const heading = s.provider.samples?.column?.heading ?? s.provider.type;
     const last = columns.at(-1);
-    const passThrough = s.provider.samples?.passThrough === true;
     if (last && last.chat === s.chat) {
       last.types.push(s.provider.type);
       last.heading += `, ${heading}`;
-      last.passThrough &&= passThrough;
     } else {
-      columns.push({ types: [s.provider.type], heading, chat: s.chat!, model: s.chatModels[0]!, passThrough });
+      columns.push({ types: [s.provider.type], heading, chat: s.chat!, model: s.chatModels[0]!, passThrough: s.provider.samples?.passThrough });
     }
   }
   return columns;

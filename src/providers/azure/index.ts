@@ -90,7 +90,7 @@ export const azure = defineCompatibleProvider({
   served: new Set(),
   nativeRules: AZURE_RULES,
   samples: {
-    passThrough: true,
+    passThrough: { drops: [] },
     column: { place: 5 },
     instances: [
       {

@@ -18,7 +18,7 @@ export const demo = defineCompatibleProvider({
   type: 'demo',
   schema,
   defaultEndpoint: undefined,
-  samples: { instances: [{ config: {}, chat: ['demo'], embeddings: ['demo-embed'] }], column: { place: 4 }, passThrough: true, transcripts: OPENAI_TRANSCRIPTS },
+  samples: { instances: [{ config: {}, chat: ['demo'], embeddings: ['demo-embed'] }], column: { place: 4 }, passThrough: { drops: [] }, transcripts: OPENAI_TRANSCRIPTS },
   async setup() {
     const upstream = await startDemoUpstream();
     return {

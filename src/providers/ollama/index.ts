@@ -59,7 +59,7 @@ export const ollama = defineCompatibleProvider({
   nativeRules: NATIVE_RULES,
   usage: ollamaUsage,
   samples: {
-    passThrough: true,
+    passThrough: { drops: [] },
     column: { place: 3 },
     instances: [{ config: { endpoint: 'http://127.0.0.1:11434' }, chat: ['llama3.2'], embeddings: ['nomic-embed-text'] }],
     // Its SSE streams are OpenAI's (ollamaUsage reads them with OpenAI's reader).

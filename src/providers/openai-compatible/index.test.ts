@@ -23,7 +23,7 @@ describe('defineCompatibleProvider', () => {
     assert.equal(p.embeddings, openaiCompatibleEmbeddings);
     assert.equal(p.usage, openaiUsage);
     assert.deepEqual(p.completionCapFields, ['max_tokens', 'max_completion_tokens', 'max_output_tokens']);
-    assert.equal(p.samples?.passThrough, true);
+    assert.deepEqual(p.samples?.passThrough, { drops: [] });
   });
 
   test('served routes pick the rules and the translators; native rules follow', () => {
@@ -42,7 +42,7 @@ describe('defineCompatibleProvider', () => {
     assert.deepEqual(native.dropped, ['seed']);
     // The estimate reads the cap under its new name too.
     assert.deepEqual(p.completionCapFields, ['max_tokens', 'max_completion_tokens', 'max_output_tokens']);
-    assert.equal(p.samples?.passThrough, false);
+    assert.deepEqual(p.samples?.passThrough, { drops: ['seed', 'logit_bias'] });
     assert.deepEqual(example({ renames: { max_tokens: 'max_new_tokens' } }).completionCapFields, ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'max_new_tokens']);
   });
 

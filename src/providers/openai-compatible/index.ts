@@ -79,7 +79,7 @@ export function defineCompatibleProvider<S extends z.ZodType<{ type: string }>>(
     samples: samples ?? {
       instances: [{ config: SAMPLE_API_KEY_INSTANCE, chat: chat ? [sampleModel] : [], embeddings: embeddings ? ['text-embedding-3-small'] : [] }],
       ...(column ? { column } : {}),
-      passThrough: Object.keys(renames).length === 0 && (drops ?? []).length === 0,
+      passThrough: { drops: drops ?? [] },
       // A provider with its own usage reader names its transcripts (the contract test refuses none).
       transcripts: usage === openaiUsage ? OPENAI_TRANSCRIPTS : [],
     },
