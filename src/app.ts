@@ -19,7 +19,9 @@ import { AuditTrail } from './store/audit-trail.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { SecretScrubber } from './observability/scrubber.js';
+import { modelCatalog } from './providers/catalog.js';
 import { InstanceDirectory } from './providers/directory.js';
+import { PROVIDERS_BY_TYPE } from './providers/registry.js';
 import { StartupError, buildInstance, primeCredentials } from './providers/build.js';
 import type { Instance } from './providers/instance.js';
 import { SecretResolver } from './secrets/resolver.js';
@@ -27,7 +29,7 @@ import { InflightTracker, createHandler } from './server/handler.js';
 import { Listener } from './server/listener.js';
 import { Router } from './server/router.js';
 import { healthRoute, metricsRoute, readyRoute } from './server/routes/ops.js';
-import { bedrockEnvelopeRoutes, bedrockRootRoute } from './server/routes/bedrock.js';
+import { providerRoutes } from './server/routes/provider-routes.js';
 import { protocolChatRoutes } from './server/routes/protocol.js';
 import { transparentRoute } from './server/routes/transparent.js';
 import { announceChanges } from './store/announce.js';
@@ -152,7 +154,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   journal = journalDir === undefined ? undefined : await openStoreJournal(store, { root: journalDir, logger, metrics }).catch(failStartup);
   const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention, flushIntervalMs: config.audit.flush_interval, scrub: (text) => scrubber.scrub(text), metrics, journal: journal?.audit });
   const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber, ...(events ? { announcements: events } : {}) }).catch(failStartup);
-  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics, counters, usageJournal: journal?.usage, ...(counters ? { budgetCounters: counters } : {}) }).catch(failStartup);
+  const governance = await buildGovernance({ config, models: modelCatalog(PROVIDERS_BY_TYPE.values()), store, instances, audit, logger, metrics, counters, usageJournal: journal?.usage, ...(counters ? { budgetCounters: counters } : {}) }).catch(failStartup);
   events?.on((event) => {
     if (event.kind === 'lockdown') void governance.lockdown.refresh();
     else if (event.kind === 'key') {
@@ -179,9 +181,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   const router = new Router()
     .add(healthRoute())
     .add(readyRoute({ store, counters, instances, isDraining: () => tracker.draining }))
-    .add(transparentRoute(inference))
-    .add(bedrockRootRoute(inference));
-  for (const route of bedrockEnvelopeRoutes(inference)) router.add(route);
+    .add(transparentRoute(inference));
+  for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
   for (const route of protocolChatRoutes({ ...inference, aliases })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
   for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { DEMO_CONFIG } from './demo.js';
+import { DEMO_CONFIG } from '../providers/demo/config.js';
 import { applyOverrides, environmentOverrides, flagOverrides, layerOverrides, under, type ListenFlags, type Override, type OverrideEntry } from './env.js';
 import { expandEnvReferences } from './expand.js';
 import { configSchema, type Config } from './schema.js';

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { completionCap, estimateTokens } from './estimate.js';
+import { completionCap, completionCaps, estimateTokens } from './estimate.js';
+import { registryCaps } from './test-support.js';
 
 const opts = { bytes_per_token: 4, default_max_tokens: 100 };
 
-describe('token estimate', () => {
+describe('token estimate over the completion-cap fields the providers declare', () => {
   const caps: Array<[string, number | undefined]> = [
     ['{"model":"m","max_tokens": 50}', 50],
     ['{"max_completion_tokens":\n 7,"messages":[]}', 7],
@@ -29,11 +30,18 @@ describe('token estimate', () => {
     ['{"max_tokens":5,"max_tokens":6}', 6],
     ['{"a":"\\"max_tokens\\":1","b":[{"c":"}"}],"max_tokens":8}', 8],
   ];
-  for (const [body, cap] of caps) test(`cap of ${body}`, () => assert.equal(completionCap(Buffer.from(body)), cap));
+  for (const [body, cap] of caps) test(`cap of ${body}`, () => assert.equal(completionCap(Buffer.from(body), registryCaps), cap));
 
   test('prompt bytes / bytes_per_token plus the cap, else the default cap', () => {
-    assert.equal(estimateTokens(Buffer.from('{"max_tokens":10}' + ' '.repeat(23)), opts), 10 + 10);
-    assert.equal(estimateTokens(Buffer.from('x'.repeat(40)), opts), 10 + 100);
-    assert.equal(estimateTokens(null, opts), 100);
+    assert.equal(estimateTokens(Buffer.from('{"max_tokens":10}' + ' '.repeat(23)), opts, registryCaps), 10 + 10);
+    assert.equal(estimateTokens(Buffer.from('x'.repeat(40)), opts, registryCaps), 10 + 100);
+    assert.equal(estimateTokens(null, opts, registryCaps), 100);
+  });
+
+  test('cap fields compile to one level of nesting at most', () => {
+    const caps = completionCaps(['max_tokens', 'inferenceConfig.maxTokens', 'inferenceConfig.maxOutput']);
+    assert.deepEqual([...caps.topLevel], ['max_tokens']);
+    assert.deepEqual([...caps.nested.get('inferenceConfig')!], ['maxTokens', 'maxOutput']);
+    assert.throws(() => completionCaps(['a.b.c']), /"a\.b\.c" is nested deeper/);
   });
 });

@@ -6,30 +6,41 @@
  * estimate). The estimate is corrected by the reported usage when the request finishes.
  */
 
-/** Caps at the top level: OpenAI `max_tokens` / `max_completion_tokens`, Responses `max_output_tokens`, Anthropic `max_tokens`. */
-const TOP_LEVEL_CAPS = new Set(['max_tokens', 'max_completion_tokens', 'max_output_tokens']);
 /**
- * Caps one level down, by parent: Bedrock Converse `inferenceConfig.maxTokens`, Gemini
- * `generationConfig.maxOutputTokens`, watsonx `parameters.max_new_tokens`, Titan
- * `textGenerationConfig.maxTokenCount`, OCI `chatRequest.maxTokens` / `maxCompletionTokens`.
+ * Where request bodies put the completion cap, compiled once from the providers' declarations
+ * (`completionCapFields`, merged by the composition root): keys at the top level, and keys one
+ * level down by parent. Every provider's fields apply to every body, as one scan.
  */
-const NESTED_CAPS = new Map<string, ReadonlySet<string>>([
-  ['inferenceConfig', new Set(['maxTokens'])],
-  ['generationConfig', new Set(['maxOutputTokens'])],
-  ['parameters', new Set(['max_new_tokens'])],
-  ['textGenerationConfig', new Set(['maxTokenCount'])],
-  ['chatRequest', new Set(['maxTokens', 'maxCompletionTokens'])],
-]);
+export interface CompletionCaps {
+  readonly topLevel: ReadonlySet<string>;
+  readonly nested: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/**
+ * Compiles field names (`max_tokens`, `inferenceConfig.maxTokens`) into CompletionCaps; throws on
+ * a name nested deeper than one level, which the scan does not track.
+ */
+export function completionCaps(fields: Iterable<string>): CompletionCaps {
+  const topLevel = new Set<string>();
+  const nested = new Map<string, Set<string>>();
+  for (const field of fields) {
+    const path = field.split('.');
+    if (path.length === 1) topLevel.add(field);
+    else if (path.length === 2) nested.set(path[0]!, (nested.get(path[0]!) ?? new Set()).add(path[1]!));
+    else throw new Error(`completion cap field "${field}" is nested deeper than the estimate reads (one level)`);
+  }
+  return { topLevel, nested };
+}
 
 export interface EstimateOptions {
   bytes_per_token: number;
   default_max_tokens: number;
 }
 
-export function estimateTokens(body: Buffer | null, options: EstimateOptions): number {
+export function estimateTokens(body: Buffer | null, options: EstimateOptions, caps: CompletionCaps): number {
   const length = body?.length ?? 0;
   const prompt = Math.ceil(length / options.bytes_per_token);
-  return prompt + (body === null ? options.default_max_tokens : (completionCap(body) ?? options.default_max_tokens));
+  return prompt + (body === null ? options.default_max_tokens : (completionCap(body, caps) ?? options.default_max_tokens));
 }
 
 const QUOTE = 0x22;
@@ -41,7 +52,7 @@ const OPEN_ARRAY = 0x5b;
  * The completion cap a JSON body names where its API puts it, as `"field": <integer>` (the last
  * one, as JSON.parse would keep); undefined when none. Only the first two levels are tracked.
  */
-export function completionCap(body: Buffer): number | undefined {
+export function completionCap(body: Buffer, caps: CompletionCaps): number | undefined {
   const containers: number[] = [];
   /** The key being read at object levels 1 and 2. */
   const keys: Array<string | undefined> = [undefined, undefined];
@@ -67,8 +78,8 @@ export function completionCap(body: Buffer): number | undefined {
     } else if (c === 0x3a /* : */) {
       const depth = containers.length;
       const named =
-        (depth === 1 && TOP_LEVEL_CAPS.has(keys[0] ?? '')) ||
-        (depth === 2 && containers[0] === OPEN_OBJECT && containers[1] === OPEN_OBJECT && keys[0] !== undefined && NESTED_CAPS.get(keys[0])?.has(keys[1] ?? '') === true);
+        (depth === 1 && caps.topLevel.has(keys[0] ?? '')) ||
+        (depth === 2 && containers[0] === OPEN_OBJECT && containers[1] === OPEN_OBJECT && keys[0] !== undefined && caps.nested.get(keys[0])?.has(keys[1] ?? '') === true);
       if (named) cap = integerAt(body, i + 1) ?? cap;
     }
   }

@@ -8,7 +8,7 @@ import { InstanceDirectory } from '../providers/directory.js';
 import type { Instance } from '../providers/instance.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { buildGovernance } from './index.js';
-import { capturingLogger } from './test-support.js';
+import { capturingLogger, registryModels } from './test-support.js';
 
 async function setup(extra: Record<string, unknown> = {}) {
   const config = validate(
@@ -19,7 +19,7 @@ async function setup(extra: Record<string, unknown> = {}) {
   const { logger } = capturingLogger();
   const audit = new AuditTrail(store.audit, logger, { retentionMs: 86_400_000 });
   const instances = new InstanceDirectory([{ name: 'oai', type: 'openai', isDefault: false } as unknown as Instance]);
-  const governance = await buildGovernance({ config, store, instances, audit, logger, metrics: new Metrics(), env: {} });
+  const governance = await buildGovernance({ config, models: registryModels, store, instances, audit, logger, metrics: new Metrics(), env: {} });
   await governance.start();
   return { governance, store, audit };
 }

@@ -14,7 +14,8 @@ import { BudgetGuard } from './budgets.js';
 import type { GovernanceConfig } from './config.js';
 import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lockdown.js';
 import { MemoryCounterStore } from './memory-counters.js';
-import { PriceTable } from './pricing.js';
+import { completionCaps } from './estimate.js';
+import { PriceTable, type BuiltInPrices } from './pricing.js';
 import { RateLimiter, type Admission } from './rate-limits.js';
 import { UsageRecorder } from './usage-recorder.js';
 
@@ -23,6 +24,11 @@ export type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
 
 export interface GovernanceDeps {
   config: GovernanceConfig;
+  /**
+   * What the providers declare about models (their folders' `prices`, `priceIds` and
+   * `completionCapFields`), merged by the composition root: governance names no provider.
+   */
+  models: BuiltInPrices & { completionCapFields: readonly string[] };
   store: Store;
   instances: InstanceDirectory;
   audit: AuditTrail;
@@ -84,7 +90,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
   const ownCounters = new MemoryCounterStore({ now });
   const counters = deps.counters ?? ownCounters;
   const policy = config.governance.on_counter_failure;
-  const limiter = new RateLimiter({ counters, limits: config.limits, metrics, now, onFailure: policy.rate_limits, fallback: ownCounters });
+  const limiter = new RateLimiter({ counters, limits: config.limits, caps: completionCaps(deps.models.completionCapFields), metrics, now, onFailure: policy.rate_limits, fallback: ownCounters });
   const budgets = new BudgetGuard({
     config: config.budgets,
     metrics,
@@ -94,7 +100,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     ...(deps.budgetCounters ? { shared: deps.budgetCounters } : {}),
     ...(deps.env ? { env: deps.env } : {}),
   });
-  const prices = new PriceTable(config.pricing.models);
+  const prices = new PriceTable(config.pricing.models, deps.models);
   const recorder = new UsageRecorder({
     store: deps.store.governance.usage,
     budgets,

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BUILT_IN_PRICES, PriceTable } from './pricing.js';
+import { PriceTable } from './pricing.js';
+import { registryModels } from './test-support.js';
 
-describe('PriceTable', () => {
-  const table = new PriceTable({ 'my-finetune': { input_per_mtok: 1, output_per_mtok: 2 }, 'gpt-4o': { input_per_mtok: 5, output_per_mtok: 15 } });
+describe('PriceTable over the prices and id normalisations the providers declare', () => {
+  const table = new PriceTable({ 'my-finetune': { input_per_mtok: 1, output_per_mtok: 2 }, 'gpt-4o': { input_per_mtok: 5, output_per_mtok: 15 } }, registryModels);
   const cases: Array<[string, string | undefined]> = [
     ['gpt-4o-mini-2024-07-18', 'gpt-4o-mini'],
     ['gpt-4o-2024-08-06', 'gpt-4o'],
@@ -17,7 +18,8 @@ describe('PriceTable', () => {
   ];
   for (const [model, key] of cases) {
     test(`${model} → ${key ?? 'no price'}`, () => {
-      const expected = key === 'gpt-4o' ? { input_per_mtok: 5, output_per_mtok: 15 } : key === 'my-finetune' ? { input_per_mtok: 1, output_per_mtok: 2 } : key === undefined ? undefined : BUILT_IN_PRICES[key];
+      const expected = key === 'gpt-4o' ? { input_per_mtok: 5, output_per_mtok: 15 } : key === 'my-finetune' ? { input_per_mtok: 1, output_per_mtok: 2 } : key === undefined ? undefined : registryModels.prices[key];
+      assert.ok(key === undefined || expected !== undefined, `a price keyed ${key}`);
       assert.deepEqual(table.price(model), expected);
     });
   }

@@ -5,7 +5,7 @@ import { Metrics } from '../observability/metrics.js';
 import type { LimitsConfig } from './config.js';
 import { MemoryCounterStore } from './memory-counters.js';
 import { RateLimiter, formatReset, limitScopes } from './rate-limits.js';
-import { manualClock, testPrincipal } from './test-support.js';
+import { manualClock, registryCaps, testPrincipal } from './test-support.js';
 
 const limits = (over: Partial<LimitsConfig> = {}): LimitsConfig => ({
   roles: {},
@@ -45,7 +45,7 @@ describe('RateLimiter', () => {
     const clock = manualClock(600_000 + 15_000); // 15 s into a minute window
     const counters = new MemoryCounterStore({ now: clock.now });
     const metrics = new Metrics();
-    return { clock, counters, metrics, limiter: new RateLimiter({ counters, limits: cfg, metrics, now: clock.now }) };
+    return { clock, counters, metrics, limiter: new RateLimiter({ counters, limits: cfg, caps: registryCaps, metrics, now: clock.now }) };
   };
 
   test('admits up to rpm with the x-ratelimit headers, then 429 rate_limited with Retry-After until the window ends', async () => {
@@ -132,7 +132,7 @@ describe('on_counter_failure (shared counters unreachable)', () => {
   test('open: requests are counted by this process alone, so its own limit still holds', async () => {
     const metrics = new Metrics();
     const clock = manualClock(Date.UTC(2026, 0, 1));
-    const limiter = new RateLimiter({ counters: unreachable, fallback: new MemoryCounterStore({ now: clock.now }), limits: limits({ default: { rpm: 2, concurrent: 5 } }), metrics, now: clock.now, onFailure: 'open' });
+    const limiter = new RateLimiter({ counters: unreachable, caps: registryCaps, fallback: new MemoryCounterStore({ now: clock.now }), limits: limits({ default: { rpm: 2, concurrent: 5 } }), metrics, now: clock.now, onFailure: 'open' });
     const p = testPrincipal();
     const a = await limiter.admit(p, null);
     const b = await limiter.admit(p, null);
@@ -145,12 +145,12 @@ describe('on_counter_failure (shared counters unreachable)', () => {
 
   test('closed: 503 counters_unavailable, counted, nothing admitted', async () => {
     const metrics = new Metrics();
-    const limiter = new RateLimiter({ counters: unreachable, fallback: new MemoryCounterStore(), limits: limits({ default: { rpm: 100 } }), metrics, onFailure: 'closed' });
+    const limiter = new RateLimiter({ counters: unreachable, caps: registryCaps, fallback: new MemoryCounterStore(), limits: limits({ default: { rpm: 100 } }), metrics, onFailure: 'closed' });
     await assert.rejects(limiter.admit(testPrincipal(), null), (e: GatewayError) => e.code === 'counters_unavailable' && e.retryAfter === 1);
     assert.equal(await failures(metrics, 'closed'), 1);
     assert.equal(await failures(metrics, 'open'), 0);
     // A principal nothing limits never touches the counters, so an outage does not concern it.
-    const unlimited = new RateLimiter({ counters: unreachable, fallback: new MemoryCounterStore(), limits: limits(), metrics, onFailure: 'closed' });
+    const unlimited = new RateLimiter({ counters: unreachable, caps: registryCaps, fallback: new MemoryCounterStore(), limits: limits(), metrics, onFailure: 'closed' });
     assert.equal(await unlimited.admit(testPrincipal(), null), undefined);
     assert.equal(await failures(metrics, 'closed'), 1);
   });

@@ -3,7 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CounterStore } from '../store/types.js';
 import type { CounterFailurePolicy, LimitSet, LimitsConfig } from './config.js';
-import { estimateTokens } from './estimate.js';
+import { estimateTokens, type CompletionCaps } from './estimate.js';
 
 /** Limits are fixed one-minute windows. */
 export const WINDOW_MS = 60_000;
@@ -99,6 +99,8 @@ class Tightest {
 export interface RateLimiterOptions {
   counters: CounterStore;
   limits: LimitsConfig;
+  /** Where bodies name their completion cap, for the token estimate. */
+  caps: CompletionCaps;
   metrics: Metrics;
   now?: () => number;
   /**
@@ -118,6 +120,7 @@ export interface RateLimiterOptions {
 export class RateLimiter {
   readonly #counters: CounterStore;
   readonly #limits: LimitsConfig;
+  readonly #caps: CompletionCaps;
   readonly #metrics: Metrics;
   readonly #now: () => number;
   readonly #scopes = new WeakMap<Principal, LimitScope[]>();
@@ -127,6 +130,7 @@ export class RateLimiter {
   constructor(options: RateLimiterOptions) {
     this.#counters = options.counters;
     this.#limits = options.limits;
+    this.#caps = options.caps;
     this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
     this.#onFailure = options.onFailure ?? 'open';
@@ -184,7 +188,7 @@ export class RateLimiter {
       let estimate: number | undefined;
       for (const s of refusal ? [] : scopes) {
         if (s.tpm === undefined) continue;
-        estimate ??= estimateTokens(body, this.#limits.estimate);
+        estimate ??= estimateTokens(body, this.#limits.estimate, this.#caps);
         // While the window is not full a request is admitted, reserving at most what is left
         // (an estimate is an upper bound; the reported usage replaces it at finish). A full
         // window refuses. Reservations never exceed the limit, so concurrent requests cannot

@@ -2,6 +2,9 @@ import type { Principal } from '../request/principal.js';
 import { compileScopes } from '../clientauth/scopes.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { SecretScrubber } from '../observability/scrubber.js';
+import { modelCatalog, type ModelCatalog } from '../providers/catalog.js';
+import { PROVIDERS_BY_TYPE } from '../providers/registry.js';
+import { completionCaps, type CompletionCaps } from './estimate.js';
 
 /** Shared by the governance unit tests: a principal, and a logger whose lines are kept. */
 export function testPrincipal(over: Partial<Principal> = {}): Principal {
@@ -28,3 +31,9 @@ export function manualClock(start: number): { now: () => number; set(t: number):
   let t = start;
   return { now: () => t, set: (v) => void (t = v), advance: (ms) => void (t += ms) };
 }
+
+/** What the registry's providers declare about models, as app.ts hands it to governance. */
+export const registryModels: ModelCatalog = modelCatalog(PROVIDERS_BY_TYPE.values());
+
+/** The registry's completion-cap fields, compiled. */
+export const registryCaps: CompletionCaps = completionCaps(registryModels.completionCapFields);

@@ -7,7 +7,7 @@ import { anthropicChat } from './anthropic/openai_to_anthropic.js';
 import { Instance } from './instance.js';
 import { ociChat } from './oci/openai_to_oci.js';
 import { openai } from './openai/index.js';
-import { openaiCompatibleChat, openaiCompatibleChatWith } from './openai/chat.js';
+import { openaiCompatibleChat, openaiCompatibleChatWith } from './openai-compatible/chat.js';
 import type { ProviderDefinition } from './types.js';
 import { geminiChat } from './vertex/openai_to_gemini.js';
 import { vertexClaudeChat } from './vertex/openai_to_anthropic_rawpredict.js';

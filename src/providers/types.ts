@@ -7,6 +7,7 @@ import type { SecretResolver } from '../secrets/resolver.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 import type { Endpoint } from '../config-fields/fields.js';
+import type { ProviderRoute, RouteContext, RouteKit } from './routes.js';
 import type { PathRule } from './transparent-path.js';
 import type { UsageReader } from './usage.js';
 
@@ -104,7 +105,85 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   readonly chat?: ChatTranslatorFactory;
   /** Protocol mode: OpenAI embeddings translated to this provider's API. */
   readonly embeddings?: EmbeddingsTranslatorFactory;
+  /**
+   * Built-in list prices of this provider's models, keyed by model id or id prefix
+   * (`gpt-4o` prices `gpt-4o-2024-08-06`); the composition root merges every provider's into the
+   * table governance prices usage with, under the operator's `pricing.models`.
+   */
+  readonly prices?: Readonly<Record<string, ListPrice>>;
+  /**
+   * Other ids a model id of this provider is priced under, when its ids wrap a priced id
+   * (Bedrock: `us.anthropic.claude-…` → `anthropic.claude-…`, `claude-…`). Given the id in lower
+   * case; tried in order after the id itself.
+   */
+  priceIds?(modelId: string): readonly string[];
+  /**
+   * Where this provider's native request bodies put the completion cap, as JSON keys: top level
+   * (`max_tokens`) or one level down (`inferenceConfig.maxTokens`). Governance's token estimate
+   * reads the union of every provider's (governance/estimate.ts).
+   */
+  readonly completionCapFields?: readonly string[];
+  /** Routes this provider adds beside `/transparent/` (Bedrock's `/model/...`), built from the server's steps. */
+  routes?<C extends RouteContext>(kit: RouteKit<C>): ReadonlyArray<ProviderRoute<C>>;
+  /** What the contract tests exercise this provider with (test/contracts/providers.test.ts). */
+  readonly samples?: ProviderSamples;
   setup(name: string, config: z.output<S>, ctx: ProviderContext): ProviderParts | Promise<ProviderParts>;
+}
+
+/** A list price, USD per million tokens. */
+export interface ListPrice {
+  input_per_mtok: number;
+  output_per_mtok: number;
+}
+
+/**
+ * Samples of a provider for the tests that run over the registry: the contract suite
+ * (test/contracts/providers.test.ts), the translator properties (test/properties/) and
+ * docs/protocol-mode.md's parameter table. Data only; nothing at runtime reads it.
+ *
+ * @example
+ * samples: {
+ *   instances: [{ config: { authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } }, chat: ['gpt-4o'], embeddings: [] }],
+ *   transcripts: [{ dir: 'wire/openai', ext: '.sse', contentType: 'text/event-stream' }],
+ * }
+ */
+export interface ProviderSamples {
+  /**
+   * Instance blocks (without `type`) that validate, each with the models that pick its chat and
+   * embeddings translators; secrets are `${env:PROP_KEY}`. The first instance's first chat model
+   * is this provider's column of the parameter table.
+   */
+  readonly instances: ReadonlyArray<{ readonly config: Readonly<Record<string, unknown>>; readonly chat: readonly string[]; readonly embeddings: readonly string[] }>;
+  /**
+   * This provider's column of docs/protocol-mode.md's parameter table: its heading (default the
+   * type) and its place (columns are sorted by it; providers without one follow, in registry
+   * order). Neighbours that share one chat translator share one column, headed by both.
+   */
+  readonly column?: { readonly heading?: string; readonly place: number };
+  /**
+   * Protocol-mode chat sends every OpenAI parameter on (under the API's own name) except the
+   * ones it `drops`: the OpenAI-compatible base. The parameter-table test holds such a provider
+   * to exactly that, and every other one to refusing something it cannot honour.
+   */
+  readonly passThrough?: { readonly drops: readonly string[] };
+  /**
+   * Recorded wire transcripts (under ../shared/testdata) its usage reader must read usage from,
+   * or why it has none.
+   */
+  readonly transcripts: readonly UsageTranscripts[] | { readonly none: string };
+}
+
+/** The files of `dir` whose names end in `ext` (and match `match`), as answers of `contentType`. */
+export interface UsageTranscripts {
+  readonly dir: string;
+  readonly ext: string;
+  readonly match?: RegExp;
+  readonly contentType: string;
+  /**
+   * `none`: the recordings report no tokens (their counts are zeros), so the reader must read
+   * them through without reporting usage. Default: it reports tokens from at least one file.
+   */
+  readonly usage?: 'none';
 }
 
 export function defineProvider<S extends z.ZodType<{ type: string }>>(definition: ProviderDefinition<S>): ProviderDefinition<S> {

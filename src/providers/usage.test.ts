@@ -5,10 +5,11 @@ import type { SseEvent } from '../protocol/sse.js';
 import { UsageObserver, emptyUsage, num, parseEventJson, str, type Usage, type UsageReader } from './usage.js';
 
 /** A reader that records what it is given and reports fixed usage. */
-function recordingReader() {
+function recordingReader(eventMarker?: string) {
   const jsonBodies: unknown[] = [];
   const events: SseEvent[] = [];
   const reader: UsageReader = {
+    ...(eventMarker !== undefined ? { eventMarker } : {}),
     json(body, acc) {
       jsonBodies.push(body);
       acc.inputTokens = 1;
@@ -34,14 +35,25 @@ describe('UsageObserver', () => {
     assert.equal(UsageObserver.for(reader, 'application/octet-stream'), undefined);
   });
 
-  test('in a stream, only events that mention "usage" reach the reader', () => {
-    const { reader, events } = recordingReader();
+  test('in a stream, only events that hold the reader\'s eventMarker reach it', () => {
+    const { reader, events } = recordingReader('"usage');
     const o = UsageObserver.for(reader, 'text/event-stream')!;
     o.push(Buffer.from('data: {"a":1}\n\ndata: {"usage":{}}\n\ndata: {"b":2}\n\ndata: {"usage":null}'));
     assert.deepEqual(o.end(), { model: undefined, inputTokens: 0, outputTokens: 2 });
     assert.deepEqual(
       events.map((e) => e.data),
       ['{"usage":{}}', '{"usage":null}'],
+    );
+  });
+
+  test('a reader without an eventMarker gets every event', () => {
+    const { reader, events } = recordingReader();
+    const o = UsageObserver.for(reader, 'text/event-stream')!;
+    o.push(Buffer.from('data: {"a":1}\n\ndata: {"usage":{}}\n\n'));
+    o.end();
+    assert.deepEqual(
+      events.map((e) => e.data),
+      ['{"a":1}', '{"usage":{}}'],
     );
   });
 

@@ -24,6 +24,11 @@ export interface Usage {
 export interface UsageReader {
   json(body: unknown, acc: Usage): void;
   event(event: SseEvent, acc: Usage): void;
+  /**
+   * Text every SSE event that reports usage contains (`"usage`): the others are skipped unparsed,
+   * which keeps the observer cheap on long streams. Without it, every event goes to `event`.
+   */
+  readonly eventMarker?: string;
   /** Optional: without it, event-stream responses are forwarded but not observed. */
   eventstream?(msg: EventStreamMessage, acc: Usage): void;
 }
@@ -110,9 +115,8 @@ export class UsageObserver {
   }
 
   #event(ev: SseEvent): void {
-    // Only events that mention usage (`"usage"`, Gemini's `"usageMetadata"`) are worth parsing;
-    // the rest are skipped unparsed.
-    if (!ev.data.includes('"usage')) return;
+    const marker = this.#reader.eventMarker;
+    if (marker !== undefined && !ev.data.includes(marker)) return;
     this.#reader.event(ev, this.#usage);
     this.#seen = this.#usage.inputTokens > 0 || this.#usage.outputTokens > 0;
   }
@@ -145,9 +149,13 @@ export function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 && v.length <= 200 ? v : undefined;
 }
 
-/** A reader for APIs whose JSON answers and streamed events report usage the same way. */
-export function sameShapeUsage(read: (body: unknown, acc: Usage) => void): UsageReader {
+/**
+ * A reader for APIs whose JSON answers and streamed events report usage the same way;
+ * `eventMarker` as in UsageReader.
+ */
+export function sameShapeUsage(read: (body: unknown, acc: Usage) => void, eventMarker?: string): UsageReader {
   return {
+    ...(eventMarker !== undefined ? { eventMarker } : {}),
     json: read,
     event(ev, acc) {
       const obj = parseEventJson(ev);

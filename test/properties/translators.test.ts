@@ -4,17 +4,11 @@ import { EventStreamCodec, type MessageHeaders } from '@smithy/eventstream-codec
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import fc from 'fast-check';
 import { cutAt as cut } from '../helpers/chunks.js';
-import { validate } from '../../src/config/load.js';
+import { DEFINITIONS, sampleInstances } from '../helpers/provider-samples.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { RequestContext } from '../../src/request/context.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { Metrics } from '../../src/observability/metrics.js';
-import { SecretScrubber } from '../../src/observability/scrubber.js';
 import { StreamIncomplete, type ChatTranslatorFactory, type EmbeddingsTranslatorFactory } from '../../src/protocol/translator.js';
 import type { ChatRequest, EmbeddingsRequest } from '../../src/protocol/openai.js';
-import { PROVIDERS } from '../../src/providers/registry.js';
-import type { ProviderContext, ProviderDefinition, ProviderParts } from '../../src/providers/types.js';
-import { SecretResolver } from '../../src/secrets/resolver.js';
 import { callOf, parseCall, type ProtocolOperation } from '../../src/server/routes/protocol-call.js';
 import { CHAT } from '../../src/server/routes/protocol.js';
 import { EMBEDDINGS } from '../../src/server/routes/protocol-embeddings.js';
@@ -30,41 +24,6 @@ import type { Req, Res } from '../../src/util/http.js';
 
 const RUNS = 150;
 
-/**
- * One instance per provider type, with the models that pick each of its translators. Keyed by
- * type: a provider added to the registry without a sample fails the first test below.
- */
-const SAMPLES: Readonly<Record<string, { instance: Record<string, unknown>; chat: string[]; embeddings: string[] }>> = {
-  openai: { instance: { authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } }, chat: ['gpt-4o'], embeddings: ['text-embedding-3-small'] },
-  anthropic: { instance: { authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } }, chat: ['claude-sonnet-4-5'], embeddings: [] },
-  bedrock: {
-    instance: { region: 'us-east-1', chat_api: 'invoke', authentication: { type: 'access_keys', access_key_id: 'AKIAPROPERTYTEST0000', secret_access_key: '${env:PROP_KEY}' } },
-    // invoke: Claude through InvokeModel, every other model through Converse.
-    chat: ['anthropic.claude-3-haiku-20240307-v1:0', 'amazon.nova-lite-v1:0'],
-    embeddings: ['amazon.titan-embed-text-v2:0'],
-  },
-  demo: { instance: {}, chat: ['demo'], embeddings: ['demo-embed'] },
-  azure: {
-    instance: { endpoint: 'https://example.openai.azure.com', deployments: { 'gpt-4o': 'chat-prod', 'text-embedding-3-small': 'embed-prod' }, authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } },
-    chat: ['gpt-4o'],
-    embeddings: ['text-embedding-3-small'],
-  },
-  xai: { instance: { authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } }, chat: ['grok-4'], embeddings: [] },
-  ollama: { instance: { endpoint: 'http://127.0.0.1:11434' }, chat: ['llama3.2'], embeddings: ['nomic-embed-text'] },
-  watsonx: { instance: { region: 'us-south', project_id: 'project-1', authentication: { type: 'bearer_token', token: '${env:PROP_KEY}' } }, chat: ['ibm/granite-3-8b-instruct'], embeddings: ['ibm/slate-125m-english-rtrvr'] },
-  vertex: { instance: { project: 'my-project', location: 'us-central1', authentication: { type: 'access_token', token: '${env:PROP_KEY}' } }, chat: ['gemini-2.0-flash', 'claude-sonnet-4'], embeddings: ['text-embedding-005'] },
-  oci: {
-    instance: {
-      region: 'us-chicago-1',
-      compartment_id: 'ocid1.compartment.oc1..aaaaaaaacompartment',
-      authentication: { type: 'api_key', tenancy: 'ocid1.tenancy.oc1..aaaaaaaatenancy', user: 'ocid1.user.oc1..aaaaaaaauser', fingerprint: '20:3b:97:13:55:1c:5b:0d:d3:37:d8:50:4e:c5:3a:34', private_key: '${file:/nonexistent/oci.pem}' },
-    },
-    // GENERIC and COHERE request formats.
-    chat: ['meta.llama-3.3-70b-instruct', 'cohere.command-r-plus'],
-    embeddings: [],
-  },
-};
-
 interface Subject {
   name: string;
   model: string;
@@ -72,38 +31,31 @@ interface Subject {
   embeddings?: EmbeddingsTranslatorFactory;
 }
 
+/**
+ * One subject per sample model of every provider in the registry: each definition's `samples`
+ * names instances and the models that pick each of their translators.
+ */
 const subjects: { chat: Subject[]; embeddings: Subject[] } = { chat: [], embeddings: [] };
-const closers: Array<() => Promise<void>> = [];
-
-function context(): ProviderContext {
-  const scrubber = new SecretScrubber();
-  const metrics = new Metrics();
-  const logger = createLogger({ level: 'error', scrubber, destination: { write: () => {} } });
-  return { secrets: new SecretResolver({ baseDir: '/', defaultIntervalMs: 60_000, scrubber, logger, metrics }), logger, metrics, scrubber, baseDir: '/' };
-}
+let closeSamples: (() => Promise<void>) | undefined;
 
 before(async () => {
-  process.env['PROP_KEY'] = 'property-test-secret';
-  for (const provider of PROVIDERS as readonly unknown[] as readonly ProviderDefinition[]) {
-    const sample = SAMPLES[provider.type];
-    if (!sample) continue; // reported by the first test
-    const config = validate({ instances: { x: { type: provider.type, ...sample.instance } } }, 'properties');
-    const parts: ProviderParts = await provider.setup('x', config.instances['x'] as never, context());
-    if (parts.close) closers.push(parts.close.bind(parts));
-    const chat = parts.chat ?? provider.chat;
-    const embeddings = parts.embeddings ?? provider.embeddings;
-    if (chat) for (const model of sample.chat) subjects.chat.push({ name: `${provider.type}/${model}`, model, chat });
-    if (embeddings) for (const model of sample.embeddings) subjects.embeddings.push({ name: `${provider.type}/${model}`, model, embeddings });
+  const built = await sampleInstances();
+  closeSamples = built.close;
+  for (const s of built.instances) {
+    const name = (model: string) => `${s.provider.type}${s.index > 0 ? `#${s.index}` : ''}/${model}`;
+    if (s.chat) for (const model of s.chatModels) subjects.chat.push({ name: name(model), model, chat: s.chat });
+    if (s.embeddings) for (const model of s.embeddingsModels) subjects.embeddings.push({ name: name(model), model, embeddings: s.embeddings });
   }
 });
 
 after(async () => {
-  for (const close of closers) await close();
+  await closeSamples?.();
 });
 
-test('every provider in the registry has a sample instance here, and every sample model a translator', () => {
-  assert.deepEqual(PROVIDERS.map((p) => p.type).sort(), Object.keys(SAMPLES).sort());
-  const expected = (kind: 'chat' | 'embeddings') => Object.entries(SAMPLES).flatMap(([type, s]) => s[kind].map((m) => `${type}/${m}`)).sort();
+test('every provider in the registry has samples, and every sample model a translator', () => {
+  assert.deepEqual(DEFINITIONS.filter((p) => p.samples === undefined).map((p) => p.type), [], 'providers without samples');
+  const expected = (kind: 'chat' | 'embeddings') =>
+    DEFINITIONS.flatMap((p) => p.samples!.instances.flatMap((i, n) => i[kind].map((m) => `${p.type}${n > 0 ? `#${n}` : ''}/${m}`))).sort();
   assert.deepEqual(subjects.chat.map((s) => s.name).sort(), expected('chat'));
   assert.deepEqual(subjects.embeddings.map((s) => s.name).sort(), expected('embeddings'));
 });

@@ -7,6 +7,7 @@ import { rules } from '../transparent-path.js';
 import { defineProvider, type ProviderParts } from '../types.js';
 import { anthropicChat } from './openai_to_anthropic.js';
 import { anthropicUsage } from './usage.js';
+import { ANTHROPIC_PRICES } from './prices.js';
 
 const schema = instanceSchema('anthropic', {}, z.discriminatedUnion('type', [apiKeyAuthSchema]));
 
@@ -18,6 +19,13 @@ export const anthropic = defineProvider({
   transparentRules: rules('POST v1/messages', 'POST v1/messages/count_tokens', 'GET v1/models', 'GET v1/models/*'),
   usage: anthropicUsage,
   chat: anthropicChat,
+  prices: ANTHROPIC_PRICES,
+  completionCapFields: ['max_tokens'],
+  samples: {
+    column: { place: 6 },
+    instances: [{ config: { authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } }, chat: ['claude-sonnet-4-5'], embeddings: [] }],
+    transcripts: [{ dir: 'wire/anthropic', ext: '.sse', contentType: 'text/event-stream' }],
+  },
   setup(_name, config, ctx): ProviderParts<NamedHeaderCredential> {
     const secret = ctx.secrets.handle(config.authentication.api_key, config.authentication.refresh_interval);
     return {

@@ -6,6 +6,8 @@ import { num, parseEventJson, str, type Usage, type UsageReader } from '../usage
  * `message_delta`.
  */
 export const anthropicUsage: UsageReader = {
+  // Only events that mention usage are parsed: `message_start` and `message_delta` carry `"usage"`.
+  eventMarker: '"usage',
   json(body, acc) {
     if (body === null || typeof body !== 'object') return;
     const b = body as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../../protocol/translator.js';
-import { openaiCompatibleChatWith } from '../openai/chat.js';
-import { openaiCompatibleEmbeddingsAt } from '../openai/embeddings.js';
+import { openaiCompatibleChatWith } from '../openai-compatible/chat.js';
+import { openaiCompatibleEmbeddingsWith } from '../openai-compatible/embeddings.js';
 
 /**
  * An Azure OpenAI deployment name: letters, digits, `_`, `-`, `.`, at most 64 characters, not
@@ -38,7 +38,7 @@ export function azureChat(apiVersion: string, deployments: Readonly<Record<strin
  */
 export function azureEmbeddings(apiVersion: string, deployments: Readonly<Record<string, string>>): EmbeddingsTranslatorFactory {
   const query = `?api-version=${apiVersion}`;
-  return openaiCompatibleEmbeddingsAt((model) => `/openai/deployments/${deploymentOf(model, deployments)}/embeddings${query}`);
+  return openaiCompatibleEmbeddingsWith({ path: (model) => `/openai/deployments/${deploymentOf(model, deployments)}/embeddings${query}` });
 }
 
 /** `deployments[model]`, else the model name itself when it is a valid deployment name. */

@@ -7,10 +7,9 @@ import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import type { CachedCredential } from '../../credentials/types.js';
 import { applyHeaderCredential, type HeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
-import { OPENAI_INFERENCE_RULES } from '../openai/compatible.js';
-import { openaiUsage } from '../openai/usage.js';
+import { OPENAI_INFERENCE_RULES, OPENAI_TRANSCRIPTS, defineCompatibleProvider } from '../openai-compatible/index.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider, type ProviderContext, type ProviderParts } from '../types.js';
+import type { ProviderContext, ProviderParts } from '../types.js';
 import { API_VERSION, DEPLOYMENT_NAME, azureChat, azureEmbeddings } from './deployment.js';
 
 /** The latest generally available dated data-plane version (the v1 API needs none). */
@@ -77,13 +76,29 @@ function credentialFor(name: string, auth: AzureAuth, refreshWindowMs: number | 
   }
 }
 
-/** Azure OpenAI (`https://{resource}.openai.azure.com`): deployments, `api-version`, `api-key`. */
-export const azure = defineProvider({
+/**
+ * Azure OpenAI (`https://{resource}.openai.azure.com`): deployments, `api-version`, `api-key`.
+ * It serves OpenAI's routes under `openai/` only, so none at the root; protocol mode's
+ * translators address a deployment and come from the instance's config (setup).
+ */
+export const azure = defineCompatibleProvider({
   type: 'azure',
   schema,
   defaultEndpoint: undefined,
-  transparentRules: AZURE_RULES,
-  usage: openaiUsage,
+  served: new Set(),
+  nativeRules: AZURE_RULES,
+  samples: {
+    passThrough: { drops: [] },
+    column: { place: 5 },
+    instances: [
+      {
+        config: { endpoint: 'https://example.openai.azure.com', deployments: { 'gpt-4o': 'chat-prod', 'text-embedding-3-small': 'embed-prod' }, authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } },
+        chat: ['gpt-4o'],
+        embeddings: ['text-embedding-3-small'],
+      },
+    ],
+    transcripts: OPENAI_TRANSCRIPTS,
+  },
   // On the dated routes the deployment runs what it runs, whatever the body's `model` says, so
   // key scopes apply to the deployment name.
   modelFromPath: (segments) => (segments[0] === 'openai' && segments[1] === 'deployments' ? segments[2] : undefined),

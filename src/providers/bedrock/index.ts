@@ -11,6 +11,8 @@ import { invokeChat } from './openai_to_anthropic_invoke.js';
 import { converseChat } from './openai_to_converse.js';
 import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
 import { bedrockUsage } from './usage.js';
+import { BEDROCK_PRICES, bedrockPriceIds } from './prices.js';
+import { bedrockRoutes } from './routes.js';
 
 const schema = instanceSchema(
   'bedrock',
@@ -28,6 +30,9 @@ const schema = instanceSchema(
   },
   awsAuthSchema,
 );
+
+/** Access keys for the contract tests' sample instances. */
+const SAMPLE_AUTH = { type: 'access_keys', access_key_id: 'AKIAPROPERTYTEST0000', secret_access_key: '${env:PROP_KEY}' };
 
 /** Error types with which AWS says the credential, not the request, is the problem. */
 const STALE_CREDENTIAL_ERRORS = ['ExpiredTokenException', 'InvalidSignatureException', 'UnrecognizedClientException'];
@@ -53,6 +58,24 @@ export const bedrock = defineProvider({
   // The client's own AWS signature material must never reach AWS next to the gateway's.
   strippedHeaders: new Set(['x-amz-security-token', 'x-amz-date', 'x-amz-content-sha256']),
   usage: bedrockUsage,
+  // The root `/model/...` paths for AWS SDKs and the legacy invoke-model envelope.
+  routes: bedrockRoutes,
+  prices: BEDROCK_PRICES,
+  priceIds: bedrockPriceIds,
+  // Converse, Titan, and the Anthropic Messages body of InvokeModel.
+  completionCapFields: ['inferenceConfig.maxTokens', 'textGenerationConfig.maxTokenCount', 'max_tokens'],
+  samples: {
+    instances: [
+      { config: { region: 'us-east-1', authentication: SAMPLE_AUTH }, chat: ['anthropic.claude-3-haiku-20240307-v1:0'], embeddings: ['amazon.titan-embed-text-v2:0'] },
+      // invoke: Claude through InvokeModel, every other model through Converse.
+      { config: { region: 'us-east-1', chat_api: 'invoke', authentication: SAMPLE_AUTH }, chat: ['anthropic.claude-3-haiku-20240307-v1:0', 'amazon.nova-lite-v1:0'], embeddings: [] },
+    ],
+    column: { heading: 'bedrock (Converse)', place: 7 },
+    transcripts: [
+      // The SDK's snapshots carry zero counts (bedrock/usage.test.ts fills them in to test the numbers).
+      { dir: 'wire/bedrock/aws-sdk-js-v3-snapshots/reconstructed', ext: '.eventstream', contentType: 'application/vnd.amazon.eventstream', usage: 'none' },
+    ],
+  },
   // Converse serves every Bedrock chat model with one request shape; `chat_api: invoke` (setup)
   // sends Claude models through InvokeModel instead.
   chat: converseChat,

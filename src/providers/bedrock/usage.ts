@@ -22,6 +22,8 @@ import { num, type Usage, type UsageReader } from '../usage.js';
  * const observer = UsageObserver.for(bedrockUsage, 'application/vnd.amazon.eventstream');
  */
 export const bedrockUsage: UsageReader = {
+  // Only events that mention usage are parsed: its streams are event streams, never SSE; kept for a reader that delegates here.
+  eventMarker: '"usage',
   json(body, acc) {
     const usage = field(body, 'usage');
     if (usage === undefined) return;

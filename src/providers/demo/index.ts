@@ -2,11 +2,8 @@ import { z } from 'zod';
 import { FixedCredential } from '../../credentials/static/index.js';
 import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import { builtinInstanceSchema } from '../instance-schema.js';
-import { OPENAI_INFERENCE_RULES } from '../openai/compatible.js';
-import { openaiCompatibleChat } from '../openai/chat.js';
-import { openaiCompatibleEmbeddings } from '../openai/embeddings.js';
-import { openaiUsage } from '../openai/usage.js';
-import { defineProvider, type ProviderParts } from '../types.js';
+import { OPENAI_TRANSCRIPTS, defineCompatibleProvider } from '../openai-compatible/index.js';
+import type { ProviderParts } from '../types.js';
 import { startDemoUpstream } from './upstream.js';
 
 const schema = builtinInstanceSchema(
@@ -18,14 +15,11 @@ const schema = builtinInstanceSchema(
  * The built-in demo: an OpenAI-compatible upstream the gateway starts on a loopback port, with a
  * token generated per process. For trying the gateway without a provider account.
  */
-export const demo = defineProvider({
+export const demo = defineCompatibleProvider({
   type: 'demo',
   schema,
   defaultEndpoint: undefined,
-  transparentRules: OPENAI_INFERENCE_RULES,
-  usage: openaiUsage,
-  chat: openaiCompatibleChat,
-  embeddings: openaiCompatibleEmbeddings,
+  samples: { instances: [{ config: {}, chat: ['demo'], embeddings: ['demo-embed'] }], column: { place: 4 }, passThrough: { drops: [] }, transcripts: OPENAI_TRANSCRIPTS },
   async setup(): Promise<ProviderParts<BearerCredential>> {
     const upstream = await startDemoUpstream();
     return {

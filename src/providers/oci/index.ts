@@ -42,6 +42,23 @@ export const oci = defineProvider({
   // A client's own OCI signature material must never reach OCI next to the gateway's.
   strippedHeaders: new Set(['x-content-sha256', 'date', 'x-date', 'opc-obo-token']),
   usage: ociUsage,
+  completionCapFields: ['chatRequest.maxTokens', 'chatRequest.maxCompletionTokens'],
+  samples: {
+    column: { place: 10 },
+    instances: [
+      {
+        config: {
+          region: 'us-chicago-1',
+          compartment_id: 'ocid1.compartment.oc1..aaaaaaaacompartment',
+          authentication: { type: 'api_key', tenancy: 'ocid1.tenancy.oc1..aaaaaaaatenancy', user: 'ocid1.user.oc1..aaaaaaaauser', fingerprint: '20:3b:97:13:55:1c:5b:0d:d3:37:d8:50:4e:c5:3a:34', private_key: '${file:/nonexistent/oci.pem}' },
+        },
+        // GENERIC and COHERE request formats.
+        chat: ['meta.llama-3.3-70b-instruct', 'cohere.command-r-plus'],
+        embeddings: [],
+      },
+    ],
+    transcripts: { none: 'no OCI Generative AI response transcripts are recorded in ../shared/testdata (its oci-signature set is request signing only); oci/usage.test.ts covers the shapes from the API reference' },
+  },
   // A session token OCI no longer accepts (instance and resource principals): 401 NotAuthenticated.
   // Refreshed once and retried; for API-key signing the retry fails the same way and is reported.
   staleCredential: (status) => status === 401,

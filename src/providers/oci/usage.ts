@@ -7,7 +7,7 @@ import { num, sameShapeUsage, str, type Usage, type UsageReader } from '../usage
  * events carry `usage` only when the client asked for `streamOptions.isIncludeUsage` (generic
  * models); those are read, the rest are forwarded without accounting.
  */
-export const ociUsage: UsageReader = sameShapeUsage(read);
+export const ociUsage: UsageReader = sameShapeUsage(read, '"usage'); // only events that mention usage are parsed
 
 function read(body: unknown, acc: Usage): void {
   if (body === null || typeof body !== 'object') return;

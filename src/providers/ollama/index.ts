@@ -3,12 +3,10 @@ import { FixedCredential } from '../../credentials/static/index.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import type { Credential } from '../../credentials/types.js';
 import { instanceSchema } from '../instance-schema.js';
-import { openaiCompatibleChat } from '../openai/chat.js';
-import { openaiCompatibleEmbeddings } from '../openai/embeddings.js';
-import { OPENAI_INFERENCE_RULES, bearerFromApiKey } from '../openai/compatible.js';
+import { OPENAI_TRANSCRIPTS, bearerFromApiKey, defineCompatibleProvider } from '../openai-compatible/index.js';
 import type { UpstreamRequest } from '../../upstream/types.js';
 import { rules } from '../transparent-path.js';
-import { defineProvider, type ProviderParts } from '../types.js';
+import type { ProviderParts } from '../types.js';
 import { ollamaUsage } from './usage.js';
 
 /** `authentication: { type: none }`: a local Ollama takes requests without a credential. */
@@ -53,14 +51,20 @@ function signNothing(req: UpstreamRequest): UpstreamRequest {
 }
 
 /** Ollama (default http://localhost:11434): OpenAI-compatible `/v1` plus its native `/api`. */
-export const ollama = defineProvider({
+export const ollama = defineCompatibleProvider({
   type: 'ollama',
   schema,
   defaultEndpoint: 'http://localhost:11434',
-  transparentRules: [...OPENAI_INFERENCE_RULES.filter((r) => OLLAMA_OPENAI_SERVED.has(r.source)), ...NATIVE_RULES],
+  served: OLLAMA_OPENAI_SERVED,
+  nativeRules: NATIVE_RULES,
   usage: ollamaUsage,
-  chat: openaiCompatibleChat,
-  embeddings: openaiCompatibleEmbeddings,
+  samples: {
+    passThrough: { drops: [] },
+    column: { place: 3 },
+    instances: [{ config: { endpoint: 'http://127.0.0.1:11434' }, chat: ['llama3.2'], embeddings: ['nomic-embed-text'] }],
+    // Its SSE streams are OpenAI's (ollamaUsage reads them with OpenAI's reader).
+    transcripts: OPENAI_TRANSCRIPTS,
+  },
   setup(_name, config, ctx): ProviderParts {
     const auth = config.authentication;
     switch (auth.type) {

@@ -1,4 +1,4 @@
-import { openaiUsage } from '../openai/usage.js';
+import { openaiUsage } from '../openai-compatible/usage.js';
 import { num, str, type Usage, type UsageReader } from '../usage.js';
 
 /**
@@ -13,6 +13,7 @@ export const ollamaUsage: UsageReader = {
     else openaiUsage.json(body, acc);
   },
   event: openaiUsage.event,
+  eventMarker: openaiUsage.eventMarker,
 };
 
 function readNative(b: Record<string, unknown>, acc: Usage): void {

@@ -1,11 +1,8 @@
 import { z } from 'zod';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import { instanceSchema } from '../instance-schema.js';
-import { defineProvider } from '../types.js';
-import { OPENAI_INFERENCE_RULES, bearerFromApiKey } from './compatible.js';
-import { openaiCompatibleChat } from './chat.js';
-import { openaiCompatibleEmbeddings } from './embeddings.js';
-import { openaiUsage } from './usage.js';
+import { bearerFromApiKey, defineCompatibleProvider } from '../openai-compatible/index.js';
+import { OPENAI_PRICES } from './prices.js';
 
 const schema = instanceSchema(
   'openai',
@@ -18,17 +15,15 @@ const schema = instanceSchema(
   z.discriminatedUnion('type', [apiKeyAuthSchema]),
 );
 
-/** OpenAI (api.openai.com), Bearer key. */
-export const openai = defineProvider({
+/** OpenAI (api.openai.com), Bearer key: the OpenAI-compatible base with nothing changed. */
+export const openai = defineCompatibleProvider({
   type: 'openai',
   schema,
   defaultEndpoint: 'https://api.openai.com',
-  transparentRules: OPENAI_INFERENCE_RULES,
   // The gateway's key decides which organization and project are billed, not the client.
   strippedHeaders: new Set(['openai-organization', 'openai-project']),
-  usage: openaiUsage,
-  chat: openaiCompatibleChat,
-  embeddings: openaiCompatibleEmbeddings,
+  prices: OPENAI_PRICES,
+  column: { place: 1 },
   setup(_name, config, ctx) {
     const headers: Record<string, string> = {};
     if (config.organization) headers['openai-organization'] = config.organization;

@@ -14,6 +14,7 @@ import { isVertexClaudeModel, vertexClaudeChat } from './openai_to_anthropic_raw
 import { geminiChat } from './openai_to_gemini.js';
 import { vertexEmbeddings } from './openai_to_vertex_embeddings.js';
 import { vertexUsage } from './usage.js';
+import { VERTEX_PRICES, vertexPriceIds } from './prices.js';
 
 /** A project id (`my-project`, or domain-scoped `example.com:my-project`) or a project number. */
 const PROJECT = /^(?:(?:[a-z0-9-]+\.)+[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$/;
@@ -111,6 +112,26 @@ export const vertex = defineProvider({
   transparentRules: [],
   strippedHeaders: STRIPPED_HEADERS,
   usage: vertexUsage,
+  prices: VERTEX_PRICES,
+  priceIds: vertexPriceIds,
+  // Gemini's generateContent, and the Anthropic Messages body of Claude's rawPredict.
+  completionCapFields: ['generationConfig.maxOutputTokens', 'max_tokens'],
+  samples: {
+    instances: [
+      {
+        config: { project: 'my-project', location: 'us-central1', authentication: { type: 'access_token', token: '${env:PROP_KEY}' } },
+        chat: ['gemini-2.0-flash', 'claude-sonnet-4'],
+        embeddings: ['text-embedding-005'],
+      },
+    ],
+    column: { heading: 'vertex (Gemini)', place: 8 },
+    transcripts: [
+      { dir: 'wire/vertex-gemini/mock-responses/vertexai', ext: '.txt', match: /^streaming-success-/, contentType: 'text/event-stream' },
+      { dir: 'wire/vertex-gemini/mock-responses/vertexai', ext: '.json', match: /^unary-success-/, contentType: 'application/json' },
+      // Claude through rawPredict streams Anthropic's events.
+      { dir: 'wire/anthropic', ext: '.sse', contentType: 'text/event-stream' },
+    ],
+  },
   modelFromPath(segments) {
     // v1/projects/{p}/locations/{l}/publishers/{publisher}/models/{model}:{method}
     if (segments.length !== 9 || segments[7] !== 'models') return undefined;

@@ -11,6 +11,8 @@ import { num, parseEventJson, type Usage, type UsageReader } from '../usage.js';
  * The model is left to the path's (what scopes were checked against).
  */
 export const vertexUsage: UsageReader = {
+  // Only events that mention usage are parsed: Gemini's `"usageMetadata"` and Claude's `"usage"`.
+  eventMarker: '"usage',
   json(body, acc) {
     if (Array.isArray(body)) {
       for (const element of body) readGemini(element, acc);

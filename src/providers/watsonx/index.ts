@@ -115,6 +115,22 @@ export const watsonx = defineProvider({
     'GET ml/v1/foundation_model_specs',
   ),
   usage: watsonxUsage,
+  // The chat API's `max_tokens`, text generation's `parameters.max_new_tokens`.
+  completionCapFields: ['max_tokens', 'parameters.max_new_tokens'],
+  samples: {
+    column: { place: 9 },
+    instances: [
+      {
+        config: { region: 'us-south', project_id: 'project-1', authentication: { type: 'bearer_token', token: '${env:PROP_KEY}' } },
+        chat: ['ibm/granite-3-8b-instruct'],
+        embeddings: ['ibm/slate-125m-english-rtrvr'],
+      },
+    ],
+    transcripts: [
+      { dir: 'wire/watsonx', ext: '.json', contentType: 'application/json' },
+      { dir: 'wire/watsonx', ext: '.txt', match: /^chat_streaming_/, contentType: 'text/event-stream' },
+    ],
+  },
   /**
    * A 401 is the only sign of an expired IAM token the hook can see: IBM says
    * `authentication_token_expired` in the body, which the hook does not get, and sends no

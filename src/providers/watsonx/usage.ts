@@ -7,9 +7,10 @@ import { num, sameShapeUsage, str, type Usage, type UsageReader } from '../usage
  * `input_token_count`. The model is `model_id`.
  *
  * `generation_stream` events carry counts but no `usage` member, and the observer only parses
- * events that mention `"usage"`, so streamed text generation is forwarded but not accounted.
+ * events that mention `"usage"` (its `eventMarker`), so streamed text generation is forwarded but
+ * not accounted.
  */
-export const watsonxUsage: UsageReader = sameShapeUsage(read);
+export const watsonxUsage: UsageReader = sameShapeUsage(read, '"usage');
 
 function read(body: unknown, acc: Usage): void {
   if (body === null || typeof body !== 'object') return;

@@ -1,12 +1,4 @@
-import { z } from 'zod';
-import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
-import { instanceSchema } from '../instance-schema.js';
-import { openaiCompatibleChat } from '../openai/chat.js';
-import { OPENAI_INFERENCE_RULES, bearerFromApiKey } from '../openai/compatible.js';
-import { openaiUsage } from '../openai/usage.js';
-import { defineProvider } from '../types.js';
-
-const schema = instanceSchema('xai', {}, z.discriminatedUnion('type', [apiKeyAuthSchema]));
+import { bearerApiKeyInstances, defineCompatibleProvider } from '../openai-compatible/index.js';
 
 /**
  * The OpenAI inference routes xAI serves (https://docs.x.ai/developers/rest-api-reference):
@@ -24,12 +16,11 @@ export const XAI_SERVED: ReadonlySet<string> = new Set([
 ]);
 
 /** xAI (api.x.ai): OpenAI-compatible, Bearer key. */
-export const xai = defineProvider({
+export const xai = defineCompatibleProvider({
   type: 'xai',
-  schema,
+  ...bearerApiKeyInstances('xai'),
   defaultEndpoint: 'https://api.x.ai',
-  transparentRules: OPENAI_INFERENCE_RULES.filter((r) => XAI_SERVED.has(r.source)),
-  usage: openaiUsage,
-  chat: openaiCompatibleChat,
-  setup: (_name, config, ctx) => bearerFromApiKey(config.authentication, ctx),
+  served: XAI_SERVED,
+  sampleModel: 'grok-4',
+  column: { place: 2 },
 });

@@ -6,14 +6,6 @@ import { StreamIncomplete, type ChatTranslator, type ChatTranslatorFactory, type
 
 const DEFAULT_PATH = '/v1/chat/completions';
 
-/**
- * Protocol mode for OpenAI-compatible providers (OpenAI, the demo upstream, xAI, Ollama, Azure
- * OpenAI): the request goes out as the client wrote it with the provider's model id; answers
- * come back parsed (for usage and stream integrity) and re-serialised unchanged. A stream must
- * end with `data: [DONE]`. One translator per request; it holds the stream's decoder and state.
- */
-export const openaiCompatibleChat: ChatTranslatorFactory = (options) => new OpenAICompatibleChat(options.model, DEFAULT_PATH, options.streamLineLimit);
-
 /** What an OpenAI-compatible API may do differently from OpenAI's; every field is optional. */
 export interface OpenAICompatibleChatOptions {
   /**
@@ -21,41 +13,89 @@ export interface OpenAICompatibleChatOptions {
    * throw GatewayError('invalid_request') for a model it cannot address.
    */
   path?(model: string): string;
+  /** OpenAI parameter → the name the API reads it under (`{ max_completion_tokens: 'max_tokens' }`). */
+  renames?: Readonly<Record<string, string>>;
+  /** OpenAI parameters the API lacks: not sent, and reported in `x-llmproxy-dropped-params`. */
+  drops?: readonly string[];
+  /** The message of an error answer whose JSON is not OpenAI's `{"error": {"message"}}`; default {@link openaiErrorMessage}. */
+  errorMessage?(body: Buffer): string | undefined;
 }
 
+/** The options above resolved once per factory, so a request pays only for the hooks it has. */
+interface Shape {
+  path: (model: string) => string;
+  renames: ReadonlyArray<readonly [string, string]>;
+  drops: readonly string[];
+  errorMessage: (body: Buffer) => string | undefined;
+}
+
+const OPENAI_SHAPE: Shape = { path: () => DEFAULT_PATH, renames: [], drops: [], errorMessage: openaiErrorMessage };
+
 /**
- * The translator above for an API that differs from OpenAI's as `options` say.
+ * Protocol mode for OpenAI-compatible providers (OpenAI, the demo upstream, xAI, Ollama, Azure
+ * OpenAI): the request goes out as the client wrote it with the provider's model id; answers
+ * come back parsed (for usage and stream integrity) and re-serialised unchanged. A stream must
+ * end with `data: [DONE]`. One translator per request; it holds the stream's decoder and state.
+ */
+export const openaiCompatibleChat: ChatTranslatorFactory = (options) => new OpenAICompatibleChat(options.model, OPENAI_SHAPE, options.streamLineLimit);
+
+/**
+ * The translator above for an API that differs from OpenAI's as `options` say; without any
+ * option, {@link openaiCompatibleChat} itself (so providers that differ in nothing share it).
  *
  * @example
  * // Azure OpenAI: the deployment and the API version are in the URL.
  * chat: openaiCompatibleChatWith({ path: (model) => `/openai/deployments/${model}/chat/completions?api-version=2024-10-21` })
+ * // An API that calls the cap `max_tokens` only and has no `seed`.
+ * chat: openaiCompatibleChatWith({ renames: { max_completion_tokens: 'max_tokens' }, drops: ['seed'] })
  */
 export function openaiCompatibleChatWith(options: OpenAICompatibleChatOptions): ChatTranslatorFactory {
-  const path = options.path;
-  if (!path) return openaiCompatibleChat;
-  return (translator) => new OpenAICompatibleChat(translator.model, path(translator.model), translator.streamLineLimit);
+  const renames = Object.entries(options.renames ?? {});
+  const drops = options.drops ?? [];
+  if (!options.path && renames.length === 0 && drops.length === 0 && !options.errorMessage) return openaiCompatibleChat;
+  const shape: Shape = {
+    path: options.path ?? OPENAI_SHAPE.path,
+    renames,
+    drops,
+    errorMessage: options.errorMessage ?? openaiErrorMessage,
+  };
+  return (translator) => new OpenAICompatibleChat(translator.model, shape, translator.streamLineLimit);
 }
 
 class OpenAICompatibleChat implements ChatTranslator {
   readonly #model: string;
   readonly #path: string;
+  readonly #shape: Shape;
   readonly #sse: SseDecoder;
   #done = false;
   #failure: StreamIncomplete | undefined;
   #usage: { inputTokens: number; outputTokens: number } | undefined;
 
-  constructor(model: string, path: string, lineLimit: number | undefined) {
+  constructor(model: string, shape: Shape, lineLimit: number | undefined) {
     this.#model = model;
-    this.#path = path;
+    this.#path = shape.path(model);
+    this.#shape = shape;
     this.#sse = new SseDecoder({ lineLimit });
   }
 
   request(body: ChatRequest): NativeRequest {
+    const native: Record<string, unknown> = { ...body, model: this.#model };
+    const dropped: string[] = [];
+    for (const name of this.#shape.drops) {
+      if (!Object.hasOwn(native, name)) continue;
+      delete native[name];
+      dropped.push(name);
+    }
+    for (const [from, to] of this.#shape.renames) {
+      if (!Object.hasOwn(native, from)) continue;
+      native[to] = native[from];
+      delete native[from];
+    }
     return {
       path: this.#path,
       headers: { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' },
-      body: Buffer.from(JSON.stringify({ ...body, model: this.#model })),
-      dropped: [],
+      body: Buffer.from(JSON.stringify(native)),
+      dropped,
     };
   }
 
@@ -108,7 +148,7 @@ class OpenAICompatibleChat implements ChatTranslator {
   }
 
   errorMessage(body: Buffer): string | undefined {
-    return openaiErrorMessage(body);
+    return this.#shape.errorMessage(body);
   }
 
   usage(): { inputTokens: number; outputTokens: number } | undefined {

@@ -6,6 +6,8 @@ import { num, parseEventJson, str, type UsageReader } from '../usage.js';
  * `response.completed` event's `response`.
  */
 export const openaiUsage: UsageReader = {
+  // Only events that mention usage are parsed: chunks and `response.completed` carry `"usage"`.
+  eventMarker: '"usage',
   json(body, acc) {
     read(body, acc);
   },

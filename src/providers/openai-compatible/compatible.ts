@@ -5,8 +5,9 @@ import { rules } from '../transparent-path.js';
 import type { ProviderContext, ProviderParts } from '../types.js';
 
 /**
- * What every OpenAI-compatible provider shares (OpenAI itself, the demo upstream, and later xAI,
- * Ollama): the inference routes of the OpenAI API and Bearer authentication.
+ * What every OpenAI-compatible provider shares (OpenAI itself, the demo upstream, xAI, Ollama,
+ * Azure): the inference routes of the OpenAI API (`served` in defineCompatibleProvider picks
+ * them by `source`) and Bearer authentication.
  */
 export const OPENAI_INFERENCE_RULES = rules(
   'POST v1/chat/completions',
@@ -28,3 +29,14 @@ export function bearerFromApiKey(auth: ApiKeyAuth, ctx: ProviderContext): Pick<P
     sign: applyHeaderCredential,
   };
 }
+
+/** The route protocol-mode chat is sent to; a provider serving it gets the chat translator. */
+export const CHAT_ROUTE = 'POST v1/chat/completions';
+/** The route protocol-mode embeddings are sent to; a provider serving it gets the embeddings translator. */
+export const EMBEDDINGS_ROUTE = 'POST v1/embeddings';
+
+/**
+ * Where OpenAI's request bodies put the completion cap: chat's `max_tokens` and
+ * `max_completion_tokens`, the Responses API's `max_output_tokens`.
+ */
+export const OPENAI_CAP_FIELDS: readonly string[] = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'];

@@ -12,17 +12,29 @@ const DEFAULT_PATH = '/v1/embeddings';
  * `encoding_format` included; the answer is parsed for usage. A provider that ignores `base64`
  * and answers floats is fine: the gateway converts to the format asked for.
  */
-export const openaiCompatibleEmbeddings: EmbeddingsTranslatorFactory = (options) => new OpenAICompatibleEmbeddings(options.model, DEFAULT_PATH);
+export const openaiCompatibleEmbeddings: EmbeddingsTranslatorFactory = (options) => new OpenAICompatibleEmbeddings(options.model, DEFAULT_PATH, openaiErrorMessage);
+
+/** What an OpenAI-compatible embeddings API may do differently from OpenAI's; every field is optional. */
+export interface OpenAICompatibleEmbeddingsOptions {
+  /** The native path and query for a model id (default `/v1/embeddings`); may throw GatewayError('invalid_request'). */
+  path?(model: string): string;
+  /** The message of an error answer in another JSON shape; default {@link openaiErrorMessage}. */
+  errorMessage?(body: Buffer): string | undefined;
+}
 
 /**
- * The translator above at another path (Azure: per deployment, with an API version). `path` may
- * throw GatewayError('invalid_request') for a model it cannot address.
+ * The translator above for an API that differs as `options` say; without any option,
+ * {@link openaiCompatibleEmbeddings} itself.
  *
  * @example
- * openaiCompatibleEmbeddingsAt((model) => `/openai/deployments/${model}/embeddings?api-version=2024-10-21`)
+ * // Azure: per deployment, with an API version.
+ * openaiCompatibleEmbeddingsWith({ path: (model) => `/openai/deployments/${model}/embeddings?api-version=2024-10-21` })
  */
-export function openaiCompatibleEmbeddingsAt(path: (model: string) => string): EmbeddingsTranslatorFactory {
-  return (options) => new OpenAICompatibleEmbeddings(options.model, path(options.model));
+export function openaiCompatibleEmbeddingsWith(options: OpenAICompatibleEmbeddingsOptions): EmbeddingsTranslatorFactory {
+  if (!options.path && !options.errorMessage) return openaiCompatibleEmbeddings;
+  const path = options.path ?? (() => DEFAULT_PATH);
+  const errorMessage = options.errorMessage ?? openaiErrorMessage;
+  return (translator) => new OpenAICompatibleEmbeddings(translator.model, path(translator.model), errorMessage);
 }
 
 /** An embeddings list whose every item's `embedding` is numbers or a base64 string. */
@@ -42,11 +54,13 @@ function isEmbeddingsList(v: unknown): v is EmbeddingsResponse {
 class OpenAICompatibleEmbeddings implements EmbeddingsTranslator {
   readonly #model: string;
   readonly #path: string;
+  readonly #errorMessage: (body: Buffer) => string | undefined;
   #usage: { inputTokens: number } | undefined;
 
-  constructor(model: string, path: string) {
+  constructor(model: string, path: string, errorMessage: (body: Buffer) => string | undefined) {
     this.#model = model;
     this.#path = path;
+    this.#errorMessage = errorMessage;
   }
 
   request(body: EmbeddingsRequest): NativeRequest {
@@ -68,7 +82,7 @@ class OpenAICompatibleEmbeddings implements EmbeddingsTranslator {
   }
 
   errorMessage(body: Buffer): string | undefined {
-    return openaiErrorMessage(body);
+    return this.#errorMessage(body);
   }
 
   usage(): { inputTokens: number } | undefined {
