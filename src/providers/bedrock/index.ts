@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { duration, endpointUrl, type Endpoint } from '../../config-fields/fields.js';
-import { awsCredential } from '../../credentials/aws/index.js';
+import { awsKind } from '../../credentials/aws/kind.js';
 import { awsAuthSchema } from '../../credentials/aws/schema.js';
+import { kindContext } from '../../credentials/kind.js';
 import type { Credential } from '../../credentials/types.js';
 import { applyHeaderCredential } from '../../signing/header.js';
 import { signSigV4 } from '../../signing/sigv4.js';
@@ -77,17 +78,9 @@ export const bedrock = defineProvider({
   },
   setup(name, config, ctx) {
     const region = config.region;
-    const { credential, bearer, close } = awsCredential(config.authentication, {
-      region,
-      secrets: ctx.secrets,
-      scrubber: ctx.scrubber,
-      baseDir: ctx.baseDir,
-      ...(config.credential_refresh_window !== undefined ? { policy: { refreshWindowMs: config.credential_refresh_window } } : {}),
-      onFetch: ({ method, ok, error }) => {
-        ctx.metrics.credentialRefresh.inc({ provider: 'bedrock', method, status: ok ? 'success' : 'failure' });
-        if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
-      },
-    });
+    const { credential, close } = awsKind.build(config.authentication, { ...kindContext(ctx, name, 'bedrock', config.credential_refresh_window), region });
+    // A Bedrock API key is sent as `Authorization: Bearer` instead of a SigV4 signature.
+    const bearer = config.authentication.type === 'bearer_token';
     const hosts = new Map<string, string>();
     const hostOf = (endpoint: Endpoint): string => {
       let host = hosts.get(endpoint.origin);
