@@ -24,9 +24,8 @@ export interface AwsCredentialContext {
 
 /** The credential an AWS instance signs with, plus whatever must be released at shutdown. */
 export interface AwsCredentialParts {
+  /** A bearer credential for `bearer_token` (a Bedrock API key, sent instead of a SigV4 signature). */
   credential: CachedCredential<AwsCredential> | CachedCredential<BearerCredential>;
-  /** True for `bearer_token`: requests carry the Bedrock API key instead of a SigV4 signature. */
-  bearer: boolean;
   close(): void;
 }
 
@@ -69,9 +68,9 @@ export function awsCredential(auth: AwsAuth, ctx: AwsCredentialContext): AwsCred
   const close = () => closers.forEach((c) => c());
   if (auth.type === 'bearer_token') {
     const handle = ctx.secrets.handle(auth.token, auth.refresh_interval);
-    return { credential: new StaticCredential(handle, 'bearer_token', (token) => ({ type: 'bearer', token: token! })), bearer: true, close };
+    return { credential: new StaticCredential(handle, 'bearer_token', (token) => ({ type: 'bearer', token: token! })), close };
   }
-  return { credential: build(auth), bearer: false, close };
+  return { credential: build(auth), close };
 }
 
 /**
