@@ -1,24 +1,34 @@
-import { apiKeyAuthenticator } from './authenticator.js';
-import { federatedClientAuth } from './federated.js';
-import { localClientAuth } from './local.js';
+import type { ClientAuthParts, ExchangeParts } from './kind.js';
+import { LocalIdentity } from './local-identity.js';
+import { CLIENT_AUTH_KINDS } from './registry.js';
 import type { ClientAuth, ClientAuthDeps } from './types.js';
 
 /**
- * Assembles layer 1 from config: passwords, TOTP and sessions (local.ts), OIDC, the AWS ALB
- * header and Kubernetes service-account tokens (federated.ts), and API keys, which come last
- * and also decide requests that present no credential at all.
+ * Assembles layer 1 from config: every kind in CLIENT_AUTH_KINDS, set up in registry order
+ * (which is the order their authenticators are asked). Routes are made once every kind is set
+ * up, so a kind that exchanges credentials (sessions) sees every kind's offer.
  */
 export async function buildClientAuth(deps: ClientAuthDeps): Promise<ClientAuth> {
-  const parts = [await localClientAuth(deps), await federatedClientAuth(deps)];
+  let identity: LocalIdentity | undefined;
+  // The identity store's poll interval is configured as `auth.basic.change_poll`.
+  const ctx = { ...deps, local: () => (identity ??= new LocalIdentity(deps, deps.config.auth.basic.change_poll)) };
+  const parts: ClientAuthParts[] = [];
+  for (const kind of CLIENT_AUTH_KINDS) parts.push(await kind.setup(ctx));
+  const exchange: ExchangeParts = {
+    authenticators: parts.flatMap((p) => p.exchange?.authenticators ?? []),
+    steps: parts.flatMap((p) => p.exchange?.steps ?? []),
+  };
   return {
-    authenticators: [...parts.flatMap((p) => p.authenticators ?? []), apiKeyAuthenticator(deps.verifier)],
+    authenticators: parts.flatMap((p) => p.authenticators ?? []),
     after: parts.flatMap((p) => p.after ?? []),
-    routes: parts.flatMap((p) => p.routes ?? []),
+    routes: parts.flatMap((p) => p.routes?.(exchange) ?? []),
     async start() {
+      await identity?.watch.start();
       for (const p of parts) await p.start?.();
     },
     async stop() {
       for (const p of parts) await p.stop?.();
+      await identity?.watch.stop();
     },
   };
 }

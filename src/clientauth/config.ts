@@ -1,23 +1,19 @@
 import { z } from 'zod';
 import { duration } from '../config-fields/fields.js';
-import { FEDERATED_AUTH_FIELDS } from './federated-config.js';
-import { LOCAL_AUTH_FIELDS } from './local-config.js';
 import { PERMISSIONS } from './rbac.js';
+import { CLIENT_AUTH_KINDS } from './registry.js';
 
-/** The `auth` section: API keys, failed attempts, then the local and federated client-auth kinds. */
+/** Each kind's `auth` section under its name, typed from the registry's tuple. */
+type KindSections<Kinds extends ReadonlyArray<{ section: string; schema: z.ZodType }>> = { [K in Kinds[number] as K['section']]: K['schema'] };
+
+function kindSections<Kinds extends ReadonlyArray<{ section: string; schema: z.ZodType }>>(kinds: Kinds): KindSections<Kinds> {
+  // Object.fromEntries cannot know the keys; they are exactly the kinds' sections, as the type says.
+  return Object.fromEntries(kinds.map((k) => [k.section, k.schema])) as KindSections<Kinds>;
+}
+
+/** The `auth` section: every client-auth kind's section (from the registry), and the failed-attempt throttle. */
 export const authSchema = z.strictObject({
-  api_keys: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      require_totp: z.boolean().default(false),
-      /** How long a verified key is trusted without a slow hash (revocations still apply at once). */
-      cache_ttl: duration().prefault('10m'),
-      /** How often the store is polled for revocations made by other processes. */
-      revocation_poll: duration().prefault('1s'),
-      /** Create and print one admin key on first start with an empty store. */
-      bootstrap_admin: z.boolean().default(true),
-    })
-    .prefault({}),
+  ...kindSections(CLIENT_AUTH_KINDS),
   failed_attempts: z
     .strictObject({
       /** Failed authentications per client address within `window` before 429. */
@@ -29,8 +25,6 @@ export const authSchema = z.strictObject({
       max_concurrent: z.number().int().positive().default(32),
     })
     .prefault({}),
-  ...LOCAL_AUTH_FIELDS,
-  ...FEDERATED_AUTH_FIELDS,
 });
 
 const roleName = z.string().regex(/^[a-z][a-z0-9_.:-]{0,62}$/, 'role names are lower case letters, digits, "_", ".", ":" and "-", starting with a letter');

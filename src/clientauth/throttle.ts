@@ -1,4 +1,3 @@
-import type { AuthConfig } from './config.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { addressBucket } from './client-address.js';
 import { VerificationLimiter, type VerificationLimits } from './verification-limiter.js';
@@ -97,8 +96,8 @@ export class FailedAttemptThrottle {
     this.#limiter = new VerificationLimiter({ ...concurrency, perClientQueue: concurrency.perClientQueue ?? Math.max(options.limit, 4 * concurrency.perClient) });
   }
 
-  /** From `auth.failed_attempts`. */
-  static fromConfig(config: AuthConfig['failed_attempts']): FailedAttemptThrottle {
+  /** From `auth.failed_attempts` (config.ts; typed here by its fields, so this file needs nothing of the config's root). */
+  static fromConfig(config: { limit: number; window: number; max_concurrent_per_client: number; max_concurrent: number }): FailedAttemptThrottle {
     return new FailedAttemptThrottle({
       limit: config.limit,
       windowMs: config.window,

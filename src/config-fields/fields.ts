@@ -51,7 +51,7 @@ export function isSecretField(schema: z.core.$ZodType): boolean {
   return SECRET_FIELDS.get(schema)?.secret === true;
 }
 
-/** A field that holds a secret: only a reference to a supported store is accepted. */
+/** A field that holds a secret: only a reference to a supported store, valid for that store, is accepted. */
 export function secretRef() {
   const reference = z.string().superRefine((text, ctx) => {
     const ref = parseSecretRef(text);
@@ -59,12 +59,17 @@ export function secretRef() {
       ctx.addIssue({ code: 'custom', message: LITERAL_SECRET });
       return;
     }
-    if (!SECRET_STORES.has(ref.scheme)) {
+    const store = SECRET_STORES.get(ref.scheme);
+    if (!store) {
       ctx.addIssue({
         code: 'custom',
         message: `unsupported secret store "${ref.scheme}" (supported: ${[...SECRET_STORES.keys()].join(', ')})`,
       });
+      return;
     }
+    // The store's own syntax check, so a malformed reference fails the load naming its field.
+    const problem = store.validate(ref);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   });
   return secretField(reference);
 }

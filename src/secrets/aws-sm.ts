@@ -9,7 +9,7 @@
  * The SDK is loaded only when an `aws-sm` reference is first read. One client per process
  * (per region) serves every reference. Errors name the reference, never a value.
  */
-import type { SecretRef } from './ref.js';
+import { parseProblem, type SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
 
 export type AwsSmErrorCode = 'AWS_SM_CONFIG' | 'AWS_SM_BAD_REFERENCE' | 'AWS_SM_FAILED' | 'AWS_SM_FIELD_MISSING' | 'AWS_SM_NOT_TEXT';
@@ -24,13 +24,22 @@ export class AwsSmError extends Error {
   }
 }
 
-/** Splits `prod/openai#api_key` into the secret id and the optional field. */
+/**
+ * A Secrets Manager secret ARN: `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html#iam-resources).
+ */
+const SECRET_ARN = /^arn:aws(?:-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d+:secret:[^:\s]+$/;
+
+/** Splits `prod/openai#api_key` into the secret id and the optional field; refuses a malformed ARN. */
 export function parseAwsSmPath(ref: SecretRef): { secretId: string; field: string | undefined } {
   const hash = ref.path.lastIndexOf('#');
   const secretId = (hash < 0 ? ref.path : ref.path.slice(0, hash)).trim();
   const field = hash < 0 ? undefined : ref.path.slice(hash + 1);
   if (secretId === '' || field === '') {
     throw new AwsSmError('AWS_SM_BAD_REFERENCE', `${ref.raw}: expected \${aws-sm:<secret-id>} or \${aws-sm:<secret-id>#<field>}, e.g. \${aws-sm:prod/openai#api_key}`);
+  }
+  if (secretId.startsWith('arn:') && !SECRET_ARN.test(secretId)) {
+    throw new AwsSmError('AWS_SM_BAD_REFERENCE', `${ref.raw}: not a Secrets Manager secret ARN; expected arn:aws:secretsmanager:<region>:<account-id>:secret:<name>`);
   }
   return { secretId, field };
 }
@@ -101,6 +110,7 @@ export async function readAwsSm(ref: SecretRef, signal?: AbortSignal, env: NodeJ
 
 export const awsSmStore: SecretStore = {
   scheme: 'aws-sm',
+  validate: (ref) => parseProblem(() => parseAwsSmPath(ref)),
   read(ref, ctx) {
     return readAwsSm(ref, ctx.signal);
   },

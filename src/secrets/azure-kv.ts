@@ -11,7 +11,7 @@
  * loopback vaults (emulators). One credential per process and one client per vault serve every
  * reference. Errors name the reference, never a value.
  */
-import type { SecretRef } from './ref.js';
+import { parseProblem, type SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
 
 export type AzureKvErrorCode = 'AZURE_KV_BAD_REFERENCE' | 'AZURE_KV_FAILED' | 'AZURE_KV_EMPTY';
@@ -98,6 +98,7 @@ export async function readAzureKv(ref: SecretRef, signal?: AbortSignal): Promise
 
 export const azureKvStore: SecretStore = {
   scheme: 'azure-kv',
+  validate: (ref) => parseProblem(() => parseAzureKvPath(ref)),
   read(ref, ctx) {
     return readAzureKv(ref, ctx.signal);
   },

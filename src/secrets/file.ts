@@ -9,6 +9,12 @@ import type { SecretStore } from './types.js';
  */
 export const fileStore: SecretStore = {
   scheme: 'file',
+  validate(ref) {
+    if (ref.path.includes('\u0000')) return `${ref.raw}: a file path cannot hold a NUL character`;
+    // A folder is never a secret; a trailing slash is a path cut short.
+    if (/[/\\]\s*$/.test(ref.path)) return `${ref.raw}: names a folder; expected \${file:<path of a file>}`;
+    return undefined;
+  },
   async read(ref, ctx) {
     const path = resolve(ctx.baseDir, ref.path);
     let text: string;

@@ -17,6 +17,10 @@ class ScriptedStore implements SecretStore {
     this.#answers = answers;
   }
 
+  validate(): undefined {
+    return undefined;
+  }
+
   /** Holds every read until open() is called. */
   hold(): void {
     this.#gate = new Promise((r) => (this.#open = r));

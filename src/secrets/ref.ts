@@ -22,3 +22,16 @@ export function parseSecretRef(text: string): SecretRef | undefined {
   }
   return { scheme, path: path!, raw: text };
 }
+
+/**
+ * A store's `validate` from its reference parser: the parser's message when it throws (stores'
+ * parse errors name the reference and the expected form, never a value), else undefined.
+ */
+export function parseProblem(parse: () => unknown): string | undefined {
+  try {
+    parse();
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}

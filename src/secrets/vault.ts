@@ -29,7 +29,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { SecretRef } from './ref.js';
+import { parseProblem, type SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
 
 export const DEFAULT_K8S_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -347,6 +347,7 @@ export function sharedVaultClient(env: NodeJS.ProcessEnv = process.env): VaultCl
 
 export const vaultStore: SecretStore = {
   scheme: 'vault',
+  validate: (ref) => parseProblem(() => parseVaultPath(ref)),
   read(ref, ctx) {
     return sharedVaultClient().read(ref, ctx.signal);
   },

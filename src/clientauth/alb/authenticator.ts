@@ -1,7 +1,7 @@
 import { verify } from 'node:crypto';
 import type { Logger } from '../../observability/logger.js';
 import type { Authenticator, AuthOutcome } from '../authenticator.js';
-import type { AlbAuthConfig } from '../federated-config.js';
+import type { AlbAuthConfig } from './config.js';
 import { federatedPrincipal } from '../oidc/authenticator.js';
 import { decodeJsonSegment } from '../oidc/jwt.js';
 import type { RoleTable } from '../rbac.js';

@@ -2,7 +2,7 @@ import { jwtVerify } from 'jose';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Authenticator, AuthOutcome } from '../authenticator.js';
-import type { KubernetesAuthConfig } from '../federated-config.js';
+import type { KubernetesAuthConfig } from './config.js';
 import { bearerJwt } from '../oidc/bearer.js';
 import { ALL_SCOPES, NO_LIMITS } from '../oidc/authenticator.js';
 import { IssuerKeys, verificationFailure } from '../oidc/key-set.js';

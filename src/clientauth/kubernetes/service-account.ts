@@ -1,4 +1,4 @@
-import type { KubernetesAuthConfig } from '../federated-config.js';
+import type { KubernetesAuthConfig } from './config.js';
 
 export interface ServiceAccount {
   namespace: string;

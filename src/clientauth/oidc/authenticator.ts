@@ -1,6 +1,6 @@
 import { jwtVerify, type JWTPayload } from 'jose';
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { OidcIssuerConfig } from '../federated-config.js';
+import type { OidcIssuerConfig } from './config.js';
 import type { Authenticator, AuthOutcome } from '../authenticator.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Principal } from '../../request/principal.js';

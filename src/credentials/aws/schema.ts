@@ -12,7 +12,7 @@ const common = {
   refresh_interval: duration().optional(),
 };
 
-const defaultCredentials = z.strictObject({
+export const defaultCredentials = z.strictObject({
   type: z.literal('default_credentials'),
   /** A profile of the shared config/credentials files; default: $AWS_PROFILE, else `default`. */
   profile: z.string().min(1).optional(),
@@ -36,7 +36,7 @@ function accessKeyId() {
   return secretField(field);
 }
 
-const accessKeys = z.strictObject({
+export const accessKeys = z.strictObject({
   type: z.literal('access_keys'),
   /** Not a secret (it names the key), so a literal is accepted; a reference works too. */
   access_key_id: accessKeyId(),
@@ -48,7 +48,7 @@ const accessKeys = z.strictObject({
 const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)');
 const sessionName = z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@_-');
 
-const webIdentity = z.strictObject({
+export const webIdentity = z.strictObject({
   type: z.literal('web_identity'),
   role_arn: roleArn,
   /** The projected service-account token (IRSA); re-read at every refresh, kubelet rotates it. */
@@ -59,7 +59,7 @@ const webIdentity = z.strictObject({
 });
 
 /** Seed 000's spelling of IRSA: role and token file default to what EKS injects. */
-const workloadIdentity = z.strictObject({
+export const workloadIdentity = z.strictObject({
   type: z.literal('workload_identity'),
   provider: z.literal('aws_irsa'),
   role_arn: roleArn.optional(),
@@ -68,7 +68,7 @@ const workloadIdentity = z.strictObject({
   ...common,
 });
 
-const bearerToken = z.strictObject({
+export const bearerToken = z.strictObject({
   type: z.literal('bearer_token'),
   /** A Bedrock API key, sent as `Authorization: Bearer`; requests are not SigV4-signed. */
   token: secretRef(),
@@ -93,7 +93,7 @@ export interface AssumeRoleAuth {
   refresh_interval?: number | undefined;
 }
 
-const assumeRole = z.strictObject({
+export const assumeRole = z.strictObject({
   type: z.literal('assume_role'),
   role_arn: roleArn,
   external_id: z.string().min(2).max(1224).optional(),

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { duration, endpointUrl } from '../../config-fields/fields.js';
-import { entraCredential } from '../../credentials/azure/index.js';
+import { azureKind } from '../../credentials/azure/kind.js';
 import { entraAuthSchemas } from '../../credentials/azure/schema.js';
-import { StaticCredential } from '../../credentials/static/index.js';
+import { kindContext, type BuiltCredential } from '../../credentials/kind.js';
+import { staticKind } from '../../credentials/static/kind.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
-import type { CachedCredential } from '../../credentials/types.js';
 import { applyHeaderCredential, type HeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { OPENAI_INFERENCE_RULES, OPENAI_TRANSCRIPTS, defineCompatibleProvider } from '../openai-compatible/index.js';
@@ -52,25 +52,17 @@ const AZURE_RULES = rules(
   ...OPENAI_INFERENCE_RULES.map((r) => `${r.method ?? ''} openai/${r.segments.join('/')}`.trim()),
 );
 
-function credentialFor(name: string, auth: AzureAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): CachedCredential<HeaderCredential> & { close?(): void } {
+function credentialFor(name: string, auth: AzureAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): BuiltCredential<HeaderCredential> {
+  const kinds = kindContext(ctx, name, 'azure', refreshWindowMs);
   switch (auth.type) {
     case 'api_key':
-      return new StaticCredential(ctx.secrets.handle(auth.api_key, auth.refresh_interval), 'api_key', (value) => ({ type: 'header', name: 'api-key', value }));
+      return staticKind.build(auth, { ...kinds, header: (value) => ({ type: 'header', name: 'api-key', value }) });
     case 'client_secret':
     case 'client_certificate':
     case 'managed_identity':
     case 'workload_identity':
     case 'default_credentials':
-      return entraCredential(auth, {
-        secrets: ctx.secrets,
-        scrubber: ctx.scrubber,
-        baseDir: ctx.baseDir,
-        ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
-        onFetch: ({ method, ok, error }) => {
-          ctx.metrics.credentialRefresh.inc({ provider: 'azure', method, status: ok ? 'success' : 'failure' });
-          if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
-        },
-      });
+      return azureKind.build(auth, kinds);
     default:
       return auth satisfies never;
   }
@@ -106,10 +98,10 @@ export const azure = defineCompatibleProvider({
   // none and is not retried (a static key cannot be refetched).
   staleCredential: (status, headers) => status === 401 && /^bearer\b/i.test(String(headers['www-authenticate'] ?? '')),
   setup(name, config, ctx): ProviderParts<HeaderCredential> {
-    const credential = credentialFor(name, config.authentication, config.credential_refresh_window, ctx);
+    const { credential, close } = credentialFor(name, config.authentication, config.credential_refresh_window, ctx);
     return {
       credential,
-      ...(credential.close !== undefined ? { close: async () => credential.close!() } : {}),
+      ...(close !== undefined ? { close: async () => close() } : {}),
       sign: applyHeaderCredential,
       chat: azureChat(config.api_version, config.deployments),
       embeddings: azureEmbeddings(config.api_version, config.deployments),

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { duration, endpointUrl, type Endpoint } from '../../config-fields/fields.js';
-import { awsCredential } from '../../credentials/aws/index.js';
+import { awsKind } from '../../credentials/aws/kind.js';
 import { awsAuthSchema } from '../../credentials/aws/schema.js';
+import { kindContext } from '../../credentials/kind.js';
 import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import { signSigV4, type AwsCredential } from '../../signing/sigv4.js';
 import { instanceSchema } from '../instance-schema.js';
@@ -99,17 +100,7 @@ export const bedrock = defineProvider({
   },
   setup(name, config, ctx): ProviderParts<AwsCredential | BearerCredential> {
     const region = config.region;
-    const { credential, close } = awsCredential(config.authentication, {
-      region,
-      secrets: ctx.secrets,
-      scrubber: ctx.scrubber,
-      baseDir: ctx.baseDir,
-      ...(config.credential_refresh_window !== undefined ? { policy: { refreshWindowMs: config.credential_refresh_window } } : {}),
-      onFetch: ({ method, ok, error }) => {
-        ctx.metrics.credentialRefresh.inc({ provider: 'bedrock', method, status: ok ? 'success' : 'failure' });
-        if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
-      },
-    });
+    const { credential, close } = awsKind.build(config.authentication, { ...kindContext(ctx, name, 'bedrock', config.credential_refresh_window), region });
     const hosts = new Map<string, string>();
     const hostOf = (endpoint: Endpoint): string => {
       let host = hosts.get(endpoint.origin);

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { duration, type Endpoint } from '../../config-fields/fields.js';
-import { ociAuthSchema, ociCredential } from '../../credentials/oci/index.js';
+import { kindContext } from '../../credentials/kind.js';
+import { ociAuthSchema } from '../../credentials/oci/index.js';
+import { ociKind } from '../../credentials/oci/kind.js';
 import { signOci, type OciCredential } from '../../signing/oci.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
@@ -70,10 +72,10 @@ export const oci = defineProvider({
       return host;
     };
     const compartmentId = config.compartment_id;
-    const credential = ociCredential(name, config.authentication, ctx, config.credential_refresh_window);
+    const { credential, close } = ociKind.build(config.authentication, kindContext(ctx, name, 'oci', config.credential_refresh_window));
     return {
       credential,
-      ...(credential.close ? { close: async () => credential.close!() } : {}),
+      ...(close ? { close: async () => close() } : {}),
       sign: (req, cred, endpoint) => signOci(req, cred, hostOf(endpoint)),
       region: config.region,
       endpoint: regionEndpoint(config.region),

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { duration, secretRef } from '../../config-fields/fields.js';
-import { gcpCredential } from '../../credentials/gcp/index.js';
+import { gcpKind } from '../../credentials/gcp/kind.js';
+import { kindContext, type BuiltCredential } from '../../credentials/kind.js';
 import { gcpAuthSchemas } from '../../credentials/gcp/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
-import type { CachedCredential } from '../../credentials/types.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import type { UpstreamRequest } from '../../upstream/types.js';
@@ -151,10 +151,10 @@ export const vertex = defineProvider({
     const { project, location } = config;
     const gemini = geminiChat({ project, location });
     const claude = vertexClaudeChat({ project, location });
-    const credential = vertexCredential(name, config.authentication, config.credential_refresh_window, ctx, project);
+    const { credential, close } = vertexCredential(name, config.authentication, config.credential_refresh_window, ctx, project);
     return {
       credential,
-      ...(credential.close !== undefined ? { close: async () => credential.close!() } : {}),
+      ...(close !== undefined ? { close: async () => close() } : {}),
       sign: applyVertexCredential,
       region: location,
       endpoint: vertexEndpoint(location),
@@ -166,24 +166,14 @@ export const vertex = defineProvider({
 });
 
 /** The instance's credential source for its authentication block. */
-function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext, project: string): CachedCredential<BearerCredential> & { close?(): void } {
+function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext, project: string): BuiltCredential<BearerCredential> {
   switch (auth.type) {
     case 'access_token':
-      return new StaticCredential(ctx.secrets.handle(auth.token, auth.refresh_interval), 'access_token', (token) => ({ type: 'bearer', token }));
+      return { credential: new StaticCredential(ctx.secrets.handle(auth.token, auth.refresh_interval), 'access_token', (token) => ({ type: 'bearer', token })) };
     case 'service_account':
     case 'default_credentials':
     case 'external_account':
-      return gcpCredential(auth, {
-        secrets: ctx.secrets,
-        scrubber: ctx.scrubber,
-        baseDir: ctx.baseDir,
-        project,
-        ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
-        onFetch: ({ method, ok, error }) => {
-          ctx.metrics.credentialRefresh.inc({ provider: 'vertex', method, status: ok ? 'success' : 'failure' });
-          if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
-        },
-      });
+      return gcpKind.build(auth, { ...kindContext(ctx, name, 'vertex', refreshWindowMs), project });
     default:
       auth satisfies never;
       throw new Error('unknown vertex authentication type');

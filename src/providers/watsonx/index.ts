@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration, secretRef, type Endpoint } from '../../config-fields/fields.js';
-import { ibmIamCredential } from '../../credentials/ibm/index.js';
+import { ibmKind } from '../../credentials/ibm/kind.js';
+import { kindContext } from '../../credentials/kind.js';
 import { ibmApiKeyAuth, ibmTrustedProfileAuth } from '../../credentials/ibm/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
 import type { CachedCredential } from '../../credentials/types.js';
@@ -79,17 +80,8 @@ function watsonxCredential(name: string, auth: WatsonxAuth, refreshWindowMs: num
     }
     case 'api_key':
     case 'trusted_profile': {
-      const credential = ibmIamCredential(auth, {
-        secrets: ctx.secrets,
-        scrubber: ctx.scrubber,
-        baseDir: ctx.baseDir,
-        ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
-        onFetch: ({ method, ok, error }) => {
-          ctx.metrics.credentialRefresh.inc({ provider: 'watsonx', method, status: ok ? 'success' : 'failure' });
-          if (!ok) ctx.logger.warn({ instance: name, method, error }, 'provider credential fetch failed');
-        },
-      });
-      return { credential, close: async () => credential.close() };
+      const { credential, close } = ibmKind.build(auth, kindContext(ctx, name, 'watsonx', refreshWindowMs));
+      return { credential, close: async () => close() };
     }
     default:
       return auth satisfies never;
