@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { observe, renderParameterTable } from '../../src/protocol/parameter-table.js';
 import type { ChatTranslatorFactory } from '../../src/protocol/translator.js';
-import { anthropicChat } from '../../src/providers/anthropic/openai_to_anthropic.js';
+import { anthropicChat } from '../../src/protocol/anthropic-messages/index.js';
 import { converseChat } from '../../src/providers/bedrock/openai_to_converse.js';
 import { azureChat } from '../../src/providers/azure/deployment.js';
 import { openaiCompatibleChat } from '../../src/providers/openai/chat.js';

@@ -5,7 +5,7 @@ import { applyHeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider } from '../types.js';
-import { anthropicChat } from './openai_to_anthropic.js';
+import { anthropicChat } from '../../protocol/anthropic-messages/index.js';
 import { anthropicUsage } from './usage.js';
 
 const schema = instanceSchema('anthropic', {}, z.discriminatedUnion('type', [apiKeyAuthSchema]));
