@@ -14,6 +14,22 @@ export interface TokenCounts {
 
 export type ChunkDelta = ChatCompletionChunk['choices'][number]['delta'];
 
+/**
+ * What a provider's finish reason means: finished (with OpenAI's reason, null when there is no
+ * equivalent, never a guessed one), failed (the answer is unusable: a 502, or StreamIncomplete
+ * in a stream), or not finished yet.
+ */
+export type ProviderFinish = { kind: 'finished'; reason: FinishReason | null } | { kind: 'failed'; reason: string } | { kind: 'open' };
+
+/** Token counts from the two numbers a provider reported; undefined when it reported neither. */
+export function tokenCounts(input: unknown, output: unknown): TokenCounts | undefined {
+  const n = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const i = n(input);
+  const o = n(output);
+  if (i === undefined && o === undefined) return undefined;
+  return { inputTokens: i ?? 0, outputTokens: o ?? 0 };
+}
+
 export function chatUsage(t: TokenCounts): ChatUsage {
   return { prompt_tokens: t.inputTokens, completion_tokens: t.outputTokens, total_tokens: t.inputTokens + t.outputTokens };
 }

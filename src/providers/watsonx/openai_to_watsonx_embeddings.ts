@@ -3,7 +3,8 @@ import { textInputs } from '../../protocol/embeddings.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import type { Embedding, EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
 import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
-import { watsonxErrorMessage, type WatsonxChatConfig, type WatsonxScope } from './openai_to_watsonx.js';
+import type { WatsonxChatConfig, WatsonxScope } from './chat/request.js';
+import { watsonxErrorMessage } from './chat/response.js';
 
 /**
  * OpenAI embeddings → IBM watsonx.ai text embeddings (https://cloud.ibm.com/apidocs/watsonx-ai#text-embeddings):
