@@ -3,7 +3,7 @@ import { textInputs } from '../../protocol/embeddings.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import type { Embedding, EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
 import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
-import { googleErrorText } from './openai_to_gemini.js';
+import { googleErrorMessage } from './gemini/response.js';
 
 /**
  * OpenAI embeddings → Vertex AI text embeddings
@@ -87,11 +87,7 @@ class VertexEmbeddings implements EmbeddingsTranslator {
   }
 
   errorMessage(body: Buffer): string | undefined {
-    try {
-      return googleErrorText(JSON.parse(body.toString('utf8')));
-    } catch {
-      return undefined;
-    }
+    return googleErrorMessage(body);
   }
 
   usage(): { inputTokens: number } | undefined {
