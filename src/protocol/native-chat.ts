@@ -1,3 +1,4 @@
+import type { GatewayError } from '../errors/gateway-error.js';
 import type { ChatStream, EventDecoder } from './chat-stream.js';
 import type { TokenCounts } from './chunks.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from './openai.js';
@@ -17,11 +18,11 @@ import type { ChatTranslator, NativeRequest } from './translator.js';
  *   });
  */
 
-/** A non-streaming answer and the usage it reported. */
-export interface NativeAnswer {
-  completion: ChatCompletion;
-  usage: TokenCounts | undefined;
-}
+/**
+ * A non-streaming answer and the usage it reported; a `failure` (an upstream_error) when the
+ * tokens were spent on an answer that cannot be used, so they are still counted.
+ */
+export type NativeAnswer = { completion: ChatCompletion; usage: TokenCounts | undefined } | { failure: GatewayError; usage: TokenCounts | undefined };
 
 /** The provider's parts. `stream` is called once, at the first upstream bytes (after `request`). */
 export interface NativeChat<E> {
@@ -50,9 +51,10 @@ class NativeChatTranslator<E> implements ChatTranslator {
   }
 
   response(body: Buffer): ChatCompletion {
-    const { completion, usage } = this.#parts.response(body);
-    this.#answerUsage = usage;
-    return completion;
+    const answer = this.#parts.response(body);
+    this.#answerUsage = answer.usage;
+    if ('failure' in answer) throw answer.failure;
+    return answer.completion;
   }
 
   push(chunk: Buffer): ChatCompletionChunk[] {
