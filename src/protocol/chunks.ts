@@ -1,4 +1,4 @@
-import type { ChatCompletionChunk, ChatUsage, FinishReason } from './openai.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatUsage, FinishReason, ToolCall } from './openai.js';
 import { StreamIncomplete, type TranslatorOptions } from './translator.js';
 
 /**
@@ -32,6 +32,23 @@ export function tokenCounts(input: unknown, output: unknown): TokenCounts | unde
 
 export function chatUsage(t: TokenCounts): ChatUsage {
   return { prompt_tokens: t.inputTokens, completion_tokens: t.outputTokens, total_tokens: t.inputTokens + t.outputTokens };
+}
+
+/** A non-streaming answer of `choices`; `usage` when the provider reported it. */
+export function chatCompletion(o: TranslatorOptions, choices: ChatCompletion['choices'], usage: TokenCounts | undefined): ChatCompletion {
+  const completion: ChatCompletion = { id: o.id, object: 'chat.completion', created: o.created, model: o.model, choices };
+  if (usage) completion.usage = chatUsage(usage);
+  return completion;
+}
+
+/** The choice of a provider that answers one: the assistant's text (null when it wrote none) and tool calls. */
+export function onlyChoice(content: string | null, toolCalls: ToolCall[], finish: FinishReason | null): ChatCompletion['choices'][number] {
+  return {
+    index: 0,
+    message: { role: 'assistant', content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}), refusal: null },
+    finish_reason: finish,
+    logprobs: null,
+  };
 }
 
 /** A chunk of choice `index`. As OpenAI does, with include_usage every chunk but the last carries `usage: null`. */

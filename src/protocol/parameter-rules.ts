@@ -111,3 +111,16 @@ export function ruleNames<K extends string>(rules: Readonly<Record<K, Rule<never
   for (const key of Object.keys(rules) as K[]) out[key] = rules[key].kind;
   return out satisfies ParameterRules;
 }
+
+/**
+ * One rule for several parameters, spread into a table.
+ *
+ * @example
+ * rules: { ...sameRule(MAPPED, 'model', 'messages', 'stream', 'stream_options'), ...sameRule(dropped(), 'user', 'metadata') }
+ */
+export function sameRule<K extends string, R>(rule: R, ...keys: K[]): Record<K, R> {
+  // Every key is set below, so the record is complete when returned.
+  const out = {} as Record<K, R>;
+  for (const key of keys) out[key] = rule;
+  return out;
+}

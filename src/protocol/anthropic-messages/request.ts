@@ -1,7 +1,8 @@
 import { GatewayError } from '../../errors/gateway-error.js';
+import { AlternatingTurns, toolCallId } from '../chat-messages.js';
 import { parseJsonWithin } from '../json.js';
 import type { ChatMessage, ChatRequest, ContentPart, CustomTool, CustomToolCall, Tool, ToolCall, ToolChoice } from '../openai.js';
-import { applyParameterRules, dropped, MAPPED, refused, type ParameterTable, type RuleTarget } from '../parameter-rules.js';
+import { applyParameterRules, dropped, MAPPED, refused, sameRule, type ParameterTable, type RuleTarget } from '../parameter-rules.js';
 import { refusal } from '../translator.js';
 import type {
   AnthropicContentBlock,
@@ -63,21 +64,11 @@ const present = (v: unknown): boolean => v !== undefined && v !== null;
 /** The top-level parameter rules (the table above); anything not named here is dropped. */
 const PARAMETERS: ParameterTable<RuleTarget> = {
   rules: {
-    model: MAPPED,
-    messages: MAPPED,
-    stream: MAPPED,
-    stream_options: MAPPED,
-    max_tokens: MAPPED,
-    max_completion_tokens: MAPPED,
-    temperature: MAPPED,
-    top_p: MAPPED,
-    stop: MAPPED,
-    user: MAPPED,
-    safety_identifier: MAPPED,
-    tools: MAPPED,
-    tool_choice: MAPPED,
-    parallel_tool_calls: MAPPED,
-    response_format: MAPPED,
+    ...sameRule(
+      MAPPED,
+      'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p',
+      'stop', 'user', 'safety_identifier', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format'
+    ),
     n: refused('n: Anthropic returns one choice per request; n must be 1', (v) => v === 1),
     logprobs: refused('logprobs: Anthropic returns no log probabilities', (v) => v !== true),
     top_logprobs: refused('top_logprobs: Anthropic returns no log probabilities', (v) => v === 0),
@@ -90,13 +81,7 @@ const PARAMETERS: ParameterTable<RuleTarget> = {
     frequency_penalty: dropped((v) => v === 0),
     logit_bias: dropped((v) => typeof v !== 'object' || v === null || Object.keys(v).length === 0),
     store: dropped((v) => v !== true),
-    seed: dropped(),
-    service_tier: dropped(),
-    metadata: dropped(),
-    reasoning_effort: dropped(),
-    prediction: dropped(),
-    verbosity: dropped(),
-    prompt_cache_key: dropped(),
+    ...sameRule(dropped(), 'seed', 'service_tier', 'metadata', 'reasoning_effort', 'prediction', 'verbosity', 'prompt_cache_key'),
   },
   unlisted: dropped(),
 };
@@ -188,8 +173,9 @@ function mapResponseFormat(format: ChatRequest['response_format'] | null): { typ
 function mapMessages(messages: ChatMessage[], droppedParams: string[]): { system: string | undefined; messages: AnthropicMessage[] } {
   if (!Array.isArray(messages)) throw invalid('messages must be an array');
   const system: string[] = [];
-  const out: AnthropicMessage[] = [];
+  const turns = new AlternatingTurns<AnthropicMessage['role'], AnthropicContentBlock>();
   let droppedName = false;
+  // Anthropic requires user and assistant turns to alternate: consecutive same-role messages become one turn.
   messages.forEach((msg, i) => {
     if (msg.name !== undefined && msg.name !== null && !droppedName) {
       droppedName = true;
@@ -201,35 +187,23 @@ function mapMessages(messages: ChatMessage[], droppedParams: string[]): { system
         system.push(systemText(msg, i));
         return;
       case 'user':
-        return appendTurn(out, 'user', userBlocks(msg, i, droppedParams));
+        return turns.append('user', userBlocks(msg, i, droppedParams));
       case 'assistant':
-        return appendTurn(out, 'assistant', assistantBlocks(msg, i));
+        return turns.append('assistant', assistantBlocks(msg, i));
       case 'tool':
-        return appendTurn(out, 'user', [toolResultBlock(msg, i)]);
+        return turns.append('user', [toolResultBlock(msg, i)]);
       default:
         throw invalid(`messages[${i}].role "${String((msg as { role: unknown }).role)}" is not supported`);
     }
   });
   const joined = system.filter((s) => s !== '').join('\n\n');
-  return { system: joined === '' ? undefined : joined, messages: out.map(compactTurn) };
-}
-
-/**
- * Anthropic requires user and assistant turns to alternate: a turn with the previous turn's
- * role is merged into it. Messages with no blocks are omitted.
- */
-function appendTurn(out: AnthropicMessage[], role: 'user' | 'assistant', blocks: AnthropicContentBlock[]): void {
-  if (blocks.length === 0) return;
-  const last = out[out.length - 1];
-  if (last && last.role === role) (last.content as AnthropicContentBlock[]).push(...blocks);
-  else out.push({ role, content: blocks });
+  return { system: joined === '' ? undefined : joined, messages: turns.turns.map(compactTurn) };
 }
 
 /** One text block is sent as a plain string, Anthropic's shorthand for it. */
-function compactTurn(msg: AnthropicMessage): AnthropicMessage {
-  const blocks = msg.content as AnthropicContentBlock[];
-  const only = blocks[0];
-  return blocks.length === 1 && only!.type === 'text' ? { role: msg.role, content: only!.text } : msg;
+function compactTurn({ role, parts }: { role: AnthropicMessage['role']; parts: AnthropicContentBlock[] }): AnthropicMessage {
+  const only = parts[0];
+  return parts.length === 1 && only!.type === 'text' ? { role, content: only!.text } : { role, content: parts };
 }
 
 function systemText(msg: ChatMessage, i: number): string {
@@ -312,7 +286,7 @@ function toolUseBlock(call: ToolCall | CustomToolCall, where: string): Anthropic
 }
 
 function toolResultBlock(msg: ChatMessage, i: number): AnthropicToolResultBlock {
-  if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') throw invalid(`messages[${i}].tool_call_id is required`);
+  const id = toolCallId(msg, i);
   let content: string | AnthropicTextBlock[];
   if (typeof msg.content === 'string') content = msg.content;
   else if (msg.content === null || msg.content === undefined) content = '';
@@ -322,5 +296,5 @@ function toolResultBlock(msg: ChatMessage, i: number): AnthropicToolResultBlock 
       return textBlocks(part.text);
     });
   }
-  return { type: 'tool_result', tool_use_id: msg.tool_call_id, content };
+  return { type: 'tool_result', tool_use_id: id, content };
 }

@@ -1,5 +1,5 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { chatUsage, type TokenCounts } from '../chunks.js';
+import { chatCompletion, onlyChoice, type TokenCounts } from '../chunks.js';
 import type { ChatCompletion, FinishReason, ToolCall } from '../openai.js';
 import type { TranslatorOptions } from '../translator.js';
 import type { AnthropicResponse, AnthropicUsage } from './types.js';
@@ -62,26 +62,7 @@ export function toChatCompletion(message: AnthropicResponse, options: Translator
     }
   }
   const usage = foldUsage(message.usage, undefined);
-  const completion: ChatCompletion = {
-    id: options.id,
-    object: 'chat.completion',
-    created: options.created,
-    model: options.model,
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: texts.length > 0 ? texts.join('') : null,
-          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
-          refusal: null,
-        },
-        finish_reason: finishReason(message.stop_reason),
-        logprobs: null,
-      },
-    ],
-  };
-  if (usage) completion.usage = chatUsage(usage);
+  const completion = chatCompletion(options, [onlyChoice(texts.length > 0 ? texts.join('') : null, toolCalls, finishReason(message.stop_reason))], usage);
   return { completion, usage };
 }
 

@@ -1,6 +1,6 @@
-import { parseJsonWithin } from '../../../protocol/json.js';
+import { AlternatingTurns, readToolCall } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, CustomTool, CustomToolCall, Tool, ToolCall, ToolChoice } from '../../../protocol/openai.js';
-import { applyParameterRules, dropped, MAPPED, refused, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
+import { applyParameterRules, dropped, MAPPED, refused, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
 
 /** OpenAI chat request → Converse body; the rules are the table in openai_to_converse.ts. */
@@ -44,18 +44,11 @@ const FUNCTIONS = '"functions" and "function_call" are not supported; use "tools
  */
 const PARAMETERS: ParameterTable<RuleTarget> = {
   rules: {
-    model: MAPPED,
-    messages: MAPPED,
-    stream: MAPPED,
-    stream_options: MAPPED,
-    max_tokens: MAPPED,
-    max_completion_tokens: MAPPED,
-    temperature: MAPPED,
-    top_p: MAPPED,
-    stop: MAPPED,
-    tools: MAPPED,
-    tool_choice: MAPPED,
-    response_format: MAPPED,
+    ...sameRule(
+      MAPPED,
+      'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p',
+      'stop', 'tools', 'tool_choice', 'response_format'
+    ),
     n: refused((v) => `n=${String(v)} is not supported: Bedrock Converse returns one choice`, (v) => v === 1),
     logprobs: refused(LOGPROBS, (v) => v !== true),
     top_logprobs: refused(LOGPROBS, (v) => !(typeof v === 'number' && v > 0)),
@@ -116,15 +109,9 @@ export function converseRequest(body: ChatRequest): { converse: ConverseRequest;
 
 function converseMessages(input: ChatMessage[], dropped: Set<string>): { system: TextBlock[]; messages: ConverseMessage[]; toolHistory: boolean } {
   const system: TextBlock[] = [];
-  const messages: ConverseMessage[] = [];
-  let toolHistory = false;
   // Converse rejects two consecutive messages of one role: they become one.
-  const append = (role: ConverseMessage['role'], blocks: ContentBlock[]) => {
-    if (blocks.length === 0) return;
-    const last = messages[messages.length - 1];
-    if (last?.role === role) last.content.push(...blocks);
-    else messages.push({ role, content: blocks });
-  };
+  const turns = new AlternatingTurns<ConverseMessage['role'], ContentBlock>();
+  let toolHistory = false;
   input.forEach((m: unknown, i) => {
     const where = `messages[${i}]`;
     if (!isObject(m)) refuse(`${where} must be an object`);
@@ -136,7 +123,7 @@ function converseMessages(input: ChatMessage[], dropped: Set<string>): { system:
         system.push(...contentBlocks(msg.content, where, 'text', dropped) as TextBlock[]);
         break;
       case 'user':
-        append('user', contentBlocks(msg.content, where, 'images', dropped));
+        turns.append('user', contentBlocks(msg.content, where, 'images', dropped));
         break;
       case 'assistant': {
         const blocks = contentBlocks(msg.content, where, 'text', dropped);
@@ -145,13 +132,13 @@ function converseMessages(input: ChatMessage[], dropped: Set<string>): { system:
           msg.tool_calls.forEach((call, j) => blocks.push(toolUse(call, `${where}.tool_calls[${j}]`)));
           toolHistory ||= msg.tool_calls.length > 0;
         }
-        append('assistant', blocks);
+        turns.append('assistant', blocks);
         break;
       }
       case 'tool': {
         if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') refuse(`${where}.tool_call_id is required for a tool message`);
         const content = contentBlocks(msg.content, where, 'text', dropped) as TextBlock[];
-        append('user', [{ toolResult: { toolUseId: msg.tool_call_id, content } }]);
+        turns.append('user', [{ toolResult: { toolUseId: msg.tool_call_id, content } }]);
         toolHistory = true;
         break;
       }
@@ -159,7 +146,7 @@ function converseMessages(input: ChatMessage[], dropped: Set<string>): { system:
         refuse(`${where}.role ${JSON.stringify(msg.role)} is not supported by Bedrock Converse`);
     }
   });
-  return { system, messages, toolHistory };
+  return { system, messages: turns.turns.map(({ role, parts }) => ({ role, content: parts })), toolHistory };
 }
 
 /** A message's content as Converse blocks; images only where `allow` says so (user turns). */
@@ -210,20 +197,8 @@ function imageBlock(url: string, where: string): ContentBlock {
 }
 
 function toolUse(call: ToolCall | CustomToolCall, where: string): ContentBlock {
-  if (!isObject(call) || call.type !== 'function' || typeof call.id !== 'string' || !isObject(call.function) || typeof call.function.name !== 'string') {
-    refuse(`${where} must have an id and a function name`);
-  }
-  const args = call.function.arguments;
-  let input: unknown = {};
-  if (typeof args === 'string' && args.trim() !== '') {
-    try {
-      // Bounded: the parsed value is serialised again into the Converse body.
-      input = parseJsonWithin(args);
-    } catch {
-      refuse(`${where}.function.arguments is not valid JSON (or nests too deep)`);
-    }
-  }
-  return { toolUse: { toolUseId: call.id, name: call.function.name, input } };
+  const { id, name, args } = readToolCall(call, where);
+  return { toolUse: { toolUseId: id, name, input: args } };
 }
 
 function converseTools(tools: Array<Tool | CustomTool> | null | undefined, choice: ToolChoice | null | undefined, toolHistory: boolean): ConverseRequest['toolConfig'] {

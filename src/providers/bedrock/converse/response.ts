@@ -1,8 +1,8 @@
 import { GatewayError } from '../../../errors/gateway-error.js';
-import { chatUsage, type TokenCounts } from '../../../protocol/chunks.js';
+import { chatCompletion, onlyChoice, type TokenCounts } from '../../../protocol/chunks.js';
 import { errorBodyJson, parseProviderJson } from '../../../protocol/json.js';
 import { exceptionMessage } from '../../../protocol/aws-eventstream.js';
-import type { ChatCompletion, FinishReason, ToolCall } from '../../../protocol/openai.js';
+import type { FinishReason, ToolCall } from '../../../protocol/openai.js';
 import type { NativeAnswer } from '../../../protocol/native-chat.js';
 import type { TranslatorOptions } from '../../../protocol/translator.js';
 import { emptyUsage } from '../../usage.js';
@@ -66,22 +66,7 @@ export function converseResponse(body: Buffer, options: TranslatorOptions): Nati
       toolCalls.push({ id: use['toolUseId'], type: 'function', function: { name: use['name'], arguments: JSON.stringify(use['input'] ?? {}) } });
     }
   }
-  const completion: ChatCompletion = {
-    id: options.id,
-    object: 'chat.completion',
-    created: options.created,
-    model: options.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}), refusal: null },
-        finish_reason: finish,
-        logprobs: null,
-      },
-    ],
-  };
-  if (usage) completion.usage = chatUsage(usage);
-  return { completion, usage };
+  return { completion: chatCompletion(options, [onlyChoice(text, toolCalls, finish)], usage), usage };
 }
 
 /** The message of a Bedrock error body (`{"message"}` or `{"Message"}`); undefined if none. */

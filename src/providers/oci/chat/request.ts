@@ -1,3 +1,4 @@
+import { joinedText, toolCallId, userParts } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest } from '../../../protocol/openai.js';
 import {
   applyParameterRules,
@@ -6,6 +7,7 @@ import {
   mappedBy,
   refused,
   ruleNames,
+  sameRule,
   type ParameterTable,
   type RuleTarget,
 } from '../../../protocol/parameter-rules.js';
@@ -59,10 +61,7 @@ const REASONING_EFFORTS = new Set(['minimal', 'low', 'medium', 'high']);
 
 const RULES = {
   // model, messages and stream are set by toOciChat; include_usage comes with TranslatorOptions.
-  model: MAPPED,
-  messages: MAPPED,
-  stream: MAPPED,
-  stream_options: MAPPED,
+  ...sameRule(MAPPED, 'model', 'messages', 'stream', 'stream_options'),
   max_tokens: numberAs('maxTokens'),
   max_completion_tokens: mappedBy<OciTarget>((value, t, key) => (t.native[t.generic ? 'maxCompletionTokens' : 'maxTokens'] = number(key, value))),
   temperature: numberAs('temperature'),
@@ -88,14 +87,10 @@ const RULES = {
   modalities: mappedBy<OciTarget>((value) => {
     if (!Array.isArray(value) || value.some((m) => m !== 'text')) throw invalid('modalities: OCI Generative AI chat answers with text only');
   }),
-  user: dropped(),
-  metadata: dropped(),
-  store: dropped(),
-  service_tier: dropped(),
-  safety_identifier: dropped(),
-  prompt_cache_key: dropped(),
-  prediction: dropped(),
-  verbosity: dropped(),
+  ...sameRule(
+    dropped(),
+    'user', 'metadata', 'store', 'service_tier', 'safety_identifier', 'prompt_cache_key', 'prediction', 'verbosity'
+  ),
   parallel_tool_calls: mappedBy<OciTarget>((value, t, key) => {
     if (typeof value !== 'boolean') throw invalid('parallel_tool_calls must be a boolean');
     if (t.generic) t.native['isParallelToolCalls'] = value;
@@ -229,16 +224,8 @@ function genericToolCalls(calls: unknown, i: number): GenericToolCall[] {
 }
 
 /** A text-only message's content: a string, or text parts concatenated. */
-function joinedText(content: ChatMessage['content'] | undefined, i: number, role: string): string {
-  if (content === null || content === undefined) return '';
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw invalid(`messages[${i}].content must be a string or an array of parts`);
-  return content
-    .map((part: unknown, j) => {
-      if (!isObject(part) || part['type'] !== 'text' || typeof part['text'] !== 'string') throw invalid(`messages[${i}].content[${j}]: ${role} messages take text parts only here`);
-      return part['text'];
-    })
-    .join('');
+function textOf(content: ChatMessage['content'] | undefined, i: number, role: string): string {
+  return joinedText(content, i, `${role} messages take text parts only here`);
 }
 
 function genericMessages(messages: ChatMessage[]): GenericMessage[] {
@@ -247,15 +234,14 @@ function genericMessages(messages: ChatMessage[]): GenericMessage[] {
     switch (msg.role) {
       case 'system':
       case 'developer':
-        return { role: 'SYSTEM', content: [{ type: 'TEXT', text: joinedText(msg.content, i, msg.role) }] };
+        return { role: 'SYSTEM', content: [{ type: 'TEXT', text: textOf(msg.content, i, msg.role) }] };
       case 'assistant': {
-        const text = joinedText(msg.content, i, 'assistant');
+        const text = textOf(msg.content, i, 'assistant');
         if (!present(msg.tool_calls) || (Array.isArray(msg.tool_calls) && msg.tool_calls.length === 0)) return { role: 'ASSISTANT', content: [{ type: 'TEXT', text }] };
         return { role: 'ASSISTANT', content: text === '' ? null : [{ type: 'TEXT', text }], toolCalls: genericToolCalls(msg.tool_calls, i) };
       }
       case 'tool':
-        if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') throw invalid(`messages[${i}].tool_call_id is required`);
-        return { role: 'TOOL', toolCallId: msg.tool_call_id, content: [{ type: 'TEXT', text: joinedText(msg.content, i, 'tool') }] };
+        return { role: 'TOOL', toolCallId: toolCallId(msg, i), content: [{ type: 'TEXT', text: textOf(msg.content, i, 'tool') }] };
       case 'user':
         return { role: 'USER', content: genericUserContent(msg.content, i) };
       default:
@@ -266,23 +252,9 @@ function genericMessages(messages: ChatMessage[]): GenericMessage[] {
 
 function genericUserContent(content: ChatMessage['content'] | undefined, i: number): GenericContent[] {
   if (typeof content === 'string') return [{ type: 'TEXT', text: content }];
-  if (!Array.isArray(content)) throw invalid(`messages[${i}].content must be a string or an array of parts`);
-  return content.map((part: unknown, j): GenericContent => {
-    const where = `messages[${i}].content[${j}]`;
-    if (!isObject(part)) throw invalid(`${where} must be an object`);
-    switch (part['type']) {
-      case 'text':
-        if (typeof part['text'] !== 'string') throw invalid(`${where}.text must be a string`);
-        return { type: 'TEXT', text: part['text'] };
-      case 'image_url': {
-        const image = part['image_url'];
-        if (!isObject(image) || typeof image['url'] !== 'string') throw invalid(`${where}.image_url.url is required`);
-        const detail = image['detail'];
-        return { type: 'IMAGE', imageUrl: typeof detail === 'string' ? { url: image['url'], detail: detail.toUpperCase() } : { url: image['url'] } };
-      }
-      default:
-        throw invalid(`${where}: part type "${String(part['type']).slice(0, 32)}" is not supported by OCI Generative AI (text, image_url)`);
-    }
+  return userParts(content, i, 'OCI Generative AI', ['text', 'image_url']).map((part): GenericContent => {
+    if (part.type === 'text') return { type: 'TEXT', text: part.text };
+    return { type: 'IMAGE', imageUrl: part.detail !== undefined ? { url: part.url, detail: part.detail.toUpperCase() } : { url: part.url } };
   });
 }
 
@@ -296,13 +268,13 @@ function cohereMessages(messages: ChatMessage[]): Record<string, unknown> {
     switch (msg.role) {
       case 'system':
       case 'developer':
-        preamble.push(joinedText(msg.content, i, msg.role));
+        preamble.push(textOf(msg.content, i, msg.role));
         break;
       case 'user':
-        history.push({ role: 'USER', message: joinedText(msg.content, i, 'user (Cohere)') });
+        history.push({ role: 'USER', message: textOf(msg.content, i, 'user (Cohere)') });
         break;
       case 'assistant':
-        history.push({ role: 'CHATBOT', message: joinedText(msg.content, i, 'assistant') });
+        history.push({ role: 'CHATBOT', message: textOf(msg.content, i, 'assistant') });
         break;
       default:
         throw invalid(`messages[${i}].role "${String(msg.role).slice(0, 32)}" is not supported (system, developer, user, assistant)`);

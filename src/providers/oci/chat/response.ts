@@ -1,5 +1,5 @@
 import { GatewayError } from '../../../errors/gateway-error.js';
-import { chatUsage, tokenCounts, type ProviderFinish, type TokenCounts } from '../../../protocol/chunks.js';
+import { chatCompletion, tokenCounts, type ProviderFinish, type TokenCounts } from '../../../protocol/chunks.js';
 import { errorBodyJson } from '../../../protocol/json.js';
 import type { ChatCompletion, ToolCall } from '../../../protocol/openai.js';
 import type { TranslatorOptions } from '../../../protocol/translator.js';
@@ -119,8 +119,6 @@ export function toChatCompletion(result: unknown, options: TranslatorOptions): {
     throw new GatewayError('upstream_error', 'OCI answered with a chat response that has neither choices nor text');
   }
   const usage = countsOf(response.usage);
-  const completion: ChatCompletion = { id: options.id, object: 'chat.completion', created: options.created, model: options.model, choices };
-  if (usage) completion.usage = chatUsage(usage);
-  return { completion, usage };
+  return { completion: chatCompletion(options, choices, usage), usage };
 }
 

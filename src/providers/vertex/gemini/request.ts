@@ -1,6 +1,6 @@
-import { parseJsonWithin } from '../../../protocol/json.js';
+import { AlternatingTurns, readToolCall } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, CustomTool, CustomToolCall, Tool, ToolCall } from '../../../protocol/openai.js';
-import { applyParameterRules, dropped, MAPPED, refused, ruleNames, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
+import { applyParameterRules, dropped, MAPPED, refused, ruleNames, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
 
 /** OpenAI chat request → Gemini `generateContent` body; the rules are the table in openai_to_gemini.ts. */
@@ -50,33 +50,15 @@ const FUNCTIONS = '"functions" and "function_call" are deprecated and not suppor
 
 /** Each parameter's rule; `inert` values (parallel_tool_calls: true, store: false, …) change nothing, so they are neither reported nor refused. */
 const RULES = {
-  model: MAPPED,
-  messages: MAPPED,
-  stream: MAPPED,
-  stream_options: MAPPED,
-  max_tokens: MAPPED,
-  max_completion_tokens: MAPPED,
-  temperature: MAPPED,
-  top_p: MAPPED,
-  stop: MAPPED,
-  n: MAPPED,
-  presence_penalty: MAPPED,
-  frequency_penalty: MAPPED,
-  seed: MAPPED,
-  response_format: MAPPED,
-  tools: MAPPED,
-  tool_choice: MAPPED,
+  ...sameRule(
+    MAPPED,
+    'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p',
+    'stop', 'n', 'presence_penalty', 'frequency_penalty', 'seed', 'response_format', 'tools', 'tool_choice'
+  ),
   parallel_tool_calls: dropped((v) => v === true),
-  logit_bias: dropped(),
-  user: dropped(),
-  metadata: dropped(),
+  ...sameRule(dropped(), 'logit_bias', 'user', 'metadata'),
   store: dropped((v) => v === false),
-  service_tier: dropped(),
-  reasoning_effort: dropped(),
-  prediction: dropped(),
-  prompt_cache_key: dropped(),
-  safety_identifier: dropped(),
-  verbosity: dropped(),
+  ...sameRule(dropped(), 'service_tier', 'reasoning_effort', 'prediction', 'prompt_cache_key', 'safety_identifier', 'verbosity'),
   logprobs: refused(LOGPROBS, (v) => v === false),
   top_logprobs: refused(LOGPROBS, (v) => v === 0),
   functions: refused(FUNCTIONS),
@@ -166,16 +148,10 @@ function numberParam(name: string, value: unknown): number {
 
 function geminiContents(messages: ChatMessage[], dropped: string[]): { system: Array<{ text: string }>; contents: Content[] } {
   const system: Array<{ text: string }> = [];
-  const contents: Content[] = [];
   /** Tool call id → function name, from the assistant turns seen so far. */
   const calls = new Map<string, string>();
   // Gemini wants user and model turns to alternate: consecutive same-role messages become one turn.
-  const append = (role: Content['role'], parts: RequestPart[]) => {
-    if (parts.length === 0) return;
-    const last = contents[contents.length - 1];
-    if (last?.role === role) last.parts.push(...parts);
-    else contents.push({ role, parts });
-  };
+  const turns = new AlternatingTurns<Content['role'], RequestPart>();
   messages.forEach((m: unknown, i) => {
     const where = `messages[${i}]`;
     if (!isObject(m)) refuse(`${where} must be an object`);
@@ -187,7 +163,7 @@ function geminiContents(messages: ChatMessage[], dropped: string[]): { system: A
         system.push(...(contentParts(msg.content, where, 'text', dropped) as Array<{ text: string }>));
         break;
       case 'user':
-        append('user', contentParts(msg.content, where, 'media', dropped));
+        turns.append('user', contentParts(msg.content, where, 'media', dropped));
         break;
       case 'assistant': {
         const parts = contentParts(msg.content, where, 'text', dropped);
@@ -195,7 +171,7 @@ function geminiContents(messages: ChatMessage[], dropped: string[]): { system: A
           if (!Array.isArray(msg.tool_calls)) refuse(`${where}.tool_calls must be an array`);
           msg.tool_calls.forEach((call, j) => parts.push(functionCall(call, `${where}.tool_calls[${j}]`, calls)));
         }
-        append('model', parts);
+        turns.append('model', parts);
         break;
       }
       case 'tool': {
@@ -204,14 +180,14 @@ function geminiContents(messages: ChatMessage[], dropped: string[]): { system: A
         if (name === undefined) refuse(`${where}.tool_call_id "${msg.tool_call_id.slice(0, 64)}" does not match a tool call of an earlier assistant message`);
         const text = (contentParts(msg.content, where, 'text', dropped) as Array<{ text: string }>).map((p) => p.text).join('');
         // "output" is the key Gemini documents for a function's result.
-        append('user', [{ functionResponse: { name, response: { output: text } } }]);
+        turns.append('user', [{ functionResponse: { name, response: { output: text } } }]);
         break;
       }
       default:
         refuse(`${where}.role ${JSON.stringify((msg as { role: unknown }).role)} is not supported`);
     }
   });
-  return { system, contents };
+  return { system, contents: turns.turns };
 }
 
 /** A message's content as Gemini parts; media (images, audio, files) only where `allow` says (user turns). */
@@ -292,23 +268,11 @@ function dataUrlPart(url: string, where: string, mimePrefix: string | undefined)
 }
 
 function functionCall(call: ToolCall | CustomToolCall, where: string, calls: Map<string, string>): RequestPart {
-  if (!isObject(call) || call.type !== 'function' || typeof call.id !== 'string' || !isObject(call.function) || typeof call.function.name !== 'string') {
-    refuse(`${where} must have an id and a function name`);
-  }
-  const text = call.function.arguments;
-  let args: unknown = {};
-  if (typeof text === 'string' && text.trim() !== '') {
-    try {
-      // Bounded: the parsed value is serialised again into the Gemini body.
-      args = parseJsonWithin(text);
-    } catch {
-      refuse(`${where}.function.arguments is not valid JSON (or nests too deep)`);
-    }
-  }
+  const { id, name, args } = readToolCall(call, where);
   // Gemini's args is a Struct: a JSON object.
   if (!isObject(args)) refuse(`${where}.function.arguments must be a JSON object`);
-  calls.set(call.id, call.function.name);
-  return { functionCall: { name: call.function.name, args } };
+  calls.set(id, name);
+  return { functionCall: { name, args } };
 }
 
 function geminiTools(tools: Array<Tool | CustomTool> | null | undefined, dropped: string[]): FunctionDeclaration[] | undefined {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../../errors/gateway-error.js';
-import { chatUsage, type TokenCounts } from '../../../protocol/chunks.js';
+import { chatCompletion, type TokenCounts } from '../../../protocol/chunks.js';
 import { errorBodyJson, exceedsJsonDepth, NESTED_JSON_DEPTH_LIMIT } from '../../../protocol/json.js';
 import type { ChatCompletion, FinishReason, ToolCall } from '../../../protocol/openai.js';
 import type { TranslatorOptions } from '../../../protocol/translator.js';
@@ -122,19 +122,18 @@ export function geminiResponse(body: Buffer, options: TranslatorOptions, candida
   if (error !== undefined) throw new GatewayError('upstream_error', error);
   const usage = usageCounts(answer.usageMetadata);
   const answered = Array.isArray(answer.candidates) ? (answer.candidates.filter(isObject) as Candidate[]) : [];
-  const completion: ChatCompletion = { id: options.id, object: 'chat.completion', created: options.created, model: options.model, choices: [] };
+  const choices: ChatCompletion['choices'] = [];
   if (answered.length === 0) {
     const blocked = blockedText(answer.promptFeedback);
     if (blocked === undefined) throw new GatewayError('upstream_error', 'the provider answered without candidates');
     for (let index = 0; index < candidates; index++) {
-      completion.choices.push({ index, message: { role: 'assistant', content: null, refusal: blocked }, finish_reason: 'content_filter', logprobs: null });
+      choices.push({ index, message: { role: 'assistant', content: null, refusal: blocked }, finish_reason: 'content_filter', logprobs: null });
     }
   } else {
-    for (const candidate of answered) completion.choices.push(choiceOf(candidate));
-    completion.choices.sort((a, b) => a.index - b.index);
+    for (const candidate of answered) choices.push(choiceOf(candidate));
+    choices.sort((a, b) => a.index - b.index);
   }
-  if (usage) completion.usage = chatUsage(usage);
-  return { completion, usage };
+  return { completion: chatCompletion(options, choices, usage), usage };
 }
 
 function choiceOf(candidate: Candidate): ChatCompletion['choices'][number] {

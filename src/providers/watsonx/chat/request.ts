@@ -1,3 +1,4 @@
+import { joinedText, toolCallId, userParts } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../../protocol/openai.js';
 import {
   applyParameterRules,
@@ -7,6 +8,7 @@ import {
   PASSTHROUGH,
   refused,
   ruleNames,
+  sameRule,
   type ParameterTable,
   type RuleTarget,
 } from '../../../protocol/parameter-rules.js';
@@ -48,21 +50,12 @@ const REASONING_EFFORTS = new Set(['low', 'medium', 'high']);
 
 const RULES = {
   // model_id, messages and the path are set by toWatsonxChat; include_usage comes with TranslatorOptions.
-  model: MAPPED,
-  messages: MAPPED,
-  stream: MAPPED,
-  stream_options: MAPPED,
-  max_tokens: PASSTHROUGH,
-  max_completion_tokens: PASSTHROUGH,
-  temperature: PASSTHROUGH,
-  top_p: PASSTHROUGH,
-  n: PASSTHROUGH,
-  seed: PASSTHROUGH,
-  presence_penalty: PASSTHROUGH,
-  frequency_penalty: PASSTHROUGH,
-  logprobs: PASSTHROUGH,
-  top_logprobs: PASSTHROUGH,
-  logit_bias: PASSTHROUGH,
+  ...sameRule(MAPPED, 'model', 'messages', 'stream', 'stream_options'),
+  ...sameRule(
+    PASSTHROUGH,
+    'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'n', 'seed', 'presence_penalty',
+    'frequency_penalty', 'logprobs', 'top_logprobs', 'logit_bias'
+  ),
   stop: mappedBy<RuleTarget>((value, t) => {
     const list = typeof value === 'string' ? [value] : value;
     if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) throw invalid('stop must be a string or an array of strings');
@@ -89,15 +82,11 @@ const RULES = {
   modalities: mappedBy<RuleTarget>((value) => {
     if (!Array.isArray(value) || value.some((m) => m !== 'text')) throw invalid('modalities: watsonx chat produces text only');
   }),
-  parallel_tool_calls: dropped(),
-  user: dropped(),
-  safety_identifier: dropped(),
-  metadata: dropped(),
-  store: dropped(),
-  service_tier: dropped(),
-  prompt_cache_key: dropped(),
-  prediction: dropped(),
-  verbosity: dropped(),
+  ...sameRule(
+    dropped(),
+    'parallel_tool_calls', 'user', 'safety_identifier', 'metadata', 'store', 'service_tier', 'prompt_cache_key',
+    'prediction', 'verbosity'
+  ),
   functions: refused('functions is deprecated and not translated: use tools'),
   function_call: refused('function_call is deprecated and not translated: use tool_choice'),
   audio: refused('audio: watsonx chat produces no audio output'),
@@ -158,14 +147,14 @@ function mapMessages(messages: ChatMessage[]): WatsonxMessage[] {
     switch (msg.role) {
       case 'system':
       case 'developer':
-        return { role: 'system', content: joinedText(msg.content, i, 'system'), ...name };
+        return { role: 'system', content: textOf(msg.content, i, 'system'), ...name };
       case 'user':
         return { role: 'user', content: userContent(msg.content, i), ...name };
       case 'assistant':
         return assistantMessage(msg, i, name);
       case 'tool': {
-        if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') throw invalid(`messages[${i}].tool_call_id is required`);
-        return { role: 'tool', content: joinedText(msg.content, i, 'tool'), tool_call_id: msg.tool_call_id };
+        const id = toolCallId(msg, i);
+        return { role: 'tool', content: textOf(msg.content, i, 'tool'), tool_call_id: id };
       }
       default:
         throw invalid(`messages[${i}].role "${String((msg as { role?: unknown }).role).slice(0, 32)}" is not supported (system, developer, user, assistant, tool)`);
@@ -174,40 +163,20 @@ function mapMessages(messages: ChatMessage[]): WatsonxMessage[] {
 }
 
 /** A text-only message's content: a string, or text parts concatenated. */
-function joinedText(content: ChatMessage['content'] | undefined, i: number, role: string): string {
-  if (content === null || content === undefined) return '';
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw invalid(`messages[${i}].content must be a string or an array of parts`);
-  return content
-    .map((part, j) => {
-      if (!isObject(part) || part['type'] !== 'text' || typeof part['text'] !== 'string') throw invalid(`messages[${i}].content[${j}]: ${role} messages take text parts only`);
-      return part['text'];
-    })
-    .join('');
+function textOf(content: ChatMessage['content'] | undefined, i: number, role: string): string {
+  return joinedText(content, i, `${role} messages take text parts only`);
 }
 
 function userContent(content: ChatMessage['content'] | undefined, i: number): string | WatsonxUserContent[] {
   if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw invalid(`messages[${i}].content must be a string or an array of parts`);
-  return content.map((part: unknown, j): WatsonxUserContent => {
-    const where = `messages[${i}].content[${j}]`;
-    if (!isObject(part)) throw invalid(`${where} must be an object`);
-    switch (part['type']) {
+  return userParts(content, i, 'watsonx', ['text', 'image_url', 'input_audio']).map((part): WatsonxUserContent => {
+    switch (part.type) {
       case 'text':
-        if (typeof part['text'] !== 'string') throw invalid(`${where}.text must be a string`);
-        return { type: 'text', text: part['text'] };
-      case 'image_url': {
-        const image = part['image_url'];
-        if (!isObject(image) || typeof image['url'] !== 'string') throw invalid(`${where}.image_url.url is required`);
-        return { type: 'image_url', image_url: typeof image['detail'] === 'string' ? { url: image['url'], detail: image['detail'] } : { url: image['url'] } };
-      }
-      case 'input_audio': {
-        const audio = part['input_audio'];
-        if (!isObject(audio) || typeof audio['data'] !== 'string' || typeof audio['format'] !== 'string') throw invalid(`${where}.input_audio needs data and format`);
-        return { type: 'input_audio', input_audio: { data: audio['data'], format: audio['format'] } };
-      }
-      default:
-        throw invalid(`${where}: part type "${String(part['type']).slice(0, 32)}" is not supported by watsonx (text, image_url, input_audio)`);
+        return part;
+      case 'image_url':
+        return { type: 'image_url', image_url: part.detail !== undefined ? { url: part.url, detail: part.detail } : { url: part.url } };
+      case 'input_audio':
+        return { type: 'input_audio', input_audio: { data: part.data, format: part.format } };
     }
   });
 }

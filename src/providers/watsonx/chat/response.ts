@@ -1,5 +1,5 @@
 import { GatewayError } from '../../../errors/gateway-error.js';
-import { chatUsage, tokenCounts, type ProviderFinish, type TokenCounts } from '../../../protocol/chunks.js';
+import { chatCompletion, tokenCounts, type ProviderFinish, type TokenCounts } from '../../../protocol/chunks.js';
 import { errorBodyJson } from '../../../protocol/json.js';
 import type { ChatCompletion } from '../../../protocol/openai.js';
 import type { TranslatorOptions } from '../../../protocol/translator.js';
@@ -118,8 +118,6 @@ export function toChatCompletion(answer: WatsonxAnswer, options: TranslatorOptio
   });
   choices.sort((a, b) => a.index - b.index);
   const usage = countsOf(answer.usage);
-  const completion: ChatCompletion = { id: options.id, object: 'chat.completion', created: options.created, model: options.model, choices };
-  if (usage) completion.usage = chatUsage(usage);
-  return { completion, usage };
+  return { completion: chatCompletion(options, choices, usage), usage };
 }
 
