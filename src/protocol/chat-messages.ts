@@ -48,6 +48,19 @@ export function readToolCall(call: ToolCall | CustomToolCall, where: string): { 
   return { id: call.id, name: call.function.name, args };
 }
 
+/** Message `i`, which must be an object (the schema lets a translator see anything a client sent there). */
+export function messageAt(m: unknown, i: number): ChatMessage {
+  if (!isObject(m)) throw refusal(`messages[${i}] must be an object`);
+  return m as unknown as ChatMessage;
+}
+
+/** An assistant message's tool calls ([] when it has none); refused when they are not an array. */
+export function assistantToolCalls(msg: ChatMessage, where: string): Array<ToolCall | CustomToolCall> {
+  if (msg.tool_calls === undefined || msg.tool_calls === null) return [];
+  if (!Array.isArray(msg.tool_calls)) throw refusal(`${where}.tool_calls must be an array`);
+  return msg.tool_calls;
+}
+
 /** A tool message's `tool_call_id`, required. */
 export function toolCallId(msg: ChatMessage, i: number): string {
   if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') throw refusal(`messages[${i}].tool_call_id is required`);

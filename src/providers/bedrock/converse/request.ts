@@ -1,4 +1,4 @@
-import { AlternatingTurns, readToolCall } from '../../../protocol/chat-messages.js';
+import { AlternatingTurns, assistantToolCalls, messageAt, readToolCall } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, CustomTool, CustomToolCall, Tool, ToolCall, ToolChoice } from '../../../protocol/openai.js';
 import { applyParameterRules, dropped, MAPPED, refused, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
@@ -114,8 +114,7 @@ function converseMessages(input: ChatMessage[], dropped: Set<string>): { system:
   let toolHistory = false;
   input.forEach((m: unknown, i) => {
     const where = `messages[${i}]`;
-    if (!isObject(m)) refuse(`${where} must be an object`);
-    const msg = m as unknown as ChatMessage;
+    const msg = messageAt(m, i);
     if (msg.name !== undefined && msg.name !== null) dropped.add('messages[].name');
     switch (msg.role) {
       case 'system':
@@ -127,11 +126,9 @@ function converseMessages(input: ChatMessage[], dropped: Set<string>): { system:
         break;
       case 'assistant': {
         const blocks = contentBlocks(msg.content, where, 'text', dropped);
-        if (msg.tool_calls !== undefined && msg.tool_calls !== null) {
-          if (!Array.isArray(msg.tool_calls)) refuse(`${where}.tool_calls must be an array`);
-          msg.tool_calls.forEach((call, j) => blocks.push(toolUse(call, `${where}.tool_calls[${j}]`)));
-          toolHistory ||= msg.tool_calls.length > 0;
-        }
+        const calls = assistantToolCalls(msg, where);
+        calls.forEach((call, j) => blocks.push(toolUse(call, `${where}.tool_calls[${j}]`)));
+        toolHistory ||= calls.length > 0;
         turns.append('assistant', blocks);
         break;
       }

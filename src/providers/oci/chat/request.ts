@@ -1,16 +1,6 @@
 import { joinedText, toolCallId, userParts } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest } from '../../../protocol/openai.js';
-import {
-  applyParameterRules,
-  dropped,
-  MAPPED,
-  mappedBy,
-  refused,
-  ruleNames,
-  sameRule,
-  type ParameterTable,
-  type RuleTarget,
-} from '../../../protocol/parameter-rules.js';
+import { applyParameterRules, dropped, MAPPED, mappedBy, refused, ruleNames, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
 
 /**

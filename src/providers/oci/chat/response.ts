@@ -1,7 +1,7 @@
 import { GatewayError } from '../../../errors/gateway-error.js';
 import { chatCompletion, tokenCounts, type ProviderFinish, type TokenCounts } from '../../../protocol/chunks.js';
 import { errorBodyJson } from '../../../protocol/json.js';
-import type { ChatCompletion, ToolCall } from '../../../protocol/openai.js';
+import type { ChatCompletion, FinishReason, ToolCall } from '../../../protocol/openai.js';
 import type { TranslatorOptions } from '../../../protocol/translator.js';
 
 /** OCI `ChatResult` answers, stream events and error bodies → OpenAI's (the rules: openai_to_oci.ts). */
@@ -27,33 +27,30 @@ interface OciChatResponse {
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** An OCI finishReason (generic, lower case; cohere, upper case) → what it means here. */
+/** OCI finish reasons, upper-cased (generic ones come in lower case, cohere ones in upper case). */
+const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
+  STOP: 'stop',
+  COMPLETE: 'stop',
+  STOP_SEQUENCE: 'stop',
+  END_TURN: 'stop',
+  LENGTH: 'length',
+  MAX_TOKENS: 'length',
+  TOOL_CALLS: 'tool_calls',
+  TOOL_CALL: 'tool_calls',
+  CONTENT_FILTER: 'content_filter',
+  ERROR_TOXIC: 'content_filter',
+};
+/** Reasons that make the answer unusable. */
+const FAILED = new Set(['ERROR', 'ERROR_LIMIT', 'USER_CANCEL']);
+
+/** An OCI finishReason → what it means here; one without equivalent finishes with none. */
 export function finishOf(reason: unknown): ProviderFinish {
   if (reason === undefined || reason === null || reason === '') return { kind: 'open' };
   // Not String(reason): an object answer may have a `toString` member that is not a function.
   if (typeof reason !== 'string') return { kind: 'finished', reason: null };
-  switch (reason.toUpperCase()) {
-    case 'STOP':
-    case 'COMPLETE':
-    case 'STOP_SEQUENCE':
-    case 'END_TURN':
-      return { kind: 'finished', reason: 'stop' };
-    case 'LENGTH':
-    case 'MAX_TOKENS':
-      return { kind: 'finished', reason: 'length' };
-    case 'TOOL_CALLS':
-    case 'TOOL_CALL':
-      return { kind: 'finished', reason: 'tool_calls' };
-    case 'CONTENT_FILTER':
-    case 'ERROR_TOXIC':
-      return { kind: 'finished', reason: 'content_filter' };
-    case 'ERROR':
-    case 'ERROR_LIMIT':
-    case 'USER_CANCEL':
-      return { kind: 'failed', reason: String(reason) };
-    default:
-      return { kind: 'finished', reason: null };
-  }
+  const upper = reason.toUpperCase();
+  if (FAILED.has(upper)) return { kind: 'failed', reason };
+  return { kind: 'finished', reason: Object.hasOwn(FINISH_REASONS, upper) ? FINISH_REASONS[upper]! : null };
 }
 
 export function countsOf(usage: unknown): TokenCounts | undefined {

@@ -1,4 +1,4 @@
-import { AlternatingTurns, readToolCall } from '../../../protocol/chat-messages.js';
+import { AlternatingTurns, assistantToolCalls, messageAt, readToolCall } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, CustomTool, CustomToolCall, Tool, ToolCall } from '../../../protocol/openai.js';
 import { applyParameterRules, dropped, MAPPED, refused, ruleNames, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
@@ -154,8 +154,7 @@ function geminiContents(messages: ChatMessage[], dropped: string[]): { system: A
   const turns = new AlternatingTurns<Content['role'], RequestPart>();
   messages.forEach((m: unknown, i) => {
     const where = `messages[${i}]`;
-    if (!isObject(m)) refuse(`${where} must be an object`);
-    const msg = m as unknown as ChatMessage;
+    const msg = messageAt(m, i);
     if (present(msg.name) && !dropped.includes('messages[].name')) dropped.push('messages[].name');
     switch (msg.role) {
       case 'system':
@@ -167,10 +166,7 @@ function geminiContents(messages: ChatMessage[], dropped: string[]): { system: A
         break;
       case 'assistant': {
         const parts = contentParts(msg.content, where, 'text', dropped);
-        if (present(msg.tool_calls)) {
-          if (!Array.isArray(msg.tool_calls)) refuse(`${where}.tool_calls must be an array`);
-          msg.tool_calls.forEach((call, j) => parts.push(functionCall(call, `${where}.tool_calls[${j}]`, calls)));
-        }
+        assistantToolCalls(msg, where).forEach((call, j) => parts.push(functionCall(call, `${where}.tool_calls[${j}]`, calls)));
         turns.append('model', parts);
         break;
       }

@@ -1,17 +1,6 @@
 import { joinedText, toolCallId, userParts } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../../protocol/openai.js';
-import {
-  applyParameterRules,
-  dropped,
-  MAPPED,
-  mappedBy,
-  PASSTHROUGH,
-  refused,
-  ruleNames,
-  sameRule,
-  type ParameterTable,
-  type RuleTarget,
-} from '../../../protocol/parameter-rules.js';
+import { applyParameterRules, dropped, MAPPED, mappedBy, PASSTHROUGH, refused, ruleNames, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
 
 /** OpenAI chat request → watsonx `text/chat` body; the rules are the table in openai_to_watsonx.ts. */
