@@ -1,16 +1,17 @@
+import type { EventDecoder } from '../chat-stream.js';
 import { parseProviderJson } from '../json.js';
 import { nativeChat } from '../native-chat.js';
 import type { ChatTranslatorFactory } from '../translator.js';
 import { toAnthropicMessages } from './request.js';
 import { anthropicErrorMessage, toChatCompletion } from './response.js';
-import type { EventDecoder } from '../chat-stream.js';
 import { AnthropicEventTranslator, sseEventDecoder } from './stream.js';
 import type { AnthropicMessagesParams, AnthropicResponse, AnthropicStreamEvent } from './types.js';
 
 /**
  * OpenAI Chat Completions ↔ Anthropic Messages, shared by every Claude host: api.anthropic.com
- * (`anthropicChat`), Bedrock InvokeModel and Vertex rawPredict (each describes only its
- * envelope, an `AnthropicHost`, in its provider folder).
+ * (`ANTHROPIC_API`, the protocol's own endpoint, and `anthropicChat` below), Bedrock InvokeModel
+ * and Vertex rawPredict (each describes only its envelope, an `AnthropicHost`, in its provider
+ * folder and calls `anthropicMessagesChat`).
  *  - request.ts: OpenAI request → Messages parameters, without `model`, `stream` or
  *    `anthropic_version` (each host puts those somewhere else); the parameter table.
  *  - response.ts: a Messages answer → chat.completion; stop reasons, usage, error bodies.
