@@ -73,6 +73,16 @@ describe('applyParameterRules', () => {
     assert.deepEqual(apply({ frobnicate: 1, seed: 2 }, { ...TABLE, unlisted: dropped() }).dropped, ['frobnicate', 'seed']);
   });
 
+  test('an unlisted passthrough sends every other set field as it came, renames and drops aside', () => {
+    const compatible: ParameterTable<RuleTarget> = {
+      rules: { max_tokens: mappedBy((v, t) => (t.native['max_completion_tokens'] = v)), logit_bias: dropped() },
+      unlisted: PASSTHROUGH,
+    };
+    const t = apply({ max_tokens: 9, logit_bias: { '1': 1 }, user: 'u' }, compatible);
+    assert.deepEqual(t.native, { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 9, user: 'u' });
+    assert.deepEqual(t.dropped, ['logit_bias']);
+  });
+
   test('a key of Object.prototype is an unlisted field, not a rule', () => {
     assert.deepEqual(apply({ constructor: 1 }, { ...TABLE, unlisted: dropped() }).dropped, ['constructor']);
   });

@@ -54,8 +54,8 @@ export type Rule<C> = MappedRule<C> | PassthroughRule | DroppedRule | RefusedRul
 
 export interface ParameterTable<C> {
   readonly rules: Readonly<Record<string, Rule<C>>>;
-  /** What a parameter the table does not name gets: dropped (reported) or refused. */
-  readonly unlisted: DroppedRule | RefusedRule;
+  /** What a parameter the table does not name gets: dropped (reported), refused, or sent as it came (an OpenAI-compatible API). */
+  readonly unlisted: DroppedRule | RefusedRule | PassthroughRule;
 }
 
 /** Mapped by the translator's own code, outside the applier. */
