@@ -1,6 +1,8 @@
 import { crc32 } from 'node:zlib';
 import { Int64, type Message, type MessageHeaderValue, type MessageHeaders } from '@smithy/eventstream-codec';
 import { toUtf8 } from '@smithy/util-utf8';
+import type { EventDecoder } from './chat-stream.js';
+import { StreamIncomplete } from './translator.js';
 
 /**
  * Incremental decoder for `application/vnd.amazon.eventstream`, the framing of Bedrock's
@@ -366,4 +368,42 @@ function payloadOf(msg: EventStreamMessage): unknown {
   } catch (err) {
     throw new EventStreamError('invalid_payload', 'event stream message says it is JSON but its payload does not parse', { cause: err });
   }
+}
+
+/**
+ * An AWS event stream as the Bedrock events it carries, for a stream translator
+ * (protocol/chat-stream.ts). Frames are classified as they are read, so the events before a bad
+ * frame are translated first; a decoder or frame error becomes the StreamIncomplete that ends
+ * the translated stream. Per request.
+ */
+export function bedrockEventDecoder(): EventDecoder<BedrockEvent> {
+  const frames = new EventStreamDecoder();
+  return {
+    push: (chunk) => classify(guard(() => frames.push(chunk))),
+    end: () => {
+      guard(() => frames.end());
+      return [];
+    },
+  };
+}
+
+function* classify(messages: EventStreamMessage[]): Generator<BedrockEvent> {
+  for (const msg of messages) yield guard(() => bedrockEvent(msg));
+}
+
+function guard<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof EventStreamError) throw new StreamIncomplete(`the Bedrock event stream is corrupt (${err.code}): ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** The `message` (or `Message`) of an exception frame's payload; undefined if none. */
+export function exceptionMessage(payload: unknown): string | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const p = payload as { message?: unknown; Message?: unknown };
+  const m = p.message ?? p.Message;
+  return typeof m === 'string' ? m : undefined;
 }

@@ -1,4 +1,4 @@
-import type { ChatCompletionChunk, ChatUsage, FinishReason } from './openai.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatUsage, FinishReason, ToolCall } from './openai.js';
 import { StreamIncomplete, type TranslatorOptions } from './translator.js';
 
 /**
@@ -14,8 +14,41 @@ export interface TokenCounts {
 
 export type ChunkDelta = ChatCompletionChunk['choices'][number]['delta'];
 
+/**
+ * What a provider's finish reason means: finished (with OpenAI's reason, null when there is no
+ * equivalent, never a guessed one), failed (the answer is unusable: a 502, or StreamIncomplete
+ * in a stream), or not finished yet.
+ */
+export type ProviderFinish = { kind: 'finished'; reason: FinishReason | null } | { kind: 'failed'; reason: string } | { kind: 'open' };
+
+/** Token counts from the two numbers a provider reported; undefined when it reported neither. */
+export function tokenCounts(input: unknown, output: unknown): TokenCounts | undefined {
+  const n = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const i = n(input);
+  const o = n(output);
+  if (i === undefined && o === undefined) return undefined;
+  return { inputTokens: i ?? 0, outputTokens: o ?? 0 };
+}
+
 export function chatUsage(t: TokenCounts): ChatUsage {
   return { prompt_tokens: t.inputTokens, completion_tokens: t.outputTokens, total_tokens: t.inputTokens + t.outputTokens };
+}
+
+/** A non-streaming answer of `choices`; `usage` when the provider reported it. */
+export function chatCompletion(o: TranslatorOptions, choices: ChatCompletion['choices'], usage: TokenCounts | undefined): ChatCompletion {
+  const completion: ChatCompletion = { id: o.id, object: 'chat.completion', created: o.created, model: o.model, choices };
+  if (usage) completion.usage = chatUsage(usage);
+  return completion;
+}
+
+/** The choice of a provider that answers one: the assistant's text (null when it wrote none) and tool calls. */
+export function onlyChoice(content: string | null, toolCalls: ToolCall[], finish: FinishReason | null): ChatCompletion['choices'][number] {
+  return {
+    index: 0,
+    message: { role: 'assistant', content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}), refusal: null },
+    finish_reason: finish,
+    logprobs: null,
+  };
 }
 
 /** A chunk of choice `index`. As OpenAI does, with include_usage every chunk but the last carries `usage: null`. */

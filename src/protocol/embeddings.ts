@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors/gateway-error.js';
-import type { EmbeddingsInput, EmbeddingsResponse } from './openai.js';
+import type { Embedding, EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse } from './openai.js';
 
 /**
  * What every embeddings translation shares: reading OpenAI's `input` as texts for providers
@@ -15,6 +15,20 @@ export function textInputs(input: EmbeddingsInput, provider: string): string[] {
   if (typeof input === 'string') return [input];
   if (input.every((i): i is string => typeof i === 'string')) return input;
   throw new GatewayError('invalid_request', `${provider} embeds text only: "input" must be a string or an array of strings, not token ids`);
+}
+
+/** The request fields every embeddings translator reads; `user` is reported as dropped. */
+const KNOWN_FIELDS: ReadonlySet<string> = new Set(['model', 'input', 'encoding_format', 'dimensions', 'user']);
+
+/** Refuses, naming every one, the request fields no embeddings translator knows. */
+export function refuseUnknownFields(body: EmbeddingsRequest, provider: string): void {
+  const unknown = Object.keys(body).filter((k) => !KNOWN_FIELDS.has(k));
+  if (unknown.length > 0) throw new GatewayError('invalid_request', `${provider} embeddings do not support ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`);
+}
+
+/** OpenAI's embeddings list; the provider's input tokens are both prompt and total. */
+export function embeddingsList(model: string, data: Embedding[], tokens: number): EmbeddingsResponse {
+  return { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
 }
 
 /**

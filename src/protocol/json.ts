@@ -90,6 +90,15 @@ export function parseProviderJson<T>(body: Buffer, provider: string): T {
   }
 }
 
+/** A provider's error body as JSON, or undefined when it is not JSON (a proxy's HTML page, say). */
+export function errorBodyJson(body: Buffer | string): unknown {
+  try {
+    return JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A client's request body as a JSON value: 400 `invalid_request` when it nests deeper than
  * `limit` (`server.json_depth_limit`; checked before parsing) or is not JSON.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatewayError } from '../errors/gateway-error.js';
-import { toAnthropicMessages } from '../providers/anthropic/openai_to_anthropic.js';
+import { toAnthropicMessages } from './anthropic-messages/request.js';
 import { leadingParam, refusal } from './translator.js';
 
 describe('translator refusals name their field', () => {

@@ -3,7 +3,7 @@ import { after, describe, test } from 'node:test';
 import type { CachedCredential } from '../credentials/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ChatTranslatorFactory } from '../protocol/translator.js';
-import { anthropicChat } from './anthropic/openai_to_anthropic.js';
+import { anthropicChat } from '../protocol/anthropic-messages/index.js';
 import { Instance } from './instance.js';
 import { ociChat } from './oci/openai_to_oci.js';
 import { openai } from './openai/index.js';

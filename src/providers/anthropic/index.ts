@@ -4,8 +4,8 @@ import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import { applyHeaderCredential, type NamedHeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
+import { anthropicChat } from '../../protocol/anthropic-messages/index.js';
 import { defineProvider, type ProviderParts } from '../types.js';
-import { anthropicChat } from './openai_to_anthropic.js';
 import { anthropicUsage } from './usage.js';
 import { ANTHROPIC_PRICES } from './prices.js';
 

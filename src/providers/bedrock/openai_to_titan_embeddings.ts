@@ -1,8 +1,9 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { textInputs } from '../../protocol/embeddings.js';
+import { embeddingsList, refuseUnknownFields, textInputs } from '../../protocol/embeddings.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
-import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
+import { nativeEmbeddings, type NativeEmbeddings } from '../../protocol/native-embeddings.js';
+import type { EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
 
 /**
  * OpenAI embeddings → Amazon Titan Text Embeddings on Bedrock InvokeModel
@@ -21,13 +22,10 @@ import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest }
  * Titan embeds one text per call and InvokeModel is one call, so an array of several inputs is
  * refused rather than fanned out (the answer would be several billed calls with no atomicity).
  */
-export const openaiToTitanEmbeddings: EmbeddingsTranslatorFactory = (options) => new TitanEmbeddings(options.model);
+export const openaiToTitanEmbeddings: EmbeddingsTranslatorFactory = (options) => nativeEmbeddings(new TitanEmbeddings(options.model));
 
-const KNOWN = new Set(['model', 'input', 'encoding_format', 'dimensions', 'user']);
-
-class TitanEmbeddings implements EmbeddingsTranslator {
+class TitanEmbeddings implements NativeEmbeddings {
   readonly #model: string;
-  #usage: { inputTokens: number } | undefined;
 
   constructor(model: string) {
     this.#model = model;
@@ -38,8 +36,7 @@ class TitanEmbeddings implements EmbeddingsTranslator {
     if (texts.length !== 1) {
       throw new GatewayError('invalid_request', `Bedrock Titan embeds one input per request; "input" holds ${texts.length}: send them one at a time`);
     }
-    const unknown = Object.keys(body).filter((k) => !KNOWN.has(k));
-    if (unknown.length > 0) throw new GatewayError('invalid_request', `Bedrock Titan embeddings do not support ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`);
+    refuseUnknownFields(body, 'Bedrock Titan');
     const native: { inputText: string; dimensions?: number } = { inputText: texts[0]! };
     if (body.dimensions !== undefined && body.dimensions !== null) native.dimensions = body.dimensions;
     return {
@@ -56,8 +53,7 @@ class TitanEmbeddings implements EmbeddingsTranslator {
       throw new GatewayError('upstream_error', 'Bedrock answered without an "embedding" array');
     }
     const tokens = typeof answer.inputTextTokenCount === 'number' ? answer.inputTextTokenCount : 0;
-    this.#usage = { inputTokens: tokens };
-    return { object: 'list', data: [{ object: 'embedding', index: 0, embedding: answer.embedding as number[] }], model: this.#model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    return embeddingsList(this.#model, [{ object: 'embedding', index: 0, embedding: answer.embedding as number[] }], tokens);
   }
 
   errorMessage(body: Buffer): string | undefined {
@@ -68,9 +64,5 @@ class TitanEmbeddings implements EmbeddingsTranslator {
     } catch {
       return undefined;
     }
-  }
-
-  usage(): { inputTokens: number } | undefined {
-    return this.#usage;
   }
 }

@@ -3,7 +3,9 @@ import { describe, test } from 'node:test';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { StreamIncomplete, type TranslatorOptions } from '../../protocol/translator.js';
-import { apiFormatOf, finishOf, ociChat, ociErrorMessage, toOciChat } from './openai_to_oci.js';
+import { apiFormatOf, toOciChat } from './chat/request.js';
+import { finishOf, ociErrorMessage } from './chat/response.js';
+import { ociChat } from './openai_to_oci.js';
 
 const C = 'ocid1.compartment.oc1..c';
 const LLAMA = 'meta.llama-3.3-70b-instruct';

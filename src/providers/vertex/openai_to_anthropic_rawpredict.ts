@@ -1,5 +1,6 @@
 import type { ChatTranslatorFactory } from '../../protocol/translator.js';
-import { AnthropicMessagesTranslator, sseEventDecoder, type AnthropicHost } from '../anthropic/openai_to_anthropic.js';
+import { anthropicMessagesChat, type AnthropicHost } from '../../protocol/anthropic-messages/index.js';
+import { sseEventDecoder } from '../../protocol/anthropic-messages/stream.js';
 import type { VertexTarget } from './openai_to_gemini.js';
 
 /**
@@ -7,8 +8,8 @@ import type { VertexTarget } from './openai_to_gemini.js';
  * `:streamRawPredict`; https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude).
  * Only the envelope is Vertex's: the path names the model, the body is the Anthropic Messages
  * parameters with `anthropic_version: "vertex-2023-10-16"` and no `model` (`stream: true` when
- * streaming), and streams are SSE exactly as on api.anthropic.com. Translation is the Anthropic
- * translator's (openai_to_anthropic.ts).
+ * streaming), and streams are SSE exactly as on api.anthropic.com. Translation is the shared
+ * Anthropic Messages module's (protocol/anthropic-messages/).
  */
 
 export const VERTEX_ANTHROPIC_VERSION = 'vertex-2023-10-16';
@@ -31,6 +32,5 @@ export function vertexClaudeHost(target: VertexTarget): AnthropicHost {
 
 /** Protocol mode for Claude on Vertex in one project and location. */
 export function vertexClaudeChat(target: VertexTarget): ChatTranslatorFactory {
-  const host = vertexClaudeHost(target);
-  return (options) => new AnthropicMessagesTranslator(options, host);
+  return anthropicMessagesChat(vertexClaudeHost(target));
 }

@@ -5,7 +5,8 @@ import { readTestdata, testdataSkip } from '../../../test/helpers/testdata.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { StreamIncomplete, type TranslatorOptions } from '../../protocol/translator.js';
-import { geminiChat, geminiChatParameters, type GenerateContentRequest } from './openai_to_gemini.js';
+import { geminiChatParameters, type GenerateContentRequest } from './gemini/request.js';
+import { geminiChat } from './openai_to_gemini.js';
 
 const SUB = 'wire/vertex-gemini/mock-responses/vertexai';
 const chat = geminiChat({ project: 'my-project', location: 'us-central1' });

@@ -1,9 +1,10 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { textInputs } from '../../protocol/embeddings.js';
+import { embeddingsList, refuseUnknownFields, textInputs } from '../../protocol/embeddings.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import type { Embedding, EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
-import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
-import { googleErrorText } from './openai_to_gemini.js';
+import { nativeEmbeddings, type NativeEmbeddings } from '../../protocol/native-embeddings.js';
+import type { EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
+import { googleErrorMessage } from './gemini/response.js';
 
 /**
  * OpenAI embeddings → Vertex AI text embeddings
@@ -26,22 +27,19 @@ import { googleErrorText } from './openai_to_gemini.js';
  */
 export function vertexEmbeddings(target: { project: string; location: string }): EmbeddingsTranslatorFactory {
   const base = `/v1/projects/${target.project}/locations/${target.location}/publishers/google/models/`;
-  return (options) => new VertexEmbeddings(options.model, base);
+  return (options) => nativeEmbeddings(new VertexEmbeddings(options.model, base));
 }
 
 /** Vertex publisher model ids: `text-embedding-005`, `gemini-embedding-001`, ... (one path segment). */
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
-const KNOWN = new Set(['model', 'input', 'encoding_format', 'dimensions', 'user']);
-
 interface Prediction {
   embeddings?: { values?: unknown; statistics?: { token_count?: unknown } };
 }
 
-class VertexEmbeddings implements EmbeddingsTranslator {
+class VertexEmbeddings implements NativeEmbeddings {
   readonly #model: string;
   readonly #base: string;
-  #usage: { inputTokens: number } | undefined;
   /** How many texts the request sent; the answer must hold as many embeddings. */
   #inputs: number | undefined;
 
@@ -53,8 +51,7 @@ class VertexEmbeddings implements EmbeddingsTranslator {
   request(body: EmbeddingsRequest): NativeRequest {
     if (!MODEL_ID.test(this.#model)) throw new GatewayError('invalid_request', `"${this.#model.slice(0, 100)}" is not a Vertex AI publisher model id (such as text-embedding-005)`);
     const texts = textInputs(body.input, 'Vertex AI');
-    const unknown = Object.keys(body).filter((k) => !KNOWN.has(k));
-    if (unknown.length > 0) throw new GatewayError('invalid_request', `Vertex AI embeddings do not support ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`);
+    refuseUnknownFields(body, 'Vertex AI');
     this.#inputs = texts.length;
     const native: { instances: Array<{ content: string }>; parameters?: { outputDimensionality: number } } = { instances: texts.map((content) => ({ content })) };
     if (body.dimensions !== undefined && body.dimensions !== null) native.parameters = { outputDimensionality: body.dimensions };
@@ -82,19 +79,10 @@ class VertexEmbeddings implements EmbeddingsTranslator {
       if (typeof count === 'number' && Number.isFinite(count) && count > 0) tokens += count;
       return { object: 'embedding', index, embedding: values as number[] };
     });
-    this.#usage = { inputTokens: tokens };
-    return { object: 'list', data, model: this.#model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    return embeddingsList(this.#model, data, tokens);
   }
 
   errorMessage(body: Buffer): string | undefined {
-    try {
-      return googleErrorText(JSON.parse(body.toString('utf8')));
-    } catch {
-      return undefined;
-    }
-  }
-
-  usage(): { inputTokens: number } | undefined {
-    return this.#usage;
+    return googleErrorMessage(body);
   }
 }

@@ -5,7 +5,9 @@ import { readTestdata, testdataFiles, testdataSkip } from '../../../test/helpers
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { StreamIncomplete, type ChatTranslator, type TranslatorOptions } from '../../protocol/translator.js';
-import { watsonxChat, watsonxChatParameters, watsonxErrorMessage, type WatsonxScope } from './openai_to_watsonx.js';
+import { watsonxChatParameters } from './chat/request.js';
+import { watsonxErrorMessage } from './chat/response.js';
+import { watsonxChat, type WatsonxScope } from './openai_to_watsonx.js';
 
 const SUB = 'wire/watsonx';
 const VERSION = '2025-12-05';

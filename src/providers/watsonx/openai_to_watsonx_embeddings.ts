@@ -1,9 +1,11 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { textInputs } from '../../protocol/embeddings.js';
+import { embeddingsList, refuseUnknownFields, textInputs } from '../../protocol/embeddings.js';
 import { parseProviderJson } from '../../protocol/json.js';
 import type { Embedding, EmbeddingsRequest, EmbeddingsResponse } from '../../protocol/openai.js';
-import type { EmbeddingsTranslator, EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
-import { watsonxErrorMessage, type WatsonxChatConfig, type WatsonxScope } from './openai_to_watsonx.js';
+import { nativeEmbeddings, type NativeEmbeddings } from '../../protocol/native-embeddings.js';
+import type { EmbeddingsTranslatorFactory, NativeRequest } from '../../protocol/translator.js';
+import type { WatsonxChatConfig, WatsonxScope } from './chat/request.js';
+import { watsonxErrorMessage } from './chat/response.js';
 
 /**
  * OpenAI embeddings → IBM watsonx.ai text embeddings (https://cloud.ibm.com/apidocs/watsonx-ai#text-embeddings):
@@ -24,16 +26,13 @@ import { watsonxErrorMessage, type WatsonxChatConfig, type WatsonxScope } from '
  */
 export function watsonxEmbeddings(config: WatsonxChatConfig): EmbeddingsTranslatorFactory {
   const path = `/ml/v1/text/embeddings?version=${encodeURIComponent(config.version)}`;
-  return (options) => new WatsonxEmbeddings(options.model, config.scope, path);
+  return (options) => nativeEmbeddings(new WatsonxEmbeddings(options.model, config.scope, path));
 }
 
-const KNOWN = new Set(['model', 'input', 'encoding_format', 'dimensions', 'user']);
-
-class WatsonxEmbeddings implements EmbeddingsTranslator {
+class WatsonxEmbeddings implements NativeEmbeddings {
   readonly #model: string;
   readonly #scope: WatsonxScope;
   readonly #path: string;
-  #usage: { inputTokens: number } | undefined;
   /** How many texts the request sent; the answer must hold as many embeddings. */
   #inputs: number | undefined;
 
@@ -45,8 +44,7 @@ class WatsonxEmbeddings implements EmbeddingsTranslator {
 
   request(body: EmbeddingsRequest): NativeRequest {
     const inputs = textInputs(body.input, 'watsonx.ai');
-    const unknown = Object.keys(body).filter((k) => !KNOWN.has(k));
-    if (unknown.length > 0) throw new GatewayError('invalid_request', `watsonx.ai embeddings do not support ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`);
+    refuseUnknownFields(body, 'watsonx.ai');
     if (body.dimensions !== undefined && body.dimensions !== null) {
       throw new GatewayError('invalid_request', 'watsonx.ai embedding models have a fixed size: "dimensions" is not supported');
     }
@@ -72,15 +70,10 @@ class WatsonxEmbeddings implements EmbeddingsTranslator {
     });
     const count = answer.input_token_count;
     const tokens = typeof count === 'number' && Number.isFinite(count) && count > 0 ? count : 0;
-    this.#usage = { inputTokens: tokens };
-    return { object: 'list', data, model: this.#model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    return embeddingsList(this.#model, data, tokens);
   }
 
   errorMessage(body: Buffer): string | undefined {
     return watsonxErrorMessage(body);
-  }
-
-  usage(): { inputTokens: number } | undefined {
-    return this.#usage;
   }
 }
