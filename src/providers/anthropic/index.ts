@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { StaticCredential } from '../../credentials/static/index.js';
+import { kindContext } from '../../credentials/kind.js';
+import { staticKind } from '../../credentials/static/kind.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import { applyHeaderCredential, type NamedHeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
@@ -26,11 +27,9 @@ export const anthropic = defineProvider({
     instances: [{ config: { authentication: { type: 'api_key', api_key: '${env:PROP_KEY}' } }, chat: ['claude-sonnet-4-5'], embeddings: [] }],
     transcripts: [{ dir: 'wire/anthropic', ext: '.sse', contentType: 'text/event-stream' }],
   },
-  setup(_name, config, ctx): ProviderParts<NamedHeaderCredential> {
-    const secret = ctx.secrets.handle(config.authentication.api_key, config.authentication.refresh_interval);
-    return {
-      credential: new StaticCredential(secret, 'api_key', (value) => ({ type: 'header', name: 'x-api-key', value })),
-      sign: applyHeaderCredential,
-    };
+  setup(name, config, ctx): ProviderParts<NamedHeaderCredential> {
+    const header = (value: string): NamedHeaderCredential => ({ type: 'header', name: 'x-api-key', value });
+    const { credential } = staticKind.build(config.authentication, { ...kindContext(ctx, name, 'anthropic', undefined), header });
+    return { credential, sign: applyHeaderCredential };
   },
 });

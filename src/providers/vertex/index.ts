@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../../config-fields/fields.js';
+import { duration } from '../../config-fields/fields.js';
 import { gcpKind } from '../../credentials/gcp/kind.js';
 import { kindContext, type BuiltCredential } from '../../credentials/kind.js';
 import { gcpAuthSchemas } from '../../credentials/gcp/schema.js';
-import { StaticCredential } from '../../credentials/static/index.js';
+import { staticKind } from '../../credentials/static/kind.js';
+import { accessTokenAuthSchema } from '../../credentials/static/schema.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import type { UpstreamRequest } from '../../upstream/types.js';
@@ -20,18 +21,6 @@ import { VERTEX_PRICES, vertexPriceIds } from './prices.js';
 const PROJECT = /^(?:(?:[a-z0-9-]+\.)+[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$/;
 /** `us-central1`, `europe-west4`, `global`, ... */
 const LOCATION = /^[a-z][a-z0-9-]{0,40}[a-z0-9]$/;
-
-/**
- * `authentication: { type: access_token, token: "${...}" }`: an OAuth 2 access token kept in a
- * secret store (minted elsewhere, e.g. by a sidecar) and re-read on the refresh interval; sent
- * as `Authorization: Bearer`.
- */
-const accessTokenAuthSchema = z.strictObject({
-  type: z.literal('access_token'),
-  token: secretRef(),
-  /** Overrides `secrets.refresh_interval` for this instance's token. */
-  refresh_interval: duration().optional(),
-});
 
 /**
  * Vertex authentication, discriminated by `type`: `access_token`, or Google's own kinds
@@ -167,13 +156,15 @@ export const vertex = defineProvider({
 
 /** The instance's credential source for its authentication block. */
 function vertexCredential(name: string, auth: VertexAuth, refreshWindowMs: number | undefined, ctx: ProviderContext, project: string): BuiltCredential<BearerCredential> {
+  const kinds = kindContext(ctx, name, 'vertex', refreshWindowMs);
   switch (auth.type) {
     case 'access_token':
-      return { credential: new StaticCredential(ctx.secrets.handle(auth.token, auth.refresh_interval), 'access_token', (token) => ({ type: 'bearer', token })) };
+      // An OAuth 2 access token minted elsewhere (e.g. by a sidecar), re-read on the refresh interval.
+      return staticKind.build(auth, { ...kinds, header: (token): BearerCredential => ({ type: 'bearer', token }) });
     case 'service_account':
     case 'default_credentials':
     case 'external_account':
-      return gcpKind.build(auth, { ...kindContext(ctx, name, 'vertex', refreshWindowMs), project });
+      return gcpKind.build(auth, { ...kinds, project });
     default:
       auth satisfies never;
       throw new Error('unknown vertex authentication type');

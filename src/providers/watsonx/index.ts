@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { duration, secretRef, type Endpoint } from '../../config-fields/fields.js';
+import { duration, type Endpoint } from '../../config-fields/fields.js';
 import { ibmKind } from '../../credentials/ibm/kind.js';
 import { kindContext } from '../../credentials/kind.js';
 import { ibmApiKeyAuth, ibmTrustedProfileAuth } from '../../credentials/ibm/schema.js';
-import { StaticCredential } from '../../credentials/static/index.js';
+import { staticKind } from '../../credentials/static/kind.js';
+import { bearerTokenAuthSchema } from '../../credentials/static/schema.js';
 import type { CachedCredential } from '../../credentials/types.js';
 import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
@@ -15,22 +16,11 @@ import { scopedBody } from './project-scope.js';
 import { watsonxUsage } from './usage.js';
 
 /**
- * `authentication: { type: bearer_token, token: "${...}" }`: an IAM access token that something
- * else keeps fresh in a secret store (IAM tokens live an hour), sent as `Authorization: Bearer`.
- */
-const bearerToken = z.strictObject({
-  type: z.literal('bearer_token'),
-  token: secretRef(),
-  /** Overrides `secrets.refresh_interval`: re-read the token at least this often. */
-  refresh_interval: duration().optional(),
-});
-
-/**
  * `authentication` of a watsonx instance, discriminated by `type`: `bearer_token` (kept fresh
  * elsewhere), `api_key` (exchanged at IBM IAM) or `trusted_profile` (the compute resource's
  * token exchanged at IAM); the IAM kinds live in credentials/ibm/.
  */
-export const watsonxAuthSchema = z.discriminatedUnion('type', [bearerToken, ibmApiKeyAuth, ibmTrustedProfileAuth]);
+export const watsonxAuthSchema = z.discriminatedUnion('type', [bearerTokenAuthSchema, ibmApiKeyAuth, ibmTrustedProfileAuth]);
 export type WatsonxAuth = z.output<typeof watsonxAuthSchema>;
 
 /** The API version date sent as `?version=` in protocol mode: IBM's Java SDK default at the time of writing. */
@@ -74,10 +64,9 @@ export function regionEndpoint(region: string): Endpoint {
 
 function watsonxCredential(name: string, auth: WatsonxAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): { credential: CachedCredential<BearerCredential>; close?: () => Promise<void> } {
   switch (auth.type) {
-    case 'bearer_token': {
-      const secret = ctx.secrets.handle(auth.token, auth.refresh_interval);
-      return { credential: new StaticCredential(secret, 'bearer_token', (token) => ({ type: 'bearer', token: token! })) };
-    }
+    case 'bearer_token':
+      // An IAM access token something else keeps fresh in a secret store (IAM tokens live an hour).
+      return { credential: staticKind.build(auth, { ...kindContext(ctx, name, 'watsonx', refreshWindowMs), header: (token): BearerCredential => ({ type: 'bearer', token }) }).credential };
     case 'api_key':
     case 'trusted_profile': {
       const { credential, close } = ibmKind.build(auth, kindContext(ctx, name, 'watsonx', refreshWindowMs));
