@@ -6,11 +6,13 @@ import { test } from 'node:test';
 import ts from 'typescript';
 import { CLIENT_AUTH_KINDS } from '../../src/clientauth/registry.js';
 import { CREDENTIAL_KINDS } from '../../src/credentials/registry.js';
+import { PROVIDERS } from '../../src/providers/registry.js';
 import { SECRET_STORES } from '../../src/secrets/registry.js';
 
 /**
  * "No file outside a kind's folder names that kind" (issue 13), checked on string literals in
- * `src/**` (comments and prose are not code): a secret store's scheme outside `src/secrets/`, a
+ * `src/**` (comments and prose are not code): a provider's type outside `src/providers/<type>/`,
+ * a secret store's scheme outside `src/secrets/`, a
  * client-auth kind's name outside `src/clientauth/<kind>/`, a credential kind's name outside
  * `src/credentials/<kind>/`, the registries excepted. A name that is also an everyday word of
  * another part of the gateway cannot be told apart by a literal and is not checked (UNCHECKED,
@@ -26,8 +28,8 @@ const UNCHECKED: Record<string, string> = {
   session: 'also the HTTP/2 session event (server/listener.ts)',
   'api-key': 'also the `api-key` header (upstream/, observability/logger.ts, Azure\'s credential header)',
   aws: 'also the `aws` credential shape (signing/sigv4.ts) and the AWS error flavour (errors/http.ts, server/routes/bedrock.ts)',
-  azure: 'also the `azure` provider type (providers/azure/)',
-  oci: 'also the `oci` provider type (providers/oci/) and the `oci` credential shape (signing/oci.ts)',
+  oci: 'also the `oci` credential shape the OCI signer applies (signing/oci.ts, credentials/types.ts)',
+  openai: 'also the OpenAI API the gateway speaks in protocol mode: the `/openai/` routes (server/routes/protocol.ts), the OpenAI error shape (errors/http.ts, request/context.ts), and Azure OpenAI\'s own `openai/` path segment (providers/azure/)',
 };
 
 /** Sanctioned places outside a kind's folder that name it: file (from the repository root), name, reason. */
@@ -68,6 +70,7 @@ function literals(path: string): Array<{ text: string; line: number }> {
 function kindHomes(): Map<string, string[]> {
   const homes = new Map<string, string[]>();
   const add = (name: string, ...places: string[]) => homes.set(name, [...(homes.get(name) ?? []), ...places]);
+  for (const provider of PROVIDERS) add(provider.type, `src/providers/${provider.type}/`, 'src/providers/registry.ts');
   for (const scheme of SECRET_STORES.keys()) add(scheme, 'src/secrets/');
   for (const kind of CLIENT_AUTH_KINDS) add(kind.name, `src/clientauth/${kind.name}/`, 'src/clientauth/registry.ts');
   for (const kind of CREDENTIAL_KINDS) add(kind.name, `src/credentials/${kind.name}/`, 'src/credentials/registry.ts');
