@@ -3,12 +3,19 @@ import type { ChatMessage, CustomToolCall, ToolCall } from './openai.js';
 import { refusal } from './translator.js';
 
 /**
- * Reading OpenAI chat messages the way translators share: what a message's parts and tool calls
- * hold, checked, with the refusal (400 naming the field) for what is malformed. Each translator
- * then writes them in its provider's shape.
+ * Reading OpenAI chat messages the way translators share: one walk over the messages by role,
+ * what a message's parts and tool calls hold, checked, with the refusal (400 naming the field)
+ * for what is malformed. Each translator then writes them in its provider's shape.
  *
  * @example
  * const turns = new AlternatingTurns<'user' | 'model', Part>();
+ * eachMessage<void>(body.messages, {
+ *   system: (msg, where) => system.push(...textParts(msg.content, where)),
+ *   user: (msg, where) => turns.append('user', partsOf(msg.content, where)),
+ *   assistant: (msg, where) => turns.append('model', modelParts(msg, where)),
+ *   tool: (msg) => turns.append('user', [result(msg.tool_call_id, msg.content)]), // tool_call_id checked
+ * }, { unsupportedRole: (role, where) => `${where}.role ${JSON.stringify(role)} is not supported`, droppedName: () => dropped.push('messages[].name') });
+ * eachPart(msg.content, where, (part, at) => ...); // a string is one text part
  * turns.append('user', userParts(msg.content, i, 'watsonx', ['text', 'image_url']).map(toPart));
  * const call = readToolCall(msg.tool_calls[j], `messages[${i}].tool_calls[${j}]`); // { id, name, args }
  */
@@ -48,11 +55,69 @@ export function readToolCall(call: ToolCall | CustomToolCall, where: string): { 
   return { id: call.id, name: call.function.name, args };
 }
 
-/** Message `i`, which must be an object (the schema lets a translator see anything a client sent there). */
-export function messageAt(m: unknown, i: number): ChatMessage {
-  if (!isObject(m)) throw refusal(`messages[${i}] must be an object`);
-  return m as unknown as ChatMessage;
+/** A tool message, its `tool_call_id` checked present. */
+export type ToolMessage = ChatMessage & { tool_call_id: string };
+
+/**
+ * What a translator writes for each role, called with the message (checked to be an object), its
+ * place (`messages[i]`, the start of any refusal about it) and its index.
+ */
+export interface MessageHandlers<T> {
+  /** `system` and `developer` messages: OpenAI's newer name for a system message is the same turn to every provider. */
+  system(msg: ChatMessage, where: string, i: number): T;
+  user(msg: ChatMessage, where: string, i: number): T;
+  assistant(msg: ChatMessage, where: string, i: number): T;
+  /** Tool results; absent, a tool message is refused as a role the provider lacks. */
+  tool?(msg: ToolMessage, where: string, i: number): T;
 }
+
+/** How a translator's walk differs: the wording of its refusals and what it does with `name`. */
+export interface MessageWalk {
+  /** The refusal's message for a role no handler takes (OpenAI's deprecated `function`, or `tool` without a handler). */
+  unsupportedRole(role: unknown, where: string): string;
+  /** Called once, at the first message with a `name`, where the provider has no field for it (the translator reports `messages[].name` dropped). */
+  droppedName?(): void;
+  /** The refusal's message for a tool message without a `tool_call_id`; `messages[i].tool_call_id is required` when not given. */
+  missingToolCallId?(where: string): string;
+  /** Runs on every message before its role's handler: a refusal that holds whatever the role (e.g. a format with no tools). */
+  check?(msg: ChatMessage, where: string, i: number): void;
+}
+
+/**
+ * The one walk over an OpenAI chat request's messages every chat translator makes: each message
+ * must be an object, `developer` is a system message, a tool message must name its call, any
+ * other role is refused; the handlers' results are returned in message order.
+ */
+export function eachMessage<T>(messages: readonly unknown[], handlers: MessageHandlers<T>, walk: MessageWalk): T[] {
+  let named = false;
+  return messages.map((m, i) => {
+    const where = `messages[${i}]`;
+    if (!isObject(m)) throw refusal(`${where} must be an object`);
+    // The schema lets a translator see anything a client sent here; the handlers check each field they read.
+    const msg = m as unknown as ChatMessage;
+    if (!named && msg.name !== undefined && msg.name !== null && walk.droppedName !== undefined) {
+      named = true;
+      walk.droppedName();
+    }
+    walk.check?.(msg, where, i);
+    switch (msg.role) {
+      case 'system':
+      case 'developer':
+        return handlers.system(msg, where, i);
+      case 'user':
+        return handlers.user(msg, where, i);
+      case 'assistant':
+        return handlers.assistant(msg, where, i);
+      case 'tool':
+        if (handlers.tool === undefined) break;
+        if (!hasToolCallId(msg)) throw refusal(walk.missingToolCallId?.(where) ?? `${where}.tool_call_id is required`);
+        return handlers.tool(msg, where, i);
+    }
+    throw refusal(walk.unsupportedRole(msg.role, where));
+  });
+}
+
+const hasToolCallId = (msg: ChatMessage): msg is ToolMessage => typeof msg.tool_call_id === 'string' && msg.tool_call_id !== '';
 
 /** An assistant message's tool calls ([] when it has none); refused when they are not an array. */
 export function assistantToolCalls(msg: ChatMessage, where: string): Array<ToolCall | CustomToolCall> {
@@ -61,10 +126,20 @@ export function assistantToolCalls(msg: ChatMessage, where: string): Array<ToolC
   return msg.tool_calls;
 }
 
-/** A tool message's `tool_call_id`, required. */
-export function toolCallId(msg: ChatMessage, i: number): string {
-  if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') throw refusal(`messages[${i}].tool_call_id is required`);
-  return msg.tool_call_id;
+/**
+ * Calls `write` with each part of a message's content and the part's place, in order, for a
+ * translator that writes every part itself: a string is one text part, null or absent no part;
+ * content of another kind, or a part that is not an object, is refused when it is reached.
+ */
+export function eachPart(content: ChatMessage['content'] | undefined, where: string, write: (part: Record<string, unknown>, at: string) => void): void {
+  if (content === null || content === undefined) return;
+  if (typeof content === 'string') return write({ type: 'text', text: content }, `${where}.content`);
+  if (!Array.isArray(content)) throw refusal(`${where}.content must be a string or an array of parts`);
+  content.forEach((part: unknown, j) => {
+    const at = `${where}.content[${j}]`;
+    if (!isObject(part)) throw refusal(`${at} must be an object`);
+    write(part, at);
+  });
 }
 
 /**

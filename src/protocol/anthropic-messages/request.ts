@@ -1,5 +1,5 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import { AlternatingTurns, toolCallId } from '../chat-messages.js';
+import { AlternatingTurns, eachMessage, type ToolMessage } from '../chat-messages.js';
 import { parseJsonWithin } from '../json.js';
 import type { ChatMessage, ChatRequest, ContentPart, CustomTool, CustomToolCall, Tool, ToolCall, ToolChoice } from '../openai.js';
 import { applyParameterRules, dropped, MAPPED, refused, sameRule, type ParameterTable, type RuleTarget } from '../parameter-rules.js';
@@ -174,28 +174,20 @@ function mapMessages(messages: ChatMessage[], droppedParams: string[]): { system
   if (!Array.isArray(messages)) throw invalid('messages must be an array');
   const system: string[] = [];
   const turns = new AlternatingTurns<AnthropicMessage['role'], AnthropicContentBlock>();
-  let droppedName = false;
   // Anthropic requires user and assistant turns to alternate: consecutive same-role messages become one turn.
-  messages.forEach((msg, i) => {
-    if (msg.name !== undefined && msg.name !== null && !droppedName) {
-      droppedName = true;
-      droppedParams.push('messages[].name');
-    }
-    switch (msg.role) {
-      case 'system':
-      case 'developer':
-        system.push(systemText(msg, i));
-        return;
-      case 'user':
-        return turns.append('user', userBlocks(msg, i, droppedParams));
-      case 'assistant':
-        return turns.append('assistant', assistantBlocks(msg, i));
-      case 'tool':
-        return turns.append('user', [toolResultBlock(msg, i)]);
-      default:
-        throw invalid(`messages[${i}].role "${String((msg as { role: unknown }).role)}" is not supported`);
-    }
-  });
+  eachMessage<void>(
+    messages,
+    {
+      system: (msg, _where, i) => system.push(systemText(msg, i)),
+      user: (msg, _where, i) => turns.append('user', userBlocks(msg, i, droppedParams)),
+      assistant: (msg, _where, i) => turns.append('assistant', assistantBlocks(msg, i)),
+      tool: (msg, _where, i) => turns.append('user', [toolResultBlock(msg, i)]),
+    },
+    {
+      unsupportedRole: (role, where) => `${where}.role "${String(role)}" is not supported`,
+      droppedName: () => droppedParams.push('messages[].name'),
+    },
+  );
   const joined = system.filter((s) => s !== '').join('\n\n');
   return { system: joined === '' ? undefined : joined, messages: turns.turns.map(compactTurn) };
 }
@@ -285,8 +277,7 @@ function toolUseBlock(call: ToolCall | CustomToolCall, where: string): Anthropic
   return { type: 'tool_use', id: call.id, name: call.function.name, input: input as Record<string, unknown> };
 }
 
-function toolResultBlock(msg: ChatMessage, i: number): AnthropicToolResultBlock {
-  const id = toolCallId(msg, i);
+function toolResultBlock(msg: ToolMessage, i: number): AnthropicToolResultBlock {
   let content: string | AnthropicTextBlock[];
   if (typeof msg.content === 'string') content = msg.content;
   else if (msg.content === null || msg.content === undefined) content = '';
@@ -296,5 +287,5 @@ function toolResultBlock(msg: ChatMessage, i: number): AnthropicToolResultBlock 
       return textBlocks(part.text);
     });
   }
-  return { type: 'tool_result', tool_use_id: id, content };
+  return { type: 'tool_result', tool_use_id: msg.tool_call_id, content };
 }

@@ -1,4 +1,4 @@
-import { AlternatingTurns, assistantToolCalls, messageAt, readToolCall } from '../../../protocol/chat-messages.js';
+import { AlternatingTurns, assistantToolCalls, eachMessage, eachPart, readToolCall } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, CustomTool, CustomToolCall, Tool, ToolCall, ToolChoice } from '../../../protocol/openai.js';
 import { applyParameterRules, dropped, MAPPED, refused, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
@@ -112,49 +112,37 @@ function converseMessages(input: ChatMessage[], dropped: Set<string>): { system:
   // Converse rejects two consecutive messages of one role: they become one.
   const turns = new AlternatingTurns<ConverseMessage['role'], ContentBlock>();
   let toolHistory = false;
-  input.forEach((m: unknown, i) => {
-    const where = `messages[${i}]`;
-    const msg = messageAt(m, i);
-    if (msg.name !== undefined && msg.name !== null) dropped.add('messages[].name');
-    switch (msg.role) {
-      case 'system':
-      case 'developer':
-        system.push(...contentBlocks(msg.content, where, 'text', dropped) as TextBlock[]);
-        break;
-      case 'user':
-        turns.append('user', contentBlocks(msg.content, where, 'images', dropped));
-        break;
-      case 'assistant': {
+  eachMessage<void>(
+    input,
+    {
+      system: (msg, where) => system.push(...contentBlocks(msg.content, where, 'text', dropped) as TextBlock[]),
+      user: (msg, where) => turns.append('user', contentBlocks(msg.content, where, 'images', dropped)),
+      assistant: (msg, where) => {
         const blocks = contentBlocks(msg.content, where, 'text', dropped);
         const calls = assistantToolCalls(msg, where);
         calls.forEach((call, j) => blocks.push(toolUse(call, `${where}.tool_calls[${j}]`)));
         toolHistory ||= calls.length > 0;
         turns.append('assistant', blocks);
-        break;
-      }
-      case 'tool': {
-        if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') refuse(`${where}.tool_call_id is required for a tool message`);
+      },
+      tool: (msg, where) => {
         const content = contentBlocks(msg.content, where, 'text', dropped) as TextBlock[];
         turns.append('user', [{ toolResult: { toolUseId: msg.tool_call_id, content } }]);
         toolHistory = true;
-        break;
-      }
-      default:
-        refuse(`${where}.role ${JSON.stringify(msg.role)} is not supported by Bedrock Converse`);
-    }
-  });
+      },
+    },
+    {
+      unsupportedRole: (role, where) => `${where}.role ${JSON.stringify(role)} is not supported by Bedrock Converse`,
+      droppedName: () => dropped.add('messages[].name'),
+      missingToolCallId: (where) => `${where}.tool_call_id is required for a tool message`,
+    },
+  );
   return { system, messages: turns.turns.map(({ role, parts }) => ({ role, content: parts })), toolHistory };
 }
 
 /** A message's content as Converse blocks; images only where `allow` says so (user turns). */
 function contentBlocks(content: ChatMessage['content'] | undefined, where: string, allow: 'text' | 'images', dropped: Set<string>): ContentBlock[] {
-  if (content === null || content === undefined) return [];
-  if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
-  if (!Array.isArray(content)) refuse(`${where}.content must be a string or an array of parts`);
   const blocks: ContentBlock[] = [];
-  content.forEach((part: unknown, j) => {
-    const at = `${where}.content[${j}]`;
-    if (!isObject(part)) refuse(`${at} must be an object`);
+  eachPart(content, where, (part, at) => {
     switch (part['type']) {
       case 'text':
       case 'refusal': {

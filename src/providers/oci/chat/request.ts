@@ -1,4 +1,4 @@
-import { joinedText, toolCallId, userParts } from '../../../protocol/chat-messages.js';
+import { eachMessage, joinedText, userParts } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest } from '../../../protocol/openai.js';
 import { applyParameterRules, dropped, MAPPED, mappedBy, refused, ruleNames, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
@@ -219,25 +219,21 @@ function textOf(content: ChatMessage['content'] | undefined, i: number, role: st
 }
 
 function genericMessages(messages: ChatMessage[]): GenericMessage[] {
-  return messages.map((msg, i): GenericMessage => {
-    if (!isObject(msg)) throw invalid(`messages[${i}] must be an object`);
-    switch (msg.role) {
-      case 'system':
-      case 'developer':
-        return { role: 'SYSTEM', content: [{ type: 'TEXT', text: textOf(msg.content, i, msg.role) }] };
-      case 'assistant': {
+  // messages[].name has no OCI field: it is left out silently (the table in openai_to_oci.ts).
+  return eachMessage<GenericMessage>(
+    messages,
+    {
+      system: (msg, _where, i) => ({ role: 'SYSTEM', content: [{ type: 'TEXT', text: textOf(msg.content, i, msg.role) }] }),
+      assistant: (msg, _where, i) => {
         const text = textOf(msg.content, i, 'assistant');
         if (!present(msg.tool_calls) || (Array.isArray(msg.tool_calls) && msg.tool_calls.length === 0)) return { role: 'ASSISTANT', content: [{ type: 'TEXT', text }] };
         return { role: 'ASSISTANT', content: text === '' ? null : [{ type: 'TEXT', text }], toolCalls: genericToolCalls(msg.tool_calls, i) };
-      }
-      case 'tool':
-        return { role: 'TOOL', toolCallId: toolCallId(msg, i), content: [{ type: 'TEXT', text: textOf(msg.content, i, 'tool') }] };
-      case 'user':
-        return { role: 'USER', content: genericUserContent(msg.content, i) };
-      default:
-        throw invalid(`messages[${i}].role "${String(msg.role).slice(0, 32)}" is not supported (system, developer, user, assistant, tool)`);
-    }
-  });
+      },
+      tool: (msg, _where, i) => ({ role: 'TOOL', toolCallId: msg.tool_call_id, content: [{ type: 'TEXT', text: textOf(msg.content, i, 'tool') }] }),
+      user: (msg, _where, i) => ({ role: 'USER', content: genericUserContent(msg.content, i) }),
+    },
+    { unsupportedRole: (role, where) => `${where}.role "${String(role).slice(0, 32)}" is not supported (system, developer, user, assistant, tool)` },
+  );
 }
 
 function genericUserContent(content: ChatMessage['content'] | undefined, i: number): GenericContent[] {
@@ -252,24 +248,18 @@ function genericUserContent(content: ChatMessage['content'] | undefined, i: numb
 function cohereMessages(messages: ChatMessage[]): Record<string, unknown> {
   const preamble: string[] = [];
   const history: CohereHistoryMessage[] = [];
-  for (const [i, msg] of messages.entries()) {
-    if (!isObject(msg)) throw invalid(`messages[${i}] must be an object`);
-    refuseTools(msg, i);
-    switch (msg.role) {
-      case 'system':
-      case 'developer':
-        preamble.push(textOf(msg.content, i, msg.role));
-        break;
-      case 'user':
-        history.push({ role: 'USER', message: textOf(msg.content, i, 'user (Cohere)') });
-        break;
-      case 'assistant':
-        history.push({ role: 'CHATBOT', message: textOf(msg.content, i, 'assistant') });
-        break;
-      default:
-        throw invalid(`messages[${i}].role "${String(msg.role).slice(0, 32)}" is not supported (system, developer, user, assistant)`);
-    }
-  }
+  eachMessage<void>(
+    messages,
+    {
+      system: (msg, _where, i) => preamble.push(textOf(msg.content, i, msg.role)),
+      user: (msg, _where, i) => history.push({ role: 'USER', message: textOf(msg.content, i, 'user (Cohere)') }),
+      assistant: (msg, _where, i) => history.push({ role: 'CHATBOT', message: textOf(msg.content, i, 'assistant') }),
+    },
+    {
+      unsupportedRole: (role, where) => `${where}.role "${String(role).slice(0, 32)}" is not supported (system, developer, user, assistant)`,
+      check: (msg, _where, i) => refuseTools(msg, i),
+    },
+  );
   const last = history.pop();
   if (last === undefined || last.role !== 'USER') throw invalid('messages: with a Cohere model the last non-system message must be a user message');
   const out: Record<string, unknown> = { message: last.message };

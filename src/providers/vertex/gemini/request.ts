@@ -1,4 +1,4 @@
-import { AlternatingTurns, assistantToolCalls, messageAt, readToolCall } from '../../../protocol/chat-messages.js';
+import { AlternatingTurns, assistantToolCalls, eachMessage, eachPart, readToolCall } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, CustomTool, CustomToolCall, Tool, ToolCall } from '../../../protocol/openai.js';
 import { applyParameterRules, dropped, MAPPED, refused, ruleNames, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
@@ -152,49 +152,37 @@ function geminiContents(messages: ChatMessage[], dropped: string[]): { system: A
   const calls = new Map<string, string>();
   // Gemini wants user and model turns to alternate: consecutive same-role messages become one turn.
   const turns = new AlternatingTurns<Content['role'], RequestPart>();
-  messages.forEach((m: unknown, i) => {
-    const where = `messages[${i}]`;
-    const msg = messageAt(m, i);
-    if (present(msg.name) && !dropped.includes('messages[].name')) dropped.push('messages[].name');
-    switch (msg.role) {
-      case 'system':
-      case 'developer':
-        system.push(...(contentParts(msg.content, where, 'text', dropped) as Array<{ text: string }>));
-        break;
-      case 'user':
-        turns.append('user', contentParts(msg.content, where, 'media', dropped));
-        break;
-      case 'assistant': {
+  eachMessage<void>(
+    messages,
+    {
+      system: (msg, where) => system.push(...(contentParts(msg.content, where, 'text', dropped) as Array<{ text: string }>)),
+      user: (msg, where) => turns.append('user', contentParts(msg.content, where, 'media', dropped)),
+      assistant: (msg, where) => {
         const parts = contentParts(msg.content, where, 'text', dropped);
         assistantToolCalls(msg, where).forEach((call, j) => parts.push(functionCall(call, `${where}.tool_calls[${j}]`, calls)));
         turns.append('model', parts);
-        break;
-      }
-      case 'tool': {
-        if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '') refuse(`${where}.tool_call_id is required for a tool message`);
+      },
+      tool: (msg, where) => {
         const name = calls.get(msg.tool_call_id);
         if (name === undefined) refuse(`${where}.tool_call_id "${msg.tool_call_id.slice(0, 64)}" does not match a tool call of an earlier assistant message`);
         const text = (contentParts(msg.content, where, 'text', dropped) as Array<{ text: string }>).map((p) => p.text).join('');
         // "output" is the key Gemini documents for a function's result.
         turns.append('user', [{ functionResponse: { name, response: { output: text } } }]);
-        break;
-      }
-      default:
-        refuse(`${where}.role ${JSON.stringify((msg as { role: unknown }).role)} is not supported`);
-    }
-  });
+      },
+    },
+    {
+      unsupportedRole: (role, where) => `${where}.role ${JSON.stringify(role)} is not supported`,
+      droppedName: () => dropped.push('messages[].name'),
+      missingToolCallId: (where) => `${where}.tool_call_id is required for a tool message`,
+    },
+  );
   return { system, contents: turns.turns };
 }
 
 /** A message's content as Gemini parts; media (images, audio, files) only where `allow` says (user turns). */
 function contentParts(content: ChatMessage['content'] | undefined, where: string, allow: 'text' | 'media', dropped: string[]): RequestPart[] {
-  if (!present(content)) return [];
-  if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
-  if (!Array.isArray(content)) refuse(`${where}.content must be a string or an array of parts`);
   const parts: RequestPart[] = [];
-  content.forEach((part: unknown, j) => {
-    const at = `${where}.content[${j}]`;
-    if (!isObject(part)) refuse(`${at} must be an object`);
+  eachPart(content, where, (part, at) => {
     const type = part['type'];
     if (type === 'text' || type === 'refusal') {
       const text = part[type];

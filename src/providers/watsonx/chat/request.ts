@@ -1,4 +1,4 @@
-import { joinedText, toolCallId, userParts } from '../../../protocol/chat-messages.js';
+import { eachMessage, joinedText, userParts } from '../../../protocol/chat-messages.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../../protocol/openai.js';
 import { applyParameterRules, dropped, MAPPED, mappedBy, PASSTHROUGH, refused, ruleNames, sameRule, type ParameterTable, type RuleTarget } from '../../../protocol/parameter-rules.js';
 import { refusal } from '../../../protocol/translator.js';
@@ -130,25 +130,18 @@ function mapToolChoice(choice: unknown, body: Record<string, unknown>): void {
 }
 
 function mapMessages(messages: ChatMessage[]): WatsonxMessage[] {
-  return messages.map((msg, i) => {
-    if (!isObject(msg)) throw invalid(`messages[${i}] must be an object`);
-    const name = typeof msg.name === 'string' && msg.name !== '' ? { name: msg.name } : {};
-    switch (msg.role) {
-      case 'system':
-      case 'developer':
-        return { role: 'system', content: textOf(msg.content, i, 'system'), ...name };
-      case 'user':
-        return { role: 'user', content: userContent(msg.content, i), ...name };
-      case 'assistant':
-        return assistantMessage(msg, i, name);
-      case 'tool': {
-        const id = toolCallId(msg, i);
-        return { role: 'tool', content: textOf(msg.content, i, 'tool'), tool_call_id: id };
-      }
-      default:
-        throw invalid(`messages[${i}].role "${String((msg as { role?: unknown }).role).slice(0, 32)}" is not supported (system, developer, user, assistant, tool)`);
-    }
-  });
+  /** watsonx takes a message's `name` (OpenAI's participant name) as it is, tool results aside. */
+  const nameOf = (msg: ChatMessage): { name?: string } => (typeof msg.name === 'string' && msg.name !== '' ? { name: msg.name } : {});
+  return eachMessage<WatsonxMessage>(
+    messages,
+    {
+      system: (msg, _where, i) => ({ role: 'system', content: textOf(msg.content, i, 'system'), ...nameOf(msg) }),
+      user: (msg, _where, i) => ({ role: 'user', content: userContent(msg.content, i), ...nameOf(msg) }),
+      assistant: (msg, _where, i) => assistantMessage(msg, i, nameOf(msg)),
+      tool: (msg, _where, i) => ({ role: 'tool', content: textOf(msg.content, i, 'tool'), tool_call_id: msg.tool_call_id }),
+    },
+    { unsupportedRole: (role, where) => `${where}.role "${String(role).slice(0, 32)}" is not supported (system, developer, user, assistant, tool)` },
+  );
 }
 
 /** A text-only message's content: a string, or text parts concatenated. */
