@@ -9,7 +9,8 @@ import { instanceAllowed, modelAllowed } from './scopes.js';
 /**
  * Authorization of an inference request: the role must grant `llm:read` (GET) or `llm:write`,
  * the instance must be in the key's scopes, and so must the model (named by the path, else by the
- * JSON body's `model`, or one of the provider's `scopeAliases` for a path's model) when the key restricts models. The decision, allowed or denied, is audited here.
+ * JSON body's `model`; for a path's model, one of the provider's `scopeAliases` for it will do)
+ * when the key restricts models. The decision, allowed or denied, is audited here.
  */
 export function authorizeInference(audit: AuditTrail, roles: RoleTable): Middleware {
   return async function authorizeInferenceRequest(ctx, next) {

@@ -98,7 +98,8 @@ const PADDING = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
 /**
  * Amazon Bedrock emulator: Runtime (`/model/{modelId}/invoke`, `invoke-with-response-stream`,
  * `converse`, `converse-stream`, `count-tokens`) and the control plane's `/foundation-models`
- * and `/inference-profiles` (bedrock-inference-profiles.ts) on one loopback port. It authenticates as AWS does, through the shared {@link AwsAccounts}:
+ * and `/inference-profiles` (bedrock-inference-profiles.ts) on one loopback port. It
+ * authenticates as AWS does, through the shared {@link AwsAccounts}:
  *
  * - SigV4 (service `bedrock`, the emulator's region), the signature recomputed with
  *   `@smithy/signature-v4` over the request exactly as received — so a gateway that signs the

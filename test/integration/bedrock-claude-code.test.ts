@@ -134,6 +134,11 @@ describe('Bedrock inference profiles and CountTokens through the gateway', () =>
       assert.ok((converse.inputTokens ?? 0) > 0, where);
       assert.equal(control.requests.length, 0, `${where}: CountTokens is a runtime operation`);
 
+      // CountTokens takes the foundation model, not its inference profile (hence the scope alias below).
+      await assert.rejects(client.send(new CountTokensCommand({ modelId: US_HAIKU, input: { invokeModel: { body } } })), {
+        name: 'ValidationException',
+        message: "The provided model doesn't support counting tokens.",
+      });
       // A body AWS refuses: the SDK raises its typed exception with AWS's message.
       await assert.rejects(client.send(new CountTokensCommand({ modelId: HAIKU, input: { converse: { messages: [] } } })), (err: Error) => {
         assert.equal(err.name, 'ValidationException');

@@ -44,9 +44,9 @@ const STALE_CREDENTIAL_ERRORS = ['ExpiredTokenException', 'InvalidSignatureExcep
 
 /**
  * AWS Bedrock: the runtime API (InvokeModel, InvokeModelWithResponseStream, Converse,
- * ConverseStream, CountTokens) and the control plane's foundation-model and inference-profile listings, SigV4-signed with
- * credentials the gateway obtains (the AWS chain, access keys, assume-role chains, IRSA), or a
- * Bedrock API key sent as Bearer.
+ * ConverseStream, CountTokens) and the control plane's foundation-model and inference-profile
+ * listings, SigV4-signed with credentials the gateway obtains (the AWS chain, access keys,
+ * assume-role chains, IRSA), or a Bedrock API key sent as Bearer.
  */
 export const bedrock = defineProvider({
   type: 'bedrock',
