@@ -9,7 +9,8 @@ import { instanceAllowed, modelAllowed } from './scopes.js';
 /**
  * Authorization of an inference request: the role must grant `llm:read` (GET) or `llm:write`,
  * the instance must be in the key's scopes, and so must the model (named by the path, else by the
- * JSON body's `model`) when the key restricts models. The decision, allowed or denied, is audited here.
+ * JSON body's `model`; for a path's model, one of the provider's `scopeAliases` for it will do)
+ * when the key restricts models. The decision, allowed or denied, is audited here.
  */
 export function authorizeInference(audit: AuditTrail, roles: RoleTable): Middleware {
   return async function authorizeInferenceRequest(ctx, next) {
@@ -37,11 +38,18 @@ function inferenceDenial(ctx: RequestContext, roles: RoleTable): GatewayError | 
     // A model named by the path (Bedrock) is the one the provider runs; else the body's `model`.
     const model = ctx.model ?? modelOf(ctx.body!, instance.provider.bodyModelField ?? 'model');
     if (model instanceof GatewayError) return model;
-    if (model !== undefined && !modelAllowed(principal.scopes, model)) {
+    if (model !== undefined && !modelAllowed(principal.scopes, model) && !aliasAllowed(ctx, model)) {
       return new GatewayError('model_not_in_scope', `your key may not use model "${model.length > 100 ? `${model.slice(0, 100)}...` : model}"`);
     }
   }
   return undefined;
+}
+
+/** True when a model named by the path is in scope under one of the provider's `scopeAliases` for it. */
+function aliasAllowed(ctx: RequestContext, model: string): boolean {
+  if (ctx.model !== model) return false;
+  const aliases = ctx.instance!.provider.scopeAliases?.(ctx.nativeSegments, model) ?? [];
+  return aliases.some((alias) => modelAllowed(ctx.principal!.scopes, alias));
 }
 
 /** The model a JSON body names at `field` (a dotted path), undefined if none; parsed only for model-scoped keys. */

@@ -97,6 +97,12 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */
   modelFromPath?(segments: readonly string[]): string | undefined;
   /**
+   * Other ids a key's model scope may allow the path's `model` under, for routes where the
+   * provider names one model by another (Bedrock: CountTokens takes the bare `anthropic.X`, which
+   * a scope on the inference profile `us.anthropic.X` covers). Checked after the model itself.
+   */
+  scopeAliases?(segments: readonly string[], model: string): readonly string[];
+  /**
    * True when an upstream answer says the credential is stale (expired token, bad signature):
    * the gateway then invalidates it and retries the request once with a fresh one.
    */

@@ -3,6 +3,8 @@ import { EventStreamCodec, type MessageHeaders } from '@smithy/eventstream-codec
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
+import { countTokens } from './bedrock-count-tokens.js';
+import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
 
 export interface BedrockOptions {
   accounts: AwsAccounts;
@@ -89,13 +91,15 @@ const SIGV4_ERRORS: Record<SigV4FailureReason, string> = {
 };
 
 const INVALID_MODEL = 'The provided model identifier is invalid.';
+const NO_COUNT_TOKENS = "The provided model doesn't support counting tokens.";
 const MALFORMED = 'Malformed input request, please reformat your input and try again.';
 const PADDING = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 /**
  * Amazon Bedrock emulator: Runtime (`/model/{modelId}/invoke`, `invoke-with-response-stream`,
- * `converse`, `converse-stream`) and the control plane's `/foundation-models` on one loopback
- * port. It authenticates as AWS does, through the shared {@link AwsAccounts}:
+ * `converse`, `converse-stream`, `count-tokens`) and the control plane's `/foundation-models`
+ * and `/inference-profiles` (bedrock-inference-profiles.ts) on one loopback port. It
+ * authenticates as AWS does, through the shared {@link AwsAccounts}:
  *
  * - SigV4 (service `bedrock`, the emulator's region), the signature recomputed with
  *   `@smithy/signature-v4` over the request exactly as received — so a gateway that signs the
@@ -137,11 +141,15 @@ export class BedrockEmulator extends Emulator {
   streamException: { afterEvents: number; type: StreamExceptionType; message: string } | undefined;
   readonly #codec = new EventStreamCodec(toUtf8, fromUtf8);
   readonly #pendingSignature = new WeakMap<RecordedRequest, Promise<BedrockError | undefined>>();
+  /** The account's inference profiles: a system-defined one per geography and model that has them, one application profile. */
+  readonly profiles: InferenceProfiles;
 
   constructor(options: BedrockOptions) {
     super(options.bearerKeys ?? []);
     this.accounts = options.accounts;
     this.region = options.region ?? 'us-east-1';
+    const profiled = MODELS.filter((m) => m.inferenceTypesSupported.includes('INFERENCE_PROFILE'));
+    this.profiles = new InferenceProfiles(this.region, this.accounts.accountId, geography(this.region), profiled);
   }
 
   /** Bedrock API keys accepted as `Authorization: Bearer`; replace the contents to rotate. */
@@ -216,8 +224,11 @@ export class BedrockEmulator extends Emulator {
     const segments = path.split('/');
     if (method === 'GET' && path === '/foundation-models') return this.#listModels(ex);
     if (method === 'GET' && segments.length === 3 && segments[1] === 'foundation-models') return this.#getModel(ex, segments[2]!);
+    if (method === 'GET' && path === '/inference-profiles') return this.#answer(ex, this.profiles.list(new URLSearchParams(ex.record.query)));
+    if (method === 'GET' && segments.length === 3 && segments[1] === 'inference-profiles') return this.#answer(ex, this.profiles.get(decode(segments[2]!)));
     if (method === 'POST' && segments.length === 4 && segments[1] === 'model') {
       const op = segments[3]!;
+      if (op === 'count-tokens') return this.#countTokens(ex, segments[2]!);
       if (op === 'invoke' || op === 'invoke-with-response-stream' || op === 'converse' || op === 'converse-stream') return this.#runtime(ex, segments[2]!, op);
     }
     return this.json(ex, 404, new BedrockError(404, 'UnknownOperationException', `Unknown operation ${method} ${path}`, 'coral'));
@@ -371,6 +382,32 @@ export class BedrockEmulator extends Emulator {
     const embedding = Array.from({ length: dimensions }, (_, i) => Math.round(Math.sin(i + text.length) * 1e6) / 1e7);
     const inputTextTokenCount = Math.max(1, Math.ceil(text.length / 4));
     return this.json(ex, 200, { embedding, embeddingsByType: { float: embedding }, inputTextTokenCount }, invocationHeaders(inputTextTokenCount, 0, started));
+  }
+
+  /**
+   * CountTokens takes a foundation model (id or ARN), not an inference profile: a client running
+   * `us.anthropic.X` counts on `anthropic.X`. Only Claude models count tokens here.
+   */
+  #countTokens(ex: Exchange, rawModel: string): Promise<void> {
+    const id = decode(rawModel);
+    (ex.record as BedrockRecordedRequest).modelId = id;
+    const bare = id.replace(new RegExp(`^arn:aws:bedrock:${this.region}::foundation-model/`), '');
+    const model = MODELS.find((m) => m.modelId === bare);
+    if (!model) {
+      const profile = /^(us|eu|apac|global)\./.test(bare) || bare.includes(':inference-profile/');
+      return this.json(ex, 400, new BedrockError(400, 'ValidationException', profile ? NO_COUNT_TOKENS : INVALID_MODEL));
+    }
+    if (model.family !== 'anthropic') return this.json(ex, 400, new BedrockError(400, 'ValidationException', NO_COUNT_TOKENS));
+    const body = parseJson(ex.record.body);
+    const counted = body === undefined ? { invalid: MALFORMED } : countTokens(body);
+    if ('invalid' in counted) return this.json(ex, 400, new BedrockError(400, 'ValidationException', counted.invalid));
+    return this.json(ex, 200, counted);
+  }
+
+  /** A control-plane answer, or its refusal in AWS's error shape. */
+  #answer(ex: Exchange, result: object): Promise<void> {
+    if (result instanceof ProfileRefusal) return this.json(ex, result.status, new BedrockError(result.status, result.type, result.message));
+    return this.json(ex, 200, result);
   }
 
   #listModels(ex: Exchange): Promise<void> {

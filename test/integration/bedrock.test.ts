@@ -13,6 +13,7 @@ import {
 import { AwsAccounts, webIdentityToken, type IamUser } from '../emulators/aws-accounts.js';
 import { StsEmulator } from '../emulators/aws-sts.js';
 import { BedrockEmulator } from '../emulators/bedrock.js';
+import { sdkWithHeaderKey } from '../helpers/bedrock-client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const SONNET = 'us.anthropic.claude-3-5-sonnet-20241022-v2:0';
@@ -20,26 +21,6 @@ const PROFILE_ARN = 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us
 const EU_PROFILE_ARN = 'arn:aws:bedrock:eu-central-1:123456789012:inference-profile/eu.anthropic.claude-3-5-sonnet-20241022-v2:0';
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const BEDROCK_API_KEY = 'bedrock-api-key-0123456789abcdef';
-
-/** The AWS SDK as a client would use it against the gateway: dummy AWS credentials, the gateway key in `x-api-key`. */
-function sdkWithHeaderKey(endpoint: string, key: string, extraHeaders: Record<string, string> = {}): BedrockRuntimeClient {
-  const client = new BedrockRuntimeClient({
-    region: 'us-east-1',
-    endpoint,
-    credentials: { accessKeyId: 'AKIDCLIENTDUMMY00000', secretAccessKey: 'client-dummy-secret' },
-    maxAttempts: 1,
-  });
-  client.middlewareStack.add(
-    (next) => (args) => {
-      const headers = (args.request as { headers: Record<string, string> }).headers;
-      headers['x-api-key'] = key;
-      Object.assign(headers, extraHeaders);
-      return next(args);
-    },
-    { step: 'finalizeRequest', name: 'llmproxyKey' },
-  );
-  return client;
-}
 
 function anthropicBody(text: string): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 64, messages: [{ role: 'user', content: text }] }));

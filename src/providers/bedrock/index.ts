@@ -14,12 +14,13 @@ import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
 import { bedrockUsage } from './usage.js';
 import { BEDROCK_PRICES, bedrockPriceIds } from './prices.js';
 import { bedrockRoutes } from './routes.js';
+import { countTokensScopeAliases } from './count-tokens-scope.js';
 
 const schema = instanceSchema(
   'bedrock',
   {
     region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, 'must be an AWS region such as us-east-1'),
-    /** The control plane (foundation-models); default `https://bedrock.{region}.amazonaws.com`. */
+    /** The control plane (foundation-models, inference-profiles); default `https://bedrock.{region}.amazonaws.com`. */
     control_endpoint: endpointUrl().optional(),
     /** Refresh temporary credentials this long before they expire. */
     credential_refresh_window: duration().optional(),
@@ -35,14 +36,17 @@ const schema = instanceSchema(
 /** Access keys for the contract tests' sample instances. */
 const SAMPLE_AUTH = { type: 'access_keys', access_key_id: 'AKIAPROPERTYTEST0000', secret_access_key: '${env:PROP_KEY}' };
 
+/** First path segments of the control plane (`bedrock.{region}`), not the runtime. */
+const CONTROL_PLANE: ReadonlySet<string> = new Set(['foundation-models', 'inference-profiles']);
+
 /** Error types with which AWS says the credential, not the request, is the problem. */
 const STALE_CREDENTIAL_ERRORS = ['ExpiredTokenException', 'InvalidSignatureException', 'UnrecognizedClientException'];
 
 /**
  * AWS Bedrock: the runtime API (InvokeModel, InvokeModelWithResponseStream, Converse,
- * ConverseStream) and the control plane's foundation-model listing, SigV4-signed with
- * credentials the gateway obtains (the AWS chain, access keys, assume-role chains, IRSA), or a
- * Bedrock API key sent as Bearer.
+ * ConverseStream, CountTokens) and the control plane's foundation-model and inference-profile
+ * listings, SigV4-signed with credentials the gateway obtains (the AWS chain, access keys,
+ * assume-role chains, IRSA), or a Bedrock API key sent as Bearer.
  */
 export const bedrock = defineProvider({
   type: 'bedrock',
@@ -53,8 +57,13 @@ export const bedrock = defineProvider({
     'POST model/*/invoke-with-response-stream',
     'POST model/*/converse',
     'POST model/*/converse-stream',
+    // CountTokens (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CountTokens.html).
+    'POST model/*/count-tokens',
     'GET foundation-models',
     'GET foundation-models/*',
+    // ListInferenceProfiles and GetInferenceProfile (control plane), which Claude Code calls.
+    'GET inference-profiles',
+    'GET inference-profiles/*',
   ),
   // The client's own AWS signature material must never reach AWS next to the gateway's.
   strippedHeaders: new Set(['x-amz-security-token', 'x-amz-date', 'x-amz-content-sha256']),
@@ -84,7 +93,7 @@ export const bedrock = defineProvider({
   embeddings: openaiToTitanEmbeddings,
   // Inference-profile ARNs travel as one path segment with `/` encoded.
   allowEncodedSlash: true,
-  upstreamFor: (segments) => (segments[0] === 'foundation-models' ? 'control' : undefined),
+  upstreamFor: (segments) => (segments[0] !== undefined && CONTROL_PLANE.has(segments[0]) ? 'control' : undefined),
   modelFromPath(segments) {
     if (segments[0] !== 'model' || segments[1] === undefined) return undefined;
     try {
@@ -93,6 +102,8 @@ export const bedrock = defineProvider({
       return segments[1];
     }
   },
+  // A scope on `us.anthropic.X` lets a key count tokens for `anthropic.X`.
+  scopeAliases: countTokensScopeAliases,
   staleCredential(status, headers) {
     if (status !== 403 && status !== 400) return false;
     const type = headers['x-amzn-errortype'];

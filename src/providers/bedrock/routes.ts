@@ -11,20 +11,29 @@ const TYPE = 'bedrock';
  * at the gateway works unchanged, and the legacy invoke-model envelope.
  */
 export function bedrockRoutes<C extends RouteContext>(kit: RouteKit<C>): Array<ProviderRoute<C>> {
-  return [bedrockRootRoute(kit), ...bedrockEnvelopeRoutes(kit)];
+  return [
+    bedrockRootRoute(kit, '/model/', true, ['POST']),
+    // Claude Code on Bedrock lists the inference profiles and reads one before it runs a model.
+    bedrockRootRoute(kit, '/inference-profiles', false, ['GET']),
+    bedrockRootRoute(kit, '/inference-profiles/', true, ['GET']),
+    ...bedrockEnvelopeRoutes(kit),
+  ];
 }
 
 /**
- * Native Bedrock paths at the root (`/model/{modelId}/invoke`, `/invoke-with-response-stream`,
- * `/converse`, `/converse-stream`). The same chain as `/transparent/{instance}/...`, with the
- * instance taken from `X-LLMProxy-Instance` or the default Bedrock instance.
+ * Native Bedrock paths at the root: the runtime's `/model/{modelId}/invoke`,
+ * `/invoke-with-response-stream`, `/converse`, `/converse-stream`, `/count-tokens`, and the
+ * control plane's `/inference-profiles[/{id}]`, so one base URL serves both (as
+ * `ANTHROPIC_BEDROCK_BASE_URL` does for Claude Code). The same chain as
+ * `/transparent/{instance}/...`, with the instance taken from `X-LLMProxy-Instance` or the
+ * default Bedrock instance; the instance's path rules still decide what is allowed.
  */
-function bedrockRootRoute<C extends RouteContext>(kit: RouteKit<C>): ProviderRoute<C> {
+function bedrockRootRoute<C extends RouteContext>(kit: RouteKit<C>, path: string, prefix: boolean, methods: readonly string[]): ProviderRoute<C> {
   return {
     name: 'bedrock',
-    path: '/model/',
-    prefix: true,
-    methods: ['POST'],
+    path,
+    prefix,
+    methods,
     mode: 'transparent',
     middleware: [pickInstance(false), kit.authenticate, kit.resolveInstance(TYPE), kit.readBody, kit.authorize, kit.forwardAsSent],
   };
