@@ -510,7 +510,7 @@ describe('Terraform: deploy/terraform/aws-irsa (IAM role for the gateway through
     assert.equal(await ev.value(module.output['trusted_subject']![0]!['value']), `system:serviceaccount:${kustomization.namespace}:${sa.metadata.name}`);
   });
 
-  test('Bedrock: exactly InvokeModel, InvokeModelWithResponseStream, Converse, ConverseStream, on the listed model ARNs only', async () => {
+  test('Bedrock: exactly InvokeModel, InvokeModelWithResponseStream, Converse, ConverseStream, CountTokens, GetInferenceProfile, on the listed model ARNs only', async () => {
     const [block] = module.data['aws_iam_policy_document']!['bedrock']!;
     const statements = block!['statement'] as Array<Record<string, unknown>>;
     assert.equal(statements.length, 1);
@@ -518,7 +518,7 @@ describe('Terraform: deploy/terraform/aws-irsa (IAM role for the gateway through
     const [doc] = await ev.policyDocuments('bedrock');
     const s = doc!.Statement[0]!;
     assert.equal(s.Effect, 'Allow');
-    assert.deepEqual(asList(s.Action).sort(), ['bedrock:Converse', 'bedrock:ConverseStream', 'bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+    assert.deepEqual(asList(s.Action).sort(), ['bedrock:Converse', 'bedrock:ConverseStream', 'bedrock:CountTokens', 'bedrock:GetInferenceProfile', 'bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
     assert.deepEqual(asList(s.Resource), vars['bedrock_model_arns']);
     assert.equal(s.Condition, undefined);
   });

@@ -48,9 +48,10 @@ resource "aws_iam_role" "llmproxy" {
 
 # Inference on the chosen models only. AWS authorises Converse and ConverseStream through
 # bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream; the Converse names are listed
-# too so the policy reads like the four APIs the gateway calls. No model listing
-# (ListFoundationModels needs Resource "*"): the gateway's /foundation-models pass-through is
-# then refused by AWS.
+# too so the policy reads like the APIs the gateway calls. CountTokens (Claude Code counts its
+# prompts) and GetInferenceProfile are allowed on the same ARNs. No listing
+# (ListFoundationModels and ListInferenceProfiles need Resource "*"): the gateway's
+# /foundation-models and /inference-profiles list pass-throughs are then refused by AWS.
 data "aws_iam_policy_document" "bedrock" {
   statement {
     sid    = "InvokeChosenModels"
@@ -60,6 +61,8 @@ data "aws_iam_policy_document" "bedrock" {
       "bedrock:InvokeModelWithResponseStream",
       "bedrock:Converse",
       "bedrock:ConverseStream",
+      "bedrock:CountTokens",
+      "bedrock:GetInferenceProfile",
     ]
     resources = var.bedrock_model_arns
   }
