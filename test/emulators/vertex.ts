@@ -87,6 +87,7 @@ export class VertexEmulator extends Emulator {
     }
     // The regional host serves its own location only.
     if (location !== this.location) return this.#notFoundPage(ex, path);
+    if (publisher === 'anthropic' && model === 'count-tokens' && verb === 'rawPredict') return this.#claudeCountTokens(ex);
     if (publisher === 'anthropic' && model.startsWith('claude-') && (verb === 'rawPredict' || verb === 'streamRawPredict')) {
       return this.#claude(ex, model, verb === 'streamRawPredict');
     }
@@ -130,7 +131,7 @@ export class VertexEmulator extends Emulator {
     if ('model' in body) return refuse('model: Extra inputs are not permitted');
     if (typeof body['max_tokens'] !== 'number' || !Array.isArray(body['messages']) || body['messages'].length === 0) return refuse('max_tokens and messages are required');
     if (streaming !== (body['stream'] === true)) return refuse(streaming ? 'streamRawPredict needs stream: true' : 'rawPredict cannot stream');
-    const input = Math.max(1, JSON.stringify(body['messages']).split(/\s+/).length);
+    const input = wordCount(body['messages']);
     const output = VertexEmulator.REPLY.length;
     const id = `msg_vrtx_${Date.now().toString(36)}`;
     if (!streaming) {
@@ -150,6 +151,21 @@ export class VertexEmulator extends Emulator {
       { type: 'message_stop' },
     ];
     return this.sse(ex, events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`));
+  }
+
+  /**
+   * Claude's token counter, `publishers/anthropic/models/count-tokens:rawPredict`: the Messages
+   * body with the model in it (`claude-*`, else 400), answered as Anthropic's count_tokens is,
+   * `{"input_tokens": n}` (one token per word of the messages).
+   * https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens
+   */
+  async #claudeCountTokens(ex: Exchange): Promise<void> {
+    const body = ex.json;
+    const refuse = (message: string) => this.json(ex, 400, { type: 'error', error: { type: 'invalid_request_error', message } });
+    if (!body) return refuse('Invalid JSON body.');
+    if (typeof body['model'] !== 'string' || !body['model'].startsWith('claude-')) return refuse(`model: ${String(body['model'])} does not support token counting`);
+    if (!Array.isArray(body['messages']) || body['messages'].length === 0) return refuse('messages: Field required');
+    return this.json(ex, 200, { input_tokens: wordCount(body['messages']) });
   }
 
   /**
@@ -206,6 +222,11 @@ type Json = Record<string, unknown>;
 
 function googleError(code: number, status: string, message: string, details?: unknown[]): Json {
   return { error: { code, message, status, ...(details ? { details } : {}) } };
+}
+
+/** The emulated Claude's token count of some JSON: one per whitespace-separated word of it (at least one). */
+function wordCount(value: unknown): number {
+  return Math.max(1, JSON.stringify(value).split(/\s+/).length);
 }
 
 function invalid(message: string): Json {

@@ -187,6 +187,11 @@ describe('vertex: transparent mode is held to the instance\'s project and locati
     assert.equal(model('/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash%3AgenerateContent'), 'gemini-2.0-flash');
     assert.equal(model('/v1/projects/p/locations/l/publishers/google/models'), undefined);
     assert.equal(model('/v1/projects/p/locations/l/endpoints/1:predict'), undefined);
+    // Claude's token counter: the body names the model.
+    assert.equal(model('/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:rawPredict'), undefined);
+    assert.equal(model('/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens%3ArawPredict'), undefined);
+    assert.equal(model('/v1/projects/p/locations/l/publishers/google/models/count-tokens:rawPredict'), 'count-tokens');
+    assert.equal(model('/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:streamRawPredict'), 'count-tokens');
   });
 });
 

@@ -50,6 +50,9 @@ const schema = instanceSchema(
  */
 const STRIPPED_HEADERS = new Set(['x-goog-user-project', 'x-goog-iam-authorization-token', 'x-goog-iam-authority-selector', 'x-http-method-override']);
 
+/** Claude's token counter on Vertex: `publishers/anthropic/models/count-tokens:rawPredict`, the model in the body. */
+const CLAUDE_COUNT_TOKENS = 'count-tokens:rawPredict';
+
 /** Google's system parameter naming the project to bill and charge quota to (the header's twin). */
 const BILLING_OVERRIDE_PARAMS = new Set(['userProject', '$userProject']);
 
@@ -130,6 +133,10 @@ export const vertex = defineProvider({
     } catch {
       // forwarded as sent; the scope check sees the raw segment
     }
+    // Claude's token counter is one resource for every model; the body's `model` names the one
+    // counted, so scopes read it there.
+    // https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens
+    if (segments[6] === 'anthropic' && last === CLAUDE_COUNT_TOKENS) return undefined;
     const colon = last.indexOf(':');
     return colon > 0 ? last.slice(0, colon) : last;
   },

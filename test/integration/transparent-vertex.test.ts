@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { VertexEmulator } from '../emulators/vertex.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+
+const TOKEN = 'ya29.a0-vertex-transparent-test-token';
+const PROJECT = 'proj-transparent-1';
+const LOCATION = 'us-east5';
+const ANTHROPIC = `/v1/projects/${PROJECT}/locations/${LOCATION}/publishers/anthropic/models`;
+const COUNT_TOKENS = `${ANTHROPIC}/count-tokens:rawPredict`;
+const CLAUDE = 'claude-sonnet-4-5@20250929';
+
+/**
+ * `/transparent/{vertex instance}/...` as the clients that call Vertex natively use it: Claude
+ * through the Anthropic publisher (what `@anthropic-ai/vertex-sdk` and Claude Code send), the
+ * token counter, Google's error shape for the gateway's own errors, and express-mode paths.
+ */
+describe('transparent mode: Vertex native routes as real clients call them', () => {
+  let emu: VertexEmulator;
+  let gw: TestGateway;
+  let key: string;
+
+  before(async () => {
+    emu = await new VertexEmulator([TOKEN], { project: PROJECT, location: LOCATION }).start();
+    process.env['VERTEX_TRANSPARENT_TOKEN'] = TOKEN;
+    gw = await startGateway({
+      instances: {
+        vtx: { type: 'vertex', project: PROJECT, location: LOCATION, endpoint: emu.url, authentication: { type: 'access_token', token: '${env:VERTEX_TRANSPARENT_TOKEN}' } },
+      },
+    });
+    key = await gw.key({ name: 'vertex-transparent' });
+  });
+  after(async () => {
+    await gw.close();
+    await emu.close();
+  });
+
+  function post(path: string, body: unknown, apiKey = key): Promise<Response> {
+    return fetch(`${gw.url}/transparent/vtx${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
+  describe('Claude\'s token counter (count-tokens:rawPredict): the model is the body\'s', () => {
+    const body = { anthropic_version: 'vertex-2023-10-16', model: CLAUDE, messages: [{ role: 'user', content: 'how many tokens is this' }] };
+
+    test('a key scoped to claude-* counts tokens and gets Vertex\'s answer', async () => {
+      emu.reset();
+      const claudeOnly = await gw.key({ name: 'claude-only', scopes: { instances: null, models: ['claude-*'] } });
+      const res = await post(COUNT_TOKENS, body, claudeOnly);
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.deepEqual(JSON.parse(text), { input_tokens: 5 });
+      assert.equal(emu.last.path, COUNT_TOKENS);
+      assert.equal(emu.last.headers.authorization, `Bearer ${TOKEN}`);
+      assert.deepEqual(JSON.parse(emu.last.body.toString('utf8')), body, 'the body is forwarded as sent');
+    });
+
+    test('a key scoped to gemini-* is refused, naming the body\'s model', async () => {
+      emu.reset();
+      const geminiOnly = await gw.key({ name: 'gemini-only', scopes: { instances: null, models: ['gemini-*'] } });
+      const res = await post(COUNT_TOKENS, body, geminiOnly);
+      const text = await res.text();
+      assert.equal(res.status, 403, text);
+      assert.ok(text.includes(`may not use model \\"${CLAUDE}\\"`), text);
+      assert.ok(!text.includes('count-tokens'), 'the counter is not taken for a model');
+      assert.equal(emu.requests.length, 0);
+    });
+
+    test('a Claude model named in the path is still the one scopes check', async () => {
+      emu.reset();
+      const geminiOnly = await gw.key({ name: 'gemini-only-2', scopes: { instances: null, models: ['gemini-*'] } });
+      const res = await post(`${ANTHROPIC}/${CLAUDE}:rawPredict`, { anthropic_version: 'vertex-2023-10-16', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }, geminiOnly);
+      assert.equal(res.status, 403);
+      assert.ok((await res.text()).includes(CLAUDE));
+      assert.equal(emu.requests.length, 0);
+    });
+  });
+});
