@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ErrorShape } from '../errors/http.js';
 import type { CachedCredential, Credential } from '../credentials/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -92,6 +93,11 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   readonly allowEncodedSlash?: boolean;
   /** The upstream (see ProviderParts.upstreams) a native path goes to; undefined for the main one. */
   upstreamFor?(segments: readonly string[]): string | undefined;
+  /**
+   * The provider's own error shape, for the gateway's own errors (bad gateway key, scope, limits)
+   * on its transparent routes, so its SDKs raise their typed errors; default OpenAI's.
+   */
+  readonly errorShape?: ErrorShape;
   /** Where a transparent JSON body names the model (a dotted path), for key scopes; default `model`. */
   readonly bodyModelField?: string;
   /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */

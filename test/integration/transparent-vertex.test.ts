@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { UNAUTHORIZED_MESSAGE } from '../../src/errors/gateway-error.js';
 import { VertexEmulator } from '../emulators/vertex.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -38,6 +39,50 @@ describe('transparent mode: Vertex native routes as real clients call them', () 
   function post(path: string, body: unknown, apiKey = key): Promise<Response> {
     return fetch(`${gw.url}/transparent/vtx${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   }
+
+  type GoogleError = { error: { code: number; message: string; status: string; details: Array<Record<string, unknown>> } };
+
+  describe('the gateway\'s own errors in Google\'s shape (google.rpc.Status)', () => {
+    const GEMINI = `/v1/projects/${PROJECT}/locations/${LOCATION}/publishers/google/models/gemini-2.5-flash:generateContent`;
+    const CONTENTS = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+
+    test('a wrong gateway key: 401 UNAUTHENTICATED, the gateway\'s message, its code as the ErrorInfo reason', async () => {
+      emu.reset();
+      for (const instance of ['vtx', 'vertex']) {
+        const res = await fetch(`${gw.url}/transparent/${instance}${GEMINI}`, { method: 'POST', headers: { 'x-goog-api-key': 'llmp_wrong_key_0123456789', 'content-type': 'application/json' }, body: JSON.stringify(CONTENTS) });
+        assert.equal(res.status, 401);
+        assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+        const body = (await res.json()) as GoogleError;
+        assert.deepEqual(body, {
+          error: {
+            code: 401,
+            message: UNAUTHORIZED_MESSAGE,
+            status: 'UNAUTHENTICATED',
+            details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'UNAUTHORIZED', domain: 'llm-proxy-auth' }],
+          },
+        });
+      }
+      assert.equal(emu.requests.length, 0);
+    });
+
+    test('a scope refusal: 403 PERMISSION_DENIED naming the model; no secret in the body', async () => {
+      emu.reset();
+      const claudeOnly = await gw.key({ name: 'claude-only-errors', scopes: { instances: null, models: ['claude-*'] } });
+      const res = await post(GEMINI, CONTENTS, claudeOnly);
+      assert.equal(res.status, 403);
+      const text = await res.text();
+      assert.ok(!text.includes(TOKEN) && !text.includes(claudeOnly), 'no secret in the error');
+      const { error } = JSON.parse(text) as GoogleError;
+      assert.deepEqual([error.code, error.status, error.message, error.details[0]!['reason']], [403, 'PERMISSION_DENIED', 'your key may not use model "gemini-2.5-flash"', 'MODEL_NOT_IN_SCOPE']);
+      assert.equal(emu.requests.length, 0);
+    });
+
+    test('an unknown instance keeps OpenAI\'s shape', async () => {
+      const res = await fetch(`${gw.url}/transparent/nope${GEMINI}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(CONTENTS) });
+      assert.equal(res.status, 404);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unknown_instance');
+    });
+  });
 
   describe('Claude\'s token counter (count-tokens:rawPredict): the model is the body\'s', () => {
     const body = { anthropic_version: 'vertex-2023-10-16', model: CLAUDE, messages: [{ role: 'user', content: 'how many tokens is this' }] };

@@ -14,6 +14,7 @@ import { defineProvider, type ProviderContext, type ProviderParts } from '../typ
 import { isVertexClaudeModel, vertexClaudeChat } from './openai_to_anthropic_rawpredict.js';
 import { geminiChat } from './openai_to_gemini.js';
 import { vertexEmbeddings } from './openai_to_vertex_embeddings.js';
+import { googleErrorShape } from './errors.js';
 import { vertexUsage } from './usage.js';
 import { VERTEX_PRICES, vertexPriceIds } from './prices.js';
 
@@ -50,8 +51,8 @@ const schema = instanceSchema(
  */
 const STRIPPED_HEADERS = new Set(['x-goog-user-project', 'x-goog-iam-authorization-token', 'x-goog-iam-authority-selector', 'x-http-method-override']);
 
-/** Claude's token counter on Vertex: `publishers/anthropic/models/count-tokens:rawPredict`, the model in the body. */
-const CLAUDE_COUNT_TOKENS = 'count-tokens:rawPredict';
+/** Claude's token counter on Vertex (after `publishers/`), the model in the body. */
+const CLAUDE_COUNT_TOKENS = 'anthropic/models/count-tokens:rawPredict';
 
 /** Google's system parameter naming the project to bill and charge quota to (the header's twin). */
 const BILLING_OVERRIDE_PARAMS = new Set(['userProject', '$userProject']);
@@ -103,6 +104,8 @@ export const vertex = defineProvider({
   // Per instance (setup): only the instance's own project and location.
   transparentRules: [],
   strippedHeaders: STRIPPED_HEADERS,
+  // Google's google.rpc.Status for the gateway's own errors, as Vertex answers its own.
+  errorShape: googleErrorShape,
   usage: vertexUsage,
   prices: VERTEX_PRICES,
   priceIds: vertexPriceIds,
@@ -136,7 +139,7 @@ export const vertex = defineProvider({
     // Claude's token counter is one resource for every model; the body's `model` names the one
     // counted, so scopes read it there.
     // https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens
-    if (segments[6] === 'anthropic' && last === CLAUDE_COUNT_TOKENS) return undefined;
+    if (`${segments[6]}/models/${last}` === CLAUDE_COUNT_TOKENS) return undefined;
     const colon = last.indexOf(':');
     return colon > 0 ? last.slice(0, colon) : last;
   },

@@ -31,15 +31,24 @@ export function transparentRoute(deps: TransparentRouteDeps): RouteSpec {
     path: PREFIX,
     prefix: true,
     mode: 'transparent',
-    middleware: [splitPath, deps.authenticate, resolveInstance(deps), deps.readBody, deps.authorize, forwardTransparent(deps.scrubber)],
+    middleware: [splitPath(deps.instances), deps.authenticate, resolveInstance(deps), deps.readBody, deps.authorize, forwardTransparent(deps.scrubber)],
   };
 }
 
-async function splitPath(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
-  const slash = ctx.path.indexOf('/', PREFIX.length);
-  ctx.instanceName = slash === -1 ? ctx.path.slice(PREFIX.length) : ctx.path.slice(PREFIX.length, slash);
-  ctx.nativePath = slash === -1 ? '' : ctx.path.slice(slash);
-  await next();
+/**
+ * Splits the path into the instance's name and the native path, and shapes the gateway's own
+ * errors as the instance's provider does (its `errorShape`) from here on, authentication
+ * included, so the provider's SDK reads a refused gateway key as it would a refused provider key.
+ * An unknown name keeps OpenAI's shape.
+ */
+function splitPath(instances: InstanceDirectory): Middleware {
+  return async function splitTransparentPath(ctx, next) {
+    const slash = ctx.path.indexOf('/', PREFIX.length);
+    ctx.instanceName = slash === -1 ? ctx.path.slice(PREFIX.length) : ctx.path.slice(PREFIX.length, slash);
+    ctx.nativePath = slash === -1 ? '' : ctx.path.slice(slash);
+    ctx.errorFlavour = instances.resolve(ctx.instanceName)?.provider.errorShape ?? 'openai';
+    await next();
+  };
 }
 
 /**
