@@ -1,3 +1,4 @@
+import { betasOf, messagesShapeError } from './anthropic.js';
 import { GOOGLE_TOKENS } from './google-oauth.js';
 import { Emulator, type Exchange } from './base.js';
 
@@ -120,8 +121,11 @@ export class VertexEmulator extends Emulator {
 
   /**
    * Claude through the Anthropic publisher: the Messages body with `anthropic_version:
-   * vertex-2023-10-16` and no `model` (Anthropic's 400 otherwise); `:rawPredict` answers a
-   * message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events.
+   * vertex-2023-10-16` and no `model` (Anthropic's 400 otherwise), its messages checked as the
+   * Messages API checks them (mid-conversation `role: "system"` turns on models that take them);
+   * the `anthropic-version` header the Anthropic SDKs also send is not read. `:rawPredict` answers
+   * a message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events.
+   * https://docs.claude.com/en/api/claude-on-vertex-ai
    */
   async #claude(ex: Exchange, model: string, streaming: boolean): Promise<void> {
     const body = ex.json;
@@ -130,6 +134,10 @@ export class VertexEmulator extends Emulator {
     if (body['anthropic_version'] !== 'vertex-2023-10-16') return refuse(`anthropic_version: ${String(body['anthropic_version'])} is not supported`);
     if ('model' in body) return refuse('model: Extra inputs are not permitted');
     if (typeof body['max_tokens'] !== 'number' || !Array.isArray(body['messages']) || body['messages'].length === 0) return refuse('max_tokens and messages are required');
+    // Betas come as the `anthropic-beta` header (what the Anthropic Vertex SDK sends) or the body's `anthropic_beta`.
+    const bodyBetas = Array.isArray(body['anthropic_beta']) ? (body['anthropic_beta'] as unknown[]).filter((b): b is string => typeof b === 'string') : [];
+    const shape = messagesShapeError(body, model, new Set([...betasOf(ex.req.headers['anthropic-beta']), ...bodyBetas]));
+    if (shape) return refuse(shape);
     if (streaming !== (body['stream'] === true)) return refuse(streaming ? 'streamRawPredict needs stream: true' : 'rawPredict cannot stream');
     const input = wordCount(body['messages']);
     const output = VertexEmulator.REPLY.length;

@@ -84,6 +84,38 @@ describe('transparent mode: Vertex native routes as real clients call them', () 
     });
   });
 
+  describe('Claude through rawPredict as the Anthropic Vertex SDK and Claude Code send it', () => {
+    test('the SDK\'s anthropic-version header beside the body\'s vertex-2023-10-16, and a mid-conversation system turn on a model that takes it', async () => {
+      emu.reset();
+      const body = {
+        anthropic_version: 'vertex-2023-10-16',
+        max_tokens: 16,
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'Hello.' },
+          { role: 'system', content: 'The user switched to plan mode.' },
+          { role: 'user', content: 'go on' },
+        ],
+      };
+      const send = (model: string) =>
+        fetch(`${gw.url}/transparent/vtx${ANTHROPIC}/${model}:rawPredict`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'anthropic-version': '2026-10-21', 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const res = await send('claude-opus-4-8@20260514');
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.equal((JSON.parse(text) as { content: Array<{ text: string }> }).content[0]!.text, VertexEmulator.REPLY.join(''));
+      assert.equal(emu.last.headers['anthropic-version'], '2026-10-21');
+      assert.deepEqual(JSON.parse(emu.last.body.toString('utf8')), body, 'forwarded as sent');
+
+      const older = await send(CLAUDE);
+      assert.equal(older.status, 400);
+      assert.match(await older.text(), /role 'system' is not supported on this model/);
+    });
+  });
+
   describe('Claude\'s token counter (count-tokens:rawPredict): the model is the body\'s', () => {
     const body = { anthropic_version: 'vertex-2023-10-16', model: CLAUDE, messages: [{ role: 'user', content: 'how many tokens is this' }] };
 
