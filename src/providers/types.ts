@@ -60,6 +60,12 @@ export interface ProviderParts<C extends Credential = Credential> {
    */
   transparentBody?(method: string, segments: readonly string[], body: Buffer | null): Buffer | null;
   /**
+   * Transparent mode: the full native path for a short form clients send (Vertex express mode
+   * leaves out the project and location, which the instance supplies), as segments; undefined
+   * when the path is taken as sent. The allowlist, scopes and forwarding then see the full path.
+   */
+  expandNativePath?(segments: readonly string[]): readonly string[] | undefined;
+  /**
    * Transparent-mode routes of this instance, when they depend on its config (Vertex: its own
    * project and location only); they replace the definition's `transparentRules`.
    */

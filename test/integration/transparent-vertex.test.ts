@@ -84,6 +84,44 @@ describe('transparent mode: Vertex native routes as real clients call them', () 
     });
   });
 
+  describe('express-mode paths (no project or location) are completed with the instance\'s', () => {
+    const CONTENTS = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+    const FULL = `/projects/${PROJECT}/locations/${LOCATION}/publishers/google/models/gemini-2.5-flash`;
+
+    test('generateContent and streamGenerateContent, v1beta1 and v1, with the gateway key in x-goog-api-key', async () => {
+      emu.reset();
+      const express = (path: string) =>
+        fetch(`${gw.url}/transparent/vtx${path}`, { method: 'POST', headers: { 'x-goog-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(CONTENTS) });
+      const res = await express('/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent');
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.equal((JSON.parse(text) as { candidates: Array<{ content: { parts: Array<{ text: string }> } }> }).candidates[0]!.content.parts[0]!.text, VertexEmulator.REPLY.join(''));
+      assert.equal(emu.last.path, `/v1beta1${FULL}:generateContent`);
+      assert.equal(emu.last.headers.authorization, `Bearer ${TOKEN}`);
+      assert.equal(emu.last.headers['x-goog-api-key'], undefined, 'the gateway key is not forwarded');
+
+      const stream = await express('/v1/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+      assert.equal(stream.status, 200);
+      assert.equal((await stream.text()).split('data: ').length - 1, VertexEmulator.REPLY.length);
+      assert.equal(emu.last.path, `/v1${FULL}:streamGenerateContent`);
+      assert.equal(emu.last.query, 'alt=sse');
+    });
+
+    test('scopes read the model of the completed path; other short forms stay refused', async () => {
+      emu.reset();
+      const claudeOnly = await gw.key({ name: 'claude-only-express', scopes: { instances: null, models: ['claude-*'] } });
+      const refused = await post('/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent', CONTENTS, claudeOnly);
+      assert.equal(refused.status, 403);
+      assert.match(await refused.text(), /may not use model \\"gemini-2\.5-flash\\"/);
+      for (const path of ['/v1beta1/publishers/google/models', '/v1beta1/models/gemini-2.5-flash:generateContent', '/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent/extra']) {
+        const res = await post(path, CONTENTS);
+        assert.equal(res.status, 403, path);
+        assert.equal(((await res.json()) as GoogleError).error.details[0]!['reason'], 'PATH_NOT_ALLOWED', path);
+      }
+      assert.equal(emu.requests.length, 0);
+    });
+  });
+
   describe('Claude through rawPredict as the Anthropic Vertex SDK and Claude Code send it', () => {
     test('the SDK\'s anthropic-version header beside the body\'s vertex-2023-10-16, and a mid-conversation system turn on a model that takes it', async () => {
       emu.reset();

@@ -76,6 +76,19 @@ export function vertexInferenceRules(project: string, location: string): PathRul
 }
 
 /**
+ * Vertex express mode's paths, `{v1|v1beta1}/publishers/{publisher}/models/{model}:{method}`
+ * without a project and location (what Google's genai SDKs send with an API key), completed
+ * with the instance's own, so they reach the same allowlisted routes.
+ * https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/overview
+ */
+export function vertexExpressPath(project: string, location: string): (segments: readonly string[]) => readonly string[] | undefined {
+  return (segments) =>
+    segments.length === 5 && (segments[0] === 'v1' || segments[0] === 'v1beta1') && segments[1] === 'publishers' && segments[3] === 'models'
+      ? [segments[0], 'projects', project, 'locations', location, ...segments.slice(1)]
+      : undefined;
+}
+
+/**
  * Applies the bearer token, refusing a request whose query names another project to bill
  * (`?userProject=`): the header form is stripped, the query is the client's own and is only
  * forwarded untouched, so it is refused instead.
@@ -158,6 +171,7 @@ export const vertex = defineProvider({
       region: location,
       endpoint: vertexEndpoint(location),
       transparentRules: vertexInferenceRules(project, location),
+      expandNativePath: vertexExpressPath(project, location),
       chat: (options) => (isVertexClaudeModel(options.model) ? claude(options) : gemini(options)),
       embeddings: vertexEmbeddings({ project, location }),
     };

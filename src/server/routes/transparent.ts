@@ -52,8 +52,8 @@ function splitPath(instances: InstanceDirectory): Middleware {
 }
 
 /**
- * Looks up `ctx.instanceName`, checks `ctx.nativePath` (safety, then the instance's allowlist)
- * and records what the path says about the model. With `type`, the instance must be of that
+ * Looks up `ctx.instanceName`, checks `ctx.nativePath` (safety, then the provider's completion of
+ * a short form, then the instance's allowlist) and records what the path says about the model. With `type`, the instance must be of that
  * provider type (the root Bedrock routes).
  */
 export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | 'audit'>, type?: string): Middleware {
@@ -69,11 +69,17 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
       throw denied(new GatewayError('invalid_request', `instance "${instance.name}" is not a ${type} instance`));
     }
     ctx.instance = instance;
-    let segments: string[];
+    let segments: readonly string[];
     try {
       segments = checkNativePath(ctx.nativePath, instance.provider.allowEncodedSlash === true);
     } catch (err) {
       throw denied(err as GatewayError);
+    }
+    // A short form the provider completes (Vertex express mode): checked and forwarded in full.
+    const full = instance.nativeSegments(segments);
+    if (full !== segments) {
+      segments = full;
+      ctx.nativePath = `/${full.join('/')}`;
     }
     if (!matchPathRule(instance.rules, ctx.method, segments)) {
       throw denied(
