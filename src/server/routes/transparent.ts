@@ -53,8 +53,8 @@ function splitPath(instances: InstanceDirectory): Middleware {
 
 /**
  * Looks up `ctx.instanceName`, checks `ctx.nativePath` (safety, then the provider's completion of
- * a short form, then the instance's allowlist) and records what the path says about the model. With `type`, the instance must be of that
- * provider type (the root Bedrock routes).
+ * a short form, then the instance's allowlist) and records what the path says about the model.
+ * With `type`, the instance must be of that provider type (the root Bedrock routes).
  */
 export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | 'audit'>, type?: string): Middleware {
   const { instances, audit } = deps;
