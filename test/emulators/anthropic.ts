@@ -2,8 +2,8 @@ import { Emulator, requestId, type Exchange } from './base.js';
 
 /**
  * Anthropic Messages API emulator. Checks credentials as api.anthropic.com does: `x-api-key`
- * must be a known key (401 `authentication_error`) and `anthropic-version` must be present
- * (400). Answers `/v1/messages` (JSON, and SSE in the event order of the real API),
+ * must be a known key (401 `authentication_error`) and `anthropic-version` a version the API
+ * serves (400), and message shapes are checked as the API checks them. Answers `/v1/messages` (JSON, and SSE in the event order of the real API),
  * `/v1/messages/count_tokens` and `/v1/models`. Admin routes (`/v1/organizations/...`) answer
  * 200 so a test notices if the gateway ever forwards one.
  */

@@ -15,7 +15,8 @@ import { Emulator, type Exchange } from './base.js';
  *   user/model that alternate, one datum per part, function responses answering the previous
  *   turn's calls one for one, tool config and generation config values): 400 INVALID_ARGUMENT;
  * - `publishers/anthropic/models/claude-*:rawPredict` / `:streamRawPredict` answer Anthropic
- *   Messages JSON / SSE (see `#claude`);
+ *   Messages JSON / SSE (see `#claude`), and `publishers/anthropic/models/count-tokens:rawPredict`
+ *   Anthropic's token count for the body's model (see `#claudeCountTokens`);
  * - `publishers/google/models/*embedding*:predict` answers text embeddings (see `#embeddings`);
  * - `:generateContent` answers JSON, `:streamGenerateContent?alt=sse` SSE events (`data: …` CRLF
  *   CRLF; the last with finishReason and usageMetadata; without `alt=sse`, a JSON array),
