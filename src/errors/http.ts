@@ -1,4 +1,4 @@
-import { ERROR_SPECS, GatewayError } from './gateway-error.js';
+import { ERROR_SPECS, GatewayError, type ErrorCode } from './gateway-error.js';
 
 /** The OpenAI error object, used for every error the gateway itself produces. */
 export interface ErrorBody {
@@ -26,23 +26,55 @@ function awsErrorType(status: number): string {
   return 'ValidationException';
 }
 
-/** Which clients the error is shaped for: OpenAI's error object, plus AWS's markers for AWS SDKs. */
-export type ErrorFlavour = 'openai' | 'aws';
+/** A gateway error as a provider's own error shape sees it. */
+export interface ShapedError {
+  status: number;
+  /** The gateway's stable code; a shape keeps it where its clients can read it. */
+  code: ErrorCode;
+  /** Scrubbed; never a secret. */
+  message: string;
+  /** Seconds, already sent as `Retry-After`. */
+  retryAfter: number | undefined;
+  /** The request's id (also sent as `x-request-id`). */
+  requestId: string | undefined;
+}
+
+/**
+ * A provider's own error shape for the gateway's errors on its transparent routes (the
+ * definition's `errorShape`), so its SDKs raise their typed errors with the gateway's message:
+ * the body, and headers beside `content-type` and `Retry-After`.
+ *
+ * @example
+ * const shape: ErrorShape = (e) => ({ body: { error: { code: e.status, message: e.message } } });
+ */
+export type ErrorShape = (error: ShapedError) => { body: unknown; headers?: Record<string, string> };
+
+/**
+ * Which clients the error is shaped for: OpenAI's error object (the default, and protocol mode),
+ * plus AWS's markers for AWS SDKs; or a provider's own {@link ErrorShape}.
+ */
+export type ErrorFlavour = 'openai' | 'aws' | ErrorShape;
 
 /**
  * Maps any thrown value to the HTTP answer. Unknown errors become a generic 500. `scrub` masks
- * secrets in the message (provider error text can echo a credential).
+ * secrets in the message (provider error text can echo a credential); `requestId` is the
+ * request's id, for shapes that repeat it.
  */
-export function toHttp(err: unknown, flavour: ErrorFlavour = 'openai', scrub?: (text: string) => string): HttpError {
+export function toHttp(err: unknown, flavour: ErrorFlavour = 'openai', scrub?: (text: string) => string, requestId?: string): HttpError {
   const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal gateway error');
   const spec = ERROR_SPECS[e.code];
   const message = scrub ? scrub(e.message) : e.message;
-  const body: ErrorBody & { message?: string } = { error: { message, type: spec.type, code: e.code, param: e.param ?? null } };
   const headers: Record<string, string> = { 'content-type': 'application/json', ...e.headers };
+  const retryAfter = e.retryAfter === undefined ? undefined : Math.max(1, Math.ceil(e.retryAfter));
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+  if (typeof flavour === 'function') {
+    const shaped = flavour({ status: spec.status, code: e.code, message, retryAfter, requestId });
+    return { status: spec.status, headers: { ...headers, ...shaped.headers }, body: JSON.stringify(shaped.body) };
+  }
+  const body: ErrorBody & { message?: string } = { error: { message, type: spec.type, code: e.code, param: e.param ?? null } };
   if (flavour === 'aws') {
     body.message = message;
     headers['x-amzn-errortype'] = awsErrorType(spec.status);
   }
-  if (e.retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfter)));
   return { status: spec.status, headers, body: JSON.stringify(body) };
 }

@@ -108,6 +108,11 @@ export class Instance {
     return { method, path: basePath + nativePathAndQuery, headers, body, target };
   }
 
+  /** Transparent mode: the checked native path as the provider forwards it (ProviderParts.expandNativePath), else as sent. */
+  nativeSegments(segments: readonly string[]): readonly string[] {
+    return this.#parts.expandNativePath?.(segments) ?? segments;
+  }
+
   /** Transparent mode: the client's body after the provider's check (ProviderParts.transparentBody). */
   transparentBody(method: string, segments: readonly string[], body: Buffer | null): Buffer | null {
     const check = this.#parts.transparentBody;

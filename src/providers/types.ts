@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ErrorShape } from '../errors/http.js';
 import type { CachedCredential, Credential } from '../credentials/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -59,6 +60,12 @@ export interface ProviderParts<C extends Credential = Credential> {
    */
   transparentBody?(method: string, segments: readonly string[], body: Buffer | null): Buffer | null;
   /**
+   * Transparent mode: the full native path for a short form clients send (Vertex express mode
+   * leaves out the project and location, which the instance supplies), as segments; undefined
+   * when the path is taken as sent. The allowlist, scopes and forwarding then see the full path.
+   */
+  expandNativePath?(segments: readonly string[]): readonly string[] | undefined;
+  /**
    * Transparent-mode routes of this instance, when they depend on its config (Vertex: its own
    * project and location only); they replace the definition's `transparentRules`.
    */
@@ -92,6 +99,11 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   readonly allowEncodedSlash?: boolean;
   /** The upstream (see ProviderParts.upstreams) a native path goes to; undefined for the main one. */
   upstreamFor?(segments: readonly string[]): string | undefined;
+  /**
+   * The provider's own error shape, for the gateway's own errors (bad gateway key, scope, limits)
+   * on its transparent routes, so its SDKs raise their typed errors; default OpenAI's.
+   */
+  readonly errorShape?: ErrorShape;
   /** Where a transparent JSON body names the model (a dotted path), for key scopes; default `model`. */
   readonly bodyModelField?: string;
   /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */

@@ -43,7 +43,7 @@ export class RequestContext {
   authReason: string | null = null;
   upstreamMs: number | undefined = undefined;
   usage: Usage | undefined = undefined;
-  /** Native AWS routes answer the gateway's own errors so AWS SDKs can read them too. */
+  /** How the gateway's own errors are shaped: AWS's markers on native AWS routes, a provider's own shape on its transparent routes, so its SDKs read them. */
   errorFlavour: ErrorFlavour = 'openai';
   /** The gateway error code this request ended with, for the log. */
   errorCode: string | undefined = undefined;

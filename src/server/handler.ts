@@ -149,7 +149,7 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
     }
     if (ctx.res.writableEnded) return;
     // Provider error messages reach the client here: a provider that echoes the gateway's credential must not hand it over.
-    const answer = toHttp(err, ctx.errorFlavour, scrub);
+    const answer = toHttp(err, ctx.errorFlavour, scrub, ctx.id);
     // Answered before the request body arrived (refused credential, too large...): do not keep
     // reading what the client still sends. (An HTTP/2 stream is not reset here, which could cut
     // the answer: flow control stops a client that is not read, and the listener resets a stream

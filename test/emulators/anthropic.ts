@@ -2,8 +2,8 @@ import { Emulator, requestId, type Exchange } from './base.js';
 
 /**
  * Anthropic Messages API emulator. Checks credentials as api.anthropic.com does: `x-api-key`
- * must be a known key (401 `authentication_error`) and `anthropic-version` must be present
- * (400). Answers `/v1/messages` (JSON, and SSE in the event order of the real API),
+ * must be a known key (401 `authentication_error`) and `anthropic-version` a version the API
+ * serves (400), and message shapes are checked as the API checks them. Answers `/v1/messages` (JSON, and SSE in the event order of the real API),
  * `/v1/messages/count_tokens` and `/v1/models`. Admin routes (`/v1/organizations/...`) answer
  * 200 so a test notices if the gateway ever forwards one.
  */
@@ -19,8 +19,10 @@ export class AnthropicEmulator extends Emulator {
     if (typeof key !== 'string' || !this.acceptedKeys.has(key)) {
       return { status: 401, body: error('authentication_error', 'invalid x-api-key') };
     }
-    if (!ex.req.headers['anthropic-version']) {
-      return { status: 400, body: error('invalid_request_error', 'anthropic-version: header is required') };
+    const version = ex.req.headers['anthropic-version'];
+    if (!version) return { status: 400, body: error('invalid_request_error', 'anthropic-version: header is required') };
+    if (typeof version !== 'string' || !ANTHROPIC_API_VERSIONS.has(version)) {
+      return { status: 400, body: error('invalid_request_error', `anthropic-version: "${String(version)}" is not a valid version`) };
     }
     return undefined;
   }
@@ -43,7 +45,7 @@ export class AnthropicEmulator extends Emulator {
     if (path !== '/v1/messages') return this.json(ex, 404, error('not_found_error', 'Not found'));
     if (typeof body['max_tokens'] !== 'number') return this.json(ex, 400, error('invalid_request_error', 'max_tokens: Field required'));
 
-    const shape = messagesShapeError(body);
+    const shape = messagesShapeError(body, body['model'] as string, betasOf(ex.req.headers['anthropic-beta']));
     if (shape) return this.json(ex, 400, error('invalid_request_error', shape));
 
     const id = requestId('msg_');
@@ -94,14 +96,58 @@ function event(type: string, data: object): string {
   return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
 }
 
-/** What the Messages API refuses about a request's shape (roles, alternation, system placement). */
-function messagesShapeError(body: Record<string, unknown>): string | undefined {
+/**
+ * The API versions api.anthropic.com serves (`anthropic-version`): 2023-01-01, 2023-06-01 and
+ * 2026-10-21, which current SDKs send; any other value is refused.
+ * https://platform.claude.com/docs/en/api/versioning
+ */
+export const ANTHROPIC_API_VERSIONS: ReadonlySet<string> = new Set(['2023-01-01', '2023-06-01', '2026-10-21']);
+
+/** The beta that lets a mid-conversation system message say when it stops being shown (`clear_at`). */
+const CLEAR_AT_BETA = 'mid-conversation-system-clear-at-2026-08-21';
+
+/** The betas an `anthropic-beta` header (comma-separated, possibly repeated) turns on. */
+export function betasOf(header: string | string[] | undefined): Set<string> {
+  const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
+  return new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
+}
+
+/**
+ * Whether a model takes mid-conversation `role: "system"` messages: Claude Opus 4.8 and later
+ * do, models released before it answer "role 'system' is not supported on this model"; an id
+ * the emulator cannot date is taken as a newer model. Vertex ids carry `@date`.
+ */
+function takesSystemMessages(model: string): boolean {
+  const m = /^claude-(?:opus|sonnet|haiku|fable)-(\d+)(?:-(\d{1,2}))?(?:$|[@-])/.exec(model);
+  if (!m) return !/^claude-[0-3]-/.test(model);
+  const major = Number(m[1]);
+  return major > 4 || (major === 4 && Number(m[2] ?? 0) >= 8);
+}
+
+/**
+ * What the Messages API refuses about a request's shape (roles, alternation, system placement),
+ * for `model` and the request's betas. A `role: "system"` message mid-conversation (what Claude
+ * Code sends on current models) is an instruction between turns: it needs text content, is not
+ * the first message, takes `clear_at` only with its beta, and does not count in the
+ * user/assistant alternation.
+ */
+export function messagesShapeError(body: Record<string, unknown>, model: string, betas: ReadonlySet<string>): string | undefined {
   const messages = body['messages'];
   if (!Array.isArray(messages) || messages.length === 0) return 'messages: at least one message is required';
   let previous = '';
   for (const [i, m] of (messages as Array<Record<string, unknown>>).entries()) {
     const role = m['role'];
-    if (role !== 'user' && role !== 'assistant') return `messages.${i}.role: Input should be 'user' or 'assistant'`;
+    if (role === 'system') {
+      if (!takesSystemMessages(model)) return `messages.${i}.role: role 'system' is not supported on this model`;
+      if (i === 0) return 'messages: first message must use the "user" role';
+      const content = m['content'];
+      if (typeof content !== 'string' && !(Array.isArray(content) && content.every((c: { type?: unknown }) => c.type === 'text'))) {
+        return `messages.${i}.content: a system message takes text content`;
+      }
+      if (m['clear_at'] !== undefined && !betas.has(CLEAR_AT_BETA)) return `messages.${i}.clear_at: Extra inputs are not permitted`;
+      continue;
+    }
+    if (role !== 'user' && role !== 'assistant') return `messages.${i}.role: Input should be 'user', 'assistant' or 'system'`;
     if (i === 0 && role !== 'user') return 'messages: first message must use the "user" role';
     if (role === previous) return 'messages: roles must alternate between "user" and "assistant"';
     previous = role;

@@ -1,3 +1,4 @@
+import { betasOf, messagesShapeError } from './anthropic.js';
 import { GOOGLE_TOKENS } from './google-oauth.js';
 import { Emulator, type Exchange } from './base.js';
 
@@ -14,7 +15,8 @@ import { Emulator, type Exchange } from './base.js';
  *   user/model that alternate, one datum per part, function responses answering the previous
  *   turn's calls one for one, tool config and generation config values): 400 INVALID_ARGUMENT;
  * - `publishers/anthropic/models/claude-*:rawPredict` / `:streamRawPredict` answer Anthropic
- *   Messages JSON / SSE (see `#claude`);
+ *   Messages JSON / SSE (see `#claude`), and `publishers/anthropic/models/count-tokens:rawPredict`
+ *   Anthropic's token count for the body's model (see `#claudeCountTokens`);
  * - `publishers/google/models/*embedding*:predict` answers text embeddings (see `#embeddings`);
  * - `:generateContent` answers JSON, `:streamGenerateContent?alt=sse` SSE events (`data: …` CRLF
  *   CRLF; the last with finishReason and usageMetadata; without `alt=sse`, a JSON array),
@@ -87,6 +89,7 @@ export class VertexEmulator extends Emulator {
     }
     // The regional host serves its own location only.
     if (location !== this.location) return this.#notFoundPage(ex, path);
+    if (publisher === 'anthropic' && model === 'count-tokens' && verb === 'rawPredict') return this.#claudeCountTokens(ex);
     if (publisher === 'anthropic' && model.startsWith('claude-') && (verb === 'rawPredict' || verb === 'streamRawPredict')) {
       return this.#claude(ex, model, verb === 'streamRawPredict');
     }
@@ -119,8 +122,11 @@ export class VertexEmulator extends Emulator {
 
   /**
    * Claude through the Anthropic publisher: the Messages body with `anthropic_version:
-   * vertex-2023-10-16` and no `model` (Anthropic's 400 otherwise); `:rawPredict` answers a
-   * message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events.
+   * vertex-2023-10-16` and no `model` (Anthropic's 400 otherwise), its messages checked as the
+   * Messages API checks them (mid-conversation `role: "system"` turns on models that take them);
+   * the `anthropic-version` header the Anthropic SDKs also send is not read. `:rawPredict` answers
+   * a message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events.
+   * https://docs.claude.com/en/api/claude-on-vertex-ai
    */
   async #claude(ex: Exchange, model: string, streaming: boolean): Promise<void> {
     const body = ex.json;
@@ -129,8 +135,12 @@ export class VertexEmulator extends Emulator {
     if (body['anthropic_version'] !== 'vertex-2023-10-16') return refuse(`anthropic_version: ${String(body['anthropic_version'])} is not supported`);
     if ('model' in body) return refuse('model: Extra inputs are not permitted');
     if (typeof body['max_tokens'] !== 'number' || !Array.isArray(body['messages']) || body['messages'].length === 0) return refuse('max_tokens and messages are required');
+    // Betas come as the `anthropic-beta` header (what the Anthropic Vertex SDK sends) or the body's `anthropic_beta`.
+    const bodyBetas = Array.isArray(body['anthropic_beta']) ? (body['anthropic_beta'] as unknown[]).filter((b): b is string => typeof b === 'string') : [];
+    const shape = messagesShapeError(body, model, new Set([...betasOf(ex.req.headers['anthropic-beta']), ...bodyBetas]));
+    if (shape) return refuse(shape);
     if (streaming !== (body['stream'] === true)) return refuse(streaming ? 'streamRawPredict needs stream: true' : 'rawPredict cannot stream');
-    const input = Math.max(1, JSON.stringify(body['messages']).split(/\s+/).length);
+    const input = wordCount(body['messages']);
     const output = VertexEmulator.REPLY.length;
     const id = `msg_vrtx_${Date.now().toString(36)}`;
     if (!streaming) {
@@ -150,6 +160,21 @@ export class VertexEmulator extends Emulator {
       { type: 'message_stop' },
     ];
     return this.sse(ex, events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`));
+  }
+
+  /**
+   * Claude's token counter, `publishers/anthropic/models/count-tokens:rawPredict`: the Messages
+   * body with the model in it (`claude-*`, else 400), answered as Anthropic's count_tokens is,
+   * `{"input_tokens": n}` (one token per word of the messages).
+   * https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens
+   */
+  async #claudeCountTokens(ex: Exchange): Promise<void> {
+    const body = ex.json;
+    const refuse = (message: string) => this.json(ex, 400, { type: 'error', error: { type: 'invalid_request_error', message } });
+    if (!body) return refuse('Invalid JSON body.');
+    if (typeof body['model'] !== 'string' || !body['model'].startsWith('claude-')) return refuse(`model: ${String(body['model'])} does not support token counting`);
+    if (!Array.isArray(body['messages']) || body['messages'].length === 0) return refuse('messages: Field required');
+    return this.json(ex, 200, { input_tokens: wordCount(body['messages']) });
   }
 
   /**
@@ -206,6 +231,11 @@ type Json = Record<string, unknown>;
 
 function googleError(code: number, status: string, message: string, details?: unknown[]): Json {
   return { error: { code, message, status, ...(details ? { details } : {}) } };
+}
+
+/** The emulated Claude's token count of some JSON: one per whitespace-separated word of it (at least one). */
+function wordCount(value: unknown): number {
+  return Math.max(1, JSON.stringify(value).split(/\s+/).length);
 }
 
 function invalid(message: string): Json {

@@ -308,8 +308,11 @@ describe('Vertex AI (Gemini): the OpenAI SDK in protocol mode, and transparent m
     for (const [path, status] of refused) {
       const res = await transparent(path, CONTENTS);
       assert.equal(res.status, status, path);
-      const error = ((await res.json()) as { error: { code: string } }).error;
-      assert.equal(error.code, status === 403 ? 'path_not_allowed' : status === 400 && path.includes('%2F') ? 'invalid_path' : 'invalid_request', path);
+      // Google's shape on a Vertex route: the HTTP status and its google.rpc.Code, the gateway's code as the ErrorInfo reason.
+      const error = ((await res.json()) as { error: { code: number; status: string; details: Array<{ reason: string }> } }).error;
+      assert.equal(error.code, status, path);
+      assert.equal(error.status, status === 403 ? 'PERMISSION_DENIED' : 'INVALID_ARGUMENT', path);
+      assert.equal(error.details[0]!.reason, status === 403 ? 'PATH_NOT_ALLOWED' : status === 400 && path.includes('%2F') ? 'INVALID_PATH' : 'INVALID_REQUEST', path);
     }
     const get = await fetch(`${gw.url}/transparent/vtx${MODEL_PATH}`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(get.status, 403);

@@ -73,6 +73,44 @@ describe('transparent mode: Anthropic SDK through the gateway', () => {
     await assert.rejects(client.models.list(), (err: unknown) => err instanceof Anthropic.APIError && err.status === 529);
   });
 
+  test('anthropic-version: the version current SDKs send passes; one the API does not serve is refused as the API refuses it', async () => {
+    emu.reset();
+    await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(emu.last.headers['anthropic-version'], '2026-10-21', 'the SDK\'s version reached the API');
+    for (const [version, status] of [['2023-06-01', 200], ['2023-01-01', 200], ['2099-01-01', 400]] as const) {
+      const res = await fetch(`${gw.url}/transparent/claude/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': key, 'anthropic-version': version, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.status, status, version);
+      if (status === 400) assert.match(((await res.json()) as { error: { message: string } }).error.message, /anthropic-version/);
+    }
+  });
+
+  test('a mid-conversation role "system" turn (what Claude Code sends) reaches a model that takes it; an older model refuses it', async () => {
+    emu.reset();
+    const messages: Anthropic.MessageParam[] = [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'Hello.' },
+      { role: 'system', content: 'The user switched to plan mode.' },
+      { role: 'user', content: 'go on' },
+    ];
+    const msg = await client.messages.create({ model: 'claude-opus-4-8', max_tokens: 16, messages });
+    assert.equal(msg.stop_reason, 'end_turn');
+    assert.deepEqual((JSON.parse(emu.last.body.toString('utf8')) as { messages: unknown }).messages, messages, 'forwarded as sent');
+    await assert.rejects(
+      client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 16, messages }),
+      (err: unknown) => err instanceof Anthropic.BadRequestError && err.message.includes("role 'system' is not supported on this model"),
+    );
+    // `clear_at` belongs to its beta.
+    const clearing = [...messages.slice(0, 2), { role: 'system', content: 'Plan mode.', clear_at: 'next_user_message' }, messages[3]!] as Anthropic.MessageParam[];
+    await assert.rejects(client.messages.create({ model: 'claude-opus-4-8', max_tokens: 16, messages: clearing }), Anthropic.BadRequestError);
+    const beta = await client.messages.create({ model: 'claude-opus-4-8', max_tokens: 16, messages: clearing }, { headers: { 'anthropic-beta': 'mid-conversation-system-clear-at-2026-08-21' } });
+    assert.equal(beta.stop_reason, 'end_turn');
+    assert.equal(emu.last.headers['anthropic-beta'], 'mid-conversation-system-clear-at-2026-08-21');
+  });
+
   test('admin routes behind the provider key are unreachable', async () => {
     emu.reset();
     for (const path of ['/v1/organizations/api_keys', '/v1/organizations/users', '/v1/files']) {

@@ -178,7 +178,9 @@ describe('Vertex AI with Google service account tokens', () => {
       const expired = await generate(gw, apiKey);
       const text = await expired.text();
       assert.equal(expired.status, 503, text);
-      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'credential_unavailable');
+      // Google's shape on a Vertex route: the gateway's code is the ErrorInfo reason.
+      const { error } = JSON.parse(text) as { error: { code: number; status: string; details: Array<{ reason: string }> } };
+      assert.deepEqual([error.code, error.status, error.details[0]!.reason], [503, 'UNAVAILABLE', 'CREDENTIAL_UNAVAILABLE']);
       await gw.settle();
       const keyLines = key.private_key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
       for (const secret of [...issued.map((m) => m.token), ...keyLines]) {

@@ -116,7 +116,9 @@ describe('Vertex AI with Application Default Credentials from the metadata serve
       await sleep(Math.max(0, expiresAt - Date.now()) + 100);
       const expired = await generate(gw, key);
       assert.equal(expired.status, 503, expired.text);
-      assert.equal((JSON.parse(expired.text) as { error: { code: string } }).error.code, 'credential_unavailable');
+      // Google's shape on a Vertex route: the gateway's code is the ErrorInfo reason.
+      const { error } = JSON.parse(expired.text) as { error: { code: number; status: string; details: Array<{ reason: string }> } };
+      assert.deepEqual([error.code, error.status, error.details[0]!.reason], [503, 'UNAVAILABLE', 'CREDENTIAL_UNAVAILABLE']);
       await gw.settle();
       for (const { token } of issued) {
         assert.ok(!expired.text.includes(token), 'no token in the error');

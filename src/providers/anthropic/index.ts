@@ -7,6 +7,7 @@ import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { anthropicChat } from '../../protocol/anthropic-messages/index.js';
 import { defineProvider, type ProviderParts } from '../types.js';
+import { anthropicErrorShape } from './errors.js';
 import { anthropicUsage } from './usage.js';
 import { ANTHROPIC_PRICES } from './prices.js';
 
@@ -19,6 +20,8 @@ export const anthropic = defineProvider({
   defaultEndpoint: 'https://api.anthropic.com',
   transparentRules: rules('POST v1/messages', 'POST v1/messages/count_tokens', 'GET v1/models', 'GET v1/models/*'),
   usage: anthropicUsage,
+  // Anthropic's error object for the gateway's own errors, so the SDK raises its typed errors.
+  errorShape: anthropicErrorShape,
   chat: anthropicChat,
   prices: ANTHROPIC_PRICES,
   completionCapFields: ['max_tokens'],

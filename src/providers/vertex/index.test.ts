@@ -14,7 +14,7 @@ import { Instance, type InstanceSettings } from '../instance.js';
 import { checkNativePath, matchPathRule, rules } from '../transparent-path.js';
 import type { ProviderContext, ProviderDefinition, ProviderParts } from '../types.js';
 import { UsageObserver, type Usage } from '../usage.js';
-import { vertex } from './index.js';
+import { vertex, vertexExpressPath } from './index.js';
 import { vertexUsage } from './usage.js';
 
 const TOKEN = 'ya29.vertex-unit-test-token';
@@ -180,6 +180,15 @@ describe('vertex: transparent mode is held to the instance\'s project and locati
     assert.deepEqual(headers, { 'x-goog-api-client': 'genai-js/1.0', 'content-type': 'application/json', 'accept-encoding': 'identity' });
   });
 
+  test('express-mode paths are completed with the instance\'s project and location; others are left alone', () => {
+    const expand = vertexExpressPath('my-project', 'us-central1');
+    assert.deepEqual(expand('v1beta1/publishers/google/models/gemini-2.5-flash:generateContent'.split('/')), 'v1beta1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent'.split('/'));
+    assert.deepEqual(expand('v1/publishers/anthropic/models/claude-opus-4-8:rawPredict'.split('/')), 'v1/projects/my-project/locations/us-central1/publishers/anthropic/models/claude-opus-4-8:rawPredict'.split('/'));
+    for (const path of ['v1/projects/p/locations/l/publishers/google/models/gemini:generateContent', 'v1beta1/publishers/google/models', 'v2/publishers/google/models/gemini:generateContent', 'v1/publishers/google/endpoints/gemini:generateContent']) {
+      assert.equal(expand(path.split('/')), undefined, path);
+    }
+  });
+
   test('modelFromPath: the model id before the method, for scopes', () => {
     const model = (path: string) => vertex.modelFromPath!(checkNativePath(path));
     assert.equal(model('/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash:generateContent'), 'gemini-2.0-flash');
@@ -187,6 +196,11 @@ describe('vertex: transparent mode is held to the instance\'s project and locati
     assert.equal(model('/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash%3AgenerateContent'), 'gemini-2.0-flash');
     assert.equal(model('/v1/projects/p/locations/l/publishers/google/models'), undefined);
     assert.equal(model('/v1/projects/p/locations/l/endpoints/1:predict'), undefined);
+    // Claude's token counter: the body names the model.
+    assert.equal(model('/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:rawPredict'), undefined);
+    assert.equal(model('/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens%3ArawPredict'), undefined);
+    assert.equal(model('/v1/projects/p/locations/l/publishers/google/models/count-tokens:rawPredict'), 'count-tokens');
+    assert.equal(model('/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:streamRawPredict'), 'count-tokens');
   });
 });
 

@@ -14,6 +14,7 @@ import { defineProvider, type ProviderContext, type ProviderParts } from '../typ
 import { isVertexClaudeModel, vertexClaudeChat } from './openai_to_anthropic_rawpredict.js';
 import { geminiChat } from './openai_to_gemini.js';
 import { vertexEmbeddings } from './openai_to_vertex_embeddings.js';
+import { googleErrorShape } from './errors.js';
 import { vertexUsage } from './usage.js';
 import { VERTEX_PRICES, vertexPriceIds } from './prices.js';
 
@@ -50,6 +51,9 @@ const schema = instanceSchema(
  */
 const STRIPPED_HEADERS = new Set(['x-goog-user-project', 'x-goog-iam-authorization-token', 'x-goog-iam-authority-selector', 'x-http-method-override']);
 
+/** Claude's token counter on Vertex (after `publishers/`), the model in the body. */
+const CLAUDE_COUNT_TOKENS = 'anthropic/models/count-tokens:rawPredict';
+
 /** Google's system parameter naming the project to bill and charge quota to (the header's twin). */
 const BILLING_OVERRIDE_PARAMS = new Set(['userProject', '$userProject']);
 
@@ -69,6 +73,19 @@ export function vertexInferenceRules(project: string, location: string): PathRul
     `POST v1/projects/${project}/locations/${location}/publishers/*/models/*`,
     `POST v1beta1/projects/${project}/locations/${location}/publishers/*/models/*`,
   );
+}
+
+/**
+ * Vertex express mode's paths, `{v1|v1beta1}/publishers/{publisher}/models/{model}:{method}`
+ * without a project and location (what Google's genai SDKs send with an API key), completed
+ * with the instance's own, so they reach the same allowlisted routes.
+ * https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/overview
+ */
+export function vertexExpressPath(project: string, location: string): (segments: readonly string[]) => readonly string[] | undefined {
+  return (segments) =>
+    segments.length === 5 && (segments[0] === 'v1' || segments[0] === 'v1beta1') && segments[1] === 'publishers' && segments[3] === 'models'
+      ? [segments[0], 'projects', project, 'locations', location, ...segments.slice(1)]
+      : undefined;
 }
 
 /**
@@ -100,6 +117,8 @@ export const vertex = defineProvider({
   // Per instance (setup): only the instance's own project and location.
   transparentRules: [],
   strippedHeaders: STRIPPED_HEADERS,
+  // Google's google.rpc.Status for the gateway's own errors, as Vertex answers its own.
+  errorShape: googleErrorShape,
   usage: vertexUsage,
   prices: VERTEX_PRICES,
   priceIds: vertexPriceIds,
@@ -130,6 +149,10 @@ export const vertex = defineProvider({
     } catch {
       // forwarded as sent; the scope check sees the raw segment
     }
+    // Claude's token counter is one resource for every model; the body's `model` names the one
+    // counted, so scopes read it there.
+    // https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens
+    if (`${segments[6]}/models/${last}` === CLAUDE_COUNT_TOKENS) return undefined;
     const colon = last.indexOf(':');
     return colon > 0 ? last.slice(0, colon) : last;
   },
@@ -148,6 +171,7 @@ export const vertex = defineProvider({
       region: location,
       endpoint: vertexEndpoint(location),
       transparentRules: vertexInferenceRules(project, location),
+      expandNativePath: vertexExpressPath(project, location),
       chat: (options) => (isVertexClaudeModel(options.model) ? claude(options) : gemini(options)),
       embeddings: vertexEmbeddings({ project, location }),
     };

@@ -31,21 +31,30 @@ export function transparentRoute(deps: TransparentRouteDeps): RouteSpec {
     path: PREFIX,
     prefix: true,
     mode: 'transparent',
-    middleware: [splitPath, deps.authenticate, resolveInstance(deps), deps.readBody, deps.authorize, forwardTransparent(deps.scrubber)],
+    middleware: [splitPath(deps.instances), deps.authenticate, resolveInstance(deps), deps.readBody, deps.authorize, forwardTransparent(deps.scrubber)],
   };
 }
 
-async function splitPath(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
-  const slash = ctx.path.indexOf('/', PREFIX.length);
-  ctx.instanceName = slash === -1 ? ctx.path.slice(PREFIX.length) : ctx.path.slice(PREFIX.length, slash);
-  ctx.nativePath = slash === -1 ? '' : ctx.path.slice(slash);
-  await next();
+/**
+ * Splits the path into the instance's name and the native path, and shapes the gateway's own
+ * errors as the instance's provider does (its `errorShape`) from here on, authentication
+ * included, so the provider's SDK reads a refused gateway key as it would a refused provider key.
+ * An unknown name keeps OpenAI's shape.
+ */
+function splitPath(instances: InstanceDirectory): Middleware {
+  return async function splitTransparentPath(ctx, next) {
+    const slash = ctx.path.indexOf('/', PREFIX.length);
+    ctx.instanceName = slash === -1 ? ctx.path.slice(PREFIX.length) : ctx.path.slice(PREFIX.length, slash);
+    ctx.nativePath = slash === -1 ? '' : ctx.path.slice(slash);
+    ctx.errorFlavour = instances.resolve(ctx.instanceName)?.provider.errorShape ?? 'openai';
+    await next();
+  };
 }
 
 /**
- * Looks up `ctx.instanceName`, checks `ctx.nativePath` (safety, then the instance's allowlist)
- * and records what the path says about the model. With `type`, the instance must be of that
- * provider type (the root Bedrock routes).
+ * Looks up `ctx.instanceName`, checks `ctx.nativePath` (safety, then the provider's completion of
+ * a short form, then the instance's allowlist) and records what the path says about the model.
+ * With `type`, the instance must be of that provider type (the root Bedrock routes).
  */
 export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | 'audit'>, type?: string): Middleware {
   const { instances, audit } = deps;
@@ -60,11 +69,17 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
       throw denied(new GatewayError('invalid_request', `instance "${instance.name}" is not a ${type} instance`));
     }
     ctx.instance = instance;
-    let segments: string[];
+    let segments: readonly string[];
     try {
       segments = checkNativePath(ctx.nativePath, instance.provider.allowEncodedSlash === true);
     } catch (err) {
       throw denied(err as GatewayError);
+    }
+    // A short form the provider completes (Vertex express mode): checked and forwarded in full.
+    const full = instance.nativeSegments(segments);
+    if (full !== segments) {
+      segments = full;
+      ctx.nativePath = `/${full.join('/')}`;
     }
     if (!matchPathRule(instance.rules, ctx.method, segments)) {
       throw denied(
