@@ -239,7 +239,7 @@ function cutRequest(ctx: RequestContext): void {
   if (ctx.abort === undefined && !res.headersSent) return;
   ctx.errorCode = 'lockdown';
   if (!res.headersSent && !res.writableEnded) {
-    const answer = toHttp(new GatewayError('lockdown', LOCKDOWN_MESSAGE), ctx.errorFlavour);
+    const answer = toHttp(new GatewayError('lockdown', LOCKDOWN_MESSAGE), ctx.errorFlavour, undefined, ctx.id);
     res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
     res.end(answer.body);
   } else if (!res.writableEnded) {
