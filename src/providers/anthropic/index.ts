@@ -8,6 +8,7 @@ import { rules } from '../transparent-path.js';
 import { anthropicChat } from '../../protocol/anthropic-messages/index.js';
 import { defineProvider, type ProviderParts } from '../types.js';
 import { anthropicUsage } from './usage.js';
+import { ANTHROPIC_MODEL_LIST } from './models.js';
 import { ANTHROPIC_PRICES } from './prices.js';
 
 const schema = instanceSchema('anthropic', {}, z.discriminatedUnion('type', [apiKeyAuthSchema]));
@@ -20,6 +21,7 @@ export const anthropic = defineProvider({
   transparentRules: rules('POST v1/messages', 'POST v1/messages/count_tokens', 'GET v1/models', 'GET v1/models/*'),
   usage: anthropicUsage,
   chat: anthropicChat,
+  listModels: ANTHROPIC_MODEL_LIST,
   prices: ANTHROPIC_PRICES,
   completionCapFields: ['max_tokens'],
   samples: {
