@@ -6,7 +6,7 @@ import type { Middleware } from '../request/types.js';
 import type { AuditTrail } from '../store/audit-trail.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { UsageQuery, UsageRow, UsageSummaryRow } from '../store/governance-types.js';
+import type { UsageQuery, UsageRow } from '../store/governance-types.js';
 import type { JournalStream } from '../store/journal.js';
 import type { BudgetCounters, CounterStore, Store } from '../store/types.js';
 import type { Res } from '../util/http.js';
@@ -15,15 +15,12 @@ import type { GovernanceConfig } from './config.js';
 import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lockdown.js';
 import { MemoryCounterStore } from './memory-counters.js';
 import { completionCaps } from './estimate.js';
-import { PriceTable, type BuiltInPrices } from './pricing.js';
+import { PriceTable, markUnpriced, type BuiltInPrices, type PricedUsageRow } from './pricing.js';
 import { RateLimiter, type Admission } from './rate-limits.js';
 import { UsageRecorder } from './usage-recorder.js';
 
 export type { LockdownState } from './lockdown.js';
 export type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
-
-/** A usage summary row; `unpriced` marks a model (grouped by model) charged at `pricing.unpriced`. */
-export type PricedUsageRow = UsageSummaryRow & { unpriced?: true };
 
 export interface GovernanceDeps {
   config: GovernanceConfig;
@@ -240,8 +237,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     async usageSummary(q) {
       await recorder.flush();
       const rows = await deps.store.governance.usage.summary(q);
-      if (q.by !== 'model') return rows;
-      return rows.map((r) => (r.group !== null && prices.price(r.group) === undefined ? { ...r, unpriced: true } : r));
+      return q.by === 'model' ? markUnpriced(rows, prices) : rows;
     },
     lockdown: {
       state: () => lockdown.state(),

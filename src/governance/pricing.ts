@@ -1,3 +1,4 @@
+import type { UsageSummaryRow } from '../store/governance-types.js';
 import type { ModelPrice } from './config.js';
 
 const FREE: ModelPrice = { input_per_mtok: 0, output_per_mtok: 0 };
@@ -81,4 +82,12 @@ export class PriceTable {
     }
     return undefined;
   }
+}
+
+/** A usage summary row; `unpriced` marks a model (grouped by model) charged at `pricing.unpriced`. */
+export type PricedUsageRow = UsageSummaryRow & { unpriced?: true };
+
+/** Marks the rows of a by-model summary whose model `prices` has no price for (the admin API's and the CLI's usage). */
+export function markUnpriced(rows: readonly UsageSummaryRow[], prices: PriceTable): PricedUsageRow[] {
+  return rows.map((r) => (r.group !== null && prices.price(r.group) === undefined ? { ...r, unpriced: true } : r));
 }

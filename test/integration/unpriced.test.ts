@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OpenAIEmulator } from '../emulators/openai.js';
+import { runCli, runCliJson } from '../helpers/cli.js';
 import { startGateway } from '../helpers/gateway.js';
 import { chat, errorCode, openaiInstances, waitFinished } from './governance-support.js';
 
@@ -59,7 +62,7 @@ describe('a model without a price', () => {
     }
   });
 
-  test('by default costs $0 but is still counted and marked', async () => {
+  test('by default costs $0 but is still counted and marked, in the admin API and `llmproxy usage --by model`', async () => {
     const gw = await startGateway({ instances: openaiInstances(emu.url, 'UNPRICED_TEST_KEY') });
     try {
       const key = await gw.key({ name: 'plain' });
@@ -71,6 +74,17 @@ describe('a model without a price', () => {
       const res = await fetch(`${gw.url}/admin/v1/usage?by=model&since=1h`, { headers: { authorization: `Bearer ${admin}` } });
       const rows = ((await res.json()) as { data: Array<Record<string, unknown>> }).data;
       assert.deepEqual(rows, [{ group: 'local-llama', requests: 1, input_tokens: 9, output_tokens: rows[0]!['output_tokens'], cost_usd: 0, unpriced: true }]);
+
+      // The CLI reads the same store (the rows were flushed by the admin call) and prices with the same tables.
+      const config = join(gw.dir, 'llmproxy.yaml');
+      writeFileSync(config, ['storage: { sqlite: { path: ./llmproxy.db } }', 'instances:', `  oai: { type: openai, endpoint: "${emu.url}", authentication: { type: api_key, api_key: "\${env:UNPRICED_TEST_KEY}" } }`].join('\n'));
+      const json = await runCliJson<{ rows: Array<Record<string, unknown>> }>(['usage', '--by', 'model', '--json', '--config', config], { cwd: gw.dir });
+      assert.equal(json.rows[0]!['unpriced'], true);
+      const table = await runCli(['usage', '--by', 'model', '--config', config], { cwd: gw.dir });
+      assert.match(table.stdout, /local-llama \*/);
+      assert.match(table.stdout, /\* no price for this model: charged pricing\.unpriced/);
+      const byKey = await runCli(['usage', '--by', 'key', '--config', config], { cwd: gw.dir });
+      assert.doesNotMatch(byKey.stdout, /no price/);
     } finally {
       await gw.close();
     }
