@@ -44,7 +44,7 @@ export class ModelLists {
     this.#now = now;
   }
 
-  /** The instance's models; undefined when its provider has no list endpoint or it was never fetched (this fetch failed). */
+  /** The instance's models: none when its provider has no list endpoint, undefined while no fetch has succeeded. */
   async models(instance: Instance): Promise<readonly ListedModel[] | undefined> {
     if (instance.provider.listModels === undefined) return [];
     const cached = this.#cache.get(instance);
