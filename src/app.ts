@@ -183,7 +183,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     .add(readyRoute({ store, counters, instances, isDraining: () => tracker.draining }))
     .add(transparentRoute(inference));
   for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
-  for (const route of protocolChatRoutes({ ...inference, aliases })) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases, logger })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
   for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;

@@ -1,6 +1,9 @@
 import { loadConfig, locateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config-fields/units.js';
+import { PriceTable, markUnpriced, type PricedUsageRow } from '../governance/pricing.js';
+import { modelCatalog } from '../providers/catalog.js';
+import { PROVIDERS_BY_TYPE } from '../providers/registry.js';
 import { openCliStore } from '../store/open.js';
 import type { UsageGroupBy } from '../store/governance-types.js';
 import type { Store } from '../store/types.js';
@@ -15,17 +18,19 @@ const GROUPS: readonly UsageGroupBy[] = ['key', 'user', 'instance', 'model'];
 /**
  * `llmproxy usage`: requests, tokens and cost from the usage store, grouped by key, user,
  * instance or model. `--since` is a duration back from now (`30d`, `12h`) or a date/time
- * (`2026-11-01`, ISO 8601); default `30d`.
+ * (`2026-11-01`, ISO 8601); default `30d`. By model, a model without a price is marked (`*`,
+ * `"unpriced": true` in JSON): its cost is what `pricing.unpriced` charged.
  */
 export async function usageCommand(args: string[], out: (s: string) => void): Promise<number> {
-  return withCliStore(args, { by: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' } }, async (store, values) => {
+  return withCliStore(args, { by: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' } }, async (store, values, _positionals, config) => {
     const by = (values['by'] as string | undefined) ?? 'key';
     if (!GROUPS.includes(by as UsageGroupBy)) throw new UsageError(`--by must be one of ${GROUPS.join(', ')} (got "${by}")`);
     const now = Date.now();
     const since = pointInTime('since', (values['since'] as string | undefined) ?? '30d', now);
     const untilText = values['until'] as string | undefined;
     const until = untilText === undefined ? undefined : pointInTime('until', untilText, now);
-    const rows = await store.governance.usage.summary({ by: by as UsageGroupBy, since, ...(until === undefined ? {} : { until }) });
+    const summary = await store.governance.usage.summary({ by: by as UsageGroupBy, since, ...(until === undefined ? {} : { until }) });
+    const rows: PricedUsageRow[] = by === 'model' ? markUnpriced(summary, new PriceTable(config.pricing.models, modelCatalog(PROVIDERS_BY_TYPE.values()))) : summary;
     if (values['json']) {
       out(JSON.stringify({ by, since: new Date(since).toISOString(), until: until === undefined ? null : new Date(until).toISOString(), rows }, null, 2));
       return;
@@ -36,11 +41,12 @@ export async function usageCommand(args: string[], out: (s: string) => void): Pr
       table(
         [by.toUpperCase(), 'REQUESTS', 'INPUT TOKENS', 'OUTPUT TOKENS', 'COST USD'],
         [
-          ...rows.map((r) => [r.group ?? '-', String(r.requests), String(r.input_tokens), String(r.output_tokens), r.cost_usd.toFixed(4)]),
+          ...rows.map((r) => [`${r.group ?? '-'}${r.unpriced ? ' *' : ''}`, String(r.requests), String(r.input_tokens), String(r.output_tokens), r.cost_usd.toFixed(4)]),
           ['TOTAL', String(total.requests), String(total.input), String(total.output), total.cost.toFixed(4)],
         ],
       ),
     );
+    if (rows.some((r) => r.unpriced)) out('* no price for this model: charged pricing.unpriced (add it under pricing.models)');
   });
 }
 

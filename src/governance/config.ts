@@ -15,6 +15,7 @@ import { duration } from '../config-fields/fields.js';
  *   users: { alice: 50 }
  * pricing:
  *   models: { my-finetune: { input_per_mtok: 3, output_per_mtok: 12 } }
+ *   unpriced: { input_per_mtok: 15, output_per_mtok: 75 }   # any model not priced above or built in
  */
 
 /** One set of limits; an absent field means no limit of that kind. */
@@ -72,6 +73,12 @@ export type ModelPrice = z.output<typeof modelPrice>;
 const pricingSchema = z.strictObject({
   /** Model id (or id prefix) → price; added to and overriding the built-in table (governance/pricing.ts). */
   models: z.record(z.string().min(1), modelPrice).default({}),
+  /**
+   * The price charged (usage rows and budgets) for a model no entry prices. Default $0: local
+   * models (Ollama) are free; every such request is still logged once per model, counted
+   * (`llmproxy_unpriced_requests_total`) and marked in the usage summary.
+   */
+  unpriced: modelPrice.prefault({ input_per_mtok: 0, output_per_mtok: 0 }),
 });
 
 const usageSchema = z.strictObject({

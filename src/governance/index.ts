@@ -6,7 +6,7 @@ import type { Middleware } from '../request/types.js';
 import type { AuditTrail } from '../store/audit-trail.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { UsageQuery, UsageRow, UsageSummaryRow } from '../store/governance-types.js';
+import type { UsageQuery, UsageRow } from '../store/governance-types.js';
 import type { JournalStream } from '../store/journal.js';
 import type { BudgetCounters, CounterStore, Store } from '../store/types.js';
 import type { Res } from '../util/http.js';
@@ -15,7 +15,7 @@ import type { GovernanceConfig } from './config.js';
 import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lockdown.js';
 import { MemoryCounterStore } from './memory-counters.js';
 import { completionCaps } from './estimate.js';
-import { PriceTable, type BuiltInPrices } from './pricing.js';
+import { PriceTable, markUnpriced, type BuiltInPrices, type PricedUsageRow } from './pricing.js';
 import { RateLimiter, type Admission } from './rate-limits.js';
 import { UsageRecorder } from './usage-recorder.js';
 
@@ -66,8 +66,12 @@ export interface Governance {
   after: Middleware[];
   /** Called once per finished request (usage rows, token charges). */
   onFinish(ctx: RequestContext): void;
-  /** Usage totals from the store, after writing this process's buffered rows (the admin API's `/admin/v1/usage`). */
-  usageSummary(q: UsageQuery): Promise<UsageSummaryRow[]>;
+  /**
+   * Usage totals from the store, after writing this process's buffered rows (the admin API's
+   * `/admin/v1/usage`). By model, a model without a price is marked `unpriced: true` (its cost is
+   * what `pricing.unpriced` charged).
+   */
+  usageSummary(q: UsageQuery): Promise<PricedUsageRow[]>;
   readonly lockdown: LockdownControl;
   start(): Promise<void>;
   /** Flushes what is pending (usage rows) and stops timers. */
@@ -100,7 +104,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     ...(deps.budgetCounters ? { shared: deps.budgetCounters } : {}),
     ...(deps.env ? { env: deps.env } : {}),
   });
-  const prices = new PriceTable(config.pricing.models, deps.models);
+  const prices = new PriceTable(config.pricing.models, deps.models, config.pricing.unpriced);
   const recorder = new UsageRecorder({
     store: deps.store.governance.usage,
     budgets,
@@ -187,14 +191,9 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     const model = usage?.model ?? ctx.model ?? null;
     let costMicros = 0;
     if (usage !== undefined && model !== null) {
-      if (prices.price(model) === undefined) {
-        if (!unpriced.has(model) && unpriced.size < 1000) {
-          unpriced.add(model);
-          logger.warn({ model }, 'no price for this model: its requests cost $0 in usage and budgets; add it under pricing.models');
-        }
-      } else {
-        costMicros = prices.costMicros(model, usage.inputTokens, usage.outputTokens);
-      }
+      const cost = prices.cost(model, usage.inputTokens, usage.outputTokens);
+      costMicros = cost.micros;
+      if (!cost.priced) reportUnpriced(ctx.instance?.name ?? '', model, usage.model);
     }
     const latencyMs = performance.now() - ctx.startedAt;
     const time = Math.round(now() - latencyMs);
@@ -217,6 +216,19 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     });
   }
 
+  /**
+   * Makes a request priced at `pricing.unpriced` visible: counted by instance and the model the
+   * provider reported (a client's model name never becomes a label), and logged once per model
+   * and process (the set is capped, as model ids come from outside).
+   */
+  function reportUnpriced(instance: string, model: string, reported: string | undefined): void {
+    metrics.unpricedRequests.labels(instance, reported ?? 'unknown').inc();
+    if (unpriced.has(model) || unpriced.size >= 1000) return;
+    unpriced.add(model);
+    const { input_per_mtok, output_per_mtok } = config.pricing.unpriced;
+    logger.warn({ model, instance, input_per_mtok, output_per_mtok }, 'no price for this model: its requests are charged pricing.unpriced in usage and budgets; add it under pricing.models');
+  }
+
   let started = false;
   return {
     before: [lockdownGate],
@@ -224,7 +236,8 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     onFinish,
     async usageSummary(q) {
       await recorder.flush();
-      return deps.store.governance.usage.summary(q);
+      const rows = await deps.store.governance.usage.summary(q);
+      return q.by === 'model' ? markUnpriced(rows, prices) : rows;
     },
     lockdown: {
       state: () => lockdown.state(),

@@ -131,6 +131,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly unpricedRequests = new Counter({
+    name: 'llmproxy_unpriced_requests_total',
+    help: 'Requests with reported usage whose model has no price (charged pricing.unpriced), by instance and the model the provider reported ("unknown" when it named none).',
+    labelNames: ['instance', 'model'] as const,
+    registers: [this.registry],
+  });
+
   #lockdownSource: () => number = () => 0;
 
   readonly lockdownActive = (() => {

@@ -141,11 +141,44 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
    * reads the union of every provider's (governance/estimate.ts).
    */
   readonly completionCapFields?: readonly string[];
+  /**
+   * How to list the models the provider serves (its own list endpoint), for protocol mode's
+   * `GET /v1/models` and `/openai/{instance}/models`; absent: only the configured aliases are listed.
+   */
+  readonly listModels?: ModelLister;
   /** Routes this provider adds beside `/transparent/` (Bedrock's `/model/...`), built from the server's steps. */
   routes?<C extends RouteContext>(kit: RouteKit<C>): ReadonlyArray<ProviderRoute<C>>;
   /** What the contract tests exercise this provider with (test/contracts/providers.test.ts). */
   readonly samples?: ProviderSamples;
   setup(name: string, config: z.output<S>, ctx: ProviderContext): ProviderParts | Promise<ProviderParts>;
+}
+
+/**
+ * A provider's model-list endpoint, page by page. The gateway sends each request through the
+ * instance (signed like any other) and follows `next` until a page has none.
+ *
+ * @example
+ * const lister: ModelLister = {
+ *   request: (cursor) => ({ path: `/v1/models${cursor ? `?after_id=${cursor}` : ''}` }),
+ *   page: (body) => ({ models: readIds(body), next: undefined }),
+ * };
+ */
+export interface ModelLister {
+  /**
+   * The GET request for a page: path and query from the instance's base path (`/v1/models`) and
+   * headers the API requires besides the credential; `cursor` is the previous page's `next`.
+   */
+  request(cursor: string | undefined): { path: string; headers?: Record<string, string> };
+  /** The models of one page's JSON answer, and the cursor of the next page (undefined: the last). Throws on an answer it cannot read. */
+  page(body: unknown): { models: ListedModel[]; next: string | undefined };
+}
+
+/** One model a provider lists. */
+export interface ListedModel {
+  /** The id a chat or embeddings request names it by. */
+  id: string;
+  /** When it was created, epoch seconds, where the provider says (else 0). */
+  created: number;
 }
 
 /** A list price, USD per million tokens. */

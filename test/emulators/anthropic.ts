@@ -9,9 +9,24 @@ import { Emulator, requestId, type Exchange } from './base.js';
  */
 export class AnthropicEmulator extends Emulator {
   static readonly REPLY = ['Hello', ' from', ' the', ' Anthropic', ' emulator', '.'];
+  static readonly MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5'];
+  /** The most models a `/v1/models` page holds whatever `limit` asks (tests paging with less than the API's 1,000). */
+  modelsPageSize = 1000;
 
   protected override responseHeaders(): Record<string, string> {
     return { 'request-id': requestId('req_') };
+  }
+
+  /** `GET /v1/models`: pages of `limit` (default 20, 1–1000) models after `after_id`, with `has_more` and `last_id`. */
+  #models(ex: Exchange): Promise<void> {
+    const query = new URLSearchParams(ex.record.query);
+    const limit = Number(query.get('limit') ?? 20);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return this.json(ex, 400, error('invalid_request_error', 'limit: Input should be less than or equal to 1000'));
+    const after = query.get('after_id');
+    const start = after === null ? 0 : AnthropicEmulator.MODELS.indexOf(after) + 1;
+    const ids = AnthropicEmulator.MODELS.slice(start, start + Math.min(limit, this.modelsPageSize));
+    const data = ids.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
+    return this.json(ex, 200, { data, has_more: start + ids.length < AnthropicEmulator.MODELS.length, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null });
   }
 
   protected authenticate(ex: Exchange) {
@@ -30,10 +45,7 @@ export class AnthropicEmulator extends Emulator {
   protected async route(ex: Exchange): Promise<void> {
     const { method, path } = ex.record;
     if (path.startsWith('/v1/organizations')) return this.json(ex, 200, { data: [{ id: 'admin-data', note: 'an admin route was reached' }] });
-    if (method === 'GET' && path === '/v1/models') {
-      const data = ['claude-sonnet-4-5', 'claude-haiku-4-5'].map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
-      return this.json(ex, 200, { data, has_more: false, first_id: data[0]!.id, last_id: data[data.length - 1]!.id });
-    }
+    if (method === 'GET' && path === '/v1/models') return this.#models(ex);
     if (method === 'GET' && path.startsWith('/v1/models/')) {
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
       return this.json(ex, 200, { type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' });

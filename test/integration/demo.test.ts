@@ -97,7 +97,8 @@ describe('the built-in demo: serve with no config in an empty folder', () => {
     const unified = new OpenAI({ apiKey: key, baseURL: `${base}/v1`, maxRetries: 0 });
     const viaAlias = await unified.chat.completions.create({ model: 'demo-echo', messages: [{ role: 'user', content: 'via v1' }] });
     assert.match(viaAlias.choices[0]?.message.content ?? '', /^You said: "via v1"/);
-    assert.deepEqual((await unified.models.list()).data.map((m) => m.id).sort(), ['demo-echo', 'demo-embed']);
+    // /v1/models: the demo's own list as instance/model, and the aliases.
+    assert.deepEqual((await unified.models.list()).data.map((m) => m.id).sort(), ['demo-echo', 'demo-embed', 'demo/demo-echo', 'demo/demo-embed']);
 
     // Without the key, or with a wrong one, the SDK gets a 401.
     const denied = await client(base, `${key.slice(0, 18)}${'A'.repeat(key.length - 18)}`)

@@ -135,13 +135,13 @@ describe('protocol mode: the OpenAI SDK through /openai/{instance} and /v1', () 
     assert.equal(sent.messages[2]?.tool_call_id, call!.id);
   });
 
-  test('/v1/models and /openai/{instance}/models list the aliases the key may use', async () => {
+  test('/v1/models and /openai/{instance}/models list the provider models and the aliases the key may use', async () => {
     const all = await client(`${gw.url}/v1`).models.list();
-    assert.deepEqual(all.data.map((m) => [m.id, m.owned_by]), [['fast', 'oai']]);
+    assert.deepEqual(all.data.map((m) => [m.id, m.owned_by]), [['oai/gpt-4o', 'oai'], ['oai/gpt-4o-mini', 'oai'], ['oai/text-embedding-3-small', 'oai'], ['fast', 'oai']]);
     const perInstance = await client(`${gw.url}/openai/oai`).models.list();
-    assert.deepEqual(perInstance.data.map((m) => m.id), ['fast']);
+    assert.deepEqual(perInstance.data.map((m) => m.id), ['gpt-4o', 'gpt-4o-mini', 'text-embedding-3-small', 'fast']);
     const other = await gw.key({ name: 'gpt-4o-only', scopes: { instances: null, models: ['gpt-4o'] } });
-    assert.deepEqual((await client(`${gw.url}/v1`, other).models.list()).data, []);
+    assert.deepEqual((await client(`${gw.url}/v1`, other).models.list()).data.map((m) => m.id), ['oai/gpt-4o']);
     const wrongMethod = await fetch(`${gw.url}/openai/oai/chat/completions`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(wrongMethod.status, 404);
   });

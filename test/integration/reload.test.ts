@@ -166,7 +166,8 @@ describe('config reload in process (App.reload)', () => {
     assert.equal(JSON.parse(emuB.last.body.toString('utf8')).model, 'gpt-4o-mini');
     assert.equal((await call(url, key, '/transparent/second/v1/chat/completions', chatBody('gpt-4o'))).status, 200);
     const models = JSON.parse((await call(url, key, '/v1/models')).body) as { data: Array<{ id: string }> };
-    assert.deepEqual(models.data.map((m) => m.id).sort(), ['alpha', 'beta']);
+    const EMULATED = ['gpt-4o', 'gpt-4o-mini', 'text-embedding-3-small'];
+    assert.deepEqual(models.data.map((m) => m.id).sort(), ['alpha', 'beta', ...EMULATED.map((m) => `first/${m}`), ...EMULATED.map((m) => `second/${m}`)]);
     assert.equal((await call(url, key, '/transparent/first/v1/chat/completions', chatBody('gpt-4o'))).status, 200, 'the kept instance still answers');
 
     writeFileSync(configPath, configYaml([B()], { beta: 'second/gpt-4o-mini' }));
@@ -179,6 +180,8 @@ describe('config reload in process (App.reload)', () => {
     assert.equal((await call(url, key, '/v1/chat/completions', chatBody('alpha'))).status, 404, 'the removed alias still resolves');
     assert.equal((await call(url, key, '/v1/chat/completions', chatBody('beta'))).status, 200);
     assert.deepEqual(app.instances.all.map((i) => i.name), ['second']);
+    const remaining = JSON.parse((await call(url, key, '/v1/models')).body) as { data: Array<{ id: string }> };
+    assert.deepEqual(remaining.data.map((m) => m.id).sort(), ['beta', ...EMULATED.map((m) => `second/${m}`)], 'the removed instance and alias are not listed');
     assert.ok(logLines().some((l) => l['msg'] === 'configuration reloaded' && JSON.stringify(l['removed']) === '["first"]'));
   });
 

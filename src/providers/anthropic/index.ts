@@ -9,6 +9,7 @@ import { anthropicChat } from '../../protocol/anthropic-messages/index.js';
 import { defineProvider, type ProviderParts } from '../types.js';
 import { anthropicErrorShape } from './errors.js';
 import { anthropicUsage } from './usage.js';
+import { ANTHROPIC_MODEL_LIST } from './models.js';
 import { ANTHROPIC_PRICES } from './prices.js';
 
 const schema = instanceSchema('anthropic', {}, z.discriminatedUnion('type', [apiKeyAuthSchema]));
@@ -23,6 +24,7 @@ export const anthropic = defineProvider({
   // Anthropic's error object for the gateway's own errors, so the SDK raises its typed errors.
   errorShape: anthropicErrorShape,
   chat: anthropicChat,
+  listModels: ANTHROPIC_MODEL_LIST,
   prices: ANTHROPIC_PRICES,
   completionCapFields: ['max_tokens'],
   samples: {

@@ -12,6 +12,7 @@ import { invokeChat } from './openai_to_anthropic_invoke.js';
 import { converseChat } from './openai_to_converse.js';
 import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
 import { bedrockUsage } from './usage.js';
+import { BEDROCK_MODEL_LIST } from './models.js';
 import { BEDROCK_PRICES, bedrockPriceIds } from './prices.js';
 import { bedrockRoutes } from './routes.js';
 import { countTokensScopeAliases } from './count-tokens-scope.js';
@@ -89,6 +90,7 @@ export const bedrock = defineProvider({
   // Converse serves every Bedrock chat model with one request shape; `chat_api: invoke` (setup)
   // sends Claude models through InvokeModel instead.
   chat: converseChat,
+  listModels: BEDROCK_MODEL_LIST,
   // Titan text embeddings through InvokeModel; one input per request.
   embeddings: openaiToTitanEmbeddings,
   // Inference-profile ARNs travel as one path segment with `/` encoded.

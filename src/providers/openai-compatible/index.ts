@@ -5,7 +5,8 @@ import type { UsageReader } from '../usage.js';
 import { SAMPLE_API_KEY_INSTANCE } from './auth.js';
 import { openaiCompatibleChatWith } from './chat.js';
 import { openaiCompatibleEmbeddingsWith } from './embeddings.js';
-import { CHAT_ROUTE, EMBEDDINGS_ROUTE, OPENAI_CAP_FIELDS, OPENAI_INFERENCE_RULES } from './compatible.js';
+import { CHAT_ROUTE, EMBEDDINGS_ROUTE, MODELS_ROUTE, OPENAI_CAP_FIELDS, OPENAI_INFERENCE_RULES } from './compatible.js';
+import { OPENAI_MODEL_LIST } from './models.js';
 import { openaiUsage } from './usage.js';
 
 export { bearerApiKeyInstances } from './auth.js';
@@ -74,6 +75,8 @@ export function defineCompatibleProvider<S extends z.ZodType<{ type: string }>>(
     usage,
     ...(chat ? { chat } : {}),
     ...(embeddings ? { embeddings } : {}),
+    // The list endpoint where the API serves OpenAI's; a definition's own lister wins.
+    ...(definition.listModels === undefined && serves(MODELS_ROUTE) ? { listModels: OPENAI_MODEL_LIST } : {}),
     // A renamed cap is read under its new name too.
     completionCapFields: [...new Set([...OPENAI_CAP_FIELDS, ...OPENAI_CAP_FIELDS.flatMap((f) => (Object.hasOwn(renames, f) ? [renames[f]!] : []))])],
     samples: samples ?? {

@@ -5,14 +5,15 @@ import type { RequestContext } from '../../request/context.js';
 import type { Chain, Middleware, RouteSpec } from '../../request/types.js';
 import type { RoleTable } from '../../clientauth/rbac.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
-import { instanceAllowed, modelAllowed } from '../../clientauth/scopes.js';
+import type { Logger } from '../../observability/logger.js';
 import { compose } from '../compose.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { checkChatRequest } from '../../protocol/openai-schema.js';
 import { StreamIncomplete, type ChatTranslator } from '../../protocol/translator.js';
 import { upstreamFailure } from '../../upstream/errors.js';
-import { callOf, parseCall, providerError, readAll, resolveTarget, sendJson, sendNative, translateAnswer, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
+import { callOf, parseCall, providerError, readAll, resolveTarget, sendNative, translateAnswer, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
+import { ModelLists, listModels } from './protocol-models.js';
 
 export interface ProtocolRouteDeps extends TargetDeps {
   scrubber: SecretScrubber;
@@ -20,6 +21,8 @@ export interface ProtocolRouteDeps extends TargetDeps {
   authenticate: Middleware;
   readBody: Middleware;
   authorize: Middleware;
+  /** Where a failed provider model-list fetch is reported. */
+  logger: Logger;
 }
 
 /** Chat completions: the body is checked against the OpenAI request schema (protocol/openai-schema.ts). */
@@ -39,7 +42,7 @@ export const CHAT: ProtocolOperation<ChatRequest> = {
 export function protocolChatRoutes(deps: ProtocolRouteDeps): RouteSpec[] {
   const chat = [deps.authenticate, deps.readBody, parseCall(CHAT, deps.jsonDepthLimit), resolveTarget(deps, CHAT), deps.authorize, translateChat(deps.scrubber)];
   const embeddings = [deps.authenticate, deps.readBody, parseCall(EMBEDDINGS, deps.jsonDepthLimit), resolveTarget(deps, EMBEDDINGS), deps.authorize, translateEmbeddings];
-  const models = [deps.authenticate, listModels(deps)];
+  const models = [deps.authenticate, listModels(deps, new ModelLists(deps.logger))];
   const perInstance = { chat: compose(chat), embeddings: compose(embeddings), models: compose(models) };
   return [
     { name: 'openai', path: '/openai/', prefix: true, methods: ['GET', 'POST'], mode: 'protocol', middleware: [namedInstance(perInstance)] },
@@ -57,25 +60,6 @@ function namedInstance(chains: { chat: Chain; embeddings: Chain; models: Chain }
     if (!m || !op) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
     ctx.instanceName = m[1]!;
     await op(ctx);
-  };
-}
-
-/**
- * `GET /v1/models` and `/openai/{instance}/models`: the model aliases of the configuration (for
- * one instance, those that point at it), as OpenAI's model list, limited to what the caller's
- * key may use.
- */
-function listModels(deps: ProtocolRouteDeps): Middleware {
-  return async function listAliasModels(ctx) {
-    const scopes = ctx.principal!.scopes;
-    if (!deps.roles.grants(ctx.principal!.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
-    const only = ctx.instanceName === '' ? undefined : deps.instances.resolve(ctx.instanceName);
-    if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`);
-    const data = Object.entries(deps.aliases.current)
-      .map(([alias, target]) => ({ alias, instance: target.slice(0, target.indexOf('/')), model: target.slice(target.indexOf('/') + 1) }))
-      .filter((a) => (only === undefined || a.instance === only.name) && instanceAllowed(scopes, a.instance) && modelAllowed(scopes, a.model))
-      .map((a) => ({ id: a.alias, object: 'model', created: 0, owned_by: a.instance }));
-    sendJson(ctx, { object: 'list', data });
   };
 }
 
