@@ -1,9 +1,4 @@
-/**
- * Geographies of Bedrock's cross-region inference profiles (`us.anthropic.claude-…`,
- * `global.…`): https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
- */
-const PROFILE_GEOGRAPHIES = ['us', 'eu', 'apac', 'global', 'us-gov', 'jp', 'au', 'ca'] as const;
-const PROFILE_PREFIX = new RegExp(`^(?:${PROFILE_GEOGRAPHIES.join('|')})\\.`);
+import { PROFILE_GEOGRAPHIES, PROFILE_PREFIX } from './inference-profiles.js';
 
 /**
  * The ids a key's model scope may allow a CountTokens request (`POST /model/{id}/count-tokens`)

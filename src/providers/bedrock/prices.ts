@@ -1,4 +1,5 @@
 import type { ListPrice } from '../types.js';
+import { PROFILE_PREFIX } from './inference-profiles.js';
 
 /**
  * Amazon's own models on Bedrock, USD per million tokens, us-east-1 list prices as of 2025-06
@@ -12,15 +13,12 @@ export const BEDROCK_PRICES: Readonly<Record<string, ListPrice>> = {
   'amazon.titan-embed-text-v2': { input_per_mtok: 0.02, output_per_mtok: 0 },
 };
 
-/** A cross-region inference profile's geography (`us.anthropic.claude-…`, `global.…`). */
-const INFERENCE_PROFILE = /^(?:us|eu|apac|global|us-gov|jp|au|ca)\./;
-
 /**
  * The ids a Bedrock model id is priced under: without its inference-profile prefix
  * (`us.amazon.nova-pro-v1:0` → `amazon.nova-pro-v1:0`), then also without the `anthropic.`
  * vendor prefix, since Anthropic's prices are keyed without it.
  */
 export function bedrockPriceIds(id: string): readonly string[] {
-  const bare = id.replace(INFERENCE_PROFILE, '');
+  const bare = id.replace(PROFILE_PREFIX, '');
   return [bare, bare.replace(/^anthropic\./, '')];
 }
