@@ -132,20 +132,24 @@ export function isSignableHeader(name: string): boolean {
  * `internal_error` if `req.headers.host` is set to another host than `scope.host`, because that
  * request could only earn a 403.
  */
+/** Headers a signature replaces: a request signed again (a retry) carries none of the old ones. */
+const RESET_ON_SIGN: ReadonlySet<string> = new Set(['x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256', 'authorization']);
+
 export function signSigV4(req: UpstreamRequest, cred: AwsCredential, scope: SigV4Scope, options: SigV4Options = {}): UpstreamRequest {
   const host = req.headers['host'];
   if (host !== undefined && host !== scope.host) {
     throw new GatewayError('internal_error', 'SigV4: the request carries a Host header other than the host it is signed for');
   }
   const parts = sigV4Parts(req, cred, scope, options);
-  const headers = { ...req.headers };
+  // A fresh record without the headers the signer owns, then the signer's values: `delete` on a
+  // copy would turn it into a slow dictionary object on the request path.
+  const headers: Record<string, string> = {};
+  for (const name in req.headers) if (!RESET_ON_SIGN.has(name)) headers[name] = req.headers[name]!;
   headers['x-amz-date'] = parts.amzDate;
   if (cred.sessionToken) headers['x-amz-security-token'] = cred.sessionToken;
-  else delete headers['x-amz-security-token'];
   if (options.signBody === true) headers['x-amz-content-sha256'] = parts.payloadHash;
-  else delete headers['x-amz-content-sha256'];
   headers['authorization'] = parts.authorization;
-  return { ...req, headers };
+  return { method: req.method, path: req.path, headers, body: req.body, target: req.target };
 }
 
 /** Computes a signature, as if {@link signSigV4} had set its headers. */
