@@ -101,9 +101,10 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   upstreamFor?(segments: readonly string[]): string | undefined;
   /**
    * The provider's own error shape, for the gateway's own errors (bad gateway key, scope, limits)
-   * on its transparent routes, so its SDKs raise their typed errors; default OpenAI's.
+   * on its transparent routes, so its SDKs raise their typed errors: a shape of its own, or
+   * `aws` (AWS's markers, which AWS SDKs read); default OpenAI's.
    */
-  readonly errorShape?: ErrorShape;
+  readonly errorShape?: ErrorShape | 'aws';
   /** Where a transparent JSON body names the model (a dotted path), for key scopes; default `model`. */
   readonly bodyModelField?: string;
   /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */

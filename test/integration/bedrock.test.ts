@@ -230,6 +230,24 @@ describe('AWS Bedrock through the gateway', () => {
     });
   });
 
+  test('under /transparent/{instance} too, the gateway errors are AWS-shaped: the SDK raises typed exceptions', async () => {
+    const wrong = sdkWithHeaderKey(`${gw.url}/transparent/bedrock_us1`, 'llmp_wrong_key_0000000000000000000000');
+    await assert.rejects(wrong.send(new InvokeModelCommand({ modelId: HAIKU, contentType: 'application/json', body: anthropicBody('hi') })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.$metadata?.httpStatusCode, 401);
+      assert.notEqual(err.name, 'Unknown', 'the SDK could read the error type');
+      assert.ok(!err.message.includes('llmp_wrong_key'), 'the rejected key is not echoed');
+      return true;
+    });
+    const scoped = await gw.key({ name: 'haiku-only-transparent', scopes: { instances: null, models: ['anthropic.claude-3-haiku*'] } });
+    const client = sdkWithHeaderKey(`${gw.url}/transparent/bedrock_us1`, scoped);
+    await assert.rejects(client.send(new InvokeModelCommand({ modelId: SONNET, contentType: 'application/json', body: anthropicBody('hi') })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+      assert.equal(err.$metadata?.httpStatusCode, 403);
+      assert.equal(err.name, 'AccessDeniedException');
+      assert.match(err.message, /may not use model "us\.anthropic/);
+      return true;
+    });
+  });
+
   test('only the Bedrock inference and model-listing routes are reachable; escapes are refused', async () => {
     const headers = { 'x-api-key': key, 'content-type': 'application/json' };
     const notAllowed = await fetch(`${gw.url}/transparent/bedrock_us1/guardrails`, { headers });

@@ -106,6 +106,9 @@ export const bedrock = defineProvider({
   },
   // A scope on `us.anthropic.X` lets a key count tokens for `anthropic.X`.
   scopeAliases: countTokensScopeAliases,
+  // The gateway's own errors on /transparent/{bedrock}/... carry AWS's markers, as on the root
+  // routes, so an AWS SDK pointed at either raises a typed exception with the gateway's message.
+  errorShape: 'aws',
   staleCredential(status, headers) {
     if (status !== 403 && status !== 400) return false;
     const type = headers['x-amzn-errortype'];
