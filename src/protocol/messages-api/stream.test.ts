@@ -118,6 +118,12 @@ describe('MessagesStream', () => {
     assert.deepEqual(shape(events), ['message_start', 'ping', 'start:thinking@0', 'delta:thinking_delta@0', 'stop@0', 'start:text@1', 'delta:text_delta@1', 'stop@1', 'message_delta:end_turn', 'message_stop']);
   });
 
+  test('a streamed refusal is text, and content_filter is stop_reason refusal', () => {
+    const events = run([chunk({ refusal: 'I cannot ' }), chunk({ refusal: 'help.' }), chunk({}, 'content_filter')]);
+    assert.deepEqual(shape(events), ['message_start', 'ping', 'start:text@0', 'delta:text_delta@0', 'delta:text_delta@0', 'stop@0', 'message_delta:refusal', 'message_stop']);
+    assert.deepEqual(events[4], { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'help.' } });
+  });
+
   test('finish length → max_tokens; without usage, message_delta carries output_tokens 0 only', () => {
     const events = run([chunk({ content: 'cut' }), chunk({}, 'length')]);
     const delta = events.at(-2)!;

@@ -10,7 +10,7 @@ import type { ContentBlockDelta, MessageUsage, MessagesStreamEvent, ResponseCont
  *   ping
  *   per block, in order: content_block_start, content_block_delta…, content_block_stop
  *     (a thinking block for `delta.reasoning_content`, which some providers send; a text
- *     block for `delta.content`; a tool_use block per tool call, with `input_json_delta`s;
+ *     block for `delta.content` and `delta.refusal`; a tool_use block per tool call, with `input_json_delta`s;
  *     a block of another kind, or a new tool call, closes the open block)
  *   message_delta (stop_reason, stop_sequence null, usage: output_tokens and, once the provider
  *     reported them, the cumulative input and cache counts)
@@ -54,14 +54,16 @@ export class MessagesStream {
     this.#start(out);
     const choice = chunk.choices.find((c) => c.index === 0);
     if (choice === undefined) return out;
-    const delta = choice.delta as ChatCompletionChunk['choices'][number]['delta'] & { reasoning_content?: unknown };
+    const delta = choice.delta as ChatCompletionChunk['choices'][number]['delta'] & { reasoning_content?: unknown; refusal?: unknown };
     if (typeof delta.reasoning_content === 'string' && delta.reasoning_content !== '') {
       this.#into('thinking', out, { type: 'thinking', thinking: '', signature: '' });
       out.push({ type: 'content_block_delta', index: this.#next - 1, delta: { type: 'thinking_delta', thinking: delta.reasoning_content } });
     }
-    if (typeof delta.content === 'string' && delta.content !== '') {
+    // A refusal (OpenAI streams it apart from the content) is text to the client, as in chatToMessage.
+    for (const text of [delta.content, delta.refusal]) {
+      if (typeof text !== 'string' || text === '') continue;
       this.#into('text', out, { type: 'text', text: '' });
-      out.push({ type: 'content_block_delta', index: this.#next - 1, delta: { type: 'text_delta', text: delta.content } });
+      out.push({ type: 'content_block_delta', index: this.#next - 1, delta: { type: 'text_delta', text } });
     }
     for (const call of delta.tool_calls ?? []) this.#toolCall(call, out);
     if (choice.finish_reason != null) {

@@ -13,7 +13,7 @@ import type { ContentBlockParam, CountTokensRequest, MessageParam, MessagesReque
  * | model                                   | `model`                                                                 |
  * | system (string or text blocks)          | a first `system` message (blocks joined with "\n\n")                   |
  * | messages: role system (mid-conversation)| a `system` message in place                                             |
- * | user text / image blocks                | `user` content parts; image base64 → data: URL, url → URL; file refused |
+ * | user text / image blocks                | `user` content: one text block as a string, else parts; image base64 → data: URL, url → URL; file refused |
  * | user document: base64 PDF / plain text  | `file` part (data: URL) / text part; url, file and content sources refused |
  * | user tool_result blocks                 | one `tool` message each, in order, before the turn's other content;     |
  * |                                         | text joined with "\n"; `is_error: true` prefixes the text with "Error: "; |
