@@ -21,7 +21,7 @@ const LOCATION = 'us-east5';
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const VERTEX_CLAUDE = 'claude-sonnet-4-5@20250929';
 
-describe('the Anthropic Messages API over Anthropic, Bedrock and Vertex (direct paths)', () => {
+describe('the Anthropic Messages API over Anthropic, Bedrock and Vertex (direct paths and the chat hub)', () => {
   const accounts = new AwsAccounts();
   let anthropic: AnthropicEmulator;
   let bedrock: BedrockEmulator;
@@ -150,6 +150,61 @@ describe('the Anthropic Messages API over Anthropic, Bedrock and Vertex (direct 
       return true;
     });
     assert.equal(bedrock.requests.length, 0);
+  });
+
+  test('Gemini on Vertex through the chat hub: a Messages answer, a Messages stream, and a tool round trip', async () => {
+    vertex.reset();
+    const out = await client('gcp').messages.create({ model: 'gemini-2.0-flash', max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(out.content[0]?.type === 'text' && out.content[0].text, VertexEmulator.REPLY.join(''));
+    assert.equal(out.stop_reason, 'end_turn');
+    assert.match(out.id, /^msg_/);
+    assert.ok(vertex.last.path.endsWith('/publishers/google/models/gemini-2.0-flash:generateContent'));
+
+    const stream = client('gcp').messages.stream({ model: 'gemini-2.0-flash', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+    const final = await stream.finalMessage();
+    assert.equal(final.content[0]?.type === 'text' && final.content[0].text, VertexEmulator.REPLY.join(''));
+    assert.ok(final.usage.output_tokens > 0);
+
+    const tools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'Current weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+    const ask: Anthropic.MessageParam = { role: 'user', content: 'What is the weather in Paris?' };
+    const first = await client('gcp').messages.create({ model: 'gemini-2.0-flash', max_tokens: 64, tools, messages: [ask] });
+    assert.equal(first.stop_reason, 'tool_use');
+    const call = first.content.find((b) => b.type === 'tool_use');
+    assert.ok(call && call.type === 'tool_use' && call.name === 'get_weather');
+    const second = await client('gcp').messages.create({
+      model: 'gemini-2.0-flash',
+      max_tokens: 64,
+      tools,
+      messages: [ask, { role: 'assistant', content: first.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: 'sunny, 21°C' }] }],
+    });
+    const sent = JSON.parse(vertex.last.body.toString('utf8')) as { contents: Array<{ role: string; parts: Array<Record<string, unknown>> }> };
+    assert.ok(sent.contents.some((c) => c.parts.some((p) => p['functionResponse'] !== undefined)), 'the tool result reached Gemini as a functionResponse');
+    assert.equal(second.content[0]?.type, 'text');
+  });
+
+  test('count_tokens on a backend without a counter: the estimate, marked as such', async () => {
+    const res = await fetch(`${gw.url}/anthropic/gcp/v1/messages/count_tokens`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'gemini-2.0-flash', messages: [{ role: 'user', content: 'a'.repeat(400) }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-llmproxy-token-count'), 'estimate');
+    const { input_tokens } = (await res.json()) as { input_tokens: number };
+    assert.ok(input_tokens >= 100 && input_tokens < 200, String(input_tokens));
+  });
+
+  test('a malformed body is an invalid_request_error naming the field, before any provider call', async () => {
+    vertex.reset();
+    await assert.rejects(
+      client('gcp').messages.create({ model: 'gemini-2.0-flash', max_tokens: 64, messages: [{ role: 'robot' as 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof Anthropic.BadRequestError, String(err));
+        assert.match(err.message, /messages\.0\.role/);
+        return true;
+      },
+    );
+    assert.equal(vertex.requests.length, 0);
   });
 
   test('GET /v1/models lists the instance models in Anthropic shape', async () => {

@@ -21,6 +21,9 @@ import { exchange } from '../forward.js';
  * whole answer.
  */
 
+/** Names the request parameters the provider has no equivalent for and the gateway left out. */
+export const DROPPED_HEADER = 'x-llmproxy-dropped-params';
+
 /** Largest provider answer read whole (non-streaming answers and error bodies). */
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 

@@ -9,8 +9,24 @@ import { foldUsage } from '../../protocol/anthropic-messages/response.js';
 import type { AnthropicMessagesParams, AnthropicStreamEvent, AnthropicUsage } from '../../protocol/anthropic-messages/types.js';
 import type { TokenCounts } from '../../protocol/chunks.js';
 import { parseProviderJson } from '../../protocol/json.js';
+import {
+  anthropicModelList,
+  chatToMessage,
+  checkCountTokensRequest,
+  checkMessagesRequest,
+  estimateInputTokens,
+  messagesToChat,
+  MessagesStream,
+  newMessageId,
+  sseFrame,
+  type CountTokensRequest,
+  type MessagesRequest,
+  type MessagesStreamEvent,
+  type StreamErrorType,
+} from '../../protocol/messages-api/index.js';
+import type { ChatCompletionChunk } from '../../protocol/openai.js';
 import { compose } from '../compose.js';
-import { callOf, parseCall, providerError, readAll, relayStream, resolveTarget, sendJson, sendNative, streamFailure, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
+import { callOf, DROPPED_HEADER, parseCall, providerError, readAll, relayStream, resolveTarget, sendJson, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
 import { collectModels, type ModelLists } from './protocol-models.js';
 
 /**
@@ -29,31 +45,23 @@ import { collectModels, type ModelLists } from './protocol-models.js';
 /** The part of a `/anthropic/` path after the optional instance: which operation. */
 const PATH = /^\/anthropic\/(?:([^/]+)\/)?v1\/(messages\/count_tokens|messages|models)$/;
 
-/** Messages bodies: an object with `model` (checked by parseCall); the rest is the host's or the hub's to judge. */
-export const MESSAGES: ProtocolOperation<MessagesBody> = {
-  check: checkMessagesBody,
+/** `POST …/v1/messages`: the body checked as the Messages API checks it (protocol/messages-api/schema.ts). */
+export const MESSAGES: ProtocolOperation<MessagesRequest> = {
+  check: checkMessagesRequest,
   unsupported: (instance) => (instance.chat || instance.direct.messages ? undefined : `instance "${instance.name}" (${instance.type}) does not offer the Anthropic Messages API`),
 };
 
-/** A Messages (or count_tokens) body as the route reads it. */
-export interface MessagesBody {
-  model: string;
-  stream?: boolean | null;
-  [key: string]: unknown;
-}
+/** `POST …/v1/messages/count_tokens`. */
+export const COUNT_TOKENS: ProtocolOperation<CountTokensRequest> = { check: checkCountTokensRequest, unsupported: MESSAGES.unsupported };
 
-function checkMessagesBody(body: Record<string, unknown> & { model: string }): MessagesBody {
-  if (body['stream'] !== undefined && body['stream'] !== null && typeof body['stream'] !== 'boolean') {
-    throw new GatewayError('invalid_request', 'stream: must be a boolean', { param: 'stream' });
-  }
-  return body;
-}
+/** What the direct path reads of either body; the rest goes to the host as the client wrote it. */
+type MessagesBody = { model: string; stream?: boolean | null | undefined } & Record<string, unknown>;
 
 export function messagesRoute(deps: ProtocolRouteDeps, lists: ModelLists): RouteSpec {
-  const target = [deps.readBody, parseCall(MESSAGES, deps.jsonDepthLimit), resolveTarget(deps, MESSAGES), deps.authorize];
+  const target = (op: ProtocolOperation<{ model: string }>) => [deps.readBody, parseCall(op, deps.jsonDepthLimit), resolveTarget(deps, op), deps.authorize];
   const chains = {
-    messages: compose([...target, relayMessages(deps)]),
-    count: compose([...target, countTokens]),
+    messages: compose([...target(MESSAGES), relayMessages(deps)]),
+    count: compose([...target(COUNT_TOKENS), countTokens]),
     models: compose([listAnthropicModels(deps, lists)]),
   };
   return { name: 'anthropic', path: '/anthropic/', prefix: true, methods: ['GET', 'POST'], mode: 'protocol', middleware: [anthropicShaped, deps.authenticate, dispatch(chains)] };
@@ -78,9 +86,9 @@ function dispatch(chains: { messages: Chain; count: Chain; models: Chain }): Mid
 function relayMessages(deps: ProtocolRouteDeps): Middleware {
   return async function relayAnthropicMessages(ctx) {
     const instance = ctx.instance!;
-    const { body, model } = callOf<MessagesBody>(ctx);
+    const { body, model } = callOf<MessagesRequest>(ctx);
     const host = instance.direct.messages?.(model);
-    if (host) return relayDirect(ctx, instance, host, body, model, deps);
+    if (host) return relayDirect(ctx, instance, host, body as MessagesBody, model, deps);
     return relayThroughHub(ctx, instance, body, model, deps);
   };
 }
@@ -136,7 +144,7 @@ async function relayDirect(ctx: RequestContext, instance: Instance, host: Anthro
       if (ev.type === 'message_start') usage = foldUsage(ev.message?.usage, usage);
       else if (ev.type === 'message_delta') usage = foldUsage(ev.usage, usage);
       else if (ev.type === 'message_stop') stopped = true;
-      text += sseFrame(ev.type, ev);
+      text += sseFrame(ev as unknown as MessagesStreamEvent);
     }
     return text;
   };
@@ -150,26 +158,49 @@ async function relayDirect(ctx: RequestContext, instance: Instance, host: Anthro
     await relayStream(answer.body, ctx, { push: (bytes) => frames(decoder.push(bytes)), end }, () => noteUsage(ctx, model, usage));
   } catch (err) {
     const failure = streamFailure(ctx, instance, err);
-    if (failure) ctx.res.end(errorEvent(failure, deps));
+    if (failure) ctx.res.end(sseFrame(errorEvent(failure, deps)));
   } finally {
     noteUsage(ctx, model, usage);
   }
 }
 
 /** A non-Claude model: the Messages request through the OpenAI chat hub and the provider's translator. */
-async function relayThroughHub(_ctx: RequestContext, instance: Instance, _body: MessagesBody, _model: string, _deps: ProtocolRouteDeps): Promise<void> {
-  throw new GatewayError('invalid_request', `instance "${instance.name}": the Messages API over the chat hub is not wired yet`);
-}
-
-/** One SSE event as Anthropic frames them: the event name repeats the JSON's `type`. */
-function sseFrame(type: string, data: unknown): string {
-  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+async function relayThroughHub(ctx: RequestContext, instance: Instance, body: MessagesRequest, model: string, deps: ProtocolRouteDeps): Promise<void> {
+  const stream = body.stream === true;
+  const { chat, dropped } = messagesToChat(body);
+  const translator = instance.chat!({ model, id: `chatcmpl-${randomBytes(12).toString('base64url')}`, created: Math.floor(Date.now() / 1000), stream, includeUsage: true });
+  const native = translator.request({ ...chat, model });
+  const answer = await sendNative(ctx, instance, native);
+  if (answer === undefined) return;
+  if (answer.statusCode >= 300) throw providerError(instance, answer, translator, await readAll(answer.body, instance.name));
+  const extra: Record<string, string> = { 'x-request-id': ctx.id };
+  const allDropped = [...new Set([...dropped, ...native.dropped])];
+  if (allDropped.length > 0) extra[DROPPED_HEADER] = allDropped.join(', ');
+  const meta = { id: newMessageId(), model: body.model };
+  const noteHubUsage = () => noteUsage(ctx, model, translator.usage());
+  if (!stream) {
+    const completion = await translateAnswer(instance, answer.body, (bytes) => translator.response(bytes));
+    noteHubUsage();
+    sendJson(ctx, chatToMessage(completion, meta), extra);
+    return;
+  }
+  ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extra });
+  const events = new MessagesStream(meta);
+  const frames = (chunks: ChatCompletionChunk[], last: () => MessagesStreamEvent[] = () => []) => [...chunks.flatMap((c) => events.push(c)), ...last()].map(sseFrame).join('');
+  try {
+    await relayStream(answer.body, ctx, { push: (bytes) => frames(translator.push(bytes)), end: () => frames(translator.end(), () => events.end()) }, noteHubUsage);
+  } catch (err) {
+    const failure = streamFailure(ctx, instance, err);
+    if (failure) ctx.res.end(sseFrame(errorEvent(failure, deps)));
+  } finally {
+    noteHubUsage();
+  }
 }
 
 /** Anthropic's `error` event for a failure after the stream started; its text scrubbed of secrets. */
-function errorEvent(failure: GatewayError, deps: ProtocolRouteDeps): string {
-  const type = failure.code === 'upstream_rate_limited' ? 'rate_limit_error' : failure.code === 'upstream_timeout' ? 'timeout_error' : 'api_error';
-  return sseFrame('error', { type: 'error', error: { type, message: deps.scrubber.scrub(failure.message) } });
+function errorEvent(failure: GatewayError, deps: ProtocolRouteDeps): MessagesStreamEvent {
+  const type: StreamErrorType = failure.code === 'upstream_rate_limited' ? 'rate_limit_error' : failure.code === 'upstream_timeout' ? 'timeout_error' : 'api_error';
+  return { type: 'error', error: { type, message: deps.scrubber.scrub(failure.message) } };
 }
 
 function noteUsage(ctx: RequestContext, model: string, usage: TokenCounts | undefined): void {
@@ -186,17 +217,14 @@ export const ESTIMATE_HEADER = 'x-llmproxy-token-count';
  */
 async function countTokens(ctx: RequestContext): Promise<void> {
   const instance = ctx.instance!;
-  const { body, model } = callOf<MessagesBody>(ctx);
+  const { body, model } = callOf<CountTokensRequest>(ctx);
   const counter = instance.direct.messages?.(model)?.countTokens;
   if (counter === undefined) {
-    sendJson(ctx, { input_tokens: estimateTokens(body) }, { [ESTIMATE_HEADER]: 'estimate' });
+    sendJson(ctx, { input_tokens: estimateInputTokens(body) }, { [ESTIMATE_HEADER]: 'estimate' });
     return;
   }
-  const { model: _model, stream: _stream, ...params } = body;
-  const host = instance.direct.messages!(model)!;
-  const headers: Record<string, string> = { ...host.headers };
-  const { headers: withBetas } = hostRequest(ctx, host, body, model, false);
-  Object.assign(headers, withBetas);
+  const { model: _model, ...params } = body;
+  const { headers } = hostRequest(ctx, instance.direct.messages!(model)!, body as MessagesBody, model, false);
   const answer = await sendNative(ctx, instance, { path: counter.path(model), headers, body: Buffer.from(JSON.stringify(counter.body(params, model))), dropped: [] });
   if (answer === undefined) return;
   const bytes = await readAll(answer.body, instance.name);
@@ -206,18 +234,15 @@ async function countTokens(ctx: RequestContext): Promise<void> {
   sendJson(ctx, { input_tokens: count }, { [ESTIMATE_HEADER]: 'provider' });
 }
 
-/** Placeholder until the hub's estimator lands: a quarter of the body's JSON length. */
-function estimateTokens(body: MessagesBody): number {
-  return Math.ceil(JSON.stringify(body).length / 4);
-}
-
 /** `GET …/v1/models` in Anthropic's list shape (`data` of `{type: 'model', id, display_name, created_at}`). */
 function listAnthropicModels(deps: ProtocolRouteDeps, lists: ModelLists): Middleware {
   return async function listModelsAsAnthropic(ctx) {
     const { data, incompleteHeaders } = await collectModels(ctx, deps, lists);
-    const models = data.map((m) => ({ type: 'model', id: m.id, display_name: m.id, created_at: new Date(m.created * 1000).toISOString() }));
-    sendJson(ctx, { data: models, has_more: false, first_id: models[0]?.id ?? null, last_id: models.at(-1)?.id ?? null }, incompleteHeaders);
+    const query = new URLSearchParams(ctx.query);
+    const page = anthropicModelList(
+      data.map((m) => ({ id: m.id, created: m.created })),
+      { limit: query.get('limit'), before_id: query.get('before_id'), after_id: query.get('after_id') },
+    );
+    sendJson(ctx, page, incompleteHeaders);
   };
 }
-
-export const MESSAGE_ID = (): string => `msg_${randomBytes(12).toString('base64url')}`;

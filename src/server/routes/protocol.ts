@@ -7,7 +7,7 @@ import { compose } from '../compose.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { checkChatRequest } from '../../protocol/openai-schema.js';
 import type { ChatTranslator } from '../../protocol/translator.js';
-import { callOf, parseCall, providerError, readAll, relayStream, resolveTarget, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
+import { callOf, DROPPED_HEADER, parseCall, providerError, readAll, relayStream, resolveTarget, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
 import { ModelLists, listModels } from './protocol-models.js';
 import { messagesRoute } from './protocol-messages.js';
@@ -72,7 +72,7 @@ async function relayChat(ctx: RequestContext, scrubber: SecretScrubber): Promise
   if (answer.statusCode >= 300) throw providerError(instance, answer, translator, await readAll(answer.body, instance.name));
 
   const extra: Record<string, string> = { 'x-request-id': ctx.id };
-  if (native.dropped.length > 0) extra['x-llmproxy-dropped-params'] = native.dropped.join(', ');
+  if (native.dropped.length > 0) extra[DROPPED_HEADER] = native.dropped.join(', ');
   if (!stream) {
     const completion = await translateAnswer(instance, answer.body, (bytes) => translator.response(bytes));
     noteUsage(ctx, translator, model);
