@@ -4,7 +4,8 @@ import { capturingLogger, manualClock } from '../governance/test-support.js';
 import { responseOwner } from '../request/response-owner.js';
 import type { ResponseStore } from './response-types.js';
 import { openSqliteStore } from './sqlite/index.js';
-import { StoredResponses, newItemId, storedInputItems } from './stored-responses.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { StoredResponses, newItemId, previousResponseError, storedInputItems } from './stored-responses.js';
 
 const DAY = 86_400_000;
 const response = (id: string, text = 'ok') => ({ id, object: 'response', output: [{ id: 'msg_o', type: 'message', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }] });
@@ -105,6 +106,26 @@ describe('storedInputItems: a request input as stored items', () => {
     assert.deepEqual(input[0], { role: 'system', content: 'Be brief.' });
     assert.notEqual(newItemId('message'), newItemId('message'));
     assert.match(newItemId('web_search_call'), /^item_[0-9a-f]{48}$/);
+  });
+});
+
+describe('previousResponseError', () => {
+  test('a 400 on previous_response_id for each way a history fails', () => {
+    const cases = [
+      [{ ok: false, reason: 'not_found', missingId: 'resp_1' }, "Previous response with id 'resp_1' not found."],
+      [{ ok: false, reason: 'not_found', missingId: 'resp_0' }, /earlier turn .*'resp_0', was not found/],
+      [{ ok: false, reason: 'too_long', bound: 'turns', limit: 1000 }, /longer than the gateway continues \(1000 turns\)/],
+      [{ ok: false, reason: 'too_long', bound: 'bytes', limit: 64 * 1024 * 1024 }, /\(64 MB of stored conversation\)/],
+    ] as const;
+    for (const [failure, message] of cases) {
+      const err = previousResponseError('resp_1', failure);
+      assert.ok(err instanceof GatewayError);
+      assert.equal(err.code, 'invalid_request');
+      assert.equal(err.status, 400);
+      assert.equal(err.param, 'previous_response_id');
+      if (typeof message === 'string') assert.equal(err.message, message);
+      else assert.match(err.message, message);
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { ResponsesConfig } from './config.js';
 import type { HistoryLimits, HistoryResult, ItemPage, ItemPageQuery, ResponseJson, ResponseStore, StoredItem, StoredResponse } from './response-types.js';
@@ -119,6 +120,24 @@ export class StoredResponses {
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/**
+ * The 400 for a `previous_response_id` whose history could not be had (param
+ * `previous_response_id`; OpenAI's message for an unknown id). `id` is the id the request named.
+ *
+ * @example
+ * const history = await responses.history(previousId, owner);
+ * if (!history.ok) throw previousResponseError(previousId, history);
+ */
+export function previousResponseError(id: string, failure: Exclude<HistoryResult, { ok: true }>): GatewayError {
+  const param = { param: 'previous_response_id' };
+  if (failure.reason === 'not_found') {
+    if (failure.missingId === id) return new GatewayError('invalid_request', `Previous response with id '${id}' not found.`, param);
+    return new GatewayError('invalid_request', `Previous response with id '${id}' cannot be continued: an earlier turn of its conversation, '${failure.missingId}', was not found (expired or deleted).`, param);
+  }
+  const bound = failure.bound === 'turns' ? `${failure.limit} turns` : `${Math.floor(failure.limit / (1024 * 1024))} MB of stored conversation`;
+  return new GatewayError('invalid_request', `Previous response with id '${id}' cannot be continued: its conversation is longer than the gateway continues (${bound}); send the input items yourself instead.`, param);
 }
 
 /** Id prefixes OpenAI gives items by type; any other type gets `item_`. */
