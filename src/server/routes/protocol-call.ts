@@ -199,24 +199,25 @@ export function sendNative(ctx: RequestContext, instance: Instance, native: Nati
   return exchange(ctx, instance, request);
 }
 
-/** One streaming translation: upstream bytes in, the client's frames out (as text, possibly ''). */
+/** One streaming translation: upstream bytes in, the client's frames out (text or the bytes themselves; possibly empty). */
 export interface FrameRelay {
-  push(chunk: Buffer): string;
+  push(chunk: Buffer): string | Uint8Array;
   /** The upstream ended: the last frames; throws (StreamIncomplete) when it ended early. */
   end(): string;
 }
 
 /**
  * Relays a provider stream to the client through `frames` as the bytes arrive, pausing the
- * upstream while the client is not reading. `beforeEnd` runs before the response ends: the
- * response's 'close' (which does the accounting) may fire before this promise settles.
+ * upstream while the client is not reading. `beforeEnd` runs (and is awaited) before the
+ * response ends: the response's 'close' (which does the accounting) may fire before this promise
+ * settles, and a stored response must be findable once the client has the last event.
  */
-export function relayStream(body: Readable, ctx: RequestContext, frames: FrameRelay, beforeEnd?: () => void): Promise<void> {
+export function relayStream(body: Readable, ctx: RequestContext, frames: FrameRelay, beforeEnd?: () => void | Promise<void>): Promise<void> {
   const { res } = ctx;
   return new Promise<void>((resolve, reject) => {
     const resume = () => body.resume();
     body.on('data', (chunk: Buffer) => {
-      let text: string;
+      let text: string | Uint8Array;
       try {
         text = frames.push(chunk);
       } catch (err) {
@@ -224,7 +225,7 @@ export function relayStream(body: Readable, ctx: RequestContext, frames: FrameRe
         reject(err);
         return;
       }
-      if (text !== '' && !res.write(text)) {
+      if (text.length !== 0 && !res.write(text)) {
         body.pause();
         res.once('drain', resume);
       }
@@ -237,9 +238,19 @@ export function relayStream(body: Readable, ctx: RequestContext, frames: FrameRe
         reject(err);
         return;
       }
-      beforeEnd?.();
-      res.end(text);
-      resolve();
+      const finish = () => {
+        res.end(text);
+        resolve();
+      };
+      let pending: void | Promise<void>;
+      try {
+        pending = beforeEnd?.();
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      if (pending instanceof Promise) pending.then(finish, reject);
+      else finish();
     });
     body.once('error', reject);
   });
