@@ -65,8 +65,13 @@ const itemReference = z.looseObject({ type: z.literal('item_reference'), id: z.s
 
 /** Item types the schema reads; any other `type` is an item for OpenAI's own API (see above). */
 const KNOWN_ITEM_TYPES: ReadonlySet<string> = new Set(['message', 'function_call', 'function_call_output', 'reasoning', 'item_reference']);
-const knownItem = z.discriminatedUnion('type', [message, functionCall, functionCallOutput, reasoning, itemReference]);
-const otherItem = z.looseObject({ type: z.string().refine((t) => !KNOWN_ITEM_TYPES.has(t)) });
+// Reached only for a `type` that is not a string: any string type passes (as `otherItem`).
+const knownItem = z.discriminatedUnion('type', [message, functionCall, functionCallOutput, reasoning, itemReference], {
+  error: (issue) => (issue.code === 'invalid_union' && issue.discriminator !== undefined ? 'must be a string: an item type such as "message" or "function_call"' : undefined),
+});
+// Aborting, so that a known type's own problem (`input[0].role`) is the one reported: zod's union
+// returns the only branch that did not abort.
+const otherItem = z.looseObject({ type: z.string().refine((t) => !KNOWN_ITEM_TYPES.has(t), { abort: true }) });
 
 /**
  * OpenAI's shorthands without `type`: `{role, content}` is a message (EasyInputMessage), `{id}`
@@ -85,14 +90,15 @@ const item = z.preprocess(withDefaultType, z.union([knownItem, otherItem], { err
 // Tools, tool choice, text format
 
 const functionTool = z.looseObject({
-  type: z.literal('function'),
+  // Fails only for a `type` that is not a string: any other string passes (as `otherTool`).
+  type: z.literal('function', { error: 'must be a string: "function" or a built-in tool type' }),
   name: z.string().min(1),
   description: z.string().nullish(),
   parameters: z.record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' }).nullish(),
   strict: z.boolean().nullish(),
 });
 /** A built-in tool (`web_search`, `file_search`, `mcp`, …) or a custom one: OpenAI's to run. */
-const otherTool = z.looseObject({ type: z.string().refine((t) => t !== 'function') });
+const otherTool = z.looseObject({ type: z.string().refine((t) => t !== 'function', { abort: true }) });
 const tool = z.union([functionTool, otherTool], { error: 'must be a tool object with a "type"' });
 
 const toolChoice = z.union(
@@ -100,7 +106,7 @@ const toolChoice = z.union(
     z.enum(['none', 'auto', 'required']),
     z.looseObject({ type: z.literal('function'), name: z.string() }),
     z.looseObject({ type: z.literal('allowed_tools'), mode: z.enum(['auto', 'required']), tools: z.array(z.looseObject({ type: z.string() })) }),
-    z.looseObject({ type: z.string().refine((t) => t !== 'function' && t !== 'allowed_tools') }),
+    z.looseObject({ type: z.string().refine((t) => t !== 'function' && t !== 'allowed_tools', { abort: true }) }),
   ],
   { error: 'must be "none", "auto", "required", or an object with a "type" (function, allowed_tools, or a built-in tool)' },
 );
