@@ -175,7 +175,7 @@ class MessageList {
     switch (item.type) {
       case 'message':
         if (item.role === 'assistant') this.push({ role: 'assistant', content: assistantText(item) });
-        else this.push({ role: item.role, content: chatParts(item.content, param) });
+        else this.push({ role: item.role, content: chatContent(item.content, param) });
         return;
       case 'function_call': {
         const call: ToolCall = { id: item.call_id, type: 'function', function: { name: item.name, arguments: item.arguments } };
@@ -198,6 +198,12 @@ class MessageList {
 
 function assistantText(item: OutputMessageItem): string {
   return item.content.map((part) => (part.type === 'output_text' ? part.text : part.refusal)).join('');
+}
+
+/** One text part is a string, as the client most likely sent it (inputItems stores a string as one part). */
+function chatContent(parts: readonly InputContentPart[], param: string): string | ContentPart[] {
+  const only = parts.length === 1 ? parts[0] : undefined;
+  return only?.type === 'input_text' ? only.text : chatParts(parts, param);
 }
 
 function chatParts(parts: readonly InputContentPart[], param: string): ContentPart[] {
