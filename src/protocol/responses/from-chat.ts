@@ -42,6 +42,8 @@ export function chatToResponse(completion: ChatCompletion, meta: ResponseMeta, n
     output.push({ id: newId('msg'), type: 'message', status: 'completed', role: 'assistant', content });
   }
   for (const call of calls) {
+    // Only function tools are sent (to-chat.ts); anything else in an answer is not ours to relay.
+    if ((call as { type: string }).type !== 'function') continue;
     output.push({ id: newId('fc'), type: 'function_call', status: 'completed', arguments: call.function.arguments, call_id: call.id, name: call.function.name });
   }
   // The answer was cut where it stopped: its last item is the incomplete one.

@@ -219,6 +219,7 @@ describe('responsesToChat: what the hub cannot carry is a 400 naming the field',
   test('output_text in a user message', () => refused({ input: [{ role: 'user', content: [{ type: 'output_text', text: 'a' }] }] }, 'input[0].content[0].type', 'input[0].content[0].type: "output_text" parts belong to assistant messages'));
   test('input_image in an assistant message', () =>
     refused({ input: [{ role: 'assistant', content: [{ type: 'input_image', image_url: 'https://x/y.png' }] }] }, 'input[0].content[0].type', 'input[0].content[0].type: assistant messages carry output_text and refusal parts, not "input_image"'));
+  test('a client\'s type is quoted and cut in the message', () => refused({ input: 'hi', tools: [{ type: 'x'.repeat(100) }] }, 'tools[0].type', `tools[0].type: built-in tool "${'x'.repeat(64)}…" is not available on this provider`));
   test('background: true', () => refused({ input: 'hi', background: true }, 'background', 'background: background responses are not supported on this provider'));
   test('conversation', () => refused({ input: 'hi', conversation: 'conv_1' }, 'conversation', 'conversation: not supported; use previous_response_id'));
 });

@@ -269,7 +269,7 @@ function normalise(raw: InputItem, param: string, newId: IdMaker): ResponseItem 
     case 'item_reference':
       return refuse(param, `${param}: item_reference is not supported`);
     default:
-      return refuse(`${param}.type`, `${param}.type: "${type}" items are not supported on this provider`);
+      return refuse(`${param}.type`, `${param}.type: ${quoted(type)} items are not supported on this provider`);
   }
 }
 
@@ -277,7 +277,7 @@ function normalise(raw: InputItem, param: string, newId: IdMaker): ResponseItem 
 // Tools
 
 function chatTool(tool: NonNullable<ResponsesRequest['tools']>[number], i: number): NonNullable<ChatRequest['tools']>[number] {
-  if (tool.type !== 'function') return refuse(`tools[${i}].type`, `tools[${i}].type: built-in tool ${JSON.stringify(tool.type)} is not available on this provider`);
+  if (tool.type !== 'function') return refuse(`tools[${i}].type`, `tools[${i}].type: built-in tool ${quoted(tool.type)} is not available on this provider`);
   const { name, description, parameters, strict } = tool as ResponsesFunctionTool;
   return {
     type: 'function',
@@ -291,15 +291,20 @@ function chatToolChoice(choice: NonNullable<ResponsesRequest['tool_choice']>): N
   if (c.type === 'function' && typeof c.name === 'string') return { type: 'function', function: { name: c.name } };
   if (c.type === 'allowed_tools' && (c.mode === 'auto' || c.mode === 'required') && Array.isArray(c.tools)) {
     const tools = (c.tools as Array<{ type: string; name?: unknown }>).map((t, i) => {
-      if (t.type !== 'function' || typeof t.name !== 'string') return refuse(`tool_choice.tools[${i}].type`, `tool_choice.tools[${i}].type: built-in tool ${JSON.stringify(t.type)} is not available on this provider`);
+      if (t.type !== 'function' || typeof t.name !== 'string') return refuse(`tool_choice.tools[${i}].type`, `tool_choice.tools[${i}].type: built-in tool ${quoted(t.type)} is not available on this provider`);
       return { type: 'function', function: { name: t.name } };
     });
     return { type: 'allowed_tools', allowed_tools: { mode: c.mode, tools } };
   }
-  return refuse('tool_choice.type', `tool_choice.type: built-in tool ${JSON.stringify(c.type)} is not available on this provider`);
+  return refuse('tool_choice.type', `tool_choice.type: built-in tool ${quoted(c.type)} is not available on this provider`);
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** A client's string in a message: quoted, and cut at 64 characters (messages are logged and returned). */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}
 
 function isSet<T>(value: T | null | undefined): value is T {
   return value !== undefined && value !== null;
