@@ -117,6 +117,38 @@ describe('ResponsesStream: text', () => {
   });
 });
 
+describe('ResponsesStream: refusals', () => {
+  test('an OpenAI refusal delta is a refusal part of its own, after the text part', () => {
+    const refusal = (text: string) => ({ ...chunk({}), choices: [{ index: 0, delta: { refusal: text } as ChatCompletionChunk['choices'][number]['delta'], finish_reason: null, logprobs: null }] });
+    const { events } = run([chunk({ content: 'Well,' }), refusal("I can't"), refusal(' help.'), chunk({}, 'stop')]);
+    assertSequenced(events);
+    assert.deepEqual(events.map((e) => ('content_index' in e ? `${e.type}:${e.content_index}` : e.type)), [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added:0',
+      'response.output_text.delta:0',
+      'response.output_text.done:0',
+      'response.content_part.done:0',
+      'response.content_part.added:1',
+      'response.refusal.delta:1',
+      'response.refusal.delta:1',
+      'response.refusal.done:1',
+      'response.content_part.done:1',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    const done = events.find((e) => e.type === 'response.refusal.done');
+    assert.deepEqual(done?.type === 'response.refusal.done' && done.refusal, "I can't help.");
+    const last = events.at(-1);
+    assert.ok(last?.type === 'response.completed');
+    assert.deepEqual(last.response.output[0]?.type === 'message' && last.response.output[0].content, [
+      { type: 'output_text', annotations: [], logprobs: [], text: 'Well,' },
+      { type: 'refusal', refusal: "I can't help." },
+    ]);
+  });
+});
+
 describe('ResponsesStream: tool calls', () => {
   const calls = [
     chunk({ content: 'Checking.' }),

@@ -1,6 +1,16 @@
 import type { ChatCompletionChunk, ChatUsage, FinishReason } from '../openai.js';
 import { endOf, outputText, responseObject, responseUsage } from './from-chat.js';
-import { newItemId, type FunctionCallItem, type IdMaker, type OutputMessageItem, type OutputText, type ResponseMeta, type ResponseObject, type ResponseOutputItem } from './types.js';
+import {
+  newItemId,
+  type FunctionCallItem,
+  type IdMaker,
+  type OutputMessageItem,
+  type OutputRefusal,
+  type OutputText,
+  type ResponseMeta,
+  type ResponseObject,
+  type ResponseOutputItem,
+} from './types.js';
 
 /**
  * Chat stream → Responses stream: the chat chunks the provider's translator produces become the
@@ -10,6 +20,7 @@ import { newItemId, type FunctionCallItem, type IdMaker, type OutputMessageItem,
  *   per message:   response.output_item.added, response.content_part.added,
  *                  response.output_text.delta…, response.output_text.done,
  *                  response.content_part.done, response.output_item.done
+ *                  (a refusal is a part of its own: response.refusal.delta… / .done)
  *   per tool call: response.output_item.added, response.function_call_arguments.delta…,
  *                  response.function_call_arguments.done, response.output_item.done
  *   response.completed, or response.incomplete (finish_reason length / content_filter),
@@ -24,20 +35,24 @@ interface Sequenced {
 
 type ResponseEvent = { type: 'response.created' | 'response.in_progress' | 'response.completed' | 'response.incomplete' | 'response.failed'; response: ResponseObject };
 type ItemEvent = { type: 'response.output_item.added' | 'response.output_item.done'; output_index: number; item: ResponseOutputItem };
-type PartEvent = { type: 'response.content_part.added' | 'response.content_part.done'; item_id: string; output_index: number; content_index: number; part: OutputText };
+type PartEvent = { type: 'response.content_part.added' | 'response.content_part.done'; item_id: string; output_index: number; content_index: number; part: OutputText | OutputRefusal };
+type RefusalDeltaEvent = { type: 'response.refusal.delta'; item_id: string; output_index: number; content_index: number; delta: string };
+type RefusalDoneEvent = { type: 'response.refusal.done'; item_id: string; output_index: number; content_index: number; refusal: string };
 type TextDeltaEvent = { type: 'response.output_text.delta'; item_id: string; output_index: number; content_index: number; delta: string; logprobs: unknown[] };
 type TextDoneEvent = { type: 'response.output_text.done'; item_id: string; output_index: number; content_index: number; text: string; logprobs: unknown[] };
 type ArgumentsDeltaEvent = { type: 'response.function_call_arguments.delta'; item_id: string; output_index: number; delta: string };
 type ArgumentsDoneEvent = { type: 'response.function_call_arguments.done'; item_id: string; output_index: number; name: string; arguments: string };
 
 /** A Responses stream event, as the gateway writes them. */
-export type ResponseStreamEvent = (ResponseEvent | ItemEvent | PartEvent | TextDeltaEvent | TextDoneEvent | ArgumentsDeltaEvent | ArgumentsDoneEvent) & Sequenced;
-type Unsequenced = ResponseEvent | ItemEvent | PartEvent | TextDeltaEvent | TextDoneEvent | ArgumentsDeltaEvent | ArgumentsDoneEvent;
+type Unsequenced = ResponseEvent | ItemEvent | PartEvent | TextDeltaEvent | TextDoneEvent | RefusalDeltaEvent | RefusalDoneEvent | ArgumentsDeltaEvent | ArgumentsDoneEvent;
+export type ResponseStreamEvent = Unsequenced & Sequenced;
 
 interface OpenMessage {
   item: OutputMessageItem;
   index: number;
-  text: string;
+  /** The parts so far; the last one is still being written while `partOpen`. */
+  parts: Array<OutputText | OutputRefusal>;
+  partOpen: boolean;
 }
 
 interface OpenCall {
@@ -95,7 +110,10 @@ export class ResponsesStream {
     for (const choice of chunk.choices) {
       if (choice.index !== 0 || this.#finish !== undefined) continue;
       const { content, tool_calls: calls } = choice.delta;
-      if (typeof content === 'string' && content !== '') this.#text(content, out);
+      if (typeof content === 'string' && content !== '') this.#part('output_text', content, out);
+      // Not in ChunkDelta: OpenAI-compatible translators pass OpenAI's refusal deltas through as they came.
+      const refusal = (choice.delta as { refusal?: unknown }).refusal;
+      if (typeof refusal === 'string' && refusal !== '') this.#part('refusal', refusal, out);
       for (const call of calls ?? []) this.#call(call.index, call.id, call.function?.name, call.function?.arguments, out);
       if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
         this.#finish = choice.finish_reason;
@@ -150,17 +168,40 @@ export class ResponsesStream {
     this.#emit(out, { type: 'response.in_progress', response: shell() });
   }
 
-  #text(delta: string, out: ResponseStreamEvent[]): void {
+  #part(kind: 'output_text' | 'refusal', delta: string, out: ResponseStreamEvent[]): void {
     let message = this.#message;
     if (message === undefined) {
       const item: OutputMessageItem = { id: this.#newId('msg'), type: 'message', status: 'in_progress', role: 'assistant', content: [] };
-      message = { item, index: this.#output.push(item) - 1, text: '' };
+      message = { item, index: this.#output.push(item) - 1, parts: [], partOpen: false };
       this.#message = message;
       this.#emit(out, { type: 'response.output_item.added', output_index: message.index, item: copy(item) });
-      this.#emit(out, { type: 'response.content_part.added', item_id: item.id, output_index: message.index, content_index: 0, part: outputText('') });
     }
-    message.text += delta;
-    this.#emit(out, { type: 'response.output_text.delta', item_id: message.item.id, output_index: message.index, content_index: 0, delta, logprobs: [] });
+    let part = message.partOpen ? message.parts.at(-1) : undefined;
+    if (part === undefined || part.type !== kind) {
+      this.#closePart(message, out);
+      part = kind === 'output_text' ? outputText('') : { type: 'refusal', refusal: '' };
+      message.parts.push(part);
+      message.partOpen = true;
+      this.#emit(out, { type: 'response.content_part.added', item_id: message.item.id, output_index: message.index, content_index: message.parts.length - 1, part: { ...part } });
+    }
+    const at = { item_id: message.item.id, output_index: message.index, content_index: message.parts.length - 1 };
+    if (part.type === 'output_text') {
+      part.text += delta;
+      this.#emit(out, { type: 'response.output_text.delta', ...at, delta, logprobs: [] });
+    } else {
+      part.refusal += delta;
+      this.#emit(out, { type: 'response.refusal.delta', ...at, delta });
+    }
+  }
+
+  #closePart(message: OpenMessage, out: ResponseStreamEvent[]): void {
+    const part = message.parts.at(-1);
+    if (!message.partOpen || part === undefined) return;
+    const at = { item_id: message.item.id, output_index: message.index, content_index: message.parts.length - 1 };
+    if (part.type === 'output_text') this.#emit(out, { type: 'response.output_text.done', ...at, text: part.text, logprobs: [] });
+    else this.#emit(out, { type: 'response.refusal.done', ...at, refusal: part.refusal });
+    this.#emit(out, { type: 'response.content_part.done', ...at, part: { ...part } });
+    message.partOpen = false;
   }
 
   #call(index: number, id: string | undefined, name: string | undefined, args: string | undefined, out: ResponseStreamEvent[]): void {
@@ -183,13 +224,11 @@ export class ResponsesStream {
 
   #closeMessage(status: 'completed' | 'incomplete', out: ResponseStreamEvent[]): void {
     const message = this.#message;
-    if (message === undefined || message.item.status !== 'in_progress') return;
-    const { item, index, text } = message;
-    this.#emit(out, { type: 'response.output_text.done', item_id: item.id, output_index: index, content_index: 0, text, logprobs: [] });
-    this.#emit(out, { type: 'response.content_part.done', item_id: item.id, output_index: index, content_index: 0, part: outputText(text) });
-    item.content = [outputText(text)];
-    item.status = status;
-    this.#emit(out, { type: 'response.output_item.done', output_index: index, item: copy(item) });
+    if (message === undefined) return;
+    this.#closePart(message, out);
+    message.item.content = message.parts.map((p) => ({ ...p }));
+    message.item.status = status;
+    this.#emit(out, { type: 'response.output_item.done', output_index: message.index, item: copy(message.item) });
     // Text after tool calls (rare) opens a new message.
     this.#message = undefined;
   }
@@ -217,7 +256,7 @@ export class ResponsesStream {
 
   /** The output items as they stand, copied (events already written never change); an open message with its text so far. */
   #snapshotOutput(): ResponseOutputItem[] {
-    return this.#output.map((item) => (this.#message !== undefined && item === this.#message.item ? { ...item, content: [outputText(this.#message.text)] } : copy(item)));
+    return this.#output.map((item) => (this.#message !== undefined && item === this.#message.item ? { ...item, content: this.#message.parts.map((p) => ({ ...p })) } : copy(item)));
   }
 
   #emit(out: ResponseStreamEvent[], event: Unsequenced): void {
