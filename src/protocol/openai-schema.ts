@@ -199,15 +199,19 @@ export type EmbeddingsRequest = z.infer<typeof embeddingsRequestSchema>;
  * const body = checkChatRequest(JSON.parse(text)); // typed ChatRequest, unknown fields kept
  */
 export function checkChatRequest(body: unknown): ChatRequest {
-  return check(chatRequestSchema, body);
+  return checkRequestBody(chatRequestSchema, body);
 }
 
 /** As checkChatRequest, for an embeddings request. */
 export function checkEmbeddingsRequest(body: unknown): EmbeddingsRequest {
-  return check(embeddingsRequestSchema, body);
+  return checkRequestBody(embeddingsRequestSchema, body);
 }
 
-function check<T>(schema: z.ZodType<T>, body: unknown): T {
+/**
+ * Checks `body` against any request schema with the rules above (the client's own object back,
+ * or a 400 naming the first bad field); other client protocols (protocol/responses/) share it.
+ */
+export function checkRequestBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body, { error: problemOf });
   // The body itself, not zod's copy: the schemas transform nothing, and the copy would reorder
   // the client's fields (known ones first), which translators report in that order.
