@@ -31,7 +31,6 @@ import { Router } from './server/router.js';
 import { healthRoute, metricsRoute, readyRoute } from './server/routes/ops.js';
 import { providerRoutes } from './server/routes/provider-routes.js';
 import { protocolChatRoutes } from './server/routes/protocol.js';
-import { storedResponseRouteSpecs } from './server/routes/protocol-responses.js';
 import { transparentRoute } from './server/routes/transparent.js';
 import { announceChanges } from './store/announce.js';
 import { openCounterStore, openStore } from './store/open.js';
@@ -188,8 +187,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     .add(readyRoute({ store, counters, instances, isDraining: () => tracker.draining }))
     .add(transparentRoute(inference));
   for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
-  for (const route of protocolChatRoutes({ ...inference, aliases, logger })) router.add(route);
-  for (const route of storedResponseRouteSpecs({ responses, authenticate: inference.authenticate, audit, roles })) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases, logger, responses })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
   for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;

@@ -7,6 +7,7 @@ import type { Middleware } from '../../request/types.js';
 import type { RoleTable } from '../../clientauth/rbac.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 import type { Logger } from '../../observability/logger.js';
+import type { StoredResponses } from '../../store/stored-responses.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import type { Instance } from '../../providers/instance.js';
@@ -93,6 +94,8 @@ export interface ProtocolRouteDeps extends TargetDeps {
   authorize: Middleware;
   /** Where a failed provider model-list fetch is reported. */
   logger: Logger;
+  /** The gateway's stored Responses API responses. */
+  responses: StoredResponses;
 }
 
 /** The instance and the provider model: from the path, or for /v1 from the alias or `instance/model`. */

@@ -19,7 +19,7 @@ import {
   type ResponseStreamEvent,
 } from '../../protocol/responses/index.js';
 import { SseDecoder } from '../../protocol/sse.js';
-import { previousResponseError, type StoredResponses } from '../../store/stored-responses.js';
+import { previousResponseError } from '../../store/stored-responses.js';
 import type { ResponseJson, StoredItem } from '../../store/response-types.js';
 import { DROPPED_HEADER, callOf, providerError, readAll, relayStream, sendJson, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
 
@@ -40,11 +40,7 @@ export const RESPONSES: ProtocolOperation<ResponsesRequest> = {
   unsupported: (instance) => (instance.chat || instance.direct.responses ? undefined : `instance "${instance.name}" (${instance.type}) does not offer the Responses API`),
 };
 
-export interface CreateResponseDeps extends ProtocolRouteDeps {
-  responses: StoredResponses;
-}
-
-export function createResponse(deps: CreateResponseDeps): Middleware {
+export function createResponse(deps: ProtocolRouteDeps): Middleware {
   return async function createModelResponse(ctx) {
     const instance = ctx.instance!;
     const { body, model } = callOf<ResponsesRequest>(ctx);
@@ -69,7 +65,7 @@ interface Turn {
   /** The provider's model id. */
   model: string;
   owner: string;
-  deps: CreateResponseDeps;
+  deps: ProtocolRouteDeps;
   /** The earlier turns' items, oldest first ([] without previous_response_id). */
   history: ResponseItem[];
 }

@@ -3,7 +3,7 @@ import type { RoleTable } from '../../clientauth/rbac.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../request/context.js';
 import { responseOwner } from '../../request/response-owner.js';
-import type { Chain, Middleware, RouteSpec } from '../../request/types.js';
+import type { Chain, Middleware } from '../../request/types.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import { ITEM_PAGE_MAX } from '../../store/responses.js';
 import type { ItemPageQuery } from '../../store/response-types.js';
@@ -103,13 +103,6 @@ export function storedResponseDispatch(deps: StoredResponseRouteDeps): Middlewar
   };
 }
 
-/**
- * The route for `/v1/responses/{id}` and `/v1/responses/{id}/input_items` (a prefix route; the
- * lead's `POST /v1/responses` is an exact path beside it and does not collide).
- */
-export function storedResponseRouteSpecs(deps: StoredResponseRouteDeps): RouteSpec[] {
-  return [{ name: 'v1-responses-stored', path: '/v1/responses/', prefix: true, methods: ['GET', 'DELETE'], mode: 'protocol', middleware: [storedResponseDispatch(deps)] }];
-}
 
 function notFound(id: string): GatewayError {
   return new GatewayError('not_found', `Response with id '${id}' not found.`);

@@ -11,6 +11,8 @@ import { callOf, DROPPED_HEADER, parseCall, providerError, readAll, relayStream,
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
 import { ModelLists, listModels } from './protocol-models.js';
 import { messagesRoute } from './protocol-messages.js';
+import { RESPONSES, createResponse } from './protocol-responses-create.js';
+import { storedResponseDispatch } from './protocol-responses.js';
 
 
 /** Chat completions: the body is checked against the OpenAI request schema (protocol/openai-schema.ts). */
@@ -30,23 +32,35 @@ export const CHAT: ProtocolOperation<ChatRequest> = {
 export function protocolChatRoutes(deps: ProtocolRouteDeps): RouteSpec[] {
   const chat = [deps.authenticate, deps.readBody, parseCall(CHAT, deps.jsonDepthLimit), resolveTarget(deps, CHAT), deps.authorize, translateChat(deps.scrubber)];
   const embeddings = [deps.authenticate, deps.readBody, parseCall(EMBEDDINGS, deps.jsonDepthLimit), resolveTarget(deps, EMBEDDINGS), deps.authorize, translateEmbeddings];
+  const responses = [deps.authenticate, deps.readBody, parseCall(RESPONSES, deps.jsonDepthLimit), resolveTarget(deps, RESPONSES), deps.authorize, createResponse(deps)];
   const lists = new ModelLists(deps.logger);
   const models = [deps.authenticate, listModels(deps, lists)];
-  const perInstance = { chat: compose(chat), embeddings: compose(embeddings), models: compose(models) };
+  const stored = storedResponseDispatch(deps);
+  const perInstance = { chat: compose(chat), embeddings: compose(embeddings), models: compose(models), responses: compose(responses), stored };
   return [
-    { name: 'openai', path: '/openai/', prefix: true, methods: ['GET', 'POST'], mode: 'protocol', middleware: [namedInstance(perInstance)] },
+    { name: 'openai', path: '/openai/', prefix: true, methods: ['GET', 'POST', 'DELETE'], mode: 'protocol', middleware: [namedInstance(perInstance)] },
     { name: 'v1-chat', path: '/v1/chat/completions', methods: ['POST'], mode: 'protocol', middleware: chat },
     { name: 'v1-embeddings', path: '/v1/embeddings', methods: ['POST'], mode: 'protocol', middleware: embeddings },
     { name: 'v1-models', path: '/v1/models', methods: ['GET'], mode: 'protocol', middleware: models },
+    { name: 'v1-responses', path: '/v1/responses', methods: ['POST'], mode: 'protocol', middleware: responses },
+    { name: 'v1-responses-stored', path: '/v1/responses/', prefix: true, methods: ['GET', 'DELETE'], mode: 'protocol', middleware: [stored] },
     messagesRoute(deps, lists),
   ];
 }
 
-/** `/openai/{instance}/chat/completions`, `.../embeddings` and `.../models`: the instance from the path. */
-function namedInstance(chains: { chat: Chain; embeddings: Chain; models: Chain }): Middleware {
-  return async function openaiInstanceRoute(ctx) {
-    const m = /^\/openai\/([^/]+)\/(chat\/completions|embeddings|models)$/.exec(ctx.path);
-    const op = !m ? undefined : m[2] === 'models' ? (ctx.method === 'GET' ? chains.models : undefined) : ctx.method !== 'POST' ? undefined : m[2] === 'embeddings' ? chains.embeddings : chains.chat;
+/**
+ * `/openai/{instance}/chat/completions`, `…/embeddings`, `…/models`, `…/responses` and the stored
+ * responses under `…/responses/{id}`: the instance from the path.
+ */
+function namedInstance(chains: { chat: Chain; embeddings: Chain; models: Chain; responses: Chain; stored: Middleware }): Middleware {
+  return async function openaiInstanceRoute(ctx, next) {
+    const m = /^\/openai\/([^/]+)\/(chat\/completions|embeddings|models|responses(?:\/[^/]+(?:\/input_items)?)?)$/.exec(ctx.path);
+    if (m && m[2]!.startsWith('responses/')) {
+      ctx.instanceName = m[1]!;
+      return chains.stored(ctx, next);
+    }
+    const post: Record<string, Chain> = { 'chat/completions': chains.chat, embeddings: chains.embeddings, responses: chains.responses };
+    const op = !m ? undefined : m[2] === 'models' ? (ctx.method === 'GET' ? chains.models : undefined) : ctx.method === 'POST' ? post[m[2]!] : undefined;
     if (!m || !op) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
     ctx.instanceName = m[1]!;
     await op(ctx);
