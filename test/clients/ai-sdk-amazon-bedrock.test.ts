@@ -82,6 +82,27 @@ describe('Vercel AI SDK (@ai-sdk/amazon-bedrock) against the root Bedrock routes
     assertSignedByGateway();
   });
 
+  test('the same under /transparent/{instance}, and configured from the environment alone (AWS_BEARER_TOKEN_BEDROCK, AWS_ENDPOINT_URL_BEDROCK_RUNTIME)', async () => {
+    const transparent = createAmazonBedrock({ baseURL: `${rig.gw.url}/transparent/bedrock_us1`, region: 'us-east-1', apiKey: rig.key });
+    assert.equal((await generateText({ model: transparent(BEDROCK_CLAUDE), prompt: 'Say hello', maxRetries: 0 })).text, reply);
+    const streamed = streamText({ model: transparent(BEDROCK_CLAUDE), prompt: 'Say hello', maxRetries: 0 });
+    assert.equal(await streamed.text, reply);
+    assertSignedByGateway();
+
+    const names = ['AWS_BEARER_TOKEN_BEDROCK', 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME', 'AWS_REGION'] as const;
+    const saved = names.map((n) => process.env[n]);
+    Object.assign(process.env, { AWS_BEARER_TOKEN_BEDROCK: rig.key, AWS_ENDPOINT_URL_BEDROCK_RUNTIME: rig.gw.url, AWS_REGION: 'us-east-1' });
+    try {
+      rig.bedrock.reset();
+      const fromEnv = createAmazonBedrock();
+      assert.equal((await generateText({ model: fromEnv(BEDROCK_CLAUDE), prompt: 'Say hello', maxRetries: 0 })).text, reply);
+      assert.equal(rig.bedrock.requests.length, 1);
+      assertSignedByGateway();
+    } finally {
+      names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
+    }
+  });
+
   test('a wrong key: APICallError 401 with the gateway message, the key not echoed, nothing forwarded', async () => {
     const wrong = unknownGatewayKey();
     const before = rig.bedrock.requests.length;

@@ -106,6 +106,29 @@ describe('@anthropic-ai/bedrock-sdk against the native Bedrock routes', requires
     assertSignedByGateway('invoke');
   });
 
+  test('the same under /transparent/{instance}, and configured from the environment alone (ANTHROPIC_BEDROCK_BASE_URL, AWS_BEARER_TOKEN_BEDROCK)', async () => {
+    const transparent = new AnthropicBedrock({ baseURL: `${rig.gw.url}/transparent/bedrock_us1`, awsRegion: 'us-east-1', apiKey: rig.key, maxRetries: 0 });
+    const message = await transparent.messages.create({ model: BEDROCK_CLAUDE, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] });
+    assert.deepEqual(message.content.map((b) => (b.type === 'text' ? b.text : b.type)), [reply]);
+    assertSignedByGateway('invoke');
+    const streamed = await transparent.messages.stream({ model: BEDROCK_CLAUDE, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] }).finalMessage();
+    assert.deepEqual(streamed.content.map((b) => (b.type === 'text' ? b.text : b.type)), [reply]);
+    assertSignedByGateway('invoke-with-response-stream');
+
+    const names = ['ANTHROPIC_BEDROCK_BASE_URL', 'AWS_BEARER_TOKEN_BEDROCK', 'AWS_REGION'] as const;
+    const saved = names.map((n) => process.env[n]);
+    Object.assign(process.env, { ANTHROPIC_BEDROCK_BASE_URL: rig.gw.url, AWS_BEARER_TOKEN_BEDROCK: rig.key, AWS_REGION: 'us-east-1' });
+    try {
+      rig.bedrock.reset();
+      const fromEnv = await new AnthropicBedrock({ maxRetries: 0 }).messages.create({ model: BEDROCK_CLAUDE, max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] });
+      assert.deepEqual(fromEnv.content.map((b) => (b.type === 'text' ? b.text : b.type)), [reply]);
+      assert.equal(rig.bedrock.requests.length, 1);
+      assertSignedByGateway('invoke');
+    } finally {
+      names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
+    }
+  });
+
   test('a wrong key: AuthenticationError (401), the key not echoed, nothing forwarded', async () => {
     const wrong = unknownGatewayKey();
     const before = rig.bedrock.requests.length;
