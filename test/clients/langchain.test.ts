@@ -39,7 +39,8 @@ interface Client {
   assertAuthError(err: unknown, wrongKey: string): void;
 }
 
-describe('LangChain JS (ChatOpenAI, ChatBedrockConverse) against the gateway', requiresNode(22), () => {
+// @langchain/openai, @langchain/aws and @langchain/core ask for Node >= 20 (engines), so this suite runs on Node 20 too.
+describe('LangChain JS (ChatOpenAI, ChatBedrockConverse) against the gateway', requiresNode(20), () => {
   let rig: ClientRig;
   let savedEndpoint: string | undefined;
 
