@@ -3,16 +3,17 @@ import { after, before, describe, test } from 'node:test';
 import { createOpenAI } from '@ai-sdk/openai';
 import { APICallError, generateText, isStepCount, streamText, tool } from 'ai';
 import { z } from 'zod';
+import { AnthropicEmulator } from '../emulators/anthropic.js';
 import { BedrockEmulator } from '../emulators/bedrock.js';
 import { OpenAIEmulator } from '../emulators/openai.js';
 import { requiresNode } from '../helpers/node-version.js';
-import { BEDROCK_CLAUDE, OPENAI_PROVIDER_KEY, startClientRig, unknownGatewayKey, type ClientRig } from './rig.js';
+import { ANTHROPIC_PROVIDER_KEY, BEDROCK_CLAUDE, OPENAI_PROVIDER_KEY, startClientRig, unknownGatewayKey, type ClientRig } from './rig.js';
 
 /**
  * The Vercel AI SDK's OpenAI provider in chat mode (`openai.chat(model)` → Chat Completions),
  * configured as its docs tell a user: `createOpenAI({ baseURL, apiKey })`, the gateway's `/v1`
- * and a gateway key. Once against an OpenAI instance, once against a Bedrock instance through
- * protocol mode (Converse behind the gateway), by alias and by `instance/model`.
+ * and a gateway key. Against an OpenAI instance, and through protocol mode against a Bedrock
+ * instance (Converse behind the gateway) and an Anthropic one, by alias and by `instance/model`.
  */
 
 const weather = tool({
@@ -38,6 +39,7 @@ describe('Vercel AI SDK (@ai-sdk/openai, chat mode) against /v1', requiresNode(2
     { name: 'OpenAI instance by alias', model: 'fast', reply: OpenAIEmulator.REPLY.join(''), requests: () => rig.openai.requests.length },
     { name: 'Bedrock instance as instance/model', model: `bedrock_us1/${BEDROCK_CLAUDE}`, reply: BedrockEmulator.REPLY.join(''), requests: () => rig.bedrock.requests.length },
     { name: 'Bedrock instance by alias', model: 'claude', reply: BedrockEmulator.REPLY.join(''), requests: () => rig.bedrock.requests.length },
+    { name: 'Anthropic instance as instance/model', model: 'anth/claude-haiku-4-5', reply: AnthropicEmulator.REPLY.join(''), requests: () => rig.anthropic.requests.length },
   ];
 
   test('generateText: the answer and its usage, the provider credential applied by the gateway', async () => {
@@ -55,6 +57,9 @@ describe('Vercel AI SDK (@ai-sdk/openai, chat mode) against /v1', requiresNode(2
     assert.equal(rig.bedrock.last.path, `/model/${encodeURIComponent(BEDROCK_CLAUDE)}/converse`);
     assert.equal(rig.bedrock.last.caller?.scheme === 'sigv4' ? rig.bedrock.last.caller.arn : undefined, rig.awsUser.arn);
     assert.ok(!JSON.stringify(rig.bedrock.last.headers).includes(rig.key), 'the gateway key never reaches AWS');
+    assert.equal(rig.anthropic.last.path, '/v1/messages');
+    assert.equal(rig.anthropic.last.headers['x-api-key'], ANTHROPIC_PROVIDER_KEY);
+    assert.equal(JSON.parse(rig.anthropic.last.body.toString('utf8')).model, 'claude-haiku-4-5');
   });
 
   test('streamText: the text arrives in deltas, usage at the end', async () => {
@@ -93,11 +98,16 @@ describe('Vercel AI SDK (@ai-sdk/openai, chat mode) against /v1', requiresNode(2
     const bedrockSent = JSON.parse(rig.bedrock.last.body.toString('utf8')) as { messages: Array<{ role: string; content: Array<{ toolResult?: { content: unknown } }> }> };
     assert.deepEqual(bedrockSent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
     assert.match(JSON.stringify(bedrockSent.messages[2]?.content[0]?.toolResult), /celsius/);
+    const anthropicSent = JSON.parse(rig.anthropic.last.body.toString('utf8')) as { messages: Array<{ role: string; content: Array<{ type: string; content?: unknown }> }> };
+    assert.deepEqual(anthropicSent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.equal(anthropicSent.messages[2]?.content[0]?.type, 'tool_result');
+    assert.match(JSON.stringify(anthropicSent.messages[2]?.content[0]?.content), /celsius/);
   });
 
   test('a wrong key: APICallError with status 401, the key not echoed, nothing forwarded', async () => {
     const wrong = unknownGatewayKey();
-    const before = rig.openai.requests.length + rig.bedrock.requests.length;
+    const upstream = () => rig.openai.requests.length + rig.anthropic.requests.length + rig.bedrock.requests.length;
+    const before = upstream();
     for (const backend of backends()) {
       await assert.rejects(generateText({ model: provider(wrong).chat(backend.model), prompt: 'hi', maxRetries: 0 }), (err: unknown) => {
         assert.ok(APICallError.isInstance(err), `${backend.name}: ${String(err)}`);
@@ -112,6 +122,6 @@ describe('Vercel AI SDK (@ai-sdk/openai, chat mode) against /v1', requiresNode(2
       assert.equal(errors.length, 1, backend.name);
       assert.ok(APICallError.isInstance(errors[0]) && errors[0].statusCode === 401, backend.name);
     }
-    assert.equal(rig.openai.requests.length + rig.bedrock.requests.length, before, 'nothing reached a provider');
+    assert.equal(upstream(), before, 'nothing reached a provider');
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { AnthropicEmulator } from '../emulators/anthropic.js';
 import { AwsAccounts, type IamUser } from '../emulators/aws-accounts.js';
 import { BedrockEmulator } from '../emulators/bedrock.js';
 import { OpenAIEmulator } from '../emulators/openai.js';
@@ -6,14 +7,16 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** The OpenAI key the gateway holds for its `oai` instance; a client never sees it. */
 export const OPENAI_PROVIDER_KEY = 'sk-provider-clients-0123456789';
+/** The Anthropic key the gateway holds for its `anth` instance. */
+export const ANTHROPIC_PROVIDER_KEY = 'sk-ant-provider-clients-0123456789';
 /** A Claude inference profile the Bedrock emulator serves in us-east-1 (Converse and InvokeModel). */
 export const BEDROCK_CLAUDE = 'us.anthropic.claude-3-5-sonnet-20241022-v2:0';
 
 /**
- * What the real-client suites run against: an OpenAI emulator behind instance `oai`, a Bedrock
- * emulator behind the default instance `bedrock_us1` (signed with an emulated IAM user's keys),
- * and a gateway on loopback with aliases for both (`fast` → OpenAI, `claude` → Bedrock through
- * protocol mode). Each suite starts its own.
+ * What the real-client suites run against: an OpenAI emulator behind instance `oai`, an
+ * Anthropic emulator behind `anth`, a Bedrock emulator behind the default instance `bedrock_us1`
+ * (signed with an emulated IAM user's keys), and a gateway on loopback with aliases (`fast` →
+ * OpenAI, `claude` → Bedrock through protocol mode). Each suite starts its own.
  *
  * @example
  * const rig = await startClientRig();
@@ -23,6 +26,7 @@ export const BEDROCK_CLAUDE = 'us.anthropic.claude-3-5-sonnet-20241022-v2:0';
 export interface ClientRig {
   gw: TestGateway;
   openai: OpenAIEmulator;
+  anthropic: AnthropicEmulator;
   bedrock: BedrockEmulator;
   /** The IAM user whose keys the gateway signs Bedrock requests with. */
   awsUser: IamUser;
@@ -35,12 +39,15 @@ export async function startClientRig(): Promise<ClientRig> {
   const accounts = new AwsAccounts();
   const awsUser = accounts.addUser('gateway');
   const openai = await new OpenAIEmulator([OPENAI_PROVIDER_KEY]).start();
+  const anthropic = await new AnthropicEmulator([ANTHROPIC_PROVIDER_KEY]).start();
   const bedrock = await new BedrockEmulator({ accounts, region: 'us-east-1' }).start();
   process.env['CLIENTS_OPENAI_KEY'] = OPENAI_PROVIDER_KEY;
+  process.env['CLIENTS_ANTHROPIC_KEY'] = ANTHROPIC_PROVIDER_KEY;
   process.env['CLIENTS_AWS_SECRET'] = awsUser.secretAccessKey;
   const gw = await startGateway({
     instances: {
       oai: { type: 'openai', endpoint: openai.url, authentication: { type: 'api_key', api_key: '${env:CLIENTS_OPENAI_KEY}' } },
+      anth: { type: 'anthropic', endpoint: anthropic.url, authentication: { type: 'api_key', api_key: '${env:CLIENTS_ANTHROPIC_KEY}' } },
       bedrock_us1: {
         type: 'bedrock',
         region: 'us-east-1',
@@ -56,12 +63,13 @@ export async function startClientRig(): Promise<ClientRig> {
   return {
     gw,
     openai,
+    anthropic,
     bedrock,
     awsUser,
     key,
     async close() {
       await gw.close();
-      await Promise.all([openai.close(), bedrock.close()]);
+      await Promise.all([openai.close(), anthropic.close(), bedrock.close()]);
     },
   };
 }
