@@ -103,6 +103,23 @@ describe('Vercel AI SDK (@ai-sdk/amazon-bedrock) against the root Bedrock routes
     }
   });
 
+  test('signing with AWS credentials of its own (dummy ones do) and the gateway key in x-api-key: the gateway drops that signature and signs itself', async () => {
+    const signing = createAmazonBedrock({ baseURL: rig.gw.url, region: 'us-east-1', accessKeyId: 'AKIDCLIENTDUMMY00000', secretAccessKey: 'client-dummy-secret', headers: { 'x-api-key': rig.key } });
+    assert.equal((await generateText({ model: signing(BEDROCK_CLAUDE), prompt: 'Say hello', maxRetries: 0 })).text, reply);
+    assertSignedByGateway();
+    assert.ok(!String(rig.bedrock.last.headers.authorization).includes('AKIDCLIENTDUMMY'), 'the client signature does not reach AWS');
+  });
+
+  test('a key scoped to other models: APICallError 403 naming the model', async () => {
+    const scoped = await rig.gw.key({ name: 'haiku-only', scopes: { instances: null, models: ['anthropic.claude-3-haiku*'] } });
+    await assert.rejects(generateText({ model: bedrock(scoped)(BEDROCK_CLAUDE), prompt: 'hi', maxRetries: 0 }), (err: unknown) => {
+      assert.ok(APICallError.isInstance(err), String(err));
+      assert.equal(err.statusCode, 403);
+      assert.match(err.message, /may not use model/);
+      return true;
+    });
+  });
+
   test('a wrong key: APICallError 401 with the gateway message, the key not echoed, nothing forwarded', async () => {
     const wrong = unknownGatewayKey();
     const before = rig.bedrock.requests.length;

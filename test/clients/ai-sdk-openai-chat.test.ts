@@ -104,6 +104,16 @@ describe('Vercel AI SDK (@ai-sdk/openai, chat mode) against /v1', requiresNode(2
     assert.match(JSON.stringify(anthropicSent.messages[2]?.content[0]?.content), /celsius/);
   });
 
+  test('a key scoped to one model: APICallError 403 for another, the alias resolving to the allowed one passes', async () => {
+    const scoped = await rig.gw.key({ name: 'mini-only', scopes: { instances: null, models: ['gpt-4o-mini'] } });
+    assert.equal((await generateText({ model: provider(scoped).chat('fast'), prompt: 'hi', maxRetries: 0 })).text, OpenAIEmulator.REPLY.join(''));
+    await assert.rejects(generateText({ model: provider(scoped).chat('claude'), prompt: 'hi', maxRetries: 0 }), (err: unknown) => {
+      assert.ok(APICallError.isInstance(err), String(err));
+      assert.equal(err.statusCode, 403);
+      return true;
+    });
+  });
+
   test('a wrong key: APICallError with status 401, the key not echoed, nothing forwarded', async () => {
     const wrong = unknownGatewayKey();
     const upstream = () => rig.openai.requests.length + rig.anthropic.requests.length + rig.bedrock.requests.length;

@@ -130,6 +130,16 @@ describe('@anthropic-ai/bedrock-sdk against the native Bedrock routes', requires
     }
   });
 
+  test('a key scoped to other models: PermissionDeniedError (403) naming the model', async () => {
+    const scoped = await rig.gw.key({ name: 'haiku-only', scopes: { instances: null, models: ['anthropic.claude-3-haiku*'] } });
+    await assert.rejects(client(scoped).messages.create({ model: BEDROCK_CLAUDE, max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
+      assert.ok(err instanceof Anthropic.PermissionDeniedError, String(err));
+      assert.equal(err.status, 403);
+      assert.match(err.message, /may not use model/);
+      return true;
+    });
+  });
+
   test('a wrong key: AuthenticationError (401), the key not echoed, nothing forwarded', async () => {
     const wrong = unknownGatewayKey();
     const before = rig.bedrock.requests.length;
