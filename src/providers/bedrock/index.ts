@@ -8,7 +8,7 @@ import { signSigV4, type AwsCredential } from '../../signing/sigv4.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider, type ProviderParts } from '../types.js';
-import { invokeChat } from './openai_to_anthropic_invoke.js';
+import { BEDROCK_INVOKE, invokeChat, isBedrockAnthropicModel } from './openai_to_anthropic_invoke.js';
 import { converseChat } from './openai_to_converse.js';
 import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
 import { bedrockUsage } from './usage.js';
@@ -90,6 +90,12 @@ export const bedrock = defineProvider({
   // Converse serves every Bedrock chat model with one request shape; `chat_api: invoke` (setup)
   // sends Claude models through InvokeModel instead.
   chat: converseChat,
+  // Claude speaks Messages through InvokeModel; OpenAI's open-weight models on bedrock-runtime speak
+  // OpenAI's APIs under /openai/v1 (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html).
+  direct: {
+    messages: (model) => (isBedrockAnthropicModel(model) ? BEDROCK_INVOKE : undefined),
+    responses: (model) => (model.startsWith('openai.') ? { path: '/openai/v1/responses', model } : undefined),
+  },
   listModels: BEDROCK_MODEL_LIST,
   // Titan text embeddings through InvokeModel; one input per request.
   embeddings: openaiToTitanEmbeddings,
