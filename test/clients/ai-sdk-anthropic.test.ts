@@ -6,15 +6,16 @@ import { z } from 'zod';
 import { AnthropicEmulator } from '../emulators/anthropic.js';
 import type { RecordedRequest } from '../emulators/base.js';
 import { BedrockEmulator } from '../emulators/bedrock.js';
+import { VertexEmulator } from '../emulators/vertex.js';
 import { requiresNode } from '../helpers/node-version.js';
-import { ANTHROPIC_PROVIDER_KEY, BEDROCK_CLAUDE, startClientRig, unknownGatewayKey, type ClientRig } from './rig.js';
+import { ANTHROPIC_PROVIDER_KEY, BEDROCK_CLAUDE, VERTEX_CLAUDE, VERTEX_TOKEN, startClientRig, unknownGatewayKey, type ClientRig } from './rig.js';
 
 /**
  * The Vercel AI SDK's Anthropic provider, configured as its docs tell a user:
  * `createAnthropic({ baseURL, apiKey })` (`x-api-key`) or `authToken` (`Authorization: Bearer`),
  * the base URL the gateway's Messages API route `/anthropic/{instance}/v1` (or `/anthropic/v1`
- * with an alias). Behind it: Claude on Anthropic, and Claude on Bedrock through InvokeModel;
- * also the transparent route of the Anthropic instance.
+ * with an alias). Behind it: Claude on Anthropic, on Bedrock through InvokeModel and on Vertex
+ * through rawPredict; also the transparent route of the Anthropic instance.
  */
 const MODEL = 'claude-haiku-4-5';
 
@@ -60,10 +61,17 @@ describe('Vercel AI SDK (@ai-sdk/anthropic) against the Messages API routes', re
     assert.equal(seen.caller?.scheme === 'sigv4' ? seen.caller.arn : undefined, rig.awsUser.arn, 'signed with the gateway IAM user');
     assert.ok(!JSON.stringify(seen.headers).includes(rig.key), 'the gateway key never reaches AWS');
   };
+  const fromVertex = (stream: boolean) => {
+    const seen = rig.vertex.last;
+    assert.equal(seen.path, `/v1/projects/proj-clients/locations/us-east5/publishers/anthropic/models/${VERTEX_CLAUDE}:${stream ? 'streamRawPredict' : 'rawPredict'}`);
+    assert.equal(seen.headers.authorization, `Bearer ${VERTEX_TOKEN}`);
+    assert.ok(!JSON.stringify(seen.headers).includes(rig.key), 'the gateway key never reaches Google');
+  };
   const backends = (): Backend[] => [
     { name: 'Anthropic instance', baseURL: () => `${rig.gw.url}/anthropic/anth/v1`, model: MODEL, reply: AnthropicEmulator.REPLY.join(''), last: () => rig.anthropic.last, assertUpstream: fromAnthropic },
     { name: 'Bedrock instance', baseURL: () => `${rig.gw.url}/anthropic/bedrock_us1/v1`, model: BEDROCK_CLAUDE, reply: BedrockEmulator.REPLY.join(''), last: () => rig.bedrock.last, assertUpstream: fromBedrock },
     { name: 'Bedrock by alias on /anthropic/v1', baseURL: () => `${rig.gw.url}/anthropic/v1`, model: 'claude', reply: BedrockEmulator.REPLY.join(''), last: () => rig.bedrock.last, assertUpstream: fromBedrock },
+    { name: 'Vertex instance', baseURL: () => `${rig.gw.url}/anthropic/gcp/v1`, model: VERTEX_CLAUDE, reply: VertexEmulator.REPLY.join(''), last: () => rig.vertex.last, assertUpstream: fromVertex },
     { name: 'Anthropic instance, transparent', baseURL: () => `${rig.gw.url}/transparent/anth/v1`, model: MODEL, reply: AnthropicEmulator.REPLY.join(''), last: () => rig.anthropic.last, assertUpstream: fromAnthropic },
   ];
   const anthropic = (backend: Backend, apiKey = rig.key) => createAnthropic({ baseURL: backend.baseURL(), apiKey });
@@ -120,7 +128,7 @@ describe('Vercel AI SDK (@ai-sdk/anthropic) against the Messages API routes', re
 
   test("a wrong key: APICallError 401 in Anthropic's error shape, the key not echoed, nothing forwarded", async () => {
     const wrong = unknownGatewayKey();
-    const upstream = () => rig.anthropic.requests.length + rig.bedrock.requests.length;
+    const upstream = () => rig.anthropic.requests.length + rig.bedrock.requests.length + rig.vertex.requests.length;
     const before = upstream();
     for (const backend of backends()) {
       await assert.rejects(generateText({ model: anthropic(backend, wrong)(backend.model), prompt: 'hi', maxRetries: 0 }), (err: unknown) => {
