@@ -3,6 +3,7 @@ import { EventStreamCodec, type MessageHeaders } from '@smithy/eventstream-codec
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
+import { BEDROCK_ANTHROPIC_VERSIONS, invokeToolToCall, invokeToolUse } from './bedrock-anthropic-invoke.js';
 import { countTokens } from './bedrock-count-tokens.js';
 import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
 
@@ -264,6 +265,12 @@ export class BedrockEmulator extends Emulator {
     if (invalid) return this.json(ex, 400, new BedrockError(400, 'ValidationException', invalid));
     const inputTokens = tokenEstimate(body['messages']) + tokenEstimate(body['system'] ?? '');
     const anthropicModel = model.modelId.replace(/^anthropic\./, '').replace(/-v\d+(:\d+)?$/, '');
+    const tool = invokeToolToCall(body);
+    if (tool) {
+      const { message, events } = invokeToolUse(anthropicModel, tool, inputTokens);
+      if (op === 'invoke') return this.json(ex, 200, message);
+      return this.#eventStream(ex, () => events.map((e) => this.#event('chunk', { bytes: Buffer.from(JSON.stringify(e)).toString('base64'), p: padding() })), { 'x-amzn-bedrock-content-type': 'application/json' });
+    }
     return op === 'invoke' ? this.#invokeAnthropic(ex, anthropicModel, inputTokens, started) : this.#invokeAnthropicStream(ex, anthropicModel, inputTokens, started);
   }
 
@@ -476,7 +483,7 @@ function errorType(type: string, namespace: 'coral' | 'bedrock'): string {
   return `${type}:http://internal.amazon.com/coral/${namespace === 'coral' ? 'com.amazon.coral.service' : 'com.amazon.bedrock'}/`;
 }
 
-/** Bedrock validates Anthropic bodies against a schema: `bedrock-2023-05-31`, no `model`, no `stream`. */
+/** Bedrock validates Anthropic bodies against a schema: a known `anthropic_version`, no `model`, no `stream`. */
 function anthropicBodyError(body: Record<string, unknown>): string | undefined {
   for (const key of ['model', 'stream']) {
     if (key in body) return `Malformed input request: #: extraneous key [${key}] is not permitted, please reformat your input and try again.`;
@@ -484,7 +491,7 @@ function anthropicBodyError(body: Record<string, unknown>): string | undefined {
   for (const key of ['anthropic_version', 'max_tokens', 'messages']) {
     if (!(key in body)) return `Malformed input request: #: required key [${key}] not found, please reformat your input and try again.`;
   }
-  if (body['anthropic_version'] !== 'bedrock-2023-05-31') {
+  if (!BEDROCK_ANTHROPIC_VERSIONS.has(String(body['anthropic_version']))) {
     return `Malformed input request: #/anthropic_version: ${String(body['anthropic_version'])} is not a valid enum value, please reformat your input and try again.`;
   }
   return undefined;

@@ -1,6 +1,7 @@
 import { betasOf, messagesShapeError } from './anthropic.js';
 import { GOOGLE_TOKENS } from './google-oauth.js';
 import { Emulator, type Exchange } from './base.js';
+import { claudeToolToCall, claudeToolUse } from './claude-tool-use.js';
 
 /**
  * Vertex AI (Gemini) emulator, one project and one location, as `{location}-aiplatform.googleapis.com`
@@ -125,7 +126,8 @@ export class VertexEmulator extends Emulator {
    * vertex-2023-10-16` and no `model` (Anthropic's 400 otherwise), its messages checked as the
    * Messages API checks them (mid-conversation `role: "system"` turns on models that take them);
    * the `anthropic-version` header the Anthropic SDKs also send is not read. `:rawPredict` answers
-   * a message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events.
+   * a message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events; with tools
+   * and a last user turn about the weather, a tool_use (claude-tool-use.ts).
    * https://docs.claude.com/en/api/claude-on-vertex-ai
    */
   async #claude(ex: Exchange, model: string, streaming: boolean): Promise<void> {
@@ -143,6 +145,12 @@ export class VertexEmulator extends Emulator {
     const input = wordCount(body['messages']);
     const output = VertexEmulator.REPLY.length;
     const id = `msg_vrtx_${Date.now().toString(36)}`;
+    const tool = claudeToolToCall(body);
+    if (tool) {
+      const { message, events } = claudeToolUse(model, tool, input, 'msg_vrtx_');
+      if (!streaming) return this.json(ex, 200, message);
+      return this.sse(ex, events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`));
+    }
     if (!streaming) {
       return this.json(ex, 200, {
         id, type: 'message', role: 'assistant', model,
