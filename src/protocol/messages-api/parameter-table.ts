@@ -1,5 +1,5 @@
 import { GatewayError } from '../../errors/gateway-error.js';
-import type { Outcome } from '../parameter-table.js';
+import { renderOutcomeTable, type Outcome } from '../parameter-table.js';
 import type { ChatTranslatorFactory } from '../translator.js';
 import { checkMessagesRequest, type MessagesRequest } from './schema.js';
 import { messagesToChat } from './to-chat.js';
@@ -91,9 +91,6 @@ function outcome(sample: MessagesSample, factory: ChatTranslatorFactory, model: 
 }
 
 /** The Markdown table: one row per Messages parameter, one column per provider. */
-export function renderMessagesTable(columns: ReadonlyArray<{ name: string; outcomes: Map<string, Outcome> }>): string {
-  const header = `| Messages parameter | ${columns.map((c) => c.name).join(' | ')} |`;
-  const rule = `| --- | ${columns.map(() => '---').join(' | ')} |`;
-  const rows = MESSAGES_PARAMETER_SAMPLES.map((s) => `| ${s.parameter} | ${columns.map((c) => c.outcomes.get(s.parameter)).join(' | ')} |`);
-  return [header, rule, ...rows].join('\n');
+export function renderMessagesTable(columns: ReadonlyArray<{ name: string; outcomes: ReadonlyMap<string, string> }>): string {
+  return renderOutcomeTable('Messages parameter', MESSAGES_PARAMETER_SAMPLES, columns);
 }
