@@ -4,12 +4,19 @@ import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 import { countTokens } from './bedrock-count-tokens.js';
+import { openAICompatibleAnswer, openAICompatibleRoute } from './bedrock-openai.js';
 import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
 
 export interface BedrockOptions {
   accounts: AwsAccounts;
   region?: string;
   bearerKeys?: string[];
+  /**
+   * The host emulated: `runtime` (bedrock-runtime, SigV4 service `bedrock`; the default) or
+   * `mantle` (bedrock-mantle, SigV4 service `bedrock-mantle`, which serves only the
+   * OpenAI-compatible routes of bedrock-openai.ts).
+   */
+  host?: 'runtime' | 'mantle';
 }
 
 /** Who authenticated a request. */
@@ -23,7 +30,7 @@ export interface BedrockRecordedRequest extends RecordedRequest {
   caller?: VerifiedCaller;
   /** The AWS error code the request was refused with at authentication. */
   authError?: string;
-  /** The model id from the path, decoded. */
+  /** The model id from the path, decoded; for the OpenAI-compatible routes, the body's `model`. */
   modelId?: string;
 }
 
@@ -97,8 +104,11 @@ const PADDING = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
 
 /**
  * Amazon Bedrock emulator: Runtime (`/model/{modelId}/invoke`, `invoke-with-response-stream`,
- * `converse`, `converse-stream`, `count-tokens`) and the control plane's `/foundation-models`
- * and `/inference-profiles` (bedrock-inference-profiles.ts) on one loopback port. It
+ * `converse`, `converse-stream`, `count-tokens`, and the OpenAI-compatible
+ * `/openai/v1/chat/completions` of bedrock-openai.ts) and the control plane's
+ * `/foundation-models` and `/inference-profiles` (bedrock-inference-profiles.ts) on one loopback
+ * port; or, with `host: 'mantle'`, the bedrock-mantle host (Responses and Chat Completions,
+ * SigV4 service `bedrock-mantle`). It
  * authenticates as AWS does, through the shared {@link AwsAccounts}:
  *
  * - SigV4 (service `bedrock`, the emulator's region), the signature recomputed with
@@ -133,6 +143,8 @@ export class BedrockEmulator extends Emulator {
   declare readonly requests: BedrockRecordedRequest[];
   readonly accounts: AwsAccounts;
   readonly region: string;
+  /** The host emulated (BedrockOptions.host). */
+  readonly host: 'runtime' | 'mantle';
   /** Authentication failures by AWS error code. */
   authFailures: Record<string, number> = {};
   /** When set, ConverseStream answers send this many text deltas instead of {@link REPLY} (benchmarks). */
@@ -148,6 +160,7 @@ export class BedrockEmulator extends Emulator {
     super(options.bearerKeys ?? []);
     this.accounts = options.accounts;
     this.region = options.region ?? 'us-east-1';
+    this.host = options.host ?? 'runtime';
     const profiled = MODELS.filter((m) => m.inferenceTypesSupported.includes('INFERENCE_PROFILE'));
     this.profiles = new InferenceProfiles(this.region, this.accounts.accountId, geography(this.region), profiled);
   }
@@ -194,7 +207,7 @@ export class BedrockEmulator extends Emulator {
       record.caller = { scheme: 'bearer', apiKey };
       return undefined;
     }
-    const verdict = this.accounts.authenticateSigV4(wireRequest(record, ex.req.headersDistinct), { region: this.region, service: 'bedrock' });
+    const verdict = this.accounts.authenticateSigV4(wireRequest(record, ex.req.headersDistinct), { region: this.region, service: this.host === 'mantle' ? 'bedrock-mantle' : 'bedrock' });
     if (!verdict.ok) return this.#refuse(record, new BedrockError(403, SIGV4_ERRORS[verdict.reason], verdict.message, 'coral'));
     const p = verdict.principal;
     this.#pendingSignature.set(record, verdict.signatureMatches.then((matches) => {
@@ -221,6 +234,9 @@ export class BedrockEmulator extends Emulator {
     const refused = await this.#pendingSignature.get(ex.record);
     if (refused) return this.json(ex, refused.status, refused);
     const { method, path } = ex.record;
+    const openai = openAICompatibleRoute(this.host, method, path);
+    if (openai) return this.#openAICompatible(ex, openai);
+    if (this.host === 'mantle') return this.json(ex, 404, { error: { message: `Invalid URL (${method} ${path})`, type: 'invalid_request_error', param: null, code: null } });
     const segments = path.split('/');
     if (method === 'GET' && path === '/foundation-models') return this.#listModels(ex);
     if (method === 'GET' && segments.length === 3 && segments[1] === 'foundation-models') return this.#getModel(ex, segments[2]!);
@@ -232,6 +248,17 @@ export class BedrockEmulator extends Emulator {
       if (op === 'invoke' || op === 'invoke-with-response-stream' || op === 'converse' || op === 'converse-stream') return this.#runtime(ex, segments[2]!, op);
     }
     return this.json(ex, 404, new BedrockError(404, 'UnknownOperationException', `Unknown operation ${method} ${path}`, 'coral'));
+  }
+
+  /** The OpenAI-compatible routes (bedrock-openai.ts); the body's `model` is recorded as `modelId`. */
+  async #openAICompatible(ex: Exchange, route: 'chat' | 'responses' | 'models'): Promise<void> {
+    const body = route === 'models' ? undefined : parseJson(ex.record.body);
+    const model = body?.['model'];
+    if (typeof model === 'string') (ex.record as BedrockRecordedRequest).modelId = model;
+    const answer = openAICompatibleAnswer(this.host, route, body);
+    if (answer.kind === 'aws-error') return this.json(ex, answer.status, new BedrockError(answer.status, answer.type, answer.message));
+    if (answer.kind === 'json') return this.json(ex, answer.status, answer.body);
+    return this.sse(ex, answer.frames);
   }
 
   async #runtime(ex: Exchange, rawModel: string, op: 'invoke' | 'invoke-with-response-stream' | 'converse' | 'converse-stream'): Promise<void> {
