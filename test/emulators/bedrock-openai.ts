@@ -19,10 +19,13 @@ import { responsesAnswer, responsesRequestError } from './openai-responses.js';
  *   (https://docs.aws.amazon.com/bedrock/latest/userguide/bedrock-mantle.html,
  *   inference-chat-completions-mantle.html).
  *
- * Answers are OpenAI's shapes (chat completions, openai-responses.ts), streams OpenAI's SSE.
- * Refusals of a model are the emulator's choice of wording: AWS does not document them for these
- * endpoints. On the runtime they are AWS-shaped (`ValidationException`), as every other runtime
- * error; on mantle OpenAI-shaped (`model_not_found`).
+ * Answers are OpenAI's shapes (chat completions, openai-responses.ts), streams OpenAI's SSE, and
+ * so are refusals of a request (authentication failures stay AWS-shaped: bedrock.ts answers them
+ * before routing, as AWS's front end does). A Bedrock model that does not serve the API called
+ * gets mantle's observed 400 `{"error":{"code":"validation_error","message":"The model 'X' does
+ * not support the '/v1/chat/completions' API","param":null,"type":"invalid_request_error"}}`;
+ * an id Bedrock does not know, 404 `model_not_found` (OpenAI's wording; AWS documents neither,
+ * and the runtime's wording is assumed to be mantle's).
  */
 
 /** Models the runtime's `/openai/v1/chat/completions` serves. */
@@ -32,11 +35,11 @@ export const MANTLE_MODELS: ReadonlySet<string> = new Set(['openai.gpt-oss-20b',
 
 export const BEDROCK_OPENAI_REPLY = ['Hello', ' from', ' Bedrock', "'s", ' OpenAI', ' endpoint', '.'];
 
-/** What a route answers: JSON, SSE frames, or a refusal in AWS's shape (bedrock.ts writes it). */
-export type OpenAICompatibleAnswer =
-  | { kind: 'json'; status: number; body: unknown }
-  | { kind: 'sse'; frames: string[] }
-  | { kind: 'aws-error'; status: number; type: string; message: string };
+/** Model ids of Bedrock's providers: known to Bedrock, whether or not the API called serves them. */
+const BEDROCK_MODEL_ID = /^(?:(?:us|eu|apac|global)\.)?(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|qwen|openai|writer|twelvelabs)\.[\w.:-]+$/;
+
+/** What a route answers: JSON or SSE frames. */
+export type OpenAICompatibleAnswer = { kind: 'json'; status: number; body: unknown } | { kind: 'sse'; frames: string[] };
 
 /** The routes of `host` this module answers, or undefined when `method path` is not one of them. */
 export function openAICompatibleRoute(host: 'runtime' | 'mantle', method: string, path: string): 'chat' | 'responses' | 'models' | undefined {
@@ -53,24 +56,19 @@ export function openAICompatibleRoute(host: 'runtime' | 'mantle', method: string
  * when it did not parse).
  *
  * @example
- * const answer = openAICompatibleAnswer('runtime', 'chat', body);
+ * const answer = openAICompatibleAnswer('runtime', 'chat', '/openai/v1/chat/completions', body);
  */
-export function openAICompatibleAnswer(host: 'runtime' | 'mantle', route: 'chat' | 'responses' | 'models', body: Record<string, unknown> | undefined): OpenAICompatibleAnswer {
+export function openAICompatibleAnswer(host: 'runtime' | 'mantle', route: 'chat' | 'responses' | 'models', path: string, body: Record<string, unknown> | undefined): OpenAICompatibleAnswer {
   if (route === 'models') {
     return { kind: 'json', status: 200, body: { object: 'list', data: [...MANTLE_MODELS].map((id) => ({ id, object: 'model', created: 1_754_352_000, owned_by: 'system' })) } };
   }
-  if (body === undefined) {
-    return host === 'runtime'
-      ? { kind: 'aws-error', status: 400, type: 'ValidationException', message: 'Malformed input request, please reformat your input and try again.' }
-      : openaiError(400, 'We could not parse the JSON body of your request.', null, null);
-  }
+  if (body === undefined) return openaiError(400, 'We could not parse the JSON body of your request.', null, null);
   const model = body['model'];
-  if (typeof model !== 'string') return refuse(host, 400, "Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
-  const known = host === 'runtime' ? RUNTIME_OPENAI_MODELS : MANTLE_MODELS;
-  if (!known.has(model)) {
-    return host === 'runtime'
-      ? { kind: 'aws-error', status: 400, type: 'ValidationException', message: "This action doesn't support the model that you provided. Try again with a supported text or chat model." }
-      : openaiError(404, `The model \`${model}\` does not exist or you do not have access to it.`, null, 'model_not_found');
+  if (typeof model !== 'string') return openaiError(400, "Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+  const served = host === 'runtime' ? RUNTIME_OPENAI_MODELS : MANTLE_MODELS;
+  if (!served.has(model)) {
+    if (BEDROCK_MODEL_ID.test(model)) return openaiError(400, `The model '${model}' does not support the '${path}' API`, null, 'validation_error');
+    return openaiError(404, `The model \`${model}\` does not exist or you do not have access to it.`, null, 'model_not_found');
   }
   if (route === 'responses') {
     const invalid = responsesRequestError(body);
@@ -78,13 +76,13 @@ export function openAICompatibleAnswer(host: 'runtime' | 'mantle', route: 'chat'
     const answer = responsesAnswer(body, model, BEDROCK_OPENAI_REPLY, { input: 12, cached: 0, reasoning: 4 });
     return body['stream'] === true ? { kind: 'sse', frames: answer.frames } : { kind: 'json', status: 200, body: answer.json };
   }
-  return chatAnswer(host, model, body);
+  return chatAnswer(model, body);
 }
 
-function chatAnswer(host: 'runtime' | 'mantle', model: string, body: Record<string, unknown>): OpenAICompatibleAnswer {
+function chatAnswer(model: string, body: Record<string, unknown>): OpenAICompatibleAnswer {
   const messages = body['messages'];
-  if (!Array.isArray(messages) || messages.length === 0) return refuse(host, 400, "Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
-  if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') return refuse(host, 400, "Invalid type for 'stream': expected a boolean.", 'stream', 'invalid_type');
+  if (!Array.isArray(messages) || messages.length === 0) return openaiError(400, "Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
+  if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') return openaiError(400, "Invalid type for 'stream': expected a boolean.", 'stream', 'invalid_type');
   const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
   const created = Math.floor(Date.now() / 1000);
   const tool = toolToCall(body);
@@ -107,10 +105,6 @@ function chatAnswer(host: 'runtime' | 'mantle', model: string, body: Record<stri
   }
   frames.push('data: [DONE]\n\n');
   return { kind: 'sse', frames };
-}
-
-function refuse(host: 'runtime' | 'mantle', status: number, message: string, param: string | null, code: string | null): OpenAICompatibleAnswer {
-  return host === 'runtime' ? { kind: 'aws-error', status, type: 'ValidationException', message } : openaiError(status, message, param, code);
 }
 
 function openaiError(status: number, message: string, param: string | null, code: string | null): OpenAICompatibleAnswer {

@@ -255,8 +255,7 @@ export class BedrockEmulator extends Emulator {
     const body = route === 'models' ? undefined : parseJson(ex.record.body);
     const model = body?.['model'];
     if (typeof model === 'string') (ex.record as BedrockRecordedRequest).modelId = model;
-    const answer = openAICompatibleAnswer(this.host, route, body);
-    if (answer.kind === 'aws-error') return this.json(ex, answer.status, new BedrockError(answer.status, answer.type, answer.message));
+    const answer = openAICompatibleAnswer(this.host, route, ex.record.path, body);
     if (answer.kind === 'json') return this.json(ex, answer.status, answer.body);
     return this.sse(ex, answer.frames);
   }
