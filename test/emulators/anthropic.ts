@@ -3,7 +3,7 @@ import { cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinking
 
 /**
  * Anthropic Messages API emulator. Checks credentials as api.anthropic.com does: `x-api-key`
- * must be a known key (401 `authentication_error`) and `anthropic-version` a version the API
+ * (or `Authorization: Bearer`, as current SDKs send it) must be a known key (401 `authentication_error`) and `anthropic-version` a version the API
  * serves (400), and message shapes are checked as the API checks them. Answers `/v1/messages` (JSON, and SSE in the event order of the real API,
  * with extended thinking and prompt-caching usage: anthropic-features.ts),
  * `/v1/messages/count_tokens` and `/v1/models` (paged by `after_id` / `before_id`). Admin routes (`/v1/organizations/...`) answer
@@ -52,11 +52,21 @@ export class AnthropicEmulator extends Emulator {
     return this.json(ex, 200, { data, has_more: hasMore, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null });
   }
 
+  /** Requests that authenticated with `x-api-key`, and with the key as `Authorization: Bearer`. */
+  readonly authSeen = { apiKey: 0, bearer: 0 };
+
   protected authenticate(ex: Exchange) {
-    const key = ex.req.headers['x-api-key'];
+    // The API key goes in `x-api-key`, or as a Bearer token, which the current Anthropic SDKs
+    // send (@anthropic-ai/sdk 1.x `apiKeyAuth`: `Authorization: Bearer ${apiKey}`).
+    const header = ex.req.headers['x-api-key'];
+    const authorization = ex.req.headers.authorization;
+    const bearer = typeof authorization === 'string' && /^Bearer /i.test(authorization) ? authorization.slice(7) : undefined;
+    const key = header ?? bearer;
     if (typeof key !== 'string' || !this.acceptedKeys.has(key)) {
-      return { status: 401, body: error('authentication_error', 'invalid x-api-key') };
+      return { status: 401, body: error('authentication_error', header === undefined && bearer !== undefined ? 'invalid bearer token' : 'invalid x-api-key') };
     }
+    if (header !== undefined) this.authSeen.apiKey++;
+    else this.authSeen.bearer++;
     const version = ex.req.headers['anthropic-version'];
     if (!version) return { status: 400, body: error('invalid_request_error', 'anthropic-version: header is required') };
     if (typeof version !== 'string' || !ANTHROPIC_API_VERSIONS.has(version)) {
