@@ -5,6 +5,8 @@ import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, 
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 import { countTokens } from './bedrock-count-tokens.js';
 import { openAICompatibleAnswer, openAICompatibleRoute } from './bedrock-openai.js';
+import { toolToCall as anthropicToolToCall } from './anthropic.js';
+import { type CacheUsage, cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinkingError } from './anthropic-features.js';
 import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
 
 export interface BedrockOptions {
@@ -153,6 +155,8 @@ export class BedrockEmulator extends Emulator {
   streamException: { afterEvents: number; type: StreamExceptionType; message: string } | undefined;
   readonly #codec = new EventStreamCodec(toUtf8, fromUtf8);
   readonly #pendingSignature = new WeakMap<RecordedRequest, Promise<BedrockError | undefined>>();
+  /** Claude's prompt cache for InvokeModel (anthropic-features.ts); cleared by reset(). */
+  readonly promptCache = new PromptCache();
   /** The account's inference profiles: a system-defined one per geography and model that has them, one application profile. */
   readonly profiles: InferenceProfiles;
 
@@ -183,6 +187,7 @@ export class BedrockEmulator extends Emulator {
     super.reset();
     this.authFailures = {};
     this.streamException = undefined;
+    this.promptCache.clear();
   }
 
   /** The next `times` authenticated requests get this AWS error (status and message as AWS sends them). */
@@ -289,8 +294,18 @@ export class BedrockEmulator extends Emulator {
     const invalid = anthropicBodyError(body);
     if (invalid) return this.json(ex, 400, new BedrockError(400, 'ValidationException', invalid));
     const inputTokens = tokenEstimate(body['messages']) + tokenEstimate(body['system'] ?? '');
+    const feature = thinkingError(body) ?? cacheControlError(body);
+    if (feature) return this.json(ex, 400, new BedrockError(400, 'ValidationException', feature));
     const anthropicModel = model.modelId.replace(/^anthropic\./, '').replace(/-v\d+(:\d+)?$/, '');
-    return op === 'invoke' ? this.#invokeAnthropic(ex, anthropicModel, inputTokens, started) : this.#invokeAnthropicStream(ex, anthropicModel, inputTokens, started);
+    const answer = claudeAnswer({
+      id: `msg_bdrk_${randomBytes(12).toString('base64url')}`,
+      model: anthropicModel,
+      reply: BedrockEmulator.REPLY,
+      usage: this.promptCache.usage(body, inputTokens),
+      thinking: thinkingEnabled(body),
+      tool: anthropicToolToCall(body),
+    });
+    return op === 'invoke' ? this.#invokeAnthropic(ex, answer, started) : this.#invokeAnthropicStream(ex, answer, started);
   }
 
   /**
@@ -372,30 +387,31 @@ export class BedrockEmulator extends Emulator {
     ]);
   }
 
-  async #invokeAnthropic(ex: Exchange, model: string, inputTokens: number, started: number): Promise<void> {
-    const outputTokens = BedrockEmulator.REPLY.length;
-    return this.json(ex, 200, {
-      id: `msg_bdrk_${randomBytes(12).toString('base64url')}`, type: 'message', role: 'assistant', model,
-      content: [{ type: 'text', text: BedrockEmulator.REPLY.join('') }],
-      stop_reason: 'end_turn', stop_sequence: null,
-      usage: { input_tokens: inputTokens, output_tokens: outputTokens },
-    }, invocationHeaders(inputTokens, outputTokens, started));
+  /** InvokeModel on Claude: the Messages answer (anthropic-features.ts), Bedrock's token-count headers. */
+  async #invokeAnthropic(ex: Exchange, answer: ReturnType<typeof claudeAnswer>, started: number): Promise<void> {
+    const usage = answer.json['usage'] as CacheUsage & { output_tokens: number };
+    return this.json(ex, 200, answer.json, invocationHeaders(usage.input_tokens, usage.output_tokens, started));
   }
 
-  async #invokeAnthropicStream(ex: Exchange, model: string, inputTokens: number, started: number): Promise<void> {
-    const outputTokens = BedrockEmulator.REPLY.length;
+  /**
+   * InvokeModelWithResponseStream on Claude: each Messages event in a `chunk` (`bytes`, base64),
+   * without `ping`, the last carrying `amazon-bedrock-invocationMetrics`.
+   */
+  async #invokeAnthropicStream(ex: Exchange, answer: ReturnType<typeof claudeAnswer>, started: number): Promise<void> {
+    const usage = answer.json['usage'] as CacheUsage & { output_tokens: number };
     const chunk = (event: object) => this.#event('chunk', { bytes: Buffer.from(JSON.stringify(event)).toString('base64'), p: padding() });
-    return this.#eventStream(ex, (firstByteAt) => [
-      chunk({ type: 'message_start', message: { id: `msg_bdrk_${randomBytes(12).toString('base64url')}`, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 1 } } }),
-      chunk({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
-      ...BedrockEmulator.REPLY.map((text) => chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
-      chunk({ type: 'content_block_stop', index: 0 }),
-      chunk({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } }),
-      chunk({
-        type: 'message_stop',
-        'amazon-bedrock-invocationMetrics': { inputTokenCount: inputTokens, outputTokenCount: outputTokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started) },
-      }),
-    ], { 'x-amzn-bedrock-content-type': 'application/json' });
+    const events = answer.events.filter((e) => e['type'] !== 'ping');
+    return this.#eventStream(ex, (firstByteAt) => events.map((e) => {
+      if (e['type'] !== 'message_stop') return chunk(e);
+      return chunk({
+        ...e,
+        'amazon-bedrock-invocationMetrics': {
+          inputTokenCount: usage.input_tokens, outputTokenCount: usage.output_tokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started),
+          ...(usage.cache_read_input_tokens > 0 ? { cacheReadInputTokenCount: usage.cache_read_input_tokens } : {}),
+          ...(usage.cache_creation_input_tokens > 0 ? { cacheWriteInputTokenCount: usage.cache_creation_input_tokens } : {}),
+        },
+      });
+    }), { 'x-amzn-bedrock-content-type': 'application/json' });
   }
 
   async #titanEmbedding(ex: Exchange, body: Record<string, unknown>, started: number): Promise<void> {

@@ -4,6 +4,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import OpenAI from 'openai';
+import { bedrockEvent, EventStreamDecoder } from '../../src/protocol/aws-eventstream.js';
 import { AnthropicEmulator } from './anthropic.js';
 import { THINKING } from './anthropic-features.js';
 import { AwsAccounts, type IamUser } from './aws-accounts.js';
@@ -185,22 +186,57 @@ describe('Anthropic emulator: thinking, prompt caching, models, betas', () => {
   });
 });
 
-describe('Bedrock emulator: the bedrock-mantle host checks its own SigV4 service', () => {
+describe('Bedrock emulator: Claude features on InvokeModel; the bedrock-mantle host checks its own SigV4 service', () => {
   const accounts = new AwsAccounts();
   let user: IamUser;
   let mantle: BedrockEmulator;
+  let runtime: BedrockEmulator;
   before(async () => {
     user = accounts.addUser('caller');
     mantle = await new BedrockEmulator({ accounts, region: 'us-east-1', host: 'mantle' }).start();
+    runtime = await new BedrockEmulator({ accounts, region: 'us-east-1' }).start();
   });
-  after(() => mantle.close());
+  after(() => Promise.all([mantle.close(), runtime.close()]));
 
-  async function signed(service: string, path: string, body: string): Promise<Response> {
-    const u = new URL(mantle.url);
+  async function signed(service: string, path: string, body: string, emulator = mantle): Promise<Response> {
+    const u = new URL(emulator.url);
     const signer = new SignatureV4({ service, region: 'us-east-1', credentials: { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey }, sha256: Hash.bind(null, 'sha256') });
     const req = await signer.sign({ method: 'POST', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path, query: {}, headers: { host: u.host, 'content-type': 'application/json' }, body });
-    return fetch(`${mantle.url}${path}`, { method: 'POST', headers: req.headers, body });
+    return fetch(`${emulator.url}${path}`, { method: 'POST', headers: req.headers, body });
   }
+
+  test('InvokeModel on Claude: thinking, a tool call, cache usage; streamed with invocation metrics counting the cache', async () => {
+    const invoke = (body: object, op = 'invoke') => signed('bedrock', `/model/${encodeURIComponent('anthropic.claude-3-haiku-20240307-v1:0')}/${op}`, JSON.stringify(body), runtime);
+    const body = {
+      anthropic_version: 'bedrock-2023-05-31', max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: 1024 },
+      system: [{ type: 'text', text: 'Long instructions.', cache_control: { type: 'ephemeral' } }],
+      tools: [{ name: 'get_weather', input_schema: { type: 'object' } }],
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+    };
+    const res = await invoke(body);
+    assert.equal(res.status, 200, await res.clone().text());
+    const m = (await res.json()) as { content: Array<{ type: string; name?: string }>; stop_reason: string; usage: Record<string, number> };
+    assert.deepEqual(m.content.map((b) => b.type), ['thinking', 'tool_use']);
+    assert.equal(m.content[1]?.name, 'get_weather');
+    assert.equal(m.stop_reason, 'tool_use');
+    assert.ok(m.usage['cache_creation_input_tokens']! > 0);
+    const decoder = new EventStreamDecoder();
+    const messages = [...decoder.push(new Uint8Array(await (await invoke(body, 'invoke-with-response-stream')).arrayBuffer()))];
+    decoder.end();
+    // The second sight of the prefix is a cache read, which the metrics count.
+    const chunks = messages.map((msg) => {
+      const ev = bedrockEvent(msg);
+      assert.equal(ev.kind === 'event' ? ev.type : ev.kind, 'chunk');
+      const bytes = (ev.payload as { bytes: string }).bytes;
+      return JSON.parse(Buffer.from(bytes, 'base64').toString('utf8')) as Record<string, unknown>;
+    });
+    assert.deepEqual(chunks.map((c) => c['type']).filter((t) => t !== 'content_block_delta'), ['message_start', 'content_block_start', 'content_block_stop', 'content_block_start', 'content_block_stop', 'message_delta', 'message_stop']);
+    const metrics = chunks.at(-1)!['amazon-bedrock-invocationMetrics'] as Record<string, number>;
+    assert.equal(metrics['cacheReadInputTokenCount'], m.usage['cache_creation_input_tokens']);
+    const refused = await invoke({ ...body, thinking: { type: 'enabled', budget_tokens: 100 } });
+    assert.equal(refused.status, 400);
+    assert.match(refused.headers.get('x-amzn-errortype') ?? '', /^ValidationException:/);
+  });
 
   test('bedrock-mantle signatures pass on both Responses paths; bedrock ones are InvalidSignatureException; the runtime routes are not there', async () => {
     const body = JSON.stringify({ model: 'openai.gpt-oss-120b', input: 'Hi' });
