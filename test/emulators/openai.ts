@@ -15,7 +15,7 @@ import { responsesAnswer, responsesRequestError } from './openai-responses.js';
 export class OpenAIEmulator extends Emulator {
   static readonly REPLY = ['Hello', ' from', ' the', ' OpenAI', ' emulator', '.'];
   bulkFramesWritten = 0;
-  /** Bodies of the `POST /v1/responses` requests received, in order. */
+  /** Bodies of the `POST /v1/responses` requests received, in order (while `recording`). */
   readonly responsesReceived: Array<Record<string, unknown>> = [];
   /** Ids of responses stored (`store` not false), which `previous_response_id` may name. */
   readonly #stored = new Set<string>();
@@ -133,7 +133,7 @@ export class OpenAIEmulator extends Emulator {
    * `previous_response_id`).
    */
   async #responses(ex: Exchange, body: Record<string, unknown>): Promise<void> {
-    this.responsesReceived.push(body);
+    if (this.recording) this.responsesReceived.push(body);
     const invalid = responsesRequestError(body);
     if (invalid) return this.json(ex, 400, { error: { message: invalid.message, type: 'invalid_request_error', param: invalid.param, code: invalid.code } });
     const previous = body['previous_response_id'];
