@@ -55,8 +55,9 @@ const STALE_CREDENTIAL_ERRORS = ['ExpiredTokenException', 'InvalidSignatureExcep
 /**
  * AWS Bedrock: the runtime API (InvokeModel, InvokeModelWithResponseStream, Converse,
  * ConverseStream, CountTokens, OpenAI-compatible chat completions), the Responses API on
- * bedrock-mantle, and the control plane's foundation-model and inference-profile listings, SigV4-signed with credentials the gateway obtains (the AWS chain, access keys,
- * assume-role chains, IRSA), or a Bedrock API key sent as Bearer.
+ * bedrock-mantle, and the control plane's foundation-model and inference-profile listings,
+ * SigV4-signed with credentials the gateway obtains (the AWS chain, access keys, assume-role
+ * chains, IRSA), or a Bedrock API key sent as Bearer.
  */
 export const bedrock = defineProvider({
   type: 'bedrock',
