@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { AnthropicEmulator } from '../emulators/anthropic.js';
+import { AwsAccounts } from '../emulators/aws-accounts.js';
+import { AzureOpenAIEmulator } from '../emulators/azure-openai.js';
+import { BedrockEmulator } from '../emulators/bedrock.js';
+import { OpenAIEmulator } from '../emulators/openai.js';
 import { VertexEmulator } from '../emulators/vertex.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -170,5 +174,97 @@ describe('the Responses API over Anthropic and Gemini (chat hub), with the gatew
       assert.ok(!err.message.includes('llmp_not_a_key'));
       return true;
     });
+  });
+});
+
+describe('the Responses API passed to the provider\'s own (OpenAI, Azure, Bedrock mantle), the gateway still the store', () => {
+  const accounts = new AwsAccounts();
+  let openai: OpenAIEmulator;
+  let azure: AzureOpenAIEmulator;
+  let runtime: BedrockEmulator;
+  let mantle: BedrockEmulator;
+  let gw: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    const user = accounts.addUser('gateway');
+    openai = await new OpenAIEmulator(['sk-openai-responses-direct']).start();
+    azure = await new AzureOpenAIEmulator(['azure-responses-key'], { 'prod-gpt4o': 'gpt-4o-2024-08-06' }).start();
+    runtime = await new BedrockEmulator({ accounts, region: 'us-east-1' }).start();
+    mantle = await new BedrockEmulator({ accounts, region: 'us-east-1', host: 'mantle' }).start();
+    process.env['RESPONSES_DIRECT_OPENAI_KEY'] = 'sk-openai-responses-direct';
+    process.env['RESPONSES_DIRECT_AZURE_KEY'] = 'azure-responses-key';
+    process.env['RESPONSES_DIRECT_AWS_SECRET'] = user.secretAccessKey;
+    gw = await startGateway({
+      instances: {
+        oai: { type: 'openai', endpoint: openai.url, authentication: { type: 'api_key', api_key: '${env:RESPONSES_DIRECT_OPENAI_KEY}' } },
+        az: { type: 'azure', endpoint: azure.url, deployments: { 'gpt-4o': 'prod-gpt4o' }, authentication: { type: 'api_key', api_key: '${env:RESPONSES_DIRECT_AZURE_KEY}' } },
+        aws: {
+          type: 'bedrock',
+          region: 'us-east-1',
+          endpoint: runtime.url,
+          mantle_endpoint: mantle.url,
+          authentication: { type: 'access_keys', access_key_id: user.accessKeyId, secret_access_key: '${env:RESPONSES_DIRECT_AWS_SECRET}' },
+        },
+      },
+    });
+    client = new OpenAI({ apiKey: await gw.key({ name: 'responses-direct' }), baseURL: `${gw.url}/v1`, maxRetries: 0 });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([openai.close(), azure.close(), runtime.close(), mantle.close()]);
+  });
+
+  test('OpenAI: the body goes to /v1/responses with store: false and the earlier turn spelled out instead of previous_response_id', async () => {
+    openai.reset();
+    const first = await client.responses.create({ model: 'oai/gpt-4o-mini', input: 'hi', metadata: { team: 'a' } });
+    assert.equal(first.output_text, OpenAIEmulator.REPLY.join(''));
+    assert.equal(openai.last.path, '/v1/responses');
+    assert.equal(openai.last.headers.authorization, 'Bearer sk-openai-responses-direct');
+    assert.equal(openai.responsesReceived[0]?.['store'], false);
+    assert.deepEqual(openai.responsesReceived[0]?.['metadata'], { team: 'a' });
+
+    const second = await client.responses.create({ model: 'oai/gpt-4o-mini', input: 'and again', previous_response_id: first.id });
+    assert.equal(second.previous_response_id, first.id);
+    const sent = openai.responsesReceived[1]!;
+    assert.equal(sent['previous_response_id'], undefined);
+    assert.equal(sent['model'], 'gpt-4o-mini');
+    const input = sent['input'] as Array<Record<string, unknown>>;
+    assert.deepEqual(input.map((i) => i['role'] ?? i['type']), ['user', 'assistant', 'user']);
+    assert.ok(input.every((i) => i['id'] === undefined), 'stored item ids are not sent to a provider that stored nothing');
+    assert.equal((await client.responses.retrieve(second.id)).output_text, second.output_text);
+  });
+
+  test('OpenAI: a stream passes through event by event and the finished response is stored', async () => {
+    const stream = await client.responses.create({ model: 'oai/gpt-4o-mini', input: 'hi', stream: true });
+    let completed: OpenAI.Responses.Response | undefined;
+    const sequence: number[] = [];
+    for await (const ev of stream) {
+      sequence.push(ev.sequence_number);
+      if (ev.type === 'response.completed') completed = ev.response;
+    }
+    assert.ok(completed);
+    assert.deepEqual(sequence, sequence.map((_, i) => i));
+    assert.equal((await client.responses.retrieve(completed.id)).output_text, OpenAIEmulator.REPLY.join(''));
+  });
+
+  test('Azure: the v1 Responses route, the deployment named in model', async () => {
+    azure.reset();
+    const out = await client.responses.create({ model: 'az/gpt-4o', input: 'hi' });
+    assert.equal(out.output_text, AzureOpenAIEmulator.REPLY.join(''));
+    assert.equal(azure.last.path, '/openai/v1/responses');
+    assert.equal((JSON.parse(azure.last.body.toString('utf8')) as { model: string }).model, 'prod-gpt4o');
+  });
+
+  test('Bedrock: OpenAI open-weight models on bedrock-mantle, signed for its own SigV4 service; Claude goes through the hub', async () => {
+    mantle.reset();
+    const out = await client.responses.create({ model: 'aws/openai.gpt-oss-120b', input: 'hi' });
+    assert.equal(out.status, 'completed');
+    assert.equal(mantle.last.path, '/openai/v1/responses');
+    assert.equal(mantle.last.caller?.scheme, 'sigv4');
+    runtime.reset();
+    const claude = await client.responses.create({ model: 'aws/anthropic.claude-3-haiku-20240307-v1:0', input: 'hi' });
+    assert.equal(claude.output_text, BedrockEmulator.REPLY.join(''));
+    assert.equal(runtime.last.path, `/model/${encodeURIComponent('anthropic.claude-3-haiku-20240307-v1:0')}/converse`);
   });
 });

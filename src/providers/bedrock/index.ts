@@ -105,8 +105,8 @@ export const bedrock = defineProvider({
   // Converse serves every Bedrock chat model with one request shape; `chat_api: invoke` (setup)
   // sends Claude models through InvokeModel instead.
   chat: converseChat,
-  // Claude speaks Messages through InvokeModel; OpenAI's open-weight models on bedrock-runtime speak
-  // OpenAI's APIs under /openai/v1 (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html).
+  // Claude speaks Messages through InvokeModel; OpenAI's open-weight models (`openai.gpt-oss-…`)
+  // speak the Responses API on bedrock-mantle (upstreamFor below).
   direct: {
     messages: (model) => (isBedrockAnthropicModel(model) ? BEDROCK_INVOKE : undefined),
     responses: (model) => (model.startsWith('openai.') ? { path: '/openai/v1/responses', model } : undefined),

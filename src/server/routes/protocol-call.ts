@@ -195,10 +195,16 @@ export function sendJson(ctx: RequestContext, value: unknown, extra: Record<stri
   ctx.res.end(text);
 }
 
-/** Sends a translator's native request to the instance, which signs it (see `exchange`). */
+/**
+ * Sends a translator's native request to the instance, which signs it (see `exchange`). The
+ * path's segments pick the provider's upstream, as in transparent mode (Bedrock's Responses API is
+ * on another host than its runtime).
+ */
 export function sendNative(ctx: RequestContext, instance: Instance, native: NativeRequest): Promise<Dispatcher.ResponseData | undefined> {
   const headers: Record<string, string> = { ...native.headers, 'content-length': String(native.body.length) };
-  const request = instance.transparent('POST', native.path, [], headers, native.body);
+  const query = native.path.indexOf('?');
+  const segments = instance.provider.upstreamFor === undefined ? [] : (query < 0 ? native.path : native.path.slice(0, query)).split('/').filter((s) => s !== '');
+  const request = instance.transparent('POST', native.path, segments, headers, native.body);
   return exchange(ctx, instance, request);
 }
 
