@@ -6,8 +6,9 @@ import type { ResponseStreamEvent as SdkEvent, Response as SdkResponse } from 'o
 import { GatewayError } from '../../errors/gateway-error.js';
 import { openaiCompatibleChat } from '../../providers/openai-compatible/chat.js';
 import { anthropicChat } from '../anthropic-messages/index.js';
-import type { ChatCompletionChunk, FinishReason } from '../openai.js';
+import type { ChatCompletion, ChatCompletionChunk, FinishReason } from '../openai.js';
 import { checkChatRequest } from '../openai-schema.js';
+import { chatToResponse } from './from-chat.js';
 import { checkResponsesRequest } from './schema.js';
 import { ResponsesStream } from './stream.js';
 import { responsesToChat } from './to-chat.js';
@@ -179,6 +180,46 @@ describe('ResponsesStream, on random chunk sequences', () => {
         assert.deepEqual(JSON.parse(JSON.stringify(snapshot?.output)), JSON.parse(JSON.stringify(stream.response().output)));
         // Nothing after the terminal event.
         assert.deepEqual([...stream.push(chunks[0] ?? { ...BASE, choices: [] }), ...stream.end()], []);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('what OpenAI-compatible translators relay as it came (any JSON object)', () => {
+  const json = fc.jsonValue({ maxDepth: 4 });
+  const oddChunk = fc.record(
+    {
+      choices: fc.oneof(json, fc.array(fc.record({ index: fc.oneof(fc.constant(0), json), delta: fc.oneof(json, fc.record({ content: json, refusal: json, tool_calls: fc.oneof(json, fc.array(fc.record({ index: json, id: json, function: fc.oneof(json, fc.record({ name: json, arguments: json })) }), { maxLength: 2 })) })), finish_reason: json }), { maxLength: 2 })),
+      usage: json,
+    },
+    { requiredKeys: [] },
+  );
+
+  test('a chat answer of any shape becomes a response, never a TypeError', () => {
+    const request = checkResponsesRequest({ model: 'm', input: 'hi' });
+    fc.assert(
+      fc.property(oddChunk, json, (answer, message) => {
+        const completion = { ...answer, choices: Array.isArray(answer.choices) ? answer.choices.map((c) => ({ ...(c as object), message })) : answer.choices };
+        const r = chatToResponse(completion as unknown as ChatCompletion, { id: 'resp_1', createdAt: 0, model: 'm', request });
+        assert.ok(r.output.length >= 1);
+        assert.ok(Number.isFinite(r.usage?.total_tokens));
+        JSON.stringify(r);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  test('chunks of any shape make numbered events and one terminal event, never a TypeError', () => {
+    const request = checkResponsesRequest({ model: 'm', input: 'hi', stream: true });
+    fc.assert(
+      fc.property(fc.array(oddChunk, { maxLength: 8 }), (chunks) => {
+        const stream = new ResponsesStream({ id: 'resp_1', createdAt: 0, model: 'm', request });
+        const events = [...chunks.flatMap((c) => stream.push({ ...BASE, ...c } as unknown as ChatCompletionChunk)), ...stream.end()];
+        assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+        assert.equal(events.filter((e) => e.type === 'response.completed' || e.type === 'response.incomplete' || e.type === 'response.failed').length, 1);
+        let snapshot: SdkResponse | undefined;
+        for (const e of events) snapshot = accumulateResponse(e as unknown as SdkEvent, snapshot);
       }),
       { numRuns: RUNS },
     );
