@@ -233,7 +233,7 @@ type Path = ReadonlyArray<PropertyKey>;
  * branch that got furthest into the value (`content: [{type: 'image_url', image_url: null}]`
  * fails the array branch at `[0].image_url`, which says more than "not a string or an array").
  */
-function mostSpecific(issue: Issue, base: Path): { issue: Issue; path: Path } {
+export function mostSpecific(issue: Issue, base: Path): { issue: Issue; path: Path } {
   const path = [...base, ...issue.path];
   if (issue.code !== 'invalid_union' || issue.errors.length === 0) return { issue, path };
   let best: { issue: Issue; path: Path } | undefined;
@@ -280,7 +280,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
  * The problem, worded for the client, after the field's name (`"n" must be at most 128`). The
  * parse-wide error map: the schema's own messages above take precedence over it.
  */
-function problemOf(issue: z.core.$ZodRawIssue): string {
+export function problemOf(issue: z.core.$ZodRawIssue): string {
   switch (issue.code) {
     case 'invalid_type': {
       const expected = EXPECTED[issue.expected] ?? issue.expected;

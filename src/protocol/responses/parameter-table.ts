@@ -1,4 +1,5 @@
 import { GatewayError } from '../../errors/gateway-error.js';
+import { renderOutcomeTable } from '../parameter-table.js';
 import type { ChatTranslatorFactory } from '../translator.js';
 import { checkResponsesRequest } from './schema.js';
 import { RESPONSES_FIELD_RULES, responsesToChat } from './to-chat.js';
@@ -101,9 +102,6 @@ function outcome(sample: ResponsesSample, factory: ChatTranslatorFactory, model:
 }
 
 /** The Markdown table: one row per Responses parameter, one column per provider. */
-export function renderResponsesTable(columns: ReadonlyArray<{ name: string; outcomes: Map<string, ResponsesOutcome> }>): string {
-  const header = `| parameter | ${columns.map((c) => c.name).join(' | ')} |`;
-  const rule = `| --- | ${columns.map(() => '---').join(' | ')} |`;
-  const rows = RESPONSES_PARAMETER_SAMPLES.map((s) => `| ${s.parameter} | ${columns.map((c) => c.outcomes.get(s.parameter)).join(' | ')} |`);
-  return [header, rule, ...rows].join('\n');
+export function renderResponsesTable(columns: ReadonlyArray<{ name: string; outcomes: ReadonlyMap<string, string> }>): string {
+  return renderOutcomeTable('parameter', RESPONSES_PARAMETER_SAMPLES, columns);
 }
