@@ -27,24 +27,27 @@ import {
  * // { object: 'response', status: 'completed', output: [{ type: 'message', … }], usage: { input_tokens, … } }
  */
 export function chatToResponse(completion: ChatCompletion, meta: ResponseMeta, newId: IdMaker = newItemId): ResponseObject {
-  const choice = completion.choices.find((c) => c.index === 0) ?? completion.choices[0];
-  const end = endOf(choice?.finish_reason ?? null);
+  // OpenAI-compatible translators relay the provider's JSON as it came (any object): every field
+  // is checked here, so an odd answer is an odd response, never a TypeError.
+  const choices: unknown[] = Array.isArray(completion.choices) ? completion.choices : [];
+  const choice = asRecord(choices.find((c) => asRecord(c)['index'] === 0) ?? choices[0]);
+  const end = endOf(finishOf(choice['finish_reason']));
   const output: ResponseOutputItem[] = [];
-  const message = choice?.message;
-  const calls = message?.tool_calls ?? [];
-  const text = message?.content ?? '';
-  const refusal = message?.refusal;
+  const message = asRecord(choice['message']);
+  const text = typeof message['content'] === 'string' ? message['content'] : '';
+  const refusal = typeof message['refusal'] === 'string' ? message['refusal'] : '';
+  const calls = (Array.isArray(message['tool_calls']) ? message['tool_calls'] : []).map(asRecord).filter((c) => c['type'] === 'function' || c['type'] === undefined);
   // A message when there is something to say, or nothing else (so the answer is never empty).
-  if (text !== '' || (typeof refusal === 'string' && refusal !== '') || calls.length === 0) {
+  if (text !== '' || refusal !== '' || calls.length === 0) {
     const content: OutputMessageItem['content'] = [];
-    if (text !== '' || !(typeof refusal === 'string' && refusal !== '')) content.push(outputText(text));
-    if (typeof refusal === 'string' && refusal !== '') content.push({ type: 'refusal', refusal });
+    if (text !== '' || refusal === '') content.push(outputText(text));
+    if (refusal !== '') content.push({ type: 'refusal', refusal });
     output.push({ id: newId('msg'), type: 'message', status: 'completed', role: 'assistant', content });
   }
+  // Only function tools are sent (to-chat.ts); anything else in an answer is not ours to relay.
   for (const call of calls) {
-    // Only function tools are sent (to-chat.ts); anything else in an answer is not ours to relay.
-    if ((call as { type: string }).type !== 'function') continue;
-    output.push({ id: newId('fc'), type: 'function_call', status: 'completed', arguments: call.function.arguments, call_id: call.id, name: call.function.name });
+    const fn = asRecord(call['function']);
+    output.push({ id: newId('fc'), type: 'function_call', status: 'completed', arguments: stringOr(fn['arguments'], ''), call_id: stringOr(call['id'], ''), name: stringOr(fn['name'], '') });
   }
   // The answer was cut where it stopped: its last item is the incomplete one.
   const last = output.at(-1);
@@ -65,15 +68,35 @@ export function outputText(text: string): OutputText {
 
 /** Chat usage in the Responses spelling; 0 for what the provider did not report. */
 export function responseUsage(usage: ChatUsage | null | undefined): ResponseUsage {
-  const input = usage?.prompt_tokens ?? 0;
-  const output = usage?.completion_tokens ?? 0;
+  const u = asRecord(usage);
+  const input = count(u['prompt_tokens']);
+  const output = count(u['completion_tokens']);
   return {
     input_tokens: input,
-    input_tokens_details: { cached_tokens: usage?.prompt_tokens_details?.cached_tokens ?? 0 },
+    input_tokens_details: { cached_tokens: count(asRecord(u['prompt_tokens_details'])['cached_tokens']) },
     output_tokens: output,
-    output_tokens_details: { reasoning_tokens: usage?.completion_tokens_details?.reasoning_tokens ?? 0 },
-    total_tokens: usage?.total_tokens ?? input + output,
+    output_tokens_details: { reasoning_tokens: count(asRecord(u['completion_tokens_details'])['reasoning_tokens']) },
+    total_tokens: typeof u['total_tokens'] === 'number' && Number.isFinite(u['total_tokens']) ? u['total_tokens'] : input + output,
   };
+}
+
+/** A chat finish reason as the converters read it: any other value is no reason (null). */
+export function finishOf(value: unknown): FinishReason | null {
+  return value === 'stop' || value === 'length' || value === 'tool_calls' || value === 'content_filter' ? value : null;
+}
+
+/** An object's fields, or none: for values relayed from a provider as they came. */
+export function asRecord(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+export function stringOr(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+/** A token count as reported; anything but a finite number counts as 0. */
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
 }
 
 export interface ResponseState {

@@ -1,5 +1,5 @@
 import type { ChatCompletionChunk, ChatUsage, FinishReason } from '../openai.js';
-import { endOf, outputText, responseObject, responseUsage } from './from-chat.js';
+import { asRecord, endOf, finishOf, outputText, responseObject, responseUsage } from './from-chat.js';
 import {
   newItemId,
   type FunctionCallItem,
@@ -106,18 +106,26 @@ export class ResponsesStream {
     const out: ResponseStreamEvent[] = [];
     if (this.#closed) return out;
     this.#start(out);
-    if (chunk.usage) this.#usage = chunk.usage;
-    for (const choice of chunk.choices) {
-      if (choice.index !== 0 || this.#finish !== undefined) continue;
-      const { content, tool_calls: calls } = choice.delta;
+    // OpenAI-compatible translators relay the provider's chunks as they came (any object): every
+    // field is checked, so an odd chunk adds nothing rather than throwing.
+    if (typeof chunk.usage === 'object' && chunk.usage !== null && !Array.isArray(chunk.usage)) this.#usage = chunk.usage;
+    for (const raw of Array.isArray(chunk.choices) ? chunk.choices : []) {
+      const choice = asRecord(raw);
+      if (choice['index'] !== 0 || this.#finish !== undefined) continue;
+      const delta = asRecord(choice['delta']);
+      const content = delta['content'];
       if (typeof content === 'string' && content !== '') this.#part('output_text', content, out);
       // Not in ChunkDelta: OpenAI-compatible translators pass OpenAI's refusal deltas through as they came.
-      const refusal = (choice.delta as { refusal?: unknown }).refusal;
+      const refusal = delta['refusal'];
       if (typeof refusal === 'string' && refusal !== '') this.#part('refusal', refusal, out);
-      for (const call of calls ?? []) this.#call(call.index, call.id, call.function?.name, call.function?.arguments, out);
-      if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
-        this.#finish = choice.finish_reason;
-        this.#closeAll(endOf(choice.finish_reason).status === 'incomplete', out);
+      for (const call of Array.isArray(delta['tool_calls']) ? delta['tool_calls'].map(asRecord) : []) {
+        const fn = asRecord(call['function']);
+        if (Number.isInteger(call['index'])) this.#call(call['index'] as number, optionalString(call['id']), optionalString(fn['name']), optionalString(fn['arguments']), out);
+      }
+      const finish = choice['finish_reason'];
+      if (typeof finish === 'string') {
+        this.#finish = finishOf(finish);
+        this.#closeAll(endOf(this.#finish).status === 'incomplete', out);
       }
     }
     return out;
@@ -262,6 +270,10 @@ export class ResponsesStream {
   #emit(out: ResponseStreamEvent[], event: Unsequenced): void {
     out.push({ ...event, sequence_number: this.#sequence++ } as ResponseStreamEvent);
   }
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 function copy<T extends ResponseOutputItem>(item: T): T {
