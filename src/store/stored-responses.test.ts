@@ -5,7 +5,10 @@ import { responseOwner } from '../request/response-owner.js';
 import type { ResponseStore } from './response-types.js';
 import { openSqliteStore } from './sqlite/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { StoredResponses, newItemId, previousResponseError, storedInputItems } from './stored-responses.js';
+import { StoredResponses, previousResponseError } from './stored-responses.js';
+
+/** This turn's input items as the Responses route stores them (protocol/responses' inputItems). */
+const storedInputItems = (text: string) => [{ id: 'msg_in', type: 'message', role: 'user', content: [{ type: 'input_text', text }], status: 'completed' }];
 
 const DAY = 86_400_000;
 const response = (id: string, text = 'ok') => ({ id, object: 'response', output: [{ id: 'msg_o', type: 'message', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }] });
@@ -73,39 +76,6 @@ describe('StoredResponses: the responses section over the store', () => {
     assert.ok(lines.some((l) => l['msg'] === 'deleted stored responses past responses.retention' && l['removed'] === 1));
     assert.ok(lines.some((l) => l['msg'] === 'deleting expired stored responses failed' && l['error'] === 'disk on fire'));
     await store.close();
-  });
-});
-
-describe('storedInputItems: a request input as stored items', () => {
-  test('a string is one user message with input_text', () => {
-    const [item, ...rest] = storedInputItems('Hello');
-    assert.equal(rest.length, 0);
-    assert.match(item!.id, /^msg_[0-9a-f]{48}$/);
-    assert.deepEqual({ ...item }, { id: item!.id, type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Hello' }], status: 'completed' });
-  });
-
-  test('easy messages get a type and content parts (assistant: output_text); ids and statuses are kept when given', () => {
-    const input = [
-      { role: 'system', content: 'Be brief.' },
-      { role: 'assistant', content: 'Earlier answer.' },
-      { type: 'function_call', id: 'fc_given', call_id: 'call_1', name: 'f', arguments: '{}', status: 'incomplete' },
-      { type: 'function_call_output', call_id: 'call_1', output: '42' },
-      { type: 'reasoning', summary: [] },
-      { type: 'item_reference', id: 'msg_ref' },
-    ];
-    const items = storedInputItems(input);
-    assert.deepEqual(items.map((i) => ({ ...i, id: i.id.replace(/_[0-9a-f]{48}$/, '_*') })), [
-      { id: 'msg_*', type: 'message', role: 'system', content: [{ type: 'input_text', text: 'Be brief.' }], status: 'completed' },
-      { id: 'msg_*', type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Earlier answer.', annotations: [] }], status: 'completed' },
-      { type: 'function_call', id: 'fc_given', call_id: 'call_1', name: 'f', arguments: '{}', status: 'incomplete' },
-      { id: 'fco_*', type: 'function_call_output', call_id: 'call_1', output: '42', status: 'completed' },
-      { id: 'rs_*', type: 'reasoning', summary: [] },
-      { type: 'item_reference', id: 'msg_ref' },
-    ]);
-    // The request's own objects are not changed.
-    assert.deepEqual(input[0], { role: 'system', content: 'Be brief.' });
-    assert.notEqual(newItemId('message'), newItemId('message'));
-    assert.match(newItemId('web_search_call'), /^item_[0-9a-f]{48}$/);
   });
 });
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { ResponsesConfig } from './config.js';
@@ -25,7 +24,7 @@ export interface KeepRequest {
   instance: string;
   model: string;
   previousId: string | null;
-  /** This turn's input items, with ids (see {@link storedInputItems}). */
+  /** This turn's input items, with ids (protocol/responses' `inputItems`). */
   input: readonly StoredItem[];
   response: ResponseJson;
 }
@@ -40,7 +39,7 @@ export interface KeepRequest {
  * const responses = StoredResponses.fromConfig(store.responses, config.responses, logger);
  * const previous = await responses.history(body.previous_response_id, responseOwner(principal));
  * ... after the answer:
- * await responses.keep({ id, owner, instance: instance.name, model, previousId, input: storedInputItems(body.input), response });
+ * await responses.keep({ id, owner, instance: instance.name, model, previousId, input: inputItems(body), response });
  */
 export class StoredResponses {
   readonly #store: ResponseStore;
@@ -138,37 +137,4 @@ export function previousResponseError(id: string, failure: Exclude<HistoryResult
   }
   const bound = failure.bound === 'turns' ? `${failure.limit} turns` : `${Math.floor(failure.limit / (1024 * 1024))} MB of stored conversation`;
   return new GatewayError('invalid_request', `Previous response with id '${id}' cannot be continued: its conversation is longer than the gateway continues (${bound}); send the input items yourself instead.`, param);
-}
-
-/** Id prefixes OpenAI gives items by type; any other type gets `item_`. */
-const ID_PREFIX: Readonly<Record<string, string>> = { message: 'msg', function_call: 'fc', function_call_output: 'fco', reasoning: 'rs' };
-
-/** A new item id in OpenAI's form (`msg_` and 48 hex digits). */
-export function newItemId(type: string | undefined): string {
-  return `${(type !== undefined && ID_PREFIX[type]) || 'item'}_${randomBytes(24).toString('hex')}`;
-}
-
-/**
- * A request's `input` as the items to store and list, as OpenAI lists them: a string becomes one
- * user message; an easy message (`{ role, content: 'text' }`) becomes a `message` item with
- * `input_text` (assistant: `output_text`) content; every item gets an `id` when it has none and
- * a `status` of `completed` when it is a message or function call item without one. Items are
- * copied, never changed in place. `input` must already have passed the request check.
- *
- * @example
- * storedInputItems('Hi')  // [{ id: 'msg_…', type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Hi' }], status: 'completed' }]
- */
-export function storedInputItems(input: string | readonly unknown[]): StoredItem[] {
-  const items = typeof input === 'string' ? [{ type: 'message', role: 'user', content: input }] : input;
-  return items.map((raw) => {
-    const item = { ...(raw as Record<string, unknown>) };
-    if (item['type'] === undefined && typeof item['role'] === 'string') item['type'] = 'message';
-    const type = typeof item['type'] === 'string' ? item['type'] : undefined;
-    if (type === 'message' && typeof item['content'] === 'string') {
-      item['content'] = item['role'] === 'assistant' ? [{ type: 'output_text', text: item['content'], annotations: [] }] : [{ type: 'input_text', text: item['content'] }];
-    }
-    if (typeof item['id'] !== 'string' || item['id'] === '') item['id'] = newItemId(type);
-    if (item['status'] === undefined && (type === 'message' || type === 'function_call' || type === 'function_call_output')) item['status'] = 'completed';
-    return item as StoredItem;
-  });
 }

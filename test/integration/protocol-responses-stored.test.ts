@@ -3,8 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { responseOwner } from '../../src/request/response-owner.js';
 import type { ResponseJson, StoredItem } from '../../src/store/response-types.js';
-import { storedInputItems } from '../../src/store/stored-responses.js';
+import { inputItems, type ResponsesRequest } from '../../src/protocol/responses/index.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+
+/** A request's input as the Responses route stores it. */
+const storedInputItems = (input: string | unknown[]): StoredItem[] => inputItems({ model: 'm', input } as ResponsesRequest) as unknown as StoredItem[];
 
 process.env['STORED_RESPONSES_TEST_KEY'] = 'sk-stored-responses-test-0123456789';
 
