@@ -177,6 +177,23 @@ describe('Vercel AI SDK (@ai-sdk/openai, Responses API) against /v1', requiresNo
     assert.equal(rig.bedrock.requests.length, upstream, 'nothing reached the provider');
   });
 
+  test('the per-instance route (base URL /openai/<instance>): an answer and a tool round trip, on OpenAI and through the hub', async () => {
+    const cases = [
+      { instance: 'oai', model: 'gpt-4o', reply: OpenAIEmulator.REPLY.join('') },
+      { instance: 'anth', model: 'claude-haiku-4-5', reply: AnthropicEmulator.REPLY.join('') },
+    ];
+    for (const c of cases) {
+      const perInstance = createOpenAI({ baseURL: `${rig.gw.url}/openai/${c.instance}`, apiKey: rig.key });
+      assert.equal((await generateText({ model: perInstance(c.model), prompt: 'Say hello', maxRetries: 0 })).text, c.reply, c.instance);
+      const out = await generateText({ model: perInstance(c.model), prompt: 'What is the weather in Paris?', tools: { weather }, stopWhen: isStepCount(2), maxRetries: 0 });
+      assert.deepEqual(out.steps[0]?.toolCalls.map((t) => [t.toolName, t.input]), [['weather', { location: 'Paris' }]], c.instance);
+      assert.equal(out.text, c.reply, c.instance);
+    }
+    assert.equal(rig.openai.last.path, '/v1/responses');
+    assert.equal((rig.openai.responsesReceived.at(-1) as { model?: unknown }).model, 'gpt-4o');
+    assert.equal(JSON.parse(rig.anthropic.last.body.toString('utf8')).model, 'claude-haiku-4-5');
+  });
+
   test('a wrong key: APICallError with status 401, the key not echoed, nothing forwarded', async () => {
     const wrong = unknownGatewayKey();
     const upstream = () => rig.openai.requests.length + rig.anthropic.requests.length + rig.bedrock.requests.length;
