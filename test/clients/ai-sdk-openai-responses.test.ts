@@ -177,6 +177,51 @@ describe('Vercel AI SDK (@ai-sdk/openai, Responses API) against /v1', requiresNo
     assert.equal(rig.bedrock.requests.length, upstream, 'nothing reached the provider');
   });
 
+  // Claude often says something before it calls a tool. The SDK sends that text back in the next
+  // step of its tool loop; with the default store as an item_reference, which the gateway does
+  // not resolve yet (see above), so only store: false completes the loop.
+  test('text and a tool call in one answer: the tool loop completes with store: false; the default store sends an item_reference (400)', async () => {
+    const preamble = 'Let me look that up.';
+    const textThenTool = {
+      id: 'msg_01preamble',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-haiku-4-5',
+      content: [
+        { type: 'text', text: preamble },
+        { type: 'tool_use', id: 'toolu_01preamble', name: 'weather', input: { location: 'Paris' } },
+      ],
+      stop_reason: 'tool_use',
+      stop_sequence: null,
+      usage: { input_tokens: 12, output_tokens: 20 },
+    };
+    rig.anthropic.inject({ status: 200, body: textThenTool });
+    const out = await generateText({
+      model: provider()('anth/claude-haiku-4-5'),
+      prompt: 'What is the weather in Paris?',
+      tools: { weather },
+      stopWhen: isStepCount(2),
+      providerOptions: { openai: { store: false } },
+      maxRetries: 0,
+    });
+    assert.equal(out.steps[0]?.text, preamble);
+    assert.deepEqual(out.steps[0]?.toolCalls.map((t) => [t.toolName, t.input]), [['weather', { location: 'Paris' }]]);
+    assert.equal(out.text, AnthropicEmulator.REPLY.join(''));
+    const sent = JSON.parse(rig.anthropic.last.body.toString('utf8')) as { messages: Array<{ role: string; content: Array<{ type: string; text?: string }> }> };
+    assert.deepEqual(sent.messages[1]?.content.map((c) => [c.type, c.text]), [['text', preamble], ['tool_use', undefined]], 'the preamble and the call went back as one assistant turn');
+
+    rig.anthropic.inject({ status: 200, body: textThenTool });
+    const upstream = rig.anthropic.requests.length;
+    await assert.rejects(generateText({ model: provider()('anth/claude-haiku-4-5'), prompt: 'What is the weather in Paris?', tools: { weather }, stopWhen: isStepCount(2), maxRetries: 0 }), (err: unknown) => {
+      assert.ok(APICallError.isInstance(err), String(err));
+      assert.equal(err.statusCode, 400);
+      const input = (err.requestBodyValues as { input: Array<{ type?: string }> }).input;
+      assert.deepEqual(input.map((i) => i.type), [undefined, 'item_reference', 'function_call', 'function_call_output']);
+      return true;
+    });
+    assert.equal(rig.anthropic.requests.length, upstream + 1, 'only the first step reached the provider');
+  });
+
   test('the per-instance route (base URL /openai/<instance>): an answer and a tool round trip, on OpenAI and through the hub', async () => {
     const cases = [
       { instance: 'oai', model: 'gpt-4o', reply: OpenAIEmulator.REPLY.join('') },
