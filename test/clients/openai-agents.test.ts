@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Agent, OpenAIProvider, run, Runner, setDefaultOpenAIClient, setTracingDisabled, tool } from '@openai/agents';
+import { Agent, OpenAIProvider, run, Runner, setDefaultOpenAIClient, setDefaultOpenAIKey, setTracingDisabled, tool } from '@openai/agents';
 import OpenAI from 'openai';
 import { z } from 'zod';
 import { AnthropicEmulator } from '../emulators/anthropic.js';
@@ -221,6 +221,18 @@ describe('@openai/agents, default model (Responses API) against /v1', requiresNo
     const sent = rig.openai.responsesReceived.findLast((b) => (b as unknown as SentResponsesBody).input.length > 1) as unknown as SentResponsesBody;
     assert.deepEqual(sent.input.map((i) => i.role), ['user', 'assistant', 'user'], 'the gateway spelled out the earlier turn');
     assert.equal(sent.previous_response_id, undefined);
+  });
+
+  test('the other documented setup: setDefaultOpenAIKey and a provider with the base URL (default Responses model)', async () => {
+    setDefaultOpenAIKey(rig.key);
+    const runner = new Runner({ modelProvider: new OpenAIProvider({ baseURL: `${rig.gw.url}/v1` }) });
+    for (const backend of backends()) {
+      const before = backend.requests();
+      const result = await runner.run(new Agent({ name: 'greeter', instructions: 'Greet the user.', model: backend.model }), 'Say hello');
+      assert.equal(result.finalOutput, backend.reply, backend.name);
+      assert.equal(backend.requests(), before + 1, backend.name);
+    }
+    assert.equal(rig.openai.last.path, '/v1/responses');
   });
 
   test('a wrong key: the OpenAI AuthenticationError (401), the key not echoed, nothing forwarded', async () => {
