@@ -130,6 +130,8 @@ describe('@openai/agents, default model (Responses API) against /v1', requiresNo
     rig = await startClientRig();
     setTracingDisabled(true);
     // The documented global setup for an OpenAI-compatible endpoint: one client for every agent.
+    // The project's `openai` is 6.x and the SDK's own is 7.x: the same runtime surface, other
+    // type declarations, hence the cast (a user installing openai 7 beside it needs none).
     setDefaultOpenAIClient(new OpenAI({ apiKey: rig.key, baseURL: `${rig.gw.url}/v1` }) as unknown as Parameters<typeof setDefaultOpenAIClient>[0]);
   });
   after(async () => {
