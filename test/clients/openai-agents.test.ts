@@ -213,6 +213,35 @@ describe('@openai/agents, default model (Responses API) against /v1', requiresNo
     assert.match(JSON.stringify(anthropicSent.messages[2]?.content[0]?.content), /celsius/);
   });
 
+  // The AI SDK sends such a preamble back as an item_reference (ai-sdk-openai-responses.test.ts);
+  // the Agents SDK sends the message item itself, so its loop completes with the store left on.
+  test('text and a tool call in one answer (through the hub): the whole assistant turn goes back, the loop completes', async () => {
+    const preamble = 'Let me look that up.';
+    rig.anthropic.inject({
+      status: 200,
+      body: {
+        id: 'msg_01preamble',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-haiku-4-5',
+        content: [
+          { type: 'text', text: preamble },
+          { type: 'tool_use', id: 'toolu_01preamble', name: 'get_weather', input: { location: 'Paris' } },
+        ],
+        stop_reason: 'tool_use',
+        stop_sequence: null,
+        usage: { input_tokens: 12, output_tokens: 20 },
+      },
+    });
+    const agent = new Agent({ name: 'weather', instructions: 'Answer with the weather tool.', model: 'anth/claude-haiku-4-5', tools: [getWeather] });
+    const result = await run(agent, 'What is the weather in Paris?');
+    assert.equal(result.finalOutput, AnthropicEmulator.REPLY.join(''));
+    assert.equal(result.newItems.filter((i) => i.type === 'tool_call_output_item').length, 1);
+    const sent = JSON.parse(rig.anthropic.last.body.toString('utf8')) as { messages: Array<{ role: string; content: Array<{ type: string; text?: string }> }> };
+    assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.deepEqual(sent.messages[1]?.content.map((c) => [c.type, c.text]), [['text', preamble], ['tool_use', undefined]]);
+  });
+
   test('previousResponseId: a second run continues the first from the gateway store', async () => {
     for (const backend of backends()) {
       const agent = new Agent({ name: 'greeter', instructions: 'Greet the user.', model: backend.model });
