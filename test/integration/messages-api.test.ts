@@ -117,6 +117,24 @@ describe('the Anthropic Messages API over Anthropic, Bedrock and Vertex (direct 
     assert.equal(sent['model'], undefined);
   });
 
+  test('extended thinking and prompt caching reach Claude on Bedrock and Vertex as written: thinking blocks and cache usage come back', async () => {
+    const system: Anthropic.TextBlockParam[] = [{ type: 'text', text: 'You are a careful assistant. '.repeat(20), cache_control: { type: 'ephemeral' } }];
+    for (const [instance, model] of [['aws', HAIKU], ['gcp', VERTEX_CLAUDE]] as const) {
+      const ask = () => client(instance).messages.create({ model, max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, system, messages: [{ role: 'user', content: 'hi' }] });
+      const first = await ask();
+      assert.equal(first.content[0]?.type, 'thinking', `${instance}: a thinking block first`);
+      assert.ok(first.content[0]?.type === 'thinking' && first.content[0].signature !== '', `${instance}: signed`);
+      assert.ok((first.usage.cache_creation_input_tokens ?? 0) > 0, `${instance}: the cached prefix was written`);
+      const second = await ask();
+      assert.ok((second.usage.cache_read_input_tokens ?? 0) > 0, `${instance}: and read the second time`);
+      const stream = client(instance).messages.stream({ model, max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'hi' }] });
+      const thinking: string[] = [];
+      stream.on('thinking', (t) => thinking.push(t));
+      await stream.finalMessage();
+      assert.ok(thinking.length > 0, `${instance}: thinking_delta events streamed`);
+    }
+  });
+
   test('count_tokens: answered by each backend with a count endpoint', async () => {
     const params = { messages: [{ role: 'user' as const, content: 'how many tokens is this?' }] };
     const fromAnthropic = await client('claude').messages.countTokens({ model: 'claude-sonnet-4-5', ...params });
