@@ -1,4 +1,5 @@
 import { Emulator, requestId, type Exchange } from './base.js';
+import { claudeCodeTurn } from './claude-script.js';
 
 /**
  * Anthropic Messages API emulator. Checks credentials as api.anthropic.com does: `x-api-key`
@@ -59,6 +60,9 @@ export class AnthropicEmulator extends Emulator {
 
     const shape = messagesShapeError(body, body['model'] as string, betasOf(ex.req.headers['anthropic-beta']));
     if (shape) return this.json(ex, 400, error('invalid_request_error', shape));
+
+    const scripted = claudeCodeTurn(body, body['model'] as string);
+    if (scripted) return body['stream'] === true ? this.sse(ex, scripted.events.map((e) => event(e['type'] as string, e))) : this.json(ex, 200, scripted.message);
 
     const id = requestId('msg_');
     const model = body['model'];

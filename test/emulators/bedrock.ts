@@ -4,6 +4,7 @@ import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 import { countTokens } from './bedrock-count-tokens.js';
+import { claudeCodeTurn, type ScriptedTurn } from './claude-script.js';
 import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
 
 export interface BedrockOptions {
@@ -264,6 +265,8 @@ export class BedrockEmulator extends Emulator {
     if (invalid) return this.json(ex, 400, new BedrockError(400, 'ValidationException', invalid));
     const inputTokens = tokenEstimate(body['messages']) + tokenEstimate(body['system'] ?? '');
     const anthropicModel = model.modelId.replace(/^anthropic\./, '').replace(/-v\d+(:\d+)?$/, '');
+    const scripted = claudeCodeTurn(body, anthropicModel);
+    if (scripted) return this.#invokeScripted(ex, op === 'invoke-with-response-stream', scripted, started);
     return op === 'invoke' ? this.#invokeAnthropic(ex, anthropicModel, inputTokens, started) : this.#invokeAnthropicStream(ex, anthropicModel, inputTokens, started);
   }
 
@@ -370,6 +373,17 @@ export class BedrockEmulator extends Emulator {
         'amazon-bedrock-invocationMetrics': { inputTokenCount: inputTokens, outputTokenCount: outputTokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started) },
       }),
     ], { 'x-amzn-bedrock-content-type': 'application/json' });
+  }
+
+  /** A turn of the Claude Code script (claude-script.ts), as InvokeModel or its stream answers it. */
+  async #invokeScripted(ex: Exchange, stream: boolean, turn: ScriptedTurn, started: number): Promise<void> {
+    const { input_tokens: inputTokens, output_tokens: outputTokens } = turn.message.usage;
+    if (!stream) return this.json(ex, 200, turn.message, invocationHeaders(inputTokens, outputTokens, started));
+    return this.#eventStream(ex, (firstByteAt) => turn.events.map((e) => {
+      const metrics = { inputTokenCount: inputTokens, outputTokenCount: outputTokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started) };
+      const payload = e['type'] === 'message_stop' ? { ...e, 'amazon-bedrock-invocationMetrics': metrics } : e;
+      return this.#event('chunk', { bytes: Buffer.from(JSON.stringify(payload)).toString('base64'), p: padding() });
+    }), { 'x-amzn-bedrock-content-type': 'application/json' });
   }
 
   async #titanEmbedding(ex: Exchange, body: Record<string, unknown>, started: number): Promise<void> {
