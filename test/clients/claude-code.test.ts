@@ -11,6 +11,7 @@ import { AnthropicEmulator } from '../emulators/anthropic.js';
 import { AwsAccounts, type IamUser } from '../emulators/aws-accounts.js';
 import { BedrockEmulator } from '../emulators/bedrock.js';
 import { FIRST_LINE_PREFIX, readTask } from '../emulators/claude-script.js';
+import { VertexEmulator } from '../emulators/vertex.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 /**
@@ -28,6 +29,11 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 const PROVIDER_KEY = 'sk-ant-provider-claude-code-0123456789';
 /** A model the Bedrock emulator serves through a US inference profile. */
 const BEDROCK_MODEL = 'us.anthropic.claude-3-5-sonnet-20241022-v2:0';
+/** A Claude model on Vertex (Claude Code names Vertex models `<id>@<date>`). */
+const VERTEX_MODEL = 'claude-sonnet-4-5@20250929';
+const VERTEX_TOKEN = 'ya29.a0-claude-code-vertex-token';
+const VERTEX_PROJECT = 'proj-claude-code';
+const VERTEX_LOCATION = 'us-east5';
 /** Each run is a few Messages calls on loopback (about a second); the bound is for a hung child. */
 const RUN_TIMEOUT_MS = 60_000;
 
@@ -288,6 +294,67 @@ describe('Claude Code (claude -p) through the gateway', () => {
       const run = await runClaude(ws, readTask(ws.note), { ...bedrockEnv(wrong), ...NO_RETRIES }, ['--model', BEDROCK_MODEL]);
       assertAuthFailure(run, wrong);
       assert.equal(runtime.requests.length + control.requests.length, 0, 'refused at the gateway');
+    });
+  });
+
+  describe('on a Vertex instance (transparent)', () => {
+    let emu: VertexEmulator;
+    let gw: TestGateway;
+    let key: string;
+    let ws: Workspace;
+
+    /**
+     * Claude Code's Vertex settings for a gateway: the transparent prefix plus `/v1` as the Vertex
+     * base URL, Google auth skipped (the gateway adds its token), the gateway key as
+     * ANTHROPIC_AUTH_TOKEN (sent as Authorization: Bearer).
+     */
+    const vertexEnv = (apiKey: string): Record<string, string> => ({
+      CLAUDE_CODE_USE_VERTEX: '1',
+      CLAUDE_CODE_SKIP_VERTEX_AUTH: '1',
+      ANTHROPIC_VERTEX_BASE_URL: `${gw.url}/transparent/vtx/v1`,
+      ANTHROPIC_VERTEX_PROJECT_ID: VERTEX_PROJECT,
+      CLOUD_ML_REGION: VERTEX_LOCATION,
+      ANTHROPIC_AUTH_TOKEN: apiKey,
+    });
+
+    before(async () => {
+      emu = await new VertexEmulator([VERTEX_TOKEN], { project: VERTEX_PROJECT, location: VERTEX_LOCATION }).start();
+      process.env['CLAUDE_CODE_TEST_VERTEX_TOKEN'] = VERTEX_TOKEN;
+      gw = await startGateway({
+        instances: {
+          vtx: { type: 'vertex', project: VERTEX_PROJECT, location: VERTEX_LOCATION, endpoint: emu.url, authentication: { type: 'access_token', token: '${env:CLAUDE_CODE_TEST_VERTEX_TOKEN}' } },
+        },
+      });
+      key = await gw.key({ name: 'claude-code-vertex' });
+      ws = workspace();
+    });
+    after(async () => {
+      await gw?.close();
+      await emu?.close();
+      if (ws) rmSync(ws.root, { recursive: true, force: true });
+    });
+
+    test('a Read tool call and its result go through streamRawPredict with the gateway\'s Google token', async () => {
+      emu.reset();
+      const run = await runClaude(ws, readTask(ws.note), vertexEnv(key), ['--model', VERTEX_MODEL]);
+      assertToolRoundTrip(run, ws);
+
+      const path = `/v1/projects/${VERTEX_PROJECT}/locations/${VERTEX_LOCATION}/publishers/anthropic/models/${VERTEX_MODEL}:streamRawPredict`;
+      const streams = emu.requests.filter((r) => r.path === path);
+      assert.ok(streams.length >= 2, `the tool_use turn and the answer turn: ${emu.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`);
+      assert.ok(bodies(streams).some((b) => carriesToolResult(b, ws.line)), 'the tool_result reached Vertex');
+      for (const r of emu.requests) {
+        assert.equal(r.headers.authorization, `Bearer ${VERTEX_TOKEN}`, `${r.method} ${r.path}: the gateway's token`);
+        assert.ok(!JSON.stringify(r.headers).includes(key), 'the gateway key never reaches Google');
+      }
+    });
+
+    test('a wrong key: Claude Code reports the authentication error, the key is not echoed, nothing reaches Vertex', async () => {
+      emu.reset();
+      const wrong = generateKey().key;
+      const run = await runClaude(ws, readTask(ws.note), { ...vertexEnv(wrong), ...NO_RETRIES }, ['--model', VERTEX_MODEL]);
+      assertAuthFailure(run, wrong);
+      assert.equal(emu.requests.length, 0, 'refused at the gateway');
     });
   });
 });

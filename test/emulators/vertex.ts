@@ -1,4 +1,5 @@
 import { betasOf, messagesShapeError } from './anthropic.js';
+import { claudeCodeTurn } from './claude-script.js';
 import { GOOGLE_TOKENS } from './google-oauth.js';
 import { Emulator, type Exchange } from './base.js';
 
@@ -140,6 +141,8 @@ export class VertexEmulator extends Emulator {
     const shape = messagesShapeError(body, model, new Set([...betasOf(ex.req.headers['anthropic-beta']), ...bodyBetas]));
     if (shape) return refuse(shape);
     if (streaming !== (body['stream'] === true)) return refuse(streaming ? 'streamRawPredict needs stream: true' : 'rawPredict cannot stream');
+    const scripted = claudeCodeTurn(body, model);
+    if (scripted) return streaming ? this.sse(ex, scripted.events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`)) : this.json(ex, 200, scripted.message);
     const input = wordCount(body['messages']);
     const output = VertexEmulator.REPLY.length;
     const id = `msg_vrtx_${Date.now().toString(36)}`;
