@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { generateKey } from '../../src/clientauth/api-key/format.js';
 import { AnthropicEmulator } from '../emulators/anthropic.js';
 import { AwsAccounts, type IamUser } from '../emulators/aws-accounts.js';
@@ -23,7 +25,10 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
  *
  * Claude Code runs offline: a temp HOME and CLAUDE_CONFIG_DIR (never the user's ~/.claude), an
  * environment holding nothing but PATH and the settings below, telemetry, error reporting,
- * auto-update and other non-essential traffic off.
+ * auto-update and other non-essential traffic off. HTTPS_PROXY and HTTP_PROXY point at a
+ * loopback {@link ProxyTrap} (loopback itself exempt through NO_PROXY), so any attempt to reach
+ * an outside host is recorded and fails the test; without the non-essential-traffic settings
+ * Claude Code does try (CONNECT api.anthropic.com:443).
  */
 
 const PROVIDER_KEY = 'sk-ant-provider-claude-code-0123456789';
@@ -45,6 +50,45 @@ const RUN_TIMEOUT_MS = 60_000;
 function anthropicBaseUrl(gw: TestGateway, instance: string): string {
   return `${gw.url}/transparent/${instance}`;
 }
+
+/**
+ * An HTTP proxy that forwards nothing: it records every request (CONNECT host:port for HTTPS,
+ * the absolute URL for HTTP) and refuses it with a 403.
+ */
+class ProxyTrap {
+  readonly attempts: string[] = [];
+  readonly #server: Server;
+  #url = '';
+
+  constructor() {
+    this.#server = createServer((req, res) => {
+      this.attempts.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      res.writeHead(403).end();
+    });
+    this.#server.on('connect', (req, socket) => {
+      this.attempts.push(`CONNECT ${req.url ?? ''}`);
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+    });
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', r));
+    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+}
+
+const trap = new ProxyTrap();
 
 /** The native binary the package's `claude` bin names (placed by its postinstall). */
 function claudeBinary(): string {
@@ -98,6 +142,7 @@ function workspace(): Workspace {
  * HOME, CLAUDE_CONFIG_DIR and the offline settings); killed after {@link RUN_TIMEOUT_MS}.
  */
 function runClaude(ws: Workspace, prompt: string, env: Record<string, string>, extraArgs: string[] = []): Promise<ClaudeRun> {
+  assert.ok(trap.url, 'the proxy trap is listening');
   const args = ['-p', prompt, '--output-format', 'json', '--max-turns', '3', '--allowedTools', 'Read', ...extraArgs];
   const childEnv = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
@@ -107,6 +152,9 @@ function runClaude(ws: Workspace, prompt: string, env: Record<string, string>, e
     DISABLE_TELEMETRY: '1',
     DISABLE_ERROR_REPORTING: '1',
     DISABLE_AUTOUPDATER: '1',
+    HTTPS_PROXY: trap.url,
+    HTTP_PROXY: trap.url,
+    NO_PROXY: '127.0.0.1,localhost',
     ...env,
   };
   return new Promise((resolve, reject) => {
@@ -176,6 +224,11 @@ function assertAuthFailure(run: ClaudeRun, wrongKey: string): void {
 }
 
 describe('Claude Code (claude -p) through the gateway', () => {
+  before(() => trap.start());
+  after(() => trap.close());
+  // Checked after every run, failures included.
+  afterEach(() => assert.deepEqual(trap.attempts.splice(0), [], 'Claude Code tried to reach a host beyond loopback'));
+
   describe('on an Anthropic instance', () => {
     let emu: AnthropicEmulator;
     let gw: TestGateway;
