@@ -290,10 +290,13 @@ describe('Claude Code (claude -p) through the gateway', () => {
     let key: string;
     let ws: Workspace;
 
-    /** Claude Code's Bedrock settings: the gateway root as the Bedrock endpoint, the gateway key as a Bedrock API key. */
-    const bedrockEnv = (apiKey: string): Record<string, string> => ({
+    /**
+     * Claude Code's Bedrock settings: the gateway as the Bedrock endpoint (its root, for the default
+     * Bedrock instance, or `/transparent/<instance>`), the gateway key as a Bedrock API key.
+     */
+    const bedrockEnv = (apiKey: string, base = gw.url): Record<string, string> => ({
       CLAUDE_CODE_USE_BEDROCK: '1',
-      ANTHROPIC_BEDROCK_BASE_URL: gw.url,
+      ANTHROPIC_BEDROCK_BASE_URL: base,
       AWS_REGION: 'us-east-1',
       AWS_BEARER_TOKEN_BEDROCK: apiKey,
     });
@@ -324,21 +327,24 @@ describe('Claude Code (claude -p) through the gateway', () => {
       if (ws) rmSync(ws.root, { recursive: true, force: true });
     });
 
-    test('a Read tool call and its result go through InvokeModelWithResponseStream, signed by the gateway', async () => {
-      runtime.reset();
-      control.reset();
-      const run = await runClaude(ws, readTask(ws.note), bedrockEnv(key), ['--model', BEDROCK_MODEL]);
-      assertToolRoundTrip(run, ws);
+    for (const where of ['root', 'transparent'] as const) {
+      test(`a Read tool call and its result go through InvokeModelWithResponseStream, signed by the gateway (${where})`, async () => {
+        runtime.reset();
+        control.reset();
+        const base = where === 'root' ? gw.url : `${gw.url}/transparent/bedrock_us1`;
+        const run = await runClaude(ws, readTask(ws.note), bedrockEnv(key, base), ['--model', BEDROCK_MODEL]);
+        assertToolRoundTrip(run, ws);
 
-      const streams = runtime.requests.filter((r) => r.path === `/model/${encodeURIComponent(BEDROCK_MODEL)}/invoke-with-response-stream` || r.path === `/model/${BEDROCK_MODEL}/invoke-with-response-stream`);
-      assert.ok(streams.length >= 2, `the tool_use turn and the answer turn: ${runtime.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`);
-      assert.ok(bodies(streams).some((b) => carriesToolResult(b, ws.line)), 'the tool_result reached Bedrock');
-      for (const r of [...runtime.requests, ...control.requests]) {
-        assert.equal(r.caller?.scheme === 'sigv4' ? r.caller.arn : r.caller?.scheme, user.arn, `${r.method} ${r.path}: signed with the gateway's AWS keys`);
-        assert.ok(!JSON.stringify(r.headers).includes(key), 'the gateway key never reaches AWS');
-      }
-      assert.equal(runtime.signatureFailures + control.signatureFailures, 0);
-    });
+        const streams = runtime.requests.filter((r) => r.path === `/model/${encodeURIComponent(BEDROCK_MODEL)}/invoke-with-response-stream` || r.path === `/model/${BEDROCK_MODEL}/invoke-with-response-stream`);
+        assert.ok(streams.length >= 2, `the tool_use turn and the answer turn: ${runtime.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`);
+        assert.ok(bodies(streams).some((b) => carriesToolResult(b, ws.line)), 'the tool_result reached Bedrock');
+        for (const r of [...runtime.requests, ...control.requests]) {
+          assert.equal(r.caller?.scheme === 'sigv4' ? r.caller.arn : r.caller?.scheme, user.arn, `${r.method} ${r.path}: signed with the gateway's AWS keys`);
+          assert.ok(!JSON.stringify(r.headers).includes(key), 'the gateway key never reaches AWS');
+        }
+        assert.equal(runtime.signatureFailures + control.signatureFailures, 0);
+      });
+    }
 
     test('a wrong key: Claude Code reports the authentication error, the key is not echoed, nothing reaches Bedrock', async () => {
       runtime.reset();
