@@ -219,6 +219,10 @@ function assertAuthFailure(run: ClaudeRun, wrongKey: string): void {
   assert.ok(run.result, describeRun(run));
   assert.equal(run.result.is_error, true, describeRun(run));
   assert.equal(run.result.api_error_status, 401, describeRun(run));
+  // Claude Code words a 401 as "Failed to authenticate. API Error: 401 <the answer's message>",
+  // or as "Not logged in · Please run /login" when that message mentions x-api-key (the
+  // gateway's today: "…X-API-Key, api-key or x-goog-api-key…").
+  assert.match(run.result.result, /^(Failed to authenticate\. API Error: 401 |Not logged in)/, describeRun(run));
   assert.ok(!run.stdout.includes(wrongKey) && !run.stderr.includes(wrongKey), 'the key is not echoed');
   assert.ok(!run.stdout.includes(wrongKey.slice(-16)), 'not even its tail');
 }
