@@ -4,8 +4,8 @@ import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
 import { countTokens } from './bedrock-count-tokens.js';
-import { claudeCodeTurn, type ScriptedTurn } from './claude-script.js';
 import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
+import { claudeCodeTurn, type ScriptedTurn } from './claude-script.js';
 
 export interface BedrockOptions {
   accounts: AwsAccounts;
