@@ -205,6 +205,21 @@ function carriesToolResult(body: { messages?: Array<{ role: string; content: unk
     && (m.content as Array<{ type?: string }>).some((c) => c.type === 'tool_result' && JSON.stringify(c).includes(line)));
 }
 
+/** Tokens the scripted model reports per turn (claude-script.ts): what the gateway must account. */
+const TURN_USAGE = { input: 30, output: 12 };
+
+/** The key's row in the gateway's usage report (admin API), after the finished requests are written. */
+async function usageOf(gw: TestGateway, keyId: string): Promise<{ requests: number; input_tokens: number; output_tokens: number }> {
+  await gw.settle();
+  const admin = await gw.key({ name: 'usage-reader', role: 'admin' });
+  const res = await fetch(`${gw.url}/admin/v1/usage?by=key&since=1h`, { headers: { authorization: `Bearer ${admin}` } });
+  assert.equal(res.status, 200);
+  const rows = ((await res.json()) as { data: Array<Record<string, unknown>> }).data;
+  const row = rows.find((r) => r['group'] === keyId);
+  assert.ok(row, `a usage row for the key: ${JSON.stringify(rows)}`);
+  return row as { requests: number; input_tokens: number; output_tokens: number };
+}
+
 /**
  * Claude Code retries a 401 with backoff (10 times by default, minutes in all) unless the answer
  * says `x-should-retry: false`; the wrong-key runs set its documented retry count to 0 so they
@@ -236,7 +251,6 @@ describe('Claude Code (claude -p) through the gateway', () => {
   describe('on an Anthropic instance', () => {
     let emu: AnthropicEmulator;
     let gw: TestGateway;
-    let key: string;
     let ws: Workspace;
 
     before(async () => {
@@ -247,7 +261,6 @@ describe('Claude Code (claude -p) through the gateway', () => {
           claude: { type: 'anthropic', endpoint: emu.url, authentication: { type: 'api_key', api_key: '${env:CLAUDE_CODE_TEST_ANTHROPIC_KEY}' } },
         },
       });
-      key = await gw.key({ name: 'claude-code' });
       ws = workspace();
     });
     after(async () => {
@@ -259,6 +272,7 @@ describe('Claude Code (claude -p) through the gateway', () => {
     for (const [how, variable] of [['Authorization: Bearer (ANTHROPIC_AUTH_TOKEN)', 'ANTHROPIC_AUTH_TOKEN'], ['x-api-key (ANTHROPIC_API_KEY)', 'ANTHROPIC_API_KEY']] as const) {
       test(`a Read tool call and its result go through the gateway; key in ${how}`, async () => {
         emu.reset();
+        const { key, id } = await gw.issued({ name: `claude-code-${variable}` });
         const run = await runClaude(ws, readTask(ws.note), { ANTHROPIC_BASE_URL: anthropicBaseUrl(gw, 'claude'), [variable]: key });
         assertToolRoundTrip(run, ws);
 
@@ -273,6 +287,11 @@ describe('Claude Code (claude -p) through the gateway', () => {
         // Claude Code's betas and version pass through unchanged (transparent mode).
         assert.match(String(messages[0]!.headers['anthropic-beta']), /claude-code-\d{8}/);
         assert.equal(messages[0]!.headers['anthropic-version'], '2023-06-01');
+        // Both turns are accounted to the key, with the tokens the streams reported.
+        const usage = await usageOf(gw, id);
+        assert.equal(usage.requests, messages.length);
+        assert.equal(usage.input_tokens, TURN_USAGE.input * messages.length);
+        assert.equal(usage.output_tokens, TURN_USAGE.output * messages.length);
       });
     }
 
@@ -291,7 +310,6 @@ describe('Claude Code (claude -p) through the gateway', () => {
     let runtime: BedrockEmulator;
     let control: BedrockEmulator;
     let gw: TestGateway;
-    let key: string;
     let ws: Workspace;
 
     /**
@@ -322,7 +340,6 @@ describe('Claude Code (claude -p) through the gateway', () => {
           },
         },
       });
-      key = await gw.key({ name: 'claude-code-bedrock' });
       ws = workspace();
     });
     after(async () => {
@@ -336,6 +353,7 @@ describe('Claude Code (claude -p) through the gateway', () => {
         runtime.reset();
         control.reset();
         const base = where === 'root' ? gw.url : `${gw.url}/transparent/bedrock_us1`;
+        const { key, id } = await gw.issued({ name: `claude-code-bedrock-${where}` });
         const run = await runClaude(ws, readTask(ws.note), bedrockEnv(key, base), ['--model', BEDROCK_MODEL]);
         assertToolRoundTrip(run, ws);
 
@@ -347,6 +365,12 @@ describe('Claude Code (claude -p) through the gateway', () => {
           assert.ok(!JSON.stringify(r.headers).includes(key), 'the gateway key never reaches AWS');
         }
         assert.equal(runtime.signatureFailures + control.signatureFailures, 0);
+        // Every call is accounted to the key; the two streamed turns' tokens at least (Claude Code's
+        // 1-token availability probes add theirs).
+        const usage = await usageOf(gw, id);
+        assert.equal(usage.requests, runtime.requests.length + control.requests.length);
+        assert.ok(usage.input_tokens >= TURN_USAGE.input * streams.length, JSON.stringify(usage));
+        assert.ok(usage.output_tokens >= TURN_USAGE.output * streams.length, JSON.stringify(usage));
       });
     }
 
@@ -363,7 +387,6 @@ describe('Claude Code (claude -p) through the gateway', () => {
   describe('on a Vertex instance (transparent)', () => {
     let emu: VertexEmulator;
     let gw: TestGateway;
-    let key: string;
     let ws: Workspace;
 
     /**
@@ -388,7 +411,6 @@ describe('Claude Code (claude -p) through the gateway', () => {
           vtx: { type: 'vertex', project: VERTEX_PROJECT, location: VERTEX_LOCATION, endpoint: emu.url, authentication: { type: 'access_token', token: '${env:CLAUDE_CODE_TEST_VERTEX_TOKEN}' } },
         },
       });
-      key = await gw.key({ name: 'claude-code-vertex' });
       ws = workspace();
     });
     after(async () => {
@@ -399,6 +421,7 @@ describe('Claude Code (claude -p) through the gateway', () => {
 
     test('a Read tool call and its result go through streamRawPredict with the gateway\'s Google token', async () => {
       emu.reset();
+      const { key, id } = await gw.issued({ name: 'claude-code-vertex-run' });
       const run = await runClaude(ws, readTask(ws.note), vertexEnv(key), ['--model', VERTEX_MODEL]);
       assertToolRoundTrip(run, ws);
 
@@ -410,6 +433,10 @@ describe('Claude Code (claude -p) through the gateway', () => {
         assert.equal(r.headers.authorization, `Bearer ${VERTEX_TOKEN}`, `${r.method} ${r.path}: the gateway's token`);
         assert.ok(!JSON.stringify(r.headers).includes(key), 'the gateway key never reaches Google');
       }
+      const usage = await usageOf(gw, id);
+      assert.equal(usage.requests, streams.length);
+      assert.equal(usage.input_tokens, TURN_USAGE.input * streams.length);
+      assert.equal(usage.output_tokens, TURN_USAGE.output * streams.length);
     });
 
     test('a wrong key: Claude Code reports the authentication error, the key is not echoed, nothing reaches Vertex', async () => {
