@@ -1,5 +1,6 @@
 import { Emulator, requestId, type Exchange } from './base.js';
 import { cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinkingError } from './anthropic-features.js';
+import { claudeCodeTurn } from './claude-script.js';
 
 /**
  * Anthropic Messages API emulator. Checks credentials as api.anthropic.com does: `x-api-key`
@@ -98,6 +99,8 @@ export class AnthropicEmulator extends Emulator {
 
     const invalid = thinkingError(body) ?? cacheControlError(body);
     if (invalid) return this.json(ex, 400, error('invalid_request_error', invalid));
+    const scripted = claudeCodeTurn(body, body['model'] as string);
+    if (scripted) return body['stream'] === true ? this.sse(ex, scripted.events.map((e) => event(e['type'] as string, e))) : this.json(ex, 200, scripted.message);
 
     const tool = toolToCall(body);
     const { json, events } = claudeAnswer({

@@ -9,6 +9,7 @@ import { openAICompatibleAnswer, openAICompatibleRoute } from './bedrock-openai.
 import { toolToCall as anthropicToolToCall } from './anthropic.js';
 import { type CacheUsage, cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinkingError } from './anthropic-features.js';
 import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
+import { claudeCodeTurn, type ScriptedTurn } from './claude-script.js';
 
 export interface BedrockOptions {
   accounts: AwsAccounts;
@@ -298,6 +299,8 @@ export class BedrockEmulator extends Emulator {
     const feature = thinkingError(body) ?? cacheControlError(body);
     if (feature) return this.json(ex, 400, new BedrockError(400, 'ValidationException', feature));
     const anthropicModel = model.modelId.replace(/^anthropic\./, '').replace(/-v\d+(:\d+)?$/, '');
+    const scripted = claudeCodeTurn(body, anthropicModel);
+    if (scripted) return this.#invokeScripted(ex, op === 'invoke-with-response-stream', scripted, started);
     const answer = claudeAnswer({
       id: `msg_bdrk_${randomBytes(12).toString('base64url')}`,
       model: anthropicModel,
@@ -412,6 +415,17 @@ export class BedrockEmulator extends Emulator {
           ...(usage.cache_creation_input_tokens > 0 ? { cacheWriteInputTokenCount: usage.cache_creation_input_tokens } : {}),
         },
       });
+    }), { 'x-amzn-bedrock-content-type': 'application/json' });
+  }
+
+  /** A turn of the Claude Code script (claude-script.ts), as InvokeModel or its stream answers it. */
+  async #invokeScripted(ex: Exchange, stream: boolean, turn: ScriptedTurn, started: number): Promise<void> {
+    const { input_tokens: inputTokens, output_tokens: outputTokens } = turn.message.usage;
+    if (!stream) return this.json(ex, 200, turn.message, invocationHeaders(inputTokens, outputTokens, started));
+    return this.#eventStream(ex, (firstByteAt) => turn.events.map((e) => {
+      const metrics = { inputTokenCount: inputTokens, outputTokenCount: outputTokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started) };
+      const payload = e['type'] === 'message_stop' ? { ...e, 'amazon-bedrock-invocationMetrics': metrics } : e;
+      return this.#event('chunk', { bytes: Buffer.from(JSON.stringify(payload)).toString('base64'), p: padding() });
     }), { 'x-amzn-bedrock-content-type': 'application/json' });
   }
 

@@ -1,5 +1,6 @@
 import { betasOf, messagesShapeError, toolToCall as anthropicToolToCall } from './anthropic.js';
 import { cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinkingError } from './anthropic-features.js';
+import { claudeCodeTurn } from './claude-script.js';
 import { GOOGLE_TOKENS } from './google-oauth.js';
 import { Emulator, type Exchange } from './base.js';
 
@@ -147,6 +148,8 @@ export class VertexEmulator extends Emulator {
     if (streaming !== (body['stream'] === true)) return refuse(streaming ? 'streamRawPredict needs stream: true' : 'rawPredict cannot stream');
     const invalid = thinkingError(body) ?? cacheControlError(body);
     if (invalid) return refuse(invalid);
+    const scripted = claudeCodeTurn(body, model);
+    if (scripted) return streaming ? this.sse(ex, scripted.events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`)) : this.json(ex, 200, scripted.message);
     const { json, events } = claudeAnswer({
       id: `msg_vrtx_${Date.now().toString(36)}`,
       model,
