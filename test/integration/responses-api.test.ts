@@ -151,8 +151,9 @@ describe('the Responses API over Anthropic and Gemini (chat hub), with the gatew
     assert.equal((items.data[1] as OpenAI.Responses.ResponseOutputMessage).role, 'assistant');
     // The resolved item was stored with this turn: a later reference resolves through it even once the first response is deleted.
     await client.responses.delete(first.id);
-    const third = await client.responses.create({ model: 'sonnet', input: [{ role: 'user', content: 'hi' }, { type: 'item_reference', id: answer.id }, { role: 'user', content: 'once more' }] });
+    const third = await client.responses.create({ model: 'sonnet', input: [{ role: 'user', content: 'hi' }, { id: answer.id }, { role: 'user', content: 'once more' }] });
     assert.equal(third.status, 'completed');
+    assert.equal(JSON.parse(anthropic.last.body.toString('utf8')).messages[1].role, 'assistant', 'the {id} shorthand resolved too');
 
     anthropic.reset();
     const other = new OpenAI({ apiKey: await gw.key({ name: 'not-the-owner' }), baseURL: `${gw.url}/v1`, maxRetries: 0 });
@@ -165,6 +166,13 @@ describe('the Responses API over Anthropic and Gemini (chat hub), with the gatew
         return true;
       });
     }
+    // Bounded: at most 1,000 references in one request.
+    const many = Array.from({ length: 1001 }, () => ({ type: 'item_reference' as const, id: answer.id }));
+    await assert.rejects(client.responses.create({ model: 'sonnet', input: [{ role: 'user', content: 'hi' }, ...many] }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+      assert.equal(err.param, 'input');
+      return true;
+    });
     assert.equal(anthropic.requests.length, 0, 'nothing forwarded');
   });
 
