@@ -94,6 +94,17 @@ export interface ResponseStore {
    * (param `after`) when `after` names no listed item.
    */
   inputItems(id: string, owner: string, query?: ItemPageQuery): Promise<ItemPage | undefined>;
+  /**
+   * The stored item `id` (an input or output item of a live response `owner` stored), as
+   * stored; undefined when no such response is left. Resolves `item_reference` input items.
+   */
+  item(id: string, owner: string): Promise<StoredItem | undefined>;
+  /**
+   * {@link item} for several ids in one query: the items found, by id. An item stored in more
+   * than one response (a client sent it back in full) is taken from the newest. At most
+   * `ITEM_LOOKUP_MAX` ids (store/responses.ts); more is a programming error and throws.
+   */
+  items(ids: readonly string[], owner: string): Promise<Map<string, StoredItem>>;
   /** Deletes responses expired at `now`; returns how many. */
   sweep(now: number): Promise<number>;
 }

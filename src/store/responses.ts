@@ -14,6 +14,9 @@ export const HISTORY_LIMITS = { maxTurns: 1000, maxBytes: 64 * 1024 * 1024 } as 
 export const ITEM_PAGE_MAX = 100;
 export const ITEM_PAGE_DEFAULT = 20;
 
+/** Most item ids one `items` lookup takes (a request's `item_reference`s are bounded by it). */
+export const ITEM_LOOKUP_MAX = 1000;
+
 /** A `responses` row as written. */
 export interface ResponseRowValues {
   id: string;
@@ -27,6 +30,8 @@ export interface ResponseRowValues {
   input: string;
   /** JSON text of the Response object. */
   response: string;
+  /** Ids of its input and output items, each once: the `response_items` rows `items` finds them by. */
+  itemIds: readonly string[];
 }
 
 /**
@@ -45,6 +50,11 @@ export interface ResponseRows {
    * row past either bound: enough to tell that a bound was hit.
    */
   chain(id: string, owner: string, now: number, maxTurns: number, maxBytes: number): Promise<Row[]>;
+  /**
+   * For each of `itemIds`, the newest live response of `owner` that holds it (its `response_items`
+   * row), each response once: columns `id, input_items, response`, newest first.
+   */
+  items(itemIds: readonly string[], owner: string, now: number): Promise<Row[]>;
   sweep(now: number): Promise<number>;
 }
 
@@ -74,6 +84,7 @@ export class RowResponseStore implements ResponseStore {
       previousId: record.previousId,
       input: JSON.stringify(record.input),
       response: JSON.stringify(record.response),
+      itemIds: [...new Set([...record.input, ...outputItems(record.response)].map((item) => item.id).filter((id) => typeof id === 'string'))],
     });
   }
 
@@ -109,6 +120,24 @@ export class RowResponseStore implements ResponseStore {
     while (earlier < rows.length && earlier < maxTurns && Number(rows[earlier]!['bytes']) <= maxBytes) earlier++;
     const items = [...conversation(rows.slice(1, earlier), earlier - 1), ...parseItems(self['input_items'])];
     return pageOf(items, query);
+  }
+
+  async item(id: string, owner: string): Promise<StoredItem | undefined> {
+    return (await this.items([id], owner)).get(id);
+  }
+
+  async items(ids: readonly string[], owner: string): Promise<Map<string, StoredItem>> {
+    const wanted = new Set(ids);
+    if (wanted.size > ITEM_LOOKUP_MAX) throw new RangeError(`at most ${ITEM_LOOKUP_MAX} item ids per lookup, got ${wanted.size}`);
+    const found = new Map<string, StoredItem>();
+    if (wanted.size === 0) return found;
+    // Newest response first: the first copy of an item found is the newest.
+    for (const row of await this.#rows.items([...wanted], owner, this.#now())) {
+      for (const item of [...parseItems(row['input_items']), ...outputItems(JSON.parse(row['response'] as string) as ResponseJson)]) {
+        if (wanted.has(item.id) && !found.has(item.id)) found.set(item.id, item);
+      }
+    }
+    return found;
   }
 
   sweep(now: number): Promise<number> {

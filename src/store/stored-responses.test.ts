@@ -45,7 +45,7 @@ describe('StoredResponses: the responses section over the store', () => {
     await store.close();
   });
 
-  test('disabled: keep stores nothing; get, delete, history and input items find nothing even for rows already stored', async () => {
+  test('disabled: keep stores nothing; get, delete, history, input items and items find nothing even for rows already stored', async () => {
     const store = openSqliteStore(':memory:');
     const { logger } = capturingLogger();
     const now = Date.now();
@@ -58,6 +58,9 @@ describe('StoredResponses: the responses section over the store', () => {
     assert.equal(await responses.delete('resp_old', 'key:a'), false);
     assert.deepEqual(await responses.history('resp_old', 'key:a'), { ok: false, reason: 'not_found', missingId: 'resp_old' });
     assert.equal(await responses.inputItems('resp_old', 'key:a'), undefined);
+    assert.equal((await store.responses.item('msg_o', 'key:a'))?.id, 'msg_o', 'the row is there');
+    assert.equal(await responses.item('msg_o', 'key:a'), undefined);
+    assert.equal((await responses.items(['msg_o'], 'key:a')).size, 0);
     await store.close();
   });
 

@@ -98,6 +98,15 @@ export class StoredResponses {
     return this.#options.enabled ? this.#store.inputItems(id, owner, query) : Promise.resolve(undefined);
   }
 
+  /** Stored items by id for `item_reference` input items (see {@link ResponseStore.items}); none when disabled. */
+  items(ids: readonly string[], owner: string): Promise<Map<string, StoredItem>> {
+    return this.#options.enabled ? this.#store.items(ids, owner) : Promise.resolve(new Map());
+  }
+
+  item(id: string, owner: string): Promise<StoredItem | undefined> {
+    return this.#options.enabled ? this.#store.item(id, owner) : Promise.resolve(undefined);
+  }
+
   /** Deletes expired responses now; failures are logged (the next sweep retries). Runs even when disabled, so turning the store off still empties it. */
   async sweep(): Promise<void> {
     try {

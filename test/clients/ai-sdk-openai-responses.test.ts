@@ -159,14 +159,40 @@ describe('Vercel AI SDK (@ai-sdk/openai, Responses API) against /v1', requiresNo
   });
 
   // The SDK's default (store left on) sends an earlier answer it got back as an `item_reference`
-  // to the stored item; the gateway resolves no item references yet (items are found only through
-  // previous_response_id), so it refuses the request cleanly, naming the item, before any provider
-  // sees it. When item references are resolved, this case becomes a passing conversation.
-  test('the same conversation with the default store: the item_reference refused with a 400 naming the item, nothing forwarded', async () => {
+  // to the stored item, as OpenAI resolves from its store; the gateway is the store here and
+  // resolves it from its own, on the direct path and through the hub alike.
+  test('the same conversation with the default store: the item_reference resolved from the gateway store, the earlier answer reaches the provider', async () => {
+    for (const backend of backends()) {
+      // The SDK keeps request and response bodies in its results only when asked to.
+      const first = await generateText({ model: provider()(backend.model), prompt: 'My name is Ada.', include: { responseBody: true }, maxRetries: 0 });
+      const messages = [{ role: 'user' as const, content: 'My name is Ada.' }, ...first.response.messages, { role: 'user' as const, content: 'What is my name?' }];
+      const before = backend.requests();
+      const second = await generateText({ model: provider()(backend.model), messages, include: { requestBody: true }, maxRetries: 0 });
+      assert.equal(second.text, backend.reply, backend.name);
+      assert.equal(backend.requests(), before + 1, `${backend.name}: one upstream call`);
+      const input = (second.request.body as { input: Array<{ type?: string; id?: string }> }).input;
+      assert.equal(input[1]?.type, 'item_reference', `${backend.name}: the SDK referred to the stored answer`);
+      assert.equal(input[1]?.id, (first.response.body as { output: Array<{ id: string }> }).output[0]?.id, `${backend.name}: by the id the gateway answered with`);
+    }
+    // OpenAI got the answer itself (no reference to an item it never stored, no id).
+    const sent = rig.openai.responsesReceived.at(-1)! as { input: Array<{ type?: string; role?: string; id?: unknown; content?: unknown }> };
+    assert.deepEqual(sent.input.map((i) => i.role), ['user', 'assistant', 'user']);
+    assert.equal(sent.input[1]?.id, undefined);
+    assert.match(JSON.stringify(sent.input[1]?.content), new RegExp(OpenAIEmulator.REPLY.join('').replace(/[.]/g, '\\.')));
+    const bedrockSent = JSON.parse(rig.bedrock.last.body.toString('utf8')) as { messages: Array<{ role: string; content: unknown }> };
+    assert.deepEqual(bedrockSent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.match(JSON.stringify(bedrockSent.messages[1]?.content), new RegExp(BedrockEmulator.REPLY.join('').replace(/[.]/g, '\\.')));
+    const anthropicSent = JSON.parse(rig.anthropic.last.body.toString('utf8')) as { messages: Array<{ role: string; content: unknown }> };
+    assert.deepEqual(anthropicSent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.match(JSON.stringify(anthropicSent.messages[1]?.content), new RegExp(AnthropicEmulator.REPLY.join('').replace(/[.]/g, '\\.')));
+  });
+
+  test("another key's stored answer cannot be referenced: a 400 naming the item, nothing forwarded", async () => {
     const first = await generateText({ model: provider()('claude'), prompt: 'My name is Ada.', maxRetries: 0 });
     const messages = [{ role: 'user' as const, content: 'My name is Ada.' }, ...first.response.messages, { role: 'user' as const, content: 'What is my name?' }];
     const upstream = rig.bedrock.requests.length;
-    await assert.rejects(generateText({ model: provider()('claude'), messages, maxRetries: 0 }), (err: unknown) => {
+    const otherKey = await rig.gw.key({ name: 'ai-sdk-other-owner' });
+    await assert.rejects(generateText({ model: provider(otherKey)('claude'), messages, maxRetries: 0 }), (err: unknown) => {
       assert.ok(APICallError.isInstance(err), String(err));
       assert.equal(err.statusCode, 400);
       const input = (err.requestBodyValues as { input: Array<{ type?: string }> }).input;
@@ -178,9 +204,9 @@ describe('Vercel AI SDK (@ai-sdk/openai, Responses API) against /v1', requiresNo
   });
 
   // Claude often says something before it calls a tool. The SDK sends that text back in the next
-  // step of its tool loop; with the default store as an item_reference, which the gateway does
-  // not resolve yet (see above), so only store: false completes the loop.
-  test('text and a tool call in one answer: the tool loop completes with store: false; the default store sends an item_reference (400)', async () => {
+  // step of its tool loop: in full with store: false, as an item_reference with the default store
+  // (resolved from the gateway's store). Either way the loop completes.
+  test('text and a tool call in one answer: the tool loop completes with store: false and with the default store', async () => {
     const preamble = 'Let me look that up.';
     const textThenTool = {
       id: 'msg_01preamble',
@@ -212,14 +238,15 @@ describe('Vercel AI SDK (@ai-sdk/openai, Responses API) against /v1', requiresNo
 
     rig.anthropic.inject({ status: 200, body: textThenTool });
     const upstream = rig.anthropic.requests.length;
-    await assert.rejects(generateText({ model: provider()('anth/claude-haiku-4-5'), prompt: 'What is the weather in Paris?', tools: { weather }, stopWhen: isStepCount(2), maxRetries: 0 }), (err: unknown) => {
-      assert.ok(APICallError.isInstance(err), String(err));
-      assert.equal(err.statusCode, 400);
-      const input = (err.requestBodyValues as { input: Array<{ type?: string }> }).input;
-      assert.deepEqual(input.map((i) => i.type), [undefined, 'item_reference', 'function_call', 'function_call_output']);
-      return true;
-    });
-    assert.equal(rig.anthropic.requests.length, upstream + 1, 'only the first step reached the provider');
+    const stored = await generateText({ model: provider()('anth/claude-haiku-4-5'), prompt: 'What is the weather in Paris?', tools: { weather }, stopWhen: isStepCount(2), include: { requestBody: true }, maxRetries: 0 });
+    assert.equal(stored.steps[0]?.text, preamble);
+    assert.equal(stored.text, AnthropicEmulator.REPLY.join(''));
+    assert.equal(rig.anthropic.requests.length, upstream + 2, 'both steps reached the provider');
+    const input = (stored.steps[1]!.request.body as { input: Array<{ type?: string }> }).input;
+    assert.deepEqual(input.map((i) => i.type), [undefined, 'item_reference', 'function_call', 'function_call_output'], 'the SDK referred to the preamble');
+    const resolved = JSON.parse(rig.anthropic.last.body.toString('utf8')) as { messages: Array<{ role: string; content: Array<{ type: string; text?: string }> }> };
+    assert.deepEqual(resolved.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.deepEqual(resolved.messages[1]?.content.map((c) => [c.type, c.text]), [['text', preamble], ['tool_use', undefined]], 'the resolved preamble and the call went back as one assistant turn');
   });
 
   test('the per-instance route (base URL /openai/<instance>): an answer and a tool round trip, on OpenAI and through the hub', async () => {

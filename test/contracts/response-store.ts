@@ -194,6 +194,59 @@ export function responseStoreContract(name: string, open: () => Promise<Store>):
       });
     });
 
+    test("item: a stored response's input and output items by id, for their owner only", async () => {
+      await withStore(async (store) => {
+        const { t1, t2, t3 } = await conversation(store);
+        const out1 = (t1.response.output as StoredItem[])[0]!;
+        const call2 = (t2.response.output as StoredItem[])[0]!;
+        assert.deepEqual(await store.responses.item(t1.input[0]!.id, 'key:a'), t1.input[0]);
+        assert.deepEqual(await store.responses.item(out1.id, 'key:a'), out1);
+        assert.deepEqual(await store.responses.item(t3.input[0]!.id, 'key:a'), t3.input[0]);
+        assert.equal(await store.responses.item(out1.id, 'key:b'), undefined);
+        assert.equal(await store.responses.item(out1.id, 'user:a'), undefined);
+        assert.equal(await store.responses.item('msg_unknown', 'key:a'), undefined);
+        const found = await store.responses.items([out1.id, call2.id, 'msg_unknown', out1.id], 'key:a');
+        assert.deepEqual([...found.entries()].sort(([a], [b]) => a.localeCompare(b)), [[out1.id, out1], [call2.id, call2]].sort(([a], [b]) => String(a).localeCompare(String(b))));
+        assert.equal((await store.responses.items([], 'key:a')).size, 0);
+        await assert.rejects(store.responses.items(Array.from({ length: 1001 }, (_, i) => `msg_${i}`), 'key:a'), RangeError);
+      });
+    });
+
+    test('item: gone with its response on delete; an item another response also holds stays, taken from the newest', async () => {
+      await withStore(async (store) => {
+        const { t1 } = await conversation(store);
+        const out1 = (t1.response.output as StoredItem[])[0]!;
+        // A later turn that sent the earlier answer back in full (same id, as resolved references are stored).
+        const echoed = { ...out1, status: 'echoed' };
+        await store.responses.put(turn('resp_echo', null, [echoed, userMessage('again')], [], { createdAt: t1.createdAt + 1 }));
+        assert.deepEqual(await store.responses.item(out1.id, 'key:a'), echoed);
+        assert.equal(await store.responses.delete('resp_echo', 'key:a'), true);
+        assert.deepEqual(await store.responses.item(out1.id, 'key:a'), out1);
+        assert.equal(await store.responses.delete('resp_1', 'key:a'), true);
+        assert.equal(await store.responses.item(out1.id, 'key:a'), undefined);
+        assert.equal(await store.responses.item(t1.input[0]!.id, 'key:a'), undefined);
+      });
+    });
+
+    test('item: an expired response holds nothing before the sweep, and after it', async () => {
+      await withStore(async (store) => {
+        const now = Date.now();
+        const gone = userMessage('expired');
+        const live = userMessage('live');
+        await store.responses.put(turn('resp_gone_items', null, [gone], [], { expiresAt: now - 1 }));
+        await store.responses.put(turn('resp_live_items', null, [live], [], { expiresAt: now + DAY }));
+        assert.equal(await store.responses.item(gone.id, 'key:a'), undefined);
+        assert.equal(await store.responses.sweep(now), 1);
+        assert.equal(await store.responses.item(gone.id, 'key:a'), undefined);
+        // The same id stored again after the sweep resolves to the new response (no stale row left behind).
+        await store.responses.put(turn('resp_again', null, [{ ...gone, status: 'again' }], []));
+        assert.deepEqual(await store.responses.item(gone.id, 'key:a'), { ...gone, status: 'again' });
+        assert.deepEqual(await store.responses.item(live.id, 'key:a'), live);
+        assert.equal(await store.responses.sweep(now + 2 * DAY), 2);
+        assert.equal(await store.responses.item(live.id, 'key:a'), undefined);
+      });
+    });
+
     test('an expired response is absent before the sweep; the sweep deletes exactly the expired ones', async () => {
       await withStore(async (store) => {
         const now = Date.now();

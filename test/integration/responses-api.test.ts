@@ -135,6 +135,47 @@ describe('the Responses API over Anthropic and Gemini (chat hub), with the gatew
     );
   });
 
+  test('an item_reference to an earlier answer is resolved from the store: Claude receives the assistant text, input_items lists the real item; another key gets a 400 naming input[i]', async () => {
+    const first = await client.responses.create({ model: 'sonnet', input: 'hi' });
+    const answer = first.output.find((i): i is OpenAI.Responses.ResponseOutputMessage => i.type === 'message');
+    assert.ok(answer, 'a message item');
+    anthropic.reset();
+    const second = await client.responses.create({ model: 'sonnet', input: [{ role: 'user', content: 'hi' }, { type: 'item_reference', id: answer.id }, { role: 'user', content: 'and then?' }] });
+    assert.equal(second.status, 'completed');
+    const sent = JSON.parse(anthropic.last.body.toString('utf8')) as { messages: Array<{ role: string; content: unknown }> };
+    assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    const assistantText = typeof sent.messages[1]!.content === 'string' ? sent.messages[1]!.content : (sent.messages[1]!.content as Array<{ text?: string }>).map((p) => p.text ?? '').join('');
+    assert.equal(assistantText, AnthropicEmulator.REPLY.join(''));
+    const items = await client.responses.inputItems.list(second.id, { order: 'asc' });
+    assert.deepEqual(items.data.map((i) => [i.type, i.id]), [['message', items.data[0]!.id], ['message', answer.id], ['message', items.data[2]!.id]]);
+    assert.equal((items.data[1] as OpenAI.Responses.ResponseOutputMessage).role, 'assistant');
+    // The resolved item was stored with this turn: a later reference resolves through it even once the first response is deleted.
+    await client.responses.delete(first.id);
+    const third = await client.responses.create({ model: 'sonnet', input: [{ role: 'user', content: 'hi' }, { id: answer.id }, { role: 'user', content: 'once more' }] });
+    assert.equal(third.status, 'completed');
+    assert.equal(JSON.parse(anthropic.last.body.toString('utf8')).messages[1].role, 'assistant', 'the {id} shorthand resolved too');
+
+    anthropic.reset();
+    const other = new OpenAI({ apiKey: await gw.key({ name: 'not-the-owner' }), baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    for (const [c, id] of [[other, answer.id], [client, 'msg_never_stored']] as const) {
+      await assert.rejects(c.responses.create({ model: 'sonnet', input: [{ role: 'user', content: 'hi' }, { type: 'item_reference', id }] }), (err: unknown) => {
+        assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+        assert.equal(err.param, 'input[1]');
+        assert.equal(err.code, 'invalid_request');
+        assert.match(err.message, new RegExp(`Item with id '${id}' not found\\.`));
+        return true;
+      });
+    }
+    // Bounded: at most 1,000 references in one request.
+    const many = Array.from({ length: 1001 }, () => ({ type: 'item_reference' as const, id: answer.id }));
+    await assert.rejects(client.responses.create({ model: 'sonnet', input: [{ role: 'user', content: 'hi' }, ...many] }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+      assert.equal(err.param, 'input');
+      return true;
+    });
+    assert.equal(anthropic.requests.length, 0, 'nothing forwarded');
+  });
+
   test('store: false answers but keeps nothing; DELETE removes a stored response', async () => {
     const unstored = await client.responses.create({ model: 'sonnet', input: 'hi', store: false });
     assert.equal((unstored as { store?: unknown }).store, false);
@@ -233,6 +274,29 @@ describe('the Responses API passed to the provider\'s own (OpenAI, Azure, Bedroc
     assert.deepEqual(input.map((i) => i['role'] ?? i['type']), ['user', 'assistant', 'user']);
     assert.ok(input.every((i) => i['id'] === undefined), 'stored item ids are not sent to a provider that stored nothing');
     assert.equal((await client.responses.retrieve(second.id)).output_text, second.output_text);
+  });
+
+  test('OpenAI: an item_reference is resolved from the gateway store and sent as the item itself, without id and status; another key gets a 400', async () => {
+    const first = await client.responses.create({ model: 'oai/gpt-4o-mini', input: 'hi' });
+    const answer = first.output.find((i): i is OpenAI.Responses.ResponseOutputMessage => i.type === 'message');
+    assert.ok(answer, 'a message item');
+    openai.reset();
+    await client.responses.create({ model: 'oai/gpt-4o-mini', input: [{ role: 'user', content: 'hi' }, { type: 'item_reference', id: answer.id }, { role: 'user', content: 'and then?' }] });
+    const input = openai.responsesReceived[0]!['input'] as Array<Record<string, unknown>>;
+    assert.equal(input.length, 3);
+    const { id: _id, status: _status, ...expected } = answer as unknown as Record<string, unknown>;
+    assert.deepEqual(input[1], expected);
+    assert.equal(input[1]!['id'], undefined);
+    assert.deepEqual(input[2], { role: 'user', content: 'and then?' });
+
+    openai.reset();
+    const other = new OpenAI({ apiKey: await gw.key({ name: 'responses-direct-other' }), baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    await assert.rejects(other.responses.create({ model: 'oai/gpt-4o-mini', input: [{ type: 'item_reference', id: answer.id }] }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+      assert.equal(err.param, 'input[0]');
+      return true;
+    });
+    assert.equal(openai.responsesReceived.length, 0, 'nothing forwarded');
   });
 
   test('OpenAI: a stream passes through event by event and the finished response is stored', async () => {

@@ -16,7 +16,7 @@ describe('the Responses parameter table, observed', () => {
   test('what the converter decides is the same for every provider', () => {
     const expected: Array<[string, ResponsesOutcome]> = [
       ['input: image (file_id)', 'refused'],
-      ['input: item_reference', 'refused'],
+      ['input: item_reference', 'gateway'],
       ['tools: built-in (web_search)', 'refused'],
       ['background: true', 'refused'],
       ['conversation', 'refused'],

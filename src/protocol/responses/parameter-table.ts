@@ -19,6 +19,8 @@ interface ResponsesSample {
   /** The chat parameter it becomes, which the translator may report in its `dropped`. */
   chatKey: string;
   fragment: Record<string, unknown>;
+  /** Handled by the route before the converter sees the request (item references, resolved from the gateway's store). */
+  route?: 'gateway';
 }
 
 const WEATHER = { type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } };
@@ -39,7 +41,7 @@ export const RESPONSES_PARAMETER_SAMPLES: readonly ResponsesSample[] = [
     fragment: { tools: [WEATHER], input: [{ role: 'user', content: 'weather?' }, CALL, { type: 'function_call_output', call_id: 'call_1', output: 'sunny' }] },
   },
   { parameter: 'input: reasoning item', key: 'input', chatKey: 'messages', fragment: { input: [{ role: 'user', content: 'hi' }, { type: 'reasoning', id: 'rs_1', summary: [] }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'again' }] } },
-  { parameter: 'input: item_reference', key: 'input', chatKey: 'messages', fragment: { input: [{ type: 'item_reference', id: 'msg_1' }] } },
+  { parameter: 'input: item_reference', key: 'input', chatKey: 'messages', fragment: { input: [{ type: 'item_reference', id: 'msg_1' }] }, route: 'gateway' },
   { parameter: 'tools: function', key: 'tools', chatKey: 'tools', fragment: { tools: [WEATHER] } },
   { parameter: 'tools: built-in (web_search)', key: 'tools', chatKey: 'tools', fragment: { tools: [{ type: 'web_search' }] } },
   { parameter: 'tool_choice: function', key: 'tool_choice', chatKey: 'tool_choice', fragment: { tools: [WEATHER], tool_choice: { type: 'function', name: 'get_weather' } } },
@@ -88,6 +90,7 @@ export function observeResponses(factory: ChatTranslatorFactory, model: string):
 function outcome(sample: ResponsesSample, factory: ChatTranslatorFactory, model: string): ResponsesOutcome {
   // Every sample is a valid request: the schema must accept it, or the sample is wrong.
   const req = checkResponsesRequest({ model, input: 'hi', ...sample.fragment });
+  if (sample.route !== undefined) return sample.route;
   const stream = req.stream === true;
   try {
     const { chat, dropped } = responsesToChat(req, []);

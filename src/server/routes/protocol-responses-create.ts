@@ -21,6 +21,7 @@ import {
 import { SseDecoder } from '../../protocol/sse.js';
 import { previousResponseError } from '../../store/stored-responses.js';
 import type { ResponseJson, StoredItem } from '../../store/response-types.js';
+import { ITEM_LOOKUP_MAX } from '../../store/responses.js';
 import { DROPPED_HEADER, callOf, providerError, readAll, relayStream, sendJson, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
 
 /**
@@ -44,7 +45,8 @@ export function createResponse(deps: ProtocolRouteDeps): Middleware {
   return async function createModelResponse(ctx) {
     const instance = ctx.instance!;
     const { body, model } = callOf<ResponsesRequest>(ctx);
-    const turn: Turn = { ctx, instance, body, model, owner: responseOwner(ctx.principal!), deps, history: [] };
+    const turn: Turn = { ctx, instance, body, model, owner: responseOwner(ctx.principal!), deps, history: [], resolved: new Set() };
+    await resolveItemReferences(turn);
     const previous = body.previous_response_id;
     if (typeof previous === 'string') {
       const found = await deps.responses.history(previous, turn.owner);
@@ -68,6 +70,49 @@ interface Turn {
   deps: ProtocolRouteDeps;
   /** The earlier turns' items, oldest first ([] without previous_response_id). */
   history: ResponseItem[];
+  /** The stored items that replaced `item_reference`s in `body.input` (see resolveItemReferences). */
+  resolved: Set<unknown>;
+}
+
+/**
+ * Replaces each `item_reference` in `body.input` (and OpenAI's `{id}` shorthand for one) with
+ * the item it names, as the gateway stored it: an input or output item of a response the same
+ * owner stored (the Vercel AI SDK sends earlier answers back this way under its default
+ * `store: true`). OpenAI resolves them from its own store; the gateway is the store here, so
+ * they are resolved before either path, and this turn is stored with the real items (its
+ * input_items list them, a later reference to them resolves). An id not found for this owner
+ * (unknown, expired, deleted, someone else's, or the store disabled) is OpenAI's 400.
+ */
+async function resolveItemReferences(turn: Turn): Promise<void> {
+  const input = turn.body.input;
+  if (!Array.isArray(input)) return;
+  const at: number[] = [];
+  input.forEach((item, i) => {
+    if (isItemReference(item)) at.push(i);
+  });
+  if (at.length === 0) return;
+  if (at.length > ITEM_LOOKUP_MAX) throw new GatewayError('invalid_request', `input: at most ${ITEM_LOOKUP_MAX} item_reference items per request, got ${at.length}`, { param: 'input' });
+  const ids = at.map((i) => (input[i] as { id: string }).id);
+  const found = await turn.deps.responses.items(ids, turn.owner);
+  const resolved = [...input];
+  for (const i of at) {
+    const id = (input[i] as { id: string }).id;
+    const item = found.get(id);
+    if (item === undefined) throw new GatewayError('invalid_request', `Item with id '${id.slice(0, 200)}' not found.`, { param: `input[${i}]` });
+    // One object per position: the same item referenced twice is still two input items.
+    const copy = { ...item };
+    turn.resolved.add(copy);
+    resolved[i] = copy as unknown as (typeof input)[number];
+  }
+  turn.body = { ...turn.body, input: resolved };
+}
+
+/** `{type: 'item_reference', id}`, or `{id}` without `type` or `role` (the schema's shorthand, schema.ts). */
+function isItemReference(item: unknown): boolean {
+  if (typeof item !== 'object' || item === null) return false;
+  const { type, id } = item as { type?: unknown; id?: unknown };
+  if (typeof id !== 'string') return false;
+  return type === 'item_reference' || ((type === undefined || type === null) && !('role' in item));
 }
 
 /**
@@ -206,7 +251,9 @@ async function relayDirect(turn: Turn, target: { path: string; model: string }):
  */
 function directBody(turn: Turn, model: string): Record<string, unknown> {
   const { previous_response_id: _previous, ...rest } = turn.body;
-  const input = turn.history.length === 0 ? turn.body.input : [...turn.history.flatMap(replayable), ...(typeof turn.body.input === 'string' ? [{ role: 'user', content: turn.body.input }] : (turn.body.input ?? []))];
+  // Resolved references are stored items too: replayed like the earlier turns.
+  const own = typeof turn.body.input === 'string' || turn.resolved.size === 0 ? turn.body.input : turn.body.input?.flatMap((item) => (turn.resolved.has(item) ? replayable(item as unknown as ResponseItem) : [item]));
+  const input = turn.history.length === 0 ? own : [...turn.history.flatMap(replayable), ...(typeof own === 'string' ? [{ role: 'user', content: own }] : (own ?? []))];
   return { ...rest, model, input, store: false };
 }
 

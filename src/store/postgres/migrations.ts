@@ -147,6 +147,17 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX responses_expires ON responses(expires_at);
   `,
+  // 7: the stored responses holding each item, for item_reference input items; rows go with
+  //    their response through the cascade (mirrors store/sqlite/responses.ts).
+  `
+  CREATE TABLE response_items (
+    owner       TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+    PRIMARY KEY (owner, item_id, response_id)
+  );
+  CREATE INDEX response_items_response ON response_items(response_id);
+  `,
 ];
 
 /** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */

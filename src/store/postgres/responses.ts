@@ -2,7 +2,7 @@ import type { Row } from '../rows.js';
 import type { ResponseRows, ResponseRowValues } from '../responses.js';
 import type { PgDatabase } from './database.js';
 
-/** The `responses` rows in PostgreSQL (migration 6 in migrations.ts), with the semantics of store/sqlite/responses.ts. */
+/** The `responses` and `response_items` rows in PostgreSQL (migrations 6 and 7 in migrations.ts), with the semantics of store/sqlite/responses.ts. */
 export class PgResponseRows implements ResponseRows {
   readonly #db: PgDatabase;
 
@@ -11,10 +11,16 @@ export class PgResponseRows implements ResponseRows {
   }
 
   async insert(r: ResponseRowValues): Promise<void> {
+    // One statement, so the response and its item rows are written together or not at all.
     await this.#db.query(
-      `INSERT INTO responses (id, owner, created_at, expires_at, instance, model, previous_id, input_items, response)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [r.id, r.owner, r.createdAt, r.expiresAt, r.instance, r.model, r.previousId, r.input, r.response],
+      `WITH r AS (
+         INSERT INTO responses (id, owner, created_at, expires_at, instance, model, previous_id, input_items, response)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, owner
+       )
+       INSERT INTO response_items (owner, item_id, response_id)
+       SELECT r.owner, i.item_id, r.id FROM r, unnest($10::text[]) AS i(item_id)
+       ON CONFLICT DO NOTHING`,
+      [r.id, r.owner, r.createdAt, r.expiresAt, r.instance, r.model, r.previousId, r.input, r.response, r.itemIds],
     );
   }
 
@@ -38,6 +44,20 @@ export class PgResponseRows implements ResponseRows {
        )
        SELECT * FROM chain ORDER BY depth`,
       [id, owner, now, maxTurns, maxBytes],
+    );
+    return rows;
+  }
+
+  async items(itemIds: readonly string[], owner: string, now: number): Promise<Row[]> {
+    const { rows } = await this.#db.query(
+      `SELECT r.id, r.input_items, r.response FROM responses r
+       WHERE r.owner = $2 AND r.expires_at > $3 AND r.id IN (
+         SELECT (SELECT x.id FROM response_items i JOIN responses x ON x.id = i.response_id
+                 WHERE i.owner = $2 AND i.item_id = j.item_id AND x.expires_at > $3
+                 ORDER BY x.created_at DESC, x.id DESC LIMIT 1)
+         FROM unnest($1::text[]) AS j(item_id))
+       ORDER BY r.created_at DESC, r.id DESC`,
+      [itemIds, owner, now],
     );
     return rows;
   }

@@ -1,7 +1,7 @@
 import { AUDIT_DETAIL_MIGRATION } from './audit-detail.js';
 import { GOVERNANCE_MIGRATION, RECORD_ID_MIGRATION } from './governance.js';
 import { IDENTITY_MIGRATION } from './identity.js';
-import { RESPONSES_MIGRATION } from './responses.js';
+import { RESPONSE_ITEMS_MIGRATION, RESPONSES_MIGRATION } from './responses.js';
 
 /**
  * Versioned schema migrations, applied in order inside one transaction each; `PRAGMA
@@ -56,4 +56,6 @@ export const MIGRATIONS: readonly string[] = [
   RECORD_ID_MIGRATION,
   // 6: stored Responses API responses.
   RESPONSES_MIGRATION,
+  // 7: the stored responses holding each item, for item_reference input items.
+  RESPONSE_ITEMS_MIGRATION,
 ];

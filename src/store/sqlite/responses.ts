@@ -21,21 +21,54 @@ export const RESPONSES_MIGRATION = `
   CREATE INDEX responses_expires ON responses(expires_at);
 `;
 
+/**
+ * Migration 7: which stored responses hold an item, so an `item_reference` input item resolves
+ * by id. One row per (owner, item, response): an item a client sent back in full is held by
+ * several responses and stays resolvable while any of them lives. Rows go with their response
+ * (delete, sweep) through the cascade; responses stored before this migration have none.
+ */
+export const RESPONSE_ITEMS_MIGRATION = `
+  CREATE TABLE response_items (
+    owner       TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+    PRIMARY KEY (owner, item_id, response_id)
+  );
+  CREATE INDEX response_items_response ON response_items(response_id);
+`;
+
 /** Bytes of a TEXT column as UTF-8 (SQLite's length() of text counts characters). */
 const BYTES = (column: string) => `length(CAST(${column} AS BLOB))`;
 
 /** The `responses` rows in SQLite; every statement prepared once. */
 export class SqliteResponseRows implements ResponseRows {
-  readonly #insert: Database.Statement;
+  readonly #insert: (row: ResponseRowValues) => void;
+  readonly #items: Database.Statement;
   readonly #get: Database.Statement;
   readonly #delete: Database.Statement;
   readonly #chain: Database.Statement;
   readonly #sweep: Database.Statement;
 
   constructor(db: Database.Database) {
-    this.#insert = db.prepare(
+    const insertResponse = db.prepare(
       `INSERT INTO responses (id, owner, created_at, expires_at, instance, model, previous_id, input_items, response)
        VALUES (@id, @owner, @createdAt, @expiresAt, @instance, @model, @previousId, @input, @response)`,
+    );
+    const insertItem = db.prepare('INSERT OR IGNORE INTO response_items (owner, item_id, response_id) VALUES (?, ?, ?)');
+    this.#insert = db.transaction((row: ResponseRowValues) => {
+      const { itemIds: _ids, ...columns } = row;
+      insertResponse.run(columns);
+      for (const itemId of row.itemIds) insertItem.run(row.owner, itemId, row.id);
+    });
+    // Per id the newest live response holding it (by created_at, then id), each response once.
+    this.#items = db.prepare(
+      `SELECT r.id, r.input_items, r.response FROM responses r
+       WHERE r.owner = @owner AND r.expires_at > @now AND r.id IN (
+         SELECT (SELECT x.id FROM response_items i JOIN responses x ON x.id = i.response_id
+                 WHERE i.owner = @owner AND i.item_id = j.value AND x.expires_at > @now
+                 ORDER BY x.created_at DESC, x.id DESC LIMIT 1)
+         FROM json_each(@ids) j)
+       ORDER BY r.created_at DESC, r.id DESC`,
     );
     this.#get = db.prepare('SELECT * FROM responses WHERE id = ? AND owner = ? AND expires_at > ?');
     this.#delete = db.prepare('DELETE FROM responses WHERE id = ? AND owner = ? AND expires_at > ?');
@@ -54,7 +87,7 @@ export class SqliteResponseRows implements ResponseRows {
   }
 
   async insert(row: ResponseRowValues): Promise<void> {
-    this.#insert.run(row);
+    this.#insert(row);
   }
 
   async get(id: string, owner: string, now: number): Promise<Row | undefined> {
@@ -67,6 +100,10 @@ export class SqliteResponseRows implements ResponseRows {
 
   async chain(id: string, owner: string, now: number, maxTurns: number, maxBytes: number): Promise<Row[]> {
     return this.#chain.all({ id, owner, now, maxTurns, maxBytes }) as Row[];
+  }
+
+  async items(itemIds: readonly string[], owner: string, now: number): Promise<Row[]> {
+    return this.#items.all({ ids: JSON.stringify(itemIds), owner, now }) as Row[];
   }
 
   async sweep(now: number): Promise<number> {
