@@ -255,6 +255,10 @@ describe('inputItems: the input as stored items', () => {
 
   test('no input: no items; default ids are unguessable and distinct', () => {
     assert.deepEqual(inputItems(checkResponsesRequest({ model: 'm' })), []);
+    // An item only a provider's own Responses API takes: refused for the hub, kept (with an id) for a direct path.
+    const direct = checkResponsesRequest({ model: 'm', input: [{ type: 'web_search_call', status: 'completed', action: { type: 'search', query: 'q' } }] });
+    assert.throws(() => inputItems(direct), (err: unknown) => err instanceof GatewayError && err.param === 'input[0].type');
+    assert.deepEqual(inputItems(direct, () => 'item_1', 'keep'), [{ type: 'web_search_call', status: 'completed', action: { type: 'search', query: 'q' }, id: 'item_1' }]);
     const [a] = inputItems(checkResponsesRequest({ model: 'm', input: 'x' }));
     const [b] = inputItems(checkResponsesRequest({ model: 'm', input: 'x' }));
     assert.match(a!.id, /^msg_[0-9a-f]{48}$/);

@@ -140,17 +140,18 @@ export function responsesToChat(req: ResponsesRequest, history: readonly Respons
  * /v1/responses/{id}/input_items` lists them: a string is one user message; messages get `msg_…`
  * ids, function calls `fc_…`, their outputs `fco_…`, reasoning `rs_…` (ids the client gave are
  * kept); string contents become one text part. Throws GatewayError('invalid_request') for an item
- * the chat hub cannot carry.
+ * the chat hub cannot carry, unless `others` is `keep` (a provider's own Responses API takes it):
+ * such an item is then kept as it came, with an id.
  *
  * @example
  * inputItems({ model: 'm', input: 'hi' });
  * // [{ id: 'msg_…', type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text: 'hi' }] }]
  */
-export function inputItems(req: ResponsesRequest, newId: IdMaker = newItemId): ResponseItem[] {
+export function inputItems(req: ResponsesRequest, newId: IdMaker = newItemId, others: 'refuse' | 'keep' = 'refuse'): ResponseItem[] {
   const input = req.input;
   if (input === undefined || input === null) return [];
   if (typeof input === 'string') return [{ id: newId('msg'), type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text: input }] }];
-  return input.map((item, i) => normalise(item, `input[${i}]`, newId));
+  return input.map((item, i) => normalise(item, `input[${i}]`, newId, others));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,7 +234,7 @@ function chatParts(parts: readonly InputContentPart[], param: string): ContentPa
 }
 
 /** One input item as stored: typed, with an id; `param` names it in refusals. */
-function normalise(raw: InputItem, param: string, newId: IdMaker): ResponseItem {
+function normalise(raw: InputItem, param: string, newId: IdMaker, others: 'refuse' | 'keep'): ResponseItem {
   // The schema let any object with a string `type` through (see schema.ts); the shorthands have none.
   const loose = raw as { type?: string | null; role?: unknown; id?: string | null };
   const type = loose.type ?? ('role' in loose ? 'message' : 'item_reference');
@@ -266,9 +267,9 @@ function normalise(raw: InputItem, param: string, newId: IdMaker): ResponseItem 
       const r = raw as Extract<InputItem, { type: 'reasoning' }>;
       return { ...r, id: id ?? newId('rs'), type: 'reasoning', summary: r.summary ?? [] };
     }
-    case 'item_reference':
-      return refuse(param, `${param}: item_reference is not supported`);
     default:
+      if (others === 'keep') return { ...(raw as object), id: id ?? newId('item') } as unknown as ResponseItem;
+      if (type === 'item_reference') return refuse(param, `${param}: item_reference is not supported`);
       return refuse(`${param}.type`, `${param}.type: ${quoted(type)} items are not supported on this provider`);
   }
 }

@@ -45,7 +45,7 @@ export function createResponse(deps: ProtocolRouteDeps): Middleware {
   return async function createModelResponse(ctx) {
     const instance = ctx.instance!;
     const { body, model } = callOf<ResponsesRequest>(ctx);
-    const turn: Turn = { ctx, instance, body, model, owner: responseOwner(ctx.principal!), deps, history: [], resolved: new Set() };
+    const turn: Turn = { ctx, instance, body, model, owner: responseOwner(ctx.principal!), deps, history: [], input: [], resolved: new Set() };
     await resolveItemReferences(turn);
     const previous = body.previous_response_id;
     if (typeof previous === 'string') {
@@ -54,6 +54,8 @@ export function createResponse(deps: ProtocolRouteDeps): Middleware {
       turn.history = found.items as unknown as ResponseItem[];
     }
     const target = instance.direct.responses?.(model);
+    // This turn's items as stored; items the hub cannot carry are refused here, before any provider call.
+    turn.input = inputItems(turn.body, newItemId, target ? 'keep' : 'refuse');
     if (target) return relayDirect(turn, target);
     return relayThroughHub(turn);
   };
@@ -70,6 +72,8 @@ interface Turn {
   deps: ProtocolRouteDeps;
   /** The earlier turns' items, oldest first ([] without previous_response_id). */
   history: ResponseItem[];
+  /** This turn's input items, as they are stored. */
+  input: ResponseItem[];
   /** The stored items that replaced `item_reference`s in `body.input` (see resolveItemReferences). */
   resolved: Set<unknown>;
 }
@@ -130,7 +134,7 @@ async function keep(turn: Turn, response: ResponseObject | ResponseJson): Promis
     instance: turn.instance.name,
     model: turn.model,
     previousId: turn.body.previous_response_id ?? null,
-    input: inputItems(turn.body) as unknown as StoredItem[],
+    input: turn.input as unknown as StoredItem[],
     response: answer,
   });
   return kept ? answer : { ...answer, store: false };
