@@ -225,6 +225,7 @@ describe('the Responses API passed to the provider\'s own (OpenAI, Azure, Bedroc
   let runtime: BedrockEmulator;
   let mantle: BedrockEmulator;
   let gw: TestGateway;
+  let key: string;
   let client: OpenAI;
 
   before(async () => {
@@ -238,7 +239,7 @@ describe('the Responses API passed to the provider\'s own (OpenAI, Azure, Bedroc
     process.env['RESPONSES_DIRECT_AWS_SECRET'] = user.secretAccessKey;
     gw = await startGateway({
       instances: {
-        oai: { type: 'openai', endpoint: openai.url, authentication: { type: 'api_key', api_key: '${env:RESPONSES_DIRECT_OPENAI_KEY}' } },
+        oai: { type: 'openai', endpoint: openai.url, timeouts: { idle: '1s' }, authentication: { type: 'api_key', api_key: '${env:RESPONSES_DIRECT_OPENAI_KEY}' } },
         az: { type: 'azure', endpoint: azure.url, deployments: { 'gpt-4o': 'prod-gpt4o' }, authentication: { type: 'api_key', api_key: '${env:RESPONSES_DIRECT_AZURE_KEY}' } },
         aws: {
           type: 'bedrock',
@@ -249,7 +250,8 @@ describe('the Responses API passed to the provider\'s own (OpenAI, Azure, Bedroc
         },
       },
     });
-    client = new OpenAI({ apiKey: await gw.key({ name: 'responses-direct' }), baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    key = await gw.key({ name: 'responses-direct' });
+    client = new OpenAI({ apiKey: key, baseURL: `${gw.url}/v1`, maxRetries: 0 });
   });
   after(async () => {
     await gw.close();
@@ -310,6 +312,28 @@ describe('the Responses API passed to the provider\'s own (OpenAI, Azure, Bedroc
     assert.ok(completed);
     assert.deepEqual(sequence, sequence.map((_, i) => i));
     assert.equal((await client.responses.retrieve(completed.id)).output_text, OpenAIEmulator.REPLY.join(''));
+  });
+
+  test('OpenAI: a provider stream that stalls ends with an error event numbered after the last event, never response.completed, and nothing is stored', async () => {
+    openai.behaviour.stallAfterChunks = 3;
+    try {
+      const res = await fetch(`${gw.url}/v1/responses`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'oai/gpt-4o-mini', input: 'hi', stream: true }),
+      });
+      assert.equal(res.status, 200);
+      const events = (await res.text()).split('\n\n').filter((f) => f.includes('data: ')).map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { type: string; sequence_number: number; response?: { id: string } });
+      const last = events.at(-1)!;
+      assert.equal(last.type, 'error');
+      assert.equal(last.sequence_number, events.at(-2)!.sequence_number + 1);
+      assert.ok(!events.some((e) => e.type === 'response.completed'));
+      const created = events.find((e) => e.type === 'response.created');
+      assert.ok(created?.response);
+      await assert.rejects(client.responses.retrieve(created.response.id), (err: unknown) => err instanceof OpenAI.NotFoundError);
+    } finally {
+      openai.behaviour.stallAfterChunks = undefined;
+    }
   });
 
   test('Azure: the v1 Responses route, the deployment named in model', async () => {

@@ -45,7 +45,7 @@ export function createResponse(deps: ProtocolRouteDeps): Middleware {
   return async function createModelResponse(ctx) {
     const instance = ctx.instance!;
     const { body, model } = callOf<ResponsesRequest>(ctx);
-    const turn: Turn = { ctx, instance, body, model, owner: responseOwner(ctx.principal!), deps, history: [], input: [], resolved: new Set() };
+    const turn: Turn = { ctx, instance, body, model, owner: responseOwner(ctx.principal!), deps, history: [], input: [] };
     await resolveItemReferences(turn);
     const previous = body.previous_response_id;
     if (typeof previous === 'string') {
@@ -74,8 +74,6 @@ interface Turn {
   history: ResponseItem[];
   /** This turn's input items, as they are stored. */
   input: ResponseItem[];
-  /** The stored items that replaced `item_reference`s in `body.input` (see resolveItemReferences). */
-  resolved: Set<unknown>;
 }
 
 /**
@@ -103,10 +101,7 @@ async function resolveItemReferences(turn: Turn): Promise<void> {
     const id = (input[i] as { id: string }).id;
     const item = found.get(id);
     if (item === undefined) throw new GatewayError('invalid_request', `Item with id '${id.slice(0, 200)}' not found.`, { param: `input[${i}]` });
-    // One object per position: the same item referenced twice is still two input items.
-    const copy = { ...item };
-    turn.resolved.add(copy);
-    resolved[i] = copy as unknown as (typeof input)[number];
+    resolved[i] = item as unknown as (typeof input)[number];
   }
   turn.body = { ...turn.body, input: resolved };
 }
@@ -195,7 +190,9 @@ async function relayThroughHub(turn: Turn): Promise<void> {
 // Direct: the provider's own Responses API
 
 /** Terminal stream events, whose `response` is the finished response. */
-const TERMINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+const TERMINAL_EVENTS: ReadonlySet<string> = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+const TERMINAL_TYPE = /"type"\s*:\s*"response\.(?:completed|incomplete|failed)"/;
+const SEQUENCE_NUMBER = /"sequence_number"\s*:\s*(\d{1,15})/;
 
 async function relayDirect(turn: Turn, target: { path: string; model: string }): Promise<void> {
   const { ctx, instance, body, model, deps } = turn;
@@ -215,9 +212,13 @@ async function relayDirect(turn: Turn, target: { path: string; model: string }):
   ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': ctx.id });
   const decoder = new SseDecoder({ lineLimit: instance.streamLineLimit });
   let final: (ResponseJson & { usage?: { input_tokens?: unknown; output_tokens?: unknown } }) | undefined;
+  let lastSequence = -1;
   const watch = (events: ReturnType<SseDecoder['push']>) => {
     for (const ev of events) {
-      if (!ev.data.includes('"response.')) continue;
+      const sequence = SEQUENCE_NUMBER.exec(ev.data);
+      if (sequence) lastSequence = Number(sequence[1]);
+      // Only a terminal event is parsed: OpenAI names each event in `event:`; without it, its type is in the data.
+      if (ev.event !== 'message' ? !TERMINAL_EVENTS.has(ev.event) : !TERMINAL_TYPE.test(ev.data)) continue;
       const parsed = parseProviderJson<{ type?: unknown; response?: typeof final }>(Buffer.from(ev.data), instance.name);
       if (typeof parsed?.type === 'string' && TERMINAL_EVENTS.has(parsed.type) && typeof parsed.response?.id === 'string') final = parsed.response;
     }
@@ -244,7 +245,8 @@ async function relayDirect(turn: Turn, target: { path: string; model: string }):
     );
   } catch (err) {
     const failure = streamFailure(ctx, instance, err);
-    if (failure) ctx.res.end(sseFrame({ type: 'error', code: failure.code, message: deps.scrubber.scrub(failure.message), param: null, sequence_number: 0 } as unknown as ResponseStreamEvent));
+    // The Responses API's `error` event, numbered after the last event the provider sent.
+    if (failure) ctx.res.end(sseFrame({ type: 'error', code: failure.code, message: deps.scrubber.scrub(failure.message), param: null, sequence_number: lastSequence + 1 } as unknown as ResponseStreamEvent));
   }
 }
 
@@ -255,16 +257,16 @@ async function relayDirect(turn: Turn, target: { path: string; model: string }):
  */
 function directBody(turn: Turn, model: string): Record<string, unknown> {
   const { previous_response_id: _previous, ...rest } = turn.body;
-  // Resolved references are stored items too: replayed like the earlier turns.
-  const own = typeof turn.body.input === 'string' || turn.resolved.size === 0 ? turn.body.input : turn.body.input?.flatMap((item) => (turn.resolved.has(item) ? replayable(item as unknown as ResponseItem) : [item]));
+  // Every item goes without its id: the provider stores nothing, so no id means anything there.
+  const own = typeof turn.body.input === 'string' ? turn.body.input : turn.body.input?.flatMap((item) => replayable(item as unknown as ResponseItem));
   const input = turn.history.length === 0 ? own : [...turn.history.flatMap(replayable), ...(typeof own === 'string' ? [{ role: 'user', content: own }] : (own ?? []))];
   return { ...rest, model, input, store: false };
 }
 
 /**
- * A stored item as input to a provider that keeps nothing: without its `id` and `status` (the
- * provider would look the id up, and it stored nothing), and reasoning only when it carries its
- * encrypted content (a bare reasoning item cannot be read back without the provider's copy).
+ * An item as input to a provider that keeps nothing: without its `id` and `status` (the provider
+ * would look the id up, and it stored nothing), and reasoning only when it carries its encrypted
+ * content (a bare reasoning item cannot be read back without the provider's copy).
  */
 function replayable(item: ResponseItem): Record<string, unknown>[] {
   const { id: _id, status: _status, ...rest } = item as unknown as Record<string, unknown>;
