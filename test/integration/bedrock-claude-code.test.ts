@@ -92,6 +92,21 @@ describe('Bedrock inference profiles and CountTokens through the gateway', () =>
     assert.equal(control.signatureFailures, 0);
   });
 
+  test('ListFoundationModels and GetFoundationModel at the root and transparent, on the control plane', async () => {
+    for (const [where, base] of bases()) {
+      control.reset();
+      const list = await signedGet(`${base}/foundation-models?byProvider=Anthropic`, key);
+      assert.equal(list.status, 200, `${where}: ${await list.clone().text()}`);
+      const models = ((await list.json()) as { modelSummaries: Array<{ modelId: string }> }).modelSummaries.map((m) => m.modelId);
+      assert.ok(models.includes(HAIKU), `${where}: ${models.join(', ')}`);
+      assert.equal(control.last.path, '/foundation-models');
+      const one = await signedGet(`${base}/foundation-models/${encodeURIComponent(HAIKU)}`, key);
+      assert.equal(one.status, 200, where);
+      assert.equal(((await one.json()) as { modelDetails: { modelId: string } }).modelDetails.modelId, HAIKU);
+      assert.equal(control.last.caller?.scheme, 'sigv4', where);
+    }
+  });
+
   test('GetInferenceProfile by id and by %2F-encoded ARN, root and transparent', async () => {
     const arn = `arn:aws:bedrock:us-east-1:${accounts.accountId}:inference-profile/${US_HAIKU}`;
     for (const [where, base] of bases()) {

@@ -16,6 +16,8 @@ export function bedrockRoutes<C extends RouteContext>(kit: RouteKit<C>): Array<P
     // Claude Code on Bedrock lists the inference profiles and reads one before it runs a model.
     bedrockRootRoute(kit, '/inference-profiles', false, ['GET']),
     bedrockRootRoute(kit, '/inference-profiles/', true, ['GET']),
+    bedrockRootRoute(kit, '/foundation-models', false, ['GET']),
+    bedrockRootRoute(kit, '/foundation-models/', true, ['GET']),
     ...bedrockEnvelopeRoutes(kit),
   ];
 }
@@ -23,7 +25,7 @@ export function bedrockRoutes<C extends RouteContext>(kit: RouteKit<C>): Array<P
 /**
  * Native Bedrock paths at the root: the runtime's `/model/{modelId}/invoke`,
  * `/invoke-with-response-stream`, `/converse`, `/converse-stream`, `/count-tokens`, and the
- * control plane's `/inference-profiles[/{id}]`, so one base URL serves both (as
+ * control plane's `/inference-profiles[/{id}]` and `/foundation-models[/{id}]`, so one base URL serves both (as
  * `ANTHROPIC_BEDROCK_BASE_URL` does for Claude Code). The same chain as
  * `/transparent/{instance}/...`, with the instance taken from `X-LLMProxy-Instance` or the
  * default Bedrock instance; the instance's path rules still decide what is allowed.
