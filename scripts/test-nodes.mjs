@@ -140,7 +140,9 @@ function run(cmd, args, env, timeout, cwd = root) {
   const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) {
     const why = r.error ? String(r.error) : `exit ${r.status ?? r.signal}`;
-    throw new Error(`${cmd} ${args.join(' ')} failed (${why}): ${`${r.stderr ?? ''}${r.stdout ?? ''}`.trim().slice(-2000)}`);
+    // The first lines say what went wrong (npm: "npm error code ECONNREFUSED"); stacks follow.
+    const said = `${r.stderr ?? ''}\n${r.stdout ?? ''}`.split('\n').filter((l) => l.trim() !== '' && !/^\s*(at |npm error\s+at )/.test(l));
+    throw new Error(`${cmd} ${args.join(' ')} failed (${why}): ${said.slice(0, 12).join('\n').slice(0, 2000)}`);
   }
   return r.stdout;
 }
