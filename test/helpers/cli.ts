@@ -45,15 +45,15 @@ export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(env)) if (/^(LLMPROXY_CONFIG|PORT|HOST|LOG_LEVEL|TLS_CERT_FILE|TLS_KEY_FILE|LLMPROXY_SERVER_.*)$/.test(name)) delete env[name];
   delete env['NODE_OPTIONS'];
-  // On an alternate Node, scripts/run-tests.mjs preloads its addon redirect; a gateway without it
-  // would load better-sqlite3 built for the machine's Node.
-  const preload = process.env['LLMPROXY_TEST_PRELOAD'];
-  if (preload) env['NODE_OPTIONS'] = `--import=${preload}`;
   delete env['NODE_TEST_CONTEXT'];
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
+  // On an alternate Node, scripts/run-tests.mjs preloads its addon redirect; a gateway without it
+  // would load better-sqlite3 built for the machine's Node. Kept beside a test's own preloads.
+  const preload = process.env['LLMPROXY_TEST_PRELOAD'];
+  if (preload) env['NODE_OPTIONS'] = `--import=${preload}${env['NODE_OPTIONS'] ? ` ${env['NODE_OPTIONS']}` : ''}`;
   return env;
 }
 
