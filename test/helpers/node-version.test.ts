@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +109,46 @@ console.log(JSON.stringify({ imported: seen(m.default), required: seen(r) }));`;
   test('the addon redirect leaves resolution alone for a copy of another ABI', () => {
     const copy = fakeCopy('other-abi', String(Number(process.versions.modules) + 1));
     assert.deepEqual(resolveInChild(copy), { imported: 'installed', required: 'installed' });
+  });
+
+  /** Runs a copy of scripts/run-tests.mjs over a fixture project holding the given compiled test files. */
+  function runRunner(name: string, tests: Record<string, string>, env: Record<string, string>): { code: number | null; out: string } {
+    const project = join(dir, name);
+    mkdirSync(join(project, 'scripts'), { recursive: true });
+    mkdirSync(join(project, 'dist', 'x'), { recursive: true });
+    for (const f of ['run-tests.mjs', 'test-nodes.mjs', 'test-summary-reporter.mjs', 'addon-redirect.mjs']) copyFileSync(join(SCRIPTS, f), join(project, 'scripts', f));
+    writeFileSync(join(project, 'package.json'), '{"type":"module","private":true}');
+    for (const [file, body] of Object.entries(tests)) writeFileSync(join(project, 'dist', 'x', file), body);
+    const r = spawnSync(process.execPath, [join(project, 'scripts', 'run-tests.mjs')], { env: cleanEnv(env), encoding: 'utf8', timeout: 120_000 });
+    return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+
+  const PASSING = `import { test } from 'node:test';\ntest('a', () => {});\n`;
+  const TOO_NEW = `import { test } from 'node:test';\ntest('needs the future', { skip: '${NEEDS_NODE_PREFIX}999 (fixture)' }, () => {});\n`;
+
+  test('the runner summarises each Node and fails when a test fails', () => {
+    const ok = runRunner('green', { 'a.test.js': PASSING }, { LLMPROXY_TEST_NODES: 'current', CI: 'false' });
+    assert.equal(ok.code, 0, ok.out);
+    assert.match(ok.out, new RegExp(`ok {4}Node ${process.version.replace(/\./g, '\\.')} \\(this machine's\\): 1 tests, 1 pass, 0 fail`));
+    const bad = runRunner('red', { 'a.test.js': PASSING, 'b.test.js': `import { test } from 'node:test';\ntest('b', () => { throw new Error('no'); });\n` }, { LLMPROXY_TEST_NODES: 'current', CI: 'false' });
+    assert.equal(bad.code, 1, bad.out);
+    assert.match(bad.out, /FAIL {2}Node v[\d.]+ \(this machine's\): 2 tests, 1 pass, 1 fail/);
+    assert.match(bad.out, /npm test FAILED/);
+  });
+
+  test('a test skipped for its Node on every Node that ran is a note outside CI and a failure under CI', () => {
+    const local = runRunner('uncovered-local', { 'a.test.js': PASSING, 'n.test.js': TOO_NEW }, { LLMPROXY_TEST_NODES: 'current', CI: 'false' });
+    assert.equal(local.code, 0, local.out);
+    assert.match(local.out, /note: needs the future \(dist\/x\/n\.test\.js\) was skipped on every Node that ran/);
+    const ci = runRunner('uncovered-ci', { 'a.test.js': PASSING, 'n.test.js': TOO_NEW }, { LLMPROXY_TEST_NODES: 'current', CI: 'true' });
+    assert.equal(ci.code, 1, ci.out);
+    assert.match(ci.out, /npm test FAILED:\n {2}- needs the future \(dist\/x\/n\.test\.js\) was skipped on every Node that ran: needs Node >= 999/);
+  });
+
+  test('LLMPROXY_TEST_NODES rejects what it does not know', () => {
+    const r = runRunner('bad-knob', { 'a.test.js': PASSING }, { LLMPROXY_TEST_NODES: 'current,21' });
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /LLMPROXY_TEST_NODES: unknown "21"/);
   });
 
   test('the summary reporter records totals and skip reasons', () => {
