@@ -36,6 +36,7 @@ import { announceChanges } from './store/announce.js';
 import { openCounterStore, openStore } from './store/open.js';
 import { journalRoot, openStoreJournal, type StoreJournal } from './store/store-journal.js';
 import { RedisFleetEvents } from './store/redis/events.js';
+import { StoredResponses } from './store/stored-responses.js';
 import type { Store } from './store/types.js';
 
 export interface AppOptions {
@@ -55,6 +56,8 @@ export interface App {
   readonly instances: InstanceDirectory;
   readonly verifier: ApiKeyVerifier;
   readonly audit: AuditTrail;
+  /** Stored Responses API responses (`responses` section). */
+  readonly responses: StoredResponses;
   /** The running generation's resolver (a reload replaces it). */
   readonly secrets: SecretResolver;
   readonly scrubber: SecretScrubber;
@@ -178,12 +181,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     }),
     authorize: sequence([instanceBodyLimit(config.server.body_limit), authorizeInference(audit, roles), ...governance.after]),
   };
+  const responses = StoredResponses.fromConfig(store.responses, config.responses, logger);
   const router = new Router()
     .add(healthRoute())
     .add(readyRoute({ store, counters, instances, isDraining: () => tracker.draining }))
     .add(transparentRoute(inference));
   for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
-  for (const route of protocolChatRoutes({ ...inference, aliases, logger })) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases, logger, responses })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
   for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
@@ -283,6 +287,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     instances,
     verifier,
     audit,
+    responses,
     get secrets() {
       return secrets;
     },
@@ -295,6 +300,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     async listen() {
       await verifier.start();
       audit.start();
+      responses.start();
       await clientAuth.start();
       await governance.start();
       secrets.start();
@@ -315,6 +321,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         for (const { listener } of listeners) listener.destroyAll();
         secrets.stop();
         await governance.stop();
+        responses.stop();
         await events?.close();
         await counters?.close();
         await clientAuth.stop();

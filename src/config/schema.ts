@@ -3,7 +3,7 @@ import { authSchema, rbacSchema } from '../clientauth/config.js';
 import { duration, size } from '../config-fields/fields.js';
 import { GOVERNANCE_FIELDS } from '../governance/config.js';
 import { PROVIDERS } from '../providers/registry.js';
-import { storageSchema } from '../store/config.js';
+import { responsesSchema, storageSchema } from '../store/config.js';
 import { upstreamSchema } from '../upstream/config.js';
 
 /**
@@ -82,6 +82,7 @@ export const configSchema = z.strictObject({
       flush_interval: duration().prefault('1s'),
     })
     .prefault({}),
+  responses: responsesSchema.prefault({}),
   rbac: rbacSchema.prefault({}),
   ...GOVERNANCE_FIELDS,
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),

@@ -127,4 +127,4 @@ export class GatewayError extends Error {
 
 /** The single 401 message: it never says which part of a credential was wrong. */
 export const UNAUTHORIZED_MESSAGE =
-  'Authentication failed: send a valid gateway credential (a gateway API key or session token in Authorization: Bearer, X-API-Key, api-key or x-goog-api-key; or a configured Basic, OIDC or Kubernetes credential).';
+  'Authentication failed: send a valid gateway credential (a gateway API key or session token, as a Bearer token or in the API-key header your SDK uses; or a configured Basic, OIDC or Kubernetes credential).';

@@ -60,6 +60,9 @@ export type ErrorFlavour = 'openai' | 'aws' | ErrorShape;
  * secrets in the message (provider error text can echo a credential); `requestId` is the
  * request's id, for shapes that repeat it.
  */
+/** Client errors a retry may cure: timeout, conflict, rate limit. */
+const RETRYABLE_4XX: ReadonlySet<number> = new Set([408, 409, 429]);
+
 export function toHttp(err: unknown, flavour: ErrorFlavour = 'openai', scrub?: (text: string) => string, requestId?: string): HttpError {
   const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal gateway error');
   const spec = ERROR_SPECS[e.code];
@@ -67,6 +70,9 @@ export function toHttp(err: unknown, flavour: ErrorFlavour = 'openai', scrub?: (
   const headers: Record<string, string> = { 'content-type': 'application/json', ...e.headers };
   const retryAfter = e.retryAfter === undefined ? undefined : Math.max(1, Math.ceil(e.retryAfter));
   if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+  // The OpenAI and Anthropic SDKs (and Claude Code) retry on their own judgement unless told:
+  // a refusal that will not change on a retry says so, so a wrong key fails at once.
+  if (spec.status >= 400 && spec.status < 500 && !RETRYABLE_4XX.has(spec.status)) headers['x-should-retry'] = 'false';
   if (typeof flavour === 'function') {
     const shaped = flavour({ status: spec.status, code: e.code, message, retryAfter, requestId });
     return { status: spec.status, headers: { ...headers, ...shaped.headers }, body: JSON.stringify(shaped.body) };

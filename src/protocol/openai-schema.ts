@@ -20,7 +20,7 @@ import { GatewayError } from '../errors/gateway-error.js';
  * A union's message for a value that is not one of its objects; when the value is an object whose
  * `type` is unknown, the parse-wide map names the types instead (at `….type`).
  */
-function unlessDiscriminator(message: string): (issue: z.core.$ZodRawIssue) => string | undefined {
+export function unlessDiscriminator(message: string): (issue: z.core.$ZodRawIssue) => string | undefined {
   return (issue) => (issue.code === 'invalid_union' && issue.discriminator !== undefined ? undefined : message);
 }
 
@@ -199,15 +199,19 @@ export type EmbeddingsRequest = z.infer<typeof embeddingsRequestSchema>;
  * const body = checkChatRequest(JSON.parse(text)); // typed ChatRequest, unknown fields kept
  */
 export function checkChatRequest(body: unknown): ChatRequest {
-  return check(chatRequestSchema, body);
+  return checkRequestBody(chatRequestSchema, body);
 }
 
 /** As checkChatRequest, for an embeddings request. */
 export function checkEmbeddingsRequest(body: unknown): EmbeddingsRequest {
-  return check(embeddingsRequestSchema, body);
+  return checkRequestBody(embeddingsRequestSchema, body);
 }
 
-function check<T>(schema: z.ZodType<T>, body: unknown): T {
+/**
+ * Checks `body` against any request schema with the rules above (the client's own object back,
+ * or a 400 naming the first bad field); other client protocols (protocol/responses/) share it.
+ */
+export function checkRequestBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body, { error: problemOf });
   // The body itself, not zod's copy: the schemas transform nothing, and the copy would reorder
   // the client's fields (known ones first), which translators report in that order.
@@ -229,7 +233,7 @@ type Path = ReadonlyArray<PropertyKey>;
  * branch that got furthest into the value (`content: [{type: 'image_url', image_url: null}]`
  * fails the array branch at `[0].image_url`, which says more than "not a string or an array").
  */
-function mostSpecific(issue: Issue, base: Path): { issue: Issue; path: Path } {
+export function mostSpecific(issue: Issue, base: Path): { issue: Issue; path: Path } {
   const path = [...base, ...issue.path];
   if (issue.code !== 'invalid_union' || issue.errors.length === 0) return { issue, path };
   let best: { issue: Issue; path: Path } | undefined;
@@ -276,7 +280,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
  * The problem, worded for the client, after the field's name (`"n" must be at most 128`). The
  * parse-wide error map: the schema's own messages above take precedence over it.
  */
-function problemOf(issue: z.core.$ZodRawIssue): string {
+export function problemOf(issue: z.core.$ZodRawIssue): string {
   switch (issue.code) {
     case 'invalid_type': {
       const expected = EXPECTED[issue.expected] ?? issue.expected;

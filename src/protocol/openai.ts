@@ -27,6 +27,10 @@ export interface ChatUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens read from the provider's cache, where the provider says (OpenAI's name). */
+  prompt_tokens_details?: { cached_tokens?: number };
+  /** Reasoning tokens among the completion tokens, where the provider says. */
+  completion_tokens_details?: { reasoning_tokens?: number };
 }
 
 export interface ChatCompletion {

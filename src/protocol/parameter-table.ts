@@ -81,9 +81,14 @@ export function observe(factory: ChatTranslatorFactory, model: string): Map<stri
 }
 
 /** The Markdown table: one row per parameter, one column per provider. */
-export function renderParameterTable(columns: ReadonlyArray<{ name: string; outcomes: Map<string, Outcome> }>): string {
-  const header = `| parameter | ${columns.map((c) => c.name).join(' | ')} |`;
+export function renderParameterTable(columns: ReadonlyArray<{ name: string; outcomes: ReadonlyMap<string, string> }>): string {
+  return renderOutcomeTable('parameter', PARAMETER_SAMPLES, columns);
+}
+
+/** A parameter table of any client protocol: one row per sample (`first` heads the row names), one column per provider. */
+export function renderOutcomeTable(first: string, samples: ReadonlyArray<{ parameter: string }>, columns: ReadonlyArray<{ name: string; outcomes: ReadonlyMap<string, string> }>): string {
+  const header = `| ${first} | ${columns.map((c) => c.name).join(' | ')} |`;
   const rule = `| --- | ${columns.map(() => '---').join(' | ')} |`;
-  const rows = PARAMETER_SAMPLES.map((s) => `| ${s.parameter} | ${columns.map((c) => c.outcomes.get(s.parameter)).join(' | ')} |`);
+  const rows = samples.map((s) => `| ${s.parameter} | ${columns.map((c) => c.outcomes.get(s.parameter)).join(' | ')} |`);
   return [header, rule, ...rows].join('\n');
 }

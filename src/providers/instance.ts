@@ -9,7 +9,7 @@ import { upstreamFailure } from '../upstream/errors.js';
 import { createUpstreamPool, requestUpstream } from '../upstream/pool.js';
 import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
 import type { PathRule } from './transparent-path.js';
-import type { ProviderDefinition, ProviderParts } from './types.js';
+import type { DirectApis, ProviderDefinition, ProviderParts } from './types.js';
 import { UsageObserver } from './usage.js';
 
 export interface InstanceSettings {
@@ -61,6 +61,8 @@ export class Instance {
   readonly chat: ChatTranslatorFactory | undefined;
   /** Protocol mode's embeddings translator factory; undefined when the provider has none. */
   readonly embeddings: EmbeddingsTranslatorFactory | undefined;
+  /** Protocol mode's direct paths (client protocols the provider speaks itself); empty when none. */
+  readonly direct: DirectApis;
   readonly pool: Dispatcher;
   readonly #parts: ProviderParts;
   /** The main upstream, where a request without a `target` goes. */
@@ -82,6 +84,7 @@ export class Instance {
     this.credential = parts.credential;
     this.chat = withStreamLineLimit(parts.chat ?? settings.provider.chat, settings.streamLineLimit);
     this.embeddings = parts.embeddings ?? settings.provider.embeddings;
+    this.direct = parts.direct ?? settings.provider.direct ?? {};
     this.#parts = parts;
     this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
     this.#main = { endpoint: this.endpoint, pool: this.pool };

@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import type { SecretResolver } from '../secrets/resolver.js';
+import type { AnthropicHost } from '../protocol/anthropic-messages/index.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
 import type { UpstreamRequest } from '../upstream/types.js';
 import type { Endpoint } from '../config-fields/fields.js';
@@ -53,6 +54,8 @@ export interface ProviderParts<C extends Credential = Credential> {
   chat?: ChatTranslatorFactory;
   /** Protocol-mode embeddings for this instance, when they need its config; overrides the definition's `embeddings`. */
   embeddings?: EmbeddingsTranslatorFactory;
+  /** Direct paths for this instance, when they need its config; overrides the definition's `direct`. */
+  direct?: DirectApis;
   /**
    * Transparent mode: checks a client's body before it is forwarded, for providers whose body
    * names the account that is billed (watsonx `project_id`/`space_id`). Returns the body to send
@@ -124,6 +127,8 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
   readonly chat?: ChatTranslatorFactory;
   /** Protocol mode: OpenAI embeddings translated to this provider's API. */
   readonly embeddings?: EmbeddingsTranslatorFactory;
+  /** Protocol mode's direct paths, where a client protocol is this provider's own (see DirectApis). */
+  readonly direct?: DirectApis;
   /**
    * Built-in list prices of this provider's models, keyed by model id or id prefix
    * (`gpt-4o` prices `gpt-4o-2024-08-06`); the composition root merges every provider's into the
@@ -172,6 +177,26 @@ export interface ModelLister {
   request(cursor: string | undefined): { path: string; headers?: Record<string, string> };
   /** The models of one page's JSON answer, and the cursor of the next page (undefined: the last). Throws on an answer it cannot read. */
   page(body: unknown): { models: ListedModel[]; next: string | undefined };
+}
+
+/**
+ * The client protocols a provider speaks itself, per model: a request in that protocol goes to
+ * the provider as the client wrote it (the gateway only fills in what the host needs), instead
+ * of through the OpenAI chat hub, so nothing is lost in translation. Undefined for a model means
+ * the hub.
+ *
+ * @example
+ * // Bedrock: Claude speaks Messages through InvokeModel; gpt-oss speaks Responses.
+ * direct: {
+ *   messages: (model) => (isBedrockAnthropicModel(model) ? BEDROCK_INVOKE : undefined),
+ *   responses: (model) => (model.startsWith('openai.') ? { path: '/openai/v1/responses', model } : undefined),
+ * }
+ */
+export interface DirectApis {
+  /** The Anthropic Messages host serving `model`. */
+  messages?(model: string): AnthropicHost | undefined;
+  /** Where the OpenAI Responses API for `model` is served: the native path, and the model id its body names. */
+  responses?(model: string): { path: string; model: string } | undefined;
 }
 
 /** One model a provider lists. */

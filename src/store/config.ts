@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secretRef } from '../config-fields/fields.js';
+import { duration, secretRef, size } from '../config-fields/fields.js';
 
 /**
  * One SQLite file by default. With `postgres`, keys, users, audit and usage live in PostgreSQL
@@ -48,3 +48,19 @@ export const storageSchema = z.strictObject({
 
 /** The `storage` section. */
 export type StorageConfig = z.output<typeof storageSchema>;
+
+/**
+ * The `responses` section: the Responses API's stored responses (`store: true`,
+ * `previous_response_id`, `GET /v1/responses/{id}`), kept in the store above.
+ */
+export const responsesSchema = z.strictObject({
+  /** False: nothing is ever stored; `store: true` requests are answered but not kept, and every stored-response read is 404. */
+  store: z.boolean().default(true),
+  /** A stored response is deleted this long after it was created (OpenAI keeps them 30 days). */
+  retention: duration().prefault('30d'),
+  /** A response whose input items and Response JSON together exceed this is answered but not stored (logged). */
+  max_size: size().prefault('8mb'),
+});
+
+/** The `responses` section. */
+export type ResponsesConfig = z.output<typeof responsesSchema>;

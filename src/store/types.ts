@@ -1,6 +1,7 @@
 import type { KeyLimits, KeyScopes } from './access-types.js';
 import type { GovernanceStores } from './governance-types.js';
 import type { IdentityStores } from './identity-types.js';
+import type { ResponseStore } from './response-types.js';
 
 /**
  * Storage interfaces. SQLite implements them now (store/sqlite/); PostgreSQL and Redis will
@@ -148,6 +149,8 @@ export interface Store {
   readonly audit: AuditLog;
   readonly identity: IdentityStores;
   readonly governance: GovernanceStores;
+  /** Responses API responses kept for `previous_response_id` and `/v1/responses/{id}`. */
+  readonly responses: ResponseStore;
   /** Throws when the store cannot serve (for /ready). */
   ping(): Promise<void>;
   /** False while a networked store is known to be unreachable (its last use failed to reach it); absent for an embedded one. */

@@ -29,6 +29,7 @@ const UNCHECKED: Record<string, string> = {
   'api-key': 'also the `api-key` header (upstream/, observability/logger.ts, Azure\'s credential header)',
   aws: 'also the `aws` credential shape (signing/sigv4.ts) and the AWS error flavour (errors/http.ts, server/routes/bedrock.ts)',
   oci: 'also the `oci` credential shape the OCI signer applies (signing/oci.ts, credentials/types.ts)',
+  anthropic: 'also the Anthropic Messages API the gateway speaks in protocol mode: the `/anthropic/` route (server/routes/protocol-messages.ts)',
   openai: 'also the OpenAI API the gateway speaks in protocol mode: the `/openai/` routes (server/routes/protocol.ts), the OpenAI error shape (errors/http.ts, request/context.ts), and Azure OpenAI\'s own `openai/` path segment (providers/azure/)',
 };
 

@@ -1,10 +1,13 @@
 import { Emulator, requestId, type Exchange } from './base.js';
+import { cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinkingError } from './anthropic-features.js';
+import { claudeCodeTurn } from './claude-script.js';
 
 /**
  * Anthropic Messages API emulator. Checks credentials as api.anthropic.com does: `x-api-key`
- * must be a known key (401 `authentication_error`) and `anthropic-version` a version the API
- * serves (400), and message shapes are checked as the API checks them. Answers `/v1/messages` (JSON, and SSE in the event order of the real API),
- * `/v1/messages/count_tokens` and `/v1/models`. Admin routes (`/v1/organizations/...`) answer
+ * (or `Authorization: Bearer`, as current SDKs send it) must be a known key (401 `authentication_error`) and `anthropic-version` a version the API
+ * serves (400), and message shapes are checked as the API checks them. Answers `/v1/messages` (JSON, and SSE in the event order of the real API,
+ * with extended thinking and prompt-caching usage: anthropic-features.ts),
+ * `/v1/messages/count_tokens` and `/v1/models` (paged by `after_id` / `before_id`). Admin routes (`/v1/organizations/...`) answer
  * 200 so a test notices if the gateway ever forwards one.
  */
 export class AnthropicEmulator extends Emulator {
@@ -12,28 +15,59 @@ export class AnthropicEmulator extends Emulator {
   static readonly MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5'];
   /** The most models a `/v1/models` page holds whatever `limit` asks (tests paging with less than the API's 1,000). */
   modelsPageSize = 1000;
+  /** Prefixes marked with `cache_control` seen so far (anthropic-features.ts); cleared by reset(). */
+  readonly promptCache = new PromptCache();
+
+  override reset(): void {
+    super.reset();
+    this.promptCache.clear();
+  }
+
+  /** The betas the last request's `anthropic-beta` header turned on (to assert what the gateway forwarded). */
+  get lastBetas(): Set<string> {
+    return betasOf(this.last.headers['anthropic-beta']);
+  }
 
   protected override responseHeaders(): Record<string, string> {
     return { 'request-id': requestId('req_') };
   }
 
-  /** `GET /v1/models`: pages of `limit` (default 20, 1–1000) models after `after_id`, with `has_more` and `last_id`. */
+  /**
+   * `GET /v1/models`: pages of `limit` (default 20, 1–1000) models after `after_id` or before
+   * `before_id`, with `has_more`, `first_id` and `last_id`.
+   */
   #models(ex: Exchange): Promise<void> {
     const query = new URLSearchParams(ex.record.query);
     const limit = Number(query.get('limit') ?? 20);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return this.json(ex, 400, error('invalid_request_error', 'limit: Input should be less than or equal to 1000'));
     const after = query.get('after_id');
-    const start = after === null ? 0 : AnthropicEmulator.MODELS.indexOf(after) + 1;
-    const ids = AnthropicEmulator.MODELS.slice(start, start + Math.min(limit, this.modelsPageSize));
+    const before = query.get('before_id');
+    if (after !== null && before !== null) return this.json(ex, 400, error('invalid_request_error', 'Cannot specify both after_id and before_id'));
+    const size = Math.min(limit, this.modelsPageSize);
+    // before_id pages backwards: the `size` models just before it.
+    const end = before === null ? undefined : Math.max(0, AnthropicEmulator.MODELS.indexOf(before));
+    const start = end !== undefined ? Math.max(0, end - size) : after === null ? 0 : AnthropicEmulator.MODELS.indexOf(after) + 1;
+    const ids = AnthropicEmulator.MODELS.slice(start, end ?? start + size);
     const data = ids.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }));
-    return this.json(ex, 200, { data, has_more: start + ids.length < AnthropicEmulator.MODELS.length, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null });
+    const hasMore = end !== undefined ? start > 0 : start + ids.length < AnthropicEmulator.MODELS.length;
+    return this.json(ex, 200, { data, has_more: hasMore, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null });
   }
 
+  /** Requests that authenticated with `x-api-key`, and with the key as `Authorization: Bearer`. */
+  readonly authSeen = { apiKey: 0, bearer: 0 };
+
   protected authenticate(ex: Exchange) {
-    const key = ex.req.headers['x-api-key'];
+    // The API key goes in `x-api-key`, or as a Bearer token, which the current Anthropic SDKs
+    // send (@anthropic-ai/sdk 1.x `apiKeyAuth`: `Authorization: Bearer ${apiKey}`).
+    const header = ex.req.headers['x-api-key'];
+    const authorization = ex.req.headers.authorization;
+    const bearer = typeof authorization === 'string' && /^Bearer /i.test(authorization) ? authorization.slice(7) : undefined;
+    const key = header ?? bearer;
     if (typeof key !== 'string' || !this.acceptedKeys.has(key)) {
-      return { status: 401, body: error('authentication_error', 'invalid x-api-key') };
+      return { status: 401, body: error('authentication_error', header === undefined && bearer !== undefined ? 'invalid bearer token' : 'invalid x-api-key') };
     }
+    if (header !== undefined) this.authSeen.apiKey++;
+    else this.authSeen.bearer++;
     const version = ex.req.headers['anthropic-version'];
     if (!version) return { status: 400, body: error('invalid_request_error', 'anthropic-version: header is required') };
     if (typeof version !== 'string' || !ANTHROPIC_API_VERSIONS.has(version)) {
@@ -53,59 +87,37 @@ export class AnthropicEmulator extends Emulator {
     const body = ex.json;
     if (method !== 'POST' || !body) return this.json(ex, 404, error('not_found_error', 'Not found'));
     if (typeof body['model'] !== 'string') return this.json(ex, 400, error('invalid_request_error', 'model: Field required'));
-    if (path === '/v1/messages/count_tokens') return this.json(ex, 200, { input_tokens: 12 });
+    if (path === '/v1/messages/count_tokens') {
+      const shape = messagesShapeError(body, body['model'] as string, betasOf(ex.req.headers['anthropic-beta'])) ?? thinkingError(body) ?? cacheControlError(body);
+      return shape ? this.json(ex, 400, error('invalid_request_error', shape)) : this.json(ex, 200, { input_tokens: 12 });
+    }
     if (path !== '/v1/messages') return this.json(ex, 404, error('not_found_error', 'Not found'));
     if (typeof body['max_tokens'] !== 'number') return this.json(ex, 400, error('invalid_request_error', 'max_tokens: Field required'));
 
     const shape = messagesShapeError(body, body['model'] as string, betasOf(ex.req.headers['anthropic-beta']));
     if (shape) return this.json(ex, 400, error('invalid_request_error', shape));
 
-    const id = requestId('msg_');
-    const model = body['model'];
-    const text = AnthropicEmulator.REPLY.join('');
-    const tool = toolToCall(body);
-    if (tool) return this.#toolUse(ex, id, model as string, tool, body['stream'] === true);
-    if (body['stream'] !== true) {
-      return this.json(ex, 200, {
-        id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text }],
-        stop_reason: 'end_turn', stop_sequence: null,
-        usage: { input_tokens: 11, output_tokens: AnthropicEmulator.REPLY.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
-      });
-    }
-    return this.sse(ex, [
-      event('message_start', { message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 11, output_tokens: 1 } } }),
-      event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
-      event('ping', {}),
-      ...AnthropicEmulator.REPLY.map((t) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: t } })),
-      event('content_block_stop', { index: 0 }),
-      event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: AnthropicEmulator.REPLY.length } }),
-      event('message_stop', {}),
-    ]);
-  }
+    const invalid = thinkingError(body) ?? cacheControlError(body);
+    if (invalid) return this.json(ex, 400, error('invalid_request_error', invalid));
+    const scripted = claudeCodeTurn(body, body['model'] as string);
+    if (scripted) return body['stream'] === true ? this.sse(ex, scripted.events.map((e) => event(e['type'] as string, e))) : this.json(ex, 200, scripted.message);
 
-  /** The model calls `name` with `{"location":"Paris"}` (JSON, or streamed as input_json_delta fragments). */
-  #toolUse(ex: Exchange, id: string, model: string, name: string, stream: boolean): Promise<void> {
-    const toolId = requestId('toolu_');
-    const usage = { input_tokens: 20, output_tokens: 9 };
-    if (!stream) {
-      return this.json(ex, 200, {
-        id, type: 'message', role: 'assistant', model, content: [{ type: 'tool_use', id: toolId, name, input: { location: 'Paris' } }],
-        stop_reason: 'tool_use', stop_sequence: null, usage,
-      });
-    }
-    return this.sse(ex, [
-      event('message_start', { message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 20, output_tokens: 1 } } }),
-      event('content_block_start', { index: 0, content_block: { type: 'tool_use', id: toolId, name, input: {} } }),
-      ...['{"loca', 'tion": "Pa', 'ris"}'].map((partial_json) => event('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json } })),
-      event('content_block_stop', { index: 0 }),
-      event('message_delta', { delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 9 } }),
-      event('message_stop', {}),
-    ]);
+    const tool = toolToCall(body);
+    const { json, events } = claudeAnswer({
+      id: requestId('msg_'),
+      model: body['model'] as string,
+      reply: AnthropicEmulator.REPLY,
+      usage: this.promptCache.usage(body, tool ? 20 : 11),
+      thinking: thinkingEnabled(body),
+      tool,
+    });
+    if (body['stream'] !== true) return this.json(ex, 200, json);
+    return this.sse(ex, events.map((e) => event(e['type'] as string, e)));
   }
 }
 
 function event(type: string, data: object): string {
-  return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  return `event: ${type}\ndata: ${JSON.stringify({ ...data, type })}\n\n`;
 }
 
 /**
@@ -170,7 +182,7 @@ export function messagesShapeError(body: Record<string, unknown>, model: string,
 }
 
 /** A tool the emulated model calls: when tools are offered and the last user turn asks about the weather. */
-function toolToCall(body: Record<string, unknown>): string | undefined {
+export function toolToCall(body: Record<string, unknown>): string | undefined {
   const tools = body['tools'];
   if (!Array.isArray(tools) || tools.length === 0) return undefined;
   const last = (body['messages'] as Array<Record<string, unknown>>).at(-1)!;

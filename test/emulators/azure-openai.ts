@@ -1,6 +1,7 @@
 import { Emulator, requestId, type Exchange } from './base.js';
 import { ENTRA_TOKENS } from './entra.js';
 import { toolCallReply, toolToCall } from './openai.js';
+import { responsesAnswer, responsesRequestError } from './openai-responses.js';
 
 /**
  * Azure OpenAI emulator (`https://{resource}.openai.azure.com`). Checks the `api-key` header as
@@ -11,7 +12,7 @@ import { toolCallReply, toolToCall } from './openai.js';
  * Azure does: content-filter annotations on every choice, `prompt_filter_results` on the answer,
  * and a first stream chunk holding only `prompt_filter_results` with empty `choices`, `id` and
  * `model`. Also serves the v1 API's chat completions (`/openai/v1/chat/completions`, deployment
- * in the body's `model`), embeddings, and `GET /openai/models`; and, with 200, admin-style
+ * in the body's `model`), Responses (`/openai/v1/responses`, openai-responses.ts), embeddings, and `GET /openai/models`; and, with 200, admin-style
  * routes (`/openai/files`, `/openai/fine_tuning/...`, `/openai/deployments` listing) so a test
  * notices if the gateway ever forwards one. Delays, stalls and injections come from the base.
  *
@@ -101,7 +102,7 @@ export class AzureOpenAIEmulator extends Emulator {
     if (method === 'GET' && rest === '/models') {
       return this.json(ex, 200, { object: 'list', data: [...this.deployments.keys()].map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'system' })) });
     }
-    const op = rest === '/chat/completions' ? 'chat/completions' : rest === '/embeddings' ? 'embeddings' : undefined;
+    const op = rest === '/chat/completions' ? 'chat/completions' : rest === '/embeddings' ? 'embeddings' : rest === '/responses' ? 'responses' : undefined;
     if (method !== 'POST' || op === undefined) return this.json(ex, 404, error('404', 'Resource not found'));
     const deployment = ex.json?.['model'];
     const model = typeof deployment === 'string' ? this.deployments.get(deployment) : undefined;
@@ -121,6 +122,13 @@ export class AzureOpenAIEmulator extends Emulator {
         data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, -0.2, 0.3] })),
         usage: { prompt_tokens: 5 * inputs.length, total_tokens: 5 * inputs.length },
       });
+    }
+    if (op === 'responses') {
+      // https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses: the v1 route, the deployment in `model`.
+      const invalid = responsesRequestError(body);
+      if (invalid) return this.json(ex, 400, { error: { message: invalid.message, type: 'invalid_request_error', param: invalid.param, code: invalid.code } });
+      const answer = responsesAnswer(body, model, AzureOpenAIEmulator.REPLY, { input: 11, cached: 0, reasoning: 0 });
+      return body['stream'] === true ? this.sse(ex, answer.frames) : this.json(ex, 200, answer.json);
     }
     if (op === 'completions') {
       return this.json(ex, 200, {

@@ -3,13 +3,24 @@ import { EventStreamCodec, type MessageHeaders } from '@smithy/eventstream-codec
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { type AwsAccounts, type SigV4FailureReason, SIGNATURE_MISMATCH_MESSAGE, wireRequest } from './aws-accounts.js';
 import { Emulator, type Exchange, type RecordedRequest } from './base.js';
+import { BEDROCK_ANTHROPIC_VERSIONS } from './bedrock-anthropic-invoke.js';
 import { countTokens } from './bedrock-count-tokens.js';
+import { openAICompatibleAnswer, openAICompatibleRoute } from './bedrock-openai.js';
+import { toolToCall as anthropicToolToCall } from './anthropic.js';
+import { type CacheUsage, cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinkingError } from './anthropic-features.js';
 import { InferenceProfiles, ProfileRefusal } from './bedrock-inference-profiles.js';
+import { claudeCodeTurn, type ScriptedTurn } from './claude-script.js';
 
 export interface BedrockOptions {
   accounts: AwsAccounts;
   region?: string;
   bearerKeys?: string[];
+  /**
+   * The host emulated: `runtime` (bedrock-runtime, SigV4 service `bedrock`; the default) or
+   * `mantle` (bedrock-mantle, SigV4 service `bedrock-mantle`, which serves only the
+   * OpenAI-compatible routes of bedrock-openai.ts).
+   */
+  host?: 'runtime' | 'mantle';
 }
 
 /** Who authenticated a request. */
@@ -23,7 +34,7 @@ export interface BedrockRecordedRequest extends RecordedRequest {
   caller?: VerifiedCaller;
   /** The AWS error code the request was refused with at authentication. */
   authError?: string;
-  /** The model id from the path, decoded. */
+  /** The model id from the path, decoded; for the OpenAI-compatible routes, the body's `model`. */
   modelId?: string;
 }
 
@@ -97,8 +108,11 @@ const PADDING = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
 
 /**
  * Amazon Bedrock emulator: Runtime (`/model/{modelId}/invoke`, `invoke-with-response-stream`,
- * `converse`, `converse-stream`, `count-tokens`) and the control plane's `/foundation-models`
- * and `/inference-profiles` (bedrock-inference-profiles.ts) on one loopback port. It
+ * `converse`, `converse-stream`, `count-tokens`, and the OpenAI-compatible
+ * `/openai/v1/chat/completions` of bedrock-openai.ts) and the control plane's
+ * `/foundation-models` and `/inference-profiles` (bedrock-inference-profiles.ts) on one loopback
+ * port; or, with `host: 'mantle'`, the bedrock-mantle host (Responses and Chat Completions,
+ * SigV4 service `bedrock-mantle`). It
  * authenticates as AWS does, through the shared {@link AwsAccounts}:
  *
  * - SigV4 (service `bedrock`, the emulator's region), the signature recomputed with
@@ -133,6 +147,8 @@ export class BedrockEmulator extends Emulator {
   declare readonly requests: BedrockRecordedRequest[];
   readonly accounts: AwsAccounts;
   readonly region: string;
+  /** The host emulated (BedrockOptions.host). */
+  readonly host: 'runtime' | 'mantle';
   /** Authentication failures by AWS error code. */
   authFailures: Record<string, number> = {};
   /** When set, ConverseStream answers send this many text deltas instead of {@link REPLY} (benchmarks). */
@@ -141,6 +157,8 @@ export class BedrockEmulator extends Emulator {
   streamException: { afterEvents: number; type: StreamExceptionType; message: string } | undefined;
   readonly #codec = new EventStreamCodec(toUtf8, fromUtf8);
   readonly #pendingSignature = new WeakMap<RecordedRequest, Promise<BedrockError | undefined>>();
+  /** Claude's prompt cache for InvokeModel (anthropic-features.ts); cleared by reset(). */
+  readonly promptCache = new PromptCache();
   /** The account's inference profiles: a system-defined one per geography and model that has them, one application profile. */
   readonly profiles: InferenceProfiles;
 
@@ -148,6 +166,7 @@ export class BedrockEmulator extends Emulator {
     super(options.bearerKeys ?? []);
     this.accounts = options.accounts;
     this.region = options.region ?? 'us-east-1';
+    this.host = options.host ?? 'runtime';
     const profiled = MODELS.filter((m) => m.inferenceTypesSupported.includes('INFERENCE_PROFILE'));
     this.profiles = new InferenceProfiles(this.region, this.accounts.accountId, geography(this.region), profiled);
   }
@@ -170,6 +189,7 @@ export class BedrockEmulator extends Emulator {
     super.reset();
     this.authFailures = {};
     this.streamException = undefined;
+    this.promptCache.clear();
   }
 
   /** The next `times` authenticated requests get this AWS error (status and message as AWS sends them). */
@@ -194,7 +214,7 @@ export class BedrockEmulator extends Emulator {
       record.caller = { scheme: 'bearer', apiKey };
       return undefined;
     }
-    const verdict = this.accounts.authenticateSigV4(wireRequest(record, ex.req.headersDistinct), { region: this.region, service: 'bedrock' });
+    const verdict = this.accounts.authenticateSigV4(wireRequest(record, ex.req.headersDistinct), { region: this.region, service: this.host === 'mantle' ? 'bedrock-mantle' : 'bedrock' });
     if (!verdict.ok) return this.#refuse(record, new BedrockError(403, SIGV4_ERRORS[verdict.reason], verdict.message, 'coral'));
     const p = verdict.principal;
     this.#pendingSignature.set(record, verdict.signatureMatches.then((matches) => {
@@ -221,6 +241,9 @@ export class BedrockEmulator extends Emulator {
     const refused = await this.#pendingSignature.get(ex.record);
     if (refused) return this.json(ex, refused.status, refused);
     const { method, path } = ex.record;
+    const openai = openAICompatibleRoute(this.host, method, path);
+    if (openai) return this.#openAICompatible(ex, openai);
+    if (this.host === 'mantle') return this.json(ex, 404, { error: { message: `Invalid URL (${method} ${path})`, type: 'invalid_request_error', param: null, code: null } });
     const segments = path.split('/');
     if (method === 'GET' && path === '/foundation-models') return this.#listModels(ex);
     if (method === 'GET' && segments.length === 3 && segments[1] === 'foundation-models') return this.#getModel(ex, segments[2]!);
@@ -232,6 +255,16 @@ export class BedrockEmulator extends Emulator {
       if (op === 'invoke' || op === 'invoke-with-response-stream' || op === 'converse' || op === 'converse-stream') return this.#runtime(ex, segments[2]!, op);
     }
     return this.json(ex, 404, new BedrockError(404, 'UnknownOperationException', `Unknown operation ${method} ${path}`, 'coral'));
+  }
+
+  /** The OpenAI-compatible routes (bedrock-openai.ts); the body's `model` is recorded as `modelId`. */
+  async #openAICompatible(ex: Exchange, route: 'chat' | 'responses' | 'models'): Promise<void> {
+    const body = route === 'models' ? undefined : parseJson(ex.record.body);
+    const model = body?.['model'];
+    if (typeof model === 'string') (ex.record as BedrockRecordedRequest).modelId = model;
+    const answer = openAICompatibleAnswer(this.host, route, ex.record.path, body);
+    if (answer.kind === 'json') return this.json(ex, answer.status, answer.body);
+    return this.sse(ex, answer.frames);
   }
 
   async #runtime(ex: Exchange, rawModel: string, op: 'invoke' | 'invoke-with-response-stream' | 'converse' | 'converse-stream'): Promise<void> {
@@ -263,8 +296,20 @@ export class BedrockEmulator extends Emulator {
     const invalid = anthropicBodyError(body);
     if (invalid) return this.json(ex, 400, new BedrockError(400, 'ValidationException', invalid));
     const inputTokens = tokenEstimate(body['messages']) + tokenEstimate(body['system'] ?? '');
+    const feature = thinkingError(body) ?? cacheControlError(body);
+    if (feature) return this.json(ex, 400, new BedrockError(400, 'ValidationException', feature));
     const anthropicModel = model.modelId.replace(/^anthropic\./, '').replace(/-v\d+(:\d+)?$/, '');
-    return op === 'invoke' ? this.#invokeAnthropic(ex, anthropicModel, inputTokens, started) : this.#invokeAnthropicStream(ex, anthropicModel, inputTokens, started);
+    const scripted = claudeCodeTurn(body, anthropicModel);
+    if (scripted) return this.#invokeScripted(ex, op === 'invoke-with-response-stream', scripted, started);
+    const answer = claudeAnswer({
+      id: `msg_bdrk_${randomBytes(12).toString('base64url')}`,
+      model: anthropicModel,
+      reply: BedrockEmulator.REPLY,
+      usage: this.promptCache.usage(body, inputTokens),
+      thinking: thinkingEnabled(body),
+      tool: anthropicToolToCall(body),
+    });
+    return op === 'invoke' ? this.#invokeAnthropic(ex, answer, started) : this.#invokeAnthropicStream(ex, answer, started);
   }
 
   /**
@@ -346,30 +391,42 @@ export class BedrockEmulator extends Emulator {
     ]);
   }
 
-  async #invokeAnthropic(ex: Exchange, model: string, inputTokens: number, started: number): Promise<void> {
-    const outputTokens = BedrockEmulator.REPLY.length;
-    return this.json(ex, 200, {
-      id: `msg_bdrk_${randomBytes(12).toString('base64url')}`, type: 'message', role: 'assistant', model,
-      content: [{ type: 'text', text: BedrockEmulator.REPLY.join('') }],
-      stop_reason: 'end_turn', stop_sequence: null,
-      usage: { input_tokens: inputTokens, output_tokens: outputTokens },
-    }, invocationHeaders(inputTokens, outputTokens, started));
+  /** InvokeModel on Claude: the Messages answer (anthropic-features.ts), Bedrock's token-count headers. */
+  async #invokeAnthropic(ex: Exchange, answer: ReturnType<typeof claudeAnswer>, started: number): Promise<void> {
+    const usage = answer.json['usage'] as CacheUsage & { output_tokens: number };
+    return this.json(ex, 200, answer.json, invocationHeaders(usage.input_tokens, usage.output_tokens, started));
   }
 
-  async #invokeAnthropicStream(ex: Exchange, model: string, inputTokens: number, started: number): Promise<void> {
-    const outputTokens = BedrockEmulator.REPLY.length;
+  /**
+   * InvokeModelWithResponseStream on Claude: each Messages event in a `chunk` (`bytes`, base64),
+   * without `ping`, the last carrying `amazon-bedrock-invocationMetrics`.
+   */
+  async #invokeAnthropicStream(ex: Exchange, answer: ReturnType<typeof claudeAnswer>, started: number): Promise<void> {
+    const usage = answer.json['usage'] as CacheUsage & { output_tokens: number };
     const chunk = (event: object) => this.#event('chunk', { bytes: Buffer.from(JSON.stringify(event)).toString('base64'), p: padding() });
-    return this.#eventStream(ex, (firstByteAt) => [
-      chunk({ type: 'message_start', message: { id: `msg_bdrk_${randomBytes(12).toString('base64url')}`, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 1 } } }),
-      chunk({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
-      ...BedrockEmulator.REPLY.map((text) => chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
-      chunk({ type: 'content_block_stop', index: 0 }),
-      chunk({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } }),
-      chunk({
-        type: 'message_stop',
-        'amazon-bedrock-invocationMetrics': { inputTokenCount: inputTokens, outputTokenCount: outputTokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started) },
-      }),
-    ], { 'x-amzn-bedrock-content-type': 'application/json' });
+    const events = answer.events.filter((e) => e['type'] !== 'ping');
+    return this.#eventStream(ex, (firstByteAt) => events.map((e) => {
+      if (e['type'] !== 'message_stop') return chunk(e);
+      return chunk({
+        ...e,
+        'amazon-bedrock-invocationMetrics': {
+          inputTokenCount: usage.input_tokens, outputTokenCount: usage.output_tokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started),
+          ...(usage.cache_read_input_tokens > 0 ? { cacheReadInputTokenCount: usage.cache_read_input_tokens } : {}),
+          ...(usage.cache_creation_input_tokens > 0 ? { cacheWriteInputTokenCount: usage.cache_creation_input_tokens } : {}),
+        },
+      });
+    }), { 'x-amzn-bedrock-content-type': 'application/json' });
+  }
+
+  /** A turn of the Claude Code script (claude-script.ts), as InvokeModel or its stream answers it. */
+  async #invokeScripted(ex: Exchange, stream: boolean, turn: ScriptedTurn, started: number): Promise<void> {
+    const { input_tokens: inputTokens, output_tokens: outputTokens } = turn.message.usage;
+    if (!stream) return this.json(ex, 200, turn.message, invocationHeaders(inputTokens, outputTokens, started));
+    return this.#eventStream(ex, (firstByteAt) => turn.events.map((e) => {
+      const metrics = { inputTokenCount: inputTokens, outputTokenCount: outputTokens, invocationLatency: latency(started), firstByteLatency: Math.max(1, firstByteAt - started) };
+      const payload = e['type'] === 'message_stop' ? { ...e, 'amazon-bedrock-invocationMetrics': metrics } : e;
+      return this.#event('chunk', { bytes: Buffer.from(JSON.stringify(payload)).toString('base64'), p: padding() });
+    }), { 'x-amzn-bedrock-content-type': 'application/json' });
   }
 
   async #titanEmbedding(ex: Exchange, body: Record<string, unknown>, started: number): Promise<void> {
@@ -476,7 +533,7 @@ function errorType(type: string, namespace: 'coral' | 'bedrock'): string {
   return `${type}:http://internal.amazon.com/coral/${namespace === 'coral' ? 'com.amazon.coral.service' : 'com.amazon.bedrock'}/`;
 }
 
-/** Bedrock validates Anthropic bodies against a schema: `bedrock-2023-05-31`, no `model`, no `stream`. */
+/** Bedrock validates Anthropic bodies against a schema: an anthropic_version it takes (BEDROCK_ANTHROPIC_VERSIONS), no `model`, no `stream`. */
 function anthropicBodyError(body: Record<string, unknown>): string | undefined {
   for (const key of ['model', 'stream']) {
     if (key in body) return `Malformed input request: #: extraneous key [${key}] is not permitted, please reformat your input and try again.`;
@@ -484,7 +541,7 @@ function anthropicBodyError(body: Record<string, unknown>): string | undefined {
   for (const key of ['anthropic_version', 'max_tokens', 'messages']) {
     if (!(key in body)) return `Malformed input request: #: required key [${key}] not found, please reformat your input and try again.`;
   }
-  if (body['anthropic_version'] !== 'bedrock-2023-05-31') {
+  if (!BEDROCK_ANTHROPIC_VERSIONS.has(String(body['anthropic_version']))) {
     return `Malformed input request: #/anthropic_version: ${String(body['anthropic_version'])} is not a valid enum value, please reformat your input and try again.`;
   }
   return undefined;

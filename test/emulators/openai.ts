@@ -1,10 +1,12 @@
 import { Emulator, masked, requestId, type Exchange } from './base.js';
+import { responsesAnswer, responsesRequestError } from './openai-responses.js';
 
 /**
  * OpenAI API emulator. Checks `Authorization: Bearer <key>` as api.openai.com does (401 with
  * `invalid_api_key`, echoing a masked key) and answers chat completions (JSON and SSE, with
  * `stream_options.include_usage`), completions, embeddings, models and the Responses API
- * (JSON and SSE). It also serves admin-style routes (`/v1/organization/...`, `/v1/files`) with
+ * (JSON and SSE with the official event sequence, function calls, a minimal `store`; see
+ * openai-responses.ts). It also serves admin-style routes (`/v1/organization/...`, `/v1/files`) with
  * 200, so a test notices if the gateway ever forwards one.
  *
  * Model `emulator-bulk` streams `max_tokens` KiB-sized chunks as fast as the connection takes
@@ -13,6 +15,16 @@ import { Emulator, masked, requestId, type Exchange } from './base.js';
 export class OpenAIEmulator extends Emulator {
   static readonly REPLY = ['Hello', ' from', ' the', ' OpenAI', ' emulator', '.'];
   bulkFramesWritten = 0;
+  /** Bodies of the `POST /v1/responses` requests received, in order (while `recording`). */
+  readonly responsesReceived: Array<Record<string, unknown>> = [];
+  /** Ids of responses stored (`store` not false), which `previous_response_id` may name. */
+  readonly #stored = new Set<string>();
+
+  override reset(): void {
+    super.reset();
+    this.responsesReceived.length = 0;
+    this.#stored.clear();
+  }
 
   protected override responseHeaders(): Record<string, string> {
     return { 'x-request-id': requestId('req_'), 'openai-processing-ms': '3' };
@@ -113,19 +125,24 @@ export class OpenAIEmulator extends Emulator {
     ex.res.end('data: [DONE]\n\n');
   }
 
+  /**
+   * `POST /v1/responses` (openai-responses.ts). `store` is honoured minimally: a stored response
+   * (the API's default, `store` absent or true) can be named by a later `previous_response_id`;
+   * an id never stored is refused as the API refuses it. Each request body lands in
+   * {@link responsesReceived}, so a test can assert what the gateway sent (`store: false`, no
+   * `previous_response_id`).
+   */
   async #responses(ex: Exchange, body: Record<string, unknown>): Promise<void> {
-    const response = {
-      id: requestId('resp_'), object: 'response', created_at: now(), status: 'completed', model: body['model'],
-      output: [{ type: 'message', id: requestId('msg_'), status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: OpenAIEmulator.REPLY.join(''), annotations: [] }] }],
-      usage: { input_tokens: 7, output_tokens: 6, total_tokens: 13 },
-    };
-    if (body['stream'] !== true) return this.json(ex, 200, response);
-    const event = (type: string, data: object, seq: number) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq, ...data })}\n\n`;
-    return this.sse(ex, [
-      event('response.created', { response: { ...response, status: 'in_progress', output: [], usage: null } }, 0),
-      ...OpenAIEmulator.REPLY.map((t, i) => event('response.output_text.delta', { item_id: 'msg', output_index: 0, content_index: 0, delta: t }, i + 1)),
-      event('response.completed', { response }, OpenAIEmulator.REPLY.length + 1),
-    ]);
+    if (this.recording) this.responsesReceived.push(body);
+    const invalid = responsesRequestError(body);
+    if (invalid) return this.json(ex, 400, { error: { message: invalid.message, type: 'invalid_request_error', param: invalid.param, code: invalid.code } });
+    const previous = body['previous_response_id'];
+    if (previous !== undefined && previous !== null && (typeof previous !== 'string' || !this.#stored.has(previous))) {
+      return this.json(ex, 400, { error: { message: `Previous response with id '${String(previous)}' not found.`, type: 'invalid_request_error', param: 'previous_response_id', code: 'previous_response_not_found' } });
+    }
+    const answer = responsesAnswer(body, body['model'] as string, OpenAIEmulator.REPLY, { input: 7, cached: 0, reasoning: 0 });
+    if (body['store'] !== false && this.#stored.size < 1000) this.#stored.add(answer.json['id'] as string);
+    return body['stream'] === true ? this.sse(ex, answer.frames) : this.json(ex, 200, answer.json);
   }
 }
 

@@ -1,4 +1,6 @@
-import { betasOf, messagesShapeError } from './anthropic.js';
+import { betasOf, messagesShapeError, toolToCall as anthropicToolToCall } from './anthropic.js';
+import { cacheControlError, claudeAnswer, PromptCache, thinkingEnabled, thinkingError } from './anthropic-features.js';
+import { claudeCodeTurn } from './claude-script.js';
 import { GOOGLE_TOKENS } from './google-oauth.js';
 import { Emulator, type Exchange } from './base.js';
 
@@ -37,6 +39,8 @@ export class VertexEmulator extends Emulator {
   readonly location: string;
   /** Send this many stream events, then Google's error object as bare text, then end. */
   failStreamAfter: number | undefined;
+  /** Claude's prompt cache (anthropic-features.ts); cleared by reset(). */
+  readonly promptCache = new PromptCache();
 
   constructor(tokens: string[], target: { project: string; location: string }) {
     super(tokens);
@@ -46,6 +50,7 @@ export class VertexEmulator extends Emulator {
 
   override reset(): void {
     super.reset();
+    this.promptCache.clear();
     this.failStreamAfter = undefined;
   }
 
@@ -125,7 +130,8 @@ export class VertexEmulator extends Emulator {
    * vertex-2023-10-16` and no `model` (Anthropic's 400 otherwise), its messages checked as the
    * Messages API checks them (mid-conversation `role: "system"` turns on models that take them);
    * the `anthropic-version` header the Anthropic SDKs also send is not read. `:rawPredict` answers
-   * a message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events.
+   * a message, `:streamRawPredict` (which needs `stream: true`) Anthropic's SSE events, with
+   * extended thinking, prompt-caching usage and tool use as anthropic-features.ts describes.
    * https://docs.claude.com/en/api/claude-on-vertex-ai
    */
   async #claude(ex: Exchange, model: string, streaming: boolean): Promise<void> {
@@ -140,25 +146,19 @@ export class VertexEmulator extends Emulator {
     const shape = messagesShapeError(body, model, new Set([...betasOf(ex.req.headers['anthropic-beta']), ...bodyBetas]));
     if (shape) return refuse(shape);
     if (streaming !== (body['stream'] === true)) return refuse(streaming ? 'streamRawPredict needs stream: true' : 'rawPredict cannot stream');
-    const input = wordCount(body['messages']);
-    const output = VertexEmulator.REPLY.length;
-    const id = `msg_vrtx_${Date.now().toString(36)}`;
-    if (!streaming) {
-      return this.json(ex, 200, {
-        id, type: 'message', role: 'assistant', model,
-        content: [{ type: 'text', text: VertexEmulator.REPLY.join('') }],
-        stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: input, output_tokens: output },
-      });
-    }
-    const events: Json[] = [
-      { type: 'message_start', message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: input, output_tokens: 1 } } },
-      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
-      { type: 'ping' },
-      ...VertexEmulator.REPLY.map((text) => ({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
-      { type: 'content_block_stop', index: 0 },
-      { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: output } },
-      { type: 'message_stop' },
-    ];
+    const invalid = thinkingError(body) ?? cacheControlError(body);
+    if (invalid) return refuse(invalid);
+    const scripted = claudeCodeTurn(body, model);
+    if (scripted) return streaming ? this.sse(ex, scripted.events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`)) : this.json(ex, 200, scripted.message);
+    const { json, events } = claudeAnswer({
+      id: `msg_vrtx_${Date.now().toString(36)}`,
+      model,
+      reply: VertexEmulator.REPLY,
+      usage: this.promptCache.usage(body, wordCount(body['messages'])),
+      thinking: thinkingEnabled(body),
+      tool: anthropicToolToCall(body),
+    });
+    if (!streaming) return this.json(ex, 200, json);
     return this.sse(ex, events.map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`));
   }
 

@@ -5,7 +5,7 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { SecretScrubber } from '../../src/observability/scrubber.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../../src/protocol/translator.js';
 import { PROVIDERS_BY_TYPE } from '../../src/providers/registry.js';
-import type { ProviderContext, ProviderDefinition, ProviderParts } from '../../src/providers/types.js';
+import type { DirectApis, ProviderContext, ProviderDefinition, ProviderParts } from '../../src/providers/types.js';
 import { SecretResolver } from '../../src/secrets/resolver.js';
 
 /**
@@ -87,6 +87,8 @@ export interface Column {
   model: string;
   /** `samples.passThrough` of the column's providers (one translator: the same for all). */
   passThrough: { readonly drops: readonly string[] } | undefined;
+  /** The client protocols the column's first provider speaks itself (DirectApis). */
+  direct: DirectApis;
 }
 
 /**
@@ -94,7 +96,7 @@ export interface Column {
  * sorted by declared place (undeclared ones after, in registry order); neighbours that share
  * one translator share a column.
  */
-export function parameterColumns(instances: readonly SampleInstance[]): Column[] {
+export function parameterColumns(instances: readonly SampleInstance[], sameColumn: (a: Column, b: Column) => boolean = () => true): Column[] {
   const firsts = instances.filter((s) => s.index === 0 && s.chat !== undefined && s.chatModels.length > 0);
   const place = (s: SampleInstance) => s.provider.samples?.column?.place ?? Number.POSITIVE_INFINITY;
   const sorted = firsts.map((s, order) => ({ s, order })).sort((a, b) => place(a.s) - place(b.s) || a.order - b.order);
@@ -102,11 +104,12 @@ export function parameterColumns(instances: readonly SampleInstance[]): Column[]
   for (const { s } of sorted) {
     const heading = s.provider.samples?.column?.heading ?? s.provider.type;
     const last = columns.at(-1);
-    if (last && last.chat === s.chat) {
+    const column: Column = { types: [s.provider.type], heading, chat: s.chat!, model: s.chatModels[0]!, passThrough: s.provider.samples?.passThrough, direct: s.parts.direct ?? s.provider.direct ?? {} };
+    if (last && last.chat === s.chat && sameColumn(last, column)) {
       last.types.push(s.provider.type);
       last.heading += `, ${heading}`;
     } else {
-      columns.push({ types: [s.provider.type], heading, chat: s.chat!, model: s.chatModels[0]!, passThrough: s.provider.samples?.passThrough });
+      columns.push(column);
     }
   }
   return columns;

@@ -37,6 +37,29 @@ export interface AnthropicHost {
   body(params: AnthropicMessagesParams, model: string, stream: boolean): Record<string, unknown>;
   /** `lineLimit`: TranslatorOptions.streamLineLimit, for hosts whose framing is made of lines. */
   decoder(lineLimit?: number): EventDecoder<AnthropicStreamEvent>;
+  /**
+   * Where a Messages client's `anthropic-beta` header goes on this host (the Messages API's
+   * direct path): on as the header (api.anthropic.com, Vertex), or into the body's
+   * `anthropic_beta` list (Bedrock, as @anthropic-ai/bedrock-sdk does).
+   */
+  betas: 'header' | 'body';
+  /** The host's token counter for a Messages body, when it has one. */
+  countTokens?: AnthropicTokenCounter;
+}
+
+/** A host's count_tokens endpoint: where it is, what it takes, and where the count is in its answer. */
+export interface AnthropicTokenCounter {
+  path(model: string): string;
+  /** `params`: the count_tokens body without `model`. */
+  body(params: Record<string, unknown>, model: string): unknown;
+  /** The count in the host's JSON answer; undefined when it has none. */
+  read(answer: unknown): number | undefined;
+}
+
+/** A count in a JSON answer's `field`, when it is a non-negative integer. */
+export function countIn(answer: unknown, field: string): number | undefined {
+  const n = answer !== null && typeof answer === 'object' ? (answer as Record<string, unknown>)[field] : undefined;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
 /** api.anthropic.com: `POST /v1/messages`; the gateway adds `x-api-key` itself. */
@@ -45,6 +68,12 @@ export const ANTHROPIC_API: AnthropicHost = {
   headers: { 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
   body: (params, model, stream) => (stream ? { model, ...params, stream: true } : { model, ...params }),
   decoder: sseEventDecoder,
+  betas: 'header',
+  countTokens: {
+    path: () => '/v1/messages/count_tokens',
+    body: (params, model) => ({ model, ...params }),
+    read: (answer) => countIn(answer, 'input_tokens'),
+  },
 };
 
 /** Protocol mode against a Claude host: one translator per request, over the host's envelope and framing. */

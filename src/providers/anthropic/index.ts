@@ -5,9 +5,9 @@ import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import { applyHeaderCredential, type NamedHeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
-import { anthropicChat } from '../../protocol/anthropic-messages/index.js';
+import { ANTHROPIC_API, anthropicChat } from '../../protocol/anthropic-messages/index.js';
 import { defineProvider, type ProviderParts } from '../types.js';
-import { anthropicErrorShape } from './errors.js';
+import { anthropicErrorShape } from '../../protocol/anthropic-messages/errors.js';
 import { anthropicUsage } from './usage.js';
 import { ANTHROPIC_MODEL_LIST } from './models.js';
 import { ANTHROPIC_PRICES } from './prices.js';
@@ -24,6 +24,7 @@ export const anthropic = defineProvider({
   // Anthropic's error object for the gateway's own errors, so the SDK raises its typed errors.
   errorShape: anthropicErrorShape,
   chat: anthropicChat,
+  direct: { messages: () => ANTHROPIC_API },
   listModels: ANTHROPIC_MODEL_LIST,
   prices: ANTHROPIC_PRICES,
   completionCapFields: ['max_tokens'],

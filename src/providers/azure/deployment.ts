@@ -1,5 +1,6 @@
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../../protocol/translator.js';
+import type { DirectApis } from '../types.js';
 import { openaiCompatibleChatWith } from '../openai-compatible/chat.js';
 import { openaiCompatibleEmbeddingsWith } from '../openai-compatible/embeddings.js';
 
@@ -39,6 +40,15 @@ export function azureChat(apiVersion: string, deployments: Readonly<Record<strin
 export function azureEmbeddings(apiVersion: string, deployments: Readonly<Record<string, string>>): EmbeddingsTranslatorFactory {
   const query = `?api-version=${apiVersion}`;
   return openaiCompatibleEmbeddingsWith({ path: (model) => `/openai/deployments/${deploymentOf(model, deployments)}/embeddings${query}` });
+}
+
+/**
+ * The Responses API's direct path: Azure's v1 API (`/openai/v1/responses`, no api-version), whose
+ * body names the deployment in `model`.
+ * https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses
+ */
+export function azureResponses(deployments: Readonly<Record<string, string>>): DirectApis {
+  return { responses: (model) => ({ path: '/openai/v1/responses', model: deploymentOf(model, deployments) }) };
 }
 
 /** `deployments[model]`, else the model name itself when it is a valid deployment name. */

@@ -10,7 +10,7 @@ import { instanceSchema } from '../instance-schema.js';
 import { OPENAI_INFERENCE_RULES, OPENAI_TRANSCRIPTS, defineCompatibleProvider } from '../openai-compatible/index.js';
 import { rules } from '../transparent-path.js';
 import type { ProviderContext, ProviderParts } from '../types.js';
-import { API_VERSION, DEPLOYMENT_NAME, azureChat, azureEmbeddings } from './deployment.js';
+import { API_VERSION, DEPLOYMENT_NAME, azureChat, azureEmbeddings, azureResponses } from './deployment.js';
 
 /** The latest generally available dated data-plane version (the v1 API needs none). */
 export const AZURE_DEFAULT_API_VERSION = '2024-10-21';
@@ -105,6 +105,7 @@ export const azure = defineCompatibleProvider({
       sign: applyHeaderCredential,
       chat: azureChat(config.api_version, config.deployments),
       embeddings: azureEmbeddings(config.api_version, config.deployments),
+      direct: azureResponses(config.deployments),
     };
   },
 });

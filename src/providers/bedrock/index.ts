@@ -8,7 +8,7 @@ import { signSigV4, type AwsCredential } from '../../signing/sigv4.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider, type ProviderParts } from '../types.js';
-import { invokeChat } from './openai_to_anthropic_invoke.js';
+import { BEDROCK_INVOKE, invokeChat, isBedrockAnthropicModel } from './openai_to_anthropic_invoke.js';
 import { converseChat } from './openai_to_converse.js';
 import { openaiToTitanEmbeddings } from './openai_to_titan_embeddings.js';
 import { bedrockUsage } from './usage.js';
@@ -23,6 +23,8 @@ const schema = instanceSchema(
     region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, 'must be an AWS region such as us-east-1'),
     /** The control plane (foundation-models, inference-profiles); default `https://bedrock.{region}.amazonaws.com`. */
     control_endpoint: endpointUrl().optional(),
+    /** bedrock-mantle, which serves the OpenAI Responses API; default `https://bedrock-mantle.{region}.api.aws`. */
+    mantle_endpoint: endpointUrl().optional(),
     /** Refresh temporary credentials this long before they expire. */
     credential_refresh_window: duration().optional(),
     /**
@@ -40,14 +42,22 @@ const SAMPLE_AUTH = { type: 'access_keys', access_key_id: 'AKIAPROPERTYTEST0000'
 /** First path segments of the control plane (`bedrock.{region}`), not the runtime. */
 const CONTROL_PLANE: ReadonlySet<string> = new Set(['foundation-models', 'inference-profiles']);
 
+/**
+ * The OpenAI Responses API on Bedrock is served by the bedrock-mantle host, signed for service
+ * `bedrock-mantle` (IAM action `bedrock-mantle:CreateInference`), not by bedrock-runtime:
+ * https://docs.aws.amazon.com/bedrock/latest/userguide/bedrock-mantle.html
+ */
+const MANTLE = 'mantle';
+
 /** Error types with which AWS says the credential, not the request, is the problem. */
 const STALE_CREDENTIAL_ERRORS = ['ExpiredTokenException', 'InvalidSignatureException', 'UnrecognizedClientException'];
 
 /**
  * AWS Bedrock: the runtime API (InvokeModel, InvokeModelWithResponseStream, Converse,
- * ConverseStream, CountTokens) and the control plane's foundation-model and inference-profile
- * listings, SigV4-signed with credentials the gateway obtains (the AWS chain, access keys,
- * assume-role chains, IRSA), or a Bedrock API key sent as Bearer.
+ * ConverseStream, CountTokens, OpenAI-compatible chat completions), the Responses API on
+ * bedrock-mantle, and the control plane's foundation-model and inference-profile listings,
+ * SigV4-signed with credentials the gateway obtains (the AWS chain, access keys, assume-role
+ * chains, IRSA), or a Bedrock API key sent as Bearer.
  */
 export const bedrock = defineProvider({
   type: 'bedrock',
@@ -65,6 +75,11 @@ export const bedrock = defineProvider({
     // ListInferenceProfiles and GetInferenceProfile (control plane), which Claude Code calls.
     'GET inference-profiles',
     'GET inference-profiles/*',
+    // OpenAI-compatible Chat Completions on bedrock-runtime
+    // (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html) and
+    // the Responses API on bedrock-mantle; the model is in the JSON body, where scopes read it.
+    'POST openai/v1/chat/completions',
+    'POST openai/v1/responses',
   ),
   // The client's own AWS signature material must never reach AWS next to the gateway's.
   strippedHeaders: new Set(['x-amz-security-token', 'x-amz-date', 'x-amz-content-sha256']),
@@ -90,12 +105,21 @@ export const bedrock = defineProvider({
   // Converse serves every Bedrock chat model with one request shape; `chat_api: invoke` (setup)
   // sends Claude models through InvokeModel instead.
   chat: converseChat,
+  // Claude speaks Messages through InvokeModel; OpenAI's open-weight models (`openai.gpt-oss-…`)
+  // speak the Responses API on bedrock-mantle (upstreamFor below).
+  direct: {
+    messages: (model) => (isBedrockAnthropicModel(model) ? BEDROCK_INVOKE : undefined),
+    responses: (model) => (model.startsWith('openai.') ? { path: '/openai/v1/responses', model } : undefined),
+  },
   listModels: BEDROCK_MODEL_LIST,
   // Titan text embeddings through InvokeModel; one input per request.
   embeddings: openaiToTitanEmbeddings,
   // Inference-profile ARNs travel as one path segment with `/` encoded.
   allowEncodedSlash: true,
-  upstreamFor: (segments) => (segments[0] !== undefined && CONTROL_PLANE.has(segments[0]) ? 'control' : undefined),
+  upstreamFor(segments) {
+    if (segments[0] !== undefined && CONTROL_PLANE.has(segments[0])) return 'control';
+    return segments.length === 3 && segments[0] === 'openai' && segments[1] === 'v1' && segments[2] === 'responses' ? MANTLE : undefined;
+  },
   modelFromPath(segments) {
     if (segments[0] !== 'model' || segments[1] === undefined) return undefined;
     try {
@@ -127,9 +151,16 @@ export const bedrock = defineProvider({
       credential,
       region,
       endpoint: { origin: `https://bedrock-runtime.${region}.amazonaws.com`, basePath: '' },
-      upstreams: { control: config.control_endpoint ?? { origin: `https://bedrock.${region}.amazonaws.com`, basePath: '' } },
-      // A Bedrock API key (`bearer_token`) is sent as a bearer token; AWS keys sign with SigV4.
-      sign: (req, cred, endpoint) => (cred.type === 'bearer' ? applyHeaderCredential(req, cred) : signSigV4(req, cred, { region, service: 'bedrock', host: hostOf(endpoint) })),
+      upstreams: {
+        control: config.control_endpoint ?? { origin: `https://bedrock.${region}.amazonaws.com`, basePath: '' },
+        [MANTLE]: config.mantle_endpoint ?? { origin: `https://bedrock-mantle.${region}.api.aws`, basePath: '' },
+      },
+      // A Bedrock API key (`bearer_token`) is sent as a bearer token (both hosts take it); AWS
+      // keys sign with SigV4, for the service of the host the request goes to.
+      sign: (req, cred, endpoint) =>
+        cred.type === 'bearer'
+          ? applyHeaderCredential(req, cred)
+          : signSigV4(req, cred, { region, service: req.target === MANTLE ? 'bedrock-mantle' : 'bedrock', host: hostOf(endpoint) }),
       ...(config.chat_api === 'invoke' ? { chat: invokeChat(converseChat) } : {}),
       close: async () => close(),
     };

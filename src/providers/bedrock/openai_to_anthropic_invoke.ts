@@ -1,4 +1,4 @@
-import { anthropicMessagesChat, type AnthropicHost } from '../../protocol/anthropic-messages/index.js';
+import { anthropicMessagesChat, countIn, type AnthropicHost } from '../../protocol/anthropic-messages/index.js';
 import { parseAnthropicEvent } from '../../protocol/anthropic-messages/stream.js';
 import type { AnthropicStreamEvent } from '../../protocol/anthropic-messages/types.js';
 import { bedrockEventDecoder, exceptionMessage, type BedrockEvent } from '../../protocol/aws-eventstream.js';
@@ -48,6 +48,13 @@ export const BEDROCK_INVOKE: AnthropicHost = {
   headers: { 'content-type': 'application/json' },
   body: (params) => ({ anthropic_version: BEDROCK_ANTHROPIC_VERSION, ...params }),
   decoder: bedrockChunkDecoder,
+  betas: 'body',
+  // CountTokens takes the InvokeModel body, base64-encoded, which must be valid for InvokeModel (max_tokens included).
+  countTokens: {
+    path: (model) => `/model/${encodeURIComponent(model)}/count-tokens`,
+    body: (params) => ({ input: { invokeModel: { body: Buffer.from(JSON.stringify({ anthropic_version: BEDROCK_ANTHROPIC_VERSION, max_tokens: 1, ...params })).toString('base64') } } }),
+    read: (answer) => countIn(answer, 'inputTokens'),
+  },
 };
 
 /** Protocol mode for Claude through InvokeModel. */

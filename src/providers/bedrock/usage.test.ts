@@ -6,6 +6,7 @@ import { byteByByte, randomChunks } from '../../../test/helpers/chunks.js';
 import { readTestdata, testdataFiles, testdataSkip } from '../../../test/helpers/testdata.js';
 import { EventStreamDecoder, type EventStreamMessage } from '../../protocol/aws-eventstream.js';
 import { UsageObserver, emptyUsage, type Usage, type UsageReader } from '../usage.js';
+import { BEDROCK_OPENAI_REPLY, openAICompatibleAnswer, type OpenAICompatibleAnswer } from '../../../test/emulators/bedrock-openai.js';
 import { bedrockUsage } from './usage.js';
 
 const EVENTSTREAM = 'application/vnd.amazon.eventstream';
@@ -345,4 +346,43 @@ describe('Bedrock chunks carrying the recorded Anthropic streams', { skip: testd
       assert.deepEqual(observeAllWays(stream([...events.slice(0, -1), last].map(chunkFrame))), expected);
     });
   }
+});
+
+describe('bedrockUsage on the OpenAI-compatible routes (OpenAI shapes, SSE)', () => {
+  const chat = { model: 'openai.gpt-oss-20b-1:0', messages: [{ role: 'user', content: 'Hi' }] };
+  const responses = { model: 'openai.gpt-oss-20b', input: 'Hi' };
+  const jsonOf = (answer: OpenAICompatibleAnswer): Buffer => {
+    assert.equal(answer.kind, 'json');
+    return Buffer.from(JSON.stringify(answer.kind === 'json' ? answer.body : null));
+  };
+  const sseOf = (answer: OpenAICompatibleAnswer): Buffer => {
+    assert.equal(answer.kind, 'sse');
+    return Buffer.from(answer.kind === 'sse' ? answer.frames.join('') : '');
+  };
+
+  test('chat completions JSON: prompt_tokens / completion_tokens and the model the body names', () => {
+    const usage = observe([jsonOf(openAICompatibleAnswer('runtime', 'chat', '/openai/v1/chat/completions', chat))], 'application/json');
+    assert.deepEqual(usage, { model: 'openai.gpt-oss-20b-1:0', inputTokens: 15, outputTokens: BEDROCK_OPENAI_REPLY.length });
+  });
+
+  test('chat completions SSE with include_usage, however the stream is cut', () => {
+    const bytes = sseOf(openAICompatibleAnswer('runtime', 'chat', '/openai/v1/chat/completions', { ...chat, stream: true, stream_options: { include_usage: true } }));
+    for (const [how, chunks] of chunkings(bytes)) {
+      assert.deepEqual(observe(chunks, 'text/event-stream'), { model: 'openai.gpt-oss-20b-1:0', inputTokens: 15, outputTokens: BEDROCK_OPENAI_REPLY.length }, how);
+    }
+  });
+
+  test('Responses JSON and SSE: input_tokens / output_tokens (reasoning included), from response.completed', () => {
+    const expected = { model: 'openai.gpt-oss-20b', inputTokens: 12, outputTokens: BEDROCK_OPENAI_REPLY.length + 4 };
+    assert.deepEqual(observe([jsonOf(openAICompatibleAnswer('mantle', 'responses', '/openai/v1/responses', responses))], 'application/json'), expected);
+    const bytes = sseOf(openAICompatibleAnswer('mantle', 'responses', '/openai/v1/responses', { ...responses, stream: true }));
+    for (const [how, chunks] of chunkings(bytes)) assert.deepEqual(observe(chunks, 'text/event-stream'), expected, how);
+  });
+
+  test('a Responses stream cut before response.completed reports no usage', () => {
+    const frames = openAICompatibleAnswer('mantle', 'responses', '/openai/v1/responses', { ...responses, stream: true });
+    assert.equal(frames.kind, 'sse');
+    const cut = Buffer.from(frames.kind === 'sse' ? frames.frames.slice(0, -1).join('') : '');
+    assert.equal(observe([cut], 'text/event-stream'), undefined);
+  });
 });

@@ -1,4 +1,5 @@
 import { bedrockEvent, stringHeader, type EventStreamMessage } from '../../protocol/aws-eventstream.js';
+import { openaiUsage } from '../openai-compatible/usage.js';
 import { num, type Usage, type UsageReader } from '../usage.js';
 
 /**
@@ -17,6 +18,9 @@ import { num, type Usage, type UsageReader } from '../usage.js';
  *   for every model family, which is used when present. Anthropic's `message_start` and
  *   `message_delta` counts are read too, so a stream cut before its end still reports what it
  *   said; they are set, not added, and the metrics chunk comes last, so nothing is counted twice.
+ * - The OpenAI-compatible routes (`/openai/v1/chat/completions`, the Responses API on
+ *   bedrock-mantle) answer in OpenAI's shapes, JSON or SSE — Bedrock's only SSE — and name the
+ *   model in the body: read as OpenAI's.
  *
  * @example
  * const observer = UsageObserver.for(bedrockUsage, 'application/vnd.amazon.eventstream');
@@ -27,12 +31,12 @@ export const bedrockUsage: UsageReader = {
   json(body, acc) {
     const usage = field(body, 'usage');
     if (usage === undefined) return;
-    if ('inputTokens' in usage || 'outputTokens' in usage) readConverseUsage(usage, acc);
+    if ('prompt_tokens' in usage || 'input_tokens_details' in usage) openaiUsage.json(body, acc);
+    else if ('inputTokens' in usage || 'outputTokens' in usage) readConverseUsage(usage, acc);
     else readAnthropicUsage(usage, acc);
   },
-  event() {
-    // Bedrock Runtime streams are event streams (the method below), never SSE.
-  },
+  // Only the OpenAI-compatible routes stream SSE; the runtime's own streams are event streams (below).
+  event: openaiUsage.event,
   eventstream(msg, acc) {
     // Only two event types can carry usage; the header is read before any payload is parsed.
     switch (stringHeader(msg, ':event-type')) {

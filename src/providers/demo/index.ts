@@ -19,6 +19,8 @@ export const demo = defineCompatibleProvider({
   type: 'demo',
   schema,
   defaultEndpoint: undefined,
+  // What the demo upstream answers (upstream.ts); the Responses API then goes through the chat hub.
+  served: new Set(['POST v1/chat/completions', 'POST v1/embeddings', 'GET v1/models']),
   samples: { instances: [{ config: {}, chat: ['demo'], embeddings: ['demo-embed'] }], column: { place: 4 }, passThrough: { drops: [] }, transcripts: OPENAI_TRANSCRIPTS },
   async setup(): Promise<ProviderParts<BearerCredential>> {
     const upstream = await startDemoUpstream();

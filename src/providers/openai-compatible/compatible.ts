@@ -34,6 +34,8 @@ export function bearerFromApiKey(auth: ApiKeyAuth, ctx: ProviderContext): Pick<P
 export const CHAT_ROUTE = 'POST v1/chat/completions';
 /** The route protocol-mode embeddings are sent to; a provider serving it gets the embeddings translator. */
 export const EMBEDDINGS_ROUTE = 'POST v1/embeddings';
+/** The OpenAI Responses API; a provider serving it gets the Responses API's direct path. */
+export const RESPONSES_ROUTE = 'POST v1/responses';
 /** The route protocol mode's model list reads; a provider serving it gets OpenAI's lister. */
 export const MODELS_ROUTE = 'GET v1/models';
 

@@ -5,7 +5,7 @@ import type { UsageReader } from '../usage.js';
 import { SAMPLE_API_KEY_INSTANCE } from './auth.js';
 import { openaiCompatibleChatWith } from './chat.js';
 import { openaiCompatibleEmbeddingsWith } from './embeddings.js';
-import { CHAT_ROUTE, EMBEDDINGS_ROUTE, MODELS_ROUTE, OPENAI_CAP_FIELDS, OPENAI_INFERENCE_RULES } from './compatible.js';
+import { CHAT_ROUTE, EMBEDDINGS_ROUTE, MODELS_ROUTE, RESPONSES_ROUTE, OPENAI_CAP_FIELDS, OPENAI_INFERENCE_RULES } from './compatible.js';
 import { OPENAI_MODEL_LIST } from './models.js';
 import { openaiUsage } from './usage.js';
 
@@ -75,6 +75,8 @@ export function defineCompatibleProvider<S extends z.ZodType<{ type: string }>>(
     usage,
     ...(chat ? { chat } : {}),
     ...(embeddings ? { embeddings } : {}),
+    // The Responses API goes to the provider's own where it serves it.
+    ...(definition.direct === undefined && serves(RESPONSES_ROUTE) ? { direct: { responses: (model: string) => ({ path: '/v1/responses', model }) } } : {}),
     // The list endpoint where the API serves OpenAI's; a definition's own lister wins.
     ...(definition.listModels === undefined && serves(MODELS_ROUTE) ? { listModels: OPENAI_MODEL_LIST } : {}),
     // A renamed cap is read under its new name too.

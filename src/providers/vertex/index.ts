@@ -11,7 +11,7 @@ import type { UpstreamRequest } from '../../upstream/types.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules, type PathRule } from '../transparent-path.js';
 import { defineProvider, type ProviderContext, type ProviderParts } from '../types.js';
-import { isVertexClaudeModel, vertexClaudeChat } from './openai_to_anthropic_rawpredict.js';
+import { isVertexClaudeModel, vertexClaudeChat, vertexClaudeHost } from './openai_to_anthropic_rawpredict.js';
 import { geminiChat } from './openai_to_gemini.js';
 import { vertexEmbeddings } from './openai_to_vertex_embeddings.js';
 import { googleErrorShape } from './errors.js';
@@ -163,6 +163,7 @@ export const vertex = defineProvider({
     const { project, location } = config;
     const gemini = geminiChat({ project, location });
     const claude = vertexClaudeChat({ project, location });
+    const claudeHost = vertexClaudeHost({ project, location });
     const { credential, close } = vertexCredential(name, config.authentication, config.credential_refresh_window, ctx, project);
     return {
       credential,
@@ -174,6 +175,7 @@ export const vertex = defineProvider({
       expandNativePath: vertexExpressPath(project, location),
       chat: (options) => (isVertexClaudeModel(options.model) ? claude(options) : gemini(options)),
       embeddings: vertexEmbeddings({ project, location }),
+      direct: { messages: (model) => (isVertexClaudeModel(model) ? claudeHost : undefined) },
     };
   },
 });

@@ -1,5 +1,5 @@
 import type { ChatTranslatorFactory } from '../../protocol/translator.js';
-import { anthropicMessagesChat, type AnthropicHost } from '../../protocol/anthropic-messages/index.js';
+import { anthropicMessagesChat, countIn, type AnthropicHost } from '../../protocol/anthropic-messages/index.js';
 import { sseEventDecoder } from '../../protocol/anthropic-messages/stream.js';
 import type { VertexTarget } from './openai_to_gemini.js';
 
@@ -27,6 +27,13 @@ export function vertexClaudeHost(target: VertexTarget): AnthropicHost {
     headers: { 'content-type': 'application/json' },
     body: (params, _model, stream) => (stream ? { anthropic_version: VERTEX_ANTHROPIC_VERSION, ...params, stream: true } : { anthropic_version: VERTEX_ANTHROPIC_VERSION, ...params }),
     decoder: sseEventDecoder,
+    betas: 'header',
+    // https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens
+    countTokens: {
+      path: () => `${base}count-tokens:rawPredict`,
+      body: (params, model) => ({ anthropic_version: VERTEX_ANTHROPIC_VERSION, model, ...params }),
+      read: (answer) => countIn(answer, 'input_tokens'),
+    },
   };
 }
 

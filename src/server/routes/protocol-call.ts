@@ -4,11 +4,15 @@ import { GatewayError } from '../../errors/gateway-error.js';
 import { auditEvent } from '../../request/audit.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Middleware } from '../../request/types.js';
+import type { RoleTable } from '../../clientauth/rbac.js';
+import type { SecretScrubber } from '../../observability/scrubber.js';
+import type { Logger } from '../../observability/logger.js';
+import type { StoredResponses } from '../../store/stored-responses.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
 import type { Instance } from '../../providers/instance.js';
 import { DEFAULT_JSON_DEPTH_LIMIT, parseClientJson } from '../../protocol/json.js';
-import type { NativeRequest } from '../../protocol/translator.js';
+import { StreamIncomplete, type NativeRequest } from '../../protocol/translator.js';
 import { errorCode, upstreamFailure } from '../../upstream/errors.js';
 import { exchange } from '../forward.js';
 
@@ -17,6 +21,9 @@ import { exchange } from '../forward.js';
  * its target (instance and provider model), the provider error as an OpenAI error, reading a
  * whole answer.
  */
+
+/** Names the request parameters the provider has no equivalent for and the gateway left out. */
+export const DROPPED_HEADER = 'x-llmproxy-dropped-params';
 
 /** Largest provider answer read whole (non-streaming answers and error bodies). */
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
@@ -76,6 +83,19 @@ export interface TargetDeps {
   instances: InstanceDirectory;
   audit: AuditTrail;
   aliases: AliasTable;
+}
+
+/** What the protocol-mode routes are built from. */
+export interface ProtocolRouteDeps extends TargetDeps {
+  scrubber: SecretScrubber;
+  roles: RoleTable;
+  authenticate: Middleware;
+  readBody: Middleware;
+  authorize: Middleware;
+  /** Where a failed provider model-list fetch is reported. */
+  logger: Logger;
+  /** The gateway's stored Responses API responses. */
+  responses: StoredResponses;
 }
 
 /** The instance and the provider model: from the path, or for /v1 from the alias or `instance/model`. */
@@ -175,9 +195,84 @@ export function sendJson(ctx: RequestContext, value: unknown, extra: Record<stri
   ctx.res.end(text);
 }
 
-/** Sends a translator's native request to the instance, which signs it (see `exchange`). */
+/**
+ * Sends a translator's native request to the instance, which signs it (see `exchange`). The
+ * path's segments pick the provider's upstream, as in transparent mode (Bedrock's Responses API is
+ * on another host than its runtime).
+ */
 export function sendNative(ctx: RequestContext, instance: Instance, native: NativeRequest): Promise<Dispatcher.ResponseData | undefined> {
   const headers: Record<string, string> = { ...native.headers, 'content-length': String(native.body.length) };
-  const request = instance.transparent('POST', native.path, [], headers, native.body);
+  const query = native.path.indexOf('?');
+  const segments = instance.provider.upstreamFor === undefined ? [] : (query < 0 ? native.path : native.path.slice(0, query)).split('/').filter((s) => s !== '');
+  const request = instance.transparent('POST', native.path, segments, headers, native.body);
   return exchange(ctx, instance, request);
+}
+
+/** One streaming translation: upstream bytes in, the client's frames out (text or the bytes themselves; possibly empty). */
+export interface FrameRelay {
+  push(chunk: Buffer): string | Uint8Array;
+  /** The upstream ended: the last frames; throws (StreamIncomplete) when it ended early. */
+  end(): string;
+}
+
+/**
+ * Relays a provider stream to the client through `frames` as the bytes arrive, pausing the
+ * upstream while the client is not reading. `beforeEnd` runs (and is awaited) before the
+ * response ends: the response's 'close' (which does the accounting) may fire before this promise
+ * settles, and a stored response must be findable once the client has the last event.
+ */
+export function relayStream(body: Readable, ctx: RequestContext, frames: FrameRelay, beforeEnd?: () => void | Promise<void>): Promise<void> {
+  const { res } = ctx;
+  return new Promise<void>((resolve, reject) => {
+    const resume = () => body.resume();
+    body.on('data', (chunk: Buffer) => {
+      let text: string | Uint8Array;
+      try {
+        text = frames.push(chunk);
+      } catch (err) {
+        body.destroy();
+        reject(err);
+        return;
+      }
+      if (text.length !== 0 && !res.write(text)) {
+        body.pause();
+        res.once('drain', resume);
+      }
+    });
+    body.once('end', () => {
+      let text: string;
+      try {
+        text = frames.end();
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const finish = () => {
+        res.end(text);
+        resolve();
+      };
+      let pending: void | Promise<void>;
+      try {
+        pending = beforeEnd?.();
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      if (pending instanceof Promise) pending.then(finish, reject);
+      else finish();
+    });
+    body.once('error', reject);
+  });
+}
+
+/**
+ * What a stream that failed after its headers were sent tells the client, as a GatewayError
+ * (recorded as the request's error code); undefined when the client left, as nobody is listening.
+ */
+export function streamFailure(ctx: RequestContext, instance: Instance, err: unknown): GatewayError | undefined {
+  if (ctx.abort!.signal.aborted) return undefined;
+  const failure =
+    err instanceof GatewayError ? err : err instanceof StreamIncomplete ? new GatewayError('upstream_stream_incomplete', `the provider stream failed: ${err.message}`) : upstreamFailure(instance.name, err);
+  ctx.errorCode = failure.code;
+  return failure;
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Instance } from '../../providers/instance.js';
 import type { ListedModel } from '../../providers/types.js';
 import type { CompiledScopes } from '../../request/principal.js';
+import type { RequestContext } from '../../request/context.js';
 import type { Middleware } from '../../request/types.js';
 import { readAll, sendJson, type TargetDeps } from './protocol-call.js';
 
@@ -96,7 +97,7 @@ export interface ModelListRouteDeps extends TargetDeps {
   roles: RoleTable;
 }
 
-interface ListEntry {
+export interface ListEntry {
   id: string;
   object: 'model';
   created: number;
@@ -113,29 +114,39 @@ interface ListEntry {
  */
 export function listModels(deps: ModelListRouteDeps, lists: ModelLists): Middleware {
   return async function listProviderModels(ctx) {
-    const principal = ctx.principal!;
-    if (!deps.roles.grants(principal.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
-    const only = ctx.instanceName === '' ? undefined : deps.instances.resolve(ctx.instanceName);
-    if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`);
-    const scopes = principal.scopes;
-    const instances = (only ? [only] : deps.instances.all).filter((i) => instanceAllowed(scopes, i.name));
-    const listed = await Promise.all(instances.map(async (i) => ({ instance: i, models: await lists.models(i) })));
-    const data: ListEntry[] = [];
-    const seen = new Set<string>();
-    const add = (entry: ListEntry) => {
-      if (seen.has(entry.id)) return;
-      seen.add(entry.id);
-      data.push(entry);
-    };
-    for (const { instance, models } of listed) {
-      for (const m of models ?? []) {
-        if (modelAllowed(scopes, m.id)) add({ id: only ? m.id : `${instance.name}/${m.id}`, object: 'model', created: m.created, owned_by: instance.name });
-      }
-    }
-    for (const alias of aliasesFor(deps, scopes, only?.name)) add(alias);
-    const incomplete = listed.filter((l) => l.models === undefined).map((l) => l.instance.name);
-    sendJson(ctx, { object: 'list', data }, incomplete.length > 0 ? { [LIST_INCOMPLETE_HEADER]: incomplete.join(', ') } : {});
+    const { data, incompleteHeaders } = await collectModels(ctx, deps, lists);
+    sendJson(ctx, { object: 'list', data }, incompleteHeaders);
   };
+}
+
+/**
+ * The models the caller may use, as listModels describes them (for `ctx.instanceName`, or every
+ * instance when it is ''), and the header naming instances whose list is missing; each client
+ * protocol renders them in its own list shape.
+ */
+export async function collectModels(ctx: RequestContext, deps: ModelListRouteDeps, lists: ModelLists): Promise<{ data: ListEntry[]; incompleteHeaders: Record<string, string> }> {
+  const principal = ctx.principal!;
+  if (!deps.roles.grants(principal.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
+  const only = ctx.instanceName === '' ? undefined : deps.instances.resolve(ctx.instanceName);
+  if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`);
+  const scopes = principal.scopes;
+  const instances = (only ? [only] : deps.instances.all).filter((i) => instanceAllowed(scopes, i.name));
+  const listed = await Promise.all(instances.map(async (i) => ({ instance: i, models: await lists.models(i) })));
+  const data: ListEntry[] = [];
+  const seen = new Set<string>();
+  const add = (entry: ListEntry) => {
+    if (seen.has(entry.id)) return;
+    seen.add(entry.id);
+    data.push(entry);
+  };
+  for (const { instance, models } of listed) {
+    for (const m of models ?? []) {
+      if (modelAllowed(scopes, m.id)) add({ id: only ? m.id : `${instance.name}/${m.id}`, object: 'model', created: m.created, owned_by: instance.name });
+    }
+  }
+  for (const alias of aliasesFor(deps, scopes, only?.name)) add(alias);
+  const incomplete = listed.filter((l) => l.models === undefined).map((l) => l.instance.name);
+  return { data, incompleteHeaders: incomplete.length > 0 ? { [LIST_INCOMPLETE_HEADER]: incomplete.join(', ') } : {} };
 }
 
 /** The configured aliases (for one instance, those pointing at it) the scopes allow. */

@@ -1,29 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Chain, Middleware, RouteSpec } from '../../request/types.js';
-import type { RoleTable } from '../../clientauth/rbac.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
-import type { Logger } from '../../observability/logger.js';
 import { compose } from '../compose.js';
 import type { ChatCompletionChunk, ChatRequest } from '../../protocol/openai.js';
 import { checkChatRequest } from '../../protocol/openai-schema.js';
-import { StreamIncomplete, type ChatTranslator } from '../../protocol/translator.js';
-import { upstreamFailure } from '../../upstream/errors.js';
-import { callOf, parseCall, providerError, readAll, resolveTarget, sendNative, translateAnswer, type ProtocolOperation, type TargetDeps } from './protocol-call.js';
+import type { ChatTranslator } from '../../protocol/translator.js';
+import { callOf, DROPPED_HEADER, parseCall, providerError, readAll, relayStream, resolveTarget, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
 import { EMBEDDINGS, translateEmbeddings } from './protocol-embeddings.js';
 import { ModelLists, listModels } from './protocol-models.js';
+import { messagesRoute } from './protocol-messages.js';
+import { RESPONSES, createResponse } from './protocol-responses-create.js';
+import { storedResponseDispatch } from './protocol-responses.js';
 
-export interface ProtocolRouteDeps extends TargetDeps {
-  scrubber: SecretScrubber;
-  roles: RoleTable;
-  authenticate: Middleware;
-  readBody: Middleware;
-  authorize: Middleware;
-  /** Where a failed provider model-list fetch is reported. */
-  logger: Logger;
-}
 
 /** Chat completions: the body is checked against the OpenAI request schema (protocol/openai-schema.ts). */
 export const CHAT: ProtocolOperation<ChatRequest> = {
@@ -42,21 +32,35 @@ export const CHAT: ProtocolOperation<ChatRequest> = {
 export function protocolChatRoutes(deps: ProtocolRouteDeps): RouteSpec[] {
   const chat = [deps.authenticate, deps.readBody, parseCall(CHAT, deps.jsonDepthLimit), resolveTarget(deps, CHAT), deps.authorize, translateChat(deps.scrubber)];
   const embeddings = [deps.authenticate, deps.readBody, parseCall(EMBEDDINGS, deps.jsonDepthLimit), resolveTarget(deps, EMBEDDINGS), deps.authorize, translateEmbeddings];
-  const models = [deps.authenticate, listModels(deps, new ModelLists(deps.logger))];
-  const perInstance = { chat: compose(chat), embeddings: compose(embeddings), models: compose(models) };
+  const responses = [deps.authenticate, deps.readBody, parseCall(RESPONSES, deps.jsonDepthLimit), resolveTarget(deps, RESPONSES), deps.authorize, createResponse(deps)];
+  const lists = new ModelLists(deps.logger);
+  const models = [deps.authenticate, listModels(deps, lists)];
+  const stored = storedResponseDispatch(deps);
+  const perInstance = { chat: compose(chat), embeddings: compose(embeddings), models: compose(models), responses: compose(responses), stored };
   return [
-    { name: 'openai', path: '/openai/', prefix: true, methods: ['GET', 'POST'], mode: 'protocol', middleware: [namedInstance(perInstance)] },
+    { name: 'openai', path: '/openai/', prefix: true, methods: ['GET', 'POST', 'DELETE'], mode: 'protocol', middleware: [namedInstance(perInstance)] },
     { name: 'v1-chat', path: '/v1/chat/completions', methods: ['POST'], mode: 'protocol', middleware: chat },
     { name: 'v1-embeddings', path: '/v1/embeddings', methods: ['POST'], mode: 'protocol', middleware: embeddings },
     { name: 'v1-models', path: '/v1/models', methods: ['GET'], mode: 'protocol', middleware: models },
+    { name: 'v1-responses', path: '/v1/responses', methods: ['POST'], mode: 'protocol', middleware: responses },
+    { name: 'v1-responses-stored', path: '/v1/responses/', prefix: true, methods: ['GET', 'DELETE'], mode: 'protocol', middleware: [stored] },
+    messagesRoute(deps, lists),
   ];
 }
 
-/** `/openai/{instance}/chat/completions`, `.../embeddings` and `.../models`: the instance from the path. */
-function namedInstance(chains: { chat: Chain; embeddings: Chain; models: Chain }): Middleware {
-  return async function openaiInstanceRoute(ctx) {
-    const m = /^\/openai\/([^/]+)\/(chat\/completions|embeddings|models)$/.exec(ctx.path);
-    const op = !m ? undefined : m[2] === 'models' ? (ctx.method === 'GET' ? chains.models : undefined) : ctx.method !== 'POST' ? undefined : m[2] === 'embeddings' ? chains.embeddings : chains.chat;
+/**
+ * `/openai/{instance}/chat/completions`, `…/embeddings`, `…/models`, `…/responses` and the stored
+ * responses under `…/responses/{id}`: the instance from the path.
+ */
+function namedInstance(chains: { chat: Chain; embeddings: Chain; models: Chain; responses: Chain; stored: Middleware }): Middleware {
+  return async function openaiInstanceRoute(ctx, next) {
+    const m = /^\/openai\/([^/]+)\/(chat\/completions|embeddings|models|responses(?:\/[^/]+(?:\/input_items)?)?)$/.exec(ctx.path);
+    if (m && m[2]!.startsWith('responses/')) {
+      ctx.instanceName = m[1]!;
+      return chains.stored(ctx, next);
+    }
+    const post: Record<string, Chain> = { 'chat/completions': chains.chat, embeddings: chains.embeddings, responses: chains.responses };
+    const op = !m ? undefined : m[2] === 'models' ? (ctx.method === 'GET' ? chains.models : undefined) : ctx.method === 'POST' ? post[m[2]!] : undefined;
     if (!m || !op) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
     ctx.instanceName = m[1]!;
     await op(ctx);
@@ -82,7 +86,7 @@ async function relayChat(ctx: RequestContext, scrubber: SecretScrubber): Promise
   if (answer.statusCode >= 300) throw providerError(instance, answer, translator, await readAll(answer.body, instance.name));
 
   const extra: Record<string, string> = { 'x-request-id': ctx.id };
-  if (native.dropped.length > 0) extra['x-llmproxy-dropped-params'] = native.dropped.join(', ');
+  if (native.dropped.length > 0) extra[DROPPED_HEADER] = native.dropped.join(', ');
   if (!stream) {
     const completion = await translateAnswer(instance, answer.body, (bytes) => translator.response(bytes));
     noteUsage(ctx, translator, model);
@@ -92,58 +96,16 @@ async function relayChat(ctx: RequestContext, scrubber: SecretScrubber): Promise
     return;
   }
   ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extra });
+  const frames = (chunks: ChatCompletionChunk[]) => chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join('');
   try {
-    await relay(answer.body, ctx, translator, () => noteUsage(ctx, translator, model));
+    await relayStream(answer.body, ctx, { push: (bytes) => frames(translator.push(bytes)), end: () => frames(translator.end()) + 'data: [DONE]\n\n' }, () => noteUsage(ctx, translator, model));
   } catch (err) {
-    if (ctx.abort!.signal.aborted) return;
+    const failure = streamFailure(ctx, instance, err);
     // Headers are sent: the failure travels as an SSE error object, then the stream ends.
-    const failure = err instanceof GatewayError ? err : err instanceof StreamIncomplete ? new GatewayError('upstream_stream_incomplete', `the provider stream failed: ${err.message}`) : upstreamFailure(instance.name, err);
-    ctx.errorCode = failure.code;
-    ctx.res.end(`data: ${JSON.stringify({ error: { message: scrubber.scrub(failure.message), type: 'api_error', code: failure.code, param: null } })}\n\n`);
-    return;
+    if (failure) ctx.res.end(`data: ${JSON.stringify({ error: { message: scrubber.scrub(failure.message), type: 'api_error', code: failure.code, param: null } })}\n\n`);
   } finally {
     noteUsage(ctx, translator, model);
   }
-}
-
-/** Translates upstream bytes to OpenAI chunks as they arrive, pausing the upstream while the client is not reading. */
-function relay(body: Readable, ctx: RequestContext, translator: ChatTranslator, beforeEnd?: () => void): Promise<void> {
-  const { res } = ctx;
-  const write = (chunks: ChatCompletionChunk[]): boolean => {
-    let ok = true;
-    for (const c of chunks) ok = res.write(`data: ${JSON.stringify(c)}\n\n`);
-    return ok;
-  };
-  return new Promise<void>((resolve, reject) => {
-    const resume = () => body.resume();
-    body.on('data', (chunk: Buffer) => {
-      let ok: boolean;
-      try {
-        ok = write(translator.push(chunk));
-      } catch (err) {
-        body.destroy();
-        reject(err);
-        return;
-      }
-      if (!ok) {
-        body.pause();
-        res.once('drain', resume);
-      }
-    });
-    body.once('end', () => {
-      try {
-        write(translator.end());
-      } catch (err) {
-        reject(err);
-        return;
-      }
-      // Usage before end(): the response's 'close' (which does the accounting) may fire before this promise settles.
-      beforeEnd?.();
-      res.end('data: [DONE]\n\n');
-      resolve();
-    });
-    body.once('error', reject);
-  });
 }
 
 function noteUsage(ctx: RequestContext, translator: ChatTranslator, model: string): void {

@@ -9,6 +9,9 @@ import { postgresGovernanceStores } from './governance.js';
 import { postgresIdentityStores } from './identity.js';
 import { migratePostgres } from './migrations.js';
 import { PgDatabase } from './database.js';
+import { PgResponseRows } from './responses.js';
+import { RowResponseStore } from '../responses.js';
+import type { ResponseStore } from '../response-types.js';
 
 export interface PostgresStoreOptions {
   /** Most connections this process opens (default 10). */
@@ -72,6 +75,7 @@ export class PostgresStore implements Store {
   readonly audit: PostgresAuditLog;
   readonly identity: IdentityStores;
   readonly governance: GovernanceStores;
+  readonly responses: ResponseStore;
   readonly #db: PgDatabase;
 
   constructor(db: PgDatabase) {
@@ -80,6 +84,7 @@ export class PostgresStore implements Store {
     this.audit = new PostgresAuditLog(db);
     this.identity = postgresIdentityStores(db);
     this.governance = postgresGovernanceStores(db);
+    this.responses = new RowResponseStore(new PgResponseRows(db));
   }
 
   async ping(): Promise<void> {

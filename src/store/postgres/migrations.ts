@@ -131,6 +131,33 @@ export const PG_MIGRATIONS: readonly string[] = [
   INSERT INTO settings (name, value, updated_at) VALUES ('store_id', md5(random()::text || clock_timestamp()::text), (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
     ON CONFLICT (name) DO NOTHING;
   `,
+  // 6: stored Responses API responses (mirrors store/sqlite/responses.ts). Bodies are TEXT, not
+  //    JSONB: they are only ever read whole, and TEXT keeps them as written.
+  `
+  CREATE TABLE responses (
+    id          TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    instance    TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    previous_id TEXT,
+    input_items TEXT NOT NULL,
+    response    TEXT NOT NULL
+  );
+  CREATE INDEX responses_expires ON responses(expires_at);
+  `,
+  // 7: the stored responses holding each item, for item_reference input items; rows go with
+  //    their response through the cascade (mirrors store/sqlite/responses.ts).
+  `
+  CREATE TABLE response_items (
+    owner       TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+    PRIMARY KEY (owner, item_id, response_id)
+  );
+  CREATE INDEX response_items_response ON response_items(response_id);
+  `,
 ];
 
 /** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */

@@ -7,6 +7,9 @@ import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore
 import { sqliteGovernanceStores } from './governance.js';
 import { sqliteIdentityStores } from './identity.js';
 import { MIGRATIONS } from './migrations.js';
+import { SqliteResponseRows } from './responses.js';
+import { RowResponseStore } from '../responses.js';
+import type { ResponseStore } from '../response-types.js';
 import { auditEventFromRow } from '../rows.js';
 
 type Row = Record<string, unknown>;
@@ -41,6 +44,7 @@ export class SqliteStore implements Store {
   readonly audit: SqliteAuditLog;
   readonly identity: IdentityStores;
   readonly governance: GovernanceStores;
+  readonly responses: ResponseStore;
   readonly #db: Database.Database;
 
   constructor(db: Database.Database) {
@@ -49,6 +53,7 @@ export class SqliteStore implements Store {
     this.audit = new SqliteAuditLog(db);
     this.identity = sqliteIdentityStores(db);
     this.governance = sqliteGovernanceStores(db);
+    this.responses = new RowResponseStore(new SqliteResponseRows(db));
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,7 @@
 import { AUDIT_DETAIL_MIGRATION } from './audit-detail.js';
 import { GOVERNANCE_MIGRATION, RECORD_ID_MIGRATION } from './governance.js';
 import { IDENTITY_MIGRATION } from './identity.js';
+import { RESPONSE_ITEMS_MIGRATION, RESPONSES_MIGRATION } from './responses.js';
 
 /**
  * Versioned schema migrations, applied in order inside one transaction each; `PRAGMA
@@ -53,4 +54,8 @@ export const MIGRATIONS: readonly string[] = [
   AUDIT_DETAIL_MIGRATION,
   // 5: record ids (journal replay writes each usage row and audit event once), the store's id.
   RECORD_ID_MIGRATION,
+  // 6: stored Responses API responses.
+  RESPONSES_MIGRATION,
+  // 7: the stored responses holding each item, for item_reference input items.
+  RESPONSE_ITEMS_MIGRATION,
 ];
