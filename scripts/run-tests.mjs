@@ -84,7 +84,7 @@ for (const r of results) {
   const t = r.summary?.totals ?? {};
   const counts = r.summary ? `${t.tests ?? '?'} tests, ${t.pass ?? '?'} pass, ${t.fail ?? '?'} fail, ${t.cancelled ?? 0} cancelled, ${t.skipped ?? '?'} skipped, ${t.todo ?? 0} todo` : 'no summary (the runner did not finish)';
   console.log(`  ${r.ok ? 'ok  ' : 'FAIL'}  ${r.label}: ${counts}; ${(r.ms / 1000).toFixed(0)} s`);
-  for (const [reason, n] of groupSkips(r.summary?.skipped ?? [])) console.log(`          skipped ${n}× ${reason}`);
+  for (const [reason, n] of groupSkips(r.summary?.skipped ?? [])) console.log(`          skipped ${n}× ${reason}`); // "suite …": a whole describe()
   if (!r.ok) problems.push(`${r.label}: the suite failed (exit ${r.status})`);
 }
 for (const node of unavailable) console.log(`  NOT RUN  ${node}: unavailable (see the message above)`);
@@ -168,7 +168,7 @@ function runSuite(run, summaryFile) {
 function groupSkips(skipped) {
   const counts = new Map();
   for (const s of skipped) {
-    const reason = s.reason || '(no reason given)';
+    const reason = `${s.suite ? 'suite ' : ''}${s.reason || '(no reason given)'}`;
     counts.set(reason, (counts.get(reason) ?? 0) + 1);
   }
   return [...counts].sort((a, b) => b[1] - a[1]);

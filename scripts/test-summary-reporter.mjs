@@ -12,15 +12,17 @@ const NEEDS_NODE = 'needs Node >= ';
 export default async function* summaryReporter(source) {
   /** @type {Record<string, number>} */
   const totals = {};
-  /** @type {{ name: string, file?: string, reason: string }[]} */
+  /** @type {{ name: string, file?: string, reason: string, suite: boolean }[]} */
   const skipped = [];
   let skippedCount = 0;
   for await (const event of source) {
-    if (event.type === 'test:pass' && event.data.skip !== undefined && event.data.skip !== false && event.data.details?.type !== 'suite') {
-      skippedCount++;
+    if (event.type === 'test:pass' && event.data.skip !== undefined && event.data.skip !== false) {
+      // A skipped describe() is one event of type 'suite'; node:test counts none of its tests.
+      const suite = event.data.details?.type === 'suite';
+      if (!suite) skippedCount++;
       const reason = event.data.skip === true ? '' : String(event.data.skip);
       // Skips for a too-old Node are always kept: the runner checks that some run covered each.
-      if (skipped.length < MAX_SKIPS || reason.startsWith(NEEDS_NODE)) skipped.push({ name: event.data.name, file: event.data.file, reason });
+      if (skipped.length < MAX_SKIPS || reason.startsWith(NEEDS_NODE)) skipped.push({ name: event.data.name, file: event.data.file, reason, suite });
     } else if (event.type === 'test:diagnostic' && event.data.nesting === 0) {
       // The closing totals are top-level diagnostics: "tests 3715", "pass 3711", "duration_ms 301234.5".
       const m = /^(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ([\d.]+)$/.exec(String(event.data.message));

@@ -125,6 +125,7 @@ console.log(JSON.stringify({ imported: seen(m.default), required: seen(r) }));`;
 
   const PASSING = `import { test } from 'node:test';\ntest('a', () => {});\n`;
   const TOO_NEW = `import { test } from 'node:test';\ntest('needs the future', { skip: '${NEEDS_NODE_PREFIX}999 (fixture)' }, () => {});\n`;
+  const SUITE_TOO_NEW = `import { describe, test } from 'node:test';\ndescribe('suite of the future', { skip: '${NEEDS_NODE_PREFIX}999 (fixture)' }, () => { test('inner', () => {}); });\n`;
 
   test('the runner summarises each Node and fails when a test fails', () => {
     const ok = runRunner('green', { 'a.test.js': PASSING }, { LLMPROXY_TEST_NODES: 'current', CI: 'false' });
@@ -143,6 +144,11 @@ console.log(JSON.stringify({ imported: seen(m.default), required: seen(r) }));`;
     const ci = runRunner('uncovered-ci', { 'a.test.js': PASSING, 'n.test.js': TOO_NEW }, { LLMPROXY_TEST_NODES: 'current', CI: 'true' });
     assert.equal(ci.code, 1, ci.out);
     assert.match(ci.out, /npm test FAILED:\n {2}- needs the future \(dist\/x\/n\.test\.js\) was skipped on every Node that ran: needs Node >= 999/);
+    // requiresNode usually gates a whole describe(), which node:test reports as one skipped suite.
+    const suite = runRunner('uncovered-suite', { 'a.test.js': PASSING, 's.test.js': SUITE_TOO_NEW }, { LLMPROXY_TEST_NODES: 'current', CI: 'true' });
+    assert.equal(suite.code, 1, suite.out);
+    assert.match(suite.out, /skipped 1× suite needs Node >= 999 \(fixture\)/);
+    assert.match(suite.out, /- suite of the future \(dist\/x\/s\.test\.js\) was skipped on every Node that ran/);
   });
 
   test('LLMPROXY_TEST_NODES rejects what it does not know', () => {
