@@ -50,6 +50,10 @@ export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
+  // On an alternate Node, scripts/run-tests.mjs preloads its addon redirect; a gateway without it
+  // would load better-sqlite3 built for the machine's Node. Kept beside a test's own preloads.
+  const preload = process.env['LLMPROXY_TEST_PRELOAD'];
+  if (preload) env['NODE_OPTIONS'] = `--import=${preload}${env['NODE_OPTIONS'] ? ` ${env['NODE_OPTIONS']}` : ''}`;
   return env;
 }
 
