@@ -79,9 +79,15 @@ export function prepareNode(major, log = () => {}) {
   const sqliteSource = join(root, 'node_modules', 'better-sqlite3');
   const sqliteVersion = JSON.parse(readFileSync(join(sqliteSource, 'package.json'), 'utf8')).version;
   const betterSqlite3 = join(dir, `better-sqlite3-${sqliteVersion}`);
+  // A cached addon is used only if the target Node loads it (an earlier build may have picked up
+  // another Node's headers); otherwise it is built again.
+  if (existsSync(join(betterSqlite3, ABI_FILE)) && !loads(node, betterSqlite3)) {
+    log(`the cached better-sqlite3 for Node ${pin.version} does not load there; rebuilding it`);
+    rmSync(betterSqlite3, { recursive: true, force: true });
+  }
   if (!existsSync(join(betterSqlite3, ABI_FILE))) {
     log(`compiling better-sqlite3 ${sqliteVersion} for Node ${pin.version} (ABI ${modules[0]}); cached afterwards`);
-    buildInto(betterSqlite3, (tmp) => compileBetterSqlite3(sqliteSource, tmp, nodeDir, { node: pin.version, modules: modules[0] }));
+    buildInto(betterSqlite3, (tmp) => compileBetterSqlite3(sqliteSource, tmp, nodeDir, node, { node: pin.version, modules: modules[0] }));
   }
   return { version: pin.version, major, node, binDir: dirname(node), modules: modules[0], betterSqlite3 };
 }
@@ -114,16 +120,30 @@ function unpackNode(pin, tmp) {
   rmSync(tarball);
 }
 
-function compileBetterSqlite3(source, tmp, nodeDir, abi) {
+function compileBetterSqlite3(source, tmp, nodeDir, node, abi) {
   // Sources only: the installed build/ belongs to the machine's Node and stays untouched.
   for (const part of ['package.json', 'binding.gyp', 'src', 'lib', 'deps']) cpSync(join(source, part), join(tmp, part), { recursive: true });
-  run(process.execPath, [nodeGyp(), 'rebuild', '--release', `--nodedir=${nodeDir}`, '--jobs=max'], {}, 1_200_000, tmp);
+  const gyp = nodeGyp();
+  // Under `npm test`, npm exports its config as npm_config_* (this machine's says nodedir=/usr,
+  // the system Node's headers), and node-gyp reads those over its own flags: the build would
+  // target the wrong Node. It gets the target Node's headers and nothing of npm's config.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_/i.test(k)));
+  env.npm_config_nodedir = nodeDir;
+  run(process.execPath, [gyp, 'rebuild', '--release', `--nodedir=${nodeDir}`, '--jobs=max'], {}, 1_200_000, tmp, env);
   if (!existsSync(join(tmp, 'build', 'Release', 'better_sqlite3.node'))) throw new Error('node-gyp finished without build/Release/better_sqlite3.node');
+  if (!loads(node, tmp)) throw new Error(`the better-sqlite3 built for Node ${abi.node} does not load there (built against other headers?)`);
   // Objects are 40+ MB and never needed again; the addon is what the runs load.
   rmSync(join(tmp, 'build', 'Release', 'obj.target'), { recursive: true, force: true });
   rmSync(join(tmp, 'build', 'Release', 'obj'), { recursive: true, force: true });
   rmSync(join(tmp, 'deps', 'sqlite3'), { recursive: true, force: true });
   writeFileSync(join(tmp, ABI_FILE), `${JSON.stringify(abi)}\n`);
+}
+
+/** True when `node` can load the better-sqlite3 addon built in `dir` (it throws for another Node's ABI). */
+function loads(node, dir) {
+  const addon = join(dir, 'build', 'Release', 'better_sqlite3.node');
+  const r = spawnSync(node, ['-e', `require(${JSON.stringify(addon)})`], { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
+  return r.status === 0;
 }
 
 /** npm's bundled node-gyp: npm names it for scripts; otherwise it sits beside npm. */
@@ -136,8 +156,8 @@ function nodeGyp() {
   throw new Error(`node-gyp not found (looked at ${[...candidates.filter(Boolean), found].join(', ')})`);
 }
 
-function run(cmd, args, env, timeout, cwd = root) {
-  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 });
+function run(cmd, args, env, timeout, cwd = root, baseEnv = process.env) {
+  const r = spawnSync(cmd, args, { cwd, env: { ...baseEnv, ...env }, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) {
     const why = r.error ? String(r.error) : `exit ${r.status ?? r.signal}`;
     // The first lines say what went wrong (npm: "npm error code ECONNREFUSED"); stacks follow.
