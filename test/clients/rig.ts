@@ -52,6 +52,9 @@ export async function startClientRig(): Promise<ClientRig> {
   process.env['CLIENTS_OPENAI_KEY'] = OPENAI_PROVIDER_KEY;
   process.env['CLIENTS_ANTHROPIC_KEY'] = ANTHROPIC_PROVIDER_KEY;
   process.env['CLIENTS_AWS_SECRET'] = awsUser.secretAccessKey;
+  const emulators = [openai, anthropic, vertex, bedrock];
+  // If the gateway cannot start, the emulators close here: their listeners would otherwise keep
+  // the test file running forever after its failed `before` (the rig is never returned to close).
   const gw = await startGateway({
     instances: {
       oai: { type: 'openai', endpoint: openai.url, authentication: { type: 'api_key', api_key: '${env:CLIENTS_OPENAI_KEY}' } },
@@ -67,6 +70,9 @@ export async function startClientRig(): Promise<ClientRig> {
       },
     },
     model_aliases: { fast: 'oai/gpt-4o-mini', claude: `bedrock_us1/${BEDROCK_CLAUDE}` },
+  }).catch(async (err: unknown) => {
+    await Promise.all(emulators.map((e) => e.close()));
+    throw err;
   });
   const key = await gw.key({ name: 'real-client' });
   return {
@@ -79,7 +85,7 @@ export async function startClientRig(): Promise<ClientRig> {
     key,
     async close() {
       await gw.close();
-      await Promise.all([openai.close(), anthropic.close(), vertex.close(), bedrock.close()]);
+      await Promise.all(emulators.map((e) => e.close()));
     },
   };
 }
