@@ -65,7 +65,7 @@ describe('the built-in demo: serve with no config in an empty folder', () => {
     assert.ok(!listed.stdout.includes(key.slice(18)));
   });
 
-  test('the OpenAI SDK works through the gateway: chat completion and streaming', async () => {
+  test('the OpenAI SDK works through the gateway: chat completion and streaming, the Responses and Messages APIs', async () => {
     const base = serve!.url;
     await chatWorks(base, key, 'Hello gateway');
 
@@ -97,6 +97,19 @@ describe('the built-in demo: serve with no config in an empty folder', () => {
     const unified = new OpenAI({ apiKey: key, baseURL: `${base}/v1`, maxRetries: 0 });
     const viaAlias = await unified.chat.completions.create({ model: 'demo-echo', messages: [{ role: 'user', content: 'via v1' }] });
     assert.match(viaAlias.choices[0]?.message.content ?? '', /^You said: "via v1"/);
+    // The Responses API on the demo (its upstream speaks chat only: through the hub), and the
+    // Anthropic Messages API on the same instance.
+    const response = await unified.responses.create({ model: 'demo-echo', input: 'via responses' });
+    assert.match(response.output_text, /^You said: "via responses"/);
+    const messages = await fetch(`${base}/anthropic/demo/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'demo-echo', max_tokens: 64, messages: [{ role: 'user', content: 'via messages' }] }),
+    });
+    assert.equal(messages.status, 200);
+    const message = (await messages.json()) as { type: string; content: Array<{ text?: string }> };
+    assert.equal(message.type, 'message');
+    assert.match(message.content[0]?.text ?? '', /^You said: "via messages"/);
     // /v1/models: the demo's own list as instance/model, and the aliases.
     assert.deepEqual((await unified.models.list()).data.map((m) => m.id).sort(), ['demo-echo', 'demo-embed', 'demo/demo-echo', 'demo/demo-embed']);
 
