@@ -14,6 +14,7 @@ import type { Instance } from '../../providers/instance.js';
 import { DEFAULT_JSON_DEPTH_LIMIT, parseClientJson } from '../../protocol/json.js';
 import { StreamIncomplete, type NativeRequest } from '../../protocol/translator.js';
 import { errorCode, upstreamFailure } from '../../upstream/errors.js';
+import { openaiErrorMessage } from '../../providers/openai-compatible/chat.js';
 import { exchange } from '../forward.js';
 
 /**
@@ -141,6 +142,15 @@ export function providerError(instance: Instance, answer: Dispatcher.ResponseDat
   if (status === 404) return new GatewayError('upstream_not_found', message);
   if (status >= 400 && status < 500) return new GatewayError('upstream_bad_request', message);
   return new GatewayError('upstream_error', message);
+}
+
+/**
+ * The reader of `instance`'s error bodies for `model`, for a direct path that has no translator
+ * of its own: the provider's chat translator knows its error shape; OpenAI's is the fallback.
+ */
+export function errorReader(instance: Instance, model: string): { errorMessage(body: Buffer): string | undefined } {
+  const translator = instance.chat?.({ model, id: 'error', created: 0, stream: false, includeUsage: false });
+  return { errorMessage: (body) => translator?.errorMessage(body) ?? openaiErrorMessage(body) };
 }
 
 /**

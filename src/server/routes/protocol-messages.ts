@@ -26,7 +26,7 @@ import {
 } from '../../protocol/messages-api/index.js';
 import type { ChatCompletionChunk } from '../../protocol/openai.js';
 import { compose } from '../compose.js';
-import { callOf, DROPPED_HEADER, parseCall, providerError, readAll, relayStream, resolveTarget, sendJson, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
+import { callOf, DROPPED_HEADER, errorReader, parseCall, providerError, readAll, relayStream, resolveTarget, sendJson, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
 import { collectModels, type ModelLists } from './protocol-models.js';
 
 /**
@@ -112,12 +112,6 @@ function headerOf(ctx: RequestContext, name: string): string | undefined {
   const raw = ctx.req.headers[name];
   const value = Array.isArray(raw) ? raw.join(',') : raw;
   return value === undefined || value === '' ? undefined : value;
-}
-
-/** The provider's error message reader for `model` (its chat translator knows the provider's error bodies). */
-function errorReader(instance: Instance, model: string): { errorMessage(body: Buffer): string | undefined } {
-  const translator = instance.chat?.({ model, id: 'msg', created: 0, stream: false, includeUsage: false });
-  return { errorMessage: (body) => translator?.errorMessage(body) };
 }
 
 /** Claude on a Messages host: the client's body with the host's envelope; the answer and its events as the host sent them. */

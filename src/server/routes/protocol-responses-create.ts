@@ -22,7 +22,7 @@ import { SseDecoder } from '../../protocol/sse.js';
 import { previousResponseError } from '../../store/stored-responses.js';
 import type { ResponseJson, StoredItem } from '../../store/response-types.js';
 import { ITEM_LOOKUP_MAX } from '../../store/responses.js';
-import { DROPPED_HEADER, callOf, providerError, readAll, relayStream, sendJson, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
+import { DROPPED_HEADER, callOf, errorReader, providerError, readAll, relayStream, sendJson, sendNative, streamFailure, translateAnswer, type ProtocolOperation, type ProtocolRouteDeps } from './protocol-call.js';
 
 /**
  * `POST /v1/responses` and `POST /openai/{instance}/responses`: the OpenAI Responses API over
@@ -199,8 +199,7 @@ async function relayDirect(turn: Turn, target: { path: string; model: string }):
   const stream = body.stream === true;
   const answer = await sendNative(ctx, instance, { path: target.path, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(directBody(turn, target.model))), dropped: [] });
   if (answer === undefined) return;
-  const errors = { errorMessage: (bytes: Buffer) => instance.chat?.({ model, id: 'resp', created: 0, stream: false, includeUsage: false }).errorMessage(bytes) ?? openaiErrorMessage(bytes) };
-  if (answer.statusCode >= 300) throw providerError(instance, answer, errors, await readAll(answer.body, instance.name));
+  if (answer.statusCode >= 300) throw providerError(instance, answer, errorReader(instance, model), await readAll(answer.body, instance.name));
   if (!stream) {
     const response = parseProviderJson<ResponseJson & { usage?: { input_tokens?: unknown; output_tokens?: unknown } }>(await readAll(answer.body, instance.name), instance.name);
     if (typeof response?.id !== 'string') throw new GatewayError('upstream_error', `instance ${instance.name}: the provider's response has no id`);
@@ -272,15 +271,4 @@ function replayable(item: ResponseItem): Record<string, unknown>[] {
   const { id: _id, status: _status, ...rest } = item as unknown as Record<string, unknown>;
   if (rest['type'] === 'reasoning' && typeof rest['encrypted_content'] !== 'string') return [];
   return [rest];
-}
-
-/** `{"error": {"message"}}` (OpenAI) or `{"message"}` (AWS). */
-function openaiErrorMessage(body: Buffer): string | undefined {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { error?: { message?: unknown }; message?: unknown };
-    const message = parsed.error?.message ?? parsed.message;
-    return typeof message === 'string' ? message : undefined;
-  } catch {
-    return undefined;
-  }
 }
