@@ -6,6 +6,7 @@ import { assignRequestId } from '../middleware/request-id.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
+import { requestLineWriter } from '../observability/request-line.js';
 import { abortResponse, type Req, type Res } from '../util/http.js';
 import { queryCredentialError } from '../upstream/query.js';
 import type { Route, Router } from './router.js';
@@ -90,6 +91,7 @@ export class InflightTracker {
 export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
   const { router, logger, metrics, clientAddress, tracker, scrubber } = deps;
   const scrub = (text: string) => scrubber.scrub(text);
+  const writeRequestLine = requestLineWriter(logger, scrubber);
 
   function finish(ctx: RequestContext, route: Route | undefined, epoch: number): void {
     tracker.end(epoch);
@@ -111,7 +113,7 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
         if (usage.outputTokens > 0) metrics.tokens.labels(instance.name, model, 'output').inc(usage.outputTokens);
       }
     }
-    const line = {
+    writeRequestLine(route?.quiet && status < 400 ? 'debug' : 'info', {
       request_id: ctx.id,
       method: ctx.method,
       path: ctx.path.length > 256 ? `${ctx.path.slice(0, 256)}...` : ctx.path,
@@ -125,9 +127,7 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
       auth: ctx.authResult === undefined ? undefined : { result: ctx.authResult, reason: ctx.authReason ?? undefined, key_id: ctx.principal?.keyId, user: ctx.principal?.user ?? undefined },
       error: ctx.errorCode,
       tokens: ctx.usage ? { model: ctx.usage.model, input: ctx.usage.inputTokens, output: ctx.usage.outputTokens } : undefined,
-    };
-    if (route?.quiet && status < 400) logger.debug(line, 'request');
-    else logger.info(line, 'request');
+    });
     if (deps.onFinish !== undefined && route !== undefined && !route.quiet) {
       try {
         deps.onFinish(ctx);

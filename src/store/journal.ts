@@ -165,10 +165,12 @@ export class JournalStream<T> {
     if (this.#closed) return null;
     let segment = this.#current;
     try {
-      const bytes = Buffer.from(`${JSON.stringify(record)}\n`);
-      if (bytes.length > this.#ctx.maxLineBytes) throw new Error(`a record of ${bytes.length} bytes exceeds the journal line limit`);
+      const line = `${JSON.stringify(record)}\n`;
+      // A string is never shorter in UTF-8 than in UTF-16 code units, nor more than 3 times longer.
+      const size = line.length * 3 <= this.#ctx.maxLineBytes ? -1 : Buffer.byteLength(line);
+      if (size > this.#ctx.maxLineBytes) throw new Error(`a record of ${size} bytes exceeds the journal line limit`);
       segment ??= this.#current = this.#open();
-      for (let off = 0; off < bytes.length; ) off += writeSync(segment.fd!, bytes, off);
+      writeLine(segment.fd!, line);
     } catch (err) {
       this.#failed(err);
       // A partly written line must stay the last one of its file, where a replay skips it as torn.
@@ -246,6 +248,17 @@ export class JournalStream<T> {
     this.#lastErrorLog = now;
     this.#ctx.logger.error({ kind: this.#ctx.kind, folder: this.#ctx.folder, error: errorText(err) }, 'journal write failed; records are kept in memory only until the store takes them (logged at most once a minute)');
   }
+}
+
+/**
+ * Writes `line` whole: one write(2) of the string, the usual case; should the kernel take only
+ * part of it (a nearly full disk), the rest goes from its bytes.
+ */
+function writeLine(fd: number, line: string): void {
+  const written = writeSync(fd, line);
+  if (written === Buffer.byteLength(line)) return;
+  const bytes = Buffer.from(line);
+  for (let off = written; off < bytes.length; ) off += writeSync(fd, bytes, off);
 }
 
 /** What a replay of one folder did, per kind. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../../util/random-id.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { anthropicErrorShape } from '../../protocol/anthropic-messages/errors.js';
 import type { RequestContext } from '../../request/context.js';
@@ -162,7 +162,7 @@ async function relayDirect(ctx: RequestContext, instance: Instance, host: Anthro
 async function relayThroughHub(ctx: RequestContext, instance: Instance, body: MessagesRequest, model: string, deps: ProtocolRouteDeps): Promise<void> {
   const stream = body.stream === true;
   const { chat, dropped } = messagesToChat(body);
-  const translator = instance.chat!({ model, id: `chatcmpl-${randomBytes(12).toString('base64url')}`, created: Math.floor(Date.now() / 1000), stream, includeUsage: true });
+  const translator = instance.chat!({ model, id: `chatcmpl-${randomId(12)}`, created: Math.floor(Date.now() / 1000), stream, includeUsage: true });
   const native = translator.request({ ...chat, model });
   const answer = await sendNative(ctx, instance, native);
   if (answer === undefined) return;

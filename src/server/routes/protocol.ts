@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../../util/random-id.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Chain, Middleware, RouteSpec } from '../../request/types.js';
@@ -78,7 +78,7 @@ async function relayChat(ctx: RequestContext, scrubber: SecretScrubber): Promise
   const instance = ctx.instance!;
   const { body, model } = callOf<ChatRequest>(ctx);
   const stream = body.stream === true;
-  const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
+  const id = `chatcmpl-${randomId(12)}`;
   const translator = instance.chat!({ model, id, created: Math.floor(Date.now() / 1000), stream, includeUsage: body.stream_options?.include_usage === true });
   const native = translator.request(body);
   const answer = await sendNative(ctx, instance, native);

@@ -78,15 +78,18 @@ class SqliteUsageStore implements UsageStore {
     this.#spendAfter = db.prepare(SPEND_AFTER_SQL);
     this.#insert = db.prepare(
       `INSERT INTO usage_log (time, request_id, record_id, key_id, user_id, principal_kind, instance, model, input_tokens, output_tokens, cost_micros, latency_ms, status)
-       VALUES (@time, @requestId, @recordId, @keyId, @user, @principalKind, @instance, @model, @inputTokens, @outputTokens, @costMicros, @latencyMs, @status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (record_id) DO NOTHING`,
     );
   }
 
   async append(rows: readonly UsageRow[]): Promise<void> {
     if (rows.length === 0) return;
+    // Positional parameters: binding by name from a spread copy of each row cost several times more.
     this.#db.transaction(() => {
-      for (const r of rows) this.#insert.run({ ...r, recordId: r.recordId ?? null, costMicros: Math.round(r.costMicros), latencyMs: Math.round(r.latencyMs) });
+      for (const r of rows) {
+        this.#insert.run(r.time, r.requestId, r.recordId ?? null, r.keyId, r.user, r.principalKind, r.instance, r.model, r.inputTokens, r.outputTokens, Math.round(r.costMicros), Math.round(r.latencyMs), r.status);
+      }
     })();
   }
 

@@ -202,15 +202,18 @@ class SqliteAuditLog implements AuditLog {
     this.#db = db;
     this.#insert = db.prepare(
       `INSERT INTO audit_log (time, request_id, record_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance, detail)
-       VALUES (@time, @requestId, @recordId, @event, @result, @reason, @method, @keyId, @user, @clientAddress, @httpMethod, @path, @instance, @detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (record_id) DO NOTHING`,
     );
   }
 
   async append(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
+    // Positional parameters: binding by name from a spread copy of each event cost several times more.
     this.#db.transaction(() => {
-      for (const e of events) this.#insert.run({ ...e, recordId: e.recordId ?? null, detail: e.detail ? JSON.stringify(e.detail) : null });
+      for (const e of events) {
+        this.#insert.run(e.time, e.requestId, e.recordId ?? null, e.event, e.result, e.reason, e.method, e.keyId, e.user, e.clientAddress, e.httpMethod, e.path, e.instance, e.detail ? JSON.stringify(e.detail) : null);
+      }
     })();
   }
 
