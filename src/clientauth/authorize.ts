@@ -13,14 +13,14 @@ import { instanceAllowed, modelAllowed } from './scopes.js';
  * when the key restricts models. The decision, allowed or denied, is audited here.
  */
 export function authorizeInference(audit: AuditTrail, roles: RoleTable): Middleware {
-  return async function authorizeInferenceRequest(ctx, next) {
+  return function authorizeInferenceRequest(ctx, next) {
     const denial = inferenceDenial(ctx, roles);
     if (denial) {
       audit.record(auditEvent(ctx, 'denied', denial.code));
       throw denial;
     }
     audit.record(auditEvent(ctx, 'success', null));
-    await next();
+    return next();
   };
 }
 

@@ -130,10 +130,10 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
   const admitted = new WeakMap<RequestContext, Admission | undefined>();
   const unpriced = new Set<string>();
 
-  async function lockdownGate(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
+  function lockdownGate(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
     if (lockdown.on) throw new GatewayError('lockdown', LOCKDOWN_MESSAGE);
     lockdown.track(ctx);
-    await next();
+    return next();
   }
 
   async function governInference(ctx: RequestContext, next: () => Promise<void>): Promise<void> {

@@ -35,10 +35,10 @@ export function readBody(limits: BodyLimits): Middleware {
  * envelope): once it is known, its own `body_limit` applies.
  */
 export function instanceBodyLimit(serverLimit: number): Middleware {
-  return async function checkInstanceBodyLimit(ctx, next) {
+  return function checkInstanceBodyLimit(ctx, next) {
     const limit = ctx.instance?.bodyLimit ?? serverLimit;
     if (ctx.body !== null && ctx.body.length > limit) throw tooLarge(ctx, limit);
-    await next();
+    return next();
   };
 }
 

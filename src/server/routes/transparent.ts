@@ -42,12 +42,12 @@ export function transparentRoute(deps: TransparentRouteDeps): RouteSpec {
  * An unknown name keeps OpenAI's shape.
  */
 function splitPath(instances: InstanceDirectory): Middleware {
-  return async function splitTransparentPath(ctx, next) {
+  return function splitTransparentPath(ctx, next) {
     const slash = ctx.path.indexOf('/', PREFIX.length);
     ctx.instanceName = slash === -1 ? ctx.path.slice(PREFIX.length) : ctx.path.slice(PREFIX.length, slash);
     ctx.nativePath = slash === -1 ? '' : ctx.path.slice(slash);
     ctx.errorFlavour = instances.resolve(ctx.instanceName)?.provider.errorShape ?? 'openai';
-    await next();
+    return next();
   };
 }
 
@@ -58,7 +58,7 @@ function splitPath(instances: InstanceDirectory): Middleware {
  */
 export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | 'audit'>, type?: string): Middleware {
   const { instances, audit } = deps;
-  return async function resolveTransparentInstance(ctx, next) {
+  return function resolveTransparentInstance(ctx, next) {
     const denied = (err: GatewayError) => {
       audit.record(auditEvent(ctx, 'denied', err.code));
       return err;
@@ -88,7 +88,7 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
     }
     ctx.nativeSegments = segments;
     ctx.model = instance.provider.modelFromPath?.(segments);
-    await next();
+    return next();
   };
 }
 
