@@ -66,6 +66,19 @@ describe('parsing with the depth bound', () => {
     assert.deepEqual(parseProviderJson(Buffer.from(nested(NESTED_JSON_DEPTH_LIMIT)), 'x'), JSON.parse(nested(NESTED_JSON_DEPTH_LIMIT)));
   });
 
+  test('a provider stream event given as text is held to the same limit as bytes', () => {
+    assert.throws(() => parseProviderJson(nested(NESTED_JSON_DEPTH_LIMIT + 1), 'x'), { code: 'upstream_error' });
+    assert.deepEqual(parseProviderJson(nested(NESTED_JSON_DEPTH_LIMIT), 'x'), JSON.parse(nested(NESTED_JSON_DEPTH_LIMIT)));
+    assert.deepEqual(parseProviderJson('{"a":"é"}', 'x'), { a: 'é' });
+  });
+
+  test('exceedsJsonDepth: text no longer than the limit passes without a scan; just past it is scanned', () => {
+    assert.equal(exceedsJsonDepth('[[[', 3), false); // 3 characters, limit 3: at most 3 levels
+    assert.equal(exceedsJsonDepth('[[[[', 3), true);
+    assert.equal(exceedsJsonDepth(Buffer.from('[[[['), 3), true);
+    assert.equal(exceedsJsonDepth('["[[[["]', 3), false); // brackets inside a string do not nest
+  });
+
   test('parseJsonWithin: JsonTooDeep past the limit, SyntaxError for text that is not JSON', () => {
     assert.throws(() => parseJsonWithin(nested(NESTED_JSON_DEPTH_LIMIT + 1)), JsonTooDeep);
     assert.throws(() => parseJsonWithin('[1,'), SyntaxError);

@@ -36,12 +36,16 @@ const CLOSE_BRACE = 0x7d;
  * exceedsJsonDepth(Buffer.from('{"a":[[1]]}'), 2); // true
  */
 export function exceedsJsonDepth(text: Uint8Array | string, limit: number): boolean {
-  // The structural characters are ASCII, so UTF-16 code units and UTF-8 bytes scan alike.
-  const at = typeof text === 'string' ? (i: number) => text.charCodeAt(i) : (i: number) => text[i]!;
+  // Each level opens with one character: shorter text cannot nest deeper (most stream events).
+  if (text.length <= limit) return false;
+  // The structural characters are ASCII, so UTF-8 bytes scan as the characters do. One loop over
+  // bytes (strings, the rarer case, are encoded first): a per-character accessor that served
+  // both types cost 2-3 times more per byte.
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   let depth = 0;
   let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = at(i);
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
     if (inString) {
       if (c === BACKSLASH) i++;
       else if (c === QUOTE) inString = false;
@@ -79,12 +83,12 @@ export function parseJsonWithin(text: Uint8Array | string, limit: number = NESTE
  * NESTED_JSON_DEPTH_LIMIT, is the provider's fault: 502 `upstream_error`. `T` is what the
  * caller hopes for, not a check: read the result defensively.
  */
-export function parseProviderJson<T>(body: Buffer, provider: string): T {
+export function parseProviderJson<T>(body: Buffer | string, provider: string): T {
   if (exceedsJsonDepth(body, NESTED_JSON_DEPTH_LIMIT)) {
     throw new GatewayError('upstream_error', `${provider} answered with JSON nested deeper than ${NESTED_JSON_DEPTH_LIMIT} levels`);
   }
   try {
-    return JSON.parse(body.toString('utf8')) as T;
+    return JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as T;
   } catch (err) {
     throw new GatewayError('upstream_error', `${provider} answered with a body that is not JSON`, { cause: err });
   }

@@ -130,7 +130,7 @@ class OpenAICompatibleChat implements ChatTranslator {
         this.#done = true;
         continue;
       }
-      const parsed = parseProviderJson<unknown>(Buffer.from(event.data), 'the provider');
+      const parsed = parseProviderJson<unknown>(event.data, 'the provider');
       if (!isObject(parsed)) throw (this.#failure = new StreamIncomplete('the provider sent a stream event that is not a JSON object'));
       if (parsed['error']) {
         this.#failure = new StreamIncomplete(messageOf(parsed['error']) ?? 'the provider reported an error mid-stream');
