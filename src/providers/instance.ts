@@ -6,6 +6,7 @@ import type { CachedCredential } from '../credentials/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../protocol/translator.js';
 import { upstreamFailure } from '../upstream/errors.js';
+import type { UpstreamSignal } from '../upstream/abort.js';
 import { createUpstreamPool, requestUpstream } from '../upstream/pool.js';
 import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
 import type { PathRule } from './transparent-path.js';
@@ -33,7 +34,7 @@ interface Upstream {
 /** How {@link Instance.send} is told about one exchange besides its answer. */
 export interface SendOptions {
   /** Aborts the exchange (the client left): `send` then resolves to undefined. */
-  signal: AbortSignal;
+  signal: UpstreamSignal;
   /**
    * Called once the provider answered for good (the retry included), with the milliseconds
    * since sending; also when that answer is a 401 that `send` then turns into an error.
@@ -177,7 +178,7 @@ export class Instance {
   }
 
   /** One exchange on `pool`; undefined when `signal` aborted (the client left). */
-  async #exchange(pool: Dispatcher, signed: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData | undefined> {
+  async #exchange(pool: Dispatcher, signed: UpstreamRequest, signal: UpstreamSignal): Promise<Dispatcher.ResponseData | undefined> {
     try {
       return await requestUpstream(pool, {
         method: signed.method as Dispatcher.HttpMethod,

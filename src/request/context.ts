@@ -5,6 +5,7 @@ import type { Usage } from '../providers/usage.js';
 import type { AuditResult } from '../store/types.js';
 import type { Req, Res } from '../util/http.js';
 import type { Principal } from './principal.js';
+import type { UpstreamAbort } from '../upstream/abort.js';
 
 export type Mode = 'transparent' | 'protocol' | 'ops';
 
@@ -48,7 +49,7 @@ export class RequestContext {
   /** The gateway error code this request ended with, for the log. */
   errorCode: string | undefined = undefined;
   /** Aborted when the client goes away before the response finished. */
-  abort: AbortController | undefined = undefined;
+  abort: UpstreamAbort | undefined = undefined;
 
   constructor(req: Req, res: Res) {
     this.req = req;

@@ -8,6 +8,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { upstreamFailure } from '../upstream/errors.js';
 import { returnableHeaders } from '../upstream/headers.js';
 import type { UpstreamRequest } from '../upstream/types.js';
+import { UpstreamAbort } from '../upstream/abort.js';
 
 /** Largest provider error answer the gateway reads whole to mask secrets in it. */
 const MAX_ERROR_BYTES = 1024 * 1024;
@@ -51,7 +52,7 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
  * away meanwhile.
  */
 export function exchange(ctx: RequestContext, instance: Instance, req: UpstreamRequest): Promise<Dispatcher.ResponseData | undefined> {
-  const abort = new AbortController();
+  const abort = new UpstreamAbort();
   ctx.abort = abort;
   return instance.send(req, {
     signal: abort.signal,
