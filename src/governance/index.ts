@@ -16,7 +16,7 @@ import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lock
 import { MemoryCounterStore } from './memory-counters.js';
 import { completionCaps } from './estimate.js';
 import { PriceTable, markUnpriced, type BuiltInPrices, type PricedUsageRow } from './pricing.js';
-import { RateLimiter, type Admission } from './rate-limits.js';
+import { RateLimiter } from './rate-limits.js';
 import { UsageRecorder } from './usage-recorder.js';
 
 export type { LockdownState } from './lockdown.js';
@@ -126,8 +126,6 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     now,
     ...(deps.env ? { env: deps.env } : {}),
   });
-  /** Requests that passed `after`, with what they hold (undefined: nothing limits the principal). */
-  const admitted = new WeakMap<RequestContext, Admission | undefined>();
   const unpriced = new Set<string>();
 
   function lockdownGate(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
@@ -146,14 +144,11 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     const principal = ctx.principal!;
     await budgets.admit(principal);
     const admission = await limiter.admit(principal, ctx.body);
-    admitted.set(ctx, admission);
+    ctx.governance = { admission, recorded: false };
     recordAtEnd(ctx);
     if (admission !== undefined) setRateLimitHeaders(ctx, admission.headers);
     await next();
   }
-
-  /** Requests whose usage row is recorded (at the response's end, or at its close when it never ended). */
-  const recorded = new WeakSet<RequestContext>();
 
   /**
    * Records the usage row (journaled before it is buffered) and charges the budgets just before
@@ -164,19 +159,20 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     const res = ctx.res;
     const end = res.end as (...args: unknown[]) => unknown;
     (res as { end: unknown }).end = function (this: unknown, ...args: unknown[]) {
-      if (!recorded.has(ctx) && admitted.has(ctx)) record(ctx, res.statusCode);
+      if (ctx.governance?.recorded === false) record(ctx, res.statusCode);
       return end.apply(this, args);
     };
   }
 
   function onFinish(ctx: RequestContext): void {
     lockdown.untrack(ctx);
-    if (!admitted.has(ctx)) return;
-    const admission = admitted.get(ctx);
+    const governed = ctx.governance;
+    if (governed === undefined) return;
+    const { admission } = governed;
     const completed = ctx.res.writableFinished;
     const status = completed ? ctx.res.statusCode : 499;
-    if (!recorded.has(ctx)) record(ctx, status);
-    admitted.delete(ctx);
+    if (!governed.recorded) record(ctx, status);
+    ctx.governance = undefined;
     if (admission !== undefined) {
       const usage = ctx.usage;
       const actual = usage === undefined ? undefined : usage.inputTokens + usage.outputTokens;
@@ -185,7 +181,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
   }
 
   function record(ctx: RequestContext, status: number): void {
-    recorded.add(ctx);
+    ctx.governance!.recorded = true;
     const principal = ctx.principal!;
     const usage = ctx.usage;
     const model = usage?.model ?? ctx.model ?? null;

@@ -6,6 +6,7 @@ import type { AuditResult } from '../store/types.js';
 import type { Req, Res } from '../util/http.js';
 import type { Principal } from './principal.js';
 import type { UpstreamAbort } from '../upstream/abort.js';
+import type { Admission } from '../governance/rate-limits.js';
 
 export type Mode = 'transparent' | 'protocol' | 'ops';
 
@@ -48,6 +49,11 @@ export class RequestContext {
   errorFlavour: ErrorFlavour = 'openai';
   /** The gateway error code this request ended with, for the log. */
   errorCode: string | undefined = undefined;
+  /**
+   * Set by governance once the request is admitted: the rate-limit slots and tokens it holds
+   * (undefined: no limit applies to its principal) and whether its usage row is recorded yet.
+   */
+  governance: { admission: Admission | undefined; recorded: boolean } | undefined = undefined;
   /** Aborted when the client goes away before the response finished. */
   abort: UpstreamAbort | undefined = undefined;
 
