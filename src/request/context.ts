@@ -49,6 +49,8 @@ export class RequestContext {
   errorFlavour: ErrorFlavour = 'openai';
   /** The gateway error code this request ended with, for the log. */
   errorCode: string | undefined = undefined;
+  /** What a route's own steps hand on to the next (protocol mode: the parsed and checked call). */
+  call: unknown = undefined;
   /**
    * Set by governance once the request is admitted: the rate-limit slots and tokens it holds
    * (undefined: no limit applies to its principal) and whether its usage row is recorded yet.

@@ -35,7 +35,6 @@ export interface ProtocolCall<B extends { model: string } = { model: string }> {
   /** The provider's model id: the body's `model` until resolveTarget resolves an alias. */
   model: string;
 }
-const calls = new WeakMap<RequestContext, ProtocolCall>();
 
 /** One protocol operation: how its body is checked, and which instances offer it. */
 export interface ProtocolOperation<B extends { model: string }> {
@@ -60,14 +59,14 @@ export function parseCall<B extends { model: string }>(op: ProtocolOperation<B>,
     const b = body as Record<string, unknown>;
     if (typeof b['model'] !== 'string' || b['model'] === '') throw new GatewayError('invalid_request', '"model" is required', { param: 'model' });
     const checked = op.check(b as Record<string, unknown> & { model: string });
-    calls.set(ctx, { body: checked, model: checked.model });
+    ctx.call = { body: checked, model: checked.model } satisfies ProtocolCall;
     await next();
   };
 }
 
 /** The call parseCall kept; `B` is the body type of the operation whose chain this is. */
 export function callOf<B extends { model: string }>(ctx: RequestContext): ProtocolCall<B> {
-  return calls.get(ctx) as ProtocolCall<B>;
+  return ctx.call as ProtocolCall<B>;
 }
 
 /**
@@ -102,7 +101,7 @@ export interface ProtocolRouteDeps extends TargetDeps {
 /** The instance and the provider model: from the path, or for /v1 from the alias or `instance/model`. */
 export function resolveTarget(deps: TargetDeps, op: ProtocolOperation<{ model: string }>): Middleware {
   return async function resolveProtocolTarget(ctx, next) {
-    const call = calls.get(ctx)!;
+    const call = ctx.call as ProtocolCall;
     const denied = (err: GatewayError) => {
       deps.audit.record(auditEvent(ctx, 'denied', err.code));
       return err;
