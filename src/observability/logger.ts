@@ -46,7 +46,7 @@ export interface LoggerOptions {
  * an error message or a field nobody thought of.
  */
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 16 * 1024, maxWrite: 64 * 1024 });
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
   const logger = pino(
     {
       level: options.level,
@@ -61,7 +61,7 @@ export function createLogger(options: LoggerOptions): Logger {
     destination,
   );
   if (!options.destination) {
-    // stdout is buffered up to 16 KiB for throughput (one write(2) per ~30 request lines); without a periodic flush a quiet gateway's
+    // stdout is buffered up to 4 KiB for throughput; without a periodic flush a quiet gateway's
     // lines ("gateway listening", a lone request) would sit in the buffer until shutdown.
     setInterval(() => logger.flush(), 1000).unref();
   }
