@@ -9,6 +9,8 @@ declare module 'autocannon' {
     pipelining?: number;
     duration?: number;
     amount?: number;
+    /** Answers for which this returns false count in `mismatches`. */
+    verifyBody?: (body: string) => boolean;
   }
   interface Histogram {
     p50: number;
@@ -21,6 +23,7 @@ declare module 'autocannon' {
     errors: number;
     timeouts: number;
     non2xx: number;
+    mismatches: number;
     duration: number;
   }
   function autocannon(options: Options): Promise<Result>;

@@ -12,12 +12,16 @@ export interface Target {
   path: string;
   headers: Record<string, string>;
   body: string;
+  /** Text every good answer's body contains (a 200 without it counts as an error). */
+  expect: string;
 }
 
 export interface Latencies {
   count: number;
   p50Us: number;
   p99Us: number;
+  /** Answers that were not a 200 with the expected body. */
+  errors: number;
 }
 
 export interface Throughput {
@@ -29,26 +33,32 @@ export interface Throughput {
 
 /**
  * Sequential requests over one keep-alive connection, each timed with the monotonic clock to the
- * microsecond (autocannon's histogram keeps whole milliseconds, too coarse for an added 0.1 ms).
- * Bounded by `count` and by `maxMs`.
+ * microsecond (autocannon's histogram keeps whole milliseconds, too coarse for an added 0.1 ms),
+ * each answer checked. Bounded by `count` and by `maxMs`.
  */
 export async function latencySeries(target: Target, count: number, maxMs: number): Promise<Latencies> {
   const pool = new Pool(target.url, { connections: 1, pipelining: 1 });
   const samples: number[] = [];
+  let errors = 0;
   const deadline = performance.now() + maxMs;
   try {
-    while (samples.length < count && performance.now() < deadline) {
+    while (samples.length + errors < count && performance.now() < deadline) {
       const start = performance.now();
-      const res = await pool.request({ method: 'POST', path: target.path, headers: target.headers, body: target.body });
-      await res.body.arrayBuffer();
-      samples.push((performance.now() - start) * 1000);
-      if (res.statusCode !== 200) throw new Error(`${target.label}: status ${res.statusCode}`);
+      try {
+        const res = await pool.request({ method: 'POST', path: target.path, headers: target.headers, body: target.body });
+        const text = await res.body.text();
+        const elapsedUs = (performance.now() - start) * 1000;
+        if (res.statusCode === 200 && text.includes(target.expect)) samples.push(elapsedUs);
+        else errors++;
+      } catch {
+        errors++;
+      }
     }
   } finally {
     await pool.close();
   }
   samples.sort((a, b) => a - b);
-  return { count: samples.length, p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99) };
+  return { count: samples.length, p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99), errors };
 }
 
 export interface StreamTimes {
@@ -107,14 +117,19 @@ export function pickLoadGenerator(): LoadGenerator {
   return spawnSync('wrk', ['--version']).error ? 'autocannon' : 'wrk';
 }
 
-/** `connections` concurrent keep-alive connections for `seconds`, with the chosen load generator. */
+/**
+ * `connections` concurrent keep-alive connections for `seconds`, with the chosen load generator.
+ * Every answer is checked: `errors` counts those that were not a 200 with the expected body,
+ * besides connection errors and timeouts.
+ */
 export async function throughput(gen: LoadGenerator, target: Target, connections: number, seconds: number, scratch: string): Promise<Throughput> {
   return gen === 'wrk' ? wrk(target, connections, seconds, scratch) : cannon(target, connections, seconds);
 }
 
 async function cannon(target: Target, connections: number, seconds: number): Promise<Throughput> {
-  const r = await autocannon({ url: target.url + target.path, method: 'POST', headers: target.headers, body: target.body, connections, duration: seconds });
-  return { rps: r.requests.total / seconds, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
+  const expect = target.expect;
+  const r = await autocannon({ url: target.url + target.path, method: 'POST', headers: target.headers, body: target.body, connections, duration: seconds, verifyBody: (body) => body.includes(expect) });
+  return { rps: r.requests.total / seconds, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx + r.mismatches };
 }
 
 function wrk(target: Target, connections: number, seconds: number, scratch: string): Throughput {
@@ -125,8 +140,18 @@ function wrk(target: Target, connections: number, seconds: number, scratch: stri
       'wrk.method = "POST"',
       `wrk.body = ${JSON.stringify(target.body)}`,
       ...Object.entries(target.headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+      `local expect = ${JSON.stringify(target.expect)}`,
+      // Each wrk thread has its own Lua state: count bad answers there, add them up in done().
+      'local threads = {}',
+      'setup = function(thread) table.insert(threads, thread) end',
+      'init = function() bad = 0 end',
+      'response = function(status, headers, body)',
+      '  if status ~= 200 or not string.find(body, expect, 1, true) then bad = bad + 1 end',
+      'end',
       'done = function(summary, latency, requests)',
-      '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))',
+      '  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout',
+      '  for _, t in ipairs(threads) do errors = errors + t:get("bad") end',
+      '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), errors))',
       'end',
     ].join('\n'),
   );

@@ -1,154 +1,175 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { signSigV4 } from '../src/signing/sigv4.js';
 import { latencySeries, pickLoadGenerator, streamSeries, throughput, type Latencies, type StreamTimes, type Target, type Throughput } from './load.js';
+import { AWS_KEY, BenchProcesses, freePort, gatewayMetrics, log, pinning, positiveInt, processMemory, PROVIDER_KEY, round, waitForHealth } from './processes.js';
 
 /**
- * `npm run bench`: added latency and throughput of the gateway (API-key auth on, transparent
- * mode) against calling the emulator directly, on loopback, for two paths: an OpenAI chat
- * completion (the provider key as a header) and a Bedrock Converse call (SigV4: the gateway
- * signs every request; the direct calls replay one request signed up front, valid 5 minutes).
+ * `npm run bench`: throughput and added latency of the gateway (API-key auth on, transparent
+ * mode) beside the floor — floor-proxy.ts, the least a Node gateway can do — both measured
+ * against calling the emulator directly, in the same run, on loopback. Three scenarios: an
+ * OpenAI chat completion as JSON and as an SSE stream of 21 events (the provider key as a
+ * header), and a Bedrock Converse call (SigV4: the gateway and the floor sign every request;
+ * the direct calls replay one request signed up front, valid 5 minutes). Every answer is
+ * checked (a 200 with the emulator's body); a run with bad answers is reported as errors, not
+ * as a rate. Then a Bedrock ConverseStream of many deltas, direct, transparent and protocol mode.
  *
- * Placement on this 2-core machine: the gateway alone on core 0 (taskset), the emulator and the
- * load generator on core 1. Every phase is bounded in time and in count.
+ * Placement on a 2-core machine: the gateway and the floor on core 0 (taskset; idle while the
+ * other is measured), the emulators and the load generator on core 1. Every phase is bounded in
+ * time and in count.
  *
  * Knobs (environment): BENCH_SECONDS (per throughput run, default 10), BENCH_LATENCY_COUNT
  * (default 5000), BENCH_LOADGEN=wrk|autocannon (default wrk when installed), BENCH_JSON=1,
- * BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=prof").
+ * BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=prof"),
+ * BENCH_STREAM_DELTAS and BENCH_STREAM_COUNT (the ConverseStream case).
  */
 
 const SECONDS = positiveInt('BENCH_SECONDS', 10);
 const LATENCY_COUNT = positiveInt('BENCH_LATENCY_COUNT', 5000);
-const CONCURRENCY = [16, 64];
+const CONCURRENCY = [16, 64] as const;
 const STREAM_DELTAS = positiveInt('BENCH_STREAM_DELTAS', 200);
 const STREAM_COUNT = positiveInt('BENCH_STREAM_COUNT', 300);
-const PROVIDER_KEY = 'sk-bench-provider-key-0000000000000000';
-const AWS_KEY = { accessKeyId: 'AKIABENCHBENCHBENCH0', secretAccessKey: 'bench/secret/access/key/0000000000000000' };
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cli = join(root, 'dist/src/cli/main.js');
+/** Content deltas of the OpenAI SSE answer: with the role, finish and [DONE] events, 21 events. */
+const SSE_DELTAS = 18;
+const LABELS = ['direct', 'floor', 'gateway'] as const;
+type Label = (typeof LABELS)[number];
 
-// cpus(), not availableParallelism(): the re-run below is itself pinned to one core.
-const pinning = cpus().length >= 2 && !spawnSync('taskset', ['-c', '0', 'true']).error;
 if (pinning && process.env['BENCH_PINNED'] !== '1') {
   // Re-run this script on core 1 so the load generator stays off the gateway's core.
   const child = spawnSync('taskset', ['-c', '1', process.execPath, fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } });
   process.exit(child.status ?? 1);
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'llmproxy-bench-'));
-const children: ChildProcess[] = [];
-let stopping = false;
-const cleanup = () => {
-  for (const c of children) c.kill('SIGKILL');
-  rmSync(scratch, { recursive: true, force: true });
-};
-process.once('exit', cleanup);
-process.once('SIGINT', () => process.exit(130));
-
+const procs = new BenchProcesses();
 const gen = pickLoadGenerator();
-const env = { ...process.env, BENCH_PROVIDER_KEY: PROVIDER_KEY, BENCH_AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId, BENCH_AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey };
-const emulators = await startEmulators();
+const emulators = await procs.startEmulators({ BENCH_STREAM_DELTAS: String(STREAM_DELTAS), BENCH_OPENAI_STREAM_DELTAS: String(SSE_DELTAS) });
 const port = await freePort();
-const config = join(scratch, 'llmproxy.yaml');
-writeFileSync(
-  config,
-  [
-    `server: { host: 127.0.0.1, port: ${port} }`,
-    `storage: { sqlite: { path: ${JSON.stringify(join(scratch, 'llmproxy.db'))} } }`,
-    'auth: { api_keys: { bootstrap_admin: false } }',
-    'instances:',
-    '  openai:',
-    '    type: openai',
-    `    endpoint: ${emulators.openai}`,
-    '    authentication: { type: api_key, api_key: "${env:BENCH_PROVIDER_KEY}" }',
-    '  bedrock:',
-    '    type: bedrock',
-    '    region: us-east-1',
-    `    endpoint: ${emulators.bedrock}`,
-    `    control_endpoint: ${emulators.bedrock}`,
-    `    authentication: { type: access_keys, access_key_id: ${AWS_KEY.accessKeyId}, secret_access_key: "\${env:BENCH_AWS_SECRET_ACCESS_KEY}" }`,
-    '',
-  ].join('\n'),
-);
-const created = spawnSync(process.execPath, [cli, 'keys', 'create', '--config', config, '--name', 'bench', '--json'], { encoding: 'utf8', env });
-if (created.status !== 0) throw new Error(`keys create failed: ${created.stderr}`);
-const gatewayKey = (JSON.parse(created.stdout) as { key: string }).key;
-const gateway = startGateway();
+const { config, key: gatewayKey } = procs.configureGateway(port, '', [
+  '  openai:',
+  '    type: openai',
+  `    endpoint: ${emulators.openai}`,
+  '    authentication: { type: api_key, api_key: "${env:BENCH_PROVIDER_KEY}" }',
+  '  bedrock:',
+  '    type: bedrock',
+  '    region: us-east-1',
+  `    endpoint: ${emulators.bedrock}`,
+  `    control_endpoint: ${emulators.bedrock}`,
+  `    authentication: { type: access_keys, access_key_id: ${AWS_KEY.accessKeyId}, secret_access_key: "\${env:BENCH_AWS_SECRET_ACCESS_KEY}" }`,
+]);
+const gateway = procs.startGateway(config, process.env['BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter(Boolean));
 const gatewayUrl = `http://127.0.0.1:${port}`;
-await waitForHealth(gatewayUrl);
+const floor = await procs.startFloor(emulators, gatewayKey);
+await Promise.all([waitForHealth(gatewayUrl), waitForHealth(floor.url, 'the floor proxy')]);
 
-const openaiBody = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
+const gatewayHeaders = { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' };
+const openaiHeaders = { authorization: `Bearer ${PROVIDER_KEY}`, 'content-type': 'application/json' };
+const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 };
 const bedrockBody = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Say hello.' }] }], inferenceConfig: { maxTokens: 16 } });
 const bedrockPath = `/model/${encodeURIComponent('anthropic.claude-3-haiku-20240307-v1:0')}/converse`;
-const scenarios: Array<{ name: string; direct: Target; viaGateway: Target }> = [
-  {
-    name: 'openai',
-    direct: { label: 'direct', url: emulators.openai, path: '/v1/chat/completions', headers: { authorization: `Bearer ${PROVIDER_KEY}`, 'content-type': 'application/json' }, body: openaiBody },
-    viaGateway: { label: 'gateway', url: gatewayUrl, path: '/transparent/openai/v1/chat/completions', headers: { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' }, body: openaiBody },
-  },
-  {
-    name: 'bedrock',
-    direct: { label: 'direct', url: emulators.bedrock, path: bedrockPath, headers: presigned(emulators.bedrock, bedrockPath, bedrockBody), body: bedrockBody },
-    viaGateway: { label: 'gateway', url: gatewayUrl, path: `/transparent/bedrock${bedrockPath}`, headers: { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' }, body: bedrockBody },
-  },
-];
+const scenarios = {
+  'openai-json': targets('openai', emulators.openai, '/v1/chat/completions', openaiHeaders, JSON.stringify(chat), '"content":"Hello from the OpenAI emulator."'),
+  'openai-stream': targets('openai', emulators.openai, '/v1/chat/completions', openaiHeaders, JSON.stringify({ ...chat, stream: true }), '"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'),
+  // The direct headers are signed when the scenario starts: they are replayed for it only (< 5 minutes).
+  'bedrock-json': targets('bedrock', emulators.bedrock, bedrockPath, {}, bedrockBody, '"stopReason":"end_turn"'),
+};
 
-log(`load generator: ${gen}; gateway pinned to core 0: ${pinning ? 'yes' : 'no (taskset or a second core missing)'}; ${SECONDS}s per throughput run`);
+log(`load generator: ${gen}; gateway and floor pinned to core 0: ${pinning ? 'yes' : 'no (taskset or a second core missing)'}; ${SECONDS}s per throughput run`);
 const results: Record<string, ReturnType<typeof summarise>> = {};
-for (const s of scenarios) {
-  // Sign the direct Bedrock request now: it is replayed for this scenario only (< 5 minutes).
-  if (s.name === 'bedrock') s.direct.headers = presigned(emulators.bedrock, bedrockPath, bedrockBody);
-  results[s.name] = await runScenario(s.name, s.direct, s.viaGateway);
+for (const [name, s] of Object.entries(scenarios)) {
+  if (name === 'bedrock-json') s.direct.headers = presigned(emulators.bedrock, bedrockPath, bedrockBody);
+  results[name] = await runScenario(name, s);
 }
 const streaming = await runStreaming();
-const memory = { ...gatewayMemory(gateway.pid!), ...(await gatewayHeap(gatewayUrl)) };
-const result = { loadGenerator: gen, pinned: pinning, scenarios: results, streaming, gatewayRssMb: memory };
+const result = {
+  loadGenerator: gen,
+  pinned: pinning,
+  seconds: SECONDS,
+  scenarios: results,
+  streaming,
+  gatewayRssMb: { ...processMemory(gateway.pid!), ...(await gatewayHeap(gatewayUrl)) },
+  floorRssMb: processMemory(floor.pid),
+};
 
 if (process.env['BENCH_JSON'] === '1') console.log(JSON.stringify(result, null, 2));
-else printTable(result);
-stopping = true;
-gateway.kill('SIGTERM');
-// The emulators' stdout pipe would keep this process alive: stop them too.
-for (const c of children) if (c !== gateway) c.kill('SIGTERM');
+else printTables(result);
+procs.stop();
 
 // ---------------------------------------------------------------------------------------------
 
-async function runScenario(name: string, direct: Target, viaGateway: Target) {
+/**
+ * One request three ways: straight to the emulator, through the floor, through the gateway
+ * (the floor serves the gateway's transparent paths, so only the origin differs).
+ */
+function targets(instance: string, upstream: string, path: string, directHeaders: Record<string, string>, body: string, expect: string): Record<Label, Target> {
+  const proxied = `/transparent/${instance}${path}`;
+  return {
+    direct: { label: 'direct', url: upstream, path, headers: directHeaders, body, expect },
+    floor: { label: 'floor', url: floor.url, path: proxied, headers: gatewayHeaders, body, expect },
+    gateway: { label: 'gateway', url: gatewayUrl, path: proxied, headers: gatewayHeaders, body, expect },
+  };
+}
+
+async function runScenario(name: string, s: Record<Label, Target>) {
   log(`${name}: warming up`);
-  for (const t of [direct, viaGateway]) await throughput(gen, t, 16, 3, scratch);
+  for (const l of LABELS) await throughput(gen, s[l], 16, 3, procs.scratch);
   log(`${name}: concurrency 1, ${LATENCY_COUNT} sequential requests each`);
-  const lat: Record<string, Latencies> = {};
-  for (const t of [direct, viaGateway]) lat[t.label] = await latencySeries(t, LATENCY_COUNT, 60_000);
-  const tput: Record<string, Record<string, Throughput>> = {};
+  const lat = {} as Record<Label, Latencies>;
+  for (const l of LABELS) lat[l] = await latencySeries(s[l], LATENCY_COUNT, 60_000);
+  const tput: Record<number, Record<Label, Throughput>> = {};
   for (const c of CONCURRENCY) {
     log(`${name}: concurrency ${c}, ${SECONDS}s each`);
-    tput[c] = {};
-    for (const t of [direct, viaGateway]) tput[c]![t.label] = await throughput(gen, t, c, SECONDS, scratch);
+    const byLabel = {} as Record<Label, Throughput>;
+    for (const l of LABELS) byLabel[l] = await throughput(gen, s[l], c, SECONDS, procs.scratch);
+    tput[c] = byLabel;
   }
   return summarise(lat, tput);
 }
 
-function summarise(lat: Record<string, Latencies>, tput: Record<string, Record<string, Throughput>>) {
+interface C1 {
+  p50Us: number | null;
+  p99Us: number | null;
+  /** Against direct (null for direct itself). */
+  addedP50Us: number | null;
+  addedP99Us: number | null;
+  requests: number;
+  errors: number;
+}
+
+interface Rate {
+  rps: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Against direct at the same concurrency (null for direct itself). */
+  addedP50Ms: number | null;
+  addedP99Ms: number | null;
+  errors: number;
+}
+
+/** Figures of runs with any bad answer are null: they are not throughput or latency. */
+function summarise(lat: Record<Label, Latencies>, tput: Record<number, Record<Label, Throughput>>) {
+  const diff = (a: number | null, b: number | null, digits: number) => (a === null || b === null ? null : round(a - b, digits));
+  const c1 = (l: Label): C1 => {
+    const good = lat[l].errors === 0 && lat[l].count > 0;
+    const p50Us = good ? round(lat[l].p50Us) : null;
+    const p99Us = good ? round(lat[l].p99Us) : null;
+    const direct = l === 'direct' ? undefined : c1('direct');
+    return { p50Us, p99Us, addedP50Us: direct ? diff(p50Us, direct.p50Us, 0) : null, addedP99Us: direct ? diff(p99Us, direct.p99Us, 0) : null, requests: lat[l].count, errors: lat[l].errors };
+  };
+  const rate = (t: Throughput, direct: Rate | undefined): Rate => {
+    const good = t.errors === 0;
+    const p50Ms = good ? round(t.p50Ms, 2) : null;
+    const p99Ms = good ? round(t.p99Ms, 2) : null;
+    return { rps: good ? round(t.rps) : null, p50Ms, p99Ms, addedP50Ms: direct ? diff(p50Ms, direct.p50Ms, 2) : null, addedP99Ms: direct ? diff(p99Ms, direct.p99Ms, 2) : null, errors: t.errors };
+  };
+  const ratio = (a: Rate, b: Rate) => (a.rps === null || b.rps === null ? null : round(a.rps / b.rps, 3));
   return {
-    latencyC1: {
-      directP50Us: lat['direct']!.p50Us,
-      gatewayP50Us: lat['gateway']!.p50Us,
-      addedP50Us: lat['gateway']!.p50Us - lat['direct']!.p50Us,
-      directP99Us: lat['direct']!.p99Us,
-      gatewayP99Us: lat['gateway']!.p99Us,
-      addedP99Us: lat['gateway']!.p99Us - lat['direct']!.p99Us,
-      requests: lat['gateway']!.count,
-    },
+    latencyC1: { direct: c1('direct'), floor: c1('floor'), gateway: c1('gateway') },
     throughput: Object.fromEntries(
       CONCURRENCY.map((c) => {
-        const d = tput[c]!['direct']!;
-        const g = tput[c]!['gateway']!;
-        return [c, { directRps: round(d.rps), gatewayRps: round(g.rps), ratio: round(g.rps / d.rps, 3), addedP50Ms: round(g.p50Ms - d.p50Ms, 2), addedP99Ms: round(g.p99Ms - d.p99Ms, 2), errors: d.errors + g.errors }];
+        const direct = rate(tput[c]!.direct, undefined);
+        const floor = rate(tput[c]!.floor, direct);
+        const gateway = rate(tput[c]!.gateway, direct);
+        return [c, { direct, floor, gateway, gatewayToFloor: ratio(gateway, floor), gatewayToDirect: ratio(gateway, direct), floorToDirect: ratio(floor, direct) }];
       }),
     ),
   };
@@ -161,16 +182,15 @@ function summarise(lat: Record<string, Latencies>, tput: Record<string, Record<s
  */
 async function runStreaming() {
   const path = `/model/${encodeURIComponent('anthropic.claude-3-haiku-20240307-v1:0')}/converse-stream`;
-  const chat = JSON.stringify({ model: 'anthropic.claude-3-haiku-20240307-v1:0', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] });
-  const gatewayHeaders = { authorization: `Bearer ${gatewayKey}`, 'content-type': 'application/json' };
-  const targets: Target[] = [
-    { label: 'direct', url: emulators.bedrock, path, headers: presigned(emulators.bedrock, path, bedrockBody), body: bedrockBody },
-    { label: 'transparent', url: gatewayUrl, path: `/transparent/bedrock${path}`, headers: gatewayHeaders, body: bedrockBody },
-    { label: 'protocol', url: gatewayUrl, path: '/openai/bedrock/chat/completions', headers: gatewayHeaders, body: chat },
+  const chatBody = JSON.stringify({ model: 'anthropic.claude-3-haiku-20240307-v1:0', stream: true, messages: [{ role: 'user', content: 'Say hello.' }] });
+  const streamTargets: Target[] = [
+    { label: 'direct', url: emulators.bedrock, path, headers: presigned(emulators.bedrock, path, bedrockBody), body: bedrockBody, expect: '' },
+    { label: 'transparent', url: gatewayUrl, path: `/transparent/bedrock${path}`, headers: gatewayHeaders, body: bedrockBody, expect: '' },
+    { label: 'protocol', url: gatewayUrl, path: '/openai/bedrock/chat/completions', headers: gatewayHeaders, body: chatBody, expect: '' },
   ];
   log(`streaming: ${STREAM_COUNT} ConverseStream answers of ${STREAM_DELTAS} deltas each, per path`);
   const times: Record<string, StreamTimes> = {};
-  for (const t of targets) {
+  for (const t of streamTargets) {
     await streamSeries(t, 20, 10_000); // warm-up
     times[t.label] = await streamSeries(t, STREAM_COUNT, 60_000);
   }
@@ -191,107 +211,46 @@ function presigned(url: string, path: string, body: string): Record<string, stri
   return signSigV4(req, { type: 'aws', ...AWS_KEY }, { region: 'us-east-1', service: 'bedrock', host: new URL(url).host }).headers;
 }
 
-function printTable(r: typeof result): void {
-  const us = (n: number) => `${(n / 1000).toFixed(3)} ms`;
-  const lines: string[] = [];
+/** V8's heap and external memory as the gateway reports them on /metrics, in MB. */
+async function gatewayHeap(url: string): Promise<{ heapTotal: number; external: number }> {
+  const m = await gatewayMetrics(url, ['llmproxy_nodejs_heap_size_total_bytes', 'llmproxy_nodejs_external_memory_bytes']);
+  const mb = (n: number | undefined) => round((n ?? NaN) / 1024 / 1024, 1);
+  return { heapTotal: mb(m['llmproxy_nodejs_heap_size_total_bytes']), external: mb(m['llmproxy_nodejs_external_memory_bytes']) };
+}
+
+function printTables(r: typeof result): void {
+  const ms = (us: number | null) => (us === null ? 'n/a' : `${(us / 1000).toFixed(3)} ms`);
+  const plus = (n: number | null) => (n === null ? 'n/a' : `${n >= 0 ? '+' : ''}${n.toFixed(2)}`);
+  const rps = (t: Rate) => (t.rps === null ? `${t.errors} ERRORS` : String(t.rps));
+  const ratio = (n: number | null) => (n === null ? 'n/a' : n.toFixed(2));
+  const lines: string[] = [`load generator ${r.loadGenerator}, ${r.seconds} s per run; gateway and floor pinned to core 0: ${r.pinned ? 'yes' : 'no'}`];
   for (const [name, s] of Object.entries(r.scenarios)) {
     lines.push(
       '',
-      `${name}: concurrency 1 (sequential, one keep-alive connection)`,
-      `  direct   p50 ${us(s.latencyC1.directP50Us)}   p99 ${us(s.latencyC1.directP99Us)}`,
-      `  gateway  p50 ${us(s.latencyC1.gatewayP50Us)}   p99 ${us(s.latencyC1.gatewayP99Us)}`,
-      `  added    p50 ${us(s.latencyC1.addedP50Us)}   p99 ${us(s.latencyC1.addedP99Us)}`,
-      '',
-      `${name}: concurrency | direct req/s | gateway req/s | ratio | added p50 | added p99 | errors`,
-      ...Object.entries(s.throughput).map(([c, t]) => `${c.padStart(name.length + 13)} | ${String(t.directRps).padStart(12)} | ${String(t.gatewayRps).padStart(13)} | ${t.ratio.toFixed(3)} | ${t.addedP50Ms.toFixed(2)} ms | ${t.addedP99Ms.toFixed(2)} ms | ${t.errors}`),
+      `${name}, concurrency 1 (sequential, one keep-alive connection):`,
+      '             p50        added p50   p99        added p99   errors',
+      ...LABELS.map((l) => {
+        const t = s.latencyC1[l];
+        const added = (us: number | null) => (l === 'direct' ? '' : ms(us));
+        return `  ${l.padEnd(10)} ${ms(t.p50Us).padEnd(10)} ${added(t.addedP50Us).padEnd(11)} ${ms(t.p99Us).padEnd(10)} ${added(t.addedP99Us).padEnd(11)} ${t.errors}`;
+      }),
+      `${name}, throughput (added latency against direct, ms):`,
+      '  conc | direct req/s | floor req/s | gateway req/s | gateway/floor | gateway/direct | floor added p50 / p99 | gateway added p50 / p99',
+      ...Object.entries(s.throughput).map(
+        ([c, t]) =>
+          `  ${c.padStart(4)} | ${rps(t.direct).padStart(12)} | ${rps(t.floor).padStart(11)} | ${rps(t.gateway).padStart(13)} | ${ratio(t.gatewayToFloor).padStart(13)} | ${ratio(t.gatewayToDirect).padStart(14)} | ${`${plus(t.floor.addedP50Ms)} / ${plus(t.floor.addedP99Ms)}`.padStart(21)} | ${`${plus(t.gateway.addedP50Ms)} / ${plus(t.gateway.addedP99Ms)}`.padStart(23)}`,
+      ),
     );
   }
   const st = r.streaming;
-  const ms = (n: number) => `${(n / 1000).toFixed(3)} ms`;
   lines.push(
     '',
     `streaming: ConverseStream with ${st.deltas} deltas, ${st.streams} sequential streams per path (medians)`,
     ...(['direct', 'transparent', 'protocol'] as const).map((k) => `  ${k.padEnd(11)} first byte ${ms(st[k].firstByteP50Us)} (added ${ms(st[k].addedFirstByteUs)})   whole stream ${ms(st[k].totalP50Us)} (added ${st[k].addedPerChunkUs.toFixed(2)} µs per chunk)   ${st[k].bytes} bytes`),
+    '',
+    `gateway memory: peak RSS ${r.gatewayRssMb.peak} MB, RSS at end ${r.gatewayRssMb.now} MB (V8 heap ${r.gatewayRssMb.heapTotal} MB, external ${r.gatewayRssMb.external} MB)`,
+    `floor memory: peak RSS ${r.floorRssMb.peak} MB, RSS at end ${r.floorRssMb.now} MB`,
+    '',
   );
-  lines.push('', `gateway memory: peak RSS ${r.gatewayRssMb.peak} MB, RSS at end ${r.gatewayRssMb.now} MB (V8 heap ${r.gatewayRssMb.heapTotal} MB, external ${r.gatewayRssMb.external} MB)`, '');
   console.log(lines.join('\n'));
-}
-
-async function startEmulators(): Promise<{ openai: string; bedrock: string }> {
-  const args = [join(root, 'dist/bench/emulator-process.js')];
-  const child = pinning ? spawn('taskset', ['-c', '1', process.execPath, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout! });
-  for await (const line of lines) return JSON.parse(line) as { openai: string; bedrock: string };
-  throw new Error('the emulators exited before printing their URLs');
-}
-
-function startGateway(): ChildProcess {
-  // Its JSON log goes to a file, as in production; a pipe back here would load core 1.
-  const logFd = openSync(join(scratch, 'gateway.log'), 'a');
-  const nodeArgs = process.env['BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
-  const args = [...nodeArgs, cli, 'serve', '--config', config];
-  const child = pinning ? spawn('taskset', ['-c', '0', process.execPath, ...args], { env, stdio: ['ignore', logFd, logFd] }) : spawn(process.execPath, args, { env, stdio: ['ignore', logFd, logFd] });
-  children.push(child);
-  child.once('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`gateway exited early (${code ?? signal}); its log:\n${readFileSync(join(scratch, 'gateway.log'), 'utf8').slice(-4000)}`);
-      process.exit(1);
-    }
-  });
-  return child;
-}
-
-async function waitForHealth(url: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the gateway did not become healthy within 20 s');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Peak (VmHWM) and current (VmRSS) resident memory of the gateway's node process, in MB. */
-function gatewayMemory(pid: number): { peak: number; now: number } {
-  // With taskset, `pid` is taskset's, which execs node in place: same pid.
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { peak: round(kb('VmHWM') / 1024, 1), now: round(kb('VmRSS') / 1024, 1) };
-}
-
-/** V8's heap and external memory as the gateway reports them on /metrics, in MB. */
-async function gatewayHeap(url: string): Promise<{ heapTotal: number; external: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const gauge = (name: string) => Number(new RegExp(`^llmproxy_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1024 / 1024;
-  return { heapTotal: round(gauge('nodejs_heap_size_total_bytes'), 1), external: round(gauge('nodejs_external_memory_bytes'), 1) };
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const v = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
-  return v;
-}
-
-function round(n: number, digits = 0): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`bench: ${msg}\n`);
 }

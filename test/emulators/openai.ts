@@ -15,6 +15,8 @@ import { responsesAnswer, responsesRequestError } from './openai-responses.js';
 export class OpenAIEmulator extends Emulator {
   static readonly REPLY = ['Hello', ' from', ' the', ' OpenAI', ' emulator', '.'];
   bulkFramesWritten = 0;
+  /** When set, streamed chat completions send this many content deltas instead of {@link REPLY} (benchmarks). */
+  streamDeltas: number | undefined;
   /** Bodies of the `POST /v1/responses` requests received, in order (while `recording`). */
   readonly responsesReceived: Array<Record<string, unknown>> = [];
   /** Ids of responses stored (`store` not false), which `previous_response_id` may name. */
@@ -93,7 +95,8 @@ export class OpenAIEmulator extends Emulator {
     }
     if (modelId === 'emulator-bulk') return this.#bulk(ex, Number(body['max_tokens'] ?? 1024));
     const chunk = (delta: object, finish: string | null) => frame({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
-    const frames = [chunk({ role: 'assistant', content: '' }, null), ...OpenAIEmulator.REPLY.map((t) => chunk({ content: t }, null)), chunk({}, 'stop')];
+    const deltas = this.streamDeltas === undefined ? OpenAIEmulator.REPLY : Array.from({ length: this.streamDeltas }, (_, i) => `tok${i} `);
+    const frames = [chunk({ role: 'assistant', content: '' }, null), ...deltas.map((t) => chunk({ content: t }, null)), chunk({}, 'stop')];
     if ((body['stream_options'] as { include_usage?: boolean } | undefined)?.include_usage === true) {
       frames.push(frame({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [], usage }));
     }
