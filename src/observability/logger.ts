@@ -36,7 +36,7 @@ function withRedactedHeaders(value: unknown): unknown {
 export interface LoggerOptions {
   level: LogLevel;
   scrubber: SecretScrubber;
-  /** Defaults to stdout (asynchronous, flushed on shutdown). Tests pass a capturing stream. */
+  /** Defaults to stdout (written in 4 KiB batches, flushed every second and on shutdown). Tests pass a capturing stream. */
   destination?: DestinationStream;
 }
 
@@ -46,7 +46,11 @@ export interface LoggerOptions {
  * an error message or a field nobody thought of.
  */
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // Synchronous writes of 4 KiB batches: asynchronous ones hand each batch to libuv's thread
+  // pool, whose hand-off cost more CPU per request than the write itself (docs/performance.md).
+  // A log reader that stalls now slows the gateway down (backpressure) rather than growing an
+  // unbounded buffer in its memory.
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: true, minLength: 4096 });
   const logger = pino(
     {
       level: options.level,
