@@ -1,4 +1,3 @@
-import QRCode from 'qrcode';
 import { KeyRequestError } from '../clientauth/api-key/issue.js';
 import { enrolTotp, totpSecretBox } from '../clientauth/totp/enrol.js';
 import type { TotpSubject } from '../store/identity-types.js';
@@ -30,6 +29,8 @@ export async function totpCommand(args: string[], out: (s: string) => void): Pro
           const who = subject.startsWith('key:') ? { key_id: subject.slice(4) } : { user: subject.slice(5) };
           return out(JSON.stringify({ ...who, secret: enrolled.secret, otpauth_uri: enrolled.otpauthUri, backup_codes: enrolled.backupCodes }, null, 2));
         }
+        // Imported here, not at the top: every command (`serve` too) loads this module through main.ts.
+        const { default: QRCode } = await import('qrcode');
         const qr = await QRCode.toString(enrolled.otpauthUri, { type: 'terminal', small: true });
         out(
           [

@@ -3,10 +3,9 @@ import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import { parseSecretRef } from '../secrets/ref.js';
 import { SECRET_STORES } from '../secrets/registry.js';
-import { openPostgresStore } from './postgres/index.js';
 import { announceChanges } from './announce.js';
 import type { StorageConfig } from './config.js';
-import { openRedisCounterStore, type RedisCounterStore } from './redis/counters.js';
+import type { RedisCounterStore } from './redis/counters.js';
 import { publishEvent } from './redis/events.js';
 import { openSqliteStore } from './sqlite/index.js';
 import type { Store } from './types.js';
@@ -23,6 +22,9 @@ export interface StoreOpenOptions {
 /**
  * The one place that picks the store from `storage`: PostgreSQL when `storage.postgres` is set,
  * else the SQLite file (relative to `baseDir`). Used by the gateway and every CLI command.
+ * The PostgreSQL and Redis modules (and their clients, `pg` and `ioredis`) are imported here on
+ * first use only: a gateway on SQLite alone never loads them (with `qrcode`, deferred likewise
+ * in cli/totp.ts, they were 16 MB of an idle gateway's RSS).
  * The PostgreSQL URL is a secret reference, resolved once here (a changed password needs a
  * restart); its value is registered with `options.scrubber` so no log line can carry it.
  *
@@ -33,6 +35,7 @@ export async function openStore(config: { storage: StorageConfig }, baseDir: str
   const pg = config.storage.postgres;
   if (!pg) return openSqliteStore(resolve(baseDir, config.storage.sqlite.path));
   const url = await resolveConnectionUrl('storage.postgres.url', pg.url, baseDir, options.scrubber);
+  const { openPostgresStore } = await import('./postgres/index.js');
   return openPostgresStore(url, {
     poolSize: pg.pool_size,
     connectTimeoutMs: pg.connect_timeout,
@@ -71,6 +74,7 @@ export async function openCounterStore(config: { storage: StorageConfig }, baseD
   const redis = config.storage.redis;
   if (!redis) return undefined;
   const url = await resolveConnectionUrl('storage.redis.url', redis.url, baseDir, options.scrubber);
+  const { openRedisCounterStore } = await import('./redis/counters.js');
   return openRedisCounterStore(url, {
     keyPrefix: redis.key_prefix,
     connectTimeoutMs: redis.connect_timeout,

@@ -1,6 +1,5 @@
 import type { ClientAuthKind, ClientAuthKindContext, ClientAuthParts } from '../kind.js';
 import { checkRoleNames } from '../oidc/claims.js';
-import { albAuthenticator } from './authenticator.js';
 import { albConfigSchema, type AlbAuthConfig } from './config.js';
 
 /** The header is trusted only from `server.trusted_proxies`. */
@@ -11,12 +10,13 @@ const schema = albConfigSchema.optional();
 /**
  * `auth.alb`: the AWS ALB `x-amzn-oidc-data` header, claimed only from a trusted proxy.
  * Nothing is fetched at start: the load balancer's keys are fetched on first use and cached.
+ * The verifier is imported only when the section is configured (it shares code, and `jose`, with OIDC).
  */
 export const albKind = {
   name: 'alb',
   section: 'alb',
   schema,
-  setup(ctx: ClientAuthKindContext<Needs>): ClientAuthParts {
+  async setup(ctx: ClientAuthKindContext<Needs>): Promise<ClientAuthParts> {
     const config = ctx.config.auth.alb;
     if (!config) return {};
     const { roles, logger } = ctx;
@@ -26,6 +26,7 @@ export const albKind = {
     }
     checkRoleNames('auth.alb', config.role_map, config.default_role, roles);
     if (config.signer_arn === undefined) logger.warn('auth.alb.signer_arn is not set: a token signed by any load balancer in the region is accepted');
+    const { albAuthenticator } = await import('./authenticator.js');
     return { authenticators: [albAuthenticator(config, proxies, roles, logger)] };
   },
 } satisfies ClientAuthKind<'alb', typeof schema, Needs>;

@@ -1,8 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { ClientAuthKind, ClientAuthKindContext, ClientAuthParts } from '../kind.js';
-import { kubernetesAuthenticator } from './authenticator.js';
 import { kubernetesConfigSchema, type KubernetesAuthConfig } from './config.js';
-import { TokenReviewer } from './token-review.js';
+import type { TokenReviewer } from './token-review.js';
 
 /** The cluster's issuer must not also be an `auth.oidc` issuer: a token's `iss` names one of them. */
 type Needs = { auth: { kubernetes?: KubernetesAuthConfig | undefined; oidc: ReadonlyArray<{ issuer: string }> } };
@@ -12,12 +11,13 @@ const schema = kubernetesConfigSchema.optional();
 /**
  * `auth.kubernetes`: service-account tokens whose `iss` is the cluster's issuer, verified with
  * the cluster's keys (`jwks`) or by the API server (`token_review`). Nothing is fetched at start.
+ * The verifier (and `jose`) is imported only when the section is configured.
  */
 export const kubernetesKind = {
   name: 'kubernetes',
   section: 'kubernetes',
   schema,
-  setup(ctx: ClientAuthKindContext<Needs>): ClientAuthParts {
+  async setup(ctx: ClientAuthKindContext<Needs>): Promise<ClientAuthParts> {
     const k8s = ctx.config.auth.kubernetes;
     if (!k8s) return {};
     const { roles, logger, baseDir } = ctx;
@@ -29,8 +29,10 @@ export const kubernetesKind = {
     if (ctx.config.auth.oidc.some((o) => o.issuer === k8s.issuer)) {
       throw new Error(`auth.kubernetes.issuer: "${k8s.issuer}" is also an auth.oidc issuer; a token's iss must name one of them`);
     }
+    const { kubernetesAuthenticator } = await import('./authenticator.js');
     let reviewer: TokenReviewer | undefined;
     if (k8s.mode === 'token_review') {
+      const { TokenReviewer } = await import('./token-review.js');
       const file = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
       reviewer = new TokenReviewer({
         apiServer: k8s.api_server,

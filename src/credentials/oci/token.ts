@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { decodeJwt } from 'jose';
+// The one function, not the package index: the index loads all of jose (JWS, JWE, JWKs) into every gateway.
+import { decodeJwt } from 'jose/jwt/decode';
 import type { OciCredential } from '../../signing/oci.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
 
