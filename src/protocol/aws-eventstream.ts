@@ -1,6 +1,6 @@
+import { createRequire } from 'node:module';
 import { crc32 } from 'node:zlib';
-import { Int64, type Message, type MessageHeaderValue, type MessageHeaders } from '@smithy/eventstream-codec';
-import { toUtf8 } from '@smithy/util-utf8';
+import type { Int64, Message, MessageHeaderValue, MessageHeaders } from '@smithy/eventstream-codec';
 import type { EventDecoder } from './chat-stream.js';
 import { StreamIncomplete } from './translator.js';
 
@@ -239,7 +239,7 @@ function parseHeaders(b: Uint8Array, start: number, end: number): MessageHeaders
   while (p < end) {
     const nameLength = b[p++]!;
     if (p + nameLength + 1 > end) throw overrun(p, end, undefined);
-    const name = toUtf8(b.subarray(p, p + nameLength));
+    const name = utf8(b.subarray(p, p + nameLength));
     p += nameLength;
     const type = b[p++]!;
     let value: EventHeaderValue;
@@ -265,7 +265,7 @@ function parseHeaders(b: Uint8Array, start: number, end: number): MessageHeaders
         break;
       case HeaderType.Long:
         if (p + 8 > end) throw overrun(p, end, name);
-        value = { type: 'long', value: new Int64(b.slice(p, p + 8)) };
+        value = { type: 'long', value: newInt64(b.slice(p, p + 8)) };
         p += 8;
         break;
       case HeaderType.Timestamp:
@@ -281,7 +281,7 @@ function parseHeaders(b: Uint8Array, start: number, end: number): MessageHeaders
         p += 2;
         if (p + length > end) throw overrun(p, end, name);
         const bytes = b.subarray(p, p + length);
-        value = type === HeaderType.String ? { type: 'string', value: toUtf8(bytes) } : { type: 'binary', value: bytes };
+        value = type === HeaderType.String ? { type: 'string', value: utf8(bytes) } : { type: 'binary', value: bytes };
         p += length;
         break;
       }
@@ -364,7 +364,7 @@ function payloadOf(msg: EventStreamMessage): unknown {
   if (msg.body.length === 0) return undefined;
   if (!stringHeader(msg, ':content-type')?.includes('json')) return msg.body;
   try {
-    return JSON.parse(toUtf8(msg.body));
+    return JSON.parse(utf8(msg.body));
   } catch (err) {
     throw new EventStreamError('invalid_payload', 'event stream message says it is JSON but its payload does not parse', { cause: err });
   }
@@ -406,4 +406,22 @@ export function exceptionMessage(payload: unknown): string | undefined {
   const p = payload as { message?: unknown; Message?: unknown };
   const m = p.message ?? p.Message;
   return typeof m === 'string' ? m : undefined;
+}
+
+/** The bytes as UTF-8 text (what smithy's `toUtf8` does in Node). */
+function utf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
+const require = createRequire(import.meta.url);
+let Int64Class: typeof Int64 | undefined;
+
+/**
+ * Smithy's `Int64` for a `long` header value, the package loaded on first use: Bedrock sends no
+ * `long` headers, and the package brings @smithy/core's event-stream and serde modules (about
+ * 1 MB of heap, measured) into every gateway, Bedrock or not.
+ */
+function newInt64(bytes: Uint8Array): Int64 {
+  Int64Class ??= (require('@smithy/eventstream-codec') as typeof import('@smithy/eventstream-codec')).Int64;
+  return new Int64Class(bytes);
 }
