@@ -22,6 +22,10 @@ export function openSqliteStore(path: string): SqliteStore {
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  // SQLite's own default page cache (2 MiB) instead of better-sqlite3's build default (16 MiB):
+  // the gateway appends rows and reads little back, and the larger cache only became resident
+  // memory as the usage and audit tables grew (the month's spend is summed at start).
+  db.pragma('cache_size = -2000');
   migrate(db);
   return new SqliteStore(db);
 }
