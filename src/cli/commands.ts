@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { StartupError } from '../app.js';
 import { KeyRequestError } from '../clientauth/api-key/issue.js';

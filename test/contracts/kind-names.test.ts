@@ -39,7 +39,7 @@ const EXCEPTIONS: ReadonlyArray<[file: string, name: string, reason: string]> = 
   ['src/request/principal.ts', 'oidc', 'as above: Principal.kind'],
   ['src/request/principal.ts', 'kubernetes', 'as above: Principal.kind'],
   ['src/secrets/vault.ts', 'kubernetes', 'Vault\'s own Kubernetes auth method, not the client-auth kind'],
-  ['src/cli/main.ts', 'totp', 'the `llmproxy totp` CLI command (a public contract)'],
+  ['src/cli/commands.ts', 'totp', 'the `llmproxy totp` CLI command (a public contract)'],
   ['src/clientauth/totp/step.ts', 'basic', 'the second factor\'s policy: it applies to principals from API keys and Basic users (by Principal.kind), not to federated ones'],
 ];
 
