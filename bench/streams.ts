@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
@@ -21,13 +22,20 @@ import { BenchProcesses, fileLimits, freePort, gatewayMetrics, log, onCore, open
  * no errors, RSS ≤ 1 GB, event-loop delay p99 ≤ 50 ms, short-request p99 ≤ 50 ms. BENCH_JSON=1
  * prints the figures as JSON.
  *
- * File descriptors: the gateway holds two per stream (the client's connection and its own to
- * the upstream). Node cannot raise its limit, so the script re-runs itself under
+ * File descriptors: over HTTP/1 the gateway holds two per stream (the client's connection and
+ * its own to the upstream). Node cannot raise its limit, so the script re-runs itself under
  * `ulimit -n` (up to 65536, or the hard limit when lower); the gateway and emulators inherit it.
- * When the limit still cannot hold every stream, the run opens as many as fit and says so.
  *
- * Placement: the gateway on core 0, the emulators and this load side (node:http, one socket per
- * stream) on core 1. Bounded: opening stops after OPEN_MS, streams are cut at their own
+ * Client mode, BENCH_STREAMS_CLIENT: `h1` opens each stream on its own HTTP/1.1 connection (as
+ * most SDKs do); `h2` opens them STREAMS_PER_SESSION to an HTTP/2 session (h2c with prior
+ * knowledge, which the gateway serves on the same port), so the gateway holds one descriptor per
+ * stream (its upstream connection) and a few client connections. Default: h1 when the gateway's
+ * limit holds two descriptors per stream, else h2 — on a machine whose hard limit cannot be raised
+ * (a deployment raises it), h2 is how the full count runs. When even that cannot hold every
+ * stream, the run opens as many as fit and says so.
+ *
+ * Placement: the gateway on core 0, the emulators and this load side (node:http or node:http2)
+ * on core 1. Bounded: opening stops after OPEN_MS, streams are cut at their own
  * deadline, and the whole run is killed at DEADLINE_MS.
  */
 
@@ -43,9 +51,18 @@ const OPEN_MS = 120_000;
 const STREAM_DEADLINE_MS = OPEN_MS + (STREAM_SECONDS + 30) * 1000;
 const DEADLINE_MS = 60_000 + STREAM_DEADLINE_MS;
 const FD_WANTED = 65_536;
-/** Descriptors the gateway needs besides two per stream: short requests, the store, its log, slack. */
+/** Descriptors the gateway needs besides its per-stream ones: short requests, the store, its log, slack. */
 const FD_MARGIN = 64;
+/**
+ * HTTP/2 client mode: streams per session. Neither node's client nor the gateway's server limits
+ * concurrent streams per session (SETTINGS_MAX_CONCURRENT_STREAMS 2^32-1); 100 is the limit most
+ * HTTP/2 servers announce (nginx: 128), and node's 10 MB per-session memory cap (maxSessionMemory)
+ * is far from reached by 100 slow streams.
+ */
+const STREAMS_PER_SESSION = 100;
 const GOALS = { rssMb: 1024, eventLoopP99Ms: 50, shortP99Ms: 50 };
+type ClientMode = 'h1' | 'h2';
+const CLIENT_MODE = clientModeAsked();
 
 if (process.env['BENCH_STREAMS_CHILD'] !== '1') {
   // Re-run under a raised descriptor limit (node has no setrlimit), on core 1.
@@ -97,18 +114,21 @@ const fds = { gatewayLimit: fileLimits(gateway.pid!).soft, gatewayHardLimit: fil
 // Warm-up: short requests, and streams read to their first event.
 for (let i = 0; i < 50; i++) await shortRequest(shortGateway, path, headers);
 await Promise.all(Array.from({ length: 50 }, firstEvent));
-// The gateway holds two descriptors per stream, this process and the emulators one each.
-const fitting = Math.min(Math.floor((fds.gatewayLimit - fds.gatewayAtStart - FD_MARGIN) / 2), fds.ownLimit - openFds(process.pid) - FD_MARGIN);
+const gatewaySpare = fds.gatewayLimit - fds.gatewayAtStart - FD_MARGIN;
+const ownSpare = fds.ownLimit - openFds(process.pid) - FD_MARGIN;
+const client = clientMode();
+log(`client mode ${client.mode}: ${client.why}`);
+const fitting = fittingStreams(client.mode);
 const streams = Math.min(STREAMS, fitting);
 const limitedBy =
   streams < STREAMS
-    ? `open-file limit: the gateway may open ${fds.gatewayLimit} descriptors (hard limit, ulimit -Hn: ${fds.gatewayHardLimit}), holds ${fds.gatewayAtStart} and needs two per stream (client and upstream) plus ${FD_MARGIN}`
+    ? `open-file limit: the gateway may open ${fds.gatewayLimit} descriptors (hard limit, ulimit -Hn: ${fds.gatewayHardLimit}), holds ${fds.gatewayAtStart} and needs ${client.mode === 'h1' ? 'two per stream (client and upstream)' : `one per stream (upstream) and one per ${STREAMS_PER_SESSION} (client session)`} plus ${FD_MARGIN}`
     : undefined;
 if (limitedBy) log(`CANNOT open ${STREAMS} streams: ${limitedBy}. Opening ${streams}.`);
 const rssBefore = processMemory(gateway.pid!).now;
 
 await eventLoopDelay(); // from here
-const run = await openStreams(streams);
+const run = await openStreams(client.mode, streams);
 const memory = processMemory(gateway.pid!);
 await Promise.all([shortGateway.close(), shortDirect.close()]);
 
@@ -117,6 +137,7 @@ const errors = streams - completed + run.short.gateway.errors;
 const result = {
   requested: STREAMS,
   streams,
+  client,
   limitedBy: limitedBy ?? null,
   streamSeconds: STREAM_SECONDS,
   eventsPerStream: EVENTS,
@@ -159,12 +180,13 @@ interface ShortLatencies {
  * Opens `count` streams, OPENING_AT_ONCE at a time, and holds them to their end while sending
  * short requests and sampling the gateway's memory and descriptors every second.
  */
-async function openStreams(count: number) {
-  const agent = new http.Agent({ keepAlive: false, maxSockets: count });
-  const live = new Set<http.ClientRequest>();
+async function openStreams(mode: ClientMode, count: number) {
+  const client = streamClient(mode, count);
+  const live: StreamHooks['live'] = new Set();
   const outcomes: Record<string, number> = {};
   let open = 0;
   let peakOpen = 0;
+  const hooks: StreamHooks = { live, opened: () => (peakOpen = Math.max(peakOpen, ++open)), closed: () => open-- };
   let peakRssMb = 0;
   let peakFds = 0;
   // Short requests by phase: while the streams are being opened (a connection storm), then while they are held.
@@ -189,8 +211,9 @@ async function openStreams(count: number) {
   const openUntil = performance.now() + OPEN_MS;
   const opener = async () => {
     while (next < count && performance.now() < openUntil) {
+      const index = next;
       if (++next % 1000 === 0) log(`${next} streams started after ${((performance.now() - started) / 1000).toFixed(1)} s, ${open} open`);
-      const s = oneStream(agent, live, () => (peakOpen = Math.max(peakOpen, ++open)), () => open--);
+      const s = client.open(index, hooks);
       finished.push(s.finished);
       await s.headed;
     }
@@ -208,7 +231,7 @@ async function openStreams(count: number) {
   clearInterval(shortTimer);
   clearInterval(sampler);
   clearTimeout(streamDeadline);
-  agent.destroy();
+  client.close();
   const settled = async (sent: { gateway: Sent; direct: Sent }) => ({ gateway: await Promise.all(sent.gateway), direct: await Promise.all(sent.direct) });
   const [opening, holding] = [await settled(short.opening), await settled(short.holding)];
   return {
@@ -228,52 +251,171 @@ async function openStreams(count: number) {
   };
 }
 
+/** What the load side knows of one stream while it runs. */
+interface StreamHooks {
+  /** Streams not yet ended, which the stream deadline cuts. */
+  live: Set<{ destroy(error?: Error): unknown }>;
+  /** Its 200 head arrived. */
+  opened(): void;
+  /** It ended, after opened(). */
+  closed(): void;
+}
+
 /**
  * One streamed chat completion. `headed` settles when its response head arrives (or it fails);
  * `finished` with "ok" when the stream was a 200 carrying every event and `data: [DONE]` last,
  * else with what went wrong.
  */
-function oneStream(agent: http.Agent, live: Set<http.ClientRequest>, opened: () => void, closed: () => void): { headed: Promise<void>; finished: Promise<string> } {
+interface OpenedStream {
+  headed: Promise<void>;
+  finished: Promise<string>;
+}
+
+/** How the streams reach the gateway: one connection each (h1), or STREAMS_PER_SESSION to an HTTP/2 session (h2). */
+interface StreamClient {
+  open(index: number, hooks: StreamHooks): OpenedStream;
+  /** Ends every connection still open. */
+  close(): void;
+}
+
+/** The client mode asked for (BENCH_STREAMS_CLIENT), else h1 when the gateway's descriptor limit holds it; and why. */
+function clientMode(): { mode: ClientMode; why: string } {
+  if (CLIENT_MODE !== undefined) return { mode: CLIENT_MODE, why: `BENCH_STREAMS_CLIENT=${CLIENT_MODE}` };
+  if (fittingStreams('h1') >= STREAMS) return { mode: 'h1', why: `one HTTP/1.1 connection per stream; the gateway's descriptor limit (${fds.gatewayLimit}) holds two per stream` };
+  return {
+    mode: 'h2',
+    why:
+      `the gateway's descriptor limit (${fds.gatewayLimit}, hard limit ${fds.gatewayHardLimit}: not raisable here) cannot hold two per stream over HTTP/1.1 ` +
+      `(client and upstream connection), so the streams share HTTP/2 sessions (h2c), ${STREAMS_PER_SESSION} to a session, and the gateway holds one per stream. ` +
+      'A deployment raises the limit (ulimit -n, systemd LimitNOFILE, the container\'s nofile) and serves one connection per stream; on this machine h2 is how the full count runs',
+  };
+}
+
+/** Streams that fit the descriptor limits in `mode`: the gateway's (h1: two per stream; h2: one, plus one per session) and this process's. */
+function fittingStreams(mode: ClientMode): number {
+  if (mode === 'h1') return Math.min(Math.floor(gatewaySpare / 2), ownSpare);
+  return Math.min(Math.floor((gatewaySpare * STREAMS_PER_SESSION) / (STREAMS_PER_SESSION + 1)), ownSpare * STREAMS_PER_SESSION);
+}
+
+function streamClient(mode: ClientMode, count: number): StreamClient {
+  if (mode === 'h1') {
+    const agent = new http.Agent({ keepAlive: false, maxSockets: count });
+    return { open: (_index, hooks) => h1Stream(agent, hooks), close: () => agent.destroy() };
+  }
+  const sessions: http2.ClientHttp2Session[] = [];
+  return {
+    open: (index, hooks) => h2Stream((sessions[Math.floor(index / STREAMS_PER_SESSION)] ??= h2Session()), hooks),
+    close: () => {
+      for (const s of sessions) s.destroy();
+    },
+  };
+}
+
+/** Runs `start` with `head` (the response head arrived) and `settle` (the outcome: also settles the head). */
+function openedStream(start: (head: () => void, settle: (outcome: string) => void) => void): OpenedStream {
   let head!: () => void;
   const headed = new Promise<void>((r) => (head = r));
-  const finished = new Promise<string>((resolve) => {
-    const req = http.request({ agent, host: '127.0.0.1', port, path, method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(streamBody) } });
-    live.add(req);
-    const settle = (outcome: string) => {
-      live.delete(req);
+  const finished = new Promise<string>((resolve) =>
+    start(head, (outcome) => {
       head();
       resolve(outcome);
+    }),
+  );
+  return { headed, finished };
+}
+
+/** A stream on its own HTTP/1.1 connection. */
+function h1Stream(agent: http.Agent, hooks: StreamHooks): OpenedStream {
+  return openedStream((head, settle) => {
+    const req = http.request({ agent, host: '127.0.0.1', port, path, method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(streamBody) } });
+    hooks.live.add(req);
+    const done = (outcome: string) => {
+      hooks.live.delete(req);
+      settle(outcome);
     };
-    req.on('error', (err) => settle(`error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    req.on('error', (err) => done(`error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     req.on('response', (res) => {
       head();
       if (res.statusCode !== 200) {
         res.resume();
-        res.on('end', () => settle(`status ${res.statusCode}`));
+        res.on('end', () => done(`status ${res.statusCode}`));
         return;
       }
-      opened();
-      let events = 0;
-      let lastByte = 0;
-      let tail = Buffer.alloc(0);
-      res.on('data', (chunk: Buffer) => {
-        // Events end with a blank line; one may straddle two chunks.
-        if (lastByte === 10 && chunk[0] === 10) events++;
-        for (let i = chunk.indexOf('\n\n'); i !== -1; i = chunk.indexOf('\n\n', i + 2)) events++;
-        lastByte = chunk[chunk.length - 1] ?? lastByte;
-        tail = Buffer.concat([tail.subarray(-DONE.length), chunk.subarray(-DONE.length)]).subarray(-DONE.length);
-      });
+      hooks.opened();
+      const events = eventCount();
+      res.on('data', (chunk: Buffer) => events.push(chunk));
       res.on('error', () => undefined); // 'close' below reports it
       res.on('close', () => {
-        closed();
-        if (!res.complete) settle('cut short');
-        else if (events !== EVENTS || !tail.equals(DONE)) settle(`incomplete (${events} of ${EVENTS} events)`);
-        else settle('ok');
+        hooks.closed();
+        done(events.verdict(res.complete));
       });
     });
     req.end(streamBody);
   });
-  return { headed, finished };
+}
+
+/** An HTTP/2 session to the gateway (h2c, prior knowledge); a session failure reaches its streams as theirs. */
+function h2Session(): http2.ClientHttp2Session {
+  const session = http2.connect(gatewayUrl);
+  session.on('error', () => undefined);
+  return session;
+}
+
+/** A stream on a shared HTTP/2 session. */
+function h2Stream(session: http2.ClientHttp2Session, hooks: StreamHooks): OpenedStream {
+  return openedStream((head, settle) => {
+    const stream = session.request({ ':method': 'POST', ':path': path, ...headers, 'content-length': Buffer.byteLength(streamBody) });
+    hooks.live.add(stream);
+    const events = eventCount();
+    let status: number | undefined;
+    let error: string | undefined;
+    stream.on('response', (h) => {
+      head();
+      status = Number(h[':status']);
+      if (status !== 200) {
+        stream.resume();
+        return;
+      }
+      hooks.opened();
+      stream.on('data', (chunk: Buffer) => events.push(chunk));
+    });
+    stream.on('error', (err) => (error ??= `error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    stream.on('close', () => {
+      hooks.live.delete(stream);
+      if (status === 200) hooks.closed();
+      if (status === undefined) settle(error ?? 'error: closed before its response');
+      else if (status !== 200) settle(`status ${status}`);
+      // A whole stream ends with END_STREAM; a reset (the gateway cutting it) carries an error code.
+      else settle(events.verdict(stream.readableEnded && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR));
+    });
+    stream.end(streamBody);
+  });
+}
+
+/**
+ * Counts a stream's SSE events as its chunks arrive and keeps its last bytes, to judge it whole
+ * once it ends. (A function, not a class: the top-level run calls it before a class declared
+ * here would be initialised.)
+ */
+function eventCount(): { push(chunk: Buffer): void; verdict(complete: boolean): string } {
+  let events = 0;
+  let lastByte = 0;
+  let tail = Buffer.alloc(0);
+  return {
+    push(chunk) {
+      // Events end with a blank line; one may straddle two chunks.
+      if (lastByte === 10 && chunk[0] === 10) events++;
+      for (let i = chunk.indexOf('\n\n'); i !== -1; i = chunk.indexOf('\n\n', i + 2)) events++;
+      lastByte = chunk[chunk.length - 1] ?? lastByte;
+      tail = Buffer.concat([tail.subarray(-DONE.length), chunk.subarray(-DONE.length)]).subarray(-DONE.length);
+    },
+    /** "ok", or what is wrong with the stream; `complete`: its end arrived (not a reset or a cut connection). */
+    verdict(complete) {
+      if (!complete) return 'cut short';
+      if (events !== EVENTS || !tail.equals(DONE)) return `incomplete (${events} of ${EVENTS} events)`;
+      return 'ok';
+    },
+  };
 }
 
 /**
@@ -311,6 +453,12 @@ async function shortRequest(pool: Pool, requestPath: string, requestHeaders: Rec
   }
 }
 
+function clientModeAsked(): ClientMode | undefined {
+  const asked = process.env['BENCH_STREAMS_CLIENT'] || undefined;
+  if (asked !== undefined && asked !== 'h1' && asked !== 'h2') throw new Error('BENCH_STREAMS_CLIENT must be h1 or h2');
+  return asked;
+}
+
 function latencies(results: Array<number | undefined>): ShortLatencies {
   const samples = results.filter((ms) => ms !== undefined).sort((a, b) => a - b);
   const sent = results.length;
@@ -328,6 +476,7 @@ function printReport(r: typeof result): void {
   const lines = [
     '',
     `open streams: ${r.streams} concurrent SSE streams of ${r.eventsPerStream} events, one a second, through the gateway (transparent, API-key auth)`,
+    `  client: ${r.client.mode === 'h1' ? 'HTTP/1.1, a connection per stream' : `HTTP/2 (h2c), ${STREAMS_PER_SESSION} streams per session`} (${r.client.why})`,
     ...(r.limitedBy ? [`  NOT the ${r.requested} asked for: ${r.limitedBy}`] : []),
     `  descriptors: gateway limit ${r.fileDescriptors.gatewayLimit}, ${r.fileDescriptors.gatewayAtStart} open before, ${r.fileDescriptors.gatewayPeak} at peak`,
     `  opened in ${(r.openedInMs / 1000).toFixed(1)} s, ${r.peakOpen} open at once at peak, all done after ${r.wallSeconds} s`,
