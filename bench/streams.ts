@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { BenchProcesses, fileLimits, freePort, gatewayMetrics, log, onCore, openFds, positiveInt, processMemory, PROVIDER_KEY, round, waitForHealth } from './processes.js';
+import { BenchProcesses, cpuTime, fileLimits, freePort, gatewayMetrics, log, onCore, openFds, positiveInt, processMemory, PROVIDER_KEY, round, waitForHealth } from './processes.js';
 
 /**
  * `node dist/bench/streams.js` (run by `npm run bench` after run.js): BENCH_STREAMS (default
@@ -18,6 +20,10 @@ import { BenchProcesses, fileLimits, freePort, gatewayMetrics, log, onCore, open
  * event-loop delay p50/p99/max (eventLoopDelay()) and the short requests' p50/p99/max, each in
  * two phases: while the streams are being opened (OPENING_AT_ONCE waiting at a time: a
  * connection storm) and while they are held, from the last one opened to the last one ended.
+ * Each short request through the gateway is split, from the gateway's log line for it, into the
+ * gateway's own time and its upstream's (upstream_ms: sent to answer head); and the CPU time of
+ * the gateway, the emulators and this load side, run and waiting on a run queue (schedstat), per
+ * phase: a process that waits long for a CPU is slowed by other load on its core, not by itself.
  * And whether each goal of issue 15 is met, the latency goals judged while held: all complete,
  * no errors, RSS ≤ 1 GB, event-loop delay p99 ≤ 50 ms, short-request p99 ≤ 50 ms. BENCH_JSON=1
  * prints the figures as JSON.
@@ -61,6 +67,8 @@ const FD_MARGIN = 64;
  */
 const STREAMS_PER_SESSION = 100;
 const GOALS = { rssMb: 1024, eventLoopP99Ms: 50, shortP99Ms: 50 };
+/** Run-queue wait (ms per second) above which a process is reported as slowed by other load on its core. */
+const CONTENDED_WAIT_MS = 100;
 type ClientMode = 'h1' | 'h2';
 const CLIENT_MODE = clientModeAsked();
 
@@ -131,6 +139,14 @@ await eventLoopDelay(); // from here
 const run = await openStreams(client.mode, streams);
 const memory = processMemory(gateway.pid!);
 await Promise.all([shortGateway.close(), shortDirect.close()]);
+// The log is read once the gateway has exited: it flushes its last lines then.
+procs.stop();
+await Promise.race([once(gateway, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
+const logged = loggedTimes(procs.gatewayLog);
+const shortRequests = {
+  ...run.short,
+  gatewaySplit: { whileOpening: gatewaySplit(run.shortSent.opening.gateway, logged), whileHolding: gatewaySplit(run.shortSent.holding.gateway, logged) },
+};
 
 const completed = run.outcomes['ok'] ?? 0;
 const errors = streams - completed + run.short.gateway.errors;
@@ -149,7 +165,8 @@ const result = {
   wallSeconds: round(run.wallMs / 1000, 1),
   gatewayRssMb: { beforeStreams: rssBefore, peakSampled: run.peakRssMb, peak: memory.peak, atEnd: memory.now },
   gatewayEventLoopDelayMs: run.eventLoop,
-  shortRequests: run.short,
+  shortRequests,
+  cpuMsPerSecond: run.cpu,
   /** The latency goals are judged while the streams are held; the opening figures are shown beside them. */
   goals: {
     allOpenAtOnce: run.peakOpen === STREAMS,
@@ -164,7 +181,6 @@ const result = {
 if (process.env['BENCH_JSON'] === '1') console.log(JSON.stringify(result, null, 2));
 else printReport(result);
 clearTimeout(deadline);
-procs.stop();
 
 // ---------------------------------------------------------------------------------------------
 
@@ -175,6 +191,12 @@ interface ShortLatencies {
   p99Ms: number | null;
   maxMs: number | null;
 }
+
+/** A short request that got the emulator's answer: its latency, and the gateway's request id (X-LLMProxy-Request-Id). */
+type ShortResult = { ms: number; id: string | undefined } | undefined;
+
+/** Run and run-queue wait (ms per second of the phase) of the gateway, the emulators and this process. */
+type CpuShares = Record<'gateway' | 'emulators' | 'loadSide', { run: number; wait: number }>;
 
 /**
  * Opens `count` streams, OPENING_AT_ONCE at a time, and holds them to their end while sending
@@ -190,10 +212,11 @@ async function openStreams(mode: ClientMode, count: number) {
   let peakRssMb = 0;
   let peakFds = 0;
   // Short requests by phase: while the streams are being opened (a connection storm), then while they are held.
-  type Sent = Array<Promise<number | undefined>>;
+  type Sent = Array<Promise<ShortResult>>;
   const short = { opening: { gateway: [] as Sent, direct: [] as Sent }, holding: { gateway: [] as Sent, direct: [] as Sent } };
   let phase: keyof typeof short = 'opening';
   const started = performance.now();
+  const cpu = [cpuSample()];
   const shortTimer = setInterval(() => {
     short[phase].gateway.push(shortRequest(shortGateway, path, headers));
     short[phase].direct.push(shortRequest(shortDirect, '/v1/chat/completions', { authorization: `Bearer ${PROVIDER_KEY}`, 'content-type': 'application/json' }));
@@ -222,11 +245,13 @@ async function openStreams(mode: ClientMode, count: number) {
   await Promise.all(Array.from({ length: Math.min(OPENING_AT_ONCE, count) }, opener));
   const openedInMs = round(performance.now() - started);
   phase = 'holding';
+  cpu.push(cpuSample());
   const whileOpening = await eventLoopDelay();
   log(`${next} streams opened in ${(openedInMs / 1000).toFixed(1)} s; holding them to the end`);
   for (const outcome of await Promise.all(finished)) outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
   if (next < count) outcomes['not opened in time'] = count - next;
   const wallMs = performance.now() - started;
+  cpu.push(cpuSample());
   const whileHolding = await eventLoopDelay();
   clearInterval(shortTimer);
   clearInterval(sampler);
@@ -242,6 +267,8 @@ async function openStreams(mode: ClientMode, count: number) {
     peakFds,
     wallMs,
     eventLoop: { whileOpening, whileHolding },
+    cpu: { whileOpening: cpuShares(cpu[0]!, cpu[1]!), whileHolding: cpuShares(cpu[1]!, cpu[2]!) },
+    shortSent: { opening, holding },
     short: {
       gateway: latencies([...opening.gateway, ...holding.gateway]),
       direct: latencies([...opening.direct, ...holding.direct]),
@@ -441,16 +468,58 @@ function firstEvent(): Promise<void> {
   });
 }
 
-/** One non-streaming chat completion: its latency in ms, or undefined when it failed or was not the emulator's answer. */
-async function shortRequest(pool: Pool, requestPath: string, requestHeaders: Record<string, string>): Promise<number | undefined> {
+/** One non-streaming chat completion: its latency in ms and the gateway's id for it, or undefined when it failed or was not the emulator's answer. */
+async function shortRequest(pool: Pool, requestPath: string, requestHeaders: Record<string, string>): Promise<ShortResult> {
   const start = performance.now();
   try {
     const res = await pool.request({ method: 'POST', path: requestPath, headers: requestHeaders, body: shortBody });
     const text = await res.body.text();
-    return res.statusCode === 200 && text.includes(SHORT_EXPECT) ? performance.now() - start : undefined;
+    const id = res.headers['x-llmproxy-request-id'];
+    return res.statusCode === 200 && text.includes(SHORT_EXPECT) ? { ms: performance.now() - start, id: typeof id === 'string' ? id : undefined } : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** duration_ms and upstream_ms of every request in the gateway's log, by request id. */
+function loggedTimes(logPath: string): Map<string, { durationMs: number; upstreamMs: number | undefined }> {
+  const times = new Map<string, { durationMs: number; upstreamMs: number | undefined }>();
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    if (!line.includes('"duration_ms"')) continue;
+    try {
+      const l = JSON.parse(line) as { request_id?: string; duration_ms?: number; upstream_ms?: number };
+      if (l.request_id !== undefined && l.duration_ms !== undefined) times.set(l.request_id, { durationMs: l.duration_ms, upstreamMs: l.upstream_ms });
+    } catch {
+      // not a log line (output of BENCH_GATEWAY_NODE_ARGS such as --trace-gc)
+    }
+  }
+  return times;
+}
+
+/**
+ * The short requests through the gateway split by its log: its own time (duration_ms less
+ * upstream_ms) and its upstream's (sent to answer head), for those logged with both.
+ */
+function gatewaySplit(results: ShortResult[], logged: ReturnType<typeof loggedTimes>): { own: ShortLatencies; upstream: ShortLatencies } {
+  const own: number[] = [];
+  const upstream: number[] = [];
+  for (const r of results) {
+    const t = r?.id === undefined ? undefined : logged.get(r.id);
+    if (t?.upstreamMs === undefined) continue;
+    own.push(Math.max(0, t.durationMs - t.upstreamMs));
+    upstream.push(t.upstreamMs);
+  }
+  return { own: spread(own, 0), upstream: spread(upstream, 0) };
+}
+
+function cpuSample(): { at: number } & Record<keyof CpuShares, { runMs: number; waitMs: number }> {
+  return { at: performance.now(), gateway: cpuTime(gateway.pid!), emulators: cpuTime(emulators.pid), loadSide: cpuTime(process.pid) };
+}
+
+function cpuShares(from: ReturnType<typeof cpuSample>, to: ReturnType<typeof cpuSample>): CpuShares {
+  const seconds = (to.at - from.at) / 1000;
+  const share = (k: keyof CpuShares) => ({ run: Math.round((to[k].runMs - from[k].runMs) / seconds), wait: Math.round((to[k].waitMs - from[k].waitMs) / seconds) });
+  return { gateway: share('gateway'), emulators: share('emulators'), loadSide: share('loadSide') };
 }
 
 function clientModeAsked(): ClientMode | undefined {
@@ -459,12 +528,25 @@ function clientModeAsked(): ClientMode | undefined {
   return asked;
 }
 
-function latencies(results: Array<number | undefined>): ShortLatencies {
-  const samples = results.filter((ms) => ms !== undefined).sort((a, b) => a - b);
-  const sent = results.length;
-  const errors = sent - samples.length;
+function latencies(results: ShortResult[]): ShortLatencies {
+  const samples = results.flatMap((r) => (r === undefined ? [] : [r.ms]));
+  return spread(samples, results.length - samples.length);
+}
+
+function spread(values: number[], errors: number): ShortLatencies {
+  const samples = [...values].sort((a, b) => a - b);
   const at = (p: number) => (samples.length === 0 ? null : round(samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!, 2));
-  return { sent, errors, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples.length === 0 ? null : round(samples[samples.length - 1]!, 2) };
+  return { sent: samples.length + errors, errors, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: samples.length === 0 ? null : round(samples[samples.length - 1]!, 2) };
+}
+
+/** A warning when a process waited long for a CPU while the streams were held: other load on its core, not its own work, then shapes the latencies. */
+function contention(c: CpuShares): string[] {
+  const waited = (['gateway', 'emulators', 'loadSide'] as const).filter((k) => c[k].wait > CONTENDED_WAIT_MS);
+  if (waited.length === 0) return [];
+  const names = { gateway: 'the gateway', emulators: 'the emulators', loadSide: 'this load side' };
+  return [
+    `  CONTENDED: ${waited.map((k) => `${names[k]} waited ${c[k].wait} ms a second for a CPU (ran ${c[k].run})`).join('; ')} while held: other processes load the core, and the latencies above carry that wait. The split by the gateway's log shows its own part.`,
+  ];
 }
 
 function printReport(r: typeof result): void {
@@ -473,6 +555,7 @@ function printReport(r: typeof result): void {
   const short = (label: string, s: ShortLatencies) => `    ${label.padEnd(28)} ${String(s.sent).padStart(5)} ${String(s.errors).padStart(7)} ${ms(s.p50Ms)} ${ms(s.p99Ms)} ${ms(s.maxMs)}`;
   const sr = r.shortRequests;
   const lag = (l: { p50: number; p99: number; max: number }) => `${l.p50} / ${l.p99} / ${l.max} ms`;
+  const cpu = (c: CpuShares) => `gateway ${c.gateway.run} / ${c.gateway.wait}, emulators ${c.emulators.run} / ${c.emulators.wait}, load side ${c.loadSide.run} / ${c.loadSide.wait}`;
   const lines = [
     '',
     `open streams: ${r.streams} concurrent SSE streams of ${r.eventsPerStream} events, one a second, through the gateway (transparent, API-key auth)`,
@@ -489,10 +572,16 @@ function printReport(r: typeof result): void {
     '                                  sent  errors      p50      p99      max',
     short('via gateway, whole run', sr.gateway),
     short('via gateway, while opening', sr.whileOpening.gateway),
+    short("  gateway's own (its log)", sr.gatewaySplit.whileOpening.own),
+    short('  its upstream (its log)', sr.gatewaySplit.whileOpening.upstream),
     short('via gateway, while held', sr.whileHolding.gateway),
+    short("  gateway's own (its log)", sr.gatewaySplit.whileHolding.own),
+    short('  its upstream (its log)', sr.gatewaySplit.whileHolding.upstream),
     short('direct, whole run', sr.direct),
     short('direct, while opening', sr.whileOpening.direct),
     short('direct, while held', sr.whileHolding.direct),
+    `  CPU, ms per second ran / waited on a run queue (schedstat): while opening ${cpu(r.cpuMsPerSecond.whileOpening)}; while held ${cpu(r.cpuMsPerSecond.whileHolding)}`,
+    ...contention(r.cpuMsPerSecond.whileHolding),
     `  goals (latency while held): all open at once ${mark(r.goals.allOpenAtOnce)}; all complete ${mark(r.goals.allComplete)}; no errors ${mark(r.goals.noErrors)}; peak RSS <= ${GOALS.rssMb} MB ${mark(r.goals.rss)}; event-loop delay p99 <= ${GOALS.eventLoopP99Ms} ms ${mark(r.goals.eventLoopP99)}; short-request p99 <= ${GOALS.shortP99Ms} ms ${mark(r.goals.shortP99)}`,
     '',
   ];
