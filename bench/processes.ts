@@ -35,6 +35,8 @@ export interface Upstreams {
 
 export class BenchProcesses {
   readonly scratch = mkdtempSync(join(tmpdir(), 'llmproxy-bench-'));
+  /** The gateway's JSON log (one line per request), read by a benchmark before it exits. */
+  readonly gatewayLog = join(this.scratch, 'gateway.log');
   /** The environment of every child: the credentials the emulators accept and the gateway sends. */
   readonly env: NodeJS.ProcessEnv = { ...process.env, BENCH_PROVIDER_KEY: PROVIDER_KEY, BENCH_AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId, BENCH_AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey };
   readonly #children: ChildProcess[] = [];
@@ -49,9 +51,10 @@ export class BenchProcesses {
     process.once('SIGTERM', () => process.exit(143));
   }
 
-  /** The emulators (emulator-process.ts) on core 1, `extraEnv` shaping their answers. */
-  async startEmulators(extraEnv: Record<string, string> = {}): Promise<Upstreams> {
-    return (await this.#startPrinting<Upstreams>(1, [join(root, 'dist/bench/emulator-process.js')], extraEnv, 'the emulators')).value;
+  /** The emulators (emulator-process.ts) on core 1, `extraEnv` shaping their answers; their URLs and pid. */
+  async startEmulators(extraEnv: Record<string, string> = {}): Promise<Upstreams & { pid: number }> {
+    const { value, pid } = await this.#startPrinting<Upstreams>(1, [join(root, 'dist/bench/emulator-process.js')], extraEnv, 'the emulators');
+    return { ...value, pid };
   }
 
   /** The floor proxy (floor-proxy.ts) on core 0, accepting `clientKey` and forwarding to `upstreams`. */
@@ -89,7 +92,7 @@ export class BenchProcesses {
 
   /** The gateway on core 0; its JSON log goes to a file, as in production (a pipe back here would load core 1). */
   startGateway(config: string, nodeArgs: string[] = []): ChildProcess {
-    const logPath = join(this.scratch, 'gateway.log');
+    const logPath = this.gatewayLog;
     const logFd = openSync(logPath, 'a');
     const [cmd, args] = onCore(0, [...nodeArgs, cli, 'serve', '--config', config]);
     const child = spawn(cmd, args, { env: this.env, stdio: ['ignore', logFd, logFd] });
@@ -149,6 +152,26 @@ export function processMemory(pid: number): { peak: number; now: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { peak: round(kb('VmHWM') / 1024, 1), now: round(kb('VmRSS') / 1024, 1) };
+}
+
+/**
+ * Milliseconds a process's threads (all of them: V8's GC helpers too) have run on a CPU and have
+ * waited on a run queue for one, from /proc/<pid>/task/<tid>/schedstat (kernel schedstats). The
+ * wait is what other processes on the same core cost it. Threads that ended are not counted.
+ */
+export function cpuTime(pid: number): { runMs: number; waitMs: number } {
+  let run = 0;
+  let wait = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const [r, w] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      run += r ?? 0;
+      wait += w ?? 0;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return { runMs: run / 1e6, waitMs: wait / 1e6 };
 }
 
 /** Open file descriptors of a process. */

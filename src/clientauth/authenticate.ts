@@ -62,6 +62,6 @@ export function authenticate(deps: AuthenticateDeps): Middleware {
     }
     metrics.authAttempts.labels(authenticator.method, 'success').inc();
     ctx.principal = result.principal;
-    await next();
+    return next();
   };
 }

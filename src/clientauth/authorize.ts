@@ -75,6 +75,6 @@ export function requirePermission(permission: Permission, audit: AuditTrail, rol
       throw new GatewayError('permission_denied', `your role does not grant ${permission}`);
     }
     audit.record(auditEvent(ctx, 'success', null));
-    await next();
+    return next();
   };
 }

@@ -26,7 +26,7 @@ export function readBody(limits: BodyLimits): Middleware {
   return async function readRequestBody(ctx, next) {
     const limit = ctx.instance ? (ctx.instance.bodyLimit ?? serverLimit) : (largest?.() ?? serverLimit);
     ctx.body = await collect(ctx, limit, requestTimeoutMs);
-    await next();
+    return next();
   };
 }
 

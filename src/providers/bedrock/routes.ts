@@ -64,7 +64,7 @@ function pickInstance<C extends RouteContext>(envelope: boolean): RouteStep<C> {
     ctx.errorFlavour = 'aws';
     // The envelope's native path is known once its body is read.
     ctx.nativePath = envelope ? '' : ctx.path;
-    await next();
+    return next();
   };
 }
 
@@ -104,7 +104,7 @@ function unwrapEnvelope<C extends RouteContext>(kit: RouteKit<C>, envelopes: Wea
       contentType: (e!['contentType'] as string | undefined) ?? 'application/json',
       accept: (e!['accept'] as string | undefined) ?? 'application/json',
     });
-    await next();
+    return next();
   };
 }
 

@@ -60,7 +60,7 @@ export function parseCall<B extends { model: string }>(op: ProtocolOperation<B>,
     if (typeof b['model'] !== 'string' || b['model'] === '') throw new GatewayError('invalid_request', '"model" is required', { param: 'model' });
     const checked = op.check(b as Record<string, unknown> & { model: string });
     ctx.call = { body: checked, model: checked.model } satisfies ProtocolCall;
-    await next();
+    return next();
   };
 }
 
@@ -123,7 +123,7 @@ export function resolveTarget(deps: TargetDeps, op: ProtocolOperation<{ model: s
     ctx.instance = instance;
     // Key scopes apply to the provider's model id (what runs), whatever alias named it.
     ctx.model = call.model;
-    await next();
+    return next();
   };
 }
 

@@ -70,7 +70,7 @@ export function messagesRoute(deps: ProtocolRouteDeps, lists: ModelLists): Route
 /** From here on (authentication included) the gateway's errors take Anthropic's shape. */
 async function anthropicShaped(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
   ctx.errorFlavour = anthropicErrorShape;
-  await next();
+  return next();
 }
 
 function dispatch(chains: { messages: Chain; count: Chain; models: Chain }): Middleware {

@@ -105,5 +105,5 @@ async function forwardAsSent(ctx: RequestContext, scrubber: SecretScrubber): Pro
   const body = instance.transparentBody(ctx.method, ctx.nativeSegments, ctx.body);
   if (body !== null) headers['content-length'] = String(body.length);
   const request = instance.transparent(ctx.method, ctx.nativePath + forwardableQuery(ctx.query), ctx.nativeSegments, headers, body);
-  await forward(ctx, instance, request, scrubber);
+  return forward(ctx, instance, request, scrubber);
 }
