@@ -26,6 +26,13 @@ describe('memoryDefaults', () => {
     });
   }
 
+  test('WebAssembly is optimised as usual where glibc returns freed memory (its mmap threshold is set)', () => {
+    const noLiftoff = { ...ALL, flags: ['--heap-growing-percent=100'] };
+    assert.deepEqual(memoryDefaults([], { MALLOC_MMAP_THRESHOLD_: '131072' }), noLiftoff);
+    assert.deepEqual(memoryDefaults([], { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072' }), noLiftoff);
+    assert.deepEqual(memoryDefaults([], { MALLOC_MMAP_THRESHOLD_: '', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), ALL);
+  });
+
   test(`${MEMORY_DEFAULTS_ENV}=off leaves V8 at its own settings`, () => {
     assert.deepEqual(memoryDefaults([], { [MEMORY_DEFAULTS_ENV]: 'off' }), { flags: [], capYoungGeneration: false });
     assert.deepEqual(memoryDefaults([], { [MEMORY_DEFAULTS_ENV]: ' OFF ' }), { flags: [], capYoungGeneration: false });
@@ -37,13 +44,13 @@ describe('memoryDefaults', () => {
  * A child process that applies the defaults, then churns allocations with many survivors (which
  * makes V8 grow its young generation to its maximum: 32 MiB on Node 20 and 22, 64 on 24),
  * yielding to the event loop between rounds as a gateway does between requests. Prints the
- * largest young generation (both semi-spaces, MiB) seen before and after memoryDefaultsServing().
+ * largest young generation (both semi-spaces, MiB) seen before and after youngGenerationMayGrow().
  */
 function youngGenerationPeaks(env: NodeJS.ProcessEnv): { starting: number; serving: number } {
   const memory = new URL('./memory.js', import.meta.url).href;
   const script = `
     import v8 from 'node:v8';
-    import { applyMemoryDefaults, memoryDefaultsServing } from ${JSON.stringify(memory)};
+    import { applyMemoryDefaults, youngGenerationMayGrow } from ${JSON.stringify(memory)};
     applyMemoryDefaults();
     const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576;
     async function churn() {
@@ -61,7 +68,7 @@ function youngGenerationPeaks(env: NodeJS.ProcessEnv): { starting: number; servi
       return peak;
     }
     const starting = await churn();
-    memoryDefaultsServing();
+    youngGenerationMayGrow();
     const serving = await churn();
     process.stdout.write(JSON.stringify({ starting, serving }));
   `;

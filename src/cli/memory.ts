@@ -23,7 +23,8 @@ export interface MemoryDefaults {
  * - young generation capped at YOUNG_SEMI_SPACE_CAP: left out for `--max-semi-space-size` or
  *   `--semi-space-growth-factor`;
  * - `--heap-growing-percent=100`: left out for `--heap-growing-percent`;
- * - `--liftoff-only`: left out for `--liftoff-only` or `--liftoff`.
+ * - `--liftoff-only`: left out for `--liftoff-only` or `--liftoff`, and when glibc is told to
+ *   return large freed blocks (see keepsFreedMemory).
  *
  * @example
  * memoryDefaults(['--max-semi-space-size=16'], {}); // { flags: ['--heap-growing-percent=100', '--liftoff-only'], capYoungGeneration: false }
@@ -33,9 +34,12 @@ export function memoryDefaults(userFlags: readonly string[], env: NodeJS.Process
   const named = new Set(userFlags.map(flagName));
   const flags: string[] = [];
   if (!named.has('heap-growing-percent')) flags.push('--heap-growing-percent=100');
-  if (!named.has('liftoff-only') && !named.has('liftoff')) flags.push('--liftoff-only');
+  if (!named.has('liftoff-only') && !named.has('liftoff') && keepsFreedMemory(env)) flags.push('--liftoff-only');
   return { flags, capYoungGeneration: !named.has('max-semi-space-size') && !named.has('semi-space-growth-factor') };
 }
+
+/** Set by applyMemoryDefaults when the young generation is to be capped, until youngGenerationMayGrow. */
+let youngGenerationCapPending = false;
 
 /**
  * Memory defaults for a gateway process, applied by main.ts before the gateway's modules load
@@ -50,13 +54,18 @@ export function memoryDefaults(userFlags: readonly string[], env: NodeJS.Process
  * - Young generation: V8 doubles it under load up to 16 MiB per semi-space (32 on Node 24) and
  *   keeps it. It stops doubling here at YOUNG_SEMI_SPACE_CAP: the growth factor is set to 1 once
  *   the cap is reached and back to V8's 2 when V8 has shrunk it, checked after every GC. The
- *   check runs between event-loop turns, so the cap is approximate (within one doubling).
+ *   check runs between event-loop turns, and Node 24 still grows it a page at a time at a
+ *   factor of 1, so the cap is approximate. While the gateway starts it does not grow at all
+ *   (youngGenerationMayGrow).
  * - Old generation: after each full GC V8 lets it grow to up to four times what survived before
  *   the next one; `--heap-growing-percent=100` allows twice, which bounds the garbage a busy
  *   gateway carries at a few more full GCs.
- * - WebAssembly stays on V8's baseline compiler (`--liftoff-only`): undici's HTTP parser is
- *   WebAssembly, and optimising its hot functions took about 38 MB of compiler memory once, under
- *   the first load, for no CPU time per request that we could measure.
+ * - WebAssembly stays on V8's baseline compiler (`--liftoff-only`) when glibc would keep freed
+ *   memory (keepsFreedMemory): undici's HTTP parser is WebAssembly, and optimising its hot
+ *   functions takes about 38 MB of compiler memory once, under the first load, which glibc then
+ *   keeps (peak RSS under c=64: 180 -> 146 MB). Where glibc returns it (npm start and the
+ *   container set MALLOC_MMAP_THRESHOLD_), that is 3 MB of peak, less than the CPU the
+ *   baseline code costs per response (a few percent at c=64), so the parser is optimised.
  *
  * A flag the user sets in NODE_OPTIONS or on node's command line keeps its value (see
  * memoryDefaults); `LLMPROXY_MEMORY_DEFAULTS=off` leaves V8 entirely at its own settings.
@@ -71,14 +80,13 @@ export function applyMemoryDefaults(env: NodeJS.ProcessEnv = process.env, execAr
   return defaults;
 }
 
-let youngGenerationCapPending = false;
-
 /**
  * Called once the gateway is up: from now on the young generation may grow, up to its cap.
  * Until then it stays at V8's initial size (1 MiB per semi-space), so starting, which loads and
- * compiles some 700 modules and validates the config, does not leave it grown behind it.
+ * compiles some 700 modules and validates the config, does not leave it grown behind it
+ * (idle RSS 2 s after start: 87 -> 82 MB).
  */
-export function memoryDefaultsServing(): void {
+export function youngGenerationMayGrow(): void {
   if (!youngGenerationCapPending) return;
   youngGenerationCapPending = false;
   capYoungGeneration(YOUNG_SEMI_SPACE_CAP);
@@ -97,6 +105,16 @@ function capYoungGeneration(semiSpaceBytes: number): void {
   };
   check();
   new PerformanceObserver(check).observe({ entryTypes: ['gc'] });
+}
+
+/**
+ * Whether freed memory of the size of a compiler's scratch space stays resident: true unless
+ * glibc's mmap threshold is set (MALLOC_MMAP_THRESHOLD_ or the glibc.malloc.mmap_threshold
+ * tunable). Left to adapt, glibc raises the threshold to the largest block freed (argon2's 19 MiB
+ * at start), and blocks below it come from heaps it trims only past twice that.
+ */
+function keepsFreedMemory(env: NodeJS.ProcessEnv): boolean {
+  return !env['MALLOC_MMAP_THRESHOLD_'] && !(env['GLIBC_TUNABLES'] ?? '').includes('glibc.malloc.mmap_threshold=');
 }
 
 /** The options in NODE_OPTIONS (split on white space; quoted values keep no meaning here). */
