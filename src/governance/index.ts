@@ -16,7 +16,7 @@ import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lock
 import { MemoryCounterStore } from './memory-counters.js';
 import { completionCaps } from './estimate.js';
 import { PriceTable, markUnpriced, type BuiltInPrices, type PricedUsageRow } from './pricing.js';
-import { RateLimiter } from './rate-limits.js';
+import { RateLimiter, type Admission } from './rate-limits.js';
 import { UsageRecorder } from './usage-recorder.js';
 
 export type { LockdownState } from './lockdown.js';
@@ -168,7 +168,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     lockdown.untrack(ctx);
     const governed = ctx.governance;
     if (governed === undefined) return;
-    const { admission } = governed;
+    const admission = governed.admission as Admission | undefined;
     const completed = ctx.res.writableFinished;
     const status = completed ? ctx.res.statusCode : 499;
     if (!governed.recorded) record(ctx, status);

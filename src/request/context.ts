@@ -6,7 +6,6 @@ import type { AuditResult } from '../store/types.js';
 import type { Req, Res } from '../util/http.js';
 import type { Principal } from './principal.js';
 import type { UpstreamAbort } from '../upstream/abort.js';
-import type { Admission } from '../governance/rate-limits.js';
 
 export type Mode = 'transparent' | 'protocol' | 'ops';
 
@@ -53,9 +52,10 @@ export class RequestContext {
   call: unknown = undefined;
   /**
    * Set by governance once the request is admitted: the rate-limit slots and tokens it holds
-   * (undefined: no limit applies to its principal) and whether its usage row is recorded yet.
+   * (governance's own `Admission`; undefined: no limit applies to its principal) and whether its
+   * usage row is recorded yet.
    */
-  governance: { admission: Admission | undefined; recorded: boolean } | undefined = undefined;
+  governance: { admission: object | undefined; recorded: boolean } | undefined = undefined;
   /** Aborted when the client goes away before the response finished. */
   abort: UpstreamAbort | undefined = undefined;
 
