@@ -147,7 +147,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     ctx.governance = { admission, recorded: false };
     recordAtEnd(ctx);
     if (admission !== undefined) setRateLimitHeaders(ctx, admission.headers);
-    await next();
+    return next();
   }
 
   /**

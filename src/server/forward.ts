@@ -36,13 +36,11 @@ export async function forward(ctx: RequestContext, instance: Instance, req: Upst
   ctx.res.writeHead(answer.statusCode, headers);
   const contentType = answer.headers['content-type'];
   const observer = answer.statusCode < 300 ? instance.usageObserver(typeof contentType === 'string' ? contentType : undefined) : undefined;
-  try {
-    await pump(answer.body, ctx, observer);
-  } catch (err) {
+  return pump(answer.body, ctx, observer).catch((err: unknown) => {
     if (ctx.abort!.signal.aborted) return;
     // The usage observer's own verdict (a stream line past server.stream_line_limit) is already a GatewayError.
     throw err instanceof GatewayError ? err : upstreamFailure(instance.name, err);
-  }
+  });
 }
 
 /**
