@@ -3,10 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { MEMORY_DEFAULTS_ENV, memoryDefaults } from './memory.js';
 
-const ALL = { flags: ['--heap-growing-percent=100', '--liftoff-only'], capYoungGeneration: true };
+const ALL = { flags: ['--heap-growing-percent=100', '--liftoff-only'], capYoungGeneration: true, deferOptimizer: true };
 
 describe('memoryDefaults', () => {
-  test('with no flags of the user\'s own: the young-generation cap, the old generation\'s growth and Liftoff only', () => {
+  test('with no flags of the user\'s own: the young-generation cap, the old generation\'s growth, Liftoff only and the optimiser after startup', () => {
     assert.deepEqual(memoryDefaults([], {}), ALL);
     assert.deepEqual(memoryDefaults(['--enable-source-maps', '--max-old-space-size=512'], {}), ALL);
   });
@@ -19,6 +19,9 @@ describe('memoryDefaults', () => {
     [['--heap_growing_percent', '300'], { flags: ['--liftoff-only'] }],
     [['--no-liftoff-only'], { flags: ['--heap-growing-percent=100'] }],
     [['--no-liftoff'], { flags: ['--heap-growing-percent=100'] }],
+    [['--turbofan'], { deferOptimizer: false }],
+    [['--no-opt'], { deferOptimizer: false }],
+    [['--jitless'], { deferOptimizer: false }],
   ];
   for (const [flags, changed] of userWins) {
     test(`a flag the user sets keeps its value: ${flags.join(' ')}`, () => {
@@ -34,8 +37,9 @@ describe('memoryDefaults', () => {
   });
 
   test(`${MEMORY_DEFAULTS_ENV}=off leaves V8 at its own settings`, () => {
-    assert.deepEqual(memoryDefaults([], { [MEMORY_DEFAULTS_ENV]: 'off' }), { flags: [], capYoungGeneration: false });
-    assert.deepEqual(memoryDefaults([], { [MEMORY_DEFAULTS_ENV]: ' OFF ' }), { flags: [], capYoungGeneration: false });
+    const none = { flags: [], capYoungGeneration: false, deferOptimizer: false };
+    assert.deepEqual(memoryDefaults([], { [MEMORY_DEFAULTS_ENV]: 'off' }), none);
+    assert.deepEqual(memoryDefaults([], { [MEMORY_DEFAULTS_ENV]: ' OFF ' }), none);
     assert.deepEqual(memoryDefaults([], { [MEMORY_DEFAULTS_ENV]: 'on' }), ALL);
   });
 });
@@ -44,13 +48,13 @@ describe('memoryDefaults', () => {
  * A child process that applies the defaults, then churns allocations with many survivors (which
  * makes V8 grow its young generation to its maximum: 32 MiB on Node 20 and 22, 64 on 24),
  * yielding to the event loop between rounds as a gateway does between requests. Prints the
- * largest young generation (both semi-spaces, MiB) seen before and after youngGenerationMayGrow().
+ * largest young generation (both semi-spaces, MiB) seen before and after afterStartup().
  */
 function youngGenerationPeaks(env: NodeJS.ProcessEnv): { starting: number; serving: number } {
   const memory = new URL('./memory.js', import.meta.url).href;
   const script = `
     import v8 from 'node:v8';
-    import { applyMemoryDefaults, youngGenerationMayGrow } from ${JSON.stringify(memory)};
+    import { applyMemoryDefaults, afterStartup } from ${JSON.stringify(memory)};
     applyMemoryDefaults();
     const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576;
     async function churn() {
@@ -68,7 +72,7 @@ function youngGenerationPeaks(env: NodeJS.ProcessEnv): { starting: number; servi
       return peak;
     }
     const starting = await churn();
-    youngGenerationMayGrow();
+    afterStartup();
     const serving = await churn();
     process.stdout.write(JSON.stringify({ starting, serving }));
   `;

@@ -3,7 +3,7 @@ import { issueBootstrapKey } from '../clientauth/api-key/issue.js';
 import { withFlags, type ListenFlags } from '../config/env.js';
 import { loadConfig, locateConfig } from '../config/load.js';
 import { parse, UsageError } from './args.js';
-import { youngGenerationMayGrow } from './memory.js';
+import { afterStartup } from './memory.js';
 
 /** `--host H --port N`, checked; shared by `serve` and `config check`. */
 export function listenFlags(values: { host?: string | boolean | undefined; port?: string | boolean | undefined }): ListenFlags {
@@ -72,7 +72,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     'gateway listening',
   );
   app.logger.flush(); // announce readiness now, not when the log buffer next fills
-  youngGenerationMayGrow(); // the memory defaults held it at its initial size while starting
+  afterStartup(); // memory defaults: the young generation may grow, hot code be optimised
 
   if (loaded.config.auth.api_keys.bootstrap_admin) {
     const issued = await issueBootstrapKey(app.store.keys);
