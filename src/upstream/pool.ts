@@ -1,4 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
+import type { UpstreamSignal } from './abort.js';
 import type { Timeouts } from './types.js';
 
 /** Errors raised before a request reached the upstream at all: safe to retry any method once. */
@@ -28,7 +29,7 @@ export async function requestUpstream(pool: Dispatcher, options: Dispatcher.Requ
     return await pool.request(options);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    if (typeof code !== 'string' || !NOT_SENT_CODES.has(code) || (options.signal as AbortSignal | undefined)?.aborted) throw err;
+    if (typeof code !== 'string' || !NOT_SENT_CODES.has(code) || (options.signal as UpstreamSignal | null | undefined)?.aborted) throw err;
     return pool.request(options);
   }
 }
