@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BUILTIN_ROLES, DEFAULT_ROLE, RoleTable, hasPermission, inferencePermission, isKnownRole, type Permission } from './rbac.js';
 
-const ALL: Permission[] = ['llm:read', 'llm:write', 'llm:admin', 'secrets:read', 'secrets:write', 'metrics:read'];
+const ALL: Permission[] = ['llm:read', 'llm:write', 'llm:admin', 'admin:read', 'secrets:read', 'secrets:write', 'metrics:read'];
 
 describe('roles and permissions', () => {
   const grants: Record<string, Permission[]> = {
     admin: ALL,
     developer: ['llm:read', 'llm:write'],
-    viewer: ['llm:read', 'metrics:read'],
+    viewer: ['llm:read', 'admin:read', 'secrets:read', 'metrics:read'],
   };
   for (const [role, granted] of Object.entries(grants)) {
     test(`${role} has exactly ${granted.join(', ')}`, () => {
@@ -64,6 +64,14 @@ describe('RoleTable with custom roles', () => {
     assert.equal(table.isKnown('batch'), true);
     assert.equal(isKnownRole('batch'), false, 'the built-in table does not know config roles');
     assert.deepEqual(table.names.sort(), ['admin', 'auditor', 'batch', 'developer', 'viewer']);
+  });
+
+  test('a custom role with llm:admin also reads the admin API (admin:read), one without does not', () => {
+    const t = new RoleTable({ ops: ['llm:admin'], auditor: ['llm:read'] });
+    assert.equal(t.grants(['ops'], 'admin:read'), true);
+    assert.equal(t.grants(['auditor'], 'admin:read'), false);
+    assert.deepEqual(t.permissions(['ops']), ['llm:admin', 'admin:read']);
+    assert.deepEqual(t.permissions(['viewer']), ['llm:read', 'admin:read', 'secrets:read', 'metrics:read']);
   });
 
   test('a built-in role cannot be redefined', () => {

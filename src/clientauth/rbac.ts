@@ -1,15 +1,18 @@
 /**
  * Roles and permissions (seed 003/002): `llm:read` lists models, `llm:write` calls them,
- * `llm:admin` the admin API, `secrets:*` credential administration, `metrics:read` /metrics when
- * it requires authentication. Every route declares the permission it needs.
+ * `llm:admin` changes through the admin API, `admin:read` reads it (keys, users, usage, audit,
+ * lockdown; what the console's viewer sees), `secrets:*` credential administration (read:
+ * credential health; write: refresh a credential now), `metrics:read` /metrics when it requires
+ * authentication. Every route declares the permission it needs. `llm:admin` implies `admin:read`,
+ * so a custom role written before `admin:read` existed keeps reading what it could.
  */
-export const PERMISSIONS = ['llm:read', 'llm:write', 'llm:admin', 'secrets:read', 'secrets:write', 'metrics:read'] as const;
+export const PERMISSIONS = ['llm:read', 'llm:write', 'llm:admin', 'admin:read', 'secrets:read', 'secrets:write', 'metrics:read'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const BUILTIN_ROLES: Readonly<Record<string, ReadonlySet<Permission>>> = {
-  admin: new Set<Permission>(['llm:read', 'llm:write', 'llm:admin', 'secrets:read', 'secrets:write', 'metrics:read']),
+  admin: new Set<Permission>(['llm:read', 'llm:write', 'llm:admin', 'admin:read', 'secrets:read', 'secrets:write', 'metrics:read']),
   developer: new Set<Permission>(['llm:read', 'llm:write']),
-  viewer: new Set<Permission>(['llm:read', 'metrics:read']),
+  viewer: new Set<Permission>(['llm:read', 'admin:read', 'secrets:read', 'metrics:read']),
 };
 
 export const DEFAULT_ROLE = 'developer';
@@ -30,7 +33,7 @@ export class RoleTable {
     this.#roles = new Map(Object.entries(BUILTIN_ROLES));
     for (const [name, permissions] of Object.entries(custom)) {
       if (this.#roles.has(name)) throw new Error(`role "${name}" is built in and cannot be redefined`);
-      this.#roles.set(name, new Set(permissions));
+      this.#roles.set(name, new Set(permissions.includes('llm:admin') ? [...permissions, 'admin:read'] : permissions));
     }
   }
 
@@ -45,6 +48,11 @@ export class RoleTable {
 
   get names(): string[] {
     return [...this.#roles.keys()];
+  }
+
+  /** Every permission any of `roles` grants (the console shows only the controls they allow). */
+  permissions(roles: readonly string[]): Permission[] {
+    return PERMISSIONS.filter((p) => this.grants(roles, p));
   }
 
   grants(roles: readonly string[], permission: Permission): boolean {

@@ -149,6 +149,18 @@ describe('admin API /admin/v1', () => {
     assert.equal(await chat(gw, auditor), 403, 'no llm:write');
   });
 
+  test('a viewer reads every admin list (admin:read) and changes nothing (403, nothing changed)', async () => {
+    const viewer = (await call(gw, 'POST', '/admin/v1/keys', admin, { name: 'viewer-key', role: 'viewer' })).json['key'] as string;
+    for (const path of ['/admin/v1/keys', '/admin/v1/users', '/admin/v1/usage', '/admin/v1/audit', '/admin/v1/lockdown', '/admin/v1/credentials']) {
+      assert.equal((await call(gw, 'GET', path, viewer)).status, 200, path);
+    }
+    const before = ((await call(gw, 'GET', '/admin/v1/keys', admin)).json['data'] as unknown[]).length;
+    assert.equal((await call(gw, 'POST', '/admin/v1/keys', viewer, { name: 'sneaky' })).status, 403);
+    assert.equal((await call(gw, 'POST', '/admin/v1/lockdown', viewer, { on: true, reason: 'no' })).status, 403);
+    assert.equal(((await call(gw, 'GET', '/admin/v1/keys', admin)).json['data'] as unknown[]).length, before);
+    assert.equal((await call(gw, 'GET', '/admin/v1/lockdown', admin)).json['on'], false);
+  });
+
   test('users: create (generated password shown once), Basic auth works, disable refuses at once, password change; audited without the password', async () => {
     const created = await call(gw, 'POST', '/admin/v1/users', admin, { name: 'alice@example.com', role: 'developer', instances: ['primary'] });
     assert.equal(created.status, 201);

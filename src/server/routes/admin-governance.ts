@@ -36,7 +36,7 @@ export const GOVERNANCE_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'usage',
-    permission: 'llm:admin',
+    permission: 'admin:read',
     async handle(ctx, _p, { deps }) {
       const q = queryOf(ctx);
       const by = (q['by'] ?? 'key') as UsageGroupBy;
@@ -52,7 +52,7 @@ export const GOVERNANCE_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'lockdown',
-    permission: 'llm:admin',
+    permission: 'admin:read',
     async handle(_ctx, _p, { deps }) {
       return { body: lockdownJson(deps.governance.lockdown.state()) };
     },

@@ -35,7 +35,7 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'users',
-    permission: 'llm:admin',
+    permission: 'admin:read',
     async handle(_ctx, _p, { deps }) {
       return { body: { data: (await deps.store.identity.users.list()).map(userJson) } };
     },
@@ -70,7 +70,7 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'users/:name',
-    permission: 'llm:admin',
+    permission: 'admin:read',
     async handle(_ctx, { name }, { deps }) {
       return { body: userJson(await userOr404(deps.store, name!)) };
     },

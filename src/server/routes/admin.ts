@@ -18,8 +18,8 @@ const BODY_LIMIT = 64 * 1024;
 
 /**
  * `/admin/v1/...`: keys, users, usage, audit, lockdown and credential health. Every endpoint
- * declares its permission (`llm:admin`, or `secrets:read` for credential health); every change
- * is audited as an `admin` event with what it changed. Admin routes are never locked down, so
+ * declares its permission (`admin:read` to read, `llm:admin` to change, `secrets:read` for
+ * credential health); every change is audited as an `admin` event with what it changed. Admin routes are never locked down, so
  * an operator can always lift a lockdown.
  */
 export function adminRoutes(deps: AdminRouteDeps): RouteSpec[] {
@@ -130,7 +130,7 @@ const KEY_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'keys',
-    permission: 'llm:admin',
+    permission: 'admin:read',
     async handle(_ctx, _p, { deps }) {
       return { body: { data: (await deps.store.keys.list()).map((k) => keyJson(k)) } };
     },
@@ -161,7 +161,7 @@ const KEY_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'keys/:id',
-    permission: 'llm:admin',
+    permission: 'admin:read',
     async handle(_ctx, { id }, { deps }) {
       return { body: keyJson(await keyOr404(deps.store, id!)) };
     },
@@ -209,7 +209,7 @@ const AUDIT_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'audit',
-    permission: 'llm:admin',
+    permission: 'admin:read',
     async handle(ctx, _p, { deps }) {
       const q = queryOf(ctx);
       const limitText = q['limit'] ?? '100';
