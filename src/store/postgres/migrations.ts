@@ -158,6 +158,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX response_items_response ON response_items(response_id);
   `,
+  // 8: keys newest first (the admin key list pages through them without sorting every key).
+  `CREATE INDEX api_keys_created ON api_keys(created_at, id);`,
 ];
 
 /** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */
