@@ -19,7 +19,7 @@ export const AUDIT_ENDPOINTS: AdminEndpoint[] = [
     permission: 'admin:read',
     async handle(ctx, _p, { deps }) {
       const q = auditQuery(queryOf(ctx));
-      const limit = q.limit!;
+      const { limit } = q;
       await deps.audit.flush();
       // One more than asked tells whether another page follows.
       const events = await deps.store.audit.search({ ...q, limit: limit + 1 });
@@ -44,7 +44,7 @@ export const AUDIT_ENDPOINTS: AdminEndpoint[] = [
 ];
 
 /** `GET audit?since&until&event&result&key_id&user&instance&q&limit&cursor` as a store query (limit 100 unless given). */
-function auditQuery(q: Readonly<Record<string, string>>): AuditQuery {
+function auditQuery(q: Readonly<Record<string, string>>): AuditQuery & { limit: number } {
   const now = Date.now();
   const since = timeParam(q, 'since', now);
   const until = timeParam(q, 'until', now);
