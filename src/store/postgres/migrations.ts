@@ -158,7 +158,9 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX response_items_response ON response_items(response_id);
   `,
-  // 8: console sessions (src/console/) beside session tokens: their kind, an OIDC principal, the last use.
+  // 8: keys newest first (the admin key list pages through them without sorting every key).
+  `CREATE INDEX api_keys_created ON api_keys(created_at, id);`,
+  // 9: console sessions (src/console/) beside session tokens: their kind, an OIDC principal, the last use.
   `
   ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
   ALTER TABLE sessions ADD COLUMN principal TEXT;

@@ -60,7 +60,7 @@ export const IDENTITY_MIGRATION = `
   INSERT INTO counters (name, value) VALUES ('identity_rev', 0);
 `;
 
-/** Migration 8: console sessions (src/console/) beside session tokens: their kind, an OIDC principal, the last use. */
+/** Migration 9: console sessions (src/console/) beside session tokens: their kind, an OIDC principal, the last use. */
 export const CONSOLE_SESSION_MIGRATION = `
   ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
   ALTER TABLE sessions ADD COLUMN principal TEXT;

@@ -58,6 +58,8 @@ export const MIGRATIONS: readonly string[] = [
   RESPONSES_MIGRATION,
   // 7: the stored responses holding each item, for item_reference input items.
   RESPONSE_ITEMS_MIGRATION,
-  // 8: console sessions beside session tokens.
+  // 8: keys newest first (the admin key list pages through them without sorting every key).
+  `CREATE INDEX api_keys_created ON api_keys(created_at, id);`,
+  // 9: console sessions beside session tokens.
   CONSOLE_SESSION_MIGRATION,
 ];
