@@ -9,12 +9,12 @@ export function queryOf(ctx: RequestContext): Record<string, string> {
   return out;
 }
 
-/** `since=30d` (a duration back from now) or an ISO date; undefined when absent. */
-export function sinceOf(text: string | undefined, now = Date.now()): number | undefined {
+/** `since=30d` (a duration back from now) or an ISO date; undefined when absent. `field` names the parameter in the 400. */
+export function sinceOf(text: string | undefined, now = Date.now(), field = 'since'): number | undefined {
   if (text === undefined || text === '') return undefined;
   const ms = parseDuration(text);
   if (ms !== undefined) return now - ms;
   const at = Date.parse(text);
-  if (Number.isNaN(at)) throw new GatewayError('invalid_request', '"since" must be a duration such as 24h or 30d, or an ISO date');
+  if (Number.isNaN(at)) throw new GatewayError('invalid_request', `"${field}" must be a duration such as 24h or 30d, or an ISO date`);
   return at;
 }
