@@ -9,6 +9,7 @@ import type { ApiKeyVerifier } from './api-key/verifier.js';
 import type { Authenticator } from './authenticator.js';
 import type { LocalIdentity } from './local-identity.js';
 import type { RoleTable } from './rbac.js';
+import type { TotpSecretBox } from './totp/secret-box.js';
 import type { FailedAttemptThrottle } from './throttle.js';
 
 /** What every client-auth kind may use besides its config: the gateway's stores and services. */
@@ -56,6 +57,8 @@ export interface ClientAuthParts {
   exchange?: Partial<ExchangeParts>;
   /** Routes of its own (`POST /auth/v1/session`), given every kind's exchange offers once all are set up. */
   routes?(exchange: ExchangeParts): RouteSpec[];
+  /** The TOTP kind: the box TOTP secrets are sealed with, for enrolments made through the admin API. */
+  totpBox?: TotpSecretBox;
   start?(): Promise<void>;
   stop?(): Promise<void>;
 }

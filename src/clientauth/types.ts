@@ -1,6 +1,7 @@
 import type { AuthConfig } from './config.js';
 import type { Authenticator } from './authenticator.js';
 import type { ClientAuthServices } from './kind.js';
+import type { TotpSecretBox } from './totp/secret-box.js';
 import type { Middleware, RouteSpec } from '../request/types.js';
 
 export interface ClientAuthDeps extends ClientAuthServices {
@@ -13,6 +14,8 @@ export interface ClientAuth {
   authenticators: Authenticator[];
   after: Middleware[];
   routes: RouteSpec[];
+  /** The box TOTP secrets are sealed with (read once at startup from `auth.totp.encryption_key`). */
+  totpBox: TotpSecretBox | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ApiKeyVerifier } from '../../clientauth/api-key/verifier.js';
 import type { Permission, RoleTable } from '../../clientauth/rbac.js';
+import type { TotpSecretBox } from '../../clientauth/totp/secret-box.js';
 import type { Governance } from '../../governance/index.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import type { Logger } from '../../observability/logger.js';
@@ -23,6 +24,8 @@ export interface AdminRouteDeps {
   /** Authentication (any client-auth kind, second factor included); never locked down. */
   authenticate: Middleware;
   verifier: ApiKeyVerifier;
+  /** Seals TOTP secrets enrolled through the admin API (clientauth's, from `auth.totp.encryption_key`). */
+  totpBox: TotpSecretBox | undefined;
   governance: Governance;
   logger: Logger;
   metrics: Metrics;
