@@ -81,6 +81,10 @@ export function identityStoreContract(name: string, open: () => Promise<Store>):
         assert.deepEqual(e, { subject: 'key:k1', secret: 'plain:AAAA', required: true, createdAt: T, lastStep: null, failures: 0, lockedUntil: null, backupCodesLeft: 10 });
         await totp.enroll({ subject: 'user:bo', secret: 'plain:BBBB', required: false, backupCodes: codes(2), createdAt: T });
         assert.deepEqual((await totp.list()).map((x) => x.subject), ['key:k1', 'user:bo']);
+        await totp.enroll({ subject: 'user:Al', secret: 'plain:DDDD', required: true, backupCodes: [], createdAt: T });
+        assert.deepEqual(await totp.subjects('user'), ['user:Al', 'user:bo'], 'byte order');
+        assert.deepEqual(await totp.subjects('key'), ['key:k1']);
+        assert.equal(await totp.remove('user:Al'), true);
         assert.ok((await store.identity.currentRev()) > rev0);
         await totp.acceptStep('key:k1', 100, T);
         const again = await totp.enroll({ subject: 'key:k1', secret: 'plain:CCCC', required: false, backupCodes: codes(3), createdAt: T + 1 });
