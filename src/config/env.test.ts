@@ -30,6 +30,10 @@ describe('the environment variable table', () => {
         ['LLMPROXY_SERVER_MAX_CONNECTIONS_PER_CLIENT', 'server.max_connections_per_client', 'number'],
         ['LLMPROXY_SERVER_JSON_DEPTH_LIMIT', 'server.json_depth_limit', 'number'],
         ['LLMPROXY_SERVER_STREAM_LINE_LIMIT', 'server.stream_line_limit', 'number-or-string'],
+        ['LLMPROXY_SERVER_CONSOLE_ENABLED', 'server.console.enabled', 'boolean'],
+        ['LLMPROXY_SERVER_CONSOLE_PATH', 'server.console.path', 'string'],
+        ['LLMPROXY_SERVER_CONSOLE_IDLE_TIMEOUT', 'server.console.idle_timeout', 'string'],
+        ['LLMPROXY_SERVER_CONSOLE_ABSOLUTE_TIMEOUT', 'server.console.absolute_timeout', 'string'],
       ],
     );
     assert.deepEqual(
