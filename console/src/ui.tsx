@@ -185,7 +185,8 @@ export function ConfirmDialog(props: {
               id={reasonId}
               value={reason}
               maxLength={500}
-              required={props.reason === 'required'}
+              aria-required={props.reason === 'required'}
+              aria-invalid={error !== null && reason.trim() === '' ? true : undefined}
               aria-describedby={error ? errorId : undefined}
               onInput={(e) => setReason(e.currentTarget.value)}
             />

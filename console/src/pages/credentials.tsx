@@ -128,7 +128,7 @@ function CredentialRow({ c, canRefresh, onRefreshed }: { c: InstanceCredential; 
       <td class="wrap">{c.last_error ?? '—'}</td>
       {canRefresh && (
         <td>
-          <button type="button" onClick={refresh} disabled={busy} aria-label={`Refresh ${c.instance} now`}>
+          <button type="button" onClick={refresh} disabled={busy} aria-label={`Refresh now: ${c.instance}`}>
             {busy ? 'Refreshing…' : 'Refresh now'}
           </button>
           <ErrorText error={error} />

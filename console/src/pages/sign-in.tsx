@@ -16,7 +16,7 @@ export function SignInPage({ error, onSignedIn }: { error: string | null; onSign
       {methods?.api_key && <KeySignIn onSignedIn={onSignedIn} />}
       {methods?.basic && <PasswordSignIn onSignedIn={onSignedIn} />}
       {methods && methods.oidc.length > 0 && (
-        <section class="card" aria-labelledby="oidc-title">
+        <section class="card">
           <h2 id="oidc-title">Single sign-on</h2>
           <ul class="plain">
             {methods.oidc.map((p) => (
@@ -68,7 +68,7 @@ function KeySignIn({ onSignedIn }: { onSignedIn: (info: SessionInfo) => void }) 
   const [totp, setTotp] = useState('');
   const s = useSignIn(onSignedIn);
   return (
-    <section class="card" aria-labelledby="key-title">
+    <section class="card">
       <h2 id="key-title">With an API key</h2>
       <form
         onSubmit={(e) => {
@@ -96,7 +96,7 @@ function PasswordSignIn({ onSignedIn }: { onSignedIn: (info: SessionInfo) => voi
   const [totp, setTotp] = useState('');
   const s = useSignIn(onSignedIn);
   return (
-    <section class="card" aria-labelledby="basic-title">
+    <section class="card">
       <h2 id="basic-title">With a user name and password</h2>
       <form
         onSubmit={(e) => {
