@@ -95,7 +95,8 @@ export interface Lockdown {
 }
 export interface Overview {
   generated_at: string;
-  windows: Record<'1h' | '24h', { total: Totals; instances: (Totals & { instance: string })[] }>;
+  /** Per window, overall and per instance (`instance` null: requests that reached no instance). */
+  windows: Record<'1h' | '24h', { total: Totals; instances: (Totals & { instance: string | null })[] }>;
   instances: { name: string; type: string; disabled: boolean; credential: CredentialState }[];
   lockdown: Lockdown;
 }
@@ -125,7 +126,8 @@ export interface UsageSeries {
 }
 
 export interface AuditEvent {
-  id?: string;
+  /** The store's id (absent from a gateway without audit paging). */
+  id?: string | number;
   time: string;
   request_id: string;
   event: string;

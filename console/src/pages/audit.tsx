@@ -57,7 +57,7 @@ export function AuditTable({ events, caption }: { events: AuditEvent[]; caption:
               <td class="wrap">{what(e)}</td>
               <td>{e.instance ?? '—'}</td>
               <td>{e.client_address}</td>
-              <td>{e.id && <a href={href(['audit', e.id])}>Details</a>}</td>
+              <td>{e.id !== undefined && <a href={href(['audit', String(e.id)])}>Details</a>}</td>
             </tr>
           ))}
         </tbody>

@@ -128,7 +128,16 @@ function KeyUsage({ id }: { id: string }) {
 }
 
 function KeyAudit({ id }: { id: string }) {
-  const events = useLoad(() => admin<AuditPage>('GET', `audit${query({ key_id: id, limit: 25 })}`), [id]);
+  const events = useLoad(async () => {
+    const [used, changed] = await Promise.all([
+      admin<AuditPage>('GET', `audit${query({ key_id: id, limit: 25 })}`),
+      // admin changes name the key in their path (revoke, rotate); a gateway without audit search
+      // (no next_cursor in its answer) would ignore q and list every change, so its answer is dropped
+      admin<AuditPage>('GET', `audit${query({ event: 'admin', q: id, limit: 25 })}`),
+    ]);
+    const changes = 'next_cursor' in changed ? changed.data.filter((e) => e.key_id !== id) : [];
+    return { data: [...used.data, ...changes].sort((a, b) => b.time.localeCompare(a.time)) };
+  }, [id]);
   return (
     <section aria-labelledby="key-audit-title">
       <h2 id="key-audit-title">Audit events</h2>
@@ -137,7 +146,7 @@ function KeyAudit({ id }: { id: string }) {
       {events.data && events.data.data.length === 0 && <Empty>No audit events for this key.</Empty>}
       {events.data && events.data.data.length > 0 && (
         <>
-          <AuditTable events={events.data.data} caption="Latest audit events of this key" />
+          <AuditTable events={events.data.data} caption="Latest audit events of this key: its requests and changes made to it" />
           <p>
             <a href={href(['audit'], { key_id: id })}>All audit events of this key</a>
           </p>

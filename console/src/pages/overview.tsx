@@ -128,7 +128,7 @@ function TotalsCard({ title, t }: { title: string; t: Totals }) {
 
 function PerInstance({ o }: { o: Overview }) {
   const names = new Set([...o.instances.map((i) => i.name), ...o.windows['1h'].instances.map((i) => i.instance), ...o.windows['24h'].instances.map((i) => i.instance)]);
-  const row = (w: '1h' | '24h', name: string) => o.windows[w].instances.find((i) => i.instance === name);
+  const row = (w: '1h' | '24h', name: string | null) => o.windows[w].instances.find((i) => i.instance === name);
   if (names.size === 0) return null;
   return (
     <div class="table-wrap" tabIndex={0}>
@@ -150,8 +150,8 @@ function PerInstance({ o }: { o: Overview }) {
             const d = row('24h', name);
             const pair = (f: (t: Totals | undefined) => string) => `${f(h)} · ${f(d)}`;
             return (
-              <tr key={name}>
-                <th scope="row">{name}</th>
+              <tr key={name ?? ''}>
+                <th scope="row">{name ?? <span class="muted">(no instance)</span>}</th>
                 <td class="num">{pair((t) => num(t?.requests ?? 0))}</td>
                 <td class="num">{pair((t) => num(t?.errors ?? 0))}</td>
                 <td class="num">{pair((t) => num(t?.input_tokens ?? 0))}</td>
