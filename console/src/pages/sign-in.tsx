@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, BASE, consoleApi, describe, type SessionInfo, type SignInOptions } from '../api.js';
 import { ErrorText, Loading, PageTitle, useLoad } from '../ui.js';
 
@@ -55,10 +55,13 @@ function useSignIn(onSignedIn: (info: SessionInfo) => void) {
 }
 
 function TotpField({ id, value, onInput }: { id: string; value: string; onInput: (v: string) => void }) {
+  // the field appears after a submit: move there (autofocus only works on page load)
+  const ref = useRef<HTMLInputElement>(null);
+  useEffect(() => ref.current?.focus(), []);
   return (
     <div class="field">
       <label for={id}>One-time code</label>
-      <input id={id} value={value} inputMode="numeric" autoComplete="one-time-code" required autoFocus onInput={(e) => onInput(e.currentTarget.value.trim())} />
+      <input id={id} ref={ref} value={value} inputMode="numeric" autoComplete="one-time-code" required onInput={(e) => onInput(e.currentTarget.value.trim())} />
     </div>
   );
 }
