@@ -99,10 +99,14 @@ export function KeyActions({ k, onChanged }: { k: Key; onChanged: () => void }) 
 const FIELDS = ['name', 'user', 'role', 'instances', 'models', 'rpm', 'tpm', 'budget_usd', 'expires_in'] as const;
 type FieldName = (typeof FIELDS)[number];
 
-/** The API names the bad field first (`rpm: must be ...`): show its message next to that control. */
+/**
+ * The control an API error belongs to: a body error names the field first (`rpm: must be ...`,
+ * `instances.0: ...`); an unknown role is said in words.
+ */
 function fieldOf(message: string): FieldName | null {
-  const f = message.split(':')[0]!.trim() as FieldName;
-  return FIELDS.includes(f) ? f : null;
+  const f = message.split(/[:.]/)[0]!.trim() as FieldName;
+  if (FIELDS.includes(f)) return f;
+  return message.startsWith('unknown role') ? 'role' : null;
 }
 
 /** "Create key" and its form; the new secret is shown once afterwards. */
