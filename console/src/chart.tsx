@@ -15,6 +15,7 @@ export const METRICS: { value: Metric; label: string }[] = [
 // distinguishable on white, each with at least 3:1 contrast against it
 const COLORS = ['#1d4ed8', '#b45309', '#047857', '#b91c1c', '#6d28d9', '#0e7490', '#a21caf', '#4d7c0f', '#334155', '#c2410c'];
 const MAX_SERIES = 10;
+const COUNT_STEPS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8].map((p) => m * p)).sort((a, b) => a - b);
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -60,7 +61,7 @@ export function toChartData(s: UsageSeries, metric: Metric): { labels: string[];
 }
 
 /** The chart, sized to its container; `label` names it for assistive technology. */
-export function Chart({ labels, data, label, yLabel }: { labels: string[]; data: uPlot.AlignedData; label: string; yLabel: string }) {
+export function Chart({ labels, data, label, yLabel, metric }: { labels: string[]; data: uPlot.AlignedData; label: string; yLabel: string; metric: Metric }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = box.current!;
@@ -70,7 +71,8 @@ export function Chart({ labels, data, label, yLabel }: { labels: string[]; data:
         width: width(),
         height: 280,
         series: [{}, ...labels.map((l, i) => ({ label: l, stroke: COLORS[i % COLORS.length]!, width: 2, points: { show: false } }))],
-        axes: [{}, { label: yLabel, size: 70 }],
+        // counts tick at whole numbers (no "0.2 requests"); cost keeps uPlot's default steps
+        axes: [{}, { label: yLabel, size: 70, ...(metric === 'cost_usd' ? {} : { incrs: COUNT_STEPS }) }],
         scales: { x: { time: true } },
         cursor: { drag: { x: true, y: false } },
       },
@@ -85,7 +87,7 @@ export function Chart({ labels, data, label, yLabel }: { labels: string[]; data:
       resize.disconnect();
       plot.destroy();
     };
-  }, [labels.join('\u0000'), data, yLabel, label]);
+  }, [labels.join('\u0000'), data, yLabel, label, metric]);
   return (
     <figure class="chart">
       <div ref={box} />

@@ -122,7 +122,7 @@ function KeyUsage({ id }: { id: string }) {
       <ErrorText error={series.error} />
       {series.loading && !series.data && <Loading what="usage" />}
       {series.data && total === 0 && <Empty>No requests with this key in this range.</Empty>}
-      {chart && total > 0 && <Chart labels={chart.labels} data={chart.data} label={`${METRICS.find((m) => m.value === metric)!.label} of this key over time`} yLabel={METRICS.find((m) => m.value === metric)!.label} />}
+      {chart && total > 0 && <Chart labels={chart.labels} data={chart.data} metric={metric} label={`${METRICS.find((m) => m.value === metric)!.label} of this key over time`} yLabel={METRICS.find((m) => m.value === metric)!.label} />}
     </section>
   );
 }

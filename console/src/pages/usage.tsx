@@ -106,7 +106,7 @@ export function UsagePage() {
         <ErrorText error={series.error} />
         {series.loading && !series.data && <Loading what="the chart" />}
         {series.data && !hasPoints && <Empty>No requests in this range.</Empty>}
-        {chart && hasPoints && <Chart labels={chart.labels} data={chart.data} label={`${metricLabel} by ${groupLabel.toLowerCase()}, one line per ${groupLabel.toLowerCase()}, per ${series.data!.bucket}`} yLabel={metricLabel} />}
+        {chart && hasPoints && <Chart labels={chart.labels} data={chart.data} metric={metric} label={`${metricLabel} by ${groupLabel.toLowerCase()}, one line per ${groupLabel.toLowerCase()}, per ${series.data!.bucket}`} yLabel={metricLabel} />}
       </section>
 
       <section aria-labelledby="usage-table-title">
