@@ -36,17 +36,18 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
   return { ...state, reload };
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+const toMinute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const toSecond = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
-/** A time in the browser's zone; the UTC ISO time on hover. */
-export function Time({ iso, empty = '—' }: { iso: string | null | undefined; empty?: string }) {
+/** A time in the browser's zone (to the minute, or the second); the exact UTC ISO time on hover. */
+export function Time({ iso, empty = '—', seconds = false }: { iso: string | null | undefined; empty?: string; seconds?: boolean }) {
   if (!iso) return <span>{empty}</span>;
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return <span>{iso}</span>;
   const utc = d.toISOString();
   return (
     <time dateTime={utc} title={`${utc} (UTC)`}>
-      {dateTime.format(d)}
+      {(seconds ? toSecond : toMinute).format(d)}
     </time>
   );
 }

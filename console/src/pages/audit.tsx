@@ -37,7 +37,7 @@ export function AuditTable({ events, caption }: { events: AuditEvent[]; caption:
           {events.map((e, i) => (
             <tr key={e.id ?? `${e.request_id}-${i}`}>
               <td>
-                <Time iso={e.time} />
+                <Time iso={e.time} seconds />
               </td>
               <td>{e.event}</td>
               <td>
@@ -187,7 +187,7 @@ export function AuditDetailPage({ id }: { id: string }) {
           <dl class="facts">
             <dt>Time</dt>
             <dd>
-              <Time iso={e.time} />
+              <Time iso={e.time} seconds />
             </dd>
             <dt>Event</dt>
             <dd>{e.event}</dd>
