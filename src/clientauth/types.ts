@@ -1,5 +1,6 @@
 import type { AuthConfig } from './config.js';
 import type { Authenticator } from './authenticator.js';
+import type { SessionAuthenticator } from './session/authenticator.js';
 import type { ClientAuthServices } from './kind.js';
 import type { Middleware, RouteSpec } from '../request/types.js';
 
@@ -13,6 +14,8 @@ export interface ClientAuth {
   authenticators: Authenticator[];
   after: Middleware[];
   routes: RouteSpec[];
+  /** Session records and their subjects' checks (the admin console's cookies use them). */
+  sessions: SessionAuthenticator;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
