@@ -1,16 +1,24 @@
 import { useState } from 'preact/hooks';
-import { admin, type Lockdown, type Overview } from '../api.js';
+import { admin, ApiError, type Credentials, type Lockdown, type Overview } from '../api.js';
 import { ConfirmDialog, Empty, ErrorText, Loading, PageTitle, StatusBadge, Time, useCan, useLoad } from '../ui.js';
 
 /** The emergency brake: all inference off, or one instance off; each change needs a reason and a confirmation. */
 export function LockdownPage() {
   const state = useLoad(() => admin<Lockdown>('GET', 'lockdown'), []);
   // every configured instance, not only the disabled ones the lockdown state lists
-  const overview = useLoad(() => admin<Overview>('GET', 'overview'), []);
+  const overview = useLoad(async () => {
+    try {
+      return (await admin<Overview>('GET', 'overview')).instances.map((i) => i.name);
+    } catch (err) {
+      // a gateway without the overview endpoint: the credential list names the instances too
+      if (err instanceof ApiError && err.status === 404) return (await admin<Credentials>('GET', 'credentials')).instances.map((i) => i.instance);
+      throw err;
+    }
+  }, []);
   const canWrite = useCan('llm:admin');
   const [dialog, setDialog] = useState<{ kind: 'global'; on: boolean } | { kind: 'instance'; name: string; disabled: boolean } | null>(null);
   const l = state.data;
-  const names = [...new Set([...(overview.data?.instances.map((i) => i.name) ?? []), ...Object.keys(l?.disabled_instances ?? {})])].sort();
+  const names = [...new Set([...(overview.data ?? []), ...Object.keys(l?.disabled_instances ?? {})])].sort();
   const close = () => setDialog(null);
   const changed = () => {
     state.reload();
