@@ -3,7 +3,7 @@ import { admin, describe, query, type AuditEvent, type AuditPage as AuditAnswer 
 import { href, navigate, useRoute } from '../router.js';
 import { Empty, ErrorText, Loading, PageTitle, StatusBadge, Time, useLoad } from '../ui.js';
 
-const FILTERS = ['event', 'result', 'key_id', 'user', 'since', 'until', 'q'] as const;
+const FILTERS = ['event', 'result', 'key_id', 'user', 'instance', 'since', 'until', 'q'] as const;
 type Filter = (typeof FILTERS)[number];
 const PAGE = 50;
 
@@ -142,6 +142,7 @@ export function AuditPage() {
         </div>
         {input('key_id', 'Key id')}
         {input('user', 'User')}
+        {input('instance', 'Instance')}
         {input('since', 'From', 'datetime-local')}
         {input('until', 'Until', 'datetime-local')}
         {input('q', 'Text')}
@@ -149,7 +150,7 @@ export function AuditPage() {
           <button type="submit" class="primary">
             Filter
           </button>
-          <a class="button" href="#/audit" onClick={() => setForm({ event: '', result: '', key_id: '', user: '', since: '', until: '', q: '' })}>
+          <a class="button" href="#/audit" onClick={() => setForm({ event: '', result: '', key_id: '', user: '', instance: '', since: '', until: '', q: '' })}>
             Clear filters
           </a>
         </div>
