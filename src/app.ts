@@ -214,7 +214,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
   for (const route of protocolChatRoutes({ ...inference, aliases, logger, responses })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
-  for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: adminAuth, verifier, governance, logger, metrics })) router.add(route);
+  for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: adminAuth, verifier, totpBox: clientAuth.totpBox, governance, logger, metrics })) router.add(route);
   for (const route of adminConsole?.routes ?? []) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));

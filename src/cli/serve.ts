@@ -59,6 +59,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   });
   const addresses = await app.listen();
   const base = `http://${addresses.main.address.includes(':') ? `[${addresses.main.address}]` : addresses.main.address}:${addresses.main.port}`;
+  const { console: consoleConfig } = loaded.config.server;
+  // A browser cannot open 0.0.0.0: the console's address names the loopback host when listening everywhere.
+  const consoleUrl = consoleConfig.enabled ? `${base.replace(/\/\/(0\.0\.0\.0|\[::\])/, '//127.0.0.1')}${consoleConfig.path}` : undefined;
   app.logger.info(
     {
       config: loaded.source,
@@ -66,6 +69,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       tls: addresses.tls?.port,
       metrics_port: addresses.metrics?.port,
       instances: app.instances.all.map((i) => i.name),
+      ...(consoleUrl ? { console: consoleUrl } : {}),
       // Where values that are not the file's came from (never a secret: see Override).
       ...(overrides.length > 0 ? { overrides } : {}),
     },
@@ -85,6 +89,7 @@ export async function serveCommand(args: string[]): Promise<number> {
           ' First start: an admin API key was created. It is shown only this once.',
           ` Key id ${issued.record.id}:`,
           `   ${issued.key}`,
+          ...(consoleUrl ? ['', ` Admin console: ${consoleUrl} (sign in with the key above)`] : []),
           ...(loaded.source === 'built-in demo'
             ? [
                 '',

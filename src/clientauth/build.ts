@@ -23,6 +23,7 @@ export async function buildClientAuth(deps: ClientAuthDeps): Promise<ClientAuth>
     after: parts.flatMap((p) => p.after ?? []),
     routes: parts.flatMap((p) => p.routes?.(exchange) ?? []),
     sessions: parts.find((p) => p.sessions)!.sessions!,
+    totpBox: parts.find((p) => p.totpBox !== undefined)?.totpBox,
     async start() {
       await identity?.watch.start();
       for (const p of parts) await p.start?.();

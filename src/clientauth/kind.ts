@@ -10,6 +10,7 @@ import type { Authenticator } from './authenticator.js';
 import type { LocalIdentity } from './local-identity.js';
 import type { RoleTable } from './rbac.js';
 import type { SessionAuthenticator } from './session/authenticator.js';
+import type { TotpSecretBox } from './totp/secret-box.js';
 import type { FailedAttemptThrottle } from './throttle.js';
 
 /** What every client-auth kind may use besides its config: the gateway's stores and services. */
@@ -59,6 +60,8 @@ export interface ClientAuthParts {
   sessions?: SessionAuthenticator;
   /** Routes of its own (`POST /auth/v1/session`), given every kind's exchange offers once all are set up. */
   routes?(exchange: ExchangeParts): RouteSpec[];
+  /** The TOTP kind: the box TOTP secrets are sealed with, for enrolments made through the admin API. */
+  totpBox?: TotpSecretBox;
   start?(): Promise<void>;
   stop?(): Promise<void>;
 }

@@ -108,6 +108,8 @@ export interface TotpStore {
   enroll(e: { subject: TotpSubject; secret: string; required: boolean; backupCodes: readonly BackupCodeHash[]; createdAt: number }): Promise<TotpEnrolment>;
   get(subject: TotpSubject): Promise<TotpEnrolment | undefined>;
   list(): Promise<TotpEnrolment[]>;
+  /** The enrolled subjects of one kind (`user:…` or `key:…`), sorted; no secrets read (the admin API's user list). */
+  subjects(kind: 'user' | 'key'): Promise<TotpSubject[]>;
   /** Removes the enrolment and its backup codes; false when there was none. Bumps the counter. */
   remove(subject: TotpSubject): Promise<boolean>;
   /**

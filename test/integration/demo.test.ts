@@ -50,12 +50,14 @@ describe('the built-in demo: serve with no config in an empty folder', () => {
     assert.equal(keys.length, 1, `exactly one key in the output, got ${keys.length}`);
     key = keys[0]!;
     assert.match(out, /shown only this once/);
+    assert.ok(out.includes(`Admin console: ${serve.url}/console/ (sign in with the key above)`), 'the banner names the console');
     const id = /Key id (\w+):/.exec(out)?.[1];
     assert.ok(key.startsWith(`llmp_${id}_`), 'the banner names the key id');
     assert.ok(existsSync(join(cwd, 'data', 'llmproxy.db')), './data/llmproxy.db was created');
     const listening = serve.logs().find((l) => l['msg'] === 'gateway listening');
     assert.equal(listening?.['config'], 'built-in demo');
     assert.deepEqual(listening?.['instances'], ['demo']);
+    assert.equal(listening?.['console'], `${serve.url}/console/`);
 
     // The key is an admin key in the store (the CLI on the same folder sees it, without the secret).
     const listed = await runCli(['keys', 'list', '--json'], { cwd });

@@ -27,6 +27,11 @@ export async function enrolTotp(store: TotpStore, box: TotpSecretBox, subject: T
   return { record, secret, otpauthUri: totpFor(secret, label).toString(), backupCodes };
 }
 
+/** What an enrolment shows once, as JSON (the CLI's `--json` and the admin API): never stored or logged. */
+export function enrolmentJson(out: TotpEnrolmentOutput) {
+  return { secret: out.secret, otpauth_uri: out.otpauthUri, backup_codes: out.backupCodes };
+}
+
 /** Reads `auth.totp.encryption_key` (a secret reference) once; undefined when none is configured. */
 export async function readTotpKey(reference: string | undefined, baseDir: string): Promise<string | undefined> {
   return reference === undefined ? undefined : readSecretOnce('auth.totp.encryption_key', reference, baseDir);

@@ -9,13 +9,13 @@ export function queryOf(ctx: RequestContext): Record<string, string> {
   return out;
 }
 
-/** `since=30d` (a duration back from now) or an ISO date; undefined when absent. */
-export function sinceOf(text: string | undefined, now = Date.now()): number | undefined {
+/** `since=30d` (a duration back from now) or an ISO date; undefined when absent. `field` names the parameter in the 400. */
+export function sinceOf(text: string | undefined, now = Date.now(), field = 'since'): number | undefined {
   if (text === undefined || text === '') return undefined;
   const ms = parseDuration(text);
   if (ms !== undefined) return now - ms;
   const at = Date.parse(text);
-  if (Number.isNaN(at)) throw new GatewayError('invalid_request', '"since" must be a duration such as 24h or 30d, or an ISO date');
+  if (Number.isNaN(at)) throw new GatewayError('invalid_request', `"${field}" must be a duration such as 24h or 30d, or an ISO date`);
   return at;
 }
 
@@ -26,13 +26,7 @@ export function sinceOf(text: string | undefined, now = Date.now()): number | un
 
 /** Query parameter `name` as a time: a duration back from `now` (`24h`, `30d`) or an ISO date. */
 export function timeParam(q: Readonly<Record<string, string>>, name: string, now = Date.now()): number | undefined {
-  const text = q[name];
-  if (text === undefined || text === '') return undefined;
-  const ms = parseDuration(text);
-  if (ms !== undefined) return now - ms;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) throw new GatewayError('invalid_request', `"${name}" must be a duration such as 24h or 30d, or an ISO date`);
-  return at;
+  return sinceOf(q[name], now, name);
 }
 
 /** Query parameter `name` as a whole number from `min` to `max`. */

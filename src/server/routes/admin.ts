@@ -4,10 +4,12 @@ import { auditEvent } from '../../request/audit.js';
 import type { RequestContext } from '../../request/context.js';
 import type { RouteSpec } from '../../request/types.js';
 import { AUDIT_ENDPOINTS } from './admin-audit.js';
+import { CREDENTIAL_ENDPOINTS } from './admin-credentials.js';
 import { GOVERNANCE_ENDPOINTS } from './admin-governance.js';
 import { KEY_ENDPOINTS } from './admin-keys.js';
+import { OVERVIEW_ENDPOINTS } from './admin-overview.js';
 import { USER_ENDPOINTS } from './admin-users.js';
-import type { AdminContext, AdminEndpoint, AdminRouteDeps } from './admin-types.js';
+import type { AdminContext, AdminRouteDeps } from './admin-types.js';
 
 const PREFIX = '/admin/v1/';
 const BODY_LIMIT = 64 * 1024;
@@ -15,15 +17,16 @@ const BODY_LIMIT = 64 * 1024;
 /**
  * `/admin/v1/...`: keys, users, usage, audit, lockdown and credential health. Every endpoint
  * declares its permission (`admin:read` to read, `llm:admin` to change, `secrets:read` for
- * credential health); every change is audited as an `admin` event with what it changed. Admin routes are never locked down, so
- * an operator can always lift a lockdown.
+ * credential health, `secrets:write` to refresh a credential now); every change is audited as an
+ * `admin` event with what it changed. Admin routes are never locked down, so an operator can
+ * always lift a lockdown.
  */
 export function adminRoutes(deps: AdminRouteDeps): RouteSpec[] {
-  const endpoints = [...KEY_ENDPOINTS, ...USER_ENDPOINTS, ...GOVERNANCE_ENDPOINTS, ...AUDIT_ENDPOINTS, ...CREDENTIAL_ENDPOINTS].map((e) => ({ ...e, segments: e.path.split('/') }));
+  const endpoints = [...KEY_ENDPOINTS, ...USER_ENDPOINTS, ...GOVERNANCE_ENDPOINTS, ...AUDIT_ENDPOINTS, ...CREDENTIAL_ENDPOINTS, ...OVERVIEW_ENDPOINTS].map((e) => ({ ...e, segments: e.path.split('/') }));
   const admin: AdminContext = {
     deps,
-    async change(ctx, action, detail) {
-      const event = { ...auditEvent(ctx, 'success', action), event: 'admin', detail };
+    async change(ctx, action, detail, result = 'success') {
+      const event = { ...auditEvent(ctx, result, action), event: 'admin', detail };
       deps.audit.record(event);
       await deps.audit.flush();
       deps.logger.info({ request_id: ctx.id, action, actor: ctx.principal?.id, target: detail['target'] }, 'admin change');
@@ -62,8 +65,8 @@ export function adminRoutes(deps: AdminRouteDeps): RouteSpec[] {
         throw new GatewayError('permission_denied', `your role does not grant ${e.permission}`);
       }
       const answer = await e.handle(ctx, params, admin);
-      const text = JSON.stringify(answer.body);
-      ctx.res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      const [text, headers] = 'text' in answer ? [answer.text, answer.headers] : [JSON.stringify(answer.body), { 'content-type': 'application/json' }];
+      ctx.res.writeHead(answer.status ?? 200, { ...headers, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       ctx.res.end(text);
       return;
     }
@@ -94,41 +97,3 @@ function matchSegments(pattern: readonly string[], actual: readonly string[]): R
   }
   return params;
 }
-
-function iso(ms: number | undefined): string | null {
-  return ms === undefined ? null : new Date(ms).toISOString();
-}
-
-const CREDENTIAL_ENDPOINTS: AdminEndpoint[] = [
-  {
-    method: 'GET',
-    path: 'credentials',
-    permission: 'secrets:read',
-    async handle(_ctx, _p, { deps }) {
-      const now = Date.now();
-      return {
-        body: {
-          instances: deps.instances.all.map((i) => {
-            const s = i.credential.state;
-            const expired = s.expiresAt !== undefined && s.expiresAt <= now;
-            return {
-              instance: i.name,
-              type: i.type,
-              method: s.method,
-              status: expired ? 'expired' : s.status,
-              last_refresh: iso(s.lastRefreshAt),
-              expires_at: iso(s.expiresAt),
-              last_error: s.lastError ?? null,
-            };
-          }),
-          secrets: deps.secrets().handles.map((h) => ({
-            reference: h.ref.raw,
-            status: h.status,
-            last_refresh: iso(h.lastRefreshAt),
-            last_error: h.lastError ?? null,
-          })),
-        },
-      };
-    },
-  },
-];

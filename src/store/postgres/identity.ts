@@ -178,6 +178,12 @@ class PgTotpStore implements TotpStore {
     return (await this.#db.query(`${SELECT_ENROLMENT} ORDER BY e.subject`)).rows.map(toEnrolment);
   }
 
+  async subjects(kind: 'user' | 'key'): Promise<TotpSubject[]> {
+    // COLLATE "C": byte order, as SQLite sorts.
+    const { rows } = await this.#db.query('SELECT subject FROM totp_enrolments WHERE subject LIKE $1 ORDER BY subject COLLATE "C"', [`${kind}:%`]);
+    return rows.map((r) => r['subject'] as TotpSubject);
+  }
+
   async remove(subject: TotpSubject): Promise<boolean> {
     const removed = await this.#db.transaction(async (c) => {
       const n = (await c.query('DELETE FROM totp_enrolments WHERE subject = $1', [subject])).rowCount ?? 0;

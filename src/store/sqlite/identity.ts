@@ -215,6 +215,12 @@ class SqliteTotpStore implements TotpStore {
     return rows.map(toEnrolment);
   }
 
+  async subjects(kind: 'user' | 'key'): Promise<TotpSubject[]> {
+    // The prefix is one of two fixed strings; LIKE sees no wildcard in it.
+    const rows = this.#db.prepare('SELECT subject FROM totp_enrolments WHERE subject LIKE ? ORDER BY subject').all(`${kind}:%`) as Array<{ subject: TotpSubject }>;
+    return rows.map((r) => r.subject);
+  }
+
   async remove(subject: TotpSubject): Promise<boolean> {
     const removed = this.#db
       .transaction(() => {
