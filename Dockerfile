@@ -19,6 +19,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+# The admin console's browser app and its build script (npm run build type-checks and bundles it
+# into dist/console/).
+COPY console ./console
+COPY scripts/build-console.mjs ./scripts/
 RUN npm run build
 
 # --- deps: production dependencies only, native addons built for this Node and glibc ----------
@@ -44,6 +48,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 FROM gcr.io/distroless/nodejs22-debian12 AS runtime
 COPY --from=deps /app /app
 COPY --from=build /src/dist/src /app/dist/src
+COPY --from=build /src/dist/console /app/dist/console
 COPY LICENSE /app/LICENSE
 COPY --from=deps --chown=65532:65532 /data /data
 WORKDIR /app

@@ -115,8 +115,8 @@ export class ConsoleOidc {
       throw new OidcLoginError('The identity provider’s answer could not be verified.', 'oidc_bad_id_token');
     }
     if (typeof payload['nonce'] !== 'string' || !sameText(payload['nonce'], pending.nonce)) throw new OidcLoginError('The identity provider’s answer could not be verified.', 'oidc_nonce_mismatch');
-    const { federatedPrincipal } = await import('../clientauth/oidc/authenticator.js');
-    return federatedPrincipal('oidc', config.issuer, payload, config, this.deps.roles);
+    const { oidcPrincipal } = await import('../clientauth/oidc/authenticator.js');
+    return oidcPrincipal(config, payload, this.deps.roles);
   }
 
   #issuer(providerId: string): { index: number; config: OidcIssuerConfig } {

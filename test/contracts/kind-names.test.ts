@@ -40,6 +40,9 @@ const EXCEPTIONS: ReadonlyArray<[file: string, name: string, reason: string]> = 
   ['src/request/principal.ts', 'kubernetes', 'as above: Principal.kind'],
   ['src/secrets/vault.ts', 'kubernetes', 'Vault\'s own Kubernetes auth method, not the client-auth kind'],
   ['src/cli/commands.ts', 'totp', 'the `llmproxy totp` CLI command (a public contract)'],
+  ['src/clientauth/session/authenticator.ts', 'oidc', 'a console session stores an OIDC sign-in\'s principal and gives it back with its Principal.kind'],
+  ['src/console/routes.ts', 'basic', 'the console\'s sign-in forms (`method: "basic"` is its API contract) and the session subject chosen by Principal.kind'],
+  ['src/console/routes.ts', 'oidc', 'the console\'s OIDC sign-in: the auth method its callback audits and counts'],
   ['src/clientauth/totp/step.ts', 'basic', 'the second factor\'s policy: it applies to principals from API keys and Basic users (by Principal.kind), not to federated ones'],
 ];
 

@@ -190,7 +190,7 @@ function depsStage(image: ImageModel, node: NodeDist, work: string, out: StageOu
   out.notes.push(`deps: ${runs.filter((c) => c.startsWith('npm ') || c.startsWith('ln ')).join(' && ')} with Node ${node.version} (cache ${basename(cacheDir)})`);
 }
 
-/** The build stage's `dist/src`: this checkout's compiled files whose source is in the build context. */
+/** The build stage's `dist/src` (this checkout's compiled files whose source is in the build context) and `dist/console`. */
 function buildStage(image: ImageModel, work: string, out: StageOutputs): void {
   const runs = image.runs.get('build');
   const workdir = image.stageWorkdir.get('build');
@@ -228,6 +228,14 @@ function buildStage(image: ImageModel, work: string, out: StageOutputs): void {
   walk('');
   out.paths.set(`build:${posix.join(workdir, 'dist/src')}`, target);
   out.notes.push(`build: dist/src from this checkout, ${copied} files whose sources .dockerignore admits (${left} left out: tests, test-support, stale outputs)`);
+  // The console's bundle, which `npm run build` makes from console/ (when the context holds it).
+  const consoleDist = join(REPO_ROOT, 'dist', 'console');
+  if (!image.ignore.excludes('console/src/main.tsx') && existsSync(join(consoleDist, 'index.html'))) {
+    const consoleTarget = join(work, 'build-dist-console');
+    copyTree(consoleDist, consoleTarget, false);
+    out.paths.set(`build:${posix.join(workdir, 'dist/console')}`, consoleTarget);
+    out.notes.push('build: dist/console (the console bundle) from this checkout');
+  }
 }
 
 function contextPath(image: ImageModel, source: string): string {

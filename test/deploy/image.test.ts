@@ -214,6 +214,8 @@ describe('the runtime layout, run as the image runs it (read-only root, uid 6553
     assert.deepEqual(missing, [], 'production dependencies missing from the image');
     for (const name of ['better-sqlite3', 'argon2', 'zod', 'pino']) assert.ok(present(`node_modules/${name}`));
     assert.ok(existsSync(join(app, 'dist/src/cli/main.js')));
+    assert.ok(existsSync(join(app, 'dist/console/index.html')), 'the console bundle');
+    assert.ok(readdirSync(join(app, 'dist/console/assets')).some((f) => /^app-\w+\.js$/.test(f)), 'the console script');
     assert.ok(!existsSync(join(app, 'dist/test')) && !existsSync(join(app, 'dist/bench')), 'no compiled tests or benchmarks');
     const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)]));
     const testFiles = files(join(app, 'dist/src')).filter((f) => /\.test\.js$|test-support\.js$/.test(f));
@@ -279,6 +281,9 @@ describe('the runtime layout, run as the image runs it (read-only root, uid 6553
 
     const health = probe(pid, 'http://127.0.0.1:8080/health');
     assert.equal(health.status, 200, health.body);
+    const consolePage = probe(pid, 'http://127.0.0.1:8080/console/');
+    assert.equal(consolePage.status, 200, 'the console is served from the image');
+    assert.match(consolePage.body, /<script type="module" src="assets\/app-\w+\.js"/);
     assert.equal(probe(pid, 'http://127.0.0.1:8080/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('no key') }).status, 401);
     assertChat(probe(pid, 'http://127.0.0.1:8080/v1/chat/completions', { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: chatBody('Hello container') }), 'Hello container');
 

@@ -79,9 +79,14 @@ export function oidcAuthenticator(configs: readonly OidcIssuerConfig[], roles: R
         // Checked last, so a token refused for another reason does not use up its jti.
         if (!replays!.firstUse(`${config.issuer}#${payload.jti}`, payload.exp! * 1000 + config.clock_skew)) return { ok: false, reason: 'replayed', guess: true };
       }
-      return { ok: true, principal: federatedPrincipal('oidc', config.issuer, payload, config, roles) };
+      return { ok: true, principal: oidcPrincipal(config, payload, roles) };
     },
   };
+}
+
+/** The principal of a verified token from `config`'s issuer (a bearer token, or the console's ID token). */
+export function oidcPrincipal(config: OidcIssuerConfig, payload: Record<string, unknown>, roles: RoleTable): Principal {
+  return federatedPrincipal('oidc', config.issuer, payload, config, roles);
 }
 
 /** The principal of a verified OIDC-style token (also used for the ALB header). */
