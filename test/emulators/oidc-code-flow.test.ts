@@ -45,6 +45,7 @@ async function authorize(
   url: string,
   jar: Jar,
   form?: Record<string, string>,
+  redirectUri = REDIRECT,
 ): Promise<{ redirect?: URL; page?: { status: number; html: string } }> {
   let next = url;
   let body: string | undefined;
@@ -70,7 +71,7 @@ async function authorize(
     }
     await res.arrayBuffer();
     const target = new URL(location, next);
-    if (target.href.startsWith(REDIRECT)) return { redirect: target };
+    if (target.href.startsWith(redirectUri)) return { redirect: target };
     next = target.href;
   }
   throw new Error('too many redirects');
@@ -215,6 +216,19 @@ describe('OIDC test provider: authorization-code flow with PKCE', () => {
     const { payload } = await jwtVerify(tokens.body.id_token!, createRemoteJWKSet(new URL(d.jwks_uri)), { issuer: op.issuer, audience: 'console' });
     assert.equal(payload.sub, 'alice');
     assert.equal(payload['nonce'], 'form-nonce');
+  });
+
+  test('allowRedirect registers a redirect URI known only later (a relying party on port 0)', async () => {
+    const late = 'http://127.0.0.1:10/late/callback';
+    const { challenge } = pkce();
+    const url = `${d.authorization_endpoint}?${new URLSearchParams({ client_id: 'spa', redirect_uri: late, response_type: 'code', scope: 'openid', state: 'late', nonce: 'n', code_challenge: challenge, code_challenge_method: 'S256' })}`;
+    const refused = await authorize(url, new Jar(), undefined, late);
+    assert.equal(refused.page?.status, 400, 'not registered yet');
+    op.allowRedirect('spa', late);
+    op.nextLogin('vera');
+    const accepted = await authorize(url, new Jar(), undefined, late);
+    assert.equal(accepted.redirect?.searchParams.get('state'), 'late');
+    assert.ok(accepted.redirect?.searchParams.get('code'));
   });
 
   test('the client-credentials grant is unchanged beside the code flow', async () => {

@@ -123,6 +123,17 @@ export class OidcProviderEmulator {
     this.#nextLogins.push(user);
   }
 
+  /**
+   * Registers one more redirect URI for a code-flow client: a relying party whose address is
+   * known only once it listens on port 0 (the gateway's console).
+   */
+  allowRedirect(clientId: string, uri: string): void {
+    const client = this.#options.codeClients?.[clientId];
+    if (!client) throw new Error(`unknown code-flow client ${clientId}`);
+    client.redirect_uris = [...client.redirect_uris, uri];
+    this.#configure();
+  }
+
   /** The current signing key's id (the `kid` of newly issued tokens). */
   get kid(): string {
     return this.#keys[0]!.kid;

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page } from 'playwright-core';
 import { requireTool, type ToolGate } from './tools.js';
 
 /**
@@ -146,11 +146,14 @@ export function describeViolations(violations: AxeViolation[]): string {
   return violations.map((v) => `${v.impact} ${v.id}: ${v.help} [${v.targets.join(', ')}]`).join('\n');
 }
 
-/** Saves a full-page PNG as `test-results/console/<name>.png` and returns its path. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/**
+ * Saves a full-page PNG as `test-results/console/<name>.png` and returns its path. `mask`
+ * covers elements (a one-time secret) with a box, so no artifact holds a secret.
+ */
+export async function screenshot(page: Page, name: string, options: { mask?: Locator[] } = {}): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage: true, animations: 'disabled', ...(options.mask ? { mask: options.mask } : {}) });
   return path;
 }
 
