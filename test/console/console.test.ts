@@ -123,6 +123,15 @@ describe('admin console in a real browser (issue 16)', { skip }, () => {
     await heading(p.page, 'Overview');
   }
 
+  /** The status of the sign-in request `action` sends. */
+  async function signInAnswer(page: Page, action: () => Promise<void>): Promise<number> {
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`${CONSOLE}api/session`) && r.request().method() === 'POST'),
+      action(),
+    ]);
+    return answer.status();
+  }
+
   async function goTo(page: Page, link: string, title: string): Promise<void> {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link, exact: true }).click();
     await heading(page, title);
@@ -334,8 +343,9 @@ describe('admin console in a real browser (issue 16)', { skip }, () => {
     await heading(p.page, 'Sign in');
     await p.page.getByLabel('User name', { exact: true }).fill('olga');
     await p.page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await p.page.getByRole('button', { name: 'Sign in with password' }).click();
-    // The gateway asks for the second factor: the code field appears.
+    const submit = p.page.getByRole('button', { name: 'Sign in with password' });
+    // The gateway asks for the second factor (401 totp_required): the code field appears.
+    assert.equal(await signInAnswer(p.page, () => submit.click()), 401);
     const codeField = p.page.getByLabel('One-time code', { exact: true });
     await codeField.waitFor();
     await accessible(p.page, 'sign-in asking for TOTP');
@@ -343,10 +353,11 @@ describe('admin console in a real browser (issue 16)', { skip }, () => {
 
     const wrong = totpFor(totpSecret).generate({ timestamp: Date.now() - 10 * 60_000 });
     await codeField.fill(wrong);
-    await p.page.getByRole('button', { name: 'Sign in with password' }).click();
+    assert.equal(await signInAnswer(p.page, () => submit.click()), 401, 'a stale code is refused');
     await p.page.getByRole('alert').first().waitFor();
+    await heading(p.page, 'Sign in');
     await codeField.fill(totpFor(totpSecret).generate());
-    await p.page.getByRole('button', { name: 'Sign in with password' }).click();
+    assert.equal(await signInAnswer(p.page, () => submit.click()), 200);
     await heading(p.page, 'Overview');
     await p.page.getByText('olga', { exact: false }).first().waitFor();
     assert.deepEqual(await secretLeaks(p, secrets), []);
