@@ -14,6 +14,7 @@ import { RoleTable } from './clientauth/rbac.js';
 import { buildGovernance } from './governance/index.js';
 import { sequence } from './server/compose.js';
 import { adminRoutes } from './server/routes/admin.js';
+import { buildConsole } from './console/routes.js';
 import { instanceBodyLimit, readBody } from './middleware/body-limit.js';
 import { AuditTrail } from './store/audit-trail.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -166,6 +167,30 @@ export async function createApp(options: AppOptions): Promise<App> {
     }
   });
   const auth = sequence([authenticate({ authenticators: clientAuth.authenticators, throttle, audit, metrics }), ...clientAuth.after]);
+  const adminConsole = config.server.console.enabled
+    ? buildConsole({
+        config: config.server.console,
+        oidc: config.auth.oidc,
+        signInWith: { apiKey: config.auth.api_keys.enabled, basic: config.auth.basic.enabled },
+        authenticators: clientAuth.authenticators,
+        after: clientAuth.after,
+        sessions: clientAuth.sessions,
+        sessionStore: store.identity.sessions,
+        roles,
+        throttle,
+        audit,
+        metrics,
+        logger,
+        scrubber,
+        baseDir,
+        trustedProxy: trustedProxy(config.server.trusted_proxies),
+        requestTimeoutMs: config.server.request_timeout,
+      })
+    : undefined;
+  // The admin API also accepts the console's session cookie (with its CSRF token for changes).
+  const adminAuth = adminConsole
+    ? sequence([authenticate({ authenticators: [adminConsole.authenticator, ...clientAuth.authenticators], throttle, audit, metrics }), ...clientAuth.after])
+    : auth;
   const metricsGuard = config.server.metrics.require_auth ? [auth, requirePermission('metrics:read', audit, roles)] : [];
   const inference = {
     instances,
@@ -189,7 +214,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
   for (const route of protocolChatRoutes({ ...inference, aliases, logger, responses })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
-  for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: auth, verifier, governance, logger, metrics })) router.add(route);
+  for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: adminAuth, verifier, totpBox: clientAuth.totpBox, governance, logger, metrics })) router.add(route);
+  for (const route of adminConsole?.routes ?? []) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));
 

@@ -1,5 +1,6 @@
 import { KeyRequestError } from '../clientauth/api-key/issue.js';
-import { enrolTotp, totpSecretBox } from '../clientauth/totp/enrol.js';
+import { enrolTotp, enrolmentJson, totpSecretBox } from '../clientauth/totp/enrol.js';
+import { totpQrCode } from '../clientauth/totp/qr.js';
 import type { TotpSubject } from '../store/identity-types.js';
 import type { Store } from '../store/types.js';
 import { UsageError } from './args.js';
@@ -27,11 +28,9 @@ export async function totpCommand(args: string[], out: (s: string) => void): Pro
         const enrolled = await enrolTotp(store.identity.totp, box, subject, label, values.optional !== true);
         if (values.json) {
           const who = subject.startsWith('key:') ? { key_id: subject.slice(4) } : { user: subject.slice(5) };
-          return out(JSON.stringify({ ...who, secret: enrolled.secret, otpauth_uri: enrolled.otpauthUri, backup_codes: enrolled.backupCodes }, null, 2));
+          return out(JSON.stringify({ ...who, ...enrolmentJson(enrolled) }, null, 2));
         }
-        // Imported here, not at the top: every command (`serve` too) loads this module through main.ts.
-        const { default: QRCode } = await import('qrcode');
-        const qr = await QRCode.toString(enrolled.otpauthUri, { type: 'terminal', small: true });
+        const qr = await totpQrCode(enrolled.otpauthUri, 'terminal');
         out(
           [
             `enrolled ${describe(subject)} for TOTP (${enrolled.record.required ? 'required on every request' : 'optional'}).`,

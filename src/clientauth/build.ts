@@ -22,6 +22,8 @@ export async function buildClientAuth(deps: ClientAuthDeps): Promise<ClientAuth>
     authenticators: parts.flatMap((p) => p.authenticators ?? []),
     after: parts.flatMap((p) => p.after ?? []),
     routes: parts.flatMap((p) => p.routes?.(exchange) ?? []),
+    sessions: parts.find((p) => p.sessions)!.sessions!,
+    totpBox: parts.find((p) => p.totpBox !== undefined)?.totpBox,
     async start() {
       await identity?.watch.start();
       for (const p of parts) await p.start?.();

@@ -9,6 +9,8 @@ import type { ApiKeyVerifier } from './api-key/verifier.js';
 import type { Authenticator } from './authenticator.js';
 import type { LocalIdentity } from './local-identity.js';
 import type { RoleTable } from './rbac.js';
+import type { SessionAuthenticator } from './session/authenticator.js';
+import type { TotpSecretBox } from './totp/secret-box.js';
 import type { FailedAttemptThrottle } from './throttle.js';
 
 /** What every client-auth kind may use besides its config: the gateway's stores and services. */
@@ -54,8 +56,12 @@ export interface ClientAuthParts {
   after?: Middleware[];
   /** Offered to kinds that exchange credentials (sessions): authenticators in registry order, then steps. */
   exchange?: Partial<ExchangeParts>;
+  /** The session kind's check of session tokens, which the admin console also uses for its cookies. */
+  sessions?: SessionAuthenticator;
   /** Routes of its own (`POST /auth/v1/session`), given every kind's exchange offers once all are set up. */
   routes?(exchange: ExchangeParts): RouteSpec[];
+  /** The TOTP kind: the box TOTP secrets are sealed with, for enrolments made through the admin API. */
+  totpBox?: TotpSecretBox;
   start?(): Promise<void>;
   stop?(): Promise<void>;
 }

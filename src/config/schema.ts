@@ -5,6 +5,7 @@ import { GOVERNANCE_FIELDS } from '../governance/config.js';
 import { PROVIDERS } from '../providers/registry.js';
 import { responsesSchema, storageSchema } from '../store/config.js';
 import { upstreamSchema } from '../upstream/config.js';
+import { consoleConfigSchema } from '../console/config.js';
 
 /**
  * The root config schema, assembled from the provider registry and the sections their folders
@@ -64,6 +65,8 @@ const serverSchema = z.strictObject({
   json_depth_limit: z.number().int().min(8).max(1000).default(128),
   /** Longest line accepted in a provider's event stream; past it the stream ends with an error. */
   stream_line_limit: size().prefault('1mb'),
+  /** The admin web console (src/console/). */
+  console: consoleConfigSchema,
 });
 
 export const configSchema = z.strictObject({

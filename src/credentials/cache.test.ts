@@ -190,6 +190,21 @@ describe('RefreshingCredential', () => {
       assert.equal(source.calls, 1);
     });
 
+    test('refresh() fetches at once even while fresh and in the invalidate cooldown; concurrent calls share one fetch; a failure keeps the last good one', async (t) => {
+      const { cred, source, clock } = setup(t);
+      await cred.prime();
+      clock.now = T0 + 1; // fresh, and inside invalidateCooldownMs: invalidate() would be ignored
+      await Promise.all([cred.refresh(), cred.refresh(), cred.refresh()]);
+      assert.equal(source.calls, 2, 'one new fetch for three concurrent calls');
+      assert.equal((await cred.get()).token, 'token-2');
+      assert.equal(cred.state.lastRefreshAt, T0 + 1);
+      source.failWith = new Error('sts said no');
+      await assert.rejects(cred.refresh(), /sts said no/);
+      assert.equal(source.calls, 3);
+      assert.equal((await cred.get()).token, 'token-2', 'the last good credential is still served');
+      assert.equal(cred.state.lastError, 'sts said no');
+    });
+
     test('get() without prime() fetches on first use', async (t) => {
       const { cred, source } = setup(t);
       assert.equal((await cred.get()).token, 'token-1');

@@ -108,6 +108,10 @@ export class RefreshingCredential<C extends Credential> implements CachedCredent
     return Promise.reject(credentialUnavailable(this.#source.method, cause));
   }
 
+  async refresh(): Promise<void> {
+    await this.#refresh();
+  }
+
   invalidate(): void {
     if (this.#fetchedAt !== undefined && this.#now() - this.#fetchedAt < this.#policy.invalidateCooldownMs) return;
     this.#stale = true;

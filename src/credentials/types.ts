@@ -42,4 +42,10 @@ export interface CachedCredential<C extends Credential = Credential> {
    * `llmproxy_credential_refresh_total`. Absent for credentials made from secret values.
    */
   prime?(): Promise<void>;
+  /**
+   * Obtains the credential again now, whatever its age (an operator's "refresh now"): a new
+   * fetch, or the one already in flight; rejects when it fails (the last good credential is
+   * kept). Callers limit how often they ask. Absent for credentials that cannot be re-obtained.
+   */
+  refresh?(): Promise<void>;
 }

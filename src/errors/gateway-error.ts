@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'totp_required'
   | 'totp_not_enrolled'
   | 'permission_denied'
+  | 'csrf_failed'
   | 'instance_not_in_scope'
   | 'model_not_in_scope'
   | 'path_not_allowed'
@@ -56,6 +57,8 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   totp_required: { status: 401, type: 'authentication_error' },
   totp_not_enrolled: { status: 403, type: 'permission_error' },
   permission_denied: { status: 403, type: 'permission_error' },
+  // A console session's change without its CSRF token, or from another origin (src/console/).
+  csrf_failed: { status: 403, type: 'permission_error' },
   instance_not_in_scope: { status: 403, type: 'permission_error' },
   model_not_in_scope: { status: 403, type: 'permission_error' },
   path_not_allowed: { status: 403, type: 'permission_error' },

@@ -6,7 +6,7 @@ import type { Middleware } from '../request/types.js';
 import type { AuditTrail } from '../store/audit-trail.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { UsageQuery, UsageRow } from '../store/governance-types.js';
+import type { UsageQuery, UsageRow, UsageSeries, UsageSeriesQuery } from '../store/governance-types.js';
 import type { JournalStream } from '../store/journal.js';
 import type { BudgetCounters, CounterStore, Store } from '../store/types.js';
 import type { Res } from '../util/http.js';
@@ -20,7 +20,7 @@ import { RateLimiter, type Admission } from './rate-limits.js';
 import { UsageRecorder } from './usage-recorder.js';
 
 export type { LockdownState } from './lockdown.js';
-export type { UsageQuery, UsageSummaryRow } from '../store/governance-types.js';
+export type { UsageFilter, UsageQuery, UsageSeries, UsageSeriesQuery, UsageSummaryRow } from '../store/governance-types.js';
 
 export interface GovernanceDeps {
   config: GovernanceConfig;
@@ -72,6 +72,8 @@ export interface Governance {
    * what `pricing.unpriced` charged).
    */
   usageSummary(q: UsageQuery): Promise<PricedUsageRow[]>;
+  /** Usage per time bucket and group from the store, after writing this process's buffered rows (`/admin/v1/usage/series`, `/admin/v1/overview`). */
+  usageSeries(q: UsageSeriesQuery): Promise<UsageSeries[]>;
   readonly lockdown: LockdownControl;
   start(): Promise<void>;
   /** Flushes what is pending (usage rows) and stops timers. */
@@ -234,6 +236,10 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
       await recorder.flush();
       const rows = await deps.store.governance.usage.summary(q);
       return q.by === 'model' ? markUnpriced(rows, prices) : rows;
+    },
+    async usageSeries(q) {
+      await recorder.flush();
+      return deps.store.governance.usage.series(q);
     },
     lockdown: {
       state: () => lockdown.state(),

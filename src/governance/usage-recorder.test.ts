@@ -24,6 +24,9 @@ class FakeUsageStore implements UsageStore {
   async summary() {
     return [];
   }
+  async series() {
+    return [];
+  }
   async spendSince(): Promise<SpendTotals> {
     const micros = this.batches.flat().reduce((t, r) => t + r.costMicros, 0);
     return { global: micros, keys: { k1: micros }, users: {} };

@@ -34,6 +34,12 @@ class FakeAuditLog implements AuditLog {
   async query() {
     return [];
   }
+  async search() {
+    return [];
+  }
+  async get() {
+    return undefined;
+  }
   async prune() {
     return 0;
   }

@@ -7,6 +7,7 @@
  * @example
  * await store.governance.usage.append([row]);
  * const byModel = await store.governance.usage.summary({ by: 'model', since: Date.now() - 30 * 86_400_000 });
+ * const hourly = await store.governance.usage.series({ by: 'none', since: dayStart, until: dayStart + 86_400_000, bucketMs: 3_600_000 });
  * await store.governance.settings.set('lockdown', JSON.stringify({ on: true }));
  */
 
@@ -39,12 +40,52 @@ export interface UsageRow {
 
 export type UsageGroupBy = 'key' | 'user' | 'instance' | 'model';
 
+/** Only rows with these attributes (each an exact match; absent: any). */
+export interface UsageFilter {
+  keyId?: string;
+  user?: string;
+  instance?: string;
+  model?: string;
+}
+
 export interface UsageQuery {
   by: UsageGroupBy;
   /** Inclusive, epoch ms. */
   since: number;
   /** Exclusive, epoch ms; default: now and later. */
   until?: number;
+  filter?: UsageFilter;
+}
+
+/**
+ * Usage over time: rows in `[since, until)` counted per bucket of `bucketMs` starting at `since`
+ * (a caller wanting buckets on UTC boundaries passes a `since` that is a multiple of `bucketMs`).
+ * `by: 'none'` is one series, group `'all'`.
+ */
+export interface UsageSeriesQuery {
+  by: UsageGroupBy | 'none';
+  since: number;
+  until: number;
+  bucketMs: number;
+  filter?: UsageFilter;
+  /** Only the groups with the largest cost (then most requests, then name); default: every group. */
+  maxGroups?: number;
+}
+
+/** One bucket of a usage series: `time` is the bucket's start (epoch ms); `errors` counts rows with status >= 400. */
+export interface UsagePoint {
+  time: number;
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/** One group's buckets, oldest first; only buckets that have rows. */
+export interface UsageSeries {
+  group: string | null;
+  points: UsagePoint[];
 }
 
 /** One group of a usage summary; `group` is null for rows without that attribute (e.g. no user). */
@@ -68,6 +109,8 @@ export interface UsageStore {
   append(rows: readonly UsageRow[]): Promise<void>;
   /** Totals grouped by `q.by`, largest cost first. */
   summary(q: UsageQuery): Promise<UsageSummaryRow[]>;
+  /** Totals per group and time bucket, summed by the database; groups largest cost first. */
+  series(q: UsageSeriesQuery): Promise<UsageSeries[]>;
   /** Cost of rows with `time >= since`: overall, per key id and per user. */
   spendSince(since: number): Promise<SpendTotals>;
   /** Deletes rows older than `before`; returns how many. */

@@ -108,6 +108,8 @@ export interface TotpStore {
   enroll(e: { subject: TotpSubject; secret: string; required: boolean; backupCodes: readonly BackupCodeHash[]; createdAt: number }): Promise<TotpEnrolment>;
   get(subject: TotpSubject): Promise<TotpEnrolment | undefined>;
   list(): Promise<TotpEnrolment[]>;
+  /** The enrolled subjects of one kind (`user:…` or `key:…`), sorted; no secrets read (the admin API's user list). */
+  subjects(kind: 'user' | 'key'): Promise<TotpSubject[]>;
   /** Removes the enrolment and its backup codes; false when there was none. Bumps the counter. */
   remove(subject: TotpSubject): Promise<boolean>;
   /**
@@ -130,22 +132,48 @@ export interface TotpStore {
   consumeBackupCode(subject: TotpSubject, index: number, now: number): Promise<boolean>;
 }
 
-/** A session token's record. The token is `llms_<id>_<secret>`; only SHA-256(secret) is stored. */
+/**
+ * A session's record; only SHA-256 of its secret is stored. `token` sessions are the bearer
+ * tokens of `POST /auth/v1/session` (`llms_<id>_<secret>`); `console` sessions are the admin
+ * console's cookies (src/console/), which also expire after a stretch without use.
+ */
 export interface SessionRecord {
   id: string;
+  kind: 'token' | 'console';
   /** SHA-256 of the secret part, hex. */
   secretHash: string;
-  /** Exactly one of keyId / user is set: the subject the session stands for. */
+  /** Exactly one of keyId / user / principal is set: the subject the session stands for. */
   keyId: string | null;
   user: string | null;
+  /** A federated (OIDC) sign-in's principal as it was at sign-in; its identity provider owns the rest. */
+  principal: SessionPrincipal | null;
   createdAt: number;
+  /** Last use recorded (at most about once a minute); `createdAt` until then. */
+  lastSeenAt: number;
   expiresAt: number;
   revokedAt: number | null;
 }
 
+/** What a console session keeps of an OIDC principal: no token, no claim beyond these. */
+export interface SessionPrincipal {
+  id: string;
+  user: string;
+  roles: string[];
+}
+
+/** Refuses a session that does not name exactly one subject (key, user or federated principal). */
+export function checkSessionSubject(s: Pick<SessionRecord, 'keyId' | 'user'> & { principal?: SessionPrincipal | null }): void {
+  const subjects = [s.keyId, s.user, s.principal ?? null].filter((x) => x !== null).length;
+  if (subjects !== 1) throw new Error('a session stands for exactly one key, one user or one federated principal');
+}
+
+export type NewSession = Omit<SessionRecord, 'revokedAt' | 'lastSeenAt' | 'kind' | 'principal'> & Partial<Pick<SessionRecord, 'kind' | 'principal'>>;
+
 export interface SessionStore {
-  create(s: Omit<SessionRecord, 'revokedAt'>): Promise<SessionRecord>;
+  create(s: NewSession): Promise<SessionRecord>;
   get(id: string): Promise<SessionRecord | undefined>;
+  /** Records a use at `at` (console sessions' idle expiry); not an identity change. */
+  touch(id: string, at: number): Promise<void>;
   /** Revokes one session (bumps the counter); undefined when there is no such session. */
   revoke(id: string, at: number): Promise<SessionRecord | undefined>;
   /** Deletes sessions that expired before `before`; returns how many. */

@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
-import { parseSecretRef } from '../secrets/ref.js';
-import { SECRET_STORES } from '../secrets/registry.js';
+import { readSecretOnce } from '../secrets/read-once.js';
 import { announceChanges } from './announce.js';
 import type { StorageConfig } from './config.js';
 import type { RedisCounterStore } from './redis/counters.js';
@@ -86,15 +85,7 @@ export async function openCounterStore(config: { storage: StorageConfig }, baseD
 
 /** Reads a connection URL's secret reference once; errors name the field and the reference, never a value. */
 async function resolveConnectionUrl(field: string, reference: string, baseDir: string, scrubber: SecretScrubber | undefined): Promise<string> {
-  const ref = parseSecretRef(reference);
-  const store = ref && SECRET_STORES.get(ref.scheme);
-  if (!ref || !store) throw new Error(`${field}: not a usable secret reference: ${reference}`);
-  let url: string;
-  try {
-    url = (await store.read(ref, { baseDir, signal: AbortSignal.timeout(30_000) })).trim();
-  } catch (err) {
-    throw new Error(`${field}: cannot resolve ${ref.raw}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
+  const url = await readSecretOnce(field, reference, baseDir);
   if (scrubber) for (const s of urlSecrets(url)) scrubber.add(s);
   return url;
 }

@@ -36,6 +36,15 @@ export interface KeyStore {
   createIfEmpty(key: NewKey): Promise<KeyRecord | undefined>;
   get(id: string): Promise<KeyRecord | undefined>;
   list(): Promise<KeyRecord[]>;
+  /**
+   * The keys matching `q`, newest first (`created_at` DESC, then `id` DESC), one page of them,
+   * and how many match in all. Filters and paging run in the database, so a store with many
+   * keys answers without reading them all.
+   *
+   * @example
+   * const { records, total } = await store.keys.search({ text: 'ci', status: 'active', limit: 50, offset: 0 });
+   */
+  search(q: KeyQuery): Promise<{ records: KeyRecord[]; total: number }>;
   /** Sets `revokedAt` (if not already revoked); returns the updated record. */
   revoke(id: string, at: number): Promise<KeyRecord | undefined>;
   /**
@@ -49,6 +58,26 @@ export interface KeyStore {
   currentRev(): Promise<number>;
   /** Keys changed after `rev` (revocations, expiry changes), and the new counter. */
   changesSince(rev: number): Promise<{ records: KeyRecord[]; rev: number }>;
+}
+
+export type KeyStatus = 'active' | 'revoked' | 'expired';
+
+/** What `KeyStore.search` looks for; every given filter must hold. */
+export interface KeyQuery {
+  /** Case-insensitive substring of the id, the name or the user. */
+  text?: string;
+  /** As `keyStatus` (clientauth/api-key/view.ts) computes it at `now`. */
+  status?: KeyStatus;
+  role?: string;
+  user?: string;
+  /** Keys whose scopes allow this instance: `scopes.instances` null or holding it. */
+  instance?: string;
+  /** At most this many records; every match when absent. */
+  limit?: number;
+  /** Skip this many matches first (default 0). */
+  offset?: number;
+  /** The time `status` is judged at (default: now). */
+  now?: number;
 }
 
 export type AuditResult = 'success' | 'failure' | 'denied' | 'throttled';
@@ -78,19 +107,51 @@ export interface AuditEvent {
 
 export type AuditDetail = Readonly<Record<string, unknown>>;
 
+/** An audit event as stored, with the store's id for it (unique and stable in this store). */
+export interface StoredAuditEvent extends AuditEvent {
+  id: number;
+}
+
+/** Where a page of audit events ended: the last event's time and id (events are ordered by both, newest first). */
+export interface AuditPosition {
+  time: number;
+  id: number;
+}
+
+/** What `AuditLog.query` / `search` look for; every given filter must hold. */
 export interface AuditQuery {
+  /** From this time on (inclusive). */
   since?: number;
+  /** Before this time (exclusive). */
+  until?: number;
   /** Only events of this kind (`auth`, `admin`, ...). */
   event?: string;
   keyId?: string;
+  user?: string;
+  instance?: string;
   result?: AuditResult;
+  /** Case-insensitive substring of the path, the reason or the request id. */
+  text?: string;
+  /** Only events after this one in newest-first order: the next page. */
+  after?: AuditPosition;
+  /** At most this many events (default 100). */
   limit?: number;
 }
 
+/**
+ * @example
+ * const page = await store.audit.search({ event: 'admin', limit: 50 });
+ * const next = await store.audit.search({ event: 'admin', limit: 50, after: page.at(-1) });
+ */
 export interface AuditLog {
   /** Appends events in one transaction; an event whose `recordId` is already stored is skipped. */
   append(events: readonly AuditEvent[]): Promise<void>;
+  /** Matching events, newest first (time DESC, then id DESC). */
   query(q: AuditQuery): Promise<AuditEvent[]>;
+  /** As `query`, each event with its store id. */
+  search(q: AuditQuery): Promise<StoredAuditEvent[]>;
+  /** The event with store id `id`. */
+  get(id: number): Promise<StoredAuditEvent | undefined>;
   /** Deletes events older than `before`; returns how many. */
   prune(before: number): Promise<number>;
 }

@@ -81,6 +81,10 @@ export function identityStoreContract(name: string, open: () => Promise<Store>):
         assert.deepEqual(e, { subject: 'key:k1', secret: 'plain:AAAA', required: true, createdAt: T, lastStep: null, failures: 0, lockedUntil: null, backupCodesLeft: 10 });
         await totp.enroll({ subject: 'user:bo', secret: 'plain:BBBB', required: false, backupCodes: codes(2), createdAt: T });
         assert.deepEqual((await totp.list()).map((x) => x.subject), ['key:k1', 'user:bo']);
+        await totp.enroll({ subject: 'user:Al', secret: 'plain:DDDD', required: true, backupCodes: [], createdAt: T });
+        assert.deepEqual(await totp.subjects('user'), ['user:Al', 'user:bo'], 'byte order');
+        assert.deepEqual(await totp.subjects('key'), ['key:k1']);
+        assert.equal(await totp.remove('user:Al'), true);
         assert.ok((await store.identity.currentRev()) > rev0);
         await totp.acceptStep('key:k1', 100, T);
         const again = await totp.enroll({ subject: 'key:k1', secret: 'plain:CCCC', required: false, backupCodes: codes(3), createdAt: T + 1 });
@@ -145,7 +149,7 @@ export function identityStoreContract(name: string, open: () => Promise<Store>):
       await withStore(async (store) => {
         const sessions = store.identity.sessions;
         const s = await sessions.create({ id: 's1', secretHash: 'ab'.repeat(32), keyId: 'k1', user: null, createdAt: T, expiresAt: T + 1000 });
-        assert.deepEqual(s, { id: 's1', secretHash: 'ab'.repeat(32), keyId: 'k1', user: null, createdAt: T, expiresAt: T + 1000, revokedAt: null });
+        assert.deepEqual(s, { id: 's1', kind: 'token', secretHash: 'ab'.repeat(32), keyId: 'k1', user: null, principal: null, createdAt: T, lastSeenAt: T, expiresAt: T + 1000, revokedAt: null });
         await sessions.create({ id: 's2', secretHash: 'cd'.repeat(32), keyId: null, user: 'bo', createdAt: T, expiresAt: T + 5000 });
         await assert.rejects(sessions.create({ id: 's3', secretHash: 'x', keyId: null, user: null, createdAt: T, expiresAt: T }));
         const rev = await store.identity.currentRev();
@@ -155,6 +159,19 @@ export function identityStoreContract(name: string, open: () => Promise<Store>):
         assert.equal(await sessions.prune(T + 2000), 1);
         assert.equal(await sessions.get('s1'), undefined);
         assert.equal((await sessions.get('s2'))?.user, 'bo');
+      });
+    });
+
+    test('console sessions: an OIDC principal as the subject, and touch() moves the last use forward only', async () => {
+      await withStore(async (store) => {
+        const sessions = store.identity.sessions;
+        const principal = { id: 'oidc:https://idp.example#alice', user: 'alice@example.com', roles: ['viewer'] };
+        const s = await sessions.create({ id: 'c1', kind: 'console', secretHash: 'ef'.repeat(32), keyId: null, user: null, principal, createdAt: T, expiresAt: T + 9000 });
+        assert.deepEqual({ kind: s.kind, principal: s.principal, lastSeenAt: s.lastSeenAt }, { kind: 'console', principal, lastSeenAt: T });
+        await sessions.touch('c1', T + 500);
+        await sessions.touch('c1', T + 100);
+        assert.equal((await sessions.get('c1'))?.lastSeenAt, T + 500);
+        await assert.rejects(sessions.create({ id: 'c2', kind: 'console', secretHash: 'x', keyId: 'k1', user: null, principal, createdAt: T, expiresAt: T }), /exactly one/);
       });
     });
   });

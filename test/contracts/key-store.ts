@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { newKeyId } from '../../src/clientauth/api-key/format.js';
-import type { AuditEvent, KeyRecord, NewKey, Store } from '../../src/store/types.js';
+import { keyStatus } from '../../src/clientauth/api-key/view.js';
+import type { AuditEvent, KeyRecord, NewKey, Store, StoredAuditEvent } from '../../src/store/types.js';
+
+export interface KeyStoreContractOptions {
+  /** Closes `store` and opens the same data again (a restart). */
+  reopen?: (store: Store) => Promise<Store>;
+  /** Writes `records` straight into the store's database, in one transaction (for the 10,000-key search test). */
+  bulkInsertKeys?: (store: Store, records: readonly KeyRecord[]) => Promise<void>;
+}
 
 /**
  * The contract every `Store` implementation (SQLite now, PostgreSQL later) must pass: the
@@ -14,7 +22,7 @@ import type { AuditEvent, KeyRecord, NewKey, Store } from '../../src/store/types
  * @example
  * keyStoreContract('sqlite', async () => openSqliteStore(join(mkdtempSync(...), 'llmproxy.db')));
  */
-export function keyStoreContract(name: string, open: () => Promise<Store>, options: { reopen?: (store: Store) => Promise<Store> } = {}): void {
+export function keyStoreContract(name: string, open: () => Promise<Store>, options: KeyStoreContractOptions = {}): void {
   /** Runs `body` against a fresh store and always closes it. */
   async function withStore(body: (store: Store) => Promise<Store | void>): Promise<void> {
     let store = await open();
@@ -298,6 +306,171 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
         const left = await audit.query({ limit: 1000 });
         assert.equal(left.length, 100);
         assert.equal(Math.min(...left.map((e) => e.time)), base + 50_000);
+      });
+    });
+
+    test('search: filters by text, status, role, user and instance, newest first, with the total of all matches', async () => {
+      await withStore(async ({ keys }) => {
+        assert.deepEqual(await keys.search({}), { records: [], total: 0 });
+        const now = Date.now();
+        const ci = await keys.create(newKey({ name: 'Build-CI', user: 'alice@example.com', role: 'developer', scopes: { instances: ['primary', 'backup'], models: null } }));
+        const ops = await keys.create(newKey({ name: 'ops', user: 'bob@example.com', role: 'admin', scopes: { instances: null, models: null } }));
+        const old = await keys.create(newKey({ name: 'old-ci', user: 'alice@example.com', role: 'developer', expiresAt: now - 60_000, scopes: { instances: ['backup'], models: null } }));
+        const gone = await keys.create(newKey({ name: 'gone', user: null, role: 'viewer', expiresAt: now - 60_000 }));
+        const later = await keys.create(newKey({ name: 'later', user: 'carol', role: 'viewer', expiresAt: now + 3_600_000, scopes: { instances: ['primary'], models: null } }));
+        await keys.revoke(gone.id, now - 1000);
+        const ids = async (q: Parameters<typeof keys.search>[0]) => {
+          const { records, total } = await keys.search({ now, ...q });
+          return { ids: records.map((r) => r.id), total };
+        };
+
+        // Newest first; without a limit every match; records as get() returns them.
+        const all = await keys.search({});
+        assert.deepEqual(all.records.map((r) => r.id), [later.id, gone.id, old.id, ops.id, ci.id]);
+        assert.equal(all.total, 5);
+        assert.deepEqual(all.records[1], await keys.get(gone.id));
+        // Text: a case-insensitive substring of the id, the name or the user (ids are letters and digits, never '-').
+        assert.deepEqual(await ids({ text: '-ci' }), { ids: [old.id, ci.id], total: 2 });
+        assert.deepEqual(await ids({ text: 'ALICE@' }), { ids: [old.id, ci.id], total: 2 });
+        assert.deepEqual(await ids({ text: later.id.slice(2, 9).toLowerCase() }), { ids: [later.id], total: 1 });
+        assert.deepEqual(await ids({ text: 'nobody-has-this' }), { ids: [], total: 0 });
+        // Status as keyStatus judges it: revoked wins over expired.
+        assert.deepEqual(await ids({ status: 'active' }), { ids: [later.id, ops.id, ci.id], total: 3 });
+        assert.deepEqual(await ids({ status: 'expired' }), { ids: [old.id], total: 1 });
+        assert.deepEqual(await ids({ status: 'revoked' }), { ids: [gone.id], total: 1 });
+        assert.deepEqual(await ids({ status: 'active', now: now + 7_200_000 }), { ids: [ops.id, ci.id], total: 2 }, '"later" has expired by then');
+        assert.deepEqual(await ids({ role: 'viewer' }), { ids: [later.id, gone.id], total: 2 });
+        assert.deepEqual(await ids({ user: 'alice@example.com' }), { ids: [old.id, ci.id], total: 2 });
+        assert.deepEqual(await ids({ user: 'alice' }), { ids: [], total: 0 }, 'user is an exact match');
+        // Instance: keys whose scopes allow it (every instance, or a list holding it).
+        assert.deepEqual(await ids({ instance: 'primary' }), { ids: [later.id, gone.id, ops.id, ci.id], total: 4 });
+        assert.deepEqual(await ids({ instance: 'backup' }), { ids: [gone.id, old.id, ops.id, ci.id], total: 4 });
+        assert.deepEqual(await ids({ instance: 'prim' }), { ids: [gone.id, ops.id], total: 2 }, 'an instance name is matched whole');
+        // Filters combine; paging keeps the total of every match.
+        assert.deepEqual(await ids({ user: 'alice@example.com', status: 'active', instance: 'primary' }), { ids: [ci.id], total: 1 });
+        assert.deepEqual(await ids({ limit: 2 }), { ids: [later.id, gone.id], total: 5 });
+        assert.deepEqual(await ids({ limit: 2, offset: 2 }), { ids: [old.id, ops.id], total: 5 });
+        assert.deepEqual(await ids({ limit: 2, offset: 4 }), { ids: [ci.id], total: 5 });
+        assert.deepEqual(await ids({ limit: 2, offset: 10 }), { ids: [], total: 5 });
+        assert.deepEqual(await ids({ offset: 3 }), { ids: [ops.id, ci.id], total: 5 });
+        // Client text is data, never SQL or a pattern.
+        assert.deepEqual(await ids({ text: "%' OR 1=1 --" }), { ids: [], total: 0 });
+        assert.deepEqual(await ids({ text: '_' }), { ids: [], total: 0 });
+        assert.deepEqual(await ids({ instance: "x' OR '1'='1" }), { ids: [gone.id, ops.id], total: 2 });
+      });
+    });
+
+    if (options.bulkInsertKeys) {
+      const bulkInsertKeys = options.bulkInsertKeys;
+      test('search over 10,000 keys: every page and filter is exact', async () => {
+        await withStore(async (store) => {
+          const now = Date.UTC(2026, 0, 1);
+          const roles = ['developer', 'viewer', 'admin'];
+          const instances: Array<string[] | null> = [null, ['primary'], ['primary', 'backup'], ['backup']];
+          const records: KeyRecord[] = Array.from({ length: 10_000 }, (_, i) => ({
+            // One case and one length: the same order under any collation.
+            id: `bulk${String(i).padStart(5, '0')}`,
+            name: `svc-${i}`,
+            user: i % 10 === 0 ? null : `user${i % 50}@example.com`,
+            role: roles[i % 3]!,
+            secretHash: `$argon2id$v=19$m=19456,t=2,p=1$bulk${i}`,
+            // Pairs share a creation time, so the id breaks ties.
+            createdAt: now - 1_000_000_000 + Math.floor(i / 2) * 1000,
+            expiresAt: i % 7 === 0 ? now - 1000 : i % 7 === 1 ? now + 1000 : null,
+            revokedAt: i % 11 === 0 ? now - 5000 : null,
+            lastUsedAt: null,
+            scopes: { instances: instances[i % 4]!, models: null },
+            limits: { rpm: null, tpm: null, budgetUsd: null },
+            rotatedFrom: null,
+            rev: 0,
+          }));
+          await bulkInsertKeys(store, records);
+          const newestFirst = [...records].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+          const matching = (pred: (r: KeyRecord) => boolean) => newestFirst.filter(pred).map((r) => r.id);
+          const page = async (q: Parameters<typeof store.keys.search>[0]) => {
+            const { records: found, total } = await store.keys.search({ now, ...q });
+            return { ids: found.map((r) => r.id), total };
+          };
+
+          assert.deepEqual(await page({ limit: 50 }), { ids: matching(() => true).slice(0, 50), total: 10_000 });
+          assert.deepEqual(await page({ limit: 500, offset: 4000 }), { ids: matching(() => true).slice(4000, 4500), total: 10_000 });
+          assert.deepEqual(await page({ limit: 50, offset: 9990 }), { ids: matching(() => true).slice(9990), total: 10_000 });
+          const everything = await store.keys.search({});
+          assert.equal(everything.records.length, 10_000);
+          assert.deepEqual(everything.records, newestFirst, 'every field of every key, in order');
+
+          const revokedAdmins = (r: KeyRecord) => keyStatus(r, now) === 'revoked' && r.role === 'admin' && (r.scopes.instances === null || r.scopes.instances.includes('primary'));
+          assert.deepEqual(await page({ status: 'revoked', role: 'admin', instance: 'primary', limit: 20, offset: 5 }), {
+            ids: matching(revokedAdmins).slice(5, 25),
+            total: matching(revokedAdmins).length,
+          });
+          for (const status of ['active', 'expired', 'revoked'] as const) {
+            const expected = matching((r) => keyStatus(r, now) === status);
+            assert.ok(expected.length > 0);
+            assert.deepEqual(await page({ status, limit: 100, offset: 100 }), { ids: expected.slice(100, 200), total: expected.length }, status);
+          }
+          const svc12 = matching((r) => r.name.includes('svc-12'));
+          assert.deepEqual(await page({ text: 'SVC-12' }), { ids: svc12, total: svc12.length });
+          const user7 = matching((r) => r.user === 'user7@example.com' && (r.scopes.instances === null || r.scopes.instances.includes('backup')));
+          assert.deepEqual(await page({ user: 'user7@example.com', instance: 'backup', limit: 10 }), { ids: user7.slice(0, 10), total: user7.length });
+          assert.deepEqual(await page({ text: 'BULK09999' }), { ids: ['bulk09999'], total: 1 });
+        });
+      });
+    }
+
+    test('audit search: more filters, ids, newest first by time, and pages that follow each other', async () => {
+      await withStore(async ({ audit }) => {
+        assert.deepEqual(await audit.search({}), []);
+        const base = Date.UTC(2025, 5, 1);
+        const events = [
+          event(base, { keyId: 'k1', user: 'alice', instance: 'primary', requestId: 'req-Alpha' }),
+          event(base + 1000, { result: 'failure', reason: 'bad_secret', keyId: 'k1', instance: null }),
+          event(base + 2000, { result: 'denied', reason: 'model_not_in_scope', keyId: 'k2', user: 'bob', instance: 'backup', path: '/v1/Embeddings' }),
+          event(base + 2000, { user: 'alice', instance: 'backup' }),
+          event(base + 4000, { event: 'admin', reason: 'key.revoke', method: 'cli', user: 'alice', detail: { target: 'k2', before: { status: 'active' }, after: { status: 'revoked' } } }),
+        ];
+        await audit.append(events);
+        // Written late (a journal replay), yet older: its place follows its time.
+        const late = event(base + 500, { requestId: 'req-late', user: 'carol' });
+        await audit.append([late]);
+
+        const found = await audit.search({});
+        assert.equal(new Set(found.map((e) => e.id)).size, 6, 'every event has its own id');
+        assert.ok(found.every((e) => Number.isSafeInteger(e.id)));
+        const strip = (list: StoredAuditEvent[]) => list.map(({ id: _id, ...e }) => e);
+        // Same time: the one stored later first.
+        assert.deepEqual(strip(found), [events[4], events[3], events[2], events[1], late, events[0]]);
+        assert.deepEqual(await audit.query({}), strip(found), 'query is search without the ids');
+        for (const e of found) assert.deepEqual(await audit.get(e.id), e);
+        assert.equal(await audit.get(Math.max(...found.map((e) => e.id)) + 1), undefined);
+
+        const q = async (query: Parameters<typeof audit.search>[0]) => strip(await audit.search(query));
+        assert.deepEqual(await q({ until: base + 2000 }), [events[1], late, events[0]], 'until is exclusive');
+        assert.deepEqual(await q({ since: base + 1000, until: base + 2001 }), [events[3], events[2], events[1]]);
+        assert.deepEqual(await q({ user: 'alice' }), [events[4], events[3], events[0]]);
+        assert.deepEqual(await q({ instance: 'backup' }), [events[3], events[2]]);
+        assert.deepEqual(await q({ user: 'alice', instance: 'backup', result: 'success' }), [events[3]]);
+        // Text: a case-insensitive substring of the path, the reason or the request id.
+        assert.deepEqual(await q({ text: 'embeddings' }), [events[2]]);
+        assert.deepEqual(await q({ text: 'BAD_SEC' }), [events[1]]);
+        assert.deepEqual(await q({ text: 'req-alpha' }), [events[0]]);
+        assert.deepEqual(await q({ text: 'KEY.' }), [events[4]]);
+        assert.deepEqual(await q({ text: "%' OR 1=1 --" }), []);
+
+        // Pages of two, each starting after the last event of the one before: all six once, in order.
+        const seen: StoredAuditEvent[] = [];
+        let after: StoredAuditEvent | undefined;
+        for (let i = 0; i < 4; i++) {
+          const page = await audit.search({ limit: 2, ...(after ? { after: { time: after.time, id: after.id } } : {}) });
+          seen.push(...page);
+          after = page.at(-1);
+          if (page.length < 2) break;
+        }
+        assert.deepEqual(seen, found);
+        // A cursor combines with filters, across the two events of the same time.
+        const first = await audit.search({ instance: 'backup', limit: 1 });
+        assert.deepEqual(strip(first), [events[3]]);
+        assert.deepEqual(await q({ instance: 'backup', limit: 1, after: { time: first[0]!.time, id: first[0]!.id } }), [events[2]]);
       });
     });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../../config-fields/fields.js';
+import { duration, secretRef } from '../../config-fields/fields.js';
 import { algorithms, httpUrl, oneOrMany, requiredClaims } from '../jwt-config.js';
 
 const oidcIssuerSchema = z
@@ -34,6 +34,22 @@ const oidcIssuerSchema = z
     jwks_cooldown: duration().prefault('30s'),
     /** Timeout of one discovery or key-set fetch. */
     timeout: duration().prefault('5s'),
+    /**
+     * Sign-in to the admin console through this issuer (authorization-code flow with PKCE). The
+     * ID token's `aud` must be `client_id`; roles come from `roles_claim` as for bearer tokens.
+     */
+    console: z
+      .strictObject({
+        client_id: z.string().min(1),
+        /** For a confidential client (sent with HTTP Basic); a public client with PKCE needs none. */
+        client_secret: secretRef().optional(),
+        scopes: z.array(z.string().min(1)).min(1).default(['openid', 'profile', 'email']),
+        /** The button's text on the sign-in page (default: the issuer's host). */
+        label: z.string().min(1).max(64).optional(),
+        /** Registered at the issuer; default: the console's own `.../api/oidc/callback` on the address the browser used. */
+        redirect_uri: httpUrl('redirect_uri').optional(),
+      })
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if (c.audience === undefined && c.client_id === undefined) {

@@ -36,6 +36,27 @@ export function identityProviderUnavailable(cause?: unknown): GatewayError {
  * const keys = new IssuerKeys({ issuer, cacheMs: 600_000, cooldownMs: 30_000, timeoutMs: 5_000, logger });
  * await jwtVerify(token, await keys.getter(), { issuer, audience });
  */
+/**
+ * The issuer's discovery document (`${issuer}/.well-known/openid-configuration`), checked to name
+ * that issuer (OpenID Connect Discovery 1.0 §4.3). Rejects with `identity_provider_unavailable`.
+ */
+export async function discoverIssuer(issuer: string, timeoutMs: number, logger: Logger): Promise<Record<string, unknown>> {
+  const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  try {
+    const res = await request(url, { method: 'GET', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new Error(`discovery answered HTTP ${res.statusCode}`);
+    }
+    const doc = (await res.body.json()) as Record<string, unknown>;
+    if (doc === null || typeof doc !== 'object' || doc['issuer'] !== issuer) throw new Error('discovery document names another issuer');
+    return doc;
+  } catch (err) {
+    logger.warn({ issuer, err: describe(err) }, 'identity provider discovery failed');
+    throw identityProviderUnavailable(err);
+  }
+}
+
 export class IssuerKeys {
   readonly #o: IssuerKeysOptions;
   #getter: JWTVerifyGetKey | undefined;
@@ -88,23 +109,13 @@ export class IssuerKeys {
 
   async #discover(): Promise<string> {
     const { issuer, timeoutMs, logger } = this.#o;
-    const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    try {
-      const res = await request(url, { method: 'GET', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw new Error(`discovery answered HTTP ${res.statusCode}`);
-      }
-      const doc = (await res.body.json()) as Record<string, unknown>;
-      // OpenID Connect Discovery 1.0 §4.3: the document's issuer must be the one it was fetched for.
-      if (doc['issuer'] !== issuer) throw new Error('discovery document names another issuer');
-      const jwksUri = doc['jwks_uri'];
-      if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) throw new Error('discovery document has no http(s) jwks_uri');
-      return jwksUri;
-    } catch (err) {
-      logger.warn({ issuer, err: describe(err) }, 'identity provider discovery failed');
-      throw identityProviderUnavailable(err);
+    const doc = await discoverIssuer(issuer, timeoutMs, logger);
+    const jwksUri = doc['jwks_uri'];
+    if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) {
+      logger.warn({ issuer, err: 'discovery document has no http(s) jwks_uri' }, 'identity provider discovery failed');
+      throw identityProviderUnavailable();
     }
+    return jwksUri;
   }
 }
 

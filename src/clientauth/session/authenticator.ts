@@ -7,7 +7,15 @@ import type { UserDirectory } from '../basic/users.js';
 import { presentedCredential } from '../credentials.js';
 import type { Principal } from '../../request/principal.js';
 import { keyPrincipal } from '../api-key/verifier.js';
+import { compileScopes } from '../scopes.js';
 import { SESSION_PREFIX, parseSessionToken, sessionSecretMatches } from './token.js';
+
+/** An OIDC console session's principal: roles from its sign-in, no scopes or limits (as for an OIDC bearer token). */
+const ALL_SCOPES = compileScopes({ instances: null, models: null });
+const NO_LIMITS = { rpm: null, tpm: null, budgetUsd: null };
+
+/** A session check's outcome: the record comes along on success. */
+export type SessionOutcome = { ok: true; principal: Principal; session: SessionRecord } | Extract<AuthOutcome, { ok: false }>;
 
 export interface SessionAuthenticatorOptions {
   sessions: SessionStore;
@@ -52,26 +60,46 @@ export class SessionAuthenticator implements Authenticator {
   }
 
   async authenticate(ctx: RequestContext): Promise<AuthOutcome> {
-    const parsed = parseSessionToken(presentedCredential(ctx.req.headers) ?? '');
+    const outcome = await this.verify(presentedCredential(ctx.req.headers) ?? '', 'token');
+    return outcome.ok ? { ok: true, principal: outcome.principal } : outcome;
+  }
+
+  /**
+   * Checks a session token of `kind` and the subject it stands for; the session record comes
+   * along on success (the console checks its idle time). A token of the other kind is unknown.
+   */
+  async verify(token: string, kind: SessionRecord['kind']): Promise<SessionOutcome> {
+    const parsed = parseSessionToken(token);
     if (!parsed) return { ok: false, reason: 'malformed', guess: true };
     const session = await this.#session(parsed.id);
-    if (!session) return { ok: false, reason: 'unknown_session', guess: true };
+    if (!session || session.kind !== kind) return { ok: false, reason: 'unknown_session', guess: true };
     if (!sessionSecretMatches(parsed.secret, session.secretHash)) return { ok: false, reason: 'bad_secret', guess: true, keyId: session.keyId ?? undefined };
     const now = this.#options.now();
     const keyId = session.keyId ?? undefined;
     if (session.revokedAt !== null) return { ok: false, reason: 'session_revoked', guess: false, keyId };
     if (session.expiresAt <= now) return { ok: false, reason: 'session_expired', guess: false, keyId };
+    if (session.principal !== null) {
+      const p = session.principal;
+      return { ok: true, session, principal: { id: p.id, kind: 'oidc', user: p.user, roles: p.roles, scopes: ALL_SCOPES, limits: NO_LIMITS } };
+    }
     if (session.keyId !== null) {
       const key = await this.#key(session.keyId);
       if (!key || (key.record.revokedAt !== null && key.record.revokedAt <= now)) return { ok: false, reason: 'revoked', guess: false, keyId };
       if (key.record.expiresAt !== null && key.record.expiresAt <= now) return { ok: false, reason: 'expired', guess: false, keyId };
-      return { ok: true, principal: key.principal };
+      return { ok: true, session, principal: key.principal };
     }
     const user = await this.#read(() => this.#users.get(session.user!));
     if (!user) return { ok: false, reason: 'unknown_user', guess: false };
     if (user.record.disabled) return { ok: false, reason: 'user_disabled', guess: false };
     if (user.record.passwordChangedAt > session.createdAt) return { ok: false, reason: 'session_revoked', guess: false };
-    return { ok: true, principal: user.principal };
+    return { ok: true, session, principal: user.principal };
+  }
+
+  /** Records a use of session `id` at `at` in the store and in the cached record. */
+  async touch(session: SessionRecord, at: number): Promise<void> {
+    await this.#read(() => this.#sessions.touch(session.id, at));
+    const cached = this.#sessionCache.get(session.id);
+    if (cached) cached.lastSeenAt = at;
   }
 
   /** Forgets cached sessions (identity change). */

@@ -34,14 +34,15 @@ export const sessionKind = {
         if (pruneTimer) clearInterval(pruneTimer);
       },
     };
-    if (!config.enabled) return lifecycle;
-
     const { users, trusted, watch } = ctx.local();
     const sessions = new SessionAuthenticator({ sessions: identity.sessions, keys: store.keys, users, trusted });
     watch.onIdentityChange(() => sessions.clearSessions());
     watch.onKeyChange((id) => sessions.forgetKey(id));
+    // The console's cookies are sessions too, so the check exists even when session tokens are off.
+    if (!config.enabled) return { ...lifecycle, sessions };
     return {
       ...lifecycle,
+      sessions,
       authenticators: [sessions],
       routes: (exchange) => [
         sessionRoute({

@@ -1,5 +1,4 @@
-import { parseSecretRef } from '../../secrets/ref.js';
-import { SECRET_STORES } from '../../secrets/registry.js';
+import { readSecretOnce } from '../../secrets/read-once.js';
 import type { TotpEnrolment, TotpStore, TotpSubject } from '../../store/identity-types.js';
 import { BACKUP_CODE_COUNT, backupCodeHashes, newBackupCode, newTotpSecret, totpFor } from './codes.js';
 import { TotpSecretBox } from './secret-box.js';
@@ -28,17 +27,14 @@ export async function enrolTotp(store: TotpStore, box: TotpSecretBox, subject: T
   return { record, secret, otpauthUri: totpFor(secret, label).toString(), backupCodes };
 }
 
+/** What an enrolment shows once, as JSON (the CLI's `--json` and the admin API): never stored or logged. */
+export function enrolmentJson(out: TotpEnrolmentOutput) {
+  return { secret: out.secret, otpauth_uri: out.otpauthUri, backup_codes: out.backupCodes };
+}
+
 /** Reads `auth.totp.encryption_key` (a secret reference) once; undefined when none is configured. */
 export async function readTotpKey(reference: string | undefined, baseDir: string): Promise<string | undefined> {
-  if (reference === undefined) return undefined;
-  const ref = parseSecretRef(reference);
-  const store = ref && SECRET_STORES.get(ref.scheme);
-  if (!ref || !store) throw new Error(`auth.totp.encryption_key: not a usable secret reference: ${reference}`);
-  try {
-    return (await store.read(ref, { baseDir, signal: AbortSignal.timeout(30_000) })).trim();
-  } catch (err) {
-    throw new Error(`auth.totp.encryption_key: cannot read ${ref.raw}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
+  return reference === undefined ? undefined : readSecretOnce('auth.totp.encryption_key', reference, baseDir);
 }
 
 /** The box that seals and opens TOTP secrets under `auth.totp.encryption_key` (stores them as they are without one). */

@@ -42,6 +42,6 @@ export const totpKind = {
       audit,
       metrics,
     };
-    return { after: [secondFactorStep(stepDeps, 'policy')], exchange: { steps: [secondFactorStep(stepDeps, 'exchange')] } };
+    return { after: [secondFactorStep(stepDeps, 'policy')], exchange: { steps: [secondFactorStep(stepDeps, 'exchange')] }, totpBox: box };
   },
 } satisfies ClientAuthKind<'totp', typeof totpConfigSchema, Needs>;

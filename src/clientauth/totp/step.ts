@@ -45,7 +45,7 @@ async function enrolmentOf(principal: Principal, enrolments: EnrolmentDirectory)
 /**
  * The TOTP second factor, run right after authentication.
  *
- * `policy` mode (every gateway route): requests decided by a session token pass (a session
+ * `policy` mode (every gateway route): requests decided by a session token or a console session pass (a session
  * stands for both factors); OIDC and Kubernetes principals pass (their identity provider owns
  * MFA). A key or Basic user needs a code when config requires it (globally or by role) or its
  * enrolment is marked required; a code that is sent is checked even when not required.
@@ -67,7 +67,7 @@ export function secondFactorStep(deps: SecondFactorStepDeps, mode: 'policy' | 'e
 
   return async function checkSecondFactor(ctx, next) {
     const principal = ctx.principal;
-    if (principal === undefined || (mode === 'policy' && ctx.authMethod === 'session')) return next();
+    if (principal === undefined || (mode === 'policy' && (ctx.authMethod === 'session' || ctx.authMethod === 'console'))) return next();
     if (principal.kind !== 'api-key' && principal.kind !== 'basic') {
       if (mode === 'exchange') refuse(ctx, 'totp_not_enrolled', new GatewayError('totp_not_enrolled', NOT_ENROLLED_MESSAGE), false);
       return next();

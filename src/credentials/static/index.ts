@@ -44,6 +44,11 @@ export class StaticCredential<C extends Credential> implements CachedCredential<
     // A static key cannot be re-fetched early; the next secret refresh picks up a rotated value.
   }
 
+  /** Reads its secrets from their stores again now (a value rotated there is used at once). */
+  async refresh(): Promise<void> {
+    await Promise.all(this.#secrets.map((s) => s.refresh()));
+  }
+
   get state(): CredentialState {
     const failed = this.#secrets.find((s) => !s.hasValue && s.status === 'error');
     const pending = this.#secrets.find((s) => !s.hasValue);

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ApiKeyVerifier } from '../../clientauth/api-key/verifier.js';
 import type { Permission, RoleTable } from '../../clientauth/rbac.js';
+import type { TotpSecretBox } from '../../clientauth/totp/secret-box.js';
 import type { Governance } from '../../governance/index.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import type { Logger } from '../../observability/logger.js';
@@ -9,7 +10,7 @@ import type { InstanceDirectory } from '../../providers/directory.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Middleware } from '../../request/types.js';
 import type { SecretResolver } from '../../secrets/resolver.js';
-import type { AuditDetail, Store } from '../../store/types.js';
+import type { AuditDetail, AuditResult, Store } from '../../store/types.js';
 
 export interface AdminRouteDeps {
   /** `server.request_timeout`: the longest an admin request body may take to arrive. */
@@ -23,6 +24,8 @@ export interface AdminRouteDeps {
   /** Authentication (any client-auth kind, second factor included); never locked down. */
   authenticate: Middleware;
   verifier: ApiKeyVerifier;
+  /** Seals TOTP secrets enrolled through the admin API (clientauth's, from `auth.totp.encryption_key`). */
+  totpBox: TotpSecretBox | undefined;
   governance: Governance;
   logger: Logger;
   metrics: Metrics;
@@ -36,16 +39,14 @@ export interface AdminEndpoint {
   handle(ctx: RequestContext, params: Readonly<Record<string, string>>, admin: AdminContext): Promise<AdminAnswer>;
 }
 
-export interface AdminAnswer {
-  status?: number;
-  body: unknown;
-}
+/** A JSON body, or a text answer with its own headers (content-type, content-disposition): a CSV export. */
+export type AdminAnswer = { status?: number; body: unknown } | { status?: number; text: string; headers: Record<string, string> };
 
 /** What endpoints use besides the request: the deps and a way to audit a change. */
 export interface AdminContext {
   deps: AdminRouteDeps;
-  /** Records an admin change (who: the principal; what: `action` on `target`; before/after without secrets) and writes it through. */
-  change(ctx: RequestContext, action: string, detail: AuditDetail): Promise<void>;
+  /** Records an admin change (who: the principal; what: `action` on `target`; before/after without secrets; `result` default success) and writes it through. */
+  change(ctx: RequestContext, action: string, detail: AuditDetail, result?: AuditResult): Promise<void>;
   /** The JSON body, parsed with `schema`; a clear 400 naming the field otherwise. */
   body<T extends z.ZodType>(ctx: RequestContext, schema: T): z.output<T>;
 }

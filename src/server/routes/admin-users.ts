@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { generatePassword, hashPassword, passwordProblem } from '../../clientauth/basic/password.js';
 import { USER_NAME, userJson } from '../../clientauth/basic/view.js';
 import { DEFAULT_ROLE } from '../../clientauth/rbac.js';
+import { enrolTotp, enrolmentJson } from '../../clientauth/totp/enrol.js';
+import { totpQrCode } from '../../clientauth/totp/qr.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../request/context.js';
-import { IdentityConflictError } from '../../store/identity-types.js';
+import { IdentityConflictError, type UserRecord } from '../../store/identity-types.js';
 import type { Store } from '../../store/types.js';
 import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin-types.js';
 
@@ -30,14 +32,24 @@ async function userOr404(store: Store, name: string) {
   return record;
 }
 
-/** Basic-auth users: the admin API's `llmproxy users`. Passwords are shown once (generated) and never stored in clear. */
+/** A user as the admin API shows it: its public JSON and whether it is enrolled for TOTP. */
+async function userView(store: Store, u: UserRecord) {
+  return { ...userJson(u), totp: (await store.identity.totp.get(`user:${u.name}`)) !== undefined };
+}
+
+/**
+ * Basic-auth users: the admin API's `llmproxy users` and `llmproxy totp` for users. Passwords,
+ * TOTP secrets and backup codes are shown once and never stored in clear, audited or logged.
+ */
 export const USER_ENDPOINTS: AdminEndpoint[] = [
   {
     method: 'GET',
     path: 'users',
     permission: 'admin:read',
     async handle(_ctx, _p, { deps }) {
-      return { body: { data: (await deps.store.identity.users.list()).map(userJson) } };
+      const [users, enrolled] = await Promise.all([deps.store.identity.users.list(), deps.store.identity.totp.subjects('user')]);
+      const totp = new Set<string>(enrolled);
+      return { body: { data: users.map((u) => ({ ...userJson(u), totp: totp.has(`user:${u.name}`) })) } };
     },
   },
   {
@@ -64,7 +76,7 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
       }
       const after = userJson(record);
       await admin.change(ctx, 'user.create', { target: record.name, after });
-      return { status: 201, body: { ...after, ...(generated ? { password: generated } : {}) } };
+      return { status: 201, body: { ...(await userView(admin.deps.store, record)), ...(generated ? { password: generated } : {}) } };
     },
   },
   {
@@ -72,7 +84,40 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
     path: 'users/:name',
     permission: 'admin:read',
     async handle(_ctx, { name }, { deps }) {
-      return { body: userJson(await userOr404(deps.store, name!)) };
+      return { body: await userView(deps.store, await userOr404(deps.store, name!)) };
+    },
+  },
+  {
+    method: 'POST',
+    path: 'users/:name/totp',
+    permission: 'llm:admin',
+    async handle(ctx, { name }, admin) {
+      const b = admin.body(ctx, z.strictObject({ required: z.boolean().optional(), replace: z.boolean().optional() }));
+      const { store, totpBox, logger } = admin.deps;
+      const before = await userView(store, await userOr404(store, name!));
+      if (totpBox === undefined) throw new GatewayError('internal_error', 'TOTP is not set up in this gateway');
+      if (before.totp && b.replace !== true) {
+        throw new GatewayError('invalid_request', `user ${name!} is already enrolled; send "replace": true to replace the secret and backup codes (the old ones stop working)`, { param: 'replace' });
+      }
+      if (!totpBox.encrypts) logger.warn({ request_id: ctx.id, target: name }, 'auth.totp.encryption_key is not configured; the TOTP secret is stored unencrypted');
+      const enrolled = await enrolTotp(store.identity.totp, totpBox, `user:${name!}`, name!, b.required ?? true);
+      const after = { ...before, totp: true };
+      await admin.change(ctx, before.totp ? 'user.totp.replace' : 'user.totp.enrol', { target: name, before, after, required: enrolled.record.required });
+      return { status: 201, body: { user: name, ...enrolmentJson(enrolled), qr_svg: await totpQrCode(enrolled.otpauthUri, 'svg') } };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: 'users/:name/totp',
+    permission: 'llm:admin',
+    async handle(ctx, { name }, admin) {
+      const { store } = admin.deps;
+      const record = await userOr404(store, name!);
+      const before = await userView(store, record);
+      if (!(await store.identity.totp.remove(`user:${name!}`))) throw new GatewayError('not_found', `user ${name!} is not enrolled for TOTP`);
+      const after = { ...before, totp: false };
+      await admin.change(ctx, 'user.totp.remove', { target: name, before, after });
+      return { body: after };
     },
   },
   { method: 'POST', path: 'users/:name/disable', permission: 'llm:admin', handle: (ctx, p, admin) => setDisabled(ctx, p['name']!, true, admin) },
@@ -89,7 +134,7 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
       if (!record) throw new GatewayError('not_found', 'no user with that name');
       const after = userJson(record);
       await admin.change(ctx, 'user.password', { target: name, before, after });
-      return { body: { ...after, ...(generated ? { password: generated } : {}) } };
+      return { body: { ...(await userView(admin.deps.store, record)), ...(generated ? { password: generated } : {}) } };
     },
   },
 ];
@@ -100,5 +145,5 @@ async function setDisabled(ctx: RequestContext, name: string, disabled: boolean,
   if (!record) throw new GatewayError('not_found', 'no user with that name');
   const after = userJson(record);
   await admin.change(ctx, disabled ? 'user.disable' : 'user.enable', { target: name, before, after });
-  return { body: after };
+  return { body: await userView(admin.deps.store, record) };
 }

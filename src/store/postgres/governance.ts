@@ -1,5 +1,5 @@
-import { usageSummaryFromRow } from '../rows.js';
-import type { GovernanceStores, Setting, SettingsStore, SpendTotals, UsageQuery, UsageRow, UsageStore, UsageSummaryRow } from '../governance-types.js';
+import { usageFilterTerms, usageSeriesFromRows, usageSummaryFromRow } from '../rows.js';
+import type { GovernanceStores, Setting, SettingsStore, SpendTotals, UsageFilter, UsageQuery, UsageRow, UsageSeries, UsageSeriesQuery, UsageStore, UsageSummaryRow } from '../governance-types.js';
 import type { PgDatabase } from './database.js';
 
 /** Usage rows and settings in PostgreSQL, with the semantics of store/sqlite/governance.ts. */
@@ -9,6 +9,18 @@ export function postgresGovernanceStores(db: PgDatabase): GovernanceStores {
 
 /** Column per `by`; fixed strings, never client text, so interpolating them is safe. */
 const GROUP_COLUMN = { key: 'key_id', user: 'user_id', instance: 'instance', model: 'model' } as const;
+/** Group expression per series `by`: one series named `all` for `none`. */
+const SERIES_GROUP = { ...GROUP_COLUMN, none: "CAST('all' AS TEXT)" } as const;
+
+/** `AND column = $n` per filter field set, numbered after the `args` already there (which it extends). */
+function filterSql(filter: UsageFilter | undefined, args: unknown[]): string {
+  return usageFilterTerms(filter)
+    .map(([column, value]) => {
+      args.push(value);
+      return ` AND ${column} = $${args.length}`;
+    })
+    .join('');
+}
 
 const USAGE_COLUMNS = ['time', 'request_id', 'record_id', 'key_id', 'user_id', 'principal_kind', 'instance', 'model', 'input_tokens', 'output_tokens', 'cost_micros', 'latency_ms', 'status'] as const;
 /** PostgreSQL takes at most 65535 parameters per statement; 13 per row. */
@@ -41,14 +53,36 @@ class PgUsageStore implements UsageStore {
     if (column === undefined) throw new Error(`cannot group usage by "${String(q.by)}"`);
     const args: unknown[] = [q.since];
     if (q.until !== undefined) args.push(q.until);
+    const filter = filterSql(q.filter, args);
     // NULLS FIRST on the group: SQLite sorts NULL before any text; keep the same order.
     const { rows } = await this.#db.query(
       `SELECT ${column} AS grp, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost_micros
-       FROM usage_log WHERE time >= $1 ${q.until === undefined ? '' : 'AND time < $2'}
+       FROM usage_log WHERE time >= $1 ${q.until === undefined ? '' : 'AND time < $2'}${filter}
        GROUP BY ${column} ORDER BY cost_micros DESC, requests DESC, grp ASC NULLS FIRST`,
       args,
     );
     return rows.map(usageSummaryFromRow);
+  }
+
+  async series(q: UsageSeriesQuery): Promise<UsageSeries[]> {
+    const group = SERIES_GROUP[q.by];
+    if (group === undefined) throw new Error(`cannot group usage by "${String(q.by)}"`);
+    const args: unknown[] = [q.since, q.until, q.bucketMs];
+    const filter = filterSql(q.filter, args);
+    if (q.maxGroups !== undefined) args.push(q.maxGroups);
+    // As in SQLite: b per group and bucket, g the groups kept; NULL groups sort first and join by IS NOT DISTINCT FROM.
+    const { rows } = await this.#db.query(
+      `WITH b AS (
+         SELECT ${group} AS grp, (time - $1::bigint) / $3::bigint AS slot, COUNT(*) AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
+                SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost_micros
+         FROM usage_log WHERE time >= $1 AND time < $2${filter} GROUP BY 1, 2
+       ), g AS (
+         SELECT grp, SUM(cost_micros) AS total, SUM(requests) AS n FROM b GROUP BY grp ORDER BY total DESC, n DESC, grp ASC NULLS FIRST ${q.maxGroups === undefined ? '' : `LIMIT $${args.length}`}
+       )
+       SELECT b.* FROM b JOIN g ON b.grp IS NOT DISTINCT FROM g.grp ORDER BY g.total DESC, g.n DESC, g.grp ASC NULLS FIRST, b.slot`,
+      args,
+    );
+    return usageSeriesFromRows(rows, q.since, q.bucketMs);
   }
 
   async spendSince(since: number): Promise<SpendTotals> {

@@ -156,6 +156,29 @@ describe('PostgreSQL governance stores behave like SQLite', { skip: postgres.ski
     });
   });
 
+  test('usage: filtered summaries and bucketed series (errors, NULL groups, top groups) as SQLite answers them', async () => {
+    const H = 3_600_000;
+    await sameOnBoth(async ({ governance: { usage } }) => {
+      const out: unknown[] = [];
+      await usage.append([
+        row({ requestId: 'a', keyId: 'k1', user: 'bob', costMicros: 100 }),
+        row({ requestId: 'b', keyId: 'k1', user: 'bob', time: T + 10, status: 500 }),
+        row({ requestId: 'c', keyId: 'k2', user: null, time: T + H + 5, model: 'claude', costMicros: 2_000_000, status: 429 }),
+        row({ requestId: 'd', keyId: null, user: 'carol', time: T + 2 * H, instance: 'bedrock_us1', costMicros: 50 }),
+        row({ requestId: 'e', keyId: 'k1', user: 'bob', time: T + 3 * H, costMicros: 7 }),
+        row({ requestId: 'f', keyId: 'k1', user: 'bob', time: T - 1, costMicros: 9 }),
+      ]);
+      out.push(await usage.summary({ by: 'model', since: T, filter: { keyId: 'k1' } }));
+      out.push(await usage.summary({ by: 'key', since: T, filter: { user: 'bob', model: 'gpt-4o', instance: 'openai' } }));
+      out.push(await usage.summary({ by: 'user', since: 0, filter: { instance: 'nowhere' } }));
+      for (const by of ['none', 'key', 'user', 'instance', 'model'] as const) out.push(await usage.series({ by, since: T, until: T + 3 * H, bucketMs: H }));
+      out.push(await usage.series({ by: 'key', since: T, until: T + 4 * H, bucketMs: H, maxGroups: 2 }));
+      out.push(await usage.series({ by: 'user', since: T, until: T + 4 * H, bucketMs: 4 * H, maxGroups: 1, filter: { keyId: 'k1' } }));
+      out.push(await outcome(usage.series({ by: 'colour' as 'key', since: T, until: T + H, bucketMs: H })));
+      return out;
+    });
+  });
+
   test('settings: get, set (last write wins), delete', async () => {
     await sameOnBoth(async ({ governance: { settings } }) => {
       const out: unknown[] = [];

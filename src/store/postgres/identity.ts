@@ -4,6 +4,9 @@ import {
   type BackupCodeHash,
   type IdentityStores,
   type NewUser,
+  checkSessionSubject,
+  type NewSession,
+  type SessionPrincipal,
   type SessionRecord,
   type SessionStore,
   type StepDecision,
@@ -175,6 +178,12 @@ class PgTotpStore implements TotpStore {
     return (await this.#db.query(`${SELECT_ENROLMENT} ORDER BY e.subject`)).rows.map(toEnrolment);
   }
 
+  async subjects(kind: 'user' | 'key'): Promise<TotpSubject[]> {
+    // COLLATE "C": byte order, as SQLite sorts.
+    const { rows } = await this.#db.query('SELECT subject FROM totp_enrolments WHERE subject LIKE $1 ORDER BY subject COLLATE "C"', [`${kind}:%`]);
+    return rows.map((r) => r['subject'] as TotpSubject);
+  }
+
   async remove(subject: TotpSubject): Promise<boolean> {
     const removed = await this.#db.transaction(async (c) => {
       const n = (await c.query('DELETE FROM totp_enrolments WHERE subject = $1', [subject])).rowCount ?? 0;
@@ -239,9 +248,12 @@ function toSession(r: Row): SessionRecord {
   return {
     id: r['id'] as string,
     secretHash: r['secret_hash'] as string,
+    kind: r['kind'] === 'console' ? 'console' : 'token',
     keyId: (r['key_id'] as string | null) ?? null,
     user: (r['user_name'] as string | null) ?? null,
+    principal: r['principal'] == null ? null : (JSON.parse(r['principal'] as string) as SessionPrincipal),
     createdAt: r['created_at'] as number,
+    lastSeenAt: (r['last_seen_at'] as number | null) ?? (r['created_at'] as number),
     expiresAt: r['expires_at'] as number,
     revokedAt: (r['revoked_at'] as number | null) ?? null,
   };
@@ -256,11 +268,11 @@ class PgSessionStore implements SessionStore {
     this.#notify = notify;
   }
 
-  async create(s: Omit<SessionRecord, 'revokedAt'>): Promise<SessionRecord> {
-    if ((s.keyId === null) === (s.user === null)) throw new Error('a session stands for exactly one key or one user');
+  async create(s: NewSession): Promise<SessionRecord> {
+    checkSessionSubject(s);
     const { rows } = await this.#db.query(
-      'INSERT INTO sessions (id, secret_hash, key_id, user_name, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) RETURNING *',
-      [s.id, s.secretHash, s.keyId, s.user, s.createdAt, s.expiresAt],
+      'INSERT INTO sessions (id, kind, secret_hash, key_id, user_name, principal, created_at, last_seen_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL) RETURNING *',
+      [s.id, s.kind ?? 'token', s.secretHash, s.keyId, s.user, s.principal ? JSON.stringify(s.principal) : null, s.createdAt, s.expiresAt],
     );
     return toSession(rows[0]!);
   }
@@ -268,6 +280,10 @@ class PgSessionStore implements SessionStore {
   async get(id: string): Promise<SessionRecord | undefined> {
     const { rows } = await this.#db.query('SELECT * FROM sessions WHERE id = $1', [id]);
     return rows[0] ? toSession(rows[0]) : undefined;
+  }
+
+  async touch(id: string, at: number): Promise<void> {
+    await this.#db.query('UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)', [at, id]);
   }
 
   async revoke(id: string, at: number): Promise<SessionRecord | undefined> {

@@ -3,7 +3,8 @@ import pg from 'pg';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { GovernanceStores } from '../governance-types.js';
 import type { IdentityStores } from '../identity-types.js';
-import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore, NewKey, Store } from '../types.js';
+import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyQuery, KeyRecord, KeyStore, NewKey, Store, StoredAuditEvent } from '../types.js';
+import { auditConditions, keyConditions, whereClause, type SqlDialect } from '../search-sql.js';
 import { scrubError, urlSecrets } from '../url-secret.js';
 import { postgresGovernanceStores } from './governance.js';
 import { postgresIdentityStores } from './identity.js';
@@ -102,6 +103,19 @@ export class PostgresStore implements Store {
 
 type Row = Record<string, unknown>;
 
+/** PostgreSQL's side of the search conditions (store/search-sql.ts), numbering parameters into `args`. */
+function postgresDialect(args: unknown[]): SqlDialect {
+  return {
+    param(value) {
+      args.push(value);
+      return `$${args.length}`;
+    },
+    contains: (column, p) => `strpos(lower(${column}), lower(${p}::text)) > 0`,
+    // `instances: null` is a JSON null (not SQL NULL) inside the JSONB; `?` asks whether a string is an element of the array.
+    scopesAllow: (p) => `(COALESCE(scopes->'instances', 'null'::jsonb) = 'null'::jsonb OR scopes->'instances' ? ${p}::text)`,
+  };
+}
+
 function toRecord(r: Row): KeyRecord {
   return {
     id: r['id'] as string,
@@ -157,6 +171,23 @@ class PostgresKeyStore implements KeyStore {
 
   async list(): Promise<KeyRecord[]> {
     return (await this.#db.query('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toRecord);
+  }
+
+  async search(q: KeyQuery): Promise<{ records: KeyRecord[]; total: number }> {
+    const args: unknown[] = [];
+    const where = whereClause(keyConditions(q, postgresDialect(args)));
+    return this.#db.transaction(async (c) => {
+      // One snapshot for both statements: the count and the page see the same keys.
+      await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const { rows: counted } = await c.query(`SELECT COUNT(*) AS n FROM api_keys ${where}`, args);
+      // LIMIT NULL: no limit.
+      const { rows } = await c.query(`SELECT * FROM api_keys ${where} ORDER BY created_at DESC, id DESC LIMIT $${args.length + 1} OFFSET $${args.length + 2}`, [
+        ...args,
+        q.limit ?? null,
+        q.offset ?? 0,
+      ]);
+      return { total: counted[0]!['n'] as number, records: rows.map(toRecord) };
+    });
   }
 
   async revoke(id: string, at: number): Promise<KeyRecord | undefined> {
@@ -263,15 +294,20 @@ class PostgresAuditLog implements AuditLog {
   }
 
   async query(q: AuditQuery): Promise<AuditEvent[]> {
-    const where: string[] = [];
+    return (await this.search(q)).map(({ id: _id, ...event }) => event);
+  }
+
+  async search(q: AuditQuery): Promise<StoredAuditEvent[]> {
     const args: unknown[] = [];
-    if (q.since !== undefined) (args.push(q.since), where.push(`time >= $${args.length}`));
-    if (q.keyId !== undefined) (args.push(q.keyId), where.push(`key_id = $${args.length}`));
-    if (q.event !== undefined) (args.push(q.event), where.push(`event = $${args.length}`));
-    if (q.result !== undefined) (args.push(q.result), where.push(`result = $${args.length}`));
+    const where = whereClause(auditConditions(q, postgresDialect(args)));
     args.push(q.limit ?? 100);
-    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${args.length}`;
-    return (await this.#db.query(sql, args)).rows.map((r) => toEvent(r));
+    const sql = `SELECT * FROM audit_log ${where} ORDER BY time DESC, id DESC LIMIT $${args.length}`;
+    return (await this.#db.query(sql, args)).rows.map(toStoredEvent);
+  }
+
+  async get(id: number): Promise<StoredAuditEvent | undefined> {
+    const { rows } = await this.#db.query('SELECT * FROM audit_log WHERE id = $1', [id]);
+    return rows[0] ? toStoredEvent(rows[0]) : undefined;
   }
 
   async prune(before: number): Promise<number> {
@@ -279,7 +315,7 @@ class PostgresAuditLog implements AuditLog {
   }
 }
 
-/** An audit row as an event; `detail` is null for events that had none (as in SQLite). */
-function toEvent(r: Row): AuditEvent {
-  return auditEventFromRow(r, (r['detail'] as AuditDetail | null) ?? null);
+/** An audit row as an event with its id; `detail` is null for events that had none (as in SQLite). */
+function toStoredEvent(r: Row): StoredAuditEvent {
+  return { id: r['id'] as number, ...auditEventFromRow(r, (r['detail'] as AuditDetail | null) ?? null) };
 }

@@ -158,6 +158,14 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX response_items_response ON response_items(response_id);
   `,
+  // 8: keys newest first (the admin key list pages through them without sorting every key).
+  `CREATE INDEX api_keys_created ON api_keys(created_at, id);`,
+  // 9: console sessions (src/console/) beside session tokens: their kind, an OIDC principal, the last use.
+  `
+  ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
+  ALTER TABLE sessions ADD COLUMN principal TEXT;
+  ALTER TABLE sessions ADD COLUMN last_seen_at BIGINT;
+  `,
 ];
 
 /** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */

@@ -74,6 +74,27 @@ if (postgres.skip === false) {
         urls.set(again, url);
         return again;
       },
+      async bulkInsertKeys(store, records) {
+        const url = urls.get(store);
+        assert.ok(url, 'not a store this test opened');
+        const rows = records.map((r) => ({
+          id: r.id,
+          name: r.name,
+          user_id: r.user,
+          role: r.role,
+          secret_hash: r.secretHash,
+          created_at: r.createdAt,
+          expires_at: r.expiresAt,
+          revoked_at: r.revokedAt,
+          last_used_at: r.lastUsedAt,
+          scopes: r.scopes,
+          limits: r.limits,
+          rotated_from: r.rotatedFrom,
+          rev: r.rev,
+        }));
+        // One statement, so one transaction: every row from a JSON array.
+        await sql(url, 'INSERT INTO api_keys SELECT * FROM json_populate_recordset(NULL::api_keys, $1::json)', [JSON.stringify(rows)]);
+      },
     },
   );
 }

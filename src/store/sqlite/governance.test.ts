@@ -38,6 +38,40 @@ describe('sqlite governance stores', () => {
     await store.close();
   });
 
+  test('usage: filters narrow a summary; series count requests, errors, tokens and cost per bucket and group, top groups only', async () => {
+    const store = openSqliteStore(':memory:');
+    const usage = store.governance.usage;
+    const H = 3_600_000;
+    const T = Date.UTC(2025, 0, 1); // a multiple of every bucket
+    await usage.append([
+      row({ requestId: 'a', time: T, keyId: 'k1', costMicros: 100 }),
+      row({ requestId: 'b', time: T + 10, keyId: 'k1', status: 500, costMicros: 0 }),
+      row({ requestId: 'c', time: T + H + 5, keyId: 'k2', user: 'bob', model: 'claude', costMicros: 2_000_000, status: 429 }),
+      row({ requestId: 'd', time: T + 2 * H, keyId: 'k3', user: null, costMicros: 50 }),
+      row({ requestId: 'e', time: T + 3 * H, keyId: 'k1', costMicros: 7 }), // at until: excluded
+      row({ requestId: 'f', time: T - 1, keyId: 'k1', costMicros: 9 }), // before since: excluded
+    ]);
+    assert.deepEqual(await usage.summary({ by: 'model', since: T, filter: { keyId: 'k1' } }), [{ group: 'gpt-4o', requests: 3, input_tokens: 30, output_tokens: 15, cost_usd: 0.000107 }]);
+    assert.deepEqual((await usage.summary({ by: 'key', since: T, filter: { user: 'alice', model: 'gpt-4o', instance: 'oai' } })).map((r) => [r.group, r.requests]), [['k1', 3]]);
+    assert.deepEqual(await usage.summary({ by: 'key', since: 0, filter: { instance: 'nowhere' } }), []);
+
+    const point = (time: number, requests: number, errors: number, cost_usd: number) => ({ time, requests, errors, input_tokens: 10 * requests, output_tokens: 5 * requests, cost_usd });
+    assert.deepEqual(await usage.series({ by: 'none', since: T, until: T + 3 * H, bucketMs: H }), [
+      { group: 'all', points: [point(T, 2, 1, 0.0001), point(T + H, 1, 1, 2), point(T + 2 * H, 1, 0, 0.00005)] },
+    ]);
+    assert.deepEqual(await usage.series({ by: 'user', since: T, until: T + 3 * H, bucketMs: H }), [
+      { group: 'bob', points: [point(T + H, 1, 1, 2)] },
+      { group: 'alice', points: [point(T, 2, 1, 0.0001)] },
+      { group: null, points: [point(T + 2 * H, 1, 0, 0.00005)] },
+    ], 'largest cost first; rows without a user are their own group');
+    assert.deepEqual((await usage.series({ by: 'key', since: T, until: T + 4 * H, bucketMs: H, maxGroups: 2 })).map((s) => [s.group, s.points.length]), [['k2', 1], ['k1', 2]]);
+    assert.deepEqual(await usage.series({ by: 'key', since: T, until: T + 4 * H, bucketMs: 4 * H, filter: { keyId: 'k1' } }), [
+      { group: 'k1', points: [point(T, 3, 1, 0.000107)] },
+    ]);
+    await assert.rejects(usage.series({ by: 'colour' as 'key', since: T, until: T + H, bucketMs: H }), /cannot group usage by "colour"/);
+    await store.close();
+  });
+
   test('spendSince adds only the rows written since its last answer, and always equals a full sum', async () => {
     const path = join(root, 'c', 'db.sqlite');
     const store = openSqliteStore(path);

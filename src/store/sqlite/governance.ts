@@ -1,6 +1,6 @@
-import { usageSummaryFromRow } from '../rows.js';
+import { usageFilterTerms, usageSeriesFromRows, usageSummaryFromRow } from '../rows.js';
 import type Database from 'better-sqlite3';
-import type { GovernanceStores, SettingsStore, SpendTotals, UsageQuery, UsageRow, UsageStore, UsageSummaryRow } from '../governance-types.js';
+import type { GovernanceStores, SettingsStore, SpendTotals, UsageFilter, UsageQuery, UsageRow, UsageSeries, UsageSeriesQuery, UsageStore, UsageSummaryRow } from '../governance-types.js';
 
 /** Migration 3: usage rows, settings (lockdown). */
 export const GOVERNANCE_MIGRATION = `
@@ -44,6 +44,20 @@ export const RECORD_ID_MIGRATION = `
 
 /** Column per `by`; fixed strings, never client text, so interpolating them is safe. */
 const GROUP_COLUMN = { key: 'key_id', user: 'user_id', instance: 'instance', model: 'model' } as const;
+/** Group expression per series `by`: one series named `all` for `none`. */
+const SERIES_GROUP = { ...GROUP_COLUMN, none: "CAST('all' AS TEXT)" } as const;
+
+/** `AND column = @fN` per filter field set, and the named parameters. */
+function filterSql(filter: UsageFilter | undefined): { sql: string; params: Record<string, string> } {
+  const params: Record<string, string> = {};
+  const sql = usageFilterTerms(filter)
+    .map(([column, value], i) => {
+      params[`f${i}`] = value;
+      return ` AND ${column} = @f${i}`;
+    })
+    .join('');
+  return { sql, params };
+}
 
 export function sqliteGovernanceStores(db: Database.Database): GovernanceStores {
   return { usage: new SqliteUsageStore(db), settings: new SqliteSettingsStore(db) };
@@ -97,13 +111,34 @@ class SqliteUsageStore implements UsageStore {
     const column = GROUP_COLUMN[q.by];
     if (column === undefined) throw new Error(`cannot group usage by "${String(q.by)}"`);
     const until = q.until === undefined ? '' : 'AND time < @until';
+    const filter = filterSql(q.filter);
     const rows = this.#db
       .prepare(
         `SELECT ${column} AS grp, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost_micros
-         FROM usage_log WHERE time >= @since ${until} GROUP BY ${column} ORDER BY cost_micros DESC, requests DESC, grp`,
+         FROM usage_log WHERE time >= @since ${until}${filter.sql} GROUP BY ${column} ORDER BY cost_micros DESC, requests DESC, grp`,
       )
-      .all({ since: q.since, ...(q.until === undefined ? {} : { until: q.until }) }) as Array<Record<string, number | string | null>>;
+      .all({ since: q.since, ...(q.until === undefined ? {} : { until: q.until }), ...filter.params }) as Array<Record<string, number | string | null>>;
     return rows.map(usageSummaryFromRow);
+  }
+
+  async series(q: UsageSeriesQuery): Promise<UsageSeries[]> {
+    const group = SERIES_GROUP[q.by];
+    if (group === undefined) throw new Error(`cannot group usage by "${String(q.by)}"`);
+    const filter = filterSql(q.filter);
+    // b: one row per group and bucket; g: the groups kept (largest cost first), ranked.
+    const rows = this.#db
+      .prepare(
+        `WITH b AS (
+           SELECT ${group} AS grp, (time - CAST(@since AS INTEGER)) / CAST(@bucket AS INTEGER) AS slot, COUNT(*) AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
+                  SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_micros) AS cost_micros
+           FROM usage_log WHERE time >= @since AND time < @until${filter.sql} GROUP BY 1, 2
+         ), g AS (
+           SELECT grp, SUM(cost_micros) AS total, SUM(requests) AS n FROM b GROUP BY grp ORDER BY total DESC, n DESC, grp ${q.maxGroups === undefined ? '' : 'LIMIT @max'}
+         )
+         SELECT b.* FROM b JOIN g ON b.grp IS g.grp ORDER BY g.total DESC, g.n DESC, g.grp, b.slot`,
+      )
+      .all({ since: q.since, until: q.until, bucket: q.bucketMs, ...(q.maxGroups === undefined ? {} : { max: q.maxGroups }), ...filter.params }) as Array<Record<string, unknown>>;
+    return usageSeriesFromRows(rows, q.since, q.bucketMs);
   }
 
   async spendSince(since: number): Promise<SpendTotals> {

@@ -4,6 +4,9 @@ import {
   type BackupCodeHash,
   type IdentityStores,
   type NewUser,
+  checkSessionSubject,
+  type NewSession,
+  type SessionPrincipal,
   type SessionRecord,
   type SessionStore,
   type StepDecision,
@@ -55,6 +58,13 @@ export const IDENTITY_MIGRATION = `
   );
   CREATE INDEX sessions_expires ON sessions(expires_at);
   INSERT INTO counters (name, value) VALUES ('identity_rev', 0);
+`;
+
+/** Migration 9: console sessions (src/console/) beside session tokens: their kind, an OIDC principal, the last use. */
+export const CONSOLE_SESSION_MIGRATION = `
+  ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
+  ALTER TABLE sessions ADD COLUMN principal TEXT;
+  ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;
 `;
 
 type Row = Record<string, unknown>;
@@ -205,6 +215,12 @@ class SqliteTotpStore implements TotpStore {
     return rows.map(toEnrolment);
   }
 
+  async subjects(kind: 'user' | 'key'): Promise<TotpSubject[]> {
+    // The prefix is one of two fixed strings; LIKE sees no wildcard in it.
+    const rows = this.#db.prepare('SELECT subject FROM totp_enrolments WHERE subject LIKE ? ORDER BY subject').all(`${kind}:%`) as Array<{ subject: TotpSubject }>;
+    return rows.map((r) => r.subject);
+  }
+
   async remove(subject: TotpSubject): Promise<boolean> {
     const removed = this.#db
       .transaction(() => {
@@ -287,9 +303,12 @@ function toSession(r: Row): SessionRecord {
   return {
     id: r['id'] as string,
     secretHash: r['secret_hash'] as string,
+    kind: r['kind'] === 'console' ? 'console' : 'token',
     keyId: (r['key_id'] as string | null) ?? null,
     user: (r['user_name'] as string | null) ?? null,
+    principal: r['principal'] == null ? null : (JSON.parse(r['principal'] as string) as SessionPrincipal),
     createdAt: r['created_at'] as number,
+    lastSeenAt: (r['last_seen_at'] as number | null) ?? (r['created_at'] as number),
     expiresAt: r['expires_at'] as number,
     revokedAt: (r['revoked_at'] as number | null) ?? null,
   };
@@ -308,17 +327,21 @@ class SqliteSessionStore implements SessionStore {
     this.#get = db.prepare('SELECT * FROM sessions WHERE id = ?');
   }
 
-  async create(s: Omit<SessionRecord, 'revokedAt'>): Promise<SessionRecord> {
-    if ((s.keyId === null) === (s.user === null)) throw new Error('a session stands for exactly one key or one user');
+  async create(s: NewSession): Promise<SessionRecord> {
+    checkSessionSubject(s);
     this.#db
-      .prepare('INSERT INTO sessions (id, secret_hash, key_id, user_name, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)')
-      .run(s.id, s.secretHash, s.keyId, s.user, s.createdAt, s.expiresAt);
+      .prepare('INSERT INTO sessions (id, kind, secret_hash, key_id, user_name, principal, created_at, last_seen_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)')
+      .run(s.id, s.kind ?? 'token', s.secretHash, s.keyId, s.user, s.principal ? JSON.stringify(s.principal) : null, s.createdAt, s.createdAt, s.expiresAt);
     return toSession(this.#get.get(s.id) as Row);
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
     const row = this.#get.get(id) as Row | undefined;
     return row ? toSession(row) : undefined;
+  }
+
+  async touch(id: string, at: number): Promise<void> {
+    this.#db.prepare('UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)').run(at, id, at);
   }
 
   async revoke(id: string, at: number): Promise<SessionRecord | undefined> {

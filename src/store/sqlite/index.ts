@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { GovernanceStores } from '../governance-types.js';
 import type { IdentityStores } from '../identity-types.js';
-import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyRecord, KeyStore, NewKey, Store } from '../types.js';
+import type { AuditDetail, AuditEvent, AuditLog, AuditQuery, KeyQuery, KeyRecord, KeyStore, NewKey, Store, StoredAuditEvent } from '../types.js';
 import { sqliteGovernanceStores } from './governance.js';
 import { sqliteIdentityStores } from './identity.js';
 import { MIGRATIONS } from './migrations.js';
@@ -11,8 +11,22 @@ import { SqliteResponseRows } from './responses.js';
 import { RowResponseStore } from '../responses.js';
 import type { ResponseStore } from '../response-types.js';
 import { auditEventFromRow } from '../rows.js';
+import { auditConditions, keyConditions, whereClause, type SqlDialect } from '../search-sql.js';
 
 type Row = Record<string, unknown>;
+
+/** SQLite's side of the search conditions (store/search-sql.ts), collecting positional parameters into `args`. */
+function sqliteDialect(args: unknown[]): SqlDialect {
+  return {
+    param(value) {
+      args.push(value);
+      return '?';
+    },
+    // lower() folds ASCII letters only (SQLite without ICU); the same on both sides, so it stays consistent.
+    contains: (column, p) => `instr(lower(${column}), lower(${p})) > 0`,
+    scopesAllow: (p) => `(json_extract(scopes, '$.instances') IS NULL OR EXISTS (SELECT 1 FROM json_each(scopes, '$.instances') WHERE value = ${p}))`,
+  };
+}
 
 /** Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStore(path: string): SqliteStore {
@@ -148,6 +162,19 @@ class SqliteKeyStore implements KeyStore {
     return (this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as Row[]).map(toRecord);
   }
 
+  async search(q: KeyQuery): Promise<{ records: KeyRecord[]; total: number }> {
+    const args: unknown[] = [];
+    const where = whereClause(keyConditions(q, sqliteDialect(args)));
+    const count = this.#db.prepare(`SELECT COUNT(*) AS n FROM api_keys ${where}`);
+    // LIMIT -1: no limit, SQLite's way (OFFSET needs a LIMIT).
+    const page = this.#db.prepare(`SELECT * FROM api_keys ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`);
+    // One read transaction: the count and the page see the same keys.
+    return this.#db.transaction(() => ({
+      total: (count.get(...args) as { n: number }).n,
+      records: (page.all(...args, q.limit ?? -1, q.offset ?? 0) as Row[]).map(toRecord),
+    }))();
+  }
+
   async revoke(id: string, at: number): Promise<KeyRecord | undefined> {
     return this.#db
       .transaction(() => {
@@ -222,17 +249,26 @@ class SqliteAuditLog implements AuditLog {
   }
 
   async query(q: AuditQuery): Promise<AuditEvent[]> {
-    const where: string[] = [];
-    const args: Record<string, unknown> = { limit: q.limit ?? 100 };
-    if (q.since !== undefined) (where.push('time >= @since'), (args['since'] = q.since));
-    if (q.keyId !== undefined) (where.push('key_id = @keyId'), (args['keyId'] = q.keyId));
-    if (q.event !== undefined) (where.push('event = @event'), (args['event'] = q.event));
-    if (q.result !== undefined) (where.push('result = @result'), (args['result'] = q.result));
-    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`;
-    return (this.#db.prepare(sql).all(args) as Row[]).map((r) => auditEventFromRow(r, typeof r['detail'] === 'string' ? (JSON.parse(r['detail']) as AuditDetail) : null));
+    return (await this.search(q)).map(({ id: _id, ...event }) => event);
+  }
+
+  async search(q: AuditQuery): Promise<StoredAuditEvent[]> {
+    const args: unknown[] = [];
+    const where = whereClause(auditConditions(q, sqliteDialect(args)));
+    const sql = `SELECT * FROM audit_log ${where} ORDER BY time DESC, id DESC LIMIT ?`;
+    return (this.#db.prepare(sql).all(...args, q.limit ?? 100) as Row[]).map(toStoredEvent);
+  }
+
+  async get(id: number): Promise<StoredAuditEvent | undefined> {
+    const row = this.#db.prepare('SELECT * FROM audit_log WHERE id = ?').get(id) as Row | undefined;
+    return row ? toStoredEvent(row) : undefined;
   }
 
   async prune(before: number): Promise<number> {
     return this.#db.prepare('DELETE FROM audit_log WHERE time < ?').run(before).changes;
   }
+}
+
+function toStoredEvent(r: Row): StoredAuditEvent {
+  return { id: r['id'] as number, ...auditEventFromRow(r, typeof r['detail'] === 'string' ? (JSON.parse(r['detail']) as AuditDetail) : null) };
 }

@@ -1,6 +1,6 @@
 import { AUDIT_DETAIL_MIGRATION } from './audit-detail.js';
 import { GOVERNANCE_MIGRATION, RECORD_ID_MIGRATION } from './governance.js';
-import { IDENTITY_MIGRATION } from './identity.js';
+import { CONSOLE_SESSION_MIGRATION, IDENTITY_MIGRATION } from './identity.js';
 import { RESPONSE_ITEMS_MIGRATION, RESPONSES_MIGRATION } from './responses.js';
 
 /**
@@ -58,4 +58,8 @@ export const MIGRATIONS: readonly string[] = [
   RESPONSES_MIGRATION,
   // 7: the stored responses holding each item, for item_reference input items.
   RESPONSE_ITEMS_MIGRATION,
+  // 8: keys newest first (the admin key list pages through them without sorting every key).
+  `CREATE INDEX api_keys_created ON api_keys(created_at, id);`,
+  // 9: console sessions beside session tokens.
+  CONSOLE_SESSION_MIGRATION,
 ];

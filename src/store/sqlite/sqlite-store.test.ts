@@ -29,6 +29,25 @@ keyStoreContract('sqlite (file)', async () => openAt(freshPath()), {
     await store.close();
     return openAt(path);
   },
+  async bulkInsertKeys(store, records) {
+    const path = paths.get(store);
+    assert.ok(path, 'not a store this test opened');
+    // A second connection to the same file, as another process would write it.
+    const db = new Database(path);
+    try {
+      const insert = db.prepare(
+        `INSERT INTO api_keys (id, name, user_id, role, secret_hash, created_at, expires_at, revoked_at, last_used_at, scopes, limits, rotated_from, rev)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      db.transaction(() => {
+        for (const r of records) {
+          insert.run(r.id, r.name, r.user, r.role, r.secretHash, r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, JSON.stringify(r.scopes), JSON.stringify(r.limits), r.rotatedFrom, r.rev);
+        }
+      })();
+    } finally {
+      db.close();
+    }
+  },
 });
 
 keyStoreContract('sqlite (:memory:)', async () => openSqliteStore(':memory:'));
