@@ -84,7 +84,8 @@ const ATTACKER_PAGES: Record<string, (gateway: string) => string> = {
 Promise.allSettled([
   fetch('${gw}/admin/v1/keys', { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'csrf-made-key', role: 'admin' }) }),
   fetch('${gw}/admin/v1/lockdown', { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ on: true, reason: 'csrf' }) }),
-  fetch('${gw}${CONSOLE}api/session', { method: 'DELETE', mode: 'no-cors', credentials: 'include' }),
+  // DELETE is no "simple" method: the browser asks first (CORS preflight), the gateway grants nothing, nothing is sent.
+  fetch('${gw}${CONSOLE}api/session', { method: 'DELETE', credentials: 'include' }),
 ]).then(() => { document.getElementById('done').textContent = 'yes'; });
 </script></body></html>`,
   '/frame': (gw) => `<!doctype html><html lang="en"><head><title>Framed</title></head><body>
@@ -223,6 +224,9 @@ describe('admin console in a real browser (issue 16)', { skip }, () => {
     const enrolment = await enrolTotp(gw.app.store.identity.totp, new TotpSecretBox(undefined), 'user:olga', 'olga', true);
     totpSecret = enrolment.secret;
     secrets.push(adminKey, viewerKey, totpSecret, ...enrolment.backupCodes);
+    // Some traffic, so the overview and usage pages (and their screenshots) show numbers.
+    for (let i = 0; i < 3; i++) assert.equal((await chat(adminKey)).status, 200);
+    assert.equal((await chat(viewerKey)).status, 403);
     browser = await launchBrowser(gate);
   });
 
@@ -481,19 +485,38 @@ describe('admin console in a real browser (issue 16)', { skip }, () => {
     // Pages on other origins, in the same browser (same cookie jar) as the signed-in console:
     // 127.0.0.1:<other port> is the same site (the cookie is sent; the token check stops it),
     // localhost:<port> another site (SameSite=Strict keeps the cookie back as well).
+    // The gateway's audit log shows each attempt arrived and how it was refused.
     const attacker = await startOtherOrigin(ATTACKER_PAGES, gw.url);
+    const seen: Record<string, string[]> = {};
     try {
       for (const host of ['127.0.0.1', 'localhost']) {
+        await gw.settle();
+        const before = (await gw.app.store.audit.query({ limit: 10_000 })).length;
         const evil = await p.context.newPage();
         await evil.goto(`http://${host}:${attacker.port}/form`);
         await evil.waitForURL((u) => u.href.startsWith(`${gw.url}/admin/`)); // the form went off
         await evil.goto(`http://${host}:${attacker.port}/fetch`);
         await evil.getByText('yes', { exact: true }).waitFor();
         await evil.close();
+        await gw.settle();
+        const rows = (await gw.app.store.audit.query({ limit: 10_000 })).slice(0, -before || undefined);
+        seen[host] = rows.map((r) => `${r.httpMethod} ${r.path} ${r.result} ${r.reason} ${r.method ?? '-'}`).sort();
       }
     } finally {
       await attacker.close();
     }
+    // Same site: the cookie went along and the missing token stopped all three.
+    assert.deepEqual(seen['127.0.0.1'], [
+      'POST /admin/v1/keys denied csrf_failed console',
+      'POST /admin/v1/lockdown denied csrf_failed console',
+      'POST /admin/v1/lockdown denied csrf_failed console',
+    ]);
+    // Another site: SameSite=Strict kept the cookie back; no credential at all.
+    assert.deepEqual(seen['localhost']?.map((r) => r.split(' ').slice(0, 4).join(' ')), [
+      'POST /admin/v1/keys failure missing',
+      'POST /admin/v1/lockdown failure missing',
+      'POST /admin/v1/lockdown failure missing',
+    ]);
     await gw.settle();
     assert.equal((await adminGet<{ on: boolean }>('lockdown')).on, false, 'lockdown was not switched on');
     const keys = (await adminGet<{ data: Array<{ name: string }> }>('keys')).data;

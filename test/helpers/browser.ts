@@ -153,7 +153,7 @@ export function describeViolations(violations: AxeViolation[]): string {
 export async function screenshot(page: Page, name: string, options: { mask?: Locator[] } = {}): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.png`);
-  await page.screenshot({ path, fullPage: true, animations: 'disabled', ...(options.mask ? { mask: options.mask } : {}) });
+  await page.screenshot({ path, fullPage: true, animations: 'disabled', ...(options.mask ? { mask: options.mask, maskColor: '#6b7280' } : {}) });
   return path;
 }
 
