@@ -274,6 +274,14 @@ describe('admin console in a real browser (issue 16)', { skip }, () => {
       await accessible(p.page, `${title} page`);
       await screenshot(p.page, slug);
     }
+    // The detail page of a key, reached from the list.
+    await goTo(p.page, 'Keys', 'API keys');
+    await p.page.getByRole('link', { name: 'console-admin', exact: true }).click();
+    await heading(p.page, 'Key console-admin');
+    await until('key detail loaded', async () => (await p.page.locator('[role="status"]:has-text("Loading")').count()) === 0, 10_000);
+    await accessible(p.page, 'key detail page');
+    await screenshot(p.page, 'key-detail');
+
     // A phone-sized window: the same pages stay usable and accessible.
     const phone = await newPage({ viewport: { width: 390, height: 844 } });
     await signInWithKey(phone, adminKey);
@@ -423,6 +431,17 @@ describe('admin console in a real browser (issue 16)', { skip }, () => {
     await p.page.getByText('Lockdown is off', { exact: false }).waitFor();
     await until('inference is served again', async () => (await chat(adminKey)).status === 200, 5000);
     assert.equal((await adminGet<{ on: boolean }>('lockdown')).on, false);
+
+    // The audit log holds both changes; the newest one's detail page shows what changed.
+    // A deep link with a filter: the lockdown events only, newest first.
+    await p.page.goto(`${gw.url}${CONSOLE}#/audit?event=lockdown`);
+    await heading(p.page, 'Audit log');
+    await p.page.getByRole('row').filter({ hasText: 'incident drill' }).waitFor();
+    await p.page.getByRole('link', { name: 'Details' }).first().click();
+    await heading(p.page, 'Audit event');
+    await p.page.getByText('drill over').first().waitFor();
+    await accessible(p.page, 'audit event detail');
+    await screenshot(p.page, 'audit-detail');
     await p.context.close();
   });
 
