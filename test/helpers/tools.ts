@@ -68,7 +68,7 @@ function executable(path: string): boolean {
 }
 
 function run(cmd: string, args: string[], cwd?: string): { ok: boolean; output: string } {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`.trim();
   return { ok: r.status === 0, output };
 }
@@ -120,7 +120,14 @@ export async function requireTool(spec: ToolSpec): Promise<ToolGate> {
   if (path === undefined && spec.apt && spec.apt.length > 0) {
     if (process.getuid?.() !== 0) tried.push(`apt-get install ${spec.apt.join(' ')} needs root`);
     else {
-      const r = run('apt-get', ['install', '-y', '--no-install-recommends', ...spec.apt]);
+      // Test files run in parallel: another one may hold the dpkg lock installing the same
+      // tool, so wait for it instead of failing. A fresh image has no package lists yet.
+      const install = () => run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...spec.apt!]);
+      let r = install();
+      if (!r.ok && /Unable to locate package|has no installation candidate/.test(r.output)) {
+        const update = run('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update']);
+        r = update.ok ? install() : update;
+      }
       if (!r.ok) tried.push(`apt-get install ${spec.apt.join(' ')} failed: ${r.output.slice(-300)}`);
       path = onPath(spec.bin);
     }
