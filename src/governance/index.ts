@@ -12,14 +12,14 @@ import type { BudgetCounters, CounterStore, Store } from '../store/types.js';
 import type { Res } from '../util/http.js';
 import { BudgetGuard } from './budgets.js';
 import type { GovernanceConfig } from './config.js';
-import { LOCKDOWN_MESSAGE, LockdownController, type LockdownState } from './lockdown.js';
+import { LOCKDOWN_MESSAGE, LockdownController, type LockdownChangeMeta, type LockdownState } from './lockdown.js';
 import { MemoryCounterStore } from './memory-counters.js';
 import { completionCaps } from './estimate.js';
 import { PriceTable, markUnpriced, type BuiltInPrices, type PricedUsageRow } from './pricing.js';
 import { RateLimiter, type Admission } from './rate-limits.js';
 import { UsageRecorder } from './usage-recorder.js';
 
-export type { LockdownState } from './lockdown.js';
+export type { LockdownChangeMeta, LockdownState } from './lockdown.js';
 export type { UsageFilter, UsageQuery, UsageSeries, UsageSeriesQuery, UsageSummaryRow } from '../store/governance-types.js';
 
 export interface GovernanceDeps {
@@ -51,11 +51,11 @@ export interface LockdownControl {
   /** This process's current view (changes by other processes arrive within `lockdown.poll_interval`). */
   state(): LockdownState;
   /** On: every inference route answers 503 `lockdown` and in-flight inference is cut; off: normal service. */
-  set(on: boolean, actor: string, reason?: string, meta?: { requestId?: string; clientAddress?: string }): Promise<LockdownState>;
+  set(on: boolean, actor: string, reason?: string, meta?: LockdownChangeMeta): Promise<LockdownState>;
   /** Re-reads the store's lockdown settings now (another replica announced a change). */
   refresh(): Promise<void>;
   /** Disabled: requests to that instance answer 503 `instance_disabled`. */
-  setInstance(name: string, disabled: boolean, actor: string, reason?: string, meta?: { requestId?: string; clientAddress?: string }): Promise<LockdownState>;
+  setInstance(name: string, disabled: boolean, actor: string, reason?: string, meta?: LockdownChangeMeta): Promise<LockdownState>;
 }
 
 /** Rate limits, budgets, usage accounting and lockdown, as steps of the inference chains. */

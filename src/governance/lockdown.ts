@@ -70,8 +70,28 @@ export async function writeInstanceDisabled(settings: SettingsStore, name: strin
   return next;
 }
 
+/** Who asked for a lockdown change, for its audit event. */
+export interface LockdownChangeMeta {
+  requestId?: string;
+  clientAddress?: string;
+  keyId?: string | undefined;
+}
+
 /** The audit event for a lockdown change (`event: 'lockdown'`); `reason` says what changed and why. */
-export function lockdownAuditEvent(change: { on: boolean; instance?: string; actor: string; reason?: string | undefined; method: string; requestId?: string; clientAddress?: string; now?: number }): AuditEvent {
+export function lockdownAuditEvent(change: {
+  on: boolean;
+  instance?: string;
+  actor: string;
+  reason?: string | undefined;
+  method: string;
+  requestId?: string;
+  clientAddress?: string;
+  /** The key that made the change (admin API, console), for tracing the event back. */
+  keyId?: string | undefined;
+  /** The state before the change, when known (the admin API): the audit detail then shows before and after. */
+  was?: boolean;
+  now?: number;
+}): AuditEvent {
   const what = change.instance === undefined ? (change.on ? 'lockdown on' : 'lockdown off') : change.on ? 'instance disabled' : 'instance enabled';
   return {
     time: change.now ?? Date.now(),
@@ -80,13 +100,16 @@ export function lockdownAuditEvent(change: { on: boolean; instance?: string; act
     result: 'success',
     reason: clip(change.reason ? `${what}: ${change.reason}` : what),
     method: change.method,
-    keyId: null,
+    keyId: change.keyId ?? null,
     user: change.actor,
     clientAddress: change.clientAddress ?? 'local',
     httpMethod: change.method === 'cli' ? 'CLI' : 'POST',
     path: change.instance === undefined ? 'lockdown' : 'lockdown/instance',
     instance: change.instance ?? null,
-    detail: change.instance === undefined ? { lockdown: change.on, reason: clip(change.reason) } : { instance: change.instance, disabled: change.on, reason: clip(change.reason) },
+    detail: {
+      ...(change.instance === undefined ? { lockdown: change.on, reason: clip(change.reason) } : { instance: change.instance, disabled: change.on, reason: clip(change.reason) }),
+      ...(change.was === undefined ? {} : { before: { [change.instance === undefined ? 'on' : 'disabled']: change.was }, after: { [change.instance === undefined ? 'on' : 'disabled']: change.on } }),
+    },
   };
 }
 
@@ -178,17 +201,19 @@ export class LockdownController {
   }
 
   /** Turns the lockdown on or off for every process (this one at once); audited. */
-  async set(on: boolean, actor: string, reason?: string, meta: { requestId?: string; clientAddress?: string } = {}): Promise<LockdownState> {
+  async set(on: boolean, actor: string, reason?: string, meta: LockdownChangeMeta = {}): Promise<LockdownState> {
+    const was = this.#record.on;
     const record = await writeLockdown(this.#o.settings, on, actor, reason, this.#now());
-    this.#o.audit(lockdownAuditEvent({ on, actor, reason, method: 'admin_api', ...meta }));
+    this.#o.audit(lockdownAuditEvent({ on, actor, reason, method: 'admin_api', was, ...meta }));
     this.#apply(record, this.#disabled);
     return this.state();
   }
 
   /** Disables (503 `instance_disabled`) or re-enables one instance for every process; audited. */
-  async setInstance(name: string, disabled: boolean, actor: string, reason?: string, meta: { requestId?: string; clientAddress?: string } = {}): Promise<LockdownState> {
+  async setInstance(name: string, disabled: boolean, actor: string, reason?: string, meta: LockdownChangeMeta = {}): Promise<LockdownState> {
+    const was = this.#disabled[name] !== undefined;
     const next = await writeInstanceDisabled(this.#o.settings, name, disabled, actor, reason, this.#now());
-    this.#o.audit(lockdownAuditEvent({ on: disabled, instance: name, actor, reason, method: 'admin_api', ...meta }));
+    this.#o.audit(lockdownAuditEvent({ on: disabled, instance: name, actor, reason, method: 'admin_api', was, ...meta }));
     this.#apply(this.#record, next);
     return this.state();
   }

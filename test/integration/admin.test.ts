@@ -231,6 +231,11 @@ describe('admin API /admin/v1', () => {
     const audit = await call(gw, 'GET', '/admin/v1/audit?event=lockdown', admin);
     const reasons = (audit.json['data'] as Array<Record<string, unknown>>).map((e) => e['reason']);
     assert.ok(reasons.includes('lockdown on: incident 42') && reasons.includes('lockdown off'), JSON.stringify(reasons));
+    const switchedOn = (audit.json['data'] as Array<Record<string, unknown>>).find((e) => e['reason'] === 'lockdown on: incident 42')!;
+    assert.equal(switchedOn['key_id'], adminId, 'the change names the key that made it');
+    assert.deepEqual(switchedOn['detail'], { lockdown: true, reason: 'incident 42', before: { on: false }, after: { on: true } });
+    const instanceOff = (audit.json['data'] as Array<Record<string, unknown>>).find((e) => e['reason'] === 'instance disabled: provider incident')!;
+    assert.deepEqual(instanceOff['detail'], { instance: 'primary', disabled: true, reason: 'provider incident', before: { disabled: false }, after: { disabled: true } });
   });
 
   test('credentials: each instance credential state and each secret reference, never a value', async () => {

@@ -144,7 +144,7 @@ export const GOVERNANCE_ENDPOINTS: AdminEndpoint[] = [
     permission: 'llm:admin',
     async handle(ctx, _p, admin) {
       const b = admin.body(ctx, z.strictObject({ on: z.boolean(), reason }));
-      const state = await admin.deps.governance.lockdown.set(b.on, actor(ctx), b.reason, { requestId: ctx.id, clientAddress: ctx.clientAddress });
+      const state = await admin.deps.governance.lockdown.set(b.on, actor(ctx), b.reason, { requestId: ctx.id, clientAddress: ctx.clientAddress, keyId: ctx.principal?.keyId });
       return { body: lockdownJson(state) };
     },
   },
@@ -155,7 +155,7 @@ export const GOVERNANCE_ENDPOINTS: AdminEndpoint[] = [
     async handle(ctx, { name }, admin) {
       const b = admin.body(ctx, z.strictObject({ disabled: z.boolean(), reason }));
       if (!admin.deps.instances.all.some((i) => i.name === name)) throw new GatewayError('not_found', 'no instance with that name');
-      const state = await admin.deps.governance.lockdown.setInstance(name!, b.disabled, actor(ctx), b.reason, { requestId: ctx.id, clientAddress: ctx.clientAddress });
+      const state = await admin.deps.governance.lockdown.setInstance(name!, b.disabled, actor(ctx), b.reason, { requestId: ctx.id, clientAddress: ctx.clientAddress, keyId: ctx.principal?.keyId });
       return { body: lockdownJson(state) };
     },
   },
