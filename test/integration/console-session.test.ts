@@ -3,7 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import { totpFor } from '../../src/clientauth/totp/codes.js';
 import { enrolTotp } from '../../src/clientauth/totp/enrol.js';
 import { TotpSecretBox } from '../../src/clientauth/totp/secret-box.js';
+import { request as httpsRequest } from 'node:https';
 import { OpenAIEmulator } from '../emulators/openai.js';
+import { selfSignedCert } from '../helpers/net.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const PROVIDER_KEY = 'sk-provider-console-test-5e6f7a8b9c0d1e2f';
@@ -231,6 +233,74 @@ describe('console switched off', () => {
       assert.equal(signIn.status, 404);
     } finally {
       await gw.close();
+    }
+  });
+});
+
+/** One HTTPS/1.1 request trusting `ca`: status, headers, body. */
+function tlsCall(url: string, ca: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${url}${path}`, { method, headers, ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('console cookie over TLS and behind a TLS-terminating proxy', () => {
+  test('on the TLS listener the cookie is __Host- and Secure; the clear-text name does not count there', async () => {
+    const cert = selfSignedCert();
+    const gw = await startGateway({
+      server: { tls: { port: 0, cert_file: cert.certFile, key_file: cert.keyFile } },
+      auth: { api_keys: { bootstrap_admin: false } },
+      instances: { primary: { type: 'openai', endpoint: 'http://127.0.0.1:9', authentication: { type: 'api_key', api_key: '${env:CONSOLE_TEST_OPENAI_KEY}' } } },
+    });
+    try {
+      const url = `https://localhost:${gw.addresses.tls!.port}`;
+      const key = await gw.key({ role: 'admin' });
+      const signIn = await tlsCall(url, cert.cert, 'POST', '/console/api/session', { 'content-type': 'application/json' }, JSON.stringify({ method: 'api_key', key }));
+      assert.equal(signIn.status, 200, signIn.text);
+      const setCookie = (signIn.headers['set-cookie'] as string[])[0]!;
+      assert.match(setCookie, /^__Host-llmproxy_console=llms_\w+; Path=\/; Max-Age=43200; HttpOnly; SameSite=Strict; Secure$/);
+      const token = setCookie.split(';')[0]!.split('=')[1]!;
+      assert.equal((await tlsCall(url, cert.cert, 'GET', '/admin/v1/keys', { cookie: `__Host-llmproxy_console=${token}` })).status, 200);
+      assert.equal((await tlsCall(url, cert.cert, 'GET', '/admin/v1/keys', { cookie: `llmproxy_console=${token}` })).status, 401);
+      const csrf = (JSON.parse(signIn.text) as { csrf_token: string }).csrf_token;
+      const change = await tlsCall(url, cert.cert, 'POST', '/admin/v1/keys', { cookie: `__Host-llmproxy_console=${token}`, 'x-csrf-token': csrf, origin: url, 'content-type': 'application/json' }, JSON.stringify({ name: 'over-tls' }));
+      assert.equal(change.status, 201, 'the https origin is the gateway\'s own');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('X-Forwarded-Proto: https from a trusted proxy makes the cookie Secure; from anyone else it is ignored', async () => {
+    const gw = await startGateway({
+      server: { trusted_proxies: ['127.0.0.1/32'] },
+      auth: { api_keys: { bootstrap_admin: false } },
+      instances: { primary: { type: 'openai', endpoint: 'http://127.0.0.1:9', authentication: { type: 'api_key', api_key: '${env:CONSOLE_TEST_OPENAI_KEY}' } } },
+    });
+    const plain = await startGateway({
+      auth: { api_keys: { bootstrap_admin: false } },
+      instances: { primary: { type: 'openai', endpoint: 'http://127.0.0.1:9', authentication: { type: 'api_key', api_key: '${env:CONSOLE_TEST_OPENAI_KEY}' } } },
+    });
+    try {
+      for (const [g, secure] of [[gw, true], [plain, false]] as const) {
+        const r = await fetch(`${g.url}/console/api/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https' },
+          body: JSON.stringify({ method: 'api_key', key: await g.key({ role: 'admin' }) }),
+        });
+        assert.equal(r.status, 200);
+        const setCookie = r.headers.get('set-cookie')!;
+        assert.equal(setCookie.startsWith('__Host-llmproxy_console='), secure, setCookie);
+        assert.equal(setCookie.endsWith('; Secure'), secure, setCookie);
+      }
+    } finally {
+      await gw.close();
+      await plain.close();
     }
   });
 });
