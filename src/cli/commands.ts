@@ -11,12 +11,28 @@ import { TOTP_USAGE, totpCommand } from './totp.js';
 import { USAGE_USAGE, usageCommand } from './usage.js';
 import { USERS_USAGE, usersCommand } from './users.js';
 
+const SERVE_USAGE = `usage:
+  llmproxy serve [--config FILE] [--host H] [--port N]`;
+const CONFIG_USAGE = `usage:
+  llmproxy config check [--config FILE] [--host H] [--port N] [--json]`;
+
+/** Each command's usage, printed by \`llmproxy <command> --help\` (exit 0) and after a usage error. */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  serve: SERVE_USAGE,
+  config: CONFIG_USAGE,
+  keys: KEYS_USAGE,
+  users: USERS_USAGE,
+  totp: TOTP_USAGE,
+  usage: USAGE_USAGE,
+  lockdown: LOCKDOWN_USAGE,
+};
+
 const USAGE = `llmproxy: LLM gateway with credential isolation
 
 usage:
-  llmproxy serve [--config FILE] [--host H] [--port N]
-  llmproxy config check [--config FILE] [--host H] [--port N] [--json]
-${[KEYS_USAGE, USERS_USAGE, TOTP_USAGE, USAGE_USAGE, LOCKDOWN_USAGE].map((u) => u.replace(/^usage:\n/, '')).join('\n')}
+${Object.values(COMMAND_USAGE)
+  .map((u) => u.replace(/^usage:\n/, ''))
+  .join('\n')}
 
 Config: --config FILE, else $LLMPROXY_CONFIG, else ./llmproxy.yaml, else the built-in demo.
 Overrides: flag > environment (PORT, HOST, LOG_LEVEL, TLS_CERT_FILE, TLS_KEY_FILE, LLMPROXY_SERVER_*) > file > default.`;
@@ -24,6 +40,11 @@ Overrides: flag > environment (PORT, HOST, LOG_LEVEL, TLS_CERT_FILE, TLS_KEY_FIL
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const out = (s: string) => process.stdout.write(`${s}\n`);
+  // `llmproxy keys --help`, `llmproxy keys create -h`: the command's usage, not an unknown option.
+  if (command !== undefined && Object.hasOwn(COMMAND_USAGE, command) && rest.some((a) => a === '--help' || a === '-h')) {
+    out(COMMAND_USAGE[command]!);
+    return 0;
+  }
   switch (command) {
     case 'serve':
       return serveCommand(rest);

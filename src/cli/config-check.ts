@@ -1,5 +1,5 @@
 import type { Override } from '../config/env.js';
-import { loadConfig, locateConfig } from '../config/load.js';
+import { ConfigError, loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { SecretScrubber } from '../observability/scrubber.js';
@@ -39,7 +39,16 @@ export function describeOverride(o: Override): string {
 export async function configCheckCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
   if (positionals[0] !== 'check') throw new UsageError(positionals[0] === undefined ? 'missing config subcommand' : `unknown config subcommand "${positionals[0]}"`);
-  const loaded = loadConfig(locateConfig(values.config as string | undefined), process.cwd(), { flags: listenFlags(values) });
+  const path = locateConfig(values.config as string | undefined);
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig(path, process.cwd(), { flags: listenFlags(values) });
+  } catch (err) {
+    // A file that does not validate is a result like any other: with --json, say so in JSON.
+    if (!(values.json && err instanceof ConfigError)) throw err;
+    out(JSON.stringify({ ok: false, config: path ?? 'built-in demo', errors: err.problems, store: null, overrides: [], instances: [] }, null, 2));
+    return 1;
+  }
   const overrides = loaded.overrides ?? [];
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber });

@@ -221,7 +221,7 @@ export function buildConsole(deps: ConsoleDeps): Console {
   }
 
   const loginCookiePath = `${base}api/oidc/`;
-  const callbackUrl = (ctx: RequestContext) => `${requestOrigin(ctx, secureOf(ctx))}${base}api/oidc/callback`;
+  const callbackUrl = (ctx: RequestContext) => `${requestOrigin(ctx, secureOf(ctx), deps.trustedProxy)}${base}api/oidc/callback`;
 
   async function oidcStart(ctx: RequestContext): Promise<void> {
     const provider = new URLSearchParams(ctx.query.slice(1)).get('provider') ?? '';

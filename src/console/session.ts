@@ -22,9 +22,14 @@ export function isSecure(ctx: RequestContext, trustedProxy: (address: string) =>
   return peer !== undefined && trustedProxy(peer) && headerValue(ctx.req.headers, 'x-forwarded-proto') === 'https';
 }
 
-/** The origin the browser used (`Host`, or `:authority` on HTTP/2). */
-export function requestOrigin(ctx: RequestContext, secure: boolean): string {
-  const host = headerValue(ctx.req.headers, 'host') ?? headerValue(ctx.req.headers, ':authority') ?? '';
+/**
+ * The origin the browser used: `Host` (`:authority` on HTTP/2), or `X-Forwarded-Host` from a
+ * trusted proxy that rewrites `Host`.
+ */
+export function requestOrigin(ctx: RequestContext, secure: boolean, trustedProxy: (address: string) => boolean): string {
+  const peer = ctx.req.socket.remoteAddress;
+  const forwarded = peer !== undefined && trustedProxy(peer) ? headerValue(ctx.req.headers, 'x-forwarded-host') : undefined;
+  const host = forwarded ?? headerValue(ctx.req.headers, 'host') ?? headerValue(ctx.req.headers, ':authority') ?? '';
   return `${secure ? 'https' : 'http'}://${host}`;
 }
 
@@ -76,7 +81,7 @@ export function consoleAuthenticator(deps: ConsoleAuthenticatorDeps): Authentica
       if (!SAFE_METHODS.has(ctx.method)) {
         const origin = headerValue(ctx.req.headers, 'origin');
         const secret = parseSessionToken(token)!.secret;
-        if ((origin !== undefined && origin !== requestOrigin(ctx, secure)) || !csrfMatches(headerValue(ctx.req.headers, 'x-csrf-token'), secret)) {
+        if ((origin !== undefined && origin !== requestOrigin(ctx, secure, deps.trustedProxy)) || !csrfMatches(headerValue(ctx.req.headers, 'x-csrf-token'), secret)) {
           ctx.authMethod = 'console';
           deps.audit.record({ ...auditEvent(ctx, 'denied', 'csrf_failed', outcome.session.keyId), user: outcome.principal.user });
           throw new GatewayError('csrf_failed', 'This change did not come from the console page (missing or wrong CSRF token, or another origin); reload the console and try again.');

@@ -129,5 +129,12 @@ export class GatewayError extends Error {
 }
 
 /** The single 401 message: it never says which part of a credential was wrong. */
+/**
+ * 404s say what was not found without echoing the request: a path (or an instance segment of it)
+ * can carry what a confused client pasted there, and an error body is logged and shown widely.
+ */
+export const NO_ROUTE_MESSAGE = 'No route matches this method and path (see "Routes" in the README).';
+export const UNKNOWN_INSTANCE_MESSAGE = 'No instance or provider type has the name given in the path.';
+
 export const UNAUTHORIZED_MESSAGE =
   'Authentication failed: send a valid gateway credential (a gateway API key or session token, as a Bearer token or in the API-key header your SDK uses; or a configured Basic, OIDC or Kubernetes credential).';

@@ -1,4 +1,4 @@
-import { GatewayError } from '../errors/gateway-error.js';
+import { GatewayError, NO_ROUTE_MESSAGE } from '../errors/gateway-error.js';
 import type { Mode } from '../request/context.js';
 import type { Chain, RouteSpec } from '../request/types.js';
 import { compose } from './compose.js';
@@ -40,7 +40,7 @@ export class Router {
         }
       }
     }
-    if (route === undefined) return new GatewayError('not_found', `no route for ${method} ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`);
+    if (route === undefined) return new GatewayError('not_found', NO_ROUTE_MESSAGE);
     if (route.methods !== null && !route.methods.has(method)) {
       return new GatewayError('method_not_allowed', `${method} is not allowed here`, { headers: { allow: [...route.methods].join(', ') } });
     }

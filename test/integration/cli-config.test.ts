@@ -125,6 +125,16 @@ describe('llmproxy config check and the command line', () => {
       for (const json of [false, true]) {
         const r = await run(['config', 'check', '--config', config, ...(json ? ['--json'] : [])]);
         assert.equal(r.code, 1, `${name}: exit ${r.code}`);
+        if (json) {
+          // --json: the verdict is JSON on stdout, as for a file that validates.
+          const verdict = JSON.parse(r.stdout) as { ok: boolean; config: string; errors: string[]; instances: unknown[] };
+          assert.equal(verdict.ok, false);
+          assert.equal(verdict.config, config);
+          assert.ok(verdict.errors.some((l) => l.startsWith(expected)), `${name}: expected "${expected}" in ${r.stdout}`);
+          assert.deepEqual(verdict.instances, []);
+          assert.equal(r.stderr, '', `${name}: nothing on stderr`);
+          continue;
+        }
         assert.ok(r.stderr.startsWith(`llmproxy: invalid configuration (${config}):\n`), `${name}: ${r.stderr}`);
         assert.ok(r.stderr.split('\n').some((l) => l.trim().startsWith(expected)), `${name}: expected "${expected}" in\n${r.stderr}`);
         assert.equal(r.stdout, '', `${name}: nothing on stdout`);
@@ -245,6 +255,24 @@ describe('llmproxy config check and the command line', () => {
         assert.ok(r.stdout.includes(command), `help lists ${command}`);
       }
     }
+    // Each command's own usage: `llmproxy <command> --help` (or -h, anywhere after it) exits 0.
+    for (const [args, shows] of [
+      [['serve', '--help'], 'llmproxy serve [--config FILE]'],
+      [['config', 'check', '--help'], 'llmproxy config check'],
+      [['keys', '--help'], 'llmproxy keys rotate ID'],
+      [['keys', 'create', '-h'], 'llmproxy keys create --name NAME'],
+      [['users', '--help'], 'llmproxy users'],
+      [['totp', '--help'], 'llmproxy totp'],
+      [['usage', '--help'], 'llmproxy usage'],
+      [['lockdown', 'on', '--help'], 'llmproxy lockdown'],
+    ] as const) {
+      const r = await run([...args]);
+      assert.equal(r.code, 0, `${args.join(' ')}: exit ${r.code} ${r.stderr}`);
+      assert.equal(r.stderr, '');
+      assert.ok(r.stdout.startsWith('usage:\n') && r.stdout.includes(shows), `${args.join(' ')}: ${r.stdout}`);
+    }
+    assert.ok(!existsSync(join(root, 'data')), '--help opened no store');
+
     // No command at all: the usage, but a failing exit (scripts must not mistake it for success).
     const none = await run([]);
     assert.equal(none.code, 2);

@@ -297,6 +297,17 @@ describe('console cookie over TLS and behind a TLS-terminating proxy', () => {
         const setCookie = r.headers.get('set-cookie')!;
         assert.equal(setCookie.startsWith('__Host-llmproxy_console='), secure, setCookie);
         assert.equal(setCookie.endsWith('; Secure'), secure, setCookie);
+        if (!secure) continue;
+        // Behind the proxy the browser's origin is the public one; the proxy names it in X-Forwarded-Host.
+        const csrf = ((await r.json()) as { csrf_token: string }).csrf_token;
+        const change = (forwardedHost: Record<string, string>) =>
+          fetch(`${g.url}/admin/v1/keys`, {
+            method: 'POST',
+            headers: { cookie: setCookie.split(';')[0]!, 'x-csrf-token': csrf, origin: 'https://gateway.example', 'x-forwarded-proto': 'https', 'content-type': 'application/json', ...forwardedHost },
+            body: JSON.stringify({ name: 'behind-proxy' }),
+          });
+        assert.equal((await change({ 'x-forwarded-host': 'gateway.example' })).status, 201);
+        assert.equal((await change({})).status, 403, 'without X-Forwarded-Host the origin is not the gateway\'s');
       }
     } finally {
       await gw.close();

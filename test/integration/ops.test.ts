@@ -135,6 +135,24 @@ describe('ops routes: /health, /ready, /metrics', () => {
     assert.match(post.headers.get('allow') ?? '', /GET/);
   });
 
+  test('404s do not echo the request path (nor an instance segment of it)', async () => {
+    const marker = 'llmp_PastedHere_0123456789abcdefghij';
+    const key = await gw.key();
+    for (const [path, code] of [
+      [`/no/such/${marker}`, 'not_found'],
+      [`/v1/${marker}`, 'not_found'],
+      [`/anthropic/v1/${marker}`, 'not_found'],
+      [`/transparent/${marker}/v1/models`, 'unknown_instance'],
+      [`/openai/${marker}/models`, 'unknown_instance'],
+    ] as const) {
+      const r = await fetch(`${gw.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+      const text = await r.text();
+      assert.equal(r.status, 404, path);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, code, path);
+      assert.ok(!text.includes(marker) && !text.includes('PastedHere'), `${path}: ${text}`);
+    }
+  });
+
   test('GET /ready answers 200 with every check ok when config, store and instance credentials are usable', async () => {
     const r = await get(`${gw.url}/ready`);
     assert.equal(r.status, 200, r.text);

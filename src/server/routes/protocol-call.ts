@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { GatewayError } from '../../errors/gateway-error.js';
+import { GatewayError, UNKNOWN_INSTANCE_MESSAGE } from '../../errors/gateway-error.js';
 import { auditEvent } from '../../request/audit.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Middleware } from '../../request/types.js';
@@ -117,7 +117,7 @@ export function resolveTarget(deps: TargetDeps, op: ProtocolOperation<{ model: s
       call.model = target.slice(slash + 1);
     }
     const instance = deps.instances.resolve(ctx.instanceName);
-    if (!instance) throw denied(new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`));
+    if (!instance) throw denied(new GatewayError('unknown_instance', UNKNOWN_INSTANCE_MESSAGE));
     const unsupported = op.unsupported(instance);
     if (unsupported !== undefined) throw denied(new GatewayError('invalid_request', unsupported));
     ctx.instance = instance;

@@ -1,5 +1,5 @@
 import { randomId } from '../../util/random-id.js';
-import { GatewayError } from '../../errors/gateway-error.js';
+import { GatewayError, NO_ROUTE_MESSAGE } from '../../errors/gateway-error.js';
 import { anthropicErrorShape } from '../../protocol/anthropic-messages/errors.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Chain, Middleware, RouteSpec } from '../../request/types.js';
@@ -77,7 +77,7 @@ function dispatch(chains: { messages: Chain; count: Chain; models: Chain }): Mid
   return async function anthropicRoute(ctx) {
     const m = PATH.exec(ctx.path);
     const op = m === null ? undefined : m[2] === 'models' ? (ctx.method === 'GET' ? chains.models : undefined) : ctx.method !== 'POST' ? undefined : m[2] === 'messages' ? chains.messages : chains.count;
-    if (!m || !op) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
+    if (!m || !op) throw new GatewayError('not_found', NO_ROUTE_MESSAGE);
     ctx.instanceName = m[1] ?? '';
     await op(ctx);
   };

@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors/gateway-error.js';
+import { GatewayError, UNKNOWN_INSTANCE_MESSAGE } from '../../errors/gateway-error.js';
 import type { RoleTable } from '../../clientauth/rbac.js';
 import { instanceAllowed, modelAllowed } from '../../clientauth/scopes.js';
 import type { Logger } from '../../observability/logger.js';
@@ -128,7 +128,7 @@ export async function collectModels(ctx: RequestContext, deps: ModelListRouteDep
   const principal = ctx.principal!;
   if (!deps.roles.grants(principal.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
   const only = ctx.instanceName === '' ? undefined : deps.instances.resolve(ctx.instanceName);
-  if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`);
+  if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', UNKNOWN_INSTANCE_MESSAGE);
   const scopes = principal.scopes;
   const instances = (only ? [only] : deps.instances.all).filter((i) => instanceAllowed(scopes, i.name));
   const listed = await Promise.all(instances.map(async (i) => ({ instance: i, models: await lists.models(i) })));

@@ -1,6 +1,6 @@
 import { requirePermission } from '../../clientauth/authorize.js';
 import type { RoleTable } from '../../clientauth/rbac.js';
-import { GatewayError } from '../../errors/gateway-error.js';
+import { GatewayError, NO_ROUTE_MESSAGE } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../request/context.js';
 import { responseOwner } from '../../request/response-owner.js';
 import type { Chain, Middleware } from '../../request/types.js';
@@ -94,7 +94,7 @@ export function storedResponseDispatch(deps: StoredResponseRouteDeps): Middlewar
   };
   return async function storedResponse(ctx) {
     const m = STORED_PATH.exec(ctx.path);
-    if (!m) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
+    if (!m) throw new GatewayError('not_found', NO_ROUTE_MESSAGE);
     const items = m[2] !== undefined;
     const allowed = items ? 'GET' : 'GET, DELETE';
     const chain = ctx.method === 'GET' ? (items ? chains.inputItems : chains.get) : ctx.method === 'DELETE' && !items ? chains.remove : undefined;

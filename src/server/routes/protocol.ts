@@ -1,5 +1,5 @@
 import { randomId } from '../../util/random-id.js';
-import { GatewayError } from '../../errors/gateway-error.js';
+import { GatewayError, NO_ROUTE_MESSAGE } from '../../errors/gateway-error.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Chain, Middleware, RouteSpec } from '../../request/types.js';
 import type { SecretScrubber } from '../../observability/scrubber.js';
@@ -61,7 +61,7 @@ function namedInstance(chains: { chat: Chain; embeddings: Chain; models: Chain; 
     }
     const post: Record<string, Chain> = { 'chat/completions': chains.chat, embeddings: chains.embeddings, responses: chains.responses };
     const op = !m ? undefined : m[2] === 'models' ? (ctx.method === 'GET' ? chains.models : undefined) : ctx.method === 'POST' ? post[m[2]!] : undefined;
-    if (!m || !op) throw new GatewayError('not_found', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
+    if (!m || !op) throw new GatewayError('not_found', NO_ROUTE_MESSAGE);
     ctx.instanceName = m[1]!;
     await op(ctx);
   };

@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors/gateway-error.js';
+import { GatewayError, UNKNOWN_INSTANCE_MESSAGE } from '../../errors/gateway-error.js';
 import { auditEvent } from '../../request/audit.js';
 import type { RequestContext } from '../../request/context.js';
 import type { Middleware, RouteSpec } from '../../request/types.js';
@@ -64,7 +64,7 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
       return err;
     };
     const instance = instances.resolve(ctx.instanceName);
-    if (!instance) throw denied(new GatewayError('unknown_instance', `no instance or provider type named "${ctx.instanceName.slice(0, 64)}"`));
+    if (!instance) throw denied(new GatewayError('unknown_instance', UNKNOWN_INSTANCE_MESSAGE));
     if (type !== undefined && instance.type !== type) {
       throw denied(new GatewayError('invalid_request', `instance "${instance.name}" is not a ${type} instance`));
     }
