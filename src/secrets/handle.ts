@@ -1,11 +1,13 @@
 import type { SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
+import { asWritten } from './value.js';
 
 export type SecretStatus = 'pending' | 'ok' | 'error';
 
 /**
  * One secret reference and its current value, re-read on an interval. A failed refresh keeps
- * the last good value; `value` throws only if no read ever succeeded.
+ * the last good value; `value` throws only if no read ever succeeded. Every store's value is
+ * taken {@link asWritten} (one trailing newline removed).
  */
 export class SecretHandle {
   readonly ref: SecretRef;
@@ -68,7 +70,7 @@ export class SecretHandle {
 
   async #read(signal: AbortSignal): Promise<boolean> {
     try {
-      const value = await this.#store.read(this.ref, { baseDir: this.#baseDir, signal });
+      const value = asWritten(await this.#store.read(this.ref, { baseDir: this.#baseDir, signal }), this.ref);
       this.#status = 'ok';
       this.#lastError = undefined;
       this.#lastRefreshAt = Date.now();
