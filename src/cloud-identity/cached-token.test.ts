@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { SecretScrubber } from '../observability/scrubber.js';
 import { CachedToken, type ExpiringToken } from './cached-token.js';
 
 describe('CachedToken', () => {
@@ -40,5 +41,16 @@ describe('CachedToken', () => {
     assert.equal(await cache.get(signal), 't1');
     cache.invalidate('t1');
     assert.equal(await cache.get(signal), 't2');
+  });
+  test('maskIn: the current token is masked, and each new one replaces the last in the scrubber', async () => {
+    let fetches = 0;
+    const cache = new CachedToken(async () => ({ token: `token-number-${++fetches}` }));
+    const scrubber = new SecretScrubber();
+    assert.equal(await cache.get(signal), 'token-number-1');
+    cache.maskIn(scrubber);
+    assert.equal(scrubber.scrub('a token-number-1 b'), 'a [REDACTED] b');
+    cache.invalidate('token-number-1');
+    assert.equal(await cache.get(signal), 'token-number-2');
+    assert.equal(scrubber.scrub('token-number-1 token-number-2'), 'token-number-1 [REDACTED]');
   });
 });

@@ -1,3 +1,5 @@
+import type { SecretScrubber } from '../observability/scrubber.js';
+
 /** A token and when it expires (epoch ms; undefined: unknown, kept until invalidated). */
 export interface ExpiringToken {
   token: string;
@@ -21,6 +23,9 @@ export class CachedToken {
   readonly #now: () => number;
   #current: ExpiringToken | undefined;
   #inflight: Promise<ExpiringToken> | undefined;
+  readonly #scrubbers = new Set<Pick<SecretScrubber, 'add' | 'delete'>>();
+  /** The token last fetched (even if since invalidated): the one the scrubbers hold. */
+  #masked: string | undefined;
 
   constructor(fetch: (signal: AbortSignal) => Promise<ExpiringToken>, refreshWindowMs = 5 * 60_000, now: () => number = Date.now) {
     this.#fetch = fetch;
@@ -32,14 +37,34 @@ export class CachedToken {
     const current = this.#current;
     const now = this.#now();
     if (current && (current.expiresAt === undefined || now < current.expiresAt - this.#refreshWindowMs)) return current.token;
-    this.#inflight ??= this.#fetch(signal).finally(() => (this.#inflight = undefined));
+    this.#inflight ??= this.#fetch(signal)
+      .then((next) => {
+        const previous = this.#masked;
+        this.#current = next;
+        this.#masked = next.token;
+        for (const s of this.#scrubbers) {
+          if (previous !== undefined && previous !== next.token) s.delete(previous);
+          s.add(next.token);
+        }
+        return next;
+      })
+      .finally(() => (this.#inflight = undefined));
     try {
-      this.#current = await this.#inflight;
-      return this.#current.token;
+      return (await this.#inflight).token;
     } catch (err) {
       if (current && current.expiresAt !== undefined && this.#now() < current.expiresAt) return current.token;
       throw err;
     }
+  }
+
+  /**
+   * Masks this cache's tokens in `scrubber`'s output from now on: the current one, and each new
+   * one in place of the one it replaces (so the scrubber does not grow by a token an hour).
+   */
+  maskIn(scrubber: Pick<SecretScrubber, 'add' | 'delete'>): void {
+    if (this.#scrubbers.has(scrubber)) return;
+    this.#scrubbers.add(scrubber);
+    if (this.#masked !== undefined) scrubber.add(this.#masked);
   }
 
   /** Forgets `token` (the service refused it); the next `get` fetches a new one. */

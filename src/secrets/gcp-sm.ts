@@ -18,11 +18,13 @@
  * Service Connect endpoint, or an emulator) replaces the endpoint for every reference.
  *
  * One token per process serves every reference, refreshed before it expires, and dropped when
- * Secret Manager answers 401 (one retry). Errors name the reference, never a value.
+ * Secret Manager answers 401 (one retry). The token is masked in the logs of every gateway that read with it (`ctx.scrubber`).
+ * Errors name the reference, never a value.
  */
 import { request } from 'undici';
 import { applicationDefaultToken } from '../cloud-identity/google.js';
 import { CachedToken } from '../cloud-identity/cached-token.js';
+import type { SecretScrubber } from '../observability/scrubber.js';
 import { parseProblem, type SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
 
@@ -107,7 +109,7 @@ function googleToken(project: string, env: NodeJS.ProcessEnv): CachedToken {
 }
 
 /** Reads one reference: the version's payload as text. */
-export async function readGcpSm(ref: SecretRef, signal: AbortSignal = AbortSignal.timeout(30_000), env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function readGcpSm(ref: SecretRef, signal: AbortSignal = AbortSignal.timeout(30_000), env: NodeJS.ProcessEnv = process.env, scrubber?: SecretScrubber): Promise<string> {
   const parsed = parseGcpSmPath(ref);
   let url: string;
   try {
@@ -116,6 +118,7 @@ export async function readGcpSm(ref: SecretRef, signal: AbortSignal = AbortSigna
     throw new GcpSmError('GCP_SM_CONFIG', `${ref.raw}: ${(err as Error).message}`, { cause: err });
   }
   const tokens = googleToken(parsed.project, env);
+  if (scrubber) tokens.maskIn(scrubber);
   for (let attempt = 0; ; attempt++) {
     let token: string;
     try {
@@ -194,6 +197,6 @@ export const gcpSmStore: SecretStore = {
   scheme: 'gcp-sm',
   validate: (ref) => parseProblem(() => parseGcpSmPath(ref)),
   read(ref, ctx) {
-    return readGcpSm(ref, ctx.signal);
+    return readGcpSm(ref, ctx.signal, process.env, ctx.scrubber);
   },
 };

@@ -22,7 +22,8 @@
  * The principal needs the SecretsReader service role on the secret (or its group). The instance
  * URL must be https (http only on loopback, for emulators). One token per set of settings serves
  * every reference, refreshed before it expires and dropped when Secrets Manager answers 401 (one
- * retry). Errors name the reference, never a value.
+ * retry). The token is masked in the logs of every gateway that read with it (`ctx.scrubber`).
+ * Errors name the reference, never a value.
  */
 import { request } from 'undici';
 import { CachedToken } from '../cloud-identity/cached-token.js';
@@ -142,7 +143,7 @@ function iamToken(env: NodeJS.ProcessEnv): CachedToken {
 }
 
 /** Reads one reference: the field it names of the secret's current version. */
-export async function readIbmSm(ref: SecretRef, signal: AbortSignal = AbortSignal.timeout(30_000), env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function readIbmSm(ref: SecretRef, signal: AbortSignal = AbortSignal.timeout(30_000), env: NodeJS.ProcessEnv = process.env, scrubber?: SecretScrubber): Promise<string> {
   const { instance, id, field } = parseIbmSmPath(ref);
   let tokens: CachedToken;
   try {
@@ -150,6 +151,7 @@ export async function readIbmSm(ref: SecretRef, signal: AbortSignal = AbortSigna
   } catch (err) {
     throw new IbmSmError('IBM_SM_CONFIG', `${ref.raw}: ${(err as Error).message}`, { cause: err });
   }
+  if (scrubber) tokens.maskIn(scrubber);
   const url = `${instance}/api/v2/secrets/${id}`;
   for (let attempt = 0; ; attempt++) {
     let token: string;
@@ -217,6 +219,6 @@ export const ibmSmStore: SecretStore = {
   scheme: 'ibm-sm',
   validate: (ref) => parseProblem(() => parseIbmSmPath(ref)),
   read(ref, ctx) {
-    return readIbmSm(ref, ctx.signal);
+    return readIbmSm(ref, ctx.signal, process.env, ctx.scrubber);
   },
 };

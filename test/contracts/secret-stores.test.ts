@@ -35,7 +35,7 @@ interface StoreCase {
   /** A reference `validate` refuses, and what the error says. */
   invalid: { reference: string; error: RegExp };
   /** Puts `value` in the store (starting its emulator, setting its environment); returns the reference to read and a cleanup. */
-  serve(value: string): Promise<{ reference: string; close(): Promise<void> }>;
+  serve(value: string): Promise<{ reference: string; close(): Promise<void>; token?(): string }>;
 }
 
 /** Sets environment variables for one case; the returned function restores the previous values. */
@@ -130,6 +130,7 @@ const CASES: Record<string, StoreCase> = {
       const restore = withEnv({ GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'sa.json'), CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: `${sm.url}/` });
       return {
         reference: '${gcp-sm:projects/proj-test-1/secrets/openai-key}',
+        token: () => String(sm.last.headers.authorization).slice('Bearer '.length),
         close: async () => {
           restore();
           rmSync(dir, { recursive: true, force: true });
@@ -146,7 +147,7 @@ const CASES: Record<string, StoreCase> = {
       const iam = await new IbmIamEmulator({ apiKeys: ['contract-ibm-api-key-0123456789'], validTokens: sm.acceptedKeys }).start();
       const id = sm.put('arbitrary', { payload: value });
       const restore = withEnv({ SECRETS_MANAGER_APIKEY: 'contract-ibm-api-key-0123456789', SECRETS_MANAGER_AUTH_URL: iam.url });
-      return { reference: `\${ibm-sm:${sm.url}/${id}}`, close: async () => (restore(), void (await Promise.all([sm.close(), iam.close()]))) };
+      return { reference: `\${ibm-sm:${sm.url}/${id}}`, token: () => String(sm.last.headers.authorization).slice('Bearer '.length), close: async () => (restore(), void (await Promise.all([sm.close(), iam.close()]))) };
     },
   },
 };
@@ -197,6 +198,13 @@ for (const [scheme, store] of SECRET_STORES) {
       assert.equal(lines.length, 1);
       assert.ok(!lines[0]!.includes(value), `the log line shows the ${scheme} value: ${lines[0]}`);
       assert.match(lines[0]!, /the value is \[REDACTED\]/);
+      // A store that logs in to read (an access token) masks that credential too.
+      if (served.token) {
+        const token = served.token();
+        assert.ok(token.length > 20, token);
+        logger.info({}, `the store token is ${token}`);
+        assert.ok(!lines[1]!.includes(token), `the log line shows the ${scheme} store's token`);
+      }
     });
   });
 }
