@@ -179,9 +179,11 @@ describe('parseConfigText: secrets', () => {
   }
 
   test('a reference to an unsupported store is refused, naming the supported ones', () => {
-    const problems = problemsOf(openaiInstance('', '"${gcp-sm:openai}"'));
+    const problems = problemsOf(openaiInstance('', '"${doppler:openai}"'));
     assert.equal(problems.length, 1);
-    assert.match(problems[0]!, /^instances\.o\.authentication\.api_key: unsupported secret store "gcp-sm"/);
+    assert.match(problems[0]!, /^instances\.o\.authentication\.api_key: unsupported secret store "doppler"/);
+    assert.match(problems[0]!, /supported: .*gcp-sm/);
+    assert.match(problems[0]!, /supported: .*ibm-sm/);
     assert.match(problems[0]!, /supported: .*env/);
     assert.match(problems[0]!, /supported: .*vault/);
     assert.match(problems[0]!, /supported: .*file/);

@@ -1,11 +1,14 @@
+import type { SecretScrubber } from '../observability/scrubber.js';
 import type { SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
+import { asWritten } from './value.js';
 
 export type SecretStatus = 'pending' | 'ok' | 'error';
 
 /**
  * One secret reference and its current value, re-read on an interval. A failed refresh keeps
- * the last good value; `value` throws only if no read ever succeeded.
+ * the last good value; `value` throws only if no read ever succeeded. Every store's value is
+ * taken {@link asWritten} (one trailing newline removed).
  */
 export class SecretHandle {
   readonly ref: SecretRef;
@@ -18,10 +21,13 @@ export class SecretHandle {
   #inflight: Promise<boolean> | undefined;
   readonly #store: SecretStore;
   readonly #baseDir: string;
+  readonly #scrubber: SecretScrubber | undefined;
   readonly #listeners: Array<(value: string, previous: string | undefined) => void> = [];
 
-  constructor(ref: SecretRef, store: SecretStore, baseDir: string, intervalMs: number) {
+  /** `scrubber` is handed to the store for the credentials it obtains (see SecretReadContext). */
+  constructor(ref: SecretRef, store: SecretStore, baseDir: string, intervalMs: number, scrubber?: SecretScrubber) {
     this.ref = ref;
+    this.#scrubber = scrubber;
     this.#store = store;
     this.#baseDir = baseDir;
     this.intervalMs = intervalMs;
@@ -68,7 +74,7 @@ export class SecretHandle {
 
   async #read(signal: AbortSignal): Promise<boolean> {
     try {
-      const value = await this.#store.read(this.ref, { baseDir: this.#baseDir, signal });
+      const value = asWritten(await this.#store.read(this.ref, { baseDir: this.#baseDir, signal, ...(this.#scrubber ? { scrubber: this.#scrubber } : {}) }), this.ref);
       this.#status = 'ok';
       this.#lastError = undefined;
       this.#lastRefreshAt = Date.now();

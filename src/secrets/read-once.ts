@@ -1,5 +1,6 @@
 import { parseSecretRef } from './ref.js';
 import { SECRET_STORES } from './registry.js';
+import { asWritten } from './value.js';
 
 /**
  * Reads a secret reference once (settings read at start-up: a store's connection URL, the TOTP
@@ -14,7 +15,7 @@ export async function readSecretOnce(field: string, reference: string, baseDir: 
   const store = ref && SECRET_STORES.get(ref.scheme);
   if (!ref || !store) throw new Error(`${field}: not a usable secret reference: ${reference}`);
   try {
-    return (await store.read(ref, { baseDir, signal: AbortSignal.timeout(30_000) })).trim();
+    return asWritten(await store.read(ref, { baseDir, signal: AbortSignal.timeout(30_000) }), ref).trim();
   } catch (err) {
     throw new Error(`${field}: cannot resolve ${ref.raw}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

@@ -70,7 +70,7 @@ describe('SecretResolver', () => {
 
   test('an unusable reference is refused', () => {
     const { resolver } = harness();
-    assert.throws(() => resolver.handle('${gcp-sm:x}'), /not a usable secret reference/);
+    assert.throws(() => resolver.handle('${doppler:x}'), /not a usable secret reference/);
     assert.throws(() => resolver.handle('plain text'), /not a usable secret reference/);
   });
 

@@ -35,8 +35,8 @@ export class SecretResolver {
     const ref = parseSecretRef(reference);
     const store = ref && SECRET_STORES.get(ref.scheme);
     if (!ref || !store) throw new Error(`not a usable secret reference: ${reference}`);
-    h = new SecretHandle(ref, store, this.#options.baseDir, intervalMs);
     const { scrubber } = this.#options;
+    h = new SecretHandle(ref, store, this.#options.baseDir, intervalMs, scrubber);
     h.onChange((value, previous) => {
       scrubber.add(value);
       if (previous !== undefined) scrubber.delete(previous);

@@ -1,15 +1,24 @@
+import type { SecretScrubber } from '../observability/scrubber.js';
 import type { SecretRef } from './ref.js';
 
 export interface SecretReadContext {
   /** Folder of the config file; relative paths resolve against it. */
   baseDir: string;
   signal: AbortSignal;
+  /**
+   * Where a store registers the credentials it obtains in order to read (access tokens of Google
+   * or IBM IAM), so no log line shows them; absent for one-off reads at start-up. The values a
+   * store returns are registered by `SecretResolver`, not here.
+   */
+  scrubber?: SecretScrubber;
 }
 
 /**
  * A backend behind `${scheme:...}`. One file per store in this folder; listed in registry.ts.
  * Every value `read` returns is registered with the log scrubber by `SecretResolver`, for every
- * store alike, so a store never handles the scrubber itself.
+ * store alike, so a store never registers its values itself; a store that obtains a credential
+ * to read with (a token) masks it through `ctx.scrubber`. Values are taken as written (one
+ * trailing newline dropped, see value.ts) by the caller, so a store returns them untrimmed.
  *
  * @example
  * const store: SecretStore = {

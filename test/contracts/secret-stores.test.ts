@@ -11,6 +11,10 @@ import { SECRET_STORES } from '../../src/secrets/registry.js';
 import { SecretResolver } from '../../src/secrets/resolver.js';
 import { AwsAccounts } from '../emulators/aws-accounts.js';
 import { EntraEmulator } from '../emulators/entra.js';
+import { GcpSecretManagerEmulator } from '../emulators/gcp-secret-manager.js';
+import { GoogleOAuthEmulator } from '../emulators/google-oauth.js';
+import { IbmIamEmulator } from '../emulators/ibm-iam.js';
+import { IbmSecretsManagerEmulator } from '../emulators/ibm-secrets-manager.js';
 import { KeyVaultEmulator } from '../emulators/key-vault.js';
 import { SecretsManagerEmulator } from '../emulators/secrets-manager.js';
 import { VaultEmulator } from '../emulators/vault.js';
@@ -18,7 +22,8 @@ import { VaultEmulator } from '../emulators/vault.js';
 /**
  * The contract every store in SECRET_STORES meets: its `validate` accepts a well-formed
  * reference and refuses a malformed one at config load, with the field's path in the error; a
- * read against the store (its emulator, for remote stores) returns the value; and that value is
+ * read against the store (its emulator, for remote stores) returns the value, less the one
+ * trailing newline an operator's tools leave (for every store alike); and that value is
  * registered with the log scrubber, so a log line never shows it. A store added to the registry
  * without a case here fails the first test, naming it.
  */
@@ -30,7 +35,7 @@ interface StoreCase {
   /** A reference `validate` refuses, and what the error says. */
   invalid: { reference: string; error: RegExp };
   /** Puts `value` in the store (starting its emulator, setting its environment); returns the reference to read and a cleanup. */
-  serve(value: string): Promise<{ reference: string; close(): Promise<void> }>;
+  serve(value: string): Promise<{ reference: string; close(): Promise<void>; token?(): string }>;
 }
 
 /** Sets environment variables for one case; the returned function restores the previous values. */
@@ -59,7 +64,7 @@ const CASES: Record<string, StoreCase> = {
     invalid: { reference: '${file:/run/secrets/}', error: /names a folder/ },
     async serve(value) {
       const dir = mkdtempSync(join(tmpdir(), 'llmproxy-store-contract-'));
-      writeFileSync(join(dir, 'key'), `${value}\n`);
+      writeFileSync(join(dir, 'key'), value);
       return { reference: `\${file:${join(dir, 'key')}}`, close: async () => rmSync(dir, { recursive: true, force: true }) };
     },
   },
@@ -113,6 +118,38 @@ const CASES: Record<string, StoreCase> = {
       };
     },
   },
+  'gcp-sm': {
+    valid: '${gcp-sm:projects/prod-1/locations/europe-west4/secrets/openai-key/versions/3}',
+    invalid: { reference: '${gcp-sm:projects/prod-1/secrets/openai key}', error: /is not a secret id/ },
+    async serve(value) {
+      const oauth = await new GoogleOAuthEmulator().start();
+      const sm = await new GcpSecretManagerEmulator().start();
+      const dir = mkdtempSync(join(tmpdir(), 'llmproxy-store-contract-'));
+      writeFileSync(join(dir, 'sa.json'), JSON.stringify(oauth.createServiceAccount('contract@proj-test-1.iam.gserviceaccount.com')));
+      sm.add('projects/proj-test-1/secrets/openai-key', value);
+      const restore = withEnv({ GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'sa.json'), CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER: `${sm.url}/` });
+      return {
+        reference: '${gcp-sm:projects/proj-test-1/secrets/openai-key}',
+        token: () => String(sm.last.headers.authorization).slice('Bearer '.length),
+        close: async () => {
+          restore();
+          rmSync(dir, { recursive: true, force: true });
+          await Promise.all([sm.close(), oauth.close()]);
+        },
+      };
+    },
+  },
+  'ibm-sm': {
+    valid: '${ibm-sm:https://0123abcd.eu-de.secrets-manager.appdomain.cloud/6c9a1e52-0d4a-4c3b-9e9f-3f1b2a7d5e11#password}',
+    invalid: { reference: '${ibm-sm:http://sm.example.com/6c9a1e52-0d4a-4c3b-9e9f-3f1b2a7d5e11}', error: /the instance URL must be https/ },
+    async serve(value) {
+      const sm = await new IbmSecretsManagerEmulator().start();
+      const iam = await new IbmIamEmulator({ apiKeys: ['contract-ibm-api-key-0123456789'], validTokens: sm.acceptedKeys }).start();
+      const id = sm.put('arbitrary', { payload: value });
+      const restore = withEnv({ SECRETS_MANAGER_APIKEY: 'contract-ibm-api-key-0123456789', SECRETS_MANAGER_AUTH_URL: iam.url });
+      return { reference: `\${ibm-sm:${sm.url}/${id}}`, token: () => String(sm.last.headers.authorization).slice('Bearer '.length), close: async () => (restore(), void (await Promise.all([sm.close(), iam.close()]))) };
+    },
+  },
 };
 
 /** The config problems of an OpenAI instance whose key is `reference` (empty when it loads). */
@@ -143,10 +180,11 @@ for (const [scheme, store] of SECRET_STORES) {
       assert.match(problems[0]!, c.invalid.error);
     });
 
-    test('read: the value comes back, and is masked in every log line from then on', async (t) => {
+    test('read: the value comes back without its trailing newline, and is masked in every log line from then on', async (t) => {
       if (!c) return assert.fail(`secret store "${scheme}" has no contract case (valid and invalid reference, a read)`);
       const value = `contract-${scheme}-secret-${Math.random().toString(36).slice(2)}`;
-      const served = await c.serve(value);
+      // Stored as an operator writes it (`echo`, an editor): one newline at the end, which every store's read drops.
+      const served = await c.serve(`${value}\n`);
       t.after(() => served.close());
       const scrubber = new SecretScrubber();
       const lines: string[] = [];
@@ -160,6 +198,13 @@ for (const [scheme, store] of SECRET_STORES) {
       assert.equal(lines.length, 1);
       assert.ok(!lines[0]!.includes(value), `the log line shows the ${scheme} value: ${lines[0]}`);
       assert.match(lines[0]!, /the value is \[REDACTED\]/);
+      // A store that logs in to read (an access token) masks that credential too.
+      if (served.token) {
+        const token = served.token();
+        assert.ok(token.length > 20, token);
+        logger.info({}, `the store token is ${token}`);
+        assert.ok(!lines[1]!.includes(token), `the log line shows the ${scheme} store's token`);
+      }
     });
   });
 }

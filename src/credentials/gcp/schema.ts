@@ -6,7 +6,7 @@ import { duration, secretRef } from '../../config-fields/fields.js';
  * OAuth 2 access token for {@link GCP_SCOPE} through `google-auth-library`; the token is sent as
  * `Authorization: Bearer`.
  */
-export const GCP_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+export { GCP_SCOPE } from '../../cloud-identity/google.js';
 
 /** A service account key: `key_file` (relative to the config file's folder) or `key` (a secret reference to the key JSON). */
 export const serviceAccountAuth = z

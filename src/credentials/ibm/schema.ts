@@ -1,18 +1,7 @@
 import { z } from 'zod';
 import { endpointUrl, secretRef } from '../../config-fields/fields.js';
 
-/** IBM Cloud IAM's public endpoint; `iam_url` overrides it (private endpoints, test emulators). */
-export const DEFAULT_IAM_URL = 'https://iam.cloud.ibm.com';
-
-/**
- * Where IBM's compute resources mount their token, tried in this order when `cr_token_file` is
- * not set (IBM's SDK cores do the same): IKS/ROKS projected tokens, then Code Engine.
- */
-export const DEFAULT_CR_TOKEN_FILES = [
-  '/var/run/secrets/tokens/vault-token',
-  '/var/run/secrets/tokens/sa-token',
-  '/var/run/secrets/codeengine.cloud.ibm.com/compute-resource-token/token',
-] as const;
+export { DEFAULT_CR_TOKEN_FILES, DEFAULT_IAM_URL } from '../../cloud-identity/ibm-iam.js';
 
 /**
  * `authentication: { type: api_key, api_key: "${...}", iam_url? }`: an IBM Cloud API key the
