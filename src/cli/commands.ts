@@ -15,7 +15,7 @@ const USAGE = `llmproxy: LLM gateway with credential isolation
 
 usage:
   llmproxy serve [--config FILE] [--host H] [--port N]
-  llmproxy config check [--config FILE] [--host H] [--port N] [--json]
+  llmproxy config check [--config FILE] [--host H] [--port N] [--probe] [--json]
 ${[KEYS_USAGE, USERS_USAGE, TOTP_USAGE, USAGE_USAGE, LOCKDOWN_USAGE].map((u) => u.replace(/^usage:\n/, '')).join('\n')}
 
 Config: --config FILE, else $LLMPROXY_CONFIG, else ./llmproxy.yaml, else the built-in demo.
