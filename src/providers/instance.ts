@@ -48,9 +48,10 @@ export interface SendOptions {
   signal: UpstreamSignal;
   /**
    * Called once the provider answered for good (the retry included), with the milliseconds
-   * since sending; also when that answer is a 401 that `send` then turns into an error.
+   * since sending and the answer's status; also when that answer is a 401 that `send` then
+   * turns into an error.
    */
-  onAnswer?(upstreamMs: number): void;
+  onAnswer?(upstreamMs: number, status: number): void;
 }
 
 /**
@@ -182,7 +183,7 @@ export class Instance {
         throw new GatewayError('upstream_credential_rejected', `instance ${this.name}: the provider rejected the gateway's credential after a refresh; an operator must check it`);
       }
     }
-    options.onAnswer?.(performance.now() - sentAt);
+    options.onAnswer?.(performance.now() - sentAt, answer.statusCode);
     if (answer.statusCode === 401) {
       // Its body is not passed on: providers echo part of the rejected key ("Incorrect API key provided: sk-...abcd").
       answer.body.resume();

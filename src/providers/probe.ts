@@ -40,11 +40,12 @@ export async function probeInstance(instance: Instance, timeoutMs = PROBE_TIMEOU
   }
   const segments = probe.path.split('?', 1)[0]!.split('/').filter((s) => s !== '');
   let answer;
+  let answered: number | null = null;
   try {
     const request = instance.transparent('GET', probe.path, segments, { accept: 'application/json', ...probe.headers }, null);
-    answer = await instance.send(request, { signal: AbortSignal.timeout(timeoutMs) });
+    answer = await instance.send(request, { signal: AbortSignal.timeout(timeoutMs), onAnswer: (_ms, status) => (answered = status) });
   } catch (err) {
-    return failure(err);
+    return failure(err, answered);
   }
   if (answer === undefined) return { status: 'unreachable', http_status: null, detail: `no answer within ${timeoutMs} ms` };
   // Drained, never read: an error body may quote the credential.
@@ -55,12 +56,14 @@ export async function probeInstance(instance: Instance, timeoutMs = PROBE_TIMEOU
   return { status: 'error', http_status: status, detail: `the provider answered ${status} to GET ${segments.join('/')}` };
 }
 
-function failure(err: unknown): ProbeResult {
+/** A probe that `send` ended with an error; `answered` is the provider's status when it answered (a 401). */
+function failure(err: unknown, answered: number | null): ProbeResult {
   if (!(err instanceof GatewayError)) return { status: 'error', http_status: null, detail: 'the probe failed unexpectedly' };
   switch (err.code) {
     case 'upstream_credential_rejected':
-      // Instance.send turns a 401, or a credential refused again after a refresh (Bedrock's 403), into this error.
-      return { status: 'rejected', http_status: null, detail: 'the provider refused the credential' };
+      // Instance.send turns a 401 (`answered`), or a credential refused again after a refresh
+      // (Bedrock's 403; the status is not passed on), into this error.
+      return { status: 'rejected', http_status: answered, detail: `the provider refused the credential${answered === null ? '' : ` (${answered})`}` };
     case 'upstream_unreachable':
     case 'upstream_timeout':
       return { status: 'unreachable', http_status: null, detail: err.message };

@@ -156,8 +156,8 @@ describe('provider credential probes', () => {
       assert.deepEqual(probe[name], { status: 'ok', http_status: 200, detail: null }, name);
     }
     // OpenAI's and Anthropic's 401 for a wrong key; Bedrock's signature refused after a refresh; Vertex's 403 for another project.
-    assert.equal(probe['openai_wrong']!.status, 'rejected');
-    assert.equal(probe['claude_wrong']!.status, 'rejected');
+    assert.deepEqual(probe['openai_wrong'], { status: 'rejected', http_status: 401, detail: 'the provider refused the credential (401)' });
+    assert.deepEqual(probe['claude_wrong'], { status: 'rejected', http_status: 401, detail: 'the provider refused the credential (401)' });
     assert.equal(probe['bedrock_wrong']!.status, 'rejected');
     assert.deepEqual(probe['vertex_other_project'], { status: 'rejected', http_status: 403, detail: 'the provider refused the credential (403)' });
     assert.equal(probe['openai_down']!.status, 'unreachable');
@@ -177,7 +177,7 @@ describe('provider credential probes', () => {
     const lines = r.stdout.split('\n');
     assert.match(lines.find((l) => l.startsWith('INSTANCE'))!, /^INSTANCE\s+TYPE\s+METHOD\s+STATUS\s+PROBE\s+EXPIRES\s+ERROR$/);
     assert.match(lines.find((l) => l.startsWith('openai_good '))!, /^openai_good\s+openai\s+api_key\s+ok\s+ok\s+never\s*$/);
-    assert.match(lines.find((l) => l.startsWith('claude_wrong '))!, /^claude_wrong\s+anthropic\s+api_key\s+ok\s+rejected\s+never\s+the provider refused the credential$/);
+    assert.match(lines.find((l) => l.startsWith('claude_wrong '))!, /^claude_wrong\s+anthropic\s+api_key\s+ok\s+rejected \(401\)\s+never\s+the provider refused the credential \(401\)$/);
     assert.match(lines.find((l) => l.startsWith('vertex_other_project '))!, /\srejected \(403\)\s/);
     assert.match(lines.find((l) => l.startsWith('openai_down '))!, /\sunreachable\s/);
     assert.equal(lines.at(-2), 'configuration has problems');
@@ -218,7 +218,7 @@ describe('provider credential probes', () => {
       }
       assert.equal(r.status, 503);
       assert.equal(r.body.status, 'not_ready');
-      assert.equal(r.body.checks['probe:claude'], 'credential rejected');
+      assert.equal(r.body.checks['probe:claude'], 'credential rejected (401)');
       assert.equal(r.body.checks['probe:openai'], 'ok');
       // An unreachable provider is shown but is not this replica's fault.
       assert.equal(r.body.checks['probe:down'], 'unreachable');
