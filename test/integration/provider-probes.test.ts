@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AnthropicEmulator } from '../emulators/anthropic.js';
 import { AwsAccounts, type IamUser } from '../emulators/aws-accounts.js';
+import { AzureOpenAIEmulator } from '../emulators/azure-openai.js';
 import { BedrockEmulator } from '../emulators/bedrock.js';
 import { OpenAIEmulator } from '../emulators/openai.js';
 import { VertexEmulator } from '../emulators/vertex.js';
@@ -24,6 +25,7 @@ const WRONG_OPENAI_KEY = 'sk-probe-wrong-1f2e3d4c5b6a7980aa';
 const WRONG_ANTHROPIC_KEY = 'sk-ant-probe-wrong-77aa88bb99cc00dd';
 const VERTEX_TOKEN = 'ya29.probe-vertex-token-5e6f7a8b9c0d';
 const WATSONX_TOKEN = 'ibm-iam-probe-token-3c4d5e6f7a8b9c0d';
+const AZURE_KEY = 'azure-probe-key-6d7e8f9a0b1c2d3e';
 const WRONG_SECRET = 'wrongAwsSecretKey0000000000000000000000000';
 
 interface ProbeRow {
@@ -40,6 +42,7 @@ describe('provider credential probes', () => {
   let bedrock: BedrockEmulator;
   let vertex: VertexEmulator;
   let watsonx: WatsonxEmulator;
+  let azure: AzureOpenAIEmulator;
   let root: string;
   let down: number;
   let env: Record<string, string>;
@@ -51,6 +54,7 @@ describe('provider credential probes', () => {
     bedrock = await new BedrockEmulator({ accounts, region: 'us-east-1' }).start();
     vertex = await new VertexEmulator([VERTEX_TOKEN], { project: 'probe-project', location: 'us-central1' }).start();
     watsonx = await new WatsonxEmulator([WATSONX_TOKEN], { projects: ['probe-project'] }).start();
+    azure = await new AzureOpenAIEmulator([AZURE_KEY], { 'prod-gpt4o': 'gpt-4o-2024-08-06' }).start();
     root = tempDir('llmproxy-probes-');
     down = await closedPort();
     env = {
@@ -62,15 +66,16 @@ describe('provider credential probes', () => {
       PROBE_WRONG_AWS_SECRET: WRONG_SECRET,
       PROBE_VERTEX_TOKEN: VERTEX_TOKEN,
       PROBE_WATSONX_TOKEN: WATSONX_TOKEN,
+      PROBE_AZURE_KEY: AZURE_KEY,
     };
   });
   after(async () => {
-    await Promise.all([openai, anthropic, bedrock, vertex, watsonx].map((e) => e?.close()));
+    await Promise.all([openai, anthropic, bedrock, vertex, watsonx, azure].map((e) => e?.close()));
     if (root) removeDir(root);
   });
 
   /** Every secret value of the test: none may appear in any output. */
-  const secrets = () => [OPENAI_KEY, ANTHROPIC_KEY, WRONG_OPENAI_KEY, WRONG_ANTHROPIC_KEY, VERTEX_TOKEN, WATSONX_TOKEN, WRONG_SECRET, user.secretAccessKey];
+  const secrets = () => [OPENAI_KEY, ANTHROPIC_KEY, WRONG_OPENAI_KEY, WRONG_ANTHROPIC_KEY, VERTEX_TOKEN, WATSONX_TOKEN, AZURE_KEY, WRONG_SECRET, user.secretAccessKey];
 
   function writeConfig(name: string): string {
     const path = join(root, `${name}.yaml`);
@@ -124,6 +129,16 @@ describe('provider credential probes', () => {
       '    project_id: probe-project',
       `    endpoint: ${watsonx.url}`,
       '    authentication: { type: bearer_token, token: "${env:PROBE_WATSONX_TOKEN}" }',
+      '  azure_good:',
+      '    type: azure',
+      `    endpoint: ${azure.url}`,
+      '    authentication: { type: api_key, api_key: "${env:PROBE_AZURE_KEY}" }',
+      // The right key, but a data-plane version the resource does not serve: a 400, not a refusal.
+      '  azure_bad_version:',
+      '    type: azure',
+      `    endpoint: ${azure.url}`,
+      '    api_version: 2019-01-01',
+      '    authentication: { type: api_key, api_key: "${env:PROBE_AZURE_KEY}" }',
       '  openai_down:',
       '    type: openai',
       `    endpoint: http://127.0.0.1:${down}`,
@@ -152,7 +167,7 @@ describe('provider credential probes', () => {
     const report = JSON.parse(r.stdout) as { ok: boolean; instances: ProbeRow[] };
     assert.equal(report.ok, false);
     const probe = Object.fromEntries(report.instances.map((row) => [row.instance, row.probe]));
-    for (const name of ['openai_good', 'claude_good', 'bedrock_good', 'vertex_good', 'watsonx_good']) {
+    for (const name of ['openai_good', 'claude_good', 'bedrock_good', 'vertex_good', 'watsonx_good', 'azure_good']) {
       assert.deepEqual(probe[name], { status: 'ok', http_status: 200, detail: null }, name);
     }
     // OpenAI's and Anthropic's 401 for a wrong key; Bedrock's signature refused after a refresh; Vertex's 403 for another project.
@@ -160,6 +175,8 @@ describe('provider credential probes', () => {
     assert.deepEqual(probe['claude_wrong'], { status: 'rejected', http_status: 401, detail: 'the provider refused the credential (401)' });
     assert.equal(probe['bedrock_wrong']!.status, 'rejected');
     assert.deepEqual(probe['vertex_other_project'], { status: 'rejected', http_status: 403, detail: 'the provider refused the credential (403)' });
+    assert.deepEqual(probe['azure_bad_version'], { status: 'error', http_status: 400, detail: 'the provider answered 400 to GET openai/models' });
+    assert.ok(azure.requests.some((q) => q.path === '/openai/models' && q.headers['api-key'] === AZURE_KEY));
     assert.equal(probe['openai_down']!.status, 'unreachable');
     assert.match(probe['openai_down']!.detail!, /could not be reached \(ECONNREFUSED\)/);
     // The credentials themselves resolved: the probe is what failed.
