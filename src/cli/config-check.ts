@@ -7,6 +7,7 @@ import { buildInstance, primeCredentials } from '../providers/build.js';
 import type { Instance } from '../providers/instance.js';
 import { probeInstance, type ProbeResult } from '../providers/probe.js';
 import { SecretResolver } from '../secrets/resolver.js';
+import { defaultProviderFromEnv, defaultProviderProblem } from '../server/routes/default-provider.js';
 import { openCounterStore, openStore } from '../store/open.js';
 import { parse, UsageError } from './args.js';
 import { table } from './output.js';
@@ -106,13 +107,18 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
 
   if (probing) for (const r of rows) r.probe ??= notProbed;
   const probeOk = (r: Row) => r.probe === undefined || r.probe.status === 'ok' || r.probe.status === 'none';
-  const ok = storeProblem === null && rows.every((r) => r.status === 'ok' && probeOk(r));
+  // LLM_DEFAULT_PROVIDER stops `serve` when it names no instance: a check that passes must mean serve starts.
+  const defaultProvider = defaultProviderFromEnv();
+  const defaultProblem = defaultProvider === undefined ? undefined : defaultProviderProblem(defaultProvider, Object.entries(loaded.config.instances).map(([name, cfg]) => ({ name, type: cfg.type })));
+  const ok = storeProblem === null && defaultProblem === undefined && rows.every((r) => r.status === 'ok' && probeOk(r));
   if (values.json) {
-    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, instances: rows }, null, 2));
+    const environment = defaultProvider === undefined ? {} : { default_provider: { value: defaultProvider, problem: defaultProblem ?? null } };
+    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, ...environment, instances: rows }, null, 2));
   } else {
     out(`config: ${loaded.source}`);
     out(`store:  ${storeProblem ?? 'ok'}`);
     if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
+    if (defaultProvider !== undefined) out(defaultProblem ?? `default provider: ${defaultProvider} (LLM_DEFAULT_PROVIDER)`);
     if (probing) {
       const probeText = (p: ProbeResult) => (p.status === 'ok' ? 'ok' : `${p.status}${p.http_status !== null ? ` (${p.http_status})` : ''}`);
       out(

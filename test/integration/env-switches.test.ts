@@ -164,6 +164,20 @@ describe('environment switches: LLM_DISABLE_ALL_PROVIDERS and LLM_DEFAULT_PROVID
     assert.match(r.stderr, /LLM_DEFAULT_PROVIDER: no instance or provider type named "opneai" \(instances: openai_main, claude\)/);
   });
 
+  test('llmproxy config check reports LLM_DEFAULT_PROVIDER: a wrong one fails the check, a right one is shown', async () => {
+    const config = writeConfig();
+    const env = { SWITCHES_OPENAI_KEY: OPENAI_KEY, SWITCHES_ANTHROPIC_KEY: ANTHROPIC_KEY };
+    const wrong = await runCli(['config', 'check', '--config', config, '--json'], { cwd: root, env: { ...env, LLM_DEFAULT_PROVIDER: 'opneai' } });
+    assert.equal(wrong.code, 1, wrong.stderr);
+    const report = JSON.parse(wrong.stdout) as { ok: boolean; default_provider: { value: string; problem: string | null } };
+    assert.equal(report.ok, false);
+    assert.equal(report.default_provider.value, 'opneai');
+    assert.match(report.default_provider.problem!, /^LLM_DEFAULT_PROVIDER: no instance or provider type named "opneai"/);
+    const right = await runCli(['config', 'check', '--config', config], { cwd: root, env: { ...env, LLM_DEFAULT_PROVIDER: 'anthropic' } });
+    assert.equal(right.code, 0, right.stdout + right.stderr);
+    assert.match(right.stdout, /^default provider: anthropic \(LLM_DEFAULT_PROVIDER\)$/m);
+  });
+
   test('LLM_DEFAULT_PROVIDER: a config reload that removes its instance is rejected, naming the variable', async () => {
     const instance = (name: string) => ({ [name]: { type: 'openai', endpoint: openai.url, authentication: { type: 'api_key', api_key: '${env:SWITCHES_OPENAI_KEY}' } } });
     process.env['SWITCHES_OPENAI_KEY'] = OPENAI_KEY;

@@ -1,5 +1,7 @@
 import { StartupError } from '../../providers/build.js';
-import type { Instance } from '../../providers/instance.js';
+
+/** What the check needs of an instance (an Instance, or a configured block with its name). */
+type Named = Readonly<{ name: string; type: string }>;
 
 /**
  * `LLM_DEFAULT_PROVIDER` (seed 004's switch): an instance name or provider type that receives a
@@ -21,13 +23,13 @@ export function defaultProviderFromEnv(env: NodeJS.ProcessEnv = process.env): st
  * @example
  * defaultProviderProblem('opneai', instances) // 'LLM_DEFAULT_PROVIDER: no instance or provider type named "opneai" (instances: openai, claude)'
  */
-export function defaultProviderProblem(name: string, instances: readonly Instance[]): string | undefined {
+export function defaultProviderProblem(name: string, instances: readonly Named[]): string | undefined {
   if (instances.some((i) => i.name === name || i.type === name)) return undefined;
   return `${DEFAULT_PROVIDER_VARIABLE}: no instance or provider type named "${name.slice(0, 64)}" (instances: ${instances.map((i) => i.name).join(', ')})`;
 }
 
 /** defaultProviderProblem as a startup failure. */
-export function checkDefaultProvider(name: string | undefined, instances: readonly Instance[]): void {
+export function checkDefaultProvider(name: string | undefined, instances: readonly Named[]): void {
   const problem = name === undefined ? undefined : defaultProviderProblem(name, instances);
   if (problem !== undefined) throw new StartupError(problem);
 }
