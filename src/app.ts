@@ -24,6 +24,7 @@ import { modelCatalog } from './providers/catalog.js';
 import { InstanceDirectory } from './providers/directory.js';
 import { PROVIDERS_BY_TYPE } from './providers/registry.js';
 import { StartupError, buildInstance, primeCredentials } from './providers/build.js';
+import { ProviderProbes } from './providers/probe.js';
 import type { Instance } from './providers/instance.js';
 import { SecretResolver } from './secrets/resolver.js';
 import { InflightTracker, createHandler } from './server/handler.js';
@@ -31,6 +32,7 @@ import { Listener } from './server/listener.js';
 import { Router } from './server/router.js';
 import { healthRoute, metricsRoute, readyRoute } from './server/routes/ops.js';
 import { providerRoutes } from './server/routes/provider-routes.js';
+import { checkDefaultProvider, defaultProviderFromEnv, defaultProviderProblem } from './server/routes/default-provider.js';
 import { protocolChatRoutes } from './server/routes/protocol.js';
 import { transparentRoute } from './server/routes/transparent.js';
 import { announceChanges } from './store/announce.js';
@@ -133,6 +135,16 @@ export async function createApp(options: AppOptions): Promise<App> {
     throw err;
   });
   let secrets = generation.secrets;
+  const defaultInstance = defaultProviderFromEnv();
+  try {
+    checkDefaultProvider(defaultInstance, generation.instances);
+  } catch (err) {
+    await Promise.all(generation.instances.map((i) => i.close()));
+    await events?.close();
+    await counters?.close();
+    await store.close();
+    throw err;
+  }
   const instances = new InstanceDirectory(generation.instances);
   const aliases = { current: config.model_aliases };
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
@@ -207,12 +219,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     authorize: sequence([instanceBodyLimit(config.server.body_limit), authorizeInference(audit, roles), ...governance.after]),
   };
   const responses = StoredResponses.fromConfig(store.responses, config.responses, logger);
+  const probes = config.readiness.probe_providers
+    ? new ProviderProbes({ instances: () => instances.all, intervalMs: config.readiness.probe_interval, logger, scrubber })
+    : undefined;
   const router = new Router()
     .add(healthRoute())
-    .add(readyRoute({ store, counters, instances, isDraining: () => tracker.draining }))
+    .add(readyRoute({ store, counters, instances, isDraining: () => tracker.draining, probes }))
     .add(transparentRoute(inference));
   for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
-  for (const route of protocolChatRoutes({ ...inference, aliases, logger, responses })) router.add(route);
+  for (const route of protocolChatRoutes({ ...inference, aliases, logger, responses, defaultInstance })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
   for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: adminAuth, verifier, totpBox: clientAuth.totpBox, governance, logger, metrics })) router.add(route);
   for (const route of adminConsole?.routes ?? []) router.add(route);
@@ -276,9 +291,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     } catch (err) {
       return reject(err instanceof Error ? err.message : String(err));
     }
-    if (closing) {
+    const defaultProblem = defaultInstance === undefined ? undefined : defaultProviderProblem(defaultInstance, built.instances);
+    if (closing || defaultProblem !== undefined) {
       await Promise.all(built.instances.map((i) => i.close()));
-      return reject('the gateway is shutting down');
+      return reject(defaultProblem ?? 'the gateway is shutting down');
     }
     // The swap: synchronous, so a request sees either the old or the new instances and aliases.
     const replaced = instances.replace(built.instances);
@@ -330,6 +346,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       await clientAuth.start();
       await governance.start();
       secrets.start();
+      probes?.start();
       started = true;
       const out: { main: AddressInfo; tls?: AddressInfo; metrics?: AddressInfo } = { main: undefined as unknown as AddressInfo };
       for (const { kind, listener } of listeners) out[kind] = await listener.listen();
@@ -346,6 +363,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         if (!drained) logger.warn({ inflight: tracker.count }, 'shutdown timeout reached; closing the remaining connections');
         for (const { listener } of listeners) listener.destroyAll();
         secrets.stop();
+        probes?.stop();
         await governance.stop();
         responses.stop();
         await events?.close();

@@ -14,7 +14,7 @@ import { USERS_USAGE, usersCommand } from './users.js';
 const SERVE_USAGE = `usage:
   llmproxy serve [--config FILE] [--host H] [--port N]`;
 const CONFIG_USAGE = `usage:
-  llmproxy config check [--config FILE] [--host H] [--port N] [--json]`;
+  llmproxy config check [--config FILE] [--host H] [--port N] [--probe] [--json]`;
 
 /** Each command's usage, printed by \`llmproxy <command> --help\` (exit 0) and after a usage error. */
 const COMMAND_USAGE: Readonly<Record<string, string>> = {

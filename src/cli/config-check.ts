@@ -5,7 +5,9 @@ import { Metrics } from '../observability/metrics.js';
 import { SecretScrubber } from '../observability/scrubber.js';
 import { buildInstance, primeCredentials } from '../providers/build.js';
 import type { Instance } from '../providers/instance.js';
+import { probeInstance, type ProbeResult } from '../providers/probe.js';
 import { SecretResolver } from '../secrets/resolver.js';
+import { defaultProviderFromEnv, defaultProviderProblem } from '../server/routes/default-provider.js';
 import { openCounterStore, openStore } from '../store/open.js';
 import { parse, UsageError } from './args.js';
 import { table } from './output.js';
@@ -19,6 +21,8 @@ interface Row {
   expires_at: string | null;
   last_refresh: string | null;
   error: string | null;
+  /** With `--probe`: what one authenticated call to the provider found. */
+  probe?: ProbeResult;
 }
 
 /** `server.port = 9000 (environment PORT)`; a reference's value is not shown, only its source. */
@@ -34,10 +38,13 @@ export function describeOverride(o: Override): string {
  * `llmproxy config check`: validates the file, opens the store, builds every instance and
  * resolves every secret reference and credential for real. One row per instance; exit 1 if
  * anything failed. Values taken from the environment or the flags (`--host`, `--port`, as
- * `serve` would take them) are listed with their source.
+ * `serve` would take them) are listed with their source. With `--probe`, each instance whose
+ * credential resolved also makes its provider's probe (one cheap authenticated call, such as
+ * listing models), so a key the provider refuses fails the check before any traffic; an
+ * instance whose provider has no probe reports `none` and does not fail it.
  */
 export async function configCheckCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
+  const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, probe: { type: 'boolean' } });
   if (positionals[0] !== 'check') throw new UsageError(positionals[0] === undefined ? 'missing config subcommand' : `unknown config subcommand "${positionals[0]}"`);
   const path = locateConfig(values.config as string | undefined);
   let loaded: LoadedConfig;
@@ -77,6 +84,20 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
   }
   await secrets.resolveAll();
   await primeCredentials(pending.map((p) => p.instance));
+  const probing = values.probe === true;
+  const probes = new Map<string, ProbeResult>();
+  if (probing) {
+    await Promise.all(
+      pending
+        .filter((p) => p.instance.credential.state.status === 'ok')
+        .map(async (p) => {
+          const result = await probeInstance(p.instance);
+          // The gateway's own words, but a message may carry whatever an error wrapped: masked like a log line.
+          probes.set(p.name, { ...result, detail: result.detail === null ? null : scrubber.scrub(result.detail) });
+        }),
+    );
+  }
+  const notProbed: ProbeResult = { status: 'error', http_status: null, detail: 'not probed: the credential did not resolve' };
   for (const { name, type, instance } of pending) {
     const s = instance.credential.state;
     rows.push({
@@ -87,19 +108,37 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
       expires_at: s.expiresAt === undefined ? null : new Date(s.expiresAt).toISOString(),
       last_refresh: s.lastRefreshAt === undefined ? null : new Date(s.lastRefreshAt).toISOString(),
       error: s.status === 'ok' ? null : (s.lastError ?? 'credential not resolved'),
+      ...(probing ? { probe: probes.get(name) ?? notProbed } : {}),
     });
   }
   await Promise.all(built.map((i) => i.close()));
   rows.sort((a, b) => a.instance.localeCompare(b.instance));
 
-  const ok = storeProblem === null && rows.every((r) => r.status === 'ok');
+  if (probing) for (const r of rows) r.probe ??= notProbed;
+  const probeOk = (r: Row) => r.probe === undefined || r.probe.status === 'ok' || r.probe.status === 'none';
+  // LLM_DEFAULT_PROVIDER stops `serve` when it names no instance: a check that passes must mean serve starts.
+  const defaultProvider = defaultProviderFromEnv();
+  const defaultProblem = defaultProvider === undefined ? undefined : defaultProviderProblem(defaultProvider, Object.entries(loaded.config.instances).map(([name, cfg]) => ({ name, type: cfg.type })));
+  const ok = storeProblem === null && defaultProblem === undefined && rows.every((r) => r.status === 'ok' && probeOk(r));
   if (values.json) {
-    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, instances: rows }, null, 2));
+    const environment = defaultProvider === undefined ? {} : { default_provider: { value: defaultProvider, problem: defaultProblem ?? null } };
+    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, ...environment, instances: rows }, null, 2));
   } else {
     out(`config: ${loaded.source}`);
     out(`store:  ${storeProblem ?? 'ok'}`);
     if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
-    out(table(['INSTANCE', 'TYPE', 'METHOD', 'STATUS', 'EXPIRES', 'ERROR'], rows.map((r) => [r.instance, r.type, r.method, r.status, r.expires_at ?? 'never', r.error ?? ''])));
+    if (defaultProvider !== undefined) out(defaultProblem ?? `default provider: ${defaultProvider} (LLM_DEFAULT_PROVIDER)`);
+    if (probing) {
+      const probeText = (p: ProbeResult) => (p.status === 'ok' ? 'ok' : `${p.status}${p.http_status !== null ? ` (${p.http_status})` : ''}`);
+      out(
+        table(
+          ['INSTANCE', 'TYPE', 'METHOD', 'STATUS', 'PROBE', 'EXPIRES', 'ERROR'],
+          rows.map((r) => [r.instance, r.type, r.method, r.status, probeText(r.probe!), r.expires_at ?? 'never', r.error ?? (r.probe!.status === 'ok' ? '' : (r.probe!.detail ?? ''))]),
+        ),
+      );
+    } else {
+      out(table(['INSTANCE', 'TYPE', 'METHOD', 'STATUS', 'EXPIRES', 'ERROR'], rows.map((r) => [r.instance, r.type, r.method, r.status, r.expires_at ?? 'never', r.error ?? ''])));
+    }
     out(ok ? 'configuration OK' : 'configuration has problems');
   }
   return ok ? 0 : 1;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { emergencyModeFromEnv, lockdownAuditEvent, readLockdown, writeInstanceDisabled, writeLockdown, type LockdownState } from '../governance/lockdown.js';
+import { emergencyVariable, lockdownAuditEvent, readLockdown, writeInstanceDisabled, writeLockdown, type LockdownState } from '../governance/lockdown.js';
 import type { Store } from '../store/types.js';
 import { UsageError } from './args.js';
 import { withCliStore } from './usage.js';
@@ -34,7 +34,7 @@ export async function lockdownCommand(args: string[], out: (s: string) => void):
           on
             ? `lockdown ON: running gateways answer 503 on every inference route within ${config.lockdown.poll_interval} ms and cut in-flight requests`
             : state.on
-              ? 'lockdown OFF in the store, but LLM_EMERGENCY_MODE=true in this environment keeps gateways started with it locked down'
+              ? `lockdown OFF in the store, but ${emergencyVariable() ?? 'the environment'}=true in this environment keeps gateways started with it locked down`
               : 'lockdown OFF: inference is served again',
         );
         return;
@@ -68,15 +68,16 @@ export async function lockdownCommand(args: string[], out: (s: string) => void):
 /** The store's state as a gateway started in this environment would see it. */
 async function currentState(store: Store): Promise<LockdownState> {
   const { lockdown, disabled } = await readLockdown(store.governance.settings);
-  if (emergencyModeFromEnv()) {
-    return { on: true, source: 'env', reason: 'LLM_EMERGENCY_MODE=true in the environment', actor: 'environment', since: null, disabledInstances: disabled };
+  const variable = emergencyVariable();
+  if (variable !== undefined) {
+    return { on: true, source: 'env', reason: `${variable}=true in the environment`, actor: 'environment', since: null, disabledInstances: disabled };
   }
   return { on: lockdown.on, source: lockdown.on ? 'store' : null, reason: lockdown.reason, actor: lockdown.actor, since: lockdown.since, disabledInstances: disabled };
 }
 
 function describe(s: LockdownState): string {
   const lines = [
-    s.on ? `lockdown: ON (${s.source === 'env' ? 'LLM_EMERGENCY_MODE' : 'store'})` : 'lockdown: off',
+    s.on ? `lockdown: ON (${s.source === 'env' ? (emergencyVariable() ?? 'environment') : 'store'})` : 'lockdown: off',
     ...(s.on && s.reason ? [`reason:   ${s.reason}`] : []),
     ...(s.actor ? [`by:       ${s.actor}${s.since ? ` at ${new Date(s.since).toISOString()}` : ''}`] : []),
   ];

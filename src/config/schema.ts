@@ -86,6 +86,20 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   responses: responsesSchema.prefault({}),
+  /** What `GET /ready` checks beyond the store and the credentials being resolved. */
+  readiness: z
+    .strictObject({
+      /**
+       * Probe every instance's provider with one cheap authenticated call (ProviderDefinition.probe)
+       * in the background; /ready fails while a provider refuses an instance's credential.
+       */
+      probe_providers: z.boolean().default(false),
+      /** How often the probes run (each /ready reads the last result). */
+      probe_interval: duration()
+        .prefault('60s')
+        .refine((ms) => ms >= 5000, 'must be at least 5s: each round calls every provider'),
+    })
+    .prefault({}),
   rbac: rbacSchema.prefault({}),
   ...GOVERNANCE_FIELDS,
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),

@@ -42,7 +42,7 @@ export interface GovernanceDeps {
   usageJournal?: JournalStream<UsageRow> | undefined;
   /** Wall clock (tests). */
   now?: () => number;
-  /** Environment read for LLM_MONTHLY_BUDGET and LLM_EMERGENCY_MODE; default process.env. */
+  /** Environment read for LLM_MONTHLY_BUDGET, LLM_EMERGENCY_MODE and LLM_DISABLE_ALL_PROVIDERS; default process.env. */
   env?: NodeJS.ProcessEnv;
 }
 

@@ -38,6 +38,15 @@ describe('LockdownController', () => {
     assert.equal(c.state().source, 'env');
   });
 
+  test('LLM_DISABLE_ALL_PROVIDERS=true is the same switch, and the state names the variable', async () => {
+    assert.equal(emergencyModeFromEnv({ LLM_DISABLE_ALL_PROVIDERS: 'yes' }), true);
+    assert.equal(emergencyModeFromEnv({ LLM_DISABLE_ALL_PROVIDERS: '0' }), false);
+    const { c } = controller({ LLM_DISABLE_ALL_PROVIDERS: 'true' });
+    await c.poll();
+    await c.set(false, 'admin', 'try');
+    assert.deepEqual([c.state().on, c.state().source, c.state().reason], [true, 'env', 'LLM_DISABLE_ALL_PROVIDERS=true in the environment']);
+  });
+
   test('set() applies in this process at once, writes the store and audits; poll() picks up another writer', async () => {
     const { c, settings, audit } = controller();
     await c.poll();

@@ -28,7 +28,7 @@ export interface InstanceDisable {
 export interface LockdownState {
   /** Whether inference routes answer 503 now. */
   on: boolean;
-  /** `env` when LLM_EMERGENCY_MODE=true forces it (the store cannot turn it off). */
+  /** `env` when LLM_EMERGENCY_MODE or LLM_DISABLE_ALL_PROVIDERS forces it (the store cannot turn it off). */
   source: 'env' | 'store' | null;
   reason: string | null;
   actor: string | null;
@@ -40,10 +40,20 @@ export interface LockdownState {
 const OFF: LockdownRecord = { on: false, reason: null, actor: null, since: null };
 const MAX_REASON = 500;
 
-/** LLM_EMERGENCY_MODE=true (or 1/yes/on) forces the lockdown on (seed 004). */
+/** The variables that force the lockdown on when true (or 1/yes/on): seed 004's two spellings of one switch. */
+export const EMERGENCY_VARIABLES = ['LLM_EMERGENCY_MODE', 'LLM_DISABLE_ALL_PROVIDERS'] as const;
+
+/** The first of EMERGENCY_VARIABLES set to true in `env`, or undefined. */
+export function emergencyVariable(env: NodeJS.ProcessEnv = process.env): (typeof EMERGENCY_VARIABLES)[number] | undefined {
+  return EMERGENCY_VARIABLES.find((name) => {
+    const v = env[name]?.trim().toLowerCase();
+    return v === 'true' || v === '1' || v === 'yes' || v === 'on';
+  });
+}
+
+/** LLM_EMERGENCY_MODE=true or LLM_DISABLE_ALL_PROVIDERS=true (or 1/yes/on) forces the lockdown on (seed 004). */
 export function emergencyModeFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env['LLM_EMERGENCY_MODE']?.trim().toLowerCase();
-  return v === 'true' || v === '1' || v === 'yes' || v === 'on';
+  return emergencyVariable(env) !== undefined;
 }
 
 export async function readLockdown(settings: SettingsStore): Promise<{ lockdown: LockdownRecord; disabled: Record<string, InstanceDisable> }> {
@@ -134,6 +144,8 @@ export interface LockdownControllerOptions {
  */
 export class LockdownController {
   readonly #o: LockdownControllerOptions;
+  /** The variable forcing the lockdown on, if any. */
+  readonly #envVariable: string | undefined;
   readonly #env: boolean;
   #record: LockdownRecord = OFF;
   #disabled: Record<string, InstanceDisable> = {};
@@ -145,7 +157,8 @@ export class LockdownController {
 
   constructor(options: LockdownControllerOptions) {
     this.#o = options;
-    this.#env = emergencyModeFromEnv(options.env);
+    this.#envVariable = emergencyVariable(options.env);
+    this.#env = this.#envVariable !== undefined;
     options.metrics.trackLockdown(() => this.on);
   }
 
@@ -158,12 +171,12 @@ export class LockdownController {
   }
 
   state(): LockdownState {
-    const r = this.#env ? { on: true, reason: 'LLM_EMERGENCY_MODE=true in the environment', actor: 'environment', since: null } : this.#record;
+    const r = this.#env ? { on: true, reason: `${this.#envVariable}=true in the environment`, actor: 'environment', since: null } : this.#record;
     return { on: this.on, source: this.#env ? 'env' : this.#record.on ? 'store' : null, reason: r.reason, actor: r.actor, since: r.since, disabledInstances: { ...this.#disabled } };
   }
 
   async start(): Promise<void> {
-    if (this.#env) this.#o.logger.warn({ event: 'lockdown' }, 'LLM_EMERGENCY_MODE=true: every inference route answers 503 until the variable is removed');
+    if (this.#env) this.#o.logger.warn({ event: 'lockdown', variable: this.#envVariable }, `${this.#envVariable}=true: every inference route answers 503 until the variable is removed`);
     await this.poll();
     this.#timer = setInterval(() => void this.poll(), this.#o.pollMs);
     this.#timer.unref();

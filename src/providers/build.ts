@@ -1,5 +1,7 @@
 import type { UpstreamConfig } from '../upstream/config.js';
-import { Instance } from './instance.js';
+import { parseSecretRef } from '../secrets/ref.js';
+import type { SecretResolver } from '../secrets/resolver.js';
+import { Instance, type ConfiguredHeader } from './instance.js';
 import { PROVIDERS_BY_TYPE, type InstanceConfig } from './registry.js';
 import type { ProviderContext } from './types.js';
 
@@ -35,9 +37,20 @@ export async function buildInstance(name: string, cfg: InstanceConfig, config: I
       },
       bodyLimit: cfg.body_limit ?? config.server.body_limit,
       streamLineLimit: config.server.stream_line_limit,
+      headers: configuredHeaders(cfg.headers, ctx.secrets),
     },
     parts,
   );
+}
+
+/** An instance's `headers` (validated by upstreamHeadersSchema): literals as they are, references through the resolver. */
+function configuredHeaders(headers: Readonly<Record<string, string>>, secrets: SecretResolver): ConfiguredHeader[] {
+  return Object.entries(headers).map(([name, text]): ConfiguredHeader => {
+    const lower = name.toLowerCase();
+    if (parseSecretRef(text) === undefined) return { name: lower, value: () => text };
+    const handle = secrets.handle(text);
+    return { name: lower, value: () => handle.value };
+  });
 }
 
 function endpointFrom(url: string | undefined): { origin: string; basePath: string } | undefined {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { duration, endpointUrl, size } from '../config-fields/fields.js';
+import { duration, endpointUrl, secretField, secretRef, size } from '../config-fields/fields.js';
+import { parseSecretRef } from '../secrets/ref.js';
+import { reservedUpstreamHeader } from '../upstream/headers.js';
 import { parsePathRule, type PathRule } from './transparent-path.js';
 
 /** An allowlist entry in config, parsed to a PathRule. */
@@ -18,6 +20,45 @@ export const timeoutsSchema = z.strictObject({
   idle: duration().optional(),
 });
 
+/** An HTTP field name (RFC 9110 §5.6.2 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * One value of an instance's `headers`: a literal (not a secret: a tenant id, a routing tag), or
+ * a secret reference, resolved, refreshed and scrubbed like an `api_key`. A registered secret
+ * field, so `${env:...}` here is left to the secret machinery rather than expanded at load.
+ */
+function headerValue() {
+  const reference = secretRef();
+  const field = z.string().superRefine((text, ctx) => {
+    if (parseSecretRef(text) !== undefined) {
+      for (const issue of reference.safeParse(text).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message });
+    } else if (text.includes('${')) {
+      ctx.addIssue({ code: 'custom', message: 'must be a literal value or one whole secret reference such as "${env:TENANT_TOKEN}"' });
+    } else if (/[\r\n\0]/.test(text)) {
+      ctx.addIssue({ code: 'custom', message: 'a header value cannot contain line breaks or NUL' });
+    }
+  });
+  return secretField(field);
+}
+
+/**
+ * `headers: { Name: value }`: sent on every upstream request of the instance, in every mode.
+ * Refused: names that are not HTTP field names, the same name twice (in any case), and the
+ * headers the gateway sets itself (the credential, signatures, framing: reservedUpstreamHeader).
+ */
+export const upstreamHeadersSchema = z.record(z.string(), headerValue()).superRefine((headers, ctx) => {
+  const seen = new Set<string>();
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    const reserved = reservedUpstreamHeader(name);
+    if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is not an HTTP header name' });
+    else if (reserved !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `cannot be set here: ${reserved}` });
+    else if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'is set twice (header names are case-insensitive)' });
+    seen.add(lower);
+  }
+});
+
 /** Fields every instance accepts, whatever its provider. */
 const commonShape = {
   default: z.boolean().default(false),
@@ -25,6 +66,7 @@ const commonShape = {
   allow_paths: z.array(pathRuleSchema).default([]),
   timeouts: timeoutsSchema.prefault({}),
   body_limit: size().optional(),
+  headers: upstreamHeadersSchema.default({}),
 };
 
 /**

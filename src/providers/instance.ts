@@ -10,7 +10,7 @@ import type { UpstreamSignal } from '../upstream/abort.js';
 import { createUpstreamPool, requestUpstream } from '../upstream/pool.js';
 import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
 import type { PathRule } from './transparent-path.js';
-import type { DirectApis, ProviderDefinition, ProviderParts } from './types.js';
+import type { DirectApis, ProbeRequest, ProviderDefinition, ProviderParts } from './types.js';
 import { UsageObserver } from './usage.js';
 
 export interface InstanceSettings {
@@ -23,6 +23,17 @@ export interface InstanceSettings {
   bodyLimit: number;
   /** `server.stream_line_limit`: every stream decoder made for this instance gets it (default DEFAULT_STREAM_LINE_LIMIT). */
   streamLineLimit?: number | undefined;
+  /** The instance's `headers`, sent on every upstream request (see ConfiguredHeader). */
+  headers?: readonly ConfiguredHeader[];
+}
+
+/**
+ * One of an instance's `headers`: a lower-case name and its value now (a literal, or a secret
+ * reference's current value, re-read by the SecretResolver).
+ */
+export interface ConfiguredHeader {
+  readonly name: string;
+  value(): string;
 }
 
 /** One origin of an instance: where its requests go and the pool they go on. */
@@ -37,9 +48,10 @@ export interface SendOptions {
   signal: UpstreamSignal;
   /**
    * Called once the provider answered for good (the retry included), with the milliseconds
-   * since sending; also when that answer is a 401 that `send` then turns into an error.
+   * since sending and the answer's status; also when that answer is a 401 that `send` then
+   * turns into an error.
    */
-  onAnswer?(upstreamMs: number): void;
+  onAnswer?(upstreamMs: number, status: number): void;
 }
 
 /**
@@ -65,7 +77,10 @@ export class Instance {
   /** Protocol mode's direct paths (client protocols the provider speaks itself); empty when none. */
   readonly direct: DirectApis;
   readonly pool: Dispatcher;
+  /** The credential probe (ProviderParts.probe, else the provider's); undefined when the provider has none. */
+  readonly probe: ProbeRequest | undefined;
   readonly #parts: ProviderParts;
+  readonly #headers: readonly ConfiguredHeader[];
   /** The main upstream, where a request without a `target` goes. */
   readonly #main: Upstream;
   /** Further upstreams by name (Bedrock's control plane), each with its own pool. */
@@ -86,7 +101,10 @@ export class Instance {
     this.chat = withStreamLineLimit(parts.chat ?? settings.provider.chat, settings.streamLineLimit);
     this.embeddings = parts.embeddings ?? settings.provider.embeddings;
     this.direct = parts.direct ?? settings.provider.direct ?? {};
+    const declared = settings.provider.probe;
+    this.probe = parts.probe ?? (declared === undefined || 'none' in declared ? undefined : declared);
     this.#parts = parts;
+    this.#headers = settings.headers ?? [];
     this.pool = createUpstreamPool(this.endpoint.origin, settings.timeouts);
     this.#main = { endpoint: this.endpoint, pool: this.pool };
     this.#upstreams = new Map(
@@ -101,12 +119,15 @@ export class Instance {
   }
 
   /**
-   * The upstream request for a transparent call: base path + native path, provider headers
-   * added, sent to the upstream the provider picks for `segments` (the checked native path).
+   * The upstream request for a call in any mode: base path + native path, the provider's headers
+   * and the instance's configured `headers` added (over the client's own of the same name), sent
+   * to the upstream the provider picks for `segments` (the checked native path). Unsigned:
+   * `send` signs it, so a signature (SigV4, OCI) covers the configured headers too.
    */
   transparent(method: string, nativePathAndQuery: string, segments: readonly string[], headers: Record<string, string>, body: Buffer | null): UpstreamRequest {
     const extra = this.#parts.headers;
     if (extra) for (const name in extra) headers[name] = extra[name]!;
+    for (const h of this.#headers) headers[h.name] = h.value();
     const target = this.provider.upstreamFor?.(segments);
     const basePath = target === undefined ? this.endpoint.basePath : this.#upstream(target).endpoint.basePath;
     return { method, path: basePath + nativePathAndQuery, headers, body, target };
@@ -162,7 +183,7 @@ export class Instance {
         throw new GatewayError('upstream_credential_rejected', `instance ${this.name}: the provider rejected the gateway's credential after a refresh; an operator must check it`);
       }
     }
-    options.onAnswer?.(performance.now() - sentAt);
+    options.onAnswer?.(performance.now() - sentAt, answer.statusCode);
     if (answer.statusCode === 401) {
       // Its body is not passed on: providers echo part of the rejected key ("Incorrect API key provided: sk-...abcd").
       answer.body.resume();

@@ -73,6 +73,11 @@ export interface ProviderParts<C extends Credential = Credential> {
    * project and location only); they replace the definition's `transparentRules`.
    */
   transparentRules?: readonly PathRule[];
+  /**
+   * The credential probe of this instance, when it needs the instance's config (an API
+   * version, a project); overrides the definition's `probe`.
+   */
+  probe?: ProbeRequest;
   /** Releases what setup started. */
   close?(): Promise<void>;
 }
@@ -152,6 +157,13 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
    * `GET /v1/models` and `/openai/{instance}/models`; absent: only the configured aliases are listed.
    */
   readonly listModels?: ModelLister;
+  /**
+   * One cheap authenticated call that tells whether the provider accepts the instance's
+   * credential (`config check --probe`, `/ready` with `readiness.probe_providers`), or why the
+   * provider has none. Every provider declares one or the other (test/contracts/providers.test.ts);
+   * an instance may override it (ProviderParts.probe).
+   */
+  readonly probe?: ProbeRequest | { readonly none: string };
   /** Routes this provider adds beside `/transparent/` (Bedrock's `/model/...`), built from the server's steps. */
   routes?<C extends RouteContext>(kit: RouteKit<C>): ReadonlyArray<ProviderRoute<C>>;
   /** What the contract tests exercise this provider with (test/contracts/providers.test.ts). */
@@ -177,6 +189,21 @@ export interface ModelLister {
   request(cursor: string | undefined): { path: string; headers?: Record<string, string> };
   /** The models of one page's JSON answer, and the cursor of the next page (undefined: the last). Throws on an answer it cannot read. */
   page(body: unknown): { models: ListedModel[]; next: string | undefined };
+}
+
+/**
+ * A credential probe: a GET the instance signs and sends like any request (its custom headers
+ * included), whose answer says whether the credential is accepted: 2xx ok, 401/403 rejected.
+ * It must cost nothing and change nothing (a model or deployment list).
+ *
+ * @example
+ * const probe: ProbeRequest = { path: '/v1/models' };
+ */
+export interface ProbeRequest {
+  /** Path and query from the instance's base path; its first segments pick the upstream (`upstreamFor`). */
+  readonly path: string;
+  /** Headers the API requires besides the credential (`anthropic-version`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**

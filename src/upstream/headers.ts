@@ -41,6 +41,34 @@ const NEVER_FORWARDED = new Set<string>([
   'accept-encoding',
 ]);
 
+/**
+ * Headers an instance's configured `headers` may not set, with why: the gateway sets them itself
+ * (the credential, a signature, framing) and a configured value would replace or break them.
+ * Names are lower case; `x-llmproxy-*` is the gateway's own as well.
+ */
+const GATEWAY_SET: ReadonlyMap<string, string> = new Map([
+  ...['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-goog-api-key'].map((n) => [n, 'the gateway sets the credential header'] as const),
+  // AWS SigV4 (signing/sigv4.ts) and OCI HTTP signatures (signing/oci.ts)
+  ...['x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256', 'date', 'x-date', 'x-content-sha256'].map((n) => [n, 'the gateway sets it when it signs the request'] as const),
+  ...['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings'].map(
+    (n) => [n, 'the gateway sets the framing of the request'] as const,
+  ),
+  ['accept-encoding', 'the gateway asks for uncompressed answers to read usage from them'],
+]);
+
+/**
+ * Why an instance's configured header `name` is refused, or undefined when it may be set.
+ *
+ * @example
+ * reservedUpstreamHeader('Authorization') // 'the gateway sets the credential header'
+ * reservedUpstreamHeader('X-Tenant')      // undefined
+ */
+export function reservedUpstreamHeader(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  if (lower.startsWith('x-llmproxy-')) return 'x-llmproxy-* headers are the gateway\'s own';
+  return GATEWAY_SET.get(lower);
+}
+
 const NEVER_RETURNED = new Set<string>([
   'connection',
   'keep-alive',

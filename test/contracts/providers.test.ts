@@ -6,7 +6,7 @@ import { validate } from '../../src/config/load.js';
 import { completionCaps } from '../../src/governance/estimate.js';
 import { modelCatalog } from '../../src/providers/catalog.js';
 import { parsePathRule, type PathRule } from '../../src/providers/transparent-path.js';
-import type { ProviderDefinition, UsageTranscripts } from '../../src/providers/types.js';
+import type { ProbeRequest, ProviderDefinition, UsageTranscripts } from '../../src/providers/types.js';
 import { UsageObserver, type Usage } from '../../src/providers/usage.js';
 import { DEFINITIONS, parameterColumns, useSampleInstances } from '../helpers/provider-samples.js';
 import { readTestdata, testdataFiles, testdataSkip } from '../helpers/testdata.js';
@@ -15,7 +15,8 @@ import { readTestdata, testdataFiles, testdataSkip } from '../helpers/testdata.j
  * The contract every provider in the registry meets (issue 13): it declares samples; its schema
  * is strict; its transparent rules parse, are unique and cannot traverse; it has a column in
  * docs/protocol-mode.md when it has protocol-mode chat; its usage reader reads its recorded wire
- * transcripts (or it says why it has none); it is in README's provider table; what it declares
+ * transcripts (or it says why it has none); it declares a credential probe (or why it has none);
+ * it is in README's provider table; what it declares
  * about models merges with the others'. A provider added without meeting it fails here, saying
  * what is missing.
  */
@@ -128,6 +129,21 @@ describe('every provider in the registry', () => {
         for (const s of samples().filter((i) => i.provider === provider && i.parts.transparentRules)) assert.deepEqual(ruleProblems(s.parts.transparentRules!), [], `sample instance ${s.index}`);
         const reachable = provider.transparentRules.length + samples().filter((i) => i.provider === provider).reduce((n, i) => n + (i.parts.transparentRules?.length ?? 0), 0);
         assert.ok(reachable > 0, 'no transparent route at all');
+      });
+
+      test('declares a credential probe (a GET from its base path), or why it has none', () => {
+        const declared = provider.probe;
+        if (declared !== undefined && 'none' in declared) {
+          assert.ok(declared.none.length >= 20, 'a reason, not a placeholder');
+          assert.deepEqual(samples().filter((i) => i.provider === provider && i.parts.probe !== undefined).map((i) => i.index), [], 'a provider without a probe has no instance probe either');
+          return;
+        }
+        for (const s of samples().filter((i) => i.provider === provider)) {
+          const probe: ProbeRequest | undefined = s.parts.probe ?? declared;
+          assert.ok(probe, `${provider.type} sample ${s.index}: declare \`probe\` (one cheap authenticated GET) on the definition or in setup, or \`probe: { none: 'why' }\``);
+          assert.match(probe.path, /^\/[^/]/, 'the path starts at the base path with one "/"');
+          for (const name of Object.keys(probe.headers ?? {})) assert.equal(name, name.toLowerCase(), `probe header ${name} is lower case`);
+        }
       });
 
       test('has a column in docs/protocol-mode.md when it has protocol-mode chat', () => {

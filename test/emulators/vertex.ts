@@ -83,6 +83,8 @@ export class VertexEmulator extends Emulator {
 
   protected async route(ex: Exchange): Promise<void> {
     const { method, path, query } = ex.record;
+    const list = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/models$/.exec(path);
+    if (list && method === 'GET') return this.#listModels(ex, list[2]!, list[3]!);
     const m = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/([^/]+)\/models\/([^/:]+):([A-Za-z]+)$/.exec(path);
     if (!m || method !== 'POST') return this.#notFoundPage(ex, path);
     const [, , project, location, publisher, model, verb] = m as unknown as [string, string, string, string, string, string, string];
@@ -219,6 +221,22 @@ export class VertexEmulator extends Emulator {
   }
 
   /** Google's front end's 404 page, for a path or method it has no route for. */
+  /**
+   * ListModels of the Model Registry (`GET .../locations/{location}/models`), as Vertex answers a
+   * project without models (`{}`); another project is IAM's 403, another location the 404 page.
+   * https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.models/list
+   */
+  async #listModels(ex: Exchange, project: string, location: string): Promise<void> {
+    const parent = `projects/${project}/locations/${location}`;
+    if (project !== this.project) {
+      return this.json(ex, 403, googleError(403, 'PERMISSION_DENIED', `Permission 'aiplatform.models.list' denied on resource '//aiplatform.googleapis.com/${parent}' (or it may not exist).`, [
+        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'IAM_PERMISSION_DENIED', domain: 'aiplatform.googleapis.com', metadata: { permission: 'aiplatform.models.list', resource: parent } },
+      ]));
+    }
+    if (location !== this.location) return this.#notFoundPage(ex, ex.record.path);
+    return this.json(ex, 200, {});
+  }
+
   async #notFoundPage(ex: Exchange, path: string): Promise<void> {
     await this.firstByte(ex);
     const html = `<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That’s an error.</ins>\n  <p>The requested URL <code>${path.replace(/[<>&]/g, '')}</code> was not found on this server.  <ins>That’s all we know.</ins>\n`;

@@ -52,6 +52,14 @@ export class WatsonxEmulator extends Emulator {
       const resources = ['ibm/granite-3-8b-instruct', 'openai/gpt-oss-120b'].map((model_id) => ({ model_id, label: model_id, provider: 'IBM', functions: [{ id: 'text_chat' }] }));
       return this.json(ex, 200, { total_count: resources.length, limit: 100, first: { href: `${this.url}/ml/v1/foundation_model_specs?limit=100` }, resources });
     }
+    if (method === 'GET' && path === '/ml/v4/deployments') {
+      // The deployments of a project or space (named in the query), which the token must be allowed to use.
+      const q = new URLSearchParams(ex.record.query);
+      const scope = Object.fromEntries(['project_id', 'space_id'].flatMap((k) => (q.has(k) ? [[k, q.get(k)]] : [])));
+      const denied = this.#scopeError(scope);
+      if (denied) return this.json(ex, denied.status, denied.body);
+      return this.json(ex, 200, { total_count: 0, limit: Number(q.get('limit') ?? 100), first: { href: `${this.url}/ml/v4/deployments` }, resources: [] });
+    }
     const inference = ['/ml/v1/text/chat', '/ml/v1/text/chat_stream', '/ml/v1/text/generation', '/ml/v1/text/generation_stream', '/ml/v1/text/embeddings'];
     if (method !== 'POST' || !inference.includes(path)) return this.json(ex, 404, ibmError(404, 'not_found', `${method} ${path} is not a watsonx.ai route`));
     const body = ex.json;

@@ -26,6 +26,8 @@ export const anthropic = defineProvider({
   chat: anthropicChat,
   direct: { messages: () => ANTHROPIC_API },
   listModels: ANTHROPIC_MODEL_LIST,
+  // The shortest page of the model list: authenticated, free, changes nothing.
+  probe: { path: '/v1/models?limit=1', headers: { 'anthropic-version': '2023-06-01' } },
   prices: ANTHROPIC_PRICES,
   completionCapFields: ['max_tokens'],
   samples: {

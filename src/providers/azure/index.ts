@@ -106,6 +106,8 @@ export const azure = defineCompatibleProvider({
       chat: azureChat(config.api_version, config.deployments),
       embeddings: azureEmbeddings(config.api_version, config.deployments),
       direct: azureResponses(config.deployments),
+      // The resource's model list, at the instance's data-plane version.
+      probe: { path: `/openai/models?api-version=${encodeURIComponent(config.api_version)}` },
     };
   },
 });

@@ -112,6 +112,8 @@ export const bedrock = defineProvider({
     responses: (model) => (model.startsWith('openai.') ? { path: '/openai/v1/responses', model } : undefined),
   },
   listModels: BEDROCK_MODEL_LIST,
+  // ListFoundationModels on the control plane: SigV4-signed (or the Bedrock API key), read-only.
+  probe: BEDROCK_MODEL_LIST.request(undefined),
   // Titan text embeddings through InvokeModel; one input per request.
   embeddings: openaiToTitanEmbeddings,
   // Inference-profile ARNs travel as one path segment with `/` encoded.

@@ -64,6 +64,9 @@ export const oci = defineProvider({
   // A session token OCI no longer accepts (instance and resource principals): 401 NotAuthenticated.
   // Refreshed once and retried; for API-key signing the retry fails the same way and is reported.
   staleCredential: (status) => status === 401,
+  probe: {
+    none: 'the inference host serves only signed POST actions (chat, embedText); listing models is on the control-plane host, which an instance does not configure',
+  },
   setup(name, config, ctx): ProviderParts<OciCredential> {
     const hosts = new Map<string, string>();
     const hostOf = (endpoint: Endpoint): string => {

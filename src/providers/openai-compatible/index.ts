@@ -79,6 +79,8 @@ export function defineCompatibleProvider<S extends z.ZodType<{ type: string }>>(
     ...(definition.direct === undefined && serves(RESPONSES_ROUTE) ? { direct: { responses: (model: string) => ({ path: '/v1/responses', model }) } } : {}),
     // The list endpoint where the API serves OpenAI's; a definition's own lister wins.
     ...(definition.listModels === undefined && serves(MODELS_ROUTE) ? { listModels: OPENAI_MODEL_LIST } : {}),
+    // The credential probe: the definition's own, else the first page of its model list.
+    ...(definition.probe === undefined && (definition.listModels !== undefined || serves(MODELS_ROUTE)) ? { probe: (definition.listModels ?? OPENAI_MODEL_LIST).request(undefined) } : {}),
     // A renamed cap is read under its new name too.
     completionCapFields: [...new Set([...OPENAI_CAP_FIELDS, ...OPENAI_CAP_FIELDS.flatMap((f) => (Object.hasOwn(renames, f) ? [renames[f]!] : []))])],
     samples: samples ?? {

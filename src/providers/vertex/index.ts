@@ -176,6 +176,9 @@ export const vertex = defineProvider({
       chat: (options) => (isVertexClaudeModel(options.model) ? claude(options) : gemini(options)),
       embeddings: vertexEmbeddings({ project, location }),
       direct: { messages: (model) => (isVertexClaudeModel(model) ? claudeHost : undefined) },
+      // ListModels (Model Registry) in the instance's own project and location: read-only, and
+      // allowed by roles/aiplatform.user, which every caller of the inference API holds.
+      probe: { path: `/v1/projects/${project}/locations/${location}/models?pageSize=1` },
     };
   },
 });

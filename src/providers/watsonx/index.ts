@@ -133,6 +133,9 @@ export const watsonx = defineProvider({
       chat: watsonxChat({ scope, version: config.version }),
       embeddings: watsonxEmbeddings({ scope, version: config.version }),
       transparentBody: (_method, segments, body) => scopedBody(scope, segments, body),
+      // The deployments of the instance's project or space: authenticated and scoped to what the
+      // instance bills (the model specs list would not do: IBM serves it without a token).
+      probe: { path: `/ml/v4/deployments?${new URLSearchParams({ version: config.version, ...scope, limit: '1' }).toString()}` },
     };
   },
 });

@@ -1,6 +1,7 @@
 import type { Middleware, RouteSpec } from '../../request/types.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
+import type { ProviderProbes } from '../../providers/probe.js';
 import type { CounterStore, Store } from '../../store/types.js';
 
 function sendJson(res: { writeHead(s: number, h: Record<string, string | number>): unknown; end(b: string): unknown }, status: number, body: unknown): void {
@@ -27,9 +28,17 @@ export interface ReadinessDeps {
   counters?: CounterStore | undefined;
   instances: InstanceDirectory;
   isDraining: () => boolean;
+  /** `readiness.probe_providers`: the background probes' last results. */
+  probes?: ProviderProbes | undefined;
 }
 
-/** `GET /ready`: config loaded, store reachable, every instance credential usable, not draining. */
+/**
+ * `GET /ready`: config loaded, store reachable, every instance credential usable, not draining.
+ * With provider probes, `probe:{instance}` per instance: failing while it is `pending` (not
+ * probed yet) or `credential rejected`; a provider that could not be reached or answered
+ * otherwise is shown (`unreachable`, `error 500`) without failing readiness, as an outage of
+ * the provider is not this replica's fault.
+ */
 export function readyRoute(deps: ReadinessDeps): RouteSpec {
   return {
     name: 'ready',
@@ -53,8 +62,21 @@ export function readyRoute(deps: ReadinessDeps): RouteSpec {
           const expired = s.expiresAt !== undefined && s.expiresAt <= Date.now();
           checks[`instance:${i.name}`] = s.status === 'ok' && !expired ? 'ok' : expired ? 'credential expired' : `credential ${s.status}`;
         }
+        const informational = new Set<string>();
+        if (deps.probes) {
+          for (const i of deps.instances.all) {
+            const r = deps.probes.result(i);
+            const name = `probe:${i.name}`;
+            if (r === undefined) checks[name] = 'pending';
+            else if (r.status === 'rejected') checks[name] = `credential rejected${r.http_status === null ? '' : ` (${r.http_status})`}`;
+            else {
+              checks[name] = r.status === 'error' && r.http_status !== null ? `error ${r.http_status}` : r.status;
+              informational.add(name);
+            }
+          }
+        }
         if (deps.isDraining()) checks['server'] = 'shutting down';
-        const ready = Object.values(checks).every((v) => v === 'ok');
+        const ready = Object.entries(checks).every(([name, v]) => v === 'ok' || informational.has(name));
         sendJson(ctx.res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks });
       },
     ],

@@ -83,6 +83,11 @@ export interface TargetDeps {
   instances: InstanceDirectory;
   audit: AuditTrail;
   aliases: AliasTable;
+  /**
+   * LLM_DEFAULT_PROVIDER: the instance (name or provider type) a `/v1` model that is neither an
+   * alias nor `instance/model` goes to, taken whole as the provider's model id.
+   */
+  defaultInstance?: string | undefined;
 }
 
 /** What the protocol-mode routes are built from. */
@@ -98,7 +103,10 @@ export interface ProtocolRouteDeps extends TargetDeps {
   responses: StoredResponses;
 }
 
-/** The instance and the provider model: from the path, or for /v1 from the alias or `instance/model`. */
+/**
+ * The instance and the provider model: from the path, or for /v1 from the alias, else
+ * `instance/model`, else (with LLM_DEFAULT_PROVIDER) the default instance and the name as sent.
+ */
 export function resolveTarget(deps: TargetDeps, op: ProtocolOperation<{ model: string }>): Middleware {
   return async function resolveProtocolTarget(ctx, next) {
     const call = ctx.call as ProtocolCall;
@@ -108,13 +116,19 @@ export function resolveTarget(deps: TargetDeps, op: ProtocolOperation<{ model: s
     };
     if (ctx.instanceName === '') {
       const aliases = deps.aliases.current;
-      const target = Object.hasOwn(aliases, call.body.model) ? aliases[call.body.model]! : call.body.model;
+      const aliased = Object.hasOwn(aliases, call.body.model);
+      const target = aliased ? aliases[call.body.model]! : call.body.model;
       const slash = target.indexOf('/');
-      if (slash <= 0 || deps.instances.resolve(target.slice(0, slash)) === undefined) {
+      if (slash > 0 && deps.instances.resolve(target.slice(0, slash)) !== undefined) {
+        ctx.instanceName = target.slice(0, slash);
+        call.model = target.slice(slash + 1);
+      } else if (!aliased && deps.defaultInstance !== undefined) {
+        // A bare name (or one whose prefix is no instance, such as `meta-llama/...`), as the provider names it.
+        ctx.instanceName = deps.defaultInstance;
+        call.model = target;
+      } else {
         throw denied(new GatewayError('unknown_model', `model "${call.body.model.slice(0, 100)}" is neither an alias nor "instance/model"`));
       }
-      ctx.instanceName = target.slice(0, slash);
-      call.model = target.slice(slash + 1);
     }
     const instance = deps.instances.resolve(ctx.instanceName);
     if (!instance) throw denied(new GatewayError('unknown_instance', UNKNOWN_INSTANCE_MESSAGE));
