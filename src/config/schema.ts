@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsSchema } from '../alerts/config.js';
 import { authSchema, rbacSchema } from '../clientauth/config.js';
 import { duration, size } from '../config-fields/fields.js';
 import { GOVERNANCE_FIELDS } from '../governance/config.js';
@@ -87,6 +88,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   responses: responsesSchema.prefault({}),
   rbac: rbacSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
   ...GOVERNANCE_FIELDS,
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),
   /** Protocol mode's /v1 routes: a model name clients use → `instance/provider-model-id`. */
