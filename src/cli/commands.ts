@@ -14,8 +14,8 @@ import { USERS_USAGE, usersCommand } from './users.js';
 const USAGE = `llmproxy: LLM gateway with credential isolation
 
 usage:
-  llmproxy serve [--config FILE] [--host H] [--port N]
-  llmproxy config check [--config FILE] [--host H] [--port N] [--json]
+  llmproxy serve [--config FILE] [--host H] [--port N] [--strict-permissions]
+  llmproxy config check [--config FILE] [--host H] [--port N] [--strict-permissions] [--json]
 ${[KEYS_USAGE, USERS_USAGE, TOTP_USAGE, USAGE_USAGE, LOCKDOWN_USAGE].map((u) => u.replace(/^usage:\n/, '')).join('\n')}
 
 Config: --config FILE, else $LLMPROXY_CONFIG, else ./llmproxy.yaml, else the built-in demo.

@@ -9,7 +9,8 @@ import { SecretResolver } from '../secrets/resolver.js';
 import { openCounterStore, openStore } from '../store/open.js';
 import { parse, UsageError } from './args.js';
 import { table } from './output.js';
-import { listenFlags } from './serve.js';
+import { describePermissionProblem } from '../config/permissions.js';
+import { listenFlags, PERMISSION_ADVICE, permissionCheck } from './serve.js';
 
 interface Row {
   instance: string;
@@ -37,10 +38,12 @@ export function describeOverride(o: Override): string {
  * `serve` would take them) are listed with their source.
  */
 export async function configCheckCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
+  const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, 'strict-permissions': { type: 'boolean' } });
   if (positionals[0] !== 'check') throw new UsageError(positionals[0] === undefined ? 'missing config subcommand' : `unknown config subcommand "${positionals[0]}"`);
   const loaded = loadConfig(locateConfig(values.config as string | undefined), process.cwd(), { flags: listenFlags(values) });
   const overrides = loaded.overrides ?? [];
+  // Before the store is opened: opening creates a missing SQLite file (mode 0600).
+  const permissions = permissionCheck(loaded, values['strict-permissions']);
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber });
   const metrics = new Metrics();
@@ -83,12 +86,18 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
   await Promise.all(built.map((i) => i.close()));
   rows.sort((a, b) => a.instance.localeCompare(b.instance));
 
-  const ok = storeProblem === null && rows.every((r) => r.status === 'ok');
+  const permissionsFail = permissions.strict && permissions.problems.length > 0;
+  const ok = storeProblem === null && rows.every((r) => r.status === 'ok') && !permissionsFail;
   if (values.json) {
-    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, instances: rows }, null, 2));
+    const permissionsJson = { strict: permissions.strict, problems: permissions.problems };
+    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, permissions: permissionsJson, instances: rows }, null, 2));
   } else {
     out(`config: ${loaded.source}`);
     out(`store:  ${storeProblem ?? 'ok'}`);
+    if (permissions.problems.length > 0) {
+      const label = permissions.strict ? 'permissions (error, strict):' : 'permissions (warning):';
+      out([label, ...permissions.problems.map((p) => `  ${describePermissionProblem(p)}`), `  ${PERMISSION_ADVICE}`].join('\n'));
+    }
     if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
     out(table(['INSTANCE', 'TYPE', 'METHOD', 'STATUS', 'EXPIRES', 'ERROR'], rows.map((r) => [r.instance, r.type, r.method, r.status, r.expires_at ?? 'never', r.error ?? ''])));
     out(ok ? 'configuration OK' : 'configuration has problems');

@@ -68,6 +68,12 @@ const serverSchema = z.strictObject({
   stream_line_limit: size().prefault('1mb'),
   /** The admin web console (src/console/). */
   console: consoleConfigSchema,
+  /**
+   * Refuse to start (and fail `config check`) when the config file, a `${file:}` secret, the TLS
+   * key or the SQLite file can be read by group or others or is owned by another user; false:
+   * a warning (config/permissions.ts). The flag `--strict-permissions` does the same.
+   */
+  strict_permissions: z.boolean().default(false),
 });
 
 export const configSchema = z.strictObject({
