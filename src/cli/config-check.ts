@@ -94,11 +94,11 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
   } else {
     out(`config: ${loaded.source}`);
     out(`store:  ${storeProblem ?? 'ok'}`);
+    if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
     if (permissions.problems.length > 0) {
       const label = permissions.strict ? 'permissions (error, strict):' : 'permissions (warning):';
       out([label, ...permissions.problems.map((p) => `  ${describePermissionProblem(p)}`), `  ${PERMISSION_ADVICE}`].join('\n'));
     }
-    if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
     out(table(['INSTANCE', 'TYPE', 'METHOD', 'STATUS', 'EXPIRES', 'ERROR'], rows.map((r) => [r.instance, r.type, r.method, r.status, r.expires_at ?? 'never', r.error ?? ''])));
     out(ok ? 'configuration OK' : 'configuration has problems');
   }
