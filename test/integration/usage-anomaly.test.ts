@@ -10,19 +10,21 @@ import type { UsageRow } from '../../src/store/governance-types.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { OpenAIEmulator } from '../emulators/openai.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { freshDatabase, requireService } from '../helpers/services.js';
 import { chat, openaiInstances, waitFinished } from './governance-support.js';
 
 const PROVIDER_KEY = 'sk-provider-anomaly-0123456789';
+const postgres = await requireService('postgres');
 const HOUR = 3_600_000;
 
-/** A webhook receiver on loopback: answers the first POST with 500, the rest with 200; keeps what it got. */
-async function webhookReceiver(): Promise<{ server: Server; url: string; received: Array<{ path: string; body: Record<string, unknown>; status: number }> }> {
+/** A webhook receiver on loopback: answers the first `failFirst` POSTs with 500, the rest with 200; keeps what it got. */
+async function webhookReceiver(failFirst = 1): Promise<{ server: Server; url: string; received: Array<{ path: string; body: Record<string, unknown>; status: number }> }> {
   const received: Array<{ path: string; body: Record<string, unknown>; status: number }> = [];
   const server = createServer((req, res) => {
     let text = '';
     req.setEncoding('utf8').on('data', (s: string) => (text += s));
     req.on('end', () => {
-      const status = received.length === 0 ? 500 : 200;
+      const status = received.length < failFirst ? 500 : 200;
       received.push({ path: req.url ?? '', body: JSON.parse(text) as Record<string, unknown>, status });
       res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
     });
@@ -150,6 +152,46 @@ describe('usage anomaly alerts (alerts.anomaly)', () => {
       hook.server.close();
       delete process.env['ANOMALY_WEBHOOK_URL'];
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test('two replicas sharing PostgreSQL: the burst is alerted once for the fleet', { skip: postgres.skip }, async () => {
+    const hook = await webhookReceiver(0);
+    process.env['ANOMALY_WEBHOOK_URL'] = hook.url;
+    const db = await freshDatabase();
+    process.env['ANOMALY_PG_URL'] = db.url;
+    const gateways: TestGateway[] = [];
+    try {
+      const config = {
+        instances: openaiInstances(emu.url, 'ANOMALY_TEST_KEY'),
+        storage: { postgres: { url: '${env:ANOMALY_PG_URL}', pool_size: 4 } },
+        usage: { flush_interval: '50ms' },
+        alerts: { webhook_url: '${env:ANOMALY_WEBHOOK_URL}', anomaly: { enabled: true, interval: '100ms', window: '1h', baseline: '7d', min_requests: 20 } },
+      };
+      gateways.push(await startGateway(config), await startGateway(config));
+      const [a, b] = gateways as [TestGateway, TestGateway];
+      const { key, id } = await a.issued({ name: 'new-and-busy' });
+      // Half the burst through each replica: the store sums them.
+      for (let i = 0; i < 12; i++) {
+        const [x, y] = await Promise.all([chat(a, key), chat(b, key)]);
+        assert.equal(x.status + y.status, 400);
+      }
+      await Promise.all([waitFinished(a, 12), waitFinished(b, 12)]);
+      const deadline = Date.now() + 10_000;
+      while (hook.received.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 800)); // several more checks on both replicas
+      assert.equal(hook.received.length, 1, 'one webhook for the fleet');
+      assert.equal(hook.received[0]!.body['key_id'], id);
+      const alerted = async (gw: TestGateway) => (await gw.app.metrics.usageAnomalies.get()).values.reduce((t, v) => t + (v.labels.measure === 'requests' ? v.value : 0), 0);
+      assert.equal((await alerted(a)) + (await alerted(b)), 1);
+      await a.app.audit.flush();
+      await b.app.audit.flush();
+      assert.equal((await a.app.store.audit.query({ event: 'anomaly' })).length, 1, 'one audit event in the shared store');
+    } finally {
+      await Promise.all(gateways.map((g) => g.close()));
+      hook.server.close();
+      delete process.env['ANOMALY_WEBHOOK_URL'];
+      delete process.env['ANOMALY_PG_URL'];
+      await db.drop();
     }
   });
 });
