@@ -9,6 +9,7 @@ import { SecretResolver } from '../secrets/resolver.js';
 import { openCounterStore, openStore } from '../store/open.js';
 import { parse, UsageError } from './args.js';
 import { table } from './output.js';
+import { AlertWebhook } from '../alerts/webhook.js';
 import { describePermissionProblem } from '../config/permissions.js';
 import { listenFlags, PERMISSION_ADVICE, permissionCheck } from './serve.js';
 
@@ -57,6 +58,17 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
     storeProblem = err instanceof Error ? err.message : String(err);
   }
 
+  // The alert webhook's URL is a secret reference too: read it as `serve` would (not called).
+  const { alerts } = loaded.config;
+  let webhookProblem: string | null | undefined;
+  if (alerts.webhook_url !== undefined) {
+    const options = { reference: alerts.webhook_url, baseDir: loaded.baseDir, timeoutMs: alerts.webhook_timeout, attempts: alerts.webhook_attempts, retryDelayMs: alerts.webhook_retry_delay };
+    webhookProblem = await AlertWebhook.open({ ...options, logger, metrics, scrubber }).then(
+      () => null,
+      (err: unknown) => scrubber.scrub(err instanceof Error ? err.message : String(err)),
+    );
+  }
+
   const rows: Row[] = [];
   const built: Instance[] = [];
   const pending: Array<{ name: string; type: string; instance: Instance }> = [];
@@ -87,13 +99,15 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
   rows.sort((a, b) => a.instance.localeCompare(b.instance));
 
   const permissionsFail = permissions.strict && permissions.problems.length > 0;
-  const ok = storeProblem === null && rows.every((r) => r.status === 'ok') && !permissionsFail;
+  const ok = storeProblem === null && !webhookProblem && rows.every((r) => r.status === 'ok') && !permissionsFail;
   if (values.json) {
     const permissionsJson = { strict: permissions.strict, problems: permissions.problems };
-    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, permissions: permissionsJson, instances: rows }, null, 2));
+    const alertsJson = webhookProblem === undefined ? {} : { alert_webhook: webhookProblem ?? 'ok' };
+    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', ...alertsJson, overrides, permissions: permissionsJson, instances: rows }, null, 2));
   } else {
     out(`config: ${loaded.source}`);
     out(`store:  ${storeProblem ?? 'ok'}`);
+    if (webhookProblem !== undefined) out(`alert webhook: ${webhookProblem ?? 'ok'}`);
     if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
     if (permissions.problems.length > 0) {
       const label = permissions.strict ? 'permissions (error, strict):' : 'permissions (warning):';

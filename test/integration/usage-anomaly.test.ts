@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { issueKey } from '../../src/clientauth/api-key/issue.js';
 import type { UsageRow } from '../../src/store/governance-types.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { OpenAIEmulator } from '../emulators/openai.js';
+import { removeDir, runCli, tempDir } from '../helpers/cli.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { freshDatabase, requireService } from '../helpers/services.js';
 import { chat, openaiInstances, waitFinished } from './governance-support.js';
@@ -192,6 +193,33 @@ describe('usage anomaly alerts (alerts.anomaly)', () => {
       delete process.env['ANOMALY_WEBHOOK_URL'];
       delete process.env['ANOMALY_PG_URL'];
       await db.drop();
+    }
+  });
+  test('alerts.webhook_url is a secret reference: config check reads it (never printing it), serve refuses to start without it', async () => {
+    const dir = tempDir('llmproxy-anomaly-cli-');
+    try {
+      const config = join(dir, 'llmproxy.yaml');
+      writeFileSync(
+        config,
+        ['storage: { sqlite: { path: ./data/gw.db } }', 'alerts: { webhook_url: "${env:ANOMALY_CLI_HOOK}", anomaly: { enabled: true } }', 'instances:', '  demo: { type: demo }', ''].join('\n'),
+        { mode: 0o600 },
+      );
+      const secretUrl = 'https://hooks.example.test/services/T0KEN-cli-webhook-secret';
+      const good = await runCli(['config', 'check', '--config', config], { cwd: dir, env: { ANOMALY_CLI_HOOK: secretUrl } });
+      assert.equal(good.code, 0, good.stdout + good.stderr);
+      assert.match(good.stdout, /^alert webhook: ok$/m);
+      const notUrl = await runCli(['config', 'check', '--config', config, '--json'], { cwd: dir, env: { ANOMALY_CLI_HOOK: 'T0KEN-not-a-url-secret' } });
+      assert.equal(notUrl.code, 1);
+      assert.equal((JSON.parse(notUrl.stdout) as Record<string, unknown>)['alert_webhook'], 'alerts.webhook_url: ${env:ANOMALY_CLI_HOOK} does not hold a URL');
+      const unset = await runCli(['config', 'check', '--config', config], { cwd: dir, env: { ANOMALY_CLI_HOOK: undefined } });
+      assert.equal(unset.code, 1);
+      assert.match(unset.stdout, /^alert webhook: alerts\.webhook_url: cannot resolve \$\{env:ANOMALY_CLI_HOOK\}/m);
+      const serve = await runCli(['serve', '--config', config, '--port', '0', '--host', '127.0.0.1'], { cwd: dir, env: { ANOMALY_CLI_HOOK: undefined } });
+      assert.equal(serve.code, 1);
+      assert.match(serve.stderr, /^llmproxy: alerts\.webhook_url: cannot resolve \$\{env:ANOMALY_CLI_HOOK\}/m);
+      for (const r of [good, notUrl, unset, serve]) assert.ok(!`${r.stdout}${r.stderr}`.includes('T0KEN-'), 'the webhook URL was printed');
+    } finally {
+      removeDir(dir);
     }
   });
 });
