@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { freshDatabase, requireService } from '../../test/helpers/services.js';
+import { ConfigError, validate } from '../config/load.js';
 import { capturingLogger, manualClock } from '../governance/test-support.js';
 import { Metrics } from '../observability/metrics.js';
 import type { UsageRow } from '../store/governance-types.js';
@@ -139,3 +140,24 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('alerts config', () => {
+  const base = { instances: { demo: { type: 'demo' } } };
+  test('defaults; durations parsed; the baseline must cover the window; the webhook URL must be a secret reference', () => {
+    const config = validate({ ...base, alerts: { anomaly: { enabled: true, window: '30m' } } }, 'test');
+    assert.deepEqual(config.alerts.anomaly, { enabled: true, interval: 300_000, window: 1_800_000, baseline: 7 * 24 * HOUR, factor: 5, min_requests: 50, min_tokens: 0, min_cost_usd: 0 });
+    assert.deepEqual([config.alerts.webhook_timeout, config.alerts.webhook_attempts, config.alerts.webhook_retry_delay], [5000, 4, 1000]);
+    const problems = (raw: unknown) => {
+      try {
+        validate({ ...base, alerts: raw }, 'test');
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    assert.deepEqual(problems({ anomaly: { window: '2h', baseline: '1h' } }), ['alerts.anomaly.baseline: must be at least as long as alerts.anomaly.window']);
+    assert.deepEqual(problems({ anomaly: { factor: 1 } }).length, 1);
+    assert.match(problems({ webhook_url: 'https://hooks.example.test/T0KEN' })[0]!, /^alerts\.webhook_url: a literal secret is refused/);
+    assert.deepEqual(problems({ anomaly: { treshold: 5 } }), ['alerts.anomaly.treshold: unknown field']);
+  });
+});
