@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
+import { AnomalyDetector } from './alerts/anomaly.js';
+import { AlertWebhook } from './alerts/webhook.js';
 import { ApiKeyVerifier } from './clientauth/api-key/verifier.js';
 import { canonicalAddress, clientAddressResolver, trustedProxy } from './clientauth/client-address.js';
 import { FailedAttemptThrottle } from './clientauth/throttle.js';
@@ -63,6 +65,8 @@ export interface App {
   readonly responses: StoredResponses;
   /** The running generation's resolver (a reload replaces it). */
   readonly secrets: SecretResolver;
+  /** Usage anomaly alerts (`alerts.anomaly`), when enabled. */
+  readonly anomalies: AnomalyDetector | undefined;
   readonly scrubber: SecretScrubber;
   listen(): Promise<{ main: AddressInfo; tls?: AddressInfo; metrics?: AddressInfo }>;
   /**
@@ -171,6 +175,23 @@ export async function createApp(options: AppOptions): Promise<App> {
   const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention, flushIntervalMs: config.audit.flush_interval, scrub: (text) => scrubber.scrub(text), metrics, journal: journal?.audit });
   const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber, ...(events ? { announcements: events } : {}) }).catch(failStartup);
   const governance = await buildGovernance({ config, models: modelCatalog(PROVIDERS_BY_TYPE.values()), store, instances, audit, logger, metrics, counters, usageJournal: journal?.usage, ...(counters ? { budgetCounters: counters } : {}) }).catch(failStartup);
+  const { alerts } = config;
+  const webhook =
+    alerts.webhook_url === undefined
+      ? undefined
+      : await AlertWebhook.open({
+          reference: alerts.webhook_url,
+          baseDir,
+          timeoutMs: alerts.webhook_timeout,
+          attempts: alerts.webhook_attempts,
+          retryDelayMs: alerts.webhook_retry_delay,
+          logger,
+          metrics,
+          scrubber,
+        }).catch((err: unknown) => failStartup(new StartupError(err instanceof Error ? err.message : String(err), { cause: err })));
+  const anomalies = alerts.anomaly.enabled
+    ? new AnomalyDetector({ config: alerts.anomaly, usage: store.governance.usage, settings: store.governance.settings, audit: (e) => audit.record(e), logger, metrics, webhook })
+    : undefined;
   events?.on((event) => {
     if (event.kind === 'lockdown') void governance.lockdown.refresh();
     else if (event.kind === 'key') {
@@ -334,6 +355,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       return secrets;
     },
     scrubber,
+    anomalies,
     reload(next) {
       const result = reloads.then(() => applyReload(next));
       reloads = result.catch(() => undefined);
@@ -345,6 +367,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       responses.start();
       await clientAuth.start();
       await governance.start();
+      anomalies?.start();
       secrets.start();
       probes?.start();
       started = true;
@@ -365,6 +388,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         secrets.stop();
         probes?.stop();
         await governance.stop();
+        await anomalies?.stop();
         responses.stop();
         await events?.close();
         await counters?.close();

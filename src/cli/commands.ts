@@ -12,9 +12,9 @@ import { USAGE_USAGE, usageCommand } from './usage.js';
 import { USERS_USAGE, usersCommand } from './users.js';
 
 const SERVE_USAGE = `usage:
-  llmproxy serve [--config FILE] [--host H] [--port N]`;
+  llmproxy serve [--config FILE] [--host H] [--port N] [--strict-permissions]`;
 const CONFIG_USAGE = `usage:
-  llmproxy config check [--config FILE] [--host H] [--port N] [--probe] [--json]`;
+  llmproxy config check [--config FILE] [--host H] [--port N] [--probe] [--strict-permissions] [--json]`;
 
 /** Each command's usage, printed by \`llmproxy <command> --help\` (exit 0) and after a usage error. */
 const COMMAND_USAGE: Readonly<Record<string, string>> = {

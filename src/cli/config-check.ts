@@ -11,7 +11,9 @@ import { defaultProviderFromEnv, defaultProviderProblem } from '../server/routes
 import { openCounterStore, openStore } from '../store/open.js';
 import { parse, UsageError } from './args.js';
 import { table } from './output.js';
-import { listenFlags } from './serve.js';
+import { AlertWebhook } from '../alerts/webhook.js';
+import { describePermissionProblem } from '../config/permissions.js';
+import { listenFlags, PERMISSION_ADVICE, permissionCheck } from './serve.js';
 
 interface Row {
   instance: string;
@@ -44,7 +46,7 @@ export function describeOverride(o: Override): string {
  * instance whose provider has no probe reports `none` and does not fail it.
  */
 export async function configCheckCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, probe: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, probe: { type: 'boolean' }, 'strict-permissions': { type: 'boolean' } });
   if (positionals[0] !== 'check') throw new UsageError(positionals[0] === undefined ? 'missing config subcommand' : `unknown config subcommand "${positionals[0]}"`);
   const path = locateConfig(values.config as string | undefined);
   let loaded: LoadedConfig;
@@ -57,6 +59,8 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
     return 1;
   }
   const overrides = loaded.overrides ?? [];
+  // Before the store is opened: opening creates a missing SQLite file (mode 0600).
+  const permissions = permissionCheck(loaded, values['strict-permissions']);
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber });
   const metrics = new Metrics();
@@ -68,6 +72,17 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
     await (await openCounterStore(loaded.config, loaded.baseDir, { scrubber }))?.close();
   } catch (err) {
     storeProblem = err instanceof Error ? err.message : String(err);
+  }
+
+  // The alert webhook's URL is a secret reference too: read it as `serve` would (not called).
+  const { alerts } = loaded.config;
+  let webhookProblem: string | null | undefined;
+  if (alerts.webhook_url !== undefined) {
+    const options = { reference: alerts.webhook_url, baseDir: loaded.baseDir, timeoutMs: alerts.webhook_timeout, attempts: alerts.webhook_attempts, retryDelayMs: alerts.webhook_retry_delay };
+    webhookProblem = await AlertWebhook.open({ ...options, logger, metrics, scrubber }).then(
+      () => null,
+      (err: unknown) => scrubber.scrub(err instanceof Error ? err.message : String(err)),
+    );
   }
 
   const rows: Row[] = [];
@@ -119,15 +134,23 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
   // LLM_DEFAULT_PROVIDER stops `serve` when it names no instance: a check that passes must mean serve starts.
   const defaultProvider = defaultProviderFromEnv();
   const defaultProblem = defaultProvider === undefined ? undefined : defaultProviderProblem(defaultProvider, Object.entries(loaded.config.instances).map(([name, cfg]) => ({ name, type: cfg.type })));
-  const ok = storeProblem === null && defaultProblem === undefined && rows.every((r) => r.status === 'ok' && probeOk(r));
+  const permissionsFail = permissions.strict && permissions.problems.length > 0;
+  const ok = storeProblem === null && defaultProblem === undefined && !webhookProblem && !permissionsFail && rows.every((r) => r.status === 'ok' && probeOk(r));
   if (values.json) {
     const environment = defaultProvider === undefined ? {} : { default_provider: { value: defaultProvider, problem: defaultProblem ?? null } };
-    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', overrides, ...environment, instances: rows }, null, 2));
+    const permissionsJson = { strict: permissions.strict, problems: permissions.problems };
+    const alertsJson = webhookProblem === undefined ? {} : { alert_webhook: webhookProblem ?? 'ok' };
+    out(JSON.stringify({ ok, config: loaded.source, store: storeProblem ?? 'ok', ...alertsJson, overrides, ...environment, permissions: permissionsJson, instances: rows }, null, 2));
   } else {
     out(`config: ${loaded.source}`);
     out(`store:  ${storeProblem ?? 'ok'}`);
+    if (webhookProblem !== undefined) out(`alert webhook: ${webhookProblem ?? 'ok'}`);
     if (overrides.length > 0) out(['overrides:', ...overrides.map((o) => `  ${describeOverride(o)}`)].join('\n'));
     if (defaultProvider !== undefined) out(defaultProblem ?? `default provider: ${defaultProvider} (LLM_DEFAULT_PROVIDER)`);
+    if (permissions.problems.length > 0) {
+      const label = permissions.strict ? 'permissions (error, strict):' : 'permissions (warning):';
+      out([label, ...permissions.problems.map((p) => `  ${describePermissionProblem(p)}`), `  ${PERMISSION_ADVICE}`].join('\n'));
+    }
     if (probing) {
       const probeText = (p: ProbeResult) => (p.status === 'ok' ? 'ok' : `${p.status}${p.http_status !== null ? ` (${p.http_status})` : ''}`);
       out(

@@ -1,7 +1,8 @@
 import { createApp, StartupError } from '../app.js';
 import { issueBootstrapKey } from '../clientauth/api-key/issue.js';
 import { withFlags, type ListenFlags } from '../config/env.js';
-import { loadConfig, locateConfig } from '../config/load.js';
+import { loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
+import { describePermissionProblem, filePermissionProblems, type PermissionProblem } from '../config/permissions.js';
 import { parse, UsageError } from './args.js';
 import { afterStartup } from './memory.js';
 
@@ -13,20 +14,39 @@ export function listenFlags(values: { host?: string | boolean | undefined; port?
 }
 
 /**
+ * The sensitive files others could read or change (config/permissions.ts), and whether that is
+ * an error: `--strict-permissions` or `server.strict_permissions`. Shared by `serve` and `config check`.
+ */
+export function permissionCheck(loaded: LoadedConfig, flag: boolean | string | undefined): { problems: PermissionProblem[]; strict: boolean } {
+  return { problems: filePermissionProblems(loaded), strict: flag === true || loaded.config.server.strict_permissions };
+}
+
+/** What to do about permission problems, after the list. */
+export const PERMISSION_ADVICE =
+  "make each file readable by the gateway's user only (chmod 600, owned by that user); a Kubernetes Secret volume: defaultMode: 0400 (with the pod's fsGroup, 0440 root:fsGroup is accepted)";
+
+/**
  * `llmproxy serve`: start the gateway; on SIGTERM/SIGINT stop accepting, let in-flight requests
  * and streams finish (up to `server.shutdown_timeout`), flush the audit log, close the store.
  * A second signal exits at once (1); a drain cut short by the timeout exits 1 too. On SIGHUP it re-reads the config file and applies it to new
  * requests (App.reload); a file that fails a check is logged and the running config stays.
  */
 export async function serveCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' } });
+  const { values } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, 'strict-permissions': { type: 'boolean' } });
   const flags = listenFlags(values);
   // The file plus the environment (PORT, LLMPROXY_SERVER_*, LOG_LEVEL...). The flags go to the
   // listeners rather than into the config, so a SIGHUP reload, which re-reads the file and the
   // environment, compares like with like.
   const loaded = loadConfig(locateConfig(values.config as string | undefined));
   const overrides = withFlags(loaded.overrides ?? [], flags);
+  const permissions = permissionCheck(loaded, values['strict-permissions']);
+  if (permissions.strict && permissions.problems.length > 0) {
+    throw new StartupError(`files others can read or change (strict permissions):\n  ${permissions.problems.map(describePermissionProblem).join('\n  ')}\n${PERMISSION_ADVICE}`);
+  }
   const app = await createApp({ loaded, listen: flags });
+  for (const p of permissions.problems) {
+    app.logger.warn({ file: p.file, role: p.role, mode: p.mode, problems: p.problems, advice: PERMISSION_ADVICE }, `file permissions: ${describePermissionProblem(p)}`);
+  }
   // Signals are handled before the gateway announces itself: a SIGTERM sent the moment
   // "gateway listening" appears must drain, not kill.
   // 0 after a clean drain; 1 when the shutdown timeout cut requests or closing failed, so an orchestrator sees it.

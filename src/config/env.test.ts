@@ -34,6 +34,7 @@ describe('the environment variable table', () => {
         ['LLMPROXY_SERVER_CONSOLE_PATH', 'server.console.path', 'string'],
         ['LLMPROXY_SERVER_CONSOLE_IDLE_TIMEOUT', 'server.console.idle_timeout', 'string'],
         ['LLMPROXY_SERVER_CONSOLE_ABSOLUTE_TIMEOUT', 'server.console.absolute_timeout', 'string'],
+        ['LLMPROXY_SERVER_STRICT_PERMISSIONS', 'server.strict_permissions', 'boolean'],
       ],
     );
     assert.deepEqual(

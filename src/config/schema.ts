@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsSchema } from '../alerts/config.js';
 import { authSchema, rbacSchema } from '../clientauth/config.js';
 import { duration, size } from '../config-fields/fields.js';
 import { GOVERNANCE_FIELDS } from '../governance/config.js';
@@ -67,6 +68,12 @@ const serverSchema = z.strictObject({
   stream_line_limit: size().prefault('1mb'),
   /** The admin web console (src/console/). */
   console: consoleConfigSchema,
+  /**
+   * Refuse to start (and fail `config check`) when the config file, a `${file:}` secret, the TLS
+   * key or the SQLite file can be read by group or others or is owned by another user; false:
+   * a warning (config/permissions.ts). The flag `--strict-permissions` does the same.
+   */
+  strict_permissions: z.boolean().default(false),
 });
 
 export const configSchema = z.strictObject({
@@ -101,6 +108,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   rbac: rbacSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
   ...GOVERNANCE_FIELDS,
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),
   /** Protocol mode's /v1 routes: a model name clients use → `instance/provider-model-id`. */

@@ -15,6 +15,12 @@ class MemorySettings implements SettingsStore {
     if (value === null) this.values.delete(name);
     else this.values.set(name, { value, updatedAt: 0 });
   }
+  async claim(name: string, value: string, at: number, staleBefore: number) {
+    const held = this.values.get(name);
+    if (held && held.updatedAt >= staleBefore) return false;
+    this.values.set(name, { value, updatedAt: at });
+    return true;
+  }
 }
 
 function controller(env: NodeJS.ProcessEnv = {}) {

@@ -131,6 +131,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly usageAnomalies = new Counter({
+    name: 'llmproxy_usage_anomalies_total',
+    help: 'Usage anomalies alerted (alerts.anomaly): a key or user whose last window exceeded its baseline, by scope (key, user) and measure (requests, tokens, cost); one alert counts once per measure it exceeded.',
+    labelNames: ['scope', 'measure'] as const,
+    registers: [this.registry],
+  });
+
+  readonly alertDeliveries = new Counter({
+    name: 'llmproxy_alert_webhook_deliveries_total',
+    help: 'Alerts POSTed to alerts.webhook_url, by result (delivered, failed: every attempt failed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly unpricedRequests = new Counter({
     name: 'llmproxy_unpriced_requests_total',
     help: 'Requests with reported usage whose model has no price (charged pricing.unpriced), by instance and the model the provider reported ("unknown" when it named none).',

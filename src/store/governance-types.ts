@@ -128,6 +128,15 @@ export interface SettingsStore {
   get(name: string): Promise<Setting | undefined>;
   /** Writes `value`; null deletes the setting. */
   set(name: string, value: string | null): Promise<void>;
+  /**
+   * Writes `value` as of `at` unless the setting exists and was written at or after
+   * `staleBefore`; returns whether it wrote. Atomic: of processes (replicas) racing to claim the
+   * same name, exactly one wins until the claim goes stale. Used to send an alert once per fleet.
+   *
+   * @example
+   * if (await settings.claim('anomaly:key:k1', '{}', now, now - cooldownMs)) notify();
+   */
+  claim(name: string, value: string, at: number, staleBefore: number): Promise<boolean>;
 }
 
 export interface GovernanceStores {

@@ -82,6 +82,9 @@ export interface KeyQuery {
 
 export type AuditResult = 'success' | 'failure' | 'denied' | 'throttled';
 
+/** How much an event matters to whoever watches the trail. */
+export type AuditSeverity = 'info' | 'warning' | 'critical';
+
 /** One authentication or authorization decision. Never holds a secret. */
 export interface AuditEvent {
   time: number;
@@ -103,6 +106,8 @@ export interface AuditEvent {
   instance: string | null;
   /** Admin changes: what changed (`target`, `before`, `after`, ...), never a secret. */
   detail?: AuditDetail | null;
+  /** How much the event matters (absent: info); alerts such as usage anomalies are `warning`. */
+  severity?: AuditSeverity;
 }
 
 export type AuditDetail = Readonly<Record<string, unknown>>;

@@ -22,6 +22,8 @@ interface CheckJson {
   store: string;
   /** Values from the environment or flags (test/integration/env-config.test.ts covers them). */
   overrides: Array<{ path: string; source: string; kind: 'override' | 'reference'; value?: string }>;
+  /** Sensitive files others could read or change (test/integration/file-permissions.test.ts covers them). */
+  permissions: { strict: boolean; problems: Array<{ file: string; role: string; mode: string; problems: string[] }> };
   instances: Array<{ instance: string; type: string; method: string; status: 'ok' | 'error'; expires_at: string | null; last_refresh?: string | null; error: string | null }>;
 }
 
@@ -43,7 +45,8 @@ describe('llmproxy config check and the command line', () => {
   /** A config whose instances are `instances` (YAML lines, indented by 2). */
   function writeConfig(instanceLines: string[], extra: string[] = []): string {
     const path = join(root, `config-${++n}.yaml`);
-    writeFileSync(path, ['storage: { sqlite: { path: ./data/check.db } }', ...extra, 'instances:', ...instanceLines, ''].join('\n'));
+    // Owner-only, as a config should be (else config check adds a permissions warning).
+    writeFileSync(path, ['storage: { sqlite: { path: ./data/check.db } }', ...extra, 'instances:', ...instanceLines, ''].join('\n'), { mode: 0o600 });
     return path;
   }
   const openaiLines = (apiKey: string) => [
@@ -98,6 +101,7 @@ describe('llmproxy config check and the command line', () => {
       config,
       store: 'ok',
       overrides: [],
+      permissions: { strict: false, problems: [] },
       instances: [
         { instance: 'claude', type: 'anthropic', method: 'api_key', status: 'ok', expires_at: null, error: null },
         { instance: 'openai', type: 'openai', method: 'api_key', status: 'ok', expires_at: null, error: null },

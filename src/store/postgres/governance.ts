@@ -126,4 +126,13 @@ class PgSettingsStore implements SettingsStore {
       );
     }
   }
+
+  async claim(name: string, value: string, at: number, staleBefore: number): Promise<boolean> {
+    // The upsert's WHERE runs on the locked conflicting row, so of concurrent claims one updates (or inserts) and the rest change nothing.
+    const { rowCount } = await this.#db.query(
+      'INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at WHERE settings.updated_at < $4',
+      [name, value, at, staleBefore],
+    );
+    return rowCount === 1;
+  }
 }

@@ -167,6 +167,7 @@ class SqliteSettingsStore implements SettingsStore {
   readonly #get: Database.Statement;
   readonly #put: Database.Statement;
   readonly #delete: Database.Statement;
+  readonly #claim: Database.Statement;
 
   constructor(db: Database.Database) {
     this.#get = db.prepare('SELECT value, updated_at FROM settings WHERE name = ?');
@@ -174,6 +175,9 @@ class SqliteSettingsStore implements SettingsStore {
       'INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
     );
     this.#delete = db.prepare('DELETE FROM settings WHERE name = ?');
+    this.#claim = db.prepare(
+      'INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at WHERE settings.updated_at < ?',
+    );
   }
 
   async get(name: string) {
@@ -184,5 +188,10 @@ class SqliteSettingsStore implements SettingsStore {
   async set(name: string, value: string | null): Promise<void> {
     if (value === null) this.#delete.run(name);
     else this.#put.run(name, value, Date.now());
+  }
+
+  async claim(name: string, value: string, at: number, staleBefore: number): Promise<boolean> {
+    // One statement: SQLite serialises writers, so two processes on one file cannot both win.
+    return this.#claim.run(name, value, at, staleBefore).changes === 1;
   }
 }

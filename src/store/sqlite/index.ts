@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { GovernanceStores } from '../governance-types.js';
@@ -30,7 +30,11 @@ function sqliteDialect(args: unknown[]): SqlDialect {
 
 /** Opens (creating if needed) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStore(path: string): SqliteStore {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // A new file is created for the owner only (SQLite would use the umask, often 0644); its -wal and -shm files take the same mode.
+    closeSync(openSync(path, 'a', 0o600));
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
