@@ -126,7 +126,7 @@ export class Metrics {
 
   readonly budgetWarnings = new Counter({
     name: 'llmproxy_budget_warnings_total',
-    help: 'Monthly budgets that reached their warning share (budgets.warn_ratio), once per budget and month, by scope (key, user, global).',
+    help: 'Monthly budgets that reached their warning share (budgets.warn_ratio), once per budget and month, by scope (key, user, instance, global).',
     labelNames: ['scope'] as const,
     registers: [this.registry],
   });
