@@ -159,7 +159,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   metrics.trackInflight(() => tracker.count);
   metrics.trackStore(() => store.isUp?.() ?? true);
 
-  const roles = RoleTable.fromConfig(config.rbac.roles);
+  const roles = RoleTable.fromConfig(config.rbac.roles, config.rbac.assignments);
   let journal: StoreJournal | undefined;
   const failStartup = async (err: unknown): Promise<never> => {
     await journal?.close();

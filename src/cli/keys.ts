@@ -11,7 +11,9 @@ import { describeKey, keyJson, keyStatus, table } from './output.js';
 
 const USAGE = `usage:
   llmproxy keys create --name NAME [--user U] [--role admin|developer|viewer|<rbac.roles>] [--instances a,b]
-                       [--models m1,m2] [--expires 30d] [--rpm N] [--tpm N] [--budget-usd N] [--json]
+                       [--models m1,m2] [--endpoints chat,embeddings,models] [--expires 30d] [--rpm N] [--tpm N]
+                       [--budget-usd N] [--json]
+    endpoints: chat, completions, embeddings, models, responses, count_tokens (default: all)
   llmproxy keys list [--json]
   llmproxy keys show ID [--json]
   llmproxy keys revoke ID [--json]
@@ -79,6 +81,7 @@ const CREATE_OPTIONS = {
   role: { type: 'string' },
   instances: { type: 'string' },
   models: { type: 'string' },
+  endpoints: { type: 'string' },
   expires: { type: 'string' },
   rpm: { type: 'string' },
   tpm: { type: 'string' },
@@ -101,7 +104,11 @@ async function create(store: Store, { values }: Parsed, out: (s: string) => void
     name,
     user: (v['user'] as string | undefined) ?? null,
     ...(v['role'] !== undefined ? { role: v['role'] as string } : {}),
-    scopes: { instances: list(v['instances'] as string | undefined) ?? null, models: list(v['models'] as string | undefined) ?? null },
+    scopes: {
+      instances: list(v['instances'] as string | undefined) ?? null,
+      models: list(v['models'] as string | undefined) ?? null,
+      endpoints: list(v['endpoints'] as string | undefined) ?? null,
+    },
     limits: {
       rpm: positiveNumber('rpm', v['rpm'] as string | undefined) ?? null,
       tpm: positiveNumber('tpm', v['tpm'] as string | undefined) ?? null,

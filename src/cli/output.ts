@@ -28,6 +28,7 @@ export function describeKey(r: KeyRecord): string {
     `last used:    ${j.last_used_at ?? 'never'}`,
     `instances:    ${j.scopes.instances?.join(', ') ?? 'all'}`,
     `models:       ${j.scopes.models?.join(', ') ?? 'all'}`,
+    `endpoints:    ${j.scopes.endpoints?.join(', ') ?? 'all'}`,
     `limits:       rpm ${j.limits.rpm ?? '-'}, tpm ${j.limits.tpm ?? '-'}, budget ${j.limits.budget_usd === null ? '-' : `$${j.limits.budget_usd}`}`,
     ...(j.rotated_from ? [`rotated from: ${j.rotated_from}`] : []),
   ].join('\n');
@@ -43,6 +44,7 @@ export function describeUser(u: UserRecord): string {
     `created:      ${j.created_at}`,
     `instances:    ${j.scopes.instances?.join(', ') ?? 'all'}`,
     `models:       ${j.scopes.models?.join(', ') ?? 'all'}`,
+    `endpoints:    ${j.scopes.endpoints?.join(', ') ?? 'all'}`,
     `limits:       rpm ${j.limits.rpm ?? '-'}, tpm ${j.limits.tpm ?? '-'}, budget ${j.limits.budget_usd === null ? '-' : `$${j.limits.budget_usd}`}`,
   ].join('\n');
 }

@@ -2,6 +2,7 @@ import { KeyRequestError } from '../clientauth/api-key/issue.js';
 import { generatePassword, hashPassword, passwordProblem } from '../clientauth/basic/password.js';
 import { USER_NAME } from '../clientauth/basic/view.js';
 import { RoleTable, DEFAULT_ROLE } from '../clientauth/rbac.js';
+import { endpointListProblem } from '../clientauth/scopes.js';
 import { loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
 import { IdentityConflictError } from '../store/identity-types.js';
 import { openCliStore } from '../store/open.js';
@@ -10,7 +11,7 @@ import { UsageError, list, parse, positiveNumber } from './args.js';
 import { describeUser, table, userJson } from './output.js';
 
 export const USERS_USAGE = `usage:
-  llmproxy users create NAME [--role R] [--password-stdin] [--instances a,b] [--models m1,m2]
+  llmproxy users create NAME [--role R] [--password-stdin] [--instances a,b] [--models m1,m2] [--endpoints chat,models]
                         [--rpm N] [--tpm N] [--budget-usd N] [--json]
   llmproxy users passwd NAME [--password-stdin] [--json]
   llmproxy users disable NAME [--json]
@@ -64,6 +65,7 @@ const CREATE_OPTIONS = {
   'password-stdin': { type: 'boolean' },
   instances: { type: 'string' },
   models: { type: 'string' },
+  endpoints: { type: 'string' },
   rpm: { type: 'string' },
   tpm: { type: 'string' },
   'budget-usd': { type: 'string' },
@@ -76,6 +78,9 @@ async function create(store: Store, { values, positionals }: Parsed, loaded: Loa
   const roles = RoleTable.fromConfig(loaded.config.rbac.roles);
   const role = (v['role'] as string | undefined) ?? DEFAULT_ROLE;
   if (!roles.isKnown(role)) throw new KeyRequestError(`unknown role "${role}" (known: ${roles.names.join(', ')})`);
+  const endpoints = list(v['endpoints'] as string | undefined);
+  const endpointProblem = endpointListProblem(endpoints);
+  if (endpointProblem !== undefined) throw new UsageError(`--endpoints: ${endpointProblem}`);
   const { password, generated } = await choosePassword(v['password-stdin'] === true);
   let record;
   try {
@@ -83,7 +88,7 @@ async function create(store: Store, { values, positionals }: Parsed, loaded: Loa
       name,
       role,
       passwordHash: await hashPassword(password),
-      scopes: { instances: list(v['instances'] as string | undefined) ?? null, models: list(v['models'] as string | undefined) ?? null },
+      scopes: { instances: list(v['instances'] as string | undefined) ?? null, models: list(v['models'] as string | undefined) ?? null, ...(endpoints ? { endpoints } : {}) },
       limits: {
         rpm: positiveNumber('rpm', v['rpm'] as string | undefined) ?? null,
         tpm: positiveNumber('tpm', v['tpm'] as string | undefined) ?? null,

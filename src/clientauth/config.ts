@@ -29,7 +29,16 @@ export const authSchema = z.strictObject({
 
 const roleName = z.string().regex(/^[a-z][a-z0-9_.:-]{0,62}$/, 'role names are lower case letters, digits, "_", ".", ":" and "-", starting with a letter');
 
-/** Custom roles beside the built-in admin, developer and viewer. */
+/**
+ * Who `rbac.assignments` names: an OIDC (or ALB) subject by issuer and `sub` as the gateway
+ * identifies it (`oidc:<issuer>#<sub>`), a Basic user (`user:<name>`), or a bare user name that
+ * matches a Basic user of that name or an OIDC identity whose `user_claim` value it is.
+ */
+function isAssignee(s: string): boolean {
+  return /^(oidc|alb):https?:\/\/[^#\s]+#\S+$/.test(s) || /^user:[^\s:]+$/.test(s) || /^[^\s:]+$/.test(s);
+}
+
+/** Custom roles beside the built-in admin, developer and viewer, and roles given to named users and subjects. */
 export const rbacSchema = z.strictObject({
   roles: z
     .record(roleName, z.strictObject({ permissions: z.array(z.enum(PERMISSIONS)).min(1) }))
@@ -39,6 +48,26 @@ export const rbacSchema = z.strictObject({
         if (Object.hasOwn(roles, name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is a built-in role and cannot be redefined' });
       }
     }),
+  /**
+   * Roles given in config to OIDC subjects and Basic users, added to the roles their token's
+   * claims or their stored record give them (never removing one).
+   *
+   * @example
+   * assignments:
+   *   "oidc:https://login.example.com#248289761001": [admin]
+   *   "user:alice": [viewer]
+   *   "bob@example.com": [developer]
+   */
+  assignments: z.record(z.string().min(1).max(512), z.array(z.string().min(1)).min(1)).default({}),
+}).superRefine((rbac, ctx) => {
+  for (const [who, names] of Object.entries(rbac.assignments)) {
+    if (!isAssignee(who)) ctx.addIssue({ code: 'custom', path: ['assignments', who], message: 'must be "oidc:<issuer>#<sub>", "user:<name>" or a user name without ":"' });
+    names.forEach((role, i) => {
+      if (!['admin', 'developer', 'viewer'].includes(role) && !Object.hasOwn(rbac.roles, role)) {
+        ctx.addIssue({ code: 'custom', path: ['assignments', who, i], message: `unknown role "${role}" (built in: admin, developer, viewer; or one of rbac.roles)` });
+      }
+    });
+  }
 });
 
 export type AuthConfig = z.output<typeof authSchema>;

@@ -1,5 +1,6 @@
 import type { ApiKeyVerifier } from './api-key/verifier.js';
 import { UserDirectory } from './basic/users.js';
+import type { RoleTable } from './rbac.js';
 import type { Logger } from '../observability/logger.js';
 import type { FleetEvents, Store } from '../store/types.js';
 import { IdentityWatch } from './session/watch.js';
@@ -15,12 +16,12 @@ export class LocalIdentity {
   readonly users: UserDirectory;
   readonly trusted: () => boolean;
 
-  constructor(deps: { store: Store; verifier: ApiKeyVerifier; logger: Logger; announcements?: FleetEvents }, pollMs: number) {
+  constructor(deps: { store: Store; verifier: ApiKeyVerifier; logger: Logger; roles?: RoleTable; announcements?: FleetEvents }, pollMs: number) {
     const { store, verifier, logger } = deps;
     this.watch = new IdentityWatch(store.identity, store.keys, verifier, { pollMs, logger, ...(deps.announcements ? { announcements: deps.announcements } : {}) });
     const watch = this.watch;
     this.trusted = () => watch.trusted();
-    this.users = new UserDirectory(store.identity.users, this.trusted);
+    this.users = new UserDirectory(store.identity.users, this.trusted, undefined, deps.roles);
     watch.onIdentityChange(() => this.users.clear());
   }
 }

@@ -78,3 +78,23 @@ describe('RoleTable with custom roles', () => {
     assert.throws(() => new RoleTable({ admin: ['llm:read'] }), /built in/);
   });
 });
+
+describe('rbac.assignments', () => {
+  const table = new RoleTable({ ops: ['secrets:write'] }, { 'oidc:https://idp.example.com#42': ['ops'], 'user:alice': ['viewer'], 'bob@example.com': ['admin', 'developer'] });
+
+  test('adds the roles assigned to the principal id and to its user name, once each, after its own', () => {
+    assert.deepEqual(table.withAssigned('oidc:https://idp.example.com#42', 'someone', ['developer']), ['developer', 'ops']);
+    assert.deepEqual(table.withAssigned('user:alice', 'alice', ['developer']), ['developer', 'viewer']);
+    assert.deepEqual(table.withAssigned('oidc:https://idp.example.com#7', 'bob@example.com', ['developer']), ['developer', 'admin']);
+  });
+
+  test('returns the same array when nothing is assigned; another issuer\'s subject 42 gets nothing', () => {
+    const own = ['developer'];
+    assert.equal(table.withAssigned('oidc:https://other.example.com#42', 'carol', own), own);
+    assert.equal(new RoleTable().withAssigned('user:alice', 'alice', own), own);
+  });
+
+  test('an assignment to an unknown role is refused when the table is built', () => {
+    assert.throws(() => new RoleTable({}, { 'user:alice': ['root'] }), /rbac\.assignments\."user:alice": unknown role "root"/);
+  });
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { compileScopes, instanceAllowed, modelAllowed } from './scopes.js';
+import { compileScopes, endpointAllowed, endpointListProblem, instanceAllowed, modelAllowed } from './scopes.js';
 
 describe('key scopes', () => {
   test('null scopes allow every instance and model', () => {
@@ -62,5 +62,21 @@ describe('key scopes', () => {
     assert.equal(modelAllowed(s, 'text-embedding-3-small'), true);
     assert.equal(modelAllowed(s, 'gpt-4o-mini'), true);
     assert.equal(modelAllowed(s, 'text-embedding-3-large'), false);
+  });
+});
+
+describe('endpoint scopes', () => {
+  test('null allows every endpoint and unmapped requests; a list allows only its names', () => {
+    const open = compileScopes({ instances: null, models: null });
+    assert.equal(endpointAllowed(open, 'embeddings'), true);
+    assert.equal(endpointAllowed(open, undefined), true);
+    const chat = compileScopes({ instances: null, models: null, endpoints: ['chat', 'models'] });
+    assert.equal(endpointAllowed(chat, 'chat'), true);
+    assert.equal(endpointAllowed(chat, 'embeddings'), false);
+    assert.equal(endpointAllowed(chat, undefined), false, 'an unmapped native path is refused to a key with endpoint scopes');
+    // A name written by a newer version allows nothing here.
+    assert.equal(endpointAllowed(compileScopes({ instances: null, models: null, endpoints: ['images'] }), 'chat'), false);
+    assert.equal(endpointListProblem(['chat', 'embeddings']), undefined);
+    assert.match(endpointListProblem(['chat', 'completion'])!, /"completion" is not an endpoint/);
   });
 });

@@ -126,13 +126,26 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issueLines(issues).map((i) => `${i.path === '' ? '(root)' : i.path}: ${i.message}`);
 }
 
+/**
+ * Fields the seed documents spell that this gateway names otherwise: instead of a bare "unknown
+ * field", the error says what replaces them.
+ */
+const REPLACED_FIELDS: Readonly<Record<string, string>> = {
+  access_control:
+    'unknown field: RBAC is configured under "rbac": custom roles as rbac.roles.<name>.permissions (admin, developer and viewer are built in and cannot be redefined), ' +
+    'and the roles of OIDC subjects and users as rbac.assignments ("alice@example.com": [admin], "oidc:<issuer>#<sub>": [viewer])',
+};
+
 function issueLines(issues: readonly z.core.$ZodIssue[]): Array<{ path: string; message: string }> {
   const lines: Array<{ path: string; message: string }> = [];
   for (const issue of issues) {
     const path = issue.path.map(String).join('.');
     switch (issue.code) {
       case 'unrecognized_keys':
-        for (const k of issue.keys) lines.push({ path: `${path ? `${path}.` : ''}${k}`, message: 'unknown field' });
+        for (const k of issue.keys) {
+          const full = `${path ? `${path}.` : ''}${k}`;
+          lines.push({ path: full, message: Object.hasOwn(REPLACED_FIELDS, full) ? REPLACED_FIELDS[full]! : 'unknown field' });
+        }
         break;
       case 'invalid_type':
         lines.push({ path, message: issue.input === undefined ? 'required' : `expected ${issue.expected}` });

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'csrf_failed'
   | 'instance_not_in_scope'
   | 'model_not_in_scope'
+  | 'endpoint_not_in_scope'
   | 'path_not_allowed'
   | 'not_found'
   | 'unknown_instance'
@@ -61,6 +62,8 @@ export const ERROR_SPECS: Readonly<Record<ErrorCode, ErrorSpec>> = {
   csrf_failed: { status: 403, type: 'permission_error' },
   instance_not_in_scope: { status: 403, type: 'permission_error' },
   model_not_in_scope: { status: 403, type: 'permission_error' },
+  // The key's or user's endpoint scopes (chat, embeddings, ...) do not include the request's.
+  endpoint_not_in_scope: { status: 403, type: 'permission_error' },
   path_not_allowed: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   unknown_instance: { status: 404, type: 'invalid_request_error' },

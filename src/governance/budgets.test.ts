@@ -78,12 +78,12 @@ describe('budgets', () => {
     g.charge('k1', 'alice', 50, NOV);
     g.committed('k1', 'alice', 100, NOV); // the first is written
     // The store now holds our 100 plus 1000 written by another process.
-    g.applyRefresh({ global: 1100, keys: { k1: 1100 }, users: { alice: 1100 } }, g.month);
+    g.applyRefresh({ global: 1100, keys: { k1: 1100 }, users: { alice: 1100 }, instances: {} }, g.month);
     assert.equal(g.spent('global'), 1150);
     assert.equal(g.spent('key', 'k1'), 1150);
     assert.equal(g.spent('user', 'alice'), 1150);
     g.committed('k1', 'alice', 50, NOV);
-    g.applyRefresh({ global: 1150, keys: { k1: 1150 }, users: { alice: 1150 } }, g.month);
+    g.applyRefresh({ global: 1150, keys: { k1: 1150 }, users: { alice: 1150 }, instances: {} }, g.month);
     assert.equal(g.spent('key', 'k1'), 1150);
   });
 });
@@ -137,11 +137,11 @@ describe('budgets shared by a fleet (BudgetCounters)', () => {
 
   test('a refresh raises the shared counters to the usage rows (seeding an empty Redis) and never lowers them', async () => {
     const { a, shared } = sharedGuard('closed');
-    a.applyRefresh({ global: 7, keys: { k1: 5 }, users: { alice: 3 } }, monthStart(NOV));
+    a.applyRefresh({ global: 7, keys: { k1: 5 }, users: { alice: 3 }, instances: {} }, monthStart(NOV));
     await a.settled();
     assert.deepEqual(Object.fromEntries(shared.state.fields), { g: 7, 'k:k1': 5, 'u:alice': 3 });
     shared.state.fields.set('g', 100);
-    a.applyRefresh({ global: 8, keys: {}, users: {} }, monthStart(NOV));
+    a.applyRefresh({ global: 8, keys: {}, users: {}, instances: {} }, monthStart(NOV));
     await a.settled();
     assert.equal(shared.state.fields.get('g'), 100);
   });

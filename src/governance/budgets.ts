@@ -6,7 +6,13 @@ import type { SpendTotals } from '../store/governance-types.js';
 import type { BudgetCounters } from '../store/types.js';
 import type { BudgetsConfig, CounterFailurePolicy } from './config.js';
 
-export type BudgetScope = 'key' | 'user' | 'global';
+export type BudgetScope = 'key' | 'user' | 'instance' | 'global';
+
+/** An instance as budgets see it: its name and monthly budget (`instances.X.limits.budget_usd`). */
+export interface BudgetedInstance {
+  readonly name: string;
+  readonly limits: { readonly budget_usd?: number | undefined } | undefined;
+}
 
 /** The first instant (UTC) of the month containing `t`. */
 export function monthStart(t: number): number {
@@ -30,14 +36,17 @@ export function globalBudgetUsd(config: BudgetsConfig, env: NodeJS.ProcessEnv = 
   return n;
 }
 
-type Tally = { global: number; keys: Map<string, number>; users: Map<string, number> };
-const emptyTally = (): Tally => ({ global: 0, keys: new Map(), users: new Map() });
+type Tally = { global: number; keys: Map<string, number>; users: Map<string, number>; instances: Map<string, number> };
+const emptyTally = (): Tally => ({ global: 0, keys: new Map(), users: new Map(), instances: new Map() });
 
-function addTo(t: Tally, keyId: string | null, user: string | null, micros: number): void {
+function addTo(t: Tally, keyId: string | null, user: string | null, instance: string | null, micros: number): void {
   t.global += micros;
   if (keyId !== null) t.keys.set(keyId, (t.keys.get(keyId) ?? 0) + micros);
   if (user !== null) t.users.set(user, (t.users.get(user) ?? 0) + micros);
+  if (instance !== null) t.instances.set(instance, (t.instances.get(instance) ?? 0) + micros);
 }
+
+const SCOPE_FIELD: Readonly<Record<Exclude<BudgetScope, 'global'>, string>> = { key: 'k', user: 'u', instance: 'i' };
 
 export interface BudgetGuardOptions {
   config: BudgetsConfig;
@@ -53,7 +62,7 @@ export interface BudgetGuardOptions {
 
 /** The shared counter field of a budget scope. */
 function fieldOf(scope: BudgetScope, id: string | undefined): string {
-  return scope === 'global' ? 'g' : `${scope === 'key' ? 'k' : 'u'}:${id ?? ''}`;
+  return scope === 'global' ? 'g' : `${SCOPE_FIELD[scope]}:${id ?? ''}`;
 }
 
 /**
@@ -131,6 +140,7 @@ export class BudgetGuard {
     base.global = totals.global;
     for (const [k, v] of Object.entries(totals.keys)) base.keys.set(k, v);
     for (const [u, v] of Object.entries(totals.users)) base.users.set(u, v);
+    for (const [i, v] of Object.entries(totals.instances)) base.instances.set(i, v);
     const sub = (m: Map<string, number>, c: Map<string, number>) => {
       for (const [k, v] of c) {
         const left = (m.get(k) ?? 0) - v;
@@ -141,6 +151,7 @@ export class BudgetGuard {
     this.#delta.global = Math.max(0, this.#delta.global - this.#committed.global);
     sub(this.#delta.keys, this.#committed.keys);
     sub(this.#delta.users, this.#committed.users);
+    sub(this.#delta.instances, this.#committed.instances);
     this.#committed = emptyTally();
     this.#base = base;
     this.#checkWarnings(null, null);
@@ -149,6 +160,7 @@ export class BudgetGuard {
       const totals = new Map<string, number>([['g', base.global]]);
       for (const [k, v] of base.keys) totals.set(fieldOf('key', k), v);
       for (const [u, v] of base.users) totals.set(fieldOf('user', u), v);
+      for (const [i, v] of base.instances) totals.set(fieldOf('instance', i), v);
       this.#reconciling = shared.budgetReconcile(month, totals).catch((err: unknown) => {
         this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'raising the shared budget counters to the usage rows failed; the next refresh retries');
       });
@@ -161,15 +173,16 @@ export class BudgetGuard {
   }
 
   /** A finished request's cost (`time` is when it started), charged to its scopes at once. */
-  charge(keyId: string | null, user: string | null, micros: number, time: number): void {
+  charge(keyId: string | null, user: string | null, micros: number, time: number, instance: string | null = null): void {
     this.#rollover();
     if (micros <= 0 || time < this.#month) return;
-    addTo(this.#delta, keyId, user, micros);
+    addTo(this.#delta, keyId, user, instance, micros);
     this.#checkWarnings(keyId, user);
     if (this.#shared !== undefined) {
       const fields = ['g'];
       if (keyId !== null) fields.push(fieldOf('key', keyId));
       if (user !== null) fields.push(fieldOf('user', user));
+      if (instance !== null) fields.push(fieldOf('instance', instance));
       // A lost charge is not lost spend: its usage row raises the counter at the next refresh.
       this.#shared.budgetCharge(this.#month, fields, micros).catch((err: unknown) => {
         this.#logger.debug({ error: err instanceof Error ? err.message : String(err) }, 'charging the shared budget counters failed; the next refresh restores it from the usage rows');
@@ -178,22 +191,24 @@ export class BudgetGuard {
   }
 
   /** Rows of this cost were written to the store (so the next refresh's base includes them). */
-  committed(keyId: string | null, user: string | null, micros: number, time: number): void {
+  committed(keyId: string | null, user: string | null, micros: number, time: number, instance: string | null = null): void {
     if (micros <= 0 || time < this.#month) return;
-    addTo(this.#committed, keyId, user, micros);
+    addTo(this.#committed, keyId, user, instance, micros);
   }
 
   /** Spend this month in micro-dollars. */
   spent(scope: BudgetScope, id?: string): number {
     this.#rollover();
     if (scope === 'global') return this.#base.global + this.#delta.global;
-    const pick = (t: Tally) => (scope === 'key' ? t.keys : t.users).get(id ?? '') ?? 0;
+    const pick = (t: Tally) => (scope === 'key' ? t.keys : scope === 'user' ? t.users : t.instances).get(id ?? '') ?? 0;
     return pick(this.#base) + pick(this.#delta);
   }
 
-  /** The budgets (USD) that apply to `principal`, tightest check first is not needed: all are checked. */
-  budgetsOf(principal: Principal): Array<{ scope: BudgetScope; id: string | undefined; usd: number }> {
+  /** The budgets (USD) that apply to `principal` calling `instance`, tightest check first is not needed: all are checked. */
+  budgetsOf(principal: Principal, instance?: BudgetedInstance): Array<{ scope: BudgetScope; id: string | undefined; usd: number }> {
     const out: Array<{ scope: BudgetScope; id: string | undefined; usd: number }> = [];
+    const instanceUsd = instance?.limits?.budget_usd;
+    if (instanceUsd !== undefined) out.push({ scope: 'instance', id: instance!.name, usd: instanceUsd });
     if (principal.keyId !== undefined && principal.limits.budgetUsd !== null) out.push({ scope: 'key', id: principal.keyId, usd: principal.limits.budgetUsd });
     const userUsd = principal.user === null ? undefined : this.#config.users[principal.user];
     if (userUsd !== undefined) out.push({ scope: 'user', id: principal.user!, usd: userUsd });
@@ -201,9 +216,9 @@ export class BudgetGuard {
     return out;
   }
 
-  /** Throws 429 `budget_exceeded` naming the budget (key, user or gateway-wide) that is used up, by this process's view. */
-  check(principal: Principal): void {
-    for (const b of this.budgetsOf(principal)) {
+  /** Throws 429 `budget_exceeded` naming the budget (key, user, instance or gateway-wide) that is used up, by this process's view. */
+  check(principal: Principal, instance?: BudgetedInstance): void {
+    for (const b of this.budgetsOf(principal, instance)) {
       if (this.spent(b.scope, b.id) >= b.usd * 1e6) throw this.#exceeded(b);
     }
   }
@@ -213,10 +228,10 @@ export class BudgetGuard {
    * are unreachable, `on_counter_failure.budgets` decides: 503 `counters_unavailable` (closed)
    * or this process's view (open).
    */
-  async admit(principal: Principal): Promise<void> {
+  async admit(principal: Principal, instance?: BudgetedInstance): Promise<void> {
     const shared = this.#shared;
-    if (shared === undefined) return this.check(principal);
-    const budgets = this.budgetsOf(principal);
+    if (shared === undefined) return this.check(principal, instance);
+    const budgets = this.budgetsOf(principal, instance);
     if (budgets.length === 0) return;
     this.#rollover();
     let spent: number[];
@@ -225,7 +240,7 @@ export class BudgetGuard {
     } catch (err) {
       if (this.#onFailure === 'open') {
         this.#metrics.counterStoreFailures.inc({ policy: 'open' });
-        return this.check(principal);
+        return this.check(principal, instance);
       }
       this.#metrics.counterStoreFailures.inc({ policy: 'closed' });
       throw new GatewayError('counters_unavailable', 'The shared budget counters are unreachable, so requests with a monthly budget are refused for now; try again shortly.', { cause: err, retryAfter: 1 });
@@ -236,10 +251,10 @@ export class BudgetGuard {
     });
   }
 
-  #exceeded(b: { scope: BudgetScope; usd: number }): GatewayError {
-    this.#metrics.rateLimited.inc({ reason: 'budget' });
+  #exceeded(b: { scope: BudgetScope; id: string | undefined; usd: number }): GatewayError {
+    this.#metrics.rateLimited.inc({ reason: b.scope === 'instance' ? 'instance_budget' : 'budget' });
     const resetAt = nextMonthStart(this.#now());
-    const whose = b.scope === 'key' ? 'your API key' : b.scope === 'user' ? 'your user' : 'the gateway (all users)';
+    const whose = b.scope === 'key' ? 'your API key' : b.scope === 'user' ? 'your user' : b.scope === 'instance' ? `instance "${b.id}" (all its callers)` : 'the gateway (all users)';
     return new GatewayError(
       'budget_exceeded',
       `The monthly ${b.scope} budget of ${whose} ($${b.usd}) is used up; it resets on ${new Date(resetAt).toISOString().slice(0, 10)} (UTC). Ask an operator to raise it.`,
@@ -254,6 +269,12 @@ export class BudgetGuard {
       // After a refresh: every configured user budget.
       for (const [u, usd] of Object.entries(this.#config.users)) this.#warnOnce('user', u, usd);
     }
+  }
+
+  /** Instance budgets live in the instance's config; the caller passes it at finish time. */
+  warnInstance(instance: BudgetedInstance): void {
+    const usd = instance.limits?.budget_usd;
+    if (usd !== undefined) this.#warnOnce('instance', instance.name, usd);
   }
 
   /** Key budgets live on key records; the caller passes the key's budget at finish time. */
@@ -271,7 +292,7 @@ export class BudgetGuard {
     this.#warned.add(tag);
     this.#metrics.budgetWarnings.inc({ scope });
     this.#logger.warn(
-      { event: 'budget_warning', scope, key_id: scope === 'key' ? id : undefined, user: scope === 'user' ? id : undefined, budget_usd: usd, spent_usd: Math.round(spent * 1e6) / 1e6, ratio },
+      { event: 'budget_warning', scope, key_id: scope === 'key' ? id : undefined, user: scope === 'user' ? id : undefined, instance: scope === 'instance' ? id : undefined, budget_usd: usd, spent_usd: Math.round(spent * 1e6) / 1e6, ratio },
       `monthly ${scope} budget ${Math.round((spent / usd) * 100)}% used`,
     );
   }

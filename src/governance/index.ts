@@ -144,8 +144,8 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
       throw new GatewayError('instance_disabled', `instance "${instance.name}" is disabled by an operator; try again later or use another instance`);
     }
     const principal = ctx.principal!;
-    await budgets.admit(principal);
-    const admission = await limiter.admit(principal, ctx.body);
+    await budgets.admit(principal, instance);
+    const admission = await limiter.admit(principal, ctx.body, instance);
     ctx.governance = { admission, recorded: false };
     recordAtEnd(ctx);
     if (admission !== undefined) setRateLimitHeaders(ctx, admission.headers);
@@ -196,8 +196,9 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     const latencyMs = performance.now() - ctx.startedAt;
     const time = Math.round(now() - latencyMs);
     const keyId = principal.keyId ?? null;
-    budgets.charge(keyId, principal.user, costMicros, time);
+    budgets.charge(keyId, principal.user, costMicros, time, ctx.instance?.name ?? null);
     if (keyId !== null) budgets.warnKey(keyId, principal.limits.budgetUsd);
+    if (ctx.instance !== undefined) budgets.warnInstance(ctx.instance);
     recorder.record({
       time,
       requestId: ctx.id,

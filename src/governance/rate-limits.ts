@@ -1,3 +1,4 @@
+import type { InstanceLimits } from '../providers/instance-schema.js';
 import type { Principal } from '../request/principal.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -8,14 +9,16 @@ import { estimateTokens, type CompletionCaps } from './estimate.js';
 /** Limits are fixed one-minute windows. */
 export const WINDOW_MS = 60_000;
 
-/** One set of counters a request is charged to: the principal's own, or its user's (shared). */
+/** One set of counters a request is charged to: the principal's own, its user's or its instance's (shared). */
 export interface LimitScope {
-  kind: 'key' | 'user';
-  /** Counter key prefix (`rl:key:<id>` / `rl:user:<name>`); a store key, never a metric label. */
+  kind: 'key' | 'user' | 'instance';
+  /** Counter key prefix (`rl:key:<id>` / `rl:user:<name>` / `rl:instance:<name>`); a store key, never a metric label. */
   prefix: string;
   rpm: number | undefined;
   tpm: number | undefined;
   concurrent: number | undefined;
+  /** The instance's name, for the refusal's message (kind `instance`). */
+  name?: string;
 }
 
 /**
@@ -47,6 +50,22 @@ export function limitScopes(principal: Principal, limits: LimitsConfig): LimitSc
   const userSet = principal.user === null ? undefined : limits.users[principal.user];
   if (userSet !== undefined) scopes.push({ kind: 'user', prefix: `rl:user:${principal.user}`, rpm: userSet.rpm, tpm: userSet.tpm, concurrent: userSet.concurrent });
   return scopes;
+}
+
+/** An instance as rate limits see it: its name and `instances.X.limits`. */
+export interface LimitedInstance {
+  readonly name: string;
+  readonly limits: InstanceLimits | undefined;
+}
+
+/**
+ * The scope of an instance's own limits (`instances.X.limits`: rpm, tpm, concurrency), which every
+ * caller of the instance shares; undefined when it sets none of them.
+ */
+export function instanceLimitScope(instance: LimitedInstance): LimitScope | undefined {
+  const l = instance.limits;
+  if (l === undefined || (l.rpm === undefined && l.tpm === undefined && l.concurrency === undefined)) return undefined;
+  return { kind: 'instance', prefix: `rl:instance:${instance.name}`, rpm: l.rpm, tpm: l.tpm, concurrent: l.concurrency, name: instance.name };
 }
 
 /** What one admitted request holds: token charges to correct and slots to release at finish. */
@@ -124,6 +143,7 @@ export class RateLimiter {
   readonly #metrics: Metrics;
   readonly #now: () => number;
   readonly #scopes = new WeakMap<Principal, LimitScope[]>();
+  readonly #instanceScopes = new WeakMap<LimitedInstance, LimitScope | null>();
   readonly #onFailure: CounterFailurePolicy;
   readonly #fallback: CounterStore | undefined;
 
@@ -146,13 +166,25 @@ export class RateLimiter {
     return scopes;
   }
 
+  /** The instance's own scope, resolved once per instance object. */
+  instanceScopeOf(instance: LimitedInstance): LimitScope | undefined {
+    let scope = this.#instanceScopes.get(instance);
+    if (scope === undefined) {
+      scope = instanceLimitScope(instance) ?? null;
+      this.#instanceScopes.set(instance, scope);
+    }
+    return scope ?? undefined;
+  }
+
   /**
    * Takes what the request needs or throws 429 `rate_limited` (with Retry-After and the headers).
-   * Undefined when nothing limits the principal. When the shared counters fail, the
-   * `on_counter_failure` policy decides: this process's own counters, or 503.
+   * Undefined when nothing limits the principal or its instance. When the shared counters fail,
+   * the `on_counter_failure` policy decides: this process's own counters, or 503.
    */
-  async admit(principal: Principal, body: Buffer | null): Promise<Admission | undefined> {
-    const scopes = this.scopesOf(principal);
+  async admit(principal: Principal, body: Buffer | null, instance?: LimitedInstance): Promise<Admission | undefined> {
+    const own = this.scopesOf(principal);
+    const shared = instance === undefined ? undefined : this.instanceScopeOf(instance);
+    const scopes = shared === undefined ? own : [...own, shared];
     if (scopes.length === 0) return undefined;
     try {
       return await this.#admitWith(this.#counters, scopes, body);
@@ -227,8 +259,9 @@ export class RateLimiter {
     if (refusal === undefined) return admission;
 
     await this.#undo(counters, taken, admission.slots);
-    this.#metrics.rateLimited.inc({ reason: refusal.reason });
-    const whose = refusal.scope.kind === 'key' ? 'your key' : 'your user';
+    const byInstance = refusal.scope.kind === 'instance';
+    this.#metrics.rateLimited.inc({ reason: byInstance ? `instance_${refusal.reason === 'concurrent' ? 'concurrency' : refusal.reason}` : refusal.reason });
+    const whose = byInstance ? `instance "${refusal.scope.name}", shared by all its callers` : refusal.scope.kind === 'key' ? 'your key' : 'your user';
     const what =
       refusal.reason === 'rpm'
         ? `requests per minute (limit ${refusal.scope.rpm} for ${whose})`

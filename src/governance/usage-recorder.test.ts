@@ -29,7 +29,7 @@ class FakeUsageStore implements UsageStore {
   }
   async spendSince(): Promise<SpendTotals> {
     const micros = this.batches.flat().reduce((t, r) => t + r.costMicros, 0);
-    return { global: micros, keys: { k1: micros }, users: {} };
+    return { global: micros, keys: { k1: micros }, users: {}, instances: {} };
   }
   async prune() {
     return 0;

@@ -136,7 +136,7 @@ export class UsageRecorder {
         this.#logger.error({ error: err instanceof Error ? err.message : String(err), pending: this.#buffer.length }, 'usage write failed; will retry');
         return;
       }
-      for (const r of batch.records) this.#budgets.committed(r.keyId, r.user, r.costMicros, r.time);
+      for (const r of batch.records) this.#budgets.committed(r.keyId, r.user, r.costMicros, r.time, r.instance);
       batch.written();
     }
     const dropped = this.#buffer.takeDropped();

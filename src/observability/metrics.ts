@@ -112,7 +112,7 @@ export class Metrics {
 
   readonly rateLimited = new Counter({
     name: 'llmproxy_rate_limited_total',
-    help: 'Requests refused with 429, by reason.',
+    help: 'Requests refused with 429, by reason: rpm, tpm, concurrent, budget (a caller\'s own limits); instance_rpm, instance_tpm, instance_concurrency, instance_budget (an instance\'s shared limits).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -126,7 +126,7 @@ export class Metrics {
 
   readonly budgetWarnings = new Counter({
     name: 'llmproxy_budget_warnings_total',
-    help: 'Monthly budgets that reached their warning share (budgets.warn_ratio), once per budget and month, by scope (key, user, global).',
+    help: 'Monthly budgets that reached their warning share (budgets.warn_ratio), once per budget and month, by scope (key, user, instance, global).',
     labelNames: ['scope'] as const,
     registers: [this.registry],
   });

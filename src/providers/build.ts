@@ -36,6 +36,7 @@ export async function buildInstance(name: string, cfg: InstanceConfig, config: I
         idleMs: cfg.timeouts.idle ?? config.upstream.idle_timeout,
       },
       bodyLimit: cfg.body_limit ?? config.server.body_limit,
+      limits: cfg.limits,
       streamLineLimit: config.server.stream_line_limit,
       headers: configuredHeaders(cfg.headers, ctx.secrets),
     },

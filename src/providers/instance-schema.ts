@@ -59,6 +59,26 @@ export const upstreamHeadersSchema = z.record(z.string(), headerValue()).superRe
   }
 });
 
+/**
+ * `instances.X.limits`: limits that protect the instance's provider quota whichever key, user or
+ * token calls it, on top of each caller's own; shared by every replica when `storage.redis` is set.
+ *
+ * @example
+ * limits: { rpm: 500, tpm: 200000, budget_usd: 2000, concurrency: 20 }
+ */
+export const instanceLimitsSchema = z.strictObject({
+  /** Requests per minute to this instance, all callers together (fixed one-minute windows). */
+  rpm: z.number().int().positive().optional(),
+  /** Tokens (input + output) per minute to this instance: admitted against an estimate, charged with the reported usage. */
+  tpm: z.number().int().positive().optional(),
+  /** Monthly spend on this instance in USD (UTC calendar month), priced as usage is. */
+  budget_usd: z.number().positive().optional(),
+  /** Requests in flight to this instance at once (a stream counts until it ends). */
+  concurrency: z.number().int().positive().optional(),
+});
+
+export type InstanceLimits = z.output<typeof instanceLimitsSchema>;
+
 /** Fields every instance accepts, whatever its provider. */
 const commonShape = {
   default: z.boolean().default(false),
@@ -67,6 +87,7 @@ const commonShape = {
   timeouts: timeoutsSchema.prefault({}),
   body_limit: size().optional(),
   headers: upstreamHeadersSchema.default({}),
+  limits: instanceLimitsSchema.optional(),
 };
 
 /**

@@ -9,6 +9,7 @@ import { upstreamFailure } from '../upstream/errors.js';
 import type { UpstreamSignal } from '../upstream/abort.js';
 import { createUpstreamPool, requestUpstream } from '../upstream/pool.js';
 import type { Timeouts, UpstreamRequest } from '../upstream/types.js';
+import type { InstanceLimits } from './instance-schema.js';
 import type { PathRule } from './transparent-path.js';
 import type { DirectApis, ProbeRequest, ProviderDefinition, ProviderParts } from './types.js';
 import { UsageObserver } from './usage.js';
@@ -21,6 +22,8 @@ export interface InstanceSettings {
   extraRules: readonly PathRule[];
   timeouts: Timeouts;
   bodyLimit: number;
+  /** `instances.X.limits`: what every caller of the instance shares (governance enforces them). */
+  limits?: InstanceLimits | undefined;
   /** `server.stream_line_limit`: every stream decoder made for this instance gets it (default DEFAULT_STREAM_LINE_LIMIT). */
   streamLineLimit?: number | undefined;
   /** The instance's `headers`, sent on every upstream request (see ConfiguredHeader). */
@@ -68,6 +71,8 @@ export class Instance {
   readonly rules: readonly PathRule[];
   readonly timeouts: Timeouts;
   readonly bodyLimit: number;
+  /** `instances.X.limits`; undefined when the instance sets none. */
+  readonly limits: InstanceLimits | undefined;
   readonly streamLineLimit: number | undefined;
   readonly credential: CachedCredential;
   /** Protocol mode's chat translator factory; undefined when the provider has none yet. */
@@ -96,6 +101,7 @@ export class Instance {
     this.rules = [...(parts.transparentRules ?? settings.provider.transparentRules), ...settings.extraRules];
     this.timeouts = settings.timeouts;
     this.bodyLimit = settings.bodyLimit;
+    this.limits = settings.limits;
     this.streamLineLimit = settings.streamLineLimit;
     this.credential = parts.credential;
     this.chat = withStreamLineLimit(parts.chat ?? settings.provider.chat, settings.streamLineLimit);

@@ -10,6 +10,7 @@ import type { ChatTranslatorFactory, EmbeddingsTranslatorFactory } from '../prot
 import type { UpstreamRequest } from '../upstream/types.js';
 import type { Endpoint } from '../config-fields/fields.js';
 import type { ProviderRoute, RouteContext, RouteKit } from './routes.js';
+import type { EndpointOf } from './endpoint-names.js';
 import type { PathRule } from './transparent-path.js';
 import type { UsageReader } from './usage.js';
 
@@ -113,6 +114,14 @@ export interface ProviderDefinition<S extends z.ZodType<{ type: string }> = z.Zo
    * `aws` (AWS's markers, which AWS SDKs read); default OpenAI's.
    */
   readonly errorShape?: ErrorShape | 'aws';
+  /**
+   * The endpoint scope (endpoint-names.ts: `chat`, `embeddings`, `models`, ...) of a transparent
+   * request by its method and checked native path, for keys and users with endpoint scopes;
+   * undefined for a path it does not map (an operator's `allow_paths` beyond the inference
+   * routes), which such a key is refused. Every route of `transparentRules` maps to one (the
+   * provider contract test checks it).
+   */
+  readonly endpointOf?: EndpointOf;
   /** Where a transparent JSON body names the model (a dotted path), for key scopes; default `model`. */
   readonly bodyModelField?: string;
   /** The model a native path names (Bedrock: `/model/{modelId}/...`), for scopes and accounting. */

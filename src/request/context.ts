@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ErrorFlavour } from '../errors/http.js';
+import type { EndpointName } from '../providers/endpoint-names.js';
 import type { Instance } from '../providers/instance.js';
 import type { Usage } from '../providers/usage.js';
 import type { AuditResult } from '../store/types.js';
@@ -37,6 +38,11 @@ export class RequestContext {
   nativePath = '';
   /** The checked native path's segments (still percent-encoded). */
   nativeSegments: readonly string[] = [];
+  /**
+   * The endpoint scope of the request (chat, embeddings, ...): set by protocol routes, and by the
+   * provider's mapping of the native path on transparent routes (undefined: unmapped).
+   */
+  endpoint: EndpointName | undefined = undefined;
   /** The model the request names, when known before the body is read (Bedrock paths). */
   model: string | undefined = undefined;
   body: Buffer | null = null;

@@ -1,9 +1,12 @@
+import type { EndpointName } from '../providers/endpoint-names.js';
 import type { KeyLimits } from '../store/access-types.js';
 
 /** Scopes ready for the request path: sets and compiled patterns instead of lists (clientauth/scopes.ts compiles them). */
 export interface CompiledScopes {
   instances: ReadonlySet<string> | null;
   models: { exact: ReadonlySet<string>; patterns: readonly RegExp[] } | null;
+  /** The endpoints (chat, embeddings, ...) allowed; null: every endpoint. */
+  endpoints: ReadonlySet<EndpointName> | null;
 }
 
 /**

@@ -5,6 +5,11 @@ export interface KeyScopes {
   instances: string[] | null;
   /** Model names or `*` patterns the key may use; null means every model. */
   models: string[] | null;
+  /**
+   * Endpoint names (providers/endpoint-names.ts: chat, embeddings, models, ...) the key may call;
+   * null or absent (rows written before endpoint scopes existed) means every endpoint.
+   */
+  endpoints?: string[] | null;
 }
 
 export interface KeyLimits {

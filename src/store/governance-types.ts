@@ -102,6 +102,8 @@ export interface SpendTotals {
   global: number;
   keys: Record<string, number>;
   users: Record<string, number>;
+  /** Per instance name (`instances.X.limits.budget_usd`). */
+  instances: Record<string, number>;
 }
 
 export interface UsageStore {
@@ -111,7 +113,7 @@ export interface UsageStore {
   summary(q: UsageQuery): Promise<UsageSummaryRow[]>;
   /** Totals per group and time bucket, summed by the database; groups largest cost first. */
   series(q: UsageSeriesQuery): Promise<UsageSeries[]>;
-  /** Cost of rows with `time >= since`: overall, per key id and per user. */
+  /** Cost of rows with `time >= since`: overall, per key id, per user and per instance. */
   spendSince(since: number): Promise<SpendTotals>;
   /** Deletes rows older than `before`; returns how many. */
   prune(before: number): Promise<number>;

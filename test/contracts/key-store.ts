@@ -77,7 +77,7 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
           user: 'alice',
           role: 'admin',
           expiresAt: Date.UTC(2030, 0, 1),
-          scopes: { instances: ['openai', 'bedrock_us1'], models: ['gpt-4o', 'ft:gpt-4o:*'] },
+          scopes: { instances: ['openai', 'bedrock_us1'], models: ['gpt-4o', 'ft:gpt-4o:*'], endpoints: ['chat', 'embeddings'] },
           limits: { rpm: 60, tpm: 100_000, budgetUsd: 12.5 },
         });
         const rev0 = await keys.currentRev();

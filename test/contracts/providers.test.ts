@@ -146,6 +146,14 @@ describe('every provider in the registry', () => {
         }
       });
 
+      test('maps each of its transparent routes to an endpoint scope (keys with --endpoints can reach them)', () => {
+        // A wildcard stands for a model segment as Vertex spells it (`{model}:{method}`); other providers read it as any id.
+        const example = (rule: PathRule) => rule.segments.map((s) => (s === '*' || s === '**' ? 'sample-model:generateContent' : s));
+        const rules = [...provider.transparentRules, ...samples().filter((i) => i.provider === provider).flatMap((i) => i.parts.transparentRules ?? [])];
+        const unmapped = rules.filter((r) => provider.endpointOf?.(r.method ?? 'POST', example(r)) === undefined).map((r) => r.source);
+        assert.deepEqual(unmapped, [], `${provider.type}: routes without an endpoint in endpointOf`);
+      });
+
       test('has a column in docs/protocol-mode.md when it has protocol-mode chat', () => {
         const withChat = samples().filter((i) => i.provider === provider && i.chat !== undefined);
         if (withChat.length === 0) return;

@@ -25,7 +25,7 @@ interface KeyJson {
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
-  scopes: { instances: string[] | null; models: string[] | null };
+  scopes: { instances: string[] | null; models: string[] | null; endpoints: string[] | null };
   limits: { rpm: number | null; tpm: number | null; budget_usd: number | null };
   rotated_from: string | null;
   key?: string;
@@ -137,7 +137,7 @@ describe('llmproxy keys: the key lifecycle through the CLI, seen by a running ga
     assert.equal(created.status, 'active');
     assert.equal(created.expires_at, null);
     assert.equal(created.revoked_at, null);
-    assert.deepEqual(created.scopes, { instances: null, models: null });
+    assert.deepEqual(created.scopes, { instances: null, models: null, endpoints: null });
     assert.deepEqual(created.limits, { rpm: null, tpm: null, budget_usd: null });
     assert.equal(created.rotated_from, null);
     for (const field of Object.keys(created)) assert.doesNotMatch(field, /hash/i);
@@ -211,7 +211,7 @@ describe('llmproxy keys: the key lifecycle through the CLI, seen by a running ga
       '--expires', '30d', '--rpm', '60', '--tpm', '1000', '--budget-usd', '12.5',
     );
     const afterCreate = Date.now();
-    assert.deepEqual(scoped.scopes, { instances: ['openai'], models: ['gpt-4o-mini', 'ft:gpt-4o:*'] });
+    assert.deepEqual(scoped.scopes, { instances: ['openai'], models: ['gpt-4o-mini', 'ft:gpt-4o:*'], endpoints: null });
     assert.deepEqual(scoped.limits, { rpm: 60, tpm: 1000, budget_usd: 12.5 });
     assert.equal(scoped.user, 'bob');
     const expires = Date.parse(scoped.expires_at!);

@@ -58,7 +58,7 @@ describe('llmproxy users / totp CLI', () => {
     assert.equal(carol['name'], 'carol');
     assert.equal(carol['role'], 'auditor', 'a custom role from rbac.roles');
     assert.equal(carol['status'], 'active');
-    assert.deepEqual(carol['scopes'], { instances: ['openai'], models: null });
+    assert.deepEqual(carol['scopes'], { instances: ['openai'], models: null, endpoints: null });
     assert.deepEqual(carol['limits'], { rpm: 30, tpm: null, budget_usd: null });
     assert.match(carol['password'] as string, /^[0-9A-Za-z]{24}$/);
     printed.push(carol['password'] as string);

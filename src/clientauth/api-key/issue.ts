@@ -1,6 +1,7 @@
 import type { KeyLimits, KeyScopes } from '../../store/access-types.js';
 import type { KeyRecord, KeyStore } from '../../store/types.js';
 import { BUILTIN_ROLE_TABLE, DEFAULT_ROLE, type RoleTable } from '../rbac.js';
+import { endpointListProblem } from '../scopes.js';
 import { generateKey } from './format.js';
 import { hashSecret } from './hash.js';
 
@@ -28,6 +29,9 @@ async function newKey(spec: KeySpec, rotatedFrom: string | null, roles: RoleTabl
   const role = spec.role ?? DEFAULT_ROLE;
   if (!roles.isKnown(role)) throw new KeyRequestError(`unknown role "${role}" (known: ${roles.names.join(', ')})`);
   if (!spec.name.trim()) throw new KeyRequestError('a key needs a name');
+  const endpoints = spec.scopes?.endpoints ?? null;
+  const problem = endpointListProblem(endpoints);
+  if (problem !== undefined) throw new KeyRequestError(`endpoints: ${problem}`);
   const { key, id, secret } = generateKey();
   return {
     key,
@@ -38,7 +42,7 @@ async function newKey(spec: KeySpec, rotatedFrom: string | null, roles: RoleTabl
       role,
       secretHash: await hashSecret(secret),
       expiresAt: spec.expiresAt ?? null,
-      scopes: { instances: spec.scopes?.instances ?? null, models: spec.scopes?.models ?? null },
+      scopes: { instances: spec.scopes?.instances ?? null, models: spec.scopes?.models ?? null, ...(endpoints !== null ? { endpoints: [...new Set(endpoints)] } : {}) },
       limits: { rpm: spec.limits?.rpm ?? null, tpm: spec.limits?.tpm ?? null, budgetUsd: spec.limits?.budgetUsd ?? null },
       rotatedFrom,
     },

@@ -14,7 +14,7 @@ export function keyJson(r: KeyRecord, now = Date.now()) {
     expires_at: iso(r.expiresAt),
     revoked_at: iso(r.revokedAt),
     last_used_at: iso(r.lastUsedAt),
-    scopes: { instances: r.scopes.instances, models: r.scopes.models },
+    scopes: { instances: r.scopes.instances, models: r.scopes.models, endpoints: r.scopes.endpoints ?? null },
     limits: { rpm: r.limits.rpm, tpm: r.limits.tpm, budget_usd: r.limits.budgetUsd },
     rotated_from: r.rotatedFrom,
   };

@@ -1,5 +1,6 @@
 import type { UserRecord, UserStore } from '../../store/identity-types.js';
 import type { Principal } from '../../request/principal.js';
+import { BUILTIN_ROLE_TABLE, type RoleTable } from '../rbac.js';
 import { compileScopes } from '../scopes.js';
 
 export interface KnownUser {
@@ -7,13 +8,14 @@ export interface KnownUser {
   principal: Principal;
 }
 
-/** The principal a user authenticates as (Basic, or a session of that user). */
-export function userPrincipal(record: UserRecord): Principal {
+/** The principal a user authenticates as (Basic, or a session of that user): its stored role plus what `rbac.assignments` gives it. */
+export function userPrincipal(record: UserRecord, roles: RoleTable = BUILTIN_ROLE_TABLE): Principal {
+  const id = `user:${record.name}`;
   return {
-    id: `user:${record.name}`,
+    id,
     kind: 'basic',
     user: record.name,
-    roles: [record.role],
+    roles: roles.withAssigned(id, record.name, [record.role]),
     scopes: compileScopes(record.scopes),
     limits: record.limits,
   };
@@ -28,11 +30,13 @@ export class UserDirectory {
   readonly #trusted: () => boolean;
   readonly #known = new Map<string, KnownUser | null>();
   readonly #maxEntries: number;
+  readonly #roles: RoleTable;
 
-  constructor(store: UserStore, trusted: () => boolean, maxEntries = 10_000) {
+  constructor(store: UserStore, trusted: () => boolean, maxEntries = 10_000, roles: RoleTable = BUILTIN_ROLE_TABLE) {
     this.#store = store;
     this.#trusted = trusted;
     this.#maxEntries = maxEntries;
+    this.#roles = roles;
   }
 
   /** Rejects when the store cannot be read. */
@@ -42,7 +46,7 @@ export class UserDirectory {
       if (hit !== undefined) return hit ?? undefined;
     }
     const record = await this.#store.get(name);
-    const known = record ? { record, principal: userPrincipal(record) } : null;
+    const known = record ? { record, principal: userPrincipal(record, this.#roles) } : null;
     // Unknown names are not remembered: a client guessing names must not fill the map.
     if (known) {
       this.#known.set(name, known);

@@ -15,7 +15,7 @@ export function userJson(u: UserRecord) {
     created_at: iso(u.createdAt),
     updated_at: iso(u.updatedAt),
     password_changed_at: iso(u.passwordChangedAt),
-    scopes: { instances: u.scopes.instances, models: u.scopes.models },
+    scopes: { instances: u.scopes.instances, models: u.scopes.models, endpoints: u.scopes.endpoints ?? null },
     limits: { rpm: u.limits.rpm, tpm: u.limits.tpm, budget_usd: u.limits.budgetUsd },
   };
 }

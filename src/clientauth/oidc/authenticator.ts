@@ -98,12 +98,15 @@ export function federatedPrincipal(
   roles: RoleTable,
 ): Principal {
   const sub = String(payload['sub']);
-  const user = claimAt(payload, config.user_claim);
+  const claimed = claimAt(payload, config.user_claim);
+  const id = `${prefix}:${iss}#${sub}`;
+  const user = typeof claimed === 'string' || typeof claimed === 'number' ? String(claimed) : sub;
   return {
-    id: `${prefix}:${iss}#${sub}`,
+    id,
     kind: 'oidc',
-    user: typeof user === 'string' || typeof user === 'number' ? String(user) : sub,
-    roles: mapRoles(claimValues(claimAt(payload, config.roles_claim)), config.role_map, config.default_role, roles),
+    user,
+    // The claims' roles, plus what rbac.assignments gives this subject or user name.
+    roles: roles.withAssigned(id, user, mapRoles(claimValues(claimAt(payload, config.roles_claim)), config.role_map, config.default_role, roles)),
     scopes: ALL_SCOPES,
     limits: NO_LIMITS,
   };

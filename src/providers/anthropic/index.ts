@@ -4,6 +4,7 @@ import { staticKind } from '../../credentials/static/kind.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import { applyHeaderCredential, type NamedHeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
+import { endpointTable } from '../endpoint-names.js';
 import { rules } from '../transparent-path.js';
 import { ANTHROPIC_API, anthropicChat } from '../../protocol/anthropic-messages/index.js';
 import { defineProvider, type ProviderParts } from '../types.js';
@@ -20,6 +21,8 @@ export const anthropic = defineProvider({
   schema,
   defaultEndpoint: 'https://api.anthropic.com',
   transparentRules: rules('POST v1/messages', 'POST v1/messages/count_tokens', 'GET v1/models', 'GET v1/models/*'),
+  // The Messages API is conversational generation: the `chat` endpoint scope.
+  endpointOf: endpointTable({ chat: ['POST v1/messages'], count_tokens: ['POST v1/messages/count_tokens'], models: ['GET v1/models', 'GET v1/models/*'] }),
   usage: anthropicUsage,
   // Anthropic's error object for the gateway's own errors, so the SDK raises its typed errors.
   errorShape: anthropicErrorShape,

@@ -7,7 +7,8 @@ import { staticKind } from '../../credentials/static/kind.js';
 import { apiKeyAuthSchema } from '../../credentials/static/schema.js';
 import { applyHeaderCredential, type HeaderCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
-import { OPENAI_INFERENCE_RULES, OPENAI_TRANSCRIPTS, defineCompatibleProvider } from '../openai-compatible/index.js';
+import { OPENAI_ENDPOINTS, OPENAI_INFERENCE_RULES, OPENAI_TRANSCRIPTS, defineCompatibleProvider } from '../openai-compatible/index.js';
+import { endpointTable } from '../endpoint-names.js';
 import { rules } from '../transparent-path.js';
 import type { ProviderContext, ProviderParts } from '../types.js';
 import { API_VERSION, DEPLOYMENT_NAME, azureChat, azureEmbeddings, azureResponses } from './deployment.js';
@@ -52,6 +53,14 @@ const AZURE_RULES = rules(
   ...OPENAI_INFERENCE_RULES.map((r) => `${r.method ?? ''} openai/${r.segments.join('/')}`.trim()),
 );
 
+/** Endpoint scopes of the dated deployment routes; the v1 API's are OpenAI's under `openai/`. */
+const AZURE_DEPLOYMENT_ENDPOINTS = endpointTable({
+  chat: ['POST openai/deployments/*/chat/completions'],
+  completions: ['POST openai/deployments/*/completions'],
+  embeddings: ['POST openai/deployments/*/embeddings'],
+  models: ['GET openai/models', 'GET openai/models/*'],
+});
+
 function credentialFor(name: string, auth: AzureAuth, refreshWindowMs: number | undefined, ctx: ProviderContext): BuiltCredential<HeaderCredential> {
   const kinds = kindContext(ctx, name, 'azure', refreshWindowMs);
   switch (auth.type) {
@@ -79,6 +88,7 @@ export const azure = defineCompatibleProvider({
   defaultEndpoint: undefined,
   served: new Set(),
   nativeRules: AZURE_RULES,
+  endpointOf: (method, segments) => AZURE_DEPLOYMENT_ENDPOINTS(method, segments) ?? (segments[0] === 'openai' ? OPENAI_ENDPOINTS(method, segments.slice(1)) : undefined),
   samples: {
     passThrough: { drops: [] },
     column: { place: 5 },

@@ -16,6 +16,7 @@ import { BEDROCK_MODEL_LIST } from './models.js';
 import { BEDROCK_PRICES, bedrockPriceIds } from './prices.js';
 import { bedrockRoutes } from './routes.js';
 import { countTokensScopeAliases } from './count-tokens-scope.js';
+import { bedrockEndpointOf } from './endpoints.js';
 
 const schema = instanceSchema(
   'bedrock',
@@ -81,6 +82,7 @@ export const bedrock = defineProvider({
     'POST openai/v1/chat/completions',
     'POST openai/v1/responses',
   ),
+  endpointOf: bedrockEndpointOf,
   // The client's own AWS signature material must never reach AWS next to the gateway's.
   strippedHeaders: new Set(['x-amz-security-token', 'x-amz-date', 'x-amz-content-sha256']),
   usage: bedrockUsage,

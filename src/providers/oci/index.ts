@@ -5,6 +5,7 @@ import { ociAuthSchema } from '../../credentials/oci/index.js';
 import { ociKind } from '../../credentials/oci/kind.js';
 import { signOci, type OciCredential } from '../../signing/oci.js';
 import { instanceSchema } from '../instance-schema.js';
+import { endpointTable } from '../endpoint-names.js';
 import { rules } from '../transparent-path.js';
 import { defineProvider, type ProviderParts } from '../types.js';
 import { compartmentBody } from './compartment-scope.js';
@@ -41,6 +42,7 @@ export const oci = defineProvider({
   schema,
   defaultEndpoint: undefined, // derived from the region in setup
   transparentRules: rules('POST 20231130/actions/chat', 'POST 20231130/actions/embedText', 'POST 20231130/actions/generateText'),
+  endpointOf: endpointTable({ chat: ['POST 20231130/actions/chat'], embeddings: ['POST 20231130/actions/embedText'], completions: ['POST 20231130/actions/generateText'] }),
   // A client's own OCI signature material must never reach OCI next to the gateway's.
   strippedHeaders: new Set(['x-content-sha256', 'date', 'x-date', 'opc-obo-token']),
   usage: ociUsage,

@@ -5,6 +5,7 @@ import type { Credential } from '../../credentials/types.js';
 import { instanceSchema } from '../instance-schema.js';
 import { OPENAI_TRANSCRIPTS, bearerFromApiKey, defineCompatibleProvider } from '../openai-compatible/index.js';
 import type { UpstreamRequest } from '../../upstream/types.js';
+import { endpointTable } from '../endpoint-names.js';
 import { rules } from '../transparent-path.js';
 import type { ProviderParts } from '../types.js';
 import { ollamaUsage } from './usage.js';
@@ -57,6 +58,7 @@ export const ollama = defineCompatibleProvider({
   defaultEndpoint: 'http://localhost:11434',
   served: OLLAMA_OPENAI_SERVED,
   nativeRules: NATIVE_RULES,
+  endpointOf: endpointTable({ chat: ['POST api/chat'], completions: ['POST api/generate'], embeddings: ['POST api/embed', 'POST api/embeddings'], models: ['GET api/tags', 'POST api/show'] }),
   usage: ollamaUsage,
   samples: {
     passThrough: { drops: [] },

@@ -1,6 +1,7 @@
 import type { ApiKeyAuth } from '../../credentials/static/schema.js';
 import { StaticCredential } from '../../credentials/static/index.js';
 import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
+import { endpointTable } from '../endpoint-names.js';
 import { rules } from '../transparent-path.js';
 import type { ProviderContext, ProviderParts } from '../types.js';
 
@@ -20,6 +21,19 @@ export const OPENAI_INFERENCE_RULES = rules(
   'GET v1/responses/*/input_items',
   'POST v1/responses/*/cancel',
 );
+
+/**
+ * The endpoint scope of each OpenAI route (providers/endpoint-names.ts), including routes an
+ * operator may open with `allow_paths` (deleting a stored response, counting input tokens).
+ */
+export const OPENAI_ENDPOINTS = endpointTable({
+  chat: ['POST v1/chat/completions'],
+  completions: ['POST v1/completions'],
+  embeddings: ['POST v1/embeddings'],
+  models: ['GET v1/models', 'GET v1/models/*'],
+  count_tokens: ['POST v1/responses/input_tokens'],
+  responses: ['POST v1/responses', 'GET v1/responses/*', 'DELETE v1/responses/*', 'GET v1/responses/*/input_items', 'POST v1/responses/*/cancel'],
+});
 
 /** Bearer credential from an `api_key` secret reference. */
 export function bearerFromApiKey(auth: ApiKeyAuth, ctx: ProviderContext): Pick<ProviderParts<BearerCredential>, 'credential' | 'sign'> {

@@ -5,12 +5,12 @@ import type { UsageReader } from '../usage.js';
 import { SAMPLE_API_KEY_INSTANCE } from './auth.js';
 import { openaiCompatibleChatWith } from './chat.js';
 import { openaiCompatibleEmbeddingsWith } from './embeddings.js';
-import { CHAT_ROUTE, EMBEDDINGS_ROUTE, MODELS_ROUTE, RESPONSES_ROUTE, OPENAI_CAP_FIELDS, OPENAI_INFERENCE_RULES } from './compatible.js';
+import { CHAT_ROUTE, EMBEDDINGS_ROUTE, MODELS_ROUTE, RESPONSES_ROUTE, OPENAI_CAP_FIELDS, OPENAI_ENDPOINTS, OPENAI_INFERENCE_RULES } from './compatible.js';
 import { OPENAI_MODEL_LIST } from './models.js';
 import { openaiUsage } from './usage.js';
 
 export { bearerApiKeyInstances } from './auth.js';
-export { OPENAI_INFERENCE_RULES, bearerFromApiKey } from './compatible.js';
+export { OPENAI_ENDPOINTS, OPENAI_INFERENCE_RULES, bearerFromApiKey } from './compatible.js';
 
 /** OpenAI's recorded chat streams: what {@link openaiUsage} is checked against. */
 export const OPENAI_TRANSCRIPTS: readonly UsageTranscripts[] = [{ dir: 'wire/openai', ext: '.sse', contentType: 'text/event-stream; charset=utf-8' }];
@@ -72,6 +72,8 @@ export function defineCompatibleProvider<S extends z.ZodType<{ type: string }>>(
   return {
     ...definition,
     transparentRules: [...OPENAI_INFERENCE_RULES.filter((r) => serves(r.source)), ...nativeRules],
+    // The API's own paths first, then OpenAI's.
+    endpointOf: definition.endpointOf ? (method, segments) => definition.endpointOf!(method, segments) ?? OPENAI_ENDPOINTS(method, segments) : OPENAI_ENDPOINTS,
     usage,
     ...(chat ? { chat } : {}),
     ...(embeddings ? { embeddings } : {}),

@@ -16,6 +16,7 @@ import { geminiChat } from './openai_to_gemini.js';
 import { vertexEmbeddings } from './openai_to_vertex_embeddings.js';
 import { googleErrorShape } from './errors.js';
 import { vertexUsage } from './usage.js';
+import { vertexEndpointOf } from './endpoints.js';
 import { VERTEX_PRICES, vertexPriceIds } from './prices.js';
 
 /** A project id (`my-project`, or domain-scoped `example.com:my-project`) or a project number. */
@@ -116,6 +117,7 @@ export const vertex = defineProvider({
   defaultEndpoint: undefined,
   // Per instance (setup): only the instance's own project and location.
   transparentRules: [],
+  endpointOf: vertexEndpointOf,
   strippedHeaders: STRIPPED_HEADERS,
   // Google's google.rpc.Status for the gateway's own errors, as Vertex answers its own.
   errorShape: googleErrorShape,

@@ -9,6 +9,7 @@ import type { CachedCredential } from '../../credentials/types.js';
 import { applyHeaderCredential, type BearerCredential } from '../../signing/header.js';
 import { instanceSchema } from '../instance-schema.js';
 import { rules } from '../transparent-path.js';
+import { endpointTable } from '../endpoint-names.js';
 import { defineProvider, type ProviderContext, type ProviderParts } from '../types.js';
 import { watsonxChat, type WatsonxScope } from './openai_to_watsonx.js';
 import { watsonxEmbeddings } from './openai_to_watsonx_embeddings.js';
@@ -95,6 +96,13 @@ export const watsonx = defineProvider({
     'POST ml/v1/text/embeddings',
     'GET ml/v1/foundation_model_specs',
   ),
+  endpointOf: endpointTable({
+    chat: ['POST ml/v1/text/chat', 'POST ml/v1/text/chat_stream'],
+    completions: ['POST ml/v1/text/generation', 'POST ml/v1/text/generation_stream'],
+    embeddings: ['POST ml/v1/text/embeddings'],
+    models: ['GET ml/v1/foundation_model_specs'],
+    count_tokens: ['POST ml/v1/text/tokenization'],
+  }),
   usage: watsonxUsage,
   // The chat API's `max_tokens`, text generation's `parameters.max_new_tokens`.
   completionCapFields: ['max_tokens', 'parameters.max_new_tokens'],

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { KeyRequestError, issueKey, rotateKey } from '../../clientauth/api-key/issue.js';
 import { keyJson } from '../../clientauth/api-key/view.js';
 import { parseDuration } from '../../config-fields/units.js';
+import { endpointListProblem } from '../../clientauth/scopes.js';
 import { GatewayError } from '../../errors/gateway-error.js';
+import { ENDPOINT_NAMES } from '../../providers/endpoint-names.js';
 import type { RequestContext } from '../../request/context.js';
 import type { KeyQuery, KeyStatus, Store } from '../../store/types.js';
 import { choiceParam, intParam, queryOf, textParam } from './admin-query.js';
@@ -13,6 +15,14 @@ import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin-types.js'
 const durationText = z.string().refine((s) => parseDuration(s) !== undefined, 'must be a duration such as 30d or 24h');
 const names = z.array(z.string().min(1).max(256)).min(1).max(100);
 const limit = z.number().int().positive().nullable();
+const endpointNames = z
+  .array(z.string())
+  .min(1)
+  .max(ENDPOINT_NAMES.length)
+  .superRefine((list, ctx) => {
+    const problem = endpointListProblem(list);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const newKeyBody = z.strictObject({
   name: z.string().trim().min(1).max(128),
@@ -20,6 +30,8 @@ const newKeyBody = z.strictObject({
   role: z.string().min(1).max(64).optional(),
   instances: names.nullable().optional(),
   models: names.nullable().optional(),
+  /** Endpoint scopes (chat, embeddings, models, ...); null or absent: every endpoint. */
+  endpoints: endpointNames.nullable().optional(),
   expires_in: durationText.optional(),
   rpm: limit.optional(),
   tpm: limit.optional(),
@@ -86,7 +98,7 @@ export const KEY_ENDPOINTS: AdminEndpoint[] = [
           name: b.name,
           user: b.user ?? null,
           ...(b.role !== undefined ? { role: b.role } : {}),
-          scopes: { instances: b.instances ?? null, models: b.models ?? null },
+          scopes: { instances: b.instances ?? null, models: b.models ?? null, endpoints: b.endpoints ?? null },
           limits: { rpm: b.rpm ?? null, tpm: b.tpm ?? null, budgetUsd: b.budget_usd ?? null },
           expiresAt: b.expires_in === undefined ? null : Date.now() + parseDuration(b.expires_in)!,
         },

@@ -4,7 +4,9 @@ import { USER_NAME, userJson } from '../../clientauth/basic/view.js';
 import { DEFAULT_ROLE } from '../../clientauth/rbac.js';
 import { enrolTotp, enrolmentJson } from '../../clientauth/totp/enrol.js';
 import { totpQrCode } from '../../clientauth/totp/qr.js';
+import { endpointListProblem } from '../../clientauth/scopes.js';
 import { GatewayError } from '../../errors/gateway-error.js';
+import { ENDPOINT_NAMES } from '../../providers/endpoint-names.js';
 import type { RequestContext } from '../../request/context.js';
 import { IdentityConflictError, type UserRecord } from '../../store/identity-types.js';
 import type { Store } from '../../store/types.js';
@@ -12,6 +14,14 @@ import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin-types.js'
 
 const names = z.array(z.string().min(1).max(256)).min(1).max(100);
 const limit = z.number().int().positive().nullable();
+const endpointNames = z
+  .array(z.string())
+  .min(1)
+  .max(ENDPOINT_NAMES.length)
+  .superRefine((list, ctx) => {
+    const problem = endpointListProblem(list);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 const password = z.string().refine((p) => passwordProblem(p) === undefined, { message: 'must be 12 to 1024 characters' });
 
 const newUserBody = z.strictObject({
@@ -21,6 +31,8 @@ const newUserBody = z.strictObject({
   password: password.optional(),
   instances: names.nullable().optional(),
   models: names.nullable().optional(),
+  /** Endpoint scopes (chat, embeddings, models, ...); null or absent: every endpoint. */
+  endpoints: endpointNames.nullable().optional(),
   rpm: limit.optional(),
   tpm: limit.optional(),
   budget_usd: z.number().positive().nullable().optional(),
@@ -67,7 +79,7 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
           name: b.name,
           role,
           passwordHash: await hashPassword(b.password ?? generated!),
-          scopes: { instances: b.instances ?? null, models: b.models ?? null },
+          scopes: { instances: b.instances ?? null, models: b.models ?? null, ...(b.endpoints ? { endpoints: [...new Set(b.endpoints)] } : {}) },
           limits: { rpm: b.rpm ?? null, tpm: b.tpm ?? null, budgetUsd: b.budget_usd ?? null },
         });
       } catch (err) {

@@ -10,6 +10,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { StoredResponses } from '../../store/stored-responses.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import type { InstanceDirectory } from '../../providers/directory.js';
+import type { EndpointName } from '../../providers/endpoint-names.js';
 import type { Instance } from '../../providers/instance.js';
 import { DEFAULT_JSON_DEPTH_LIMIT, parseClientJson } from '../../protocol/json.js';
 import { StreamIncomplete, type NativeRequest } from '../../protocol/translator.js';
@@ -38,6 +39,8 @@ export interface ProtocolCall<B extends { model: string } = { model: string }> {
 
 /** One protocol operation: how its body is checked, and which instances offer it. */
 export interface ProtocolOperation<B extends { model: string }> {
+  /** The endpoint scope the operation is (key and user `--endpoints`). */
+  readonly endpoint: EndpointName;
   /**
    * Checks a JSON object body against the operation's schema (its `model` is already checked);
    * throws GatewayError('invalid_request') naming the field in `param`.
@@ -54,6 +57,7 @@ export interface ProtocolOperation<B extends { model: string }> {
  */
 export function parseCall<B extends { model: string }>(op: ProtocolOperation<B>, jsonDepthLimit: number = DEFAULT_JSON_DEPTH_LIMIT): Middleware {
   return async function parseProtocolBody(ctx, next) {
+    ctx.endpoint = op.endpoint;
     const body = parseClientJson(ctx.body, jsonDepthLimit);
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('invalid_request', 'the request body must be a JSON object');
     const b = body as Record<string, unknown>;

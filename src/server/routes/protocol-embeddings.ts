@@ -10,6 +10,7 @@ import { callOf, providerError, readAll, sendJson, sendNative, translateAnswer, 
  * form the provider answered in.
  */
 export const EMBEDDINGS: ProtocolOperation<EmbeddingsRequest> = {
+  endpoint: 'embeddings',
   check: checkEmbeddingsRequest,
   unsupported(instance) {
     return instance.embeddings ? undefined : `instance "${instance.name}" (${instance.type}) does not offer OpenAI embeddings; use /transparent/${instance.name}/...`;

@@ -47,12 +47,14 @@ const PATH = /^\/anthropic\/(?:([^/]+)\/)?v1\/(messages\/count_tokens|messages|m
 
 /** `POST …/v1/messages`: the body checked as the Messages API checks it (protocol/messages-api/schema.ts). */
 export const MESSAGES: ProtocolOperation<MessagesRequest> = {
+  // The Messages API is conversational generation, as on the transparent routes.
+  endpoint: 'chat',
   check: checkMessagesRequest,
   unsupported: (instance) => (instance.chat || instance.direct.messages ? undefined : `instance "${instance.name}" (${instance.type}) does not offer the Anthropic Messages API`),
 };
 
 /** `POST …/v1/messages/count_tokens`. */
-export const COUNT_TOKENS: ProtocolOperation<CountTokensRequest> = { check: checkCountTokensRequest, unsupported: MESSAGES.unsupported };
+export const COUNT_TOKENS: ProtocolOperation<CountTokensRequest> = { endpoint: 'count_tokens', check: checkCountTokensRequest, unsupported: MESSAGES.unsupported };
 
 /** What the direct path reads of either body; the rest goes to the host as the client wrote it. */
 type MessagesBody = { model: string; stream?: boolean | null | undefined } & Record<string, unknown>;

@@ -1,5 +1,6 @@
 import { GatewayError, UNKNOWN_INSTANCE_MESSAGE } from '../../errors/gateway-error.js';
 import type { RoleTable } from '../../clientauth/rbac.js';
+import { endpointDenialOf } from '../../clientauth/authorize.js';
 import { instanceAllowed, modelAllowed } from '../../clientauth/scopes.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Instance } from '../../providers/instance.js';
@@ -127,6 +128,9 @@ export function listModels(deps: ModelListRouteDeps, lists: ModelLists): Middlew
 export async function collectModels(ctx: RequestContext, deps: ModelListRouteDeps, lists: ModelLists): Promise<{ data: ListEntry[]; incompleteHeaders: Record<string, string> }> {
   const principal = ctx.principal!;
   if (!deps.roles.grants(principal.roles, 'llm:read')) throw new GatewayError('permission_denied', 'your role does not grant llm:read');
+  ctx.endpoint = 'models';
+  const denial = endpointDenialOf(principal, 'models', ctx);
+  if (denial) throw denial;
   const only = ctx.instanceName === '' ? undefined : deps.instances.resolve(ctx.instanceName);
   if (ctx.instanceName !== '' && !only) throw new GatewayError('unknown_instance', UNKNOWN_INSTANCE_MESSAGE);
   const scopes = principal.scopes;

@@ -37,6 +37,7 @@ import { DROPPED_HEADER, callOf, errorReader, providerError, readAll, relayStrea
  */
 
 export const RESPONSES: ProtocolOperation<ResponsesRequest> = {
+  endpoint: 'responses',
   check: checkResponsesRequest,
   unsupported: (instance) => (instance.chat || instance.direct.responses ? undefined : `instance "${instance.name}" (${instance.type}) does not offer the Responses API`),
 };

@@ -85,8 +85,8 @@ export function storedResponseRoutes(deps: Pick<StoredResponseRouteDeps, 'respon
  */
 export function storedResponseDispatch(deps: StoredResponseRouteDeps): Middleware {
   const handlers = storedResponseRoutes(deps);
-  const read = requirePermission('llm:read', deps.audit, deps.roles);
-  const write = requirePermission('llm:write', deps.audit, deps.roles);
+  const read = requirePermission('llm:read', deps.audit, deps.roles, 'responses');
+  const write = requirePermission('llm:write', deps.audit, deps.roles, 'responses');
   const chains: { get: Chain; remove: Chain; inputItems: Chain } = {
     get: compose([deps.authenticate, read, handlers.get]),
     remove: compose([deps.authenticate, write, handlers.remove]),

@@ -17,6 +17,7 @@ import { storedResponseDispatch } from './protocol-responses.js';
 
 /** Chat completions: the body is checked against the OpenAI request schema (protocol/openai-schema.ts). */
 export const CHAT: ProtocolOperation<ChatRequest> = {
+  endpoint: 'chat',
   check: checkChatRequest,
   unsupported(instance) {
     return instance.chat ? undefined : `instance "${instance.name}" (${instance.type}) does not offer the OpenAI protocol yet; use /transparent/${instance.name}/...`;

@@ -87,6 +87,7 @@ export function resolveInstance(deps: Pick<TransparentRouteDeps, 'instances' | '
       );
     }
     ctx.nativeSegments = segments;
+    ctx.endpoint = instance.provider.endpointOf?.(ctx.method, segments);
     ctx.model = instance.provider.modelFromPath?.(segments);
     return next();
   };

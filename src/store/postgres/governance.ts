@@ -86,16 +86,18 @@ class PgUsageStore implements UsageStore {
   }
 
   async spendSince(since: number): Promise<SpendTotals> {
-    const totals: SpendTotals = { global: 0, keys: {}, users: {} };
-    const { rows } = await this.#db.query('SELECT key_id, user_id, SUM(cost_micros) AS micros FROM usage_log WHERE time >= $1 GROUP BY key_id, user_id', [since]);
+    const totals: SpendTotals = { global: 0, keys: {}, users: {}, instances: {} };
+    const { rows } = await this.#db.query('SELECT key_id, user_id, instance, SUM(cost_micros) AS micros FROM usage_log WHERE time >= $1 GROUP BY key_id, user_id, instance', [since]);
     for (const r of rows) {
       // SUM(bigint) is numeric, which node-postgres returns as a string.
       const micros = Number(r['micros'] ?? 0);
       const key = r['key_id'] as string | null;
       const user = r['user_id'] as string | null;
+      const instance = r['instance'] as string | null;
       totals.global += micros;
       if (key !== null) totals.keys[key] = (totals.keys[key] ?? 0) + micros;
       if (user !== null) totals.users[user] = (totals.users[user] ?? 0) + micros;
+      if (instance !== null) totals.instances[instance] = (totals.instances[instance] ?? 0) + micros;
     }
     return totals;
   }

@@ -33,7 +33,7 @@ describe('sqlite governance stores', () => {
     assert.deepEqual((await store.governance.usage.summary({ by: 'user', since: 100 })).map((r) => [r.group, r.requests]), [[null, 1], ['alice', 2]]);
     assert.deepEqual((await store.governance.usage.summary({ by: 'instance', since: 100, until: 2000 })).map((r) => [r.group, r.requests]), [['oai', 2]]);
     assert.deepEqual((await store.governance.usage.summary({ by: 'model', since: 0 })).map((r) => r.group), ['claude', 'gpt-4o']);
-    assert.deepEqual(await store.governance.usage.spendSince(100), { global: 1_500_200, keys: { k1: 200, k2: 1_500_000 }, users: { alice: 200 } });
+    assert.deepEqual(await store.governance.usage.spendSince(100), { global: 1_500_200, keys: { k1: 200, k2: 1_500_000 }, users: { alice: 200 }, instances: { oai: 1_500_100, bedrock: 100 } });
     assert.equal(await store.governance.usage.prune(100), 1);
     await store.close();
   });
@@ -98,13 +98,13 @@ describe('sqlite governance stores', () => {
       answer.global = -1; // a caller changing its copy changes nothing kept
       answer.keys['k1'] = -1;
     }
-    assert.deepEqual(await usage.spendSince(100), { global: 151, keys: { k1: 101, k2: 7, k3: 40 }, users: { alice: 101, bob: 40 } }); // c (time 50) is before the month
+    assert.deepEqual(await usage.spendSince(100), { global: 151, keys: { k1: 101, k2: 7, k3: 40 }, users: { alice: 101, bob: 40 }, instances: { oai: 151 } }); // c (time 50) is before the month
     // Another month start sums afresh; a prune past the month start drops what it counted.
-    assert.deepEqual(await usage.spendSince(2000), { global: 1, keys: { k1: 1 }, users: { alice: 1 } });
+    assert.deepEqual(await usage.spendSince(2000), { global: 1, keys: { k1: 1 }, users: { alice: 1 }, instances: { oai: 1 } });
     assert.equal(await usage.prune(3000), 5);
-    assert.deepEqual(await usage.spendSince(2000), { global: 1, keys: { k1: 1 }, users: { alice: 1 } });
+    assert.deepEqual(await usage.spendSince(2000), { global: 1, keys: { k1: 1 }, users: { alice: 1 }, instances: { oai: 1 } });
     await usage.prune(6000);
-    assert.deepEqual(await usage.spendSince(2000), { global: 0, keys: {}, users: {} });
+    assert.deepEqual(await usage.spendSince(2000), { global: 0, keys: {}, users: {}, instances: {} });
     await store.close();
   });
 

@@ -71,10 +71,10 @@ interface SpendSnapshot {
 }
 
 /**
- * Rows written after `id`, from `time`, summed per key and user. `id` only grows
+ * Rows written after `id`, from `time`, summed per key, user and instance. `id` only grows
  * (AUTOINCREMENT) and writers take turns, so a row committed later never has a lower id.
  */
-export const SPEND_AFTER_SQL = 'SELECT key_id, user_id, SUM(cost_micros) AS micros, MAX(id) AS last_id FROM usage_log WHERE id > ? AND time >= ? GROUP BY key_id, user_id';
+export const SPEND_AFTER_SQL = 'SELECT key_id, user_id, instance, SUM(cost_micros) AS micros, MAX(id) AS last_id FROM usage_log WHERE id > ? AND time >= ? GROUP BY key_id, user_id, instance';
 
 class SqliteUsageStore implements UsageStore {
   readonly #db: Database.Database;
@@ -142,18 +142,19 @@ class SqliteUsageStore implements UsageStore {
   }
 
   async spendSince(since: number): Promise<SpendTotals> {
-    const snapshot: SpendSnapshot = this.#spend?.since === since ? this.#spend : { since, lastId: 0, totals: { global: 0, keys: {}, users: {} } };
+    const snapshot: SpendSnapshot = this.#spend?.since === since ? this.#spend : { since, lastId: 0, totals: { global: 0, keys: {}, users: {}, instances: {} } };
     const { totals } = snapshot;
-    const rows = this.#spendAfter.all(snapshot.lastId, since) as Array<{ key_id: string | null; user_id: string | null; micros: number | null; last_id: number }>;
+    const rows = this.#spendAfter.all(snapshot.lastId, since) as Array<{ key_id: string | null; user_id: string | null; instance: string | null; micros: number | null; last_id: number }>;
     for (const r of rows) {
       const micros = Number(r.micros ?? 0);
       totals.global += micros;
       if (r.key_id !== null) totals.keys[r.key_id] = (totals.keys[r.key_id] ?? 0) + micros;
       if (r.user_id !== null) totals.users[r.user_id] = (totals.users[r.user_id] ?? 0) + micros;
+      if (r.instance !== null) totals.instances[r.instance] = (totals.instances[r.instance] ?? 0) + micros;
       snapshot.lastId = Math.max(snapshot.lastId, r.last_id);
     }
     this.#spend = snapshot;
-    return { global: totals.global, keys: { ...totals.keys }, users: { ...totals.users } };
+    return { global: totals.global, keys: { ...totals.keys }, users: { ...totals.users }, instances: { ...totals.instances } };
   }
 
   async prune(before: number): Promise<number> {
