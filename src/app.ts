@@ -99,6 +99,7 @@ async function buildGeneration(config: Config, baseDir: string, deps: { scrubber
     }
   } catch (err) {
     await Promise.all(instances.map((i) => i.close()));
+    await secrets.close();
     throw err;
   }
   for (const i of instances) {
@@ -133,6 +134,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     throw err;
   });
   let secrets = generation.secrets;
+  metrics.trackSecretLeases(() => secrets.leases.map((l) => ({ reference: l.label, expiresAt: l.expiresAt })));
   const instances = new InstanceDirectory(generation.instances);
   const aliases = { current: config.model_aliases };
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
@@ -278,19 +280,23 @@ export async function createApp(options: AppOptions): Promise<App> {
     }
     if (closing) {
       await Promise.all(built.instances.map((i) => i.close()));
+      await built.secrets.close();
       return reject('the gateway is shutting down');
     }
     // The swap: synchronous, so a request sees either the old or the new instances and aliases.
     const replaced = instances.replace(built.instances);
     aliases.current = change.effective.model_aliases;
     config = change.effective;
-    secrets.stop();
+    const replacedSecrets = secrets;
+    replacedSecrets.stop();
     secrets = built.secrets;
     if (started) secrets.start();
     let closeReplaced: (() => Promise<void>) | undefined = async () => {
       closeReplaced = undefined;
       retiring.delete(retire);
       await Promise.all(replaced.map((i) => i.close()));
+      // Leases of the replaced generation were renewed while its requests ran; now they go.
+      await replacedSecrets.close();
     };
     const retire = () => closeReplaced?.() ?? Promise.resolve();
     retiring.add(retire);
@@ -345,7 +351,8 @@ export async function createApp(options: AppOptions): Promise<App> {
         ]);
         if (!drained) logger.warn({ inflight: tracker.count }, 'shutdown timeout reached; closing the remaining connections');
         for (const { listener } of listeners) listener.destroyAll();
-        secrets.stop();
+        // Revokes the leases of dynamic secrets: their cloud credentials end with the gateway.
+        await secrets.close().catch((err: unknown) => logger.warn({ err }, 'revoking secret leases failed'));
         await governance.stop();
         responses.stop();
         await events?.close();

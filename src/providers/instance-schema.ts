@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, endpointUrl, size } from '../config-fields/fields.js';
+import { vaultDynamicProblem } from '../credentials/vault-dynamic-spelling.js';
 import { parsePathRule, type PathRule } from './transparent-path.js';
 
 /** An allowlist entry in config, parsed to a PathRule. */
@@ -42,8 +43,17 @@ export function instanceSchema<T extends string, S extends z.ZodRawShape, A exte
     endpoint: endpointUrl().optional(),
     ...commonShape,
     ...shape,
-    authentication,
+    authentication: seedSpellings(type, authentication),
   });
+}
+
+/** `authentication` refusing the seed's `type: vault_dynamic` with the block that replaces it. */
+function seedSpellings<A extends z.ZodType>(type: string, authentication: A) {
+  return z.preprocess((block, ctx) => {
+    const problem = vaultDynamicProblem(type, block);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: ['type'] });
+    return block;
+  }, authentication);
 }
 
 /** For providers whose upstream is built in (the demo): the same fields without `endpoint`. */

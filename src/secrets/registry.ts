@@ -3,9 +3,10 @@ import { azureKvStore } from './azure-kv.js';
 import { envStore } from './env.js';
 import { fileStore } from './file.js';
 import type { SecretStore } from './types.js';
+import { vaultDynamicStore } from './vault-dynamic.js';
 import { vaultStore } from './vault.js';
 
 /** The only list of secret stores. Adding a store is one file plus one line here. */
 export const SECRET_STORES: ReadonlyMap<string, SecretStore> = new Map(
-  [envStore, fileStore, vaultStore, awsSmStore, azureKvStore].map((s) => [s.scheme, s]),
+  [envStore, fileStore, vaultStore, vaultDynamicStore, awsSmStore, azureKvStore].map((s) => [s.scheme, s]),
 );
