@@ -196,7 +196,9 @@ export class LeasedSecret {
       if (this.#lease !== lease || this.#closed) return;
       const status = (err as { status?: unknown }).status;
       if (typeof status === 'number' && status >= 400 && status < 500) {
-        // Vault refused: the lease was revoked, expired or is unknown. Only a new read helps.
+        // Vault refused: the lease was revoked, expired or is unknown. Only a new read helps
+        // (and, should that read fail, the retries read too).
+        this.#final = true;
         this.#options.onEvent?.({ kind: 'renewal', result: 'refused', error });
         await this.#read().catch(() => undefined);
       } else {
