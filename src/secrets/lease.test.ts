@@ -161,8 +161,21 @@ describe('LeasedSecret (dynamic secrets)', () => {
     assert.equal(store.issued.length, 2);
     assert.deepEqual(pair(), { id: 'AK-2', secret: 'SK-2' });
     assert.ok(keyId.version > before, 'the credential is rebuilt');
-    assert.deepEqual(store.revoked, ['lease-1']);
     assert.equal(lease.expiresAt, clock.now() + 90_000);
+    assert.deepEqual(store.revoked, [], 'a request signed just before the swap may still be on its way');
+    await clock.advance(5_000);
+    assert.deepEqual(store.revoked, ['lease-1'], 'revoked after its grace');
+  });
+
+  test('close() revokes a replaced lease still in its grace at once, with the current one', async () => {
+    const { store, clock, lease, keyId } = setup((s) => s.renewAnswers.push(refused()));
+    await keyId.refresh();
+    lease.start();
+    await clock.advance(60_000);
+    assert.deepEqual(store.revoked, []);
+    await lease.close();
+    assert.deepEqual(store.revoked.sort(), ['lease-1', 'lease-2']);
+    assert.equal(clock.pending, 0);
   });
 
   test('max TTL: a renewal granted less than asked is the last; the next step reads a new lease before expiry', async () => {
@@ -178,6 +191,7 @@ describe('LeasedSecret (dynamic secrets)', () => {
     assert.equal(store.issued.length, 2, 'read anew at two thirds of what was left');
     assert.equal(store.renewed.length, 1, 'not renewed again');
     assert.deepEqual(pair(), { id: 'AK-2', secret: 'SK-2' });
+    await clock.advance(5_000);
     assert.deepEqual(store.revoked, ['lease-1']);
   });
 
@@ -188,6 +202,7 @@ describe('LeasedSecret (dynamic secrets)', () => {
     await clock.advance(60_000);
     assert.equal(store.renewed.length, 0);
     assert.equal(store.issued.length, 2);
+    await clock.advance(5_000);
     assert.deepEqual(store.revoked, ['lease-1']);
   });
 
@@ -218,6 +233,7 @@ describe('LeasedSecret (dynamic secrets)', () => {
     await clock.advance(10_000);
     assert.deepEqual(pair(), { id: 'AK-2', secret: 'SK-2' });
     assert.equal(keyId.lastError, undefined);
+    await clock.advance(5_000);
     assert.deepEqual(store.revoked, ['lease-1']);
   });
 
@@ -249,6 +265,7 @@ describe('LeasedSecret (dynamic secrets)', () => {
       assertMatched();
     }
     assert.ok(store.issued.length >= 3, `replaced several times (${store.issued.length} leases)`);
+    await clock.advance(5_000);
     assert.deepEqual(store.revoked, store.issued.slice(0, -1).map((l) => l.id), 'every replaced lease is revoked, the current one is not');
   });
 });

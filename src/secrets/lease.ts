@@ -31,6 +31,11 @@ export interface LeasedSecretOptions {
   maxRetryMs?: number;
   /** How long a renewal, read or revocation may take. */
   timeoutMs?: number;
+  /**
+   * How long a replaced lease lives on before it is revoked (default 5 s): a request that took
+   * the old credential just before the swap is still signed with it when it reaches the provider.
+   */
+  replacedGraceMs?: number;
 }
 
 /** Renew (or read anew) once this share of a lease has passed, as Vault Agent does. */
@@ -47,7 +52,7 @@ const MIN_RETRY_MS = 1_000;
  * Lifecycle: the first `ensure()` reads (issues) the lease. Once started, at two thirds of the
  * lease a renewable one is renewed for its original duration; a refusal, an answer shorter than
  * asked (the role's max TTL reached) or a lease that is not renewable leads to a new read before
- * it expires, after which the replaced lease is revoked. A failed read or renewal keeps the
+ * it expires; the replaced lease is revoked a few seconds later. A failed read or renewal keeps the
  * current lease and retries (sooner as expiry nears). `close()` revokes the lease.
  */
 export class LeasedSecret {
@@ -71,6 +76,8 @@ export class LeasedSecret {
   #started = false;
   #closed = false;
   readonly #revocations = new Set<Promise<void>>();
+  /** Replaced leases waiting out their grace before revocation. */
+  readonly #retiring = new Map<SecretLease, unknown>();
 
   constructor(store: LeasingSecretStore, source: string, options: LeasedSecretOptions = {}) {
     this.#store = store;
@@ -129,6 +136,11 @@ export class LeasedSecret {
     this.#closed = true;
     this.#clock.clearTimeout(this.#timer);
     await this.#reading?.catch(() => undefined);
+    for (const [retired, timer] of this.#retiring) {
+      this.#clock.clearTimeout(timer);
+      this.#revoke(retired);
+    }
+    this.#retiring.clear();
     const lease = this.#lease;
     if (lease !== undefined) this.#revoke(lease);
     await Promise.all([...this.#revocations]);
@@ -174,7 +186,7 @@ export class LeasedSecret {
     this.#lastError = undefined;
     this.#options.onValues?.(Object.values(lease.fields), previous ? Object.values(previous.fields) : []);
     this.#options.onEvent?.({ kind: 'read', ok: true, replaced: previous !== undefined });
-    if (previous !== undefined) this.#revoke(previous);
+    if (previous !== undefined) this.#retire(previous);
     this.#schedule();
     return true;
   }
@@ -234,6 +246,15 @@ export class LeasedSecret {
     const left = this.#expiresAt === undefined ? maxRetry : this.#expiresAt - this.#clock.now();
     const delay = Math.min(maxRetry, Math.max(MIN_RETRY_MS, left / 2));
     this.#timer = this.#clock.setTimeout(() => void this.#tick(), delay);
+  }
+
+  /** Revokes a replaced lease once its grace has passed (at once on close). */
+  #retire(lease: SecretLease): void {
+    const timer = this.#clock.setTimeout(() => {
+      this.#retiring.delete(lease);
+      this.#revoke(lease);
+    }, this.#options.replacedGraceMs ?? 5_000);
+    this.#retiring.set(lease, timer);
   }
 
   /** Revokes `lease` in the background; close() waits for it. */

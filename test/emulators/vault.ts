@@ -63,6 +63,8 @@ export class VaultEmulator {
   readonly awsRoles = new Map<string, AwsEngineRole>();
   /** Every lease issued, oldest first. */
   readonly leases: EmulatedLease[] = [];
+  /** Lease ids named by `sys/leases/revoke` calls, in order. */
+  readonly revokeCalls: string[] = [];
   /** While true, `sys/leases/renew` answers 400 as Vault does for a lease it will not renew. */
   refuseRenewals = false;
   #accounts: AwsAccounts | undefined;
@@ -227,7 +229,7 @@ export class VaultEmulator {
     const now = Date.now();
     const maxEnd = lease.issuedAt + role.maxTtlSeconds * 1000;
     const end = Math.min(now + increment * 1000, maxEnd);
-    const granted = Math.max(0, Math.round((end - now) / 1000));
+    const granted = Math.max(0, Math.floor((end - now) / 1000));
     lease.expiresAt = end;
     lease.renewals.push({ increment, granted });
     this.#expireAt(lease);
@@ -237,6 +239,7 @@ export class VaultEmulator {
   /** https://developer.hashicorp.com/vault/api-docs/system/leases#revoke-lease (204, also for an unknown lease). */
   #revokeLeaseCall(res: ServerResponse, body: Record<string, unknown>): void {
     if (typeof body['lease_id'] !== 'string') return send(res, 400, { errors: ['missing lease_id'] });
+    this.revokeCalls.push(body['lease_id']);
     const lease = this.leases.find((l) => l.id === body['lease_id']);
     if (lease && lease.revoked === 'no') this.#endLease(lease, 'api');
     res.writeHead(204).end();
