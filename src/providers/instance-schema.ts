@@ -43,14 +43,15 @@ export function instanceSchema<T extends string, S extends z.ZodRawShape, A exte
     endpoint: endpointUrl().optional(),
     ...commonShape,
     ...shape,
-    authentication: seedSpellings(type, authentication),
+    authentication: seedSpellings(authentication),
   });
 }
 
 /** `authentication` refusing the seed's `type: vault_dynamic` with the block that replaces it. */
-function seedSpellings<A extends z.ZodType>(type: string, authentication: A) {
+function seedSpellings<A extends z.ZodType>(authentication: A) {
+  const accepted = authenticationTypes(authentication);
   return z.preprocess((block, ctx) => {
-    const problem = vaultDynamicProblem(type, block);
+    const problem = vaultDynamicProblem(accepted, block);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: ['type'] });
     return block;
   }, authentication);
@@ -59,4 +60,14 @@ function seedSpellings<A extends z.ZodType>(type: string, authentication: A) {
 /** For providers whose upstream is built in (the demo): the same fields without `endpoint`. */
 export function builtinInstanceSchema<T extends string, A extends z.ZodType>(type: T, authentication: A) {
   return z.strictObject({ type: z.literal(type), ...commonShape, authentication });
+}
+
+/** The `type` values an `authentication` union accepts (through `.prefault()` and similar wrappers). */
+function authenticationTypes(schema: z.core.$ZodType): ReadonlySet<unknown> {
+  for (let s: z.core.$ZodType | undefined = schema, depth = 0; s !== undefined && depth < 8; depth++) {
+    const values = s._zod.propValues?.['type'];
+    if (values !== undefined) return values;
+    s = (s._zod.def as { innerType?: z.core.$ZodType }).innerType;
+  }
+  return new Set();
 }

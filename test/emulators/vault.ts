@@ -59,6 +59,11 @@ export class VaultEmulator {
   readonly counters = { requests: 0, reads: 0, denied: 0, renewals: 0, logins: { kubernetes: 0, approle: 0 }, loginsByMount: new Map<string, number>() };
   /** Path of every request received (after `/v1/`), with the token it carried. */
   readonly log: Array<{ method: string; path: string; token: string | undefined; namespace: string | undefined }> = [];
+  /**
+   * Other dynamic engines by full read path (e.g. `database/creds/app`): each read mints the
+   * fields `mint` returns, with a lease on the role's TTLs.
+   */
+  readonly dynamicPaths = new Map<string, AwsEngineRole & { mint: () => Record<string, string> }>();
   /** AWS engine roles by name (see `mountAws`). */
   readonly awsRoles = new Map<string, AwsEngineRole>();
   /** Every lease issued, oldest first. */
@@ -182,6 +187,7 @@ export class VaultEmulator {
     if (req.method === 'PUT' && path === 'sys/leases/revoke') return this.#revokeLeaseCall(res, body);
     const creds = /^aws\/creds\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && creds && this.#accounts) return this.#issueAws(res, creds[1]!, token);
+    if (req.method === 'GET' && this.dynamicPaths.has(path)) return this.#issueDynamic(res, path, token);
     if (req.method === 'GET') return this.#read(res, path);
     return send(res, 405, { errors: ['unsupported operation'] });
   }
@@ -216,16 +222,30 @@ export class VaultEmulator {
     });
   }
 
+  #issueDynamic(res: ServerResponse, path: string, token: string | undefined): void {
+    this.counters.reads++;
+    const engine = this.dynamicPaths.get(path)!;
+    const now = Date.now();
+    const lease: EmulatedLease = { id: `${path}/${randomBytes(12).toString('base64url')}`, role: path, accessKeyId: '', issuedAt: now, expiresAt: now + engine.ttlSeconds * 1000, renewals: [], revoked: 'no', token };
+    this.leases.push(lease);
+    this.#expireAt(lease);
+    send(res, 200, { request_id: randomBytes(8).toString('hex'), lease_id: lease.id, renewable: true, lease_duration: engine.ttlSeconds, data: engine.mint() });
+  }
+
+  #roleOf(lease: EmulatedLease): AwsEngineRole {
+    return this.dynamicPaths.get(lease.role) ?? this.awsRoles.get(lease.role)!;
+  }
+
   /** https://developer.hashicorp.com/vault/api-docs/system/leases#renew-lease */
   #renewLease(res: ServerResponse, body: Record<string, unknown>): void {
     const lease = this.leases.find((l) => l.id === body['lease_id']);
     if (!lease || lease.revoked !== 'no') return send(res, 400, { errors: ['lease not found'] });
-    const increment = typeof body['increment'] === 'number' ? body['increment'] : this.awsRoles.get(lease.role)!.ttlSeconds;
+    const role = this.#roleOf(lease);
+    const increment = typeof body['increment'] === 'number' ? body['increment'] : role.ttlSeconds;
     if (this.refuseRenewals) {
       lease.renewals.push({ increment, granted: 0 });
       return send(res, 400, { errors: ['lease is not renewable'] });
     }
-    const role = this.awsRoles.get(lease.role)!;
     const now = Date.now();
     const maxEnd = lease.issuedAt + role.maxTtlSeconds * 1000;
     const end = Math.min(now + increment * 1000, maxEnd);
@@ -257,7 +277,7 @@ export class VaultEmulator {
 
   #endLease(lease: EmulatedLease, why: EmulatedLease['revoked']): void {
     lease.revoked = why;
-    this.#accounts?.revoke(lease.accessKeyId);
+    if (lease.accessKeyId !== '') this.#accounts?.revoke(lease.accessKeyId);
   }
 
   #login(res: ServerResponse, mount: string, body: Record<string, unknown>): void {
