@@ -129,8 +129,17 @@ describe('LeasedSecret (dynamic secrets)', () => {
     assert.equal(store.issued.length, 1, 'two references, one read');
     assert.deepEqual(pair(), { id: 'AK-1', secret: 'SK-1' });
     assert.equal(lease.field(parseSecretRef('${test-dynamic:aws/creds/bedrock#access_key}')!, 'access_key'), keyId, 'equal references share a handle');
-    assert.equal(await keyId.refresh(), false, 'a live lease is not read again');
-    assert.equal(store.issued.length, 1);
+  });
+
+  test('refresh now (an operator\'s request) reads a new lease for both fields at once; concurrent requests share it', async () => {
+    const { store, clock, keyId, secret, pair, lease } = setup();
+    await keyId.refresh();
+    lease.start();
+    await Promise.all([keyId.refresh(), secret.refresh(), keyId.refresh()]);
+    assert.equal(store.issued.length, 2);
+    assert.deepEqual(pair(), { id: 'AK-2', secret: 'SK-2' });
+    await clock.advance(5_000);
+    assert.deepEqual(store.revoked, ['lease-1']);
   });
 
   test('renews at two thirds of the lease for its original duration, and keeps renewing', async () => {

@@ -49,7 +49,7 @@ const MIN_RETRY_MS = 1_000;
  * the moment it is asked for: a new lease replaces every field at once, and a credential built
  * from several fields can never pair a key id from one lease with a secret from another.
  *
- * Lifecycle: the first `ensure()` reads (issues) the lease. Once started, at two thirds of the
+ * Lifecycle: the first `refresh()` reads (issues) the lease. Once started, at two thirds of the
  * lease a renewable one is renewed for its original duration; a refusal, an answer shorter than
  * asked (the role's max TTL reached) or a lease that is not renewable leads to a new read before
  * it expires; the replaced lease is revoked a few seconds later. A failed read or renewal keeps the
@@ -117,9 +117,12 @@ export class LeasedSecret {
     return this.#lastError;
   }
 
-  /** Makes sure a live lease is held: reads one when there is none or it expired. Resolves to whether a new lease was read. */
-  ensure(): Promise<boolean> {
-    if (this.#lease !== undefined && (this.#expiresAt === undefined || this.#clock.now() < this.#expiresAt)) return Promise.resolve(false);
+  /**
+   * Reads a new lease now (the first one at start-up; an operator's "refresh now", e.g. after a
+   * suspected leak); concurrent callers share the read. The replaced lease is revoked after its
+   * grace. Resolves to whether a lease was read; rejects when the read fails (the current lease stays).
+   */
+  refresh(): Promise<boolean> {
     return this.#read();
   }
 
@@ -316,9 +319,9 @@ export class LeaseFieldHandle extends SecretHandle {
     return this.lease.expiresAt;
   }
 
-  /** Makes sure the shared lease is live (reads one if there is none); renewals are the lease's job. */
+  /** Reads a new lease for every field of its source at once (see LeasedSecret.refresh); renewals are the lease's own job. */
   override refresh(): Promise<boolean> {
-    return this.lease.ensure();
+    return this.lease.refresh();
   }
 }
 
