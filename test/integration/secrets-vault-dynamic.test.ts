@@ -8,6 +8,7 @@ import { BedrockEmulator } from '../emulators/bedrock.js';
 import { VaultEmulator } from '../emulators/vault.js';
 import { sdkWithHeaderKey } from '../helpers/bedrock-client.js';
 import { removeDir, runCli, tempDir } from '../helpers/cli.js';
+import { validate } from '../../src/config/load.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { metricSample, metricValue, until } from '../helpers/wait.js';
 
@@ -164,6 +165,38 @@ describe('${vault-dynamic:...}: one Vault lease for both AWS keys, renewed, repl
     assert.equal(accounts.lookup(lease.accessKeyId), undefined);
     const log = vault.log.filter((e) => e.path === 'sys/leases/revoke');
     assert.ok(log.length >= 1 && log.every((e) => e.method === 'PUT' && e.token === ROOT_TOKEN));
+  });
+
+  test("an admin's refresh now reads a new pair; a config reload leaves the old generation's lease revoked once its requests end", async () => {
+    const gw = await gateway('steady');
+    const key = await gw.key();
+    const admin = await gw.key({ name: 'admin', role: 'admin' });
+    const first = leasesOf('steady').at(-1)!;
+
+    const res = await fetch(`${gw.url}/admin/v1/credentials/bedrock_vault/refresh`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(res.status, 200, await res.clone().text());
+    const body = (await res.json()) as { status: string; expires_at: string | null };
+    assert.equal(body.status, 'ok');
+    assert.ok(body.expires_at !== null, 'the credential reports the lease expiry');
+    const second = leasesOf('steady').at(-1)!;
+    assert.notEqual(second.id, first.id, 'a new lease');
+    bedrock.reset();
+    assert.equal(await converse(gw, key), BedrockEmulator.REPLY.join(''));
+    const caller = bedrock.last.caller;
+    assert.equal(caller?.scheme === 'sigv4' ? caller.accessKeyId : undefined, second.accessKeyId);
+    await until('the replaced lease is revoked after its grace', () => first.revoked === 'api', 10_000);
+
+    const raw = { server: { host: '127.0.0.1', port: 0 }, storage: { sqlite: { path: join(gw.dir, 'llmproxy.db') } }, instances: { bedrock_vault: dynamicBedrock(bedrock.url, 'steady') } };
+    const reloaded = await gw.app.reload({ config: validate(raw, 'test config'), source: 'test config', baseDir: gw.dir });
+    assert.equal(reloaded.ok, true, JSON.stringify(reloaded));
+    const third = leasesOf('steady').at(-1)!;
+    assert.notEqual(third.id, second.id, 'the new generation reads its own lease');
+    await until("the old generation's lease is revoked", () => second.revoked === 'api', 5000);
+    assert.equal(third.revoked, 'no');
+    bedrock.reset();
+    assert.equal(await converse(gw, key), BedrockEmulator.REPLY.join(''));
+    const after = bedrock.last.caller;
+    assert.equal(after?.scheme === 'sigv4' ? after.accessKeyId : undefined, third.accessKeyId);
   });
 
   test('lease endpoints enforce the Vault token', async () => {
