@@ -57,7 +57,7 @@ class ScriptedLeases implements LeasingSecretStore {
   renewAnswers: RenewAnswer[] = [];
   /** Failures of the next issues. */
   issueFailures: Error[] = [];
-  duration = 90;
+  duration = 900;
   renewable = true;
   fields = (n: number): Record<string, string> => ({ access_key: `AK-${n}`, secret_key: `SK-${n}` });
   /** Called inside every store call: the test checks the credential there, between the lease's steps. */
@@ -147,17 +147,35 @@ describe('LeasedSecret (dynamic secrets)', () => {
     await keyId.refresh();
     lease.start();
     const start = clock.now();
-    assert.equal(lease.expiresAt, start + 90_000);
-    await clock.advance(59_000);
+    assert.equal(lease.expiresAt, start + 900_000);
+    await clock.advance(599_000);
     assert.equal(store.renewed.length, 0, 'not before two thirds');
     await clock.advance(1_000);
-    assert.deepEqual(store.renewed, [{ id: 'lease-1', increment: 90 }]);
-    assert.equal(lease.expiresAt, start + 60_000 + 90_000);
-    await clock.advance(60_000);
+    assert.deepEqual(store.renewed, [{ id: 'lease-1', increment: 900 }]);
+    assert.equal(lease.expiresAt, start + 600_000 + 900_000);
+    await clock.advance(600_000);
     assert.equal(store.renewed.length, 2);
     assert.deepEqual(renewals(events), ['renewed', 'renewed']);
     assert.equal(store.issued.length, 1, 'renewal keeps the lease');
     assert.deepEqual(store.revoked, []);
+  });
+
+  test('a lease shorter than 15 minutes is renewed five minutes before its end, one inside that window at half of what is left', async () => {
+    const six = setup((s) => (s.duration = 360));
+    await six.keyId.refresh();
+    six.lease.start();
+    await six.clock.advance(59_000);
+    assert.equal(six.store.renewed.length, 0);
+    await six.clock.advance(1_000);
+    assert.equal(six.store.renewed.length, 1, 'at 60 s, five minutes before the end');
+
+    const two = setup((s) => (s.duration = 120));
+    await two.keyId.refresh();
+    two.lease.start();
+    await two.clock.advance(59_000);
+    assert.equal(two.store.renewed.length, 0);
+    await two.clock.advance(1_000);
+    assert.equal(two.store.renewed.length, 1, 'at half of two minutes');
   });
 
   test('renewal refused: a new lease is read at once, both fields change together, the old lease is revoked', async () => {
@@ -165,12 +183,12 @@ describe('LeasedSecret (dynamic secrets)', () => {
     await keyId.refresh();
     lease.start();
     const before = keyId.version;
-    await clock.advance(60_000);
+    await clock.advance(600_000);
     assert.deepEqual(renewals(events), ['refused']);
     assert.equal(store.issued.length, 2);
     assert.deepEqual(pair(), { id: 'AK-2', secret: 'SK-2' });
     assert.ok(keyId.version > before, 'the credential is rebuilt');
-    assert.equal(lease.expiresAt, clock.now() + 90_000);
+    assert.equal(lease.expiresAt, clock.now() + 900_000);
     assert.deepEqual(store.revoked, [], 'a request signed just before the swap may still be on its way');
     await clock.advance(5_000);
     assert.deepEqual(store.revoked, ['lease-1'], 'revoked after its grace');
@@ -180,7 +198,7 @@ describe('LeasedSecret (dynamic secrets)', () => {
     const { store, clock, lease, keyId } = setup((s) => s.renewAnswers.push(refused()));
     await keyId.refresh();
     lease.start();
-    await clock.advance(60_000);
+    await clock.advance(600_000);
     assert.deepEqual(store.revoked, []);
     await lease.close();
     assert.deepEqual(store.revoked.sort(), ['lease-1', 'lease-2']);
@@ -188,16 +206,16 @@ describe('LeasedSecret (dynamic secrets)', () => {
   });
 
   test('max TTL: a renewal granted less than asked is the last; the next step reads a new lease before expiry', async () => {
-    const { store, clock, lease, keyId, pair, events } = setup((s) => s.renewAnswers.push({ durationSeconds: 30, renewable: true }));
+    const { store, clock, lease, keyId, pair, events } = setup((s) => s.renewAnswers.push({ durationSeconds: 300, renewable: true }));
     await keyId.refresh();
     lease.start();
-    await clock.advance(60_000);
+    await clock.advance(600_000);
     assert.deepEqual(renewals(events), ['max_ttl']);
-    assert.equal(lease.expiresAt, clock.now() + 30_000);
-    await clock.advance(19_000);
+    assert.equal(lease.expiresAt, clock.now() + 300_000);
+    await clock.advance(149_000);
     assert.equal(store.issued.length, 1);
     await clock.advance(1_000);
-    assert.equal(store.issued.length, 2, 'read anew at two thirds of what was left');
+    assert.equal(store.issued.length, 2, 'inside the five-minute window: read anew at half of what was left');
     assert.equal(store.renewed.length, 1, 'not renewed again');
     assert.deepEqual(pair(), { id: 'AK-2', secret: 'SK-2' });
     await clock.advance(5_000);
@@ -208,18 +226,18 @@ describe('LeasedSecret (dynamic secrets)', () => {
     const { store, clock, lease, keyId } = setup((s) => (s.renewable = false));
     await keyId.refresh();
     lease.start();
-    await clock.advance(60_000);
+    await clock.advance(600_000);
     assert.equal(store.renewed.length, 0);
     assert.equal(store.issued.length, 2);
     await clock.advance(5_000);
     assert.deepEqual(store.revoked, ['lease-1']);
   });
 
-  test('Vault unreachable: the lease is kept and renewal retried; once it ends a new read follows', async () => {
+  test('Vault unreachable: the lease is kept and renewal retried until Vault answers', async () => {
     const { store, clock, lease, keyId, pair, events } = setup((s) => s.renewAnswers.push(unreachable(), unreachable()));
     await keyId.refresh();
     lease.start();
-    await clock.advance(60_000);
+    await clock.advance(600_000);
     assert.deepEqual(renewals(events), ['error']);
     assert.deepEqual(pair(), { id: 'AK-1', secret: 'SK-1' }, 'the current lease is still used');
     await clock.advance(10_000); // retry after min(maxRetry, left/2)
@@ -234,7 +252,7 @@ describe('LeasedSecret (dynamic secrets)', () => {
     await keyId.refresh();
     store.issueFailures.push(new Error('Vault answered 503'));
     lease.start();
-    await clock.advance(60_000);
+    await clock.advance(600_000);
     assert.deepEqual(pair(), { id: 'AK-1', secret: 'SK-1' });
     assert.ok(events.some((e) => e.kind === 'read' && !e.ok));
     assert.equal(keyId.lastError, 'Vault answered 503');
@@ -266,11 +284,11 @@ describe('LeasedSecret (dynamic secrets)', () => {
   });
 
   test('the pair is matched at every step of many replacements (refused, max TTL, not renewable)', async () => {
-    const { store, clock, lease, keyId, assertMatched } = setup((s) => s.renewAnswers.push(refused(), { durationSeconds: 10, renewable: true }, refused()));
+    const { store, clock, lease, keyId, assertMatched } = setup((s) => s.renewAnswers.push(refused(), { durationSeconds: 100, renewable: true }, refused()));
     await keyId.refresh();
     lease.start();
     for (let i = 0; i < 40; i++) {
-      await clock.advance(7_000);
+      await clock.advance(70_000);
       assertMatched();
     }
     assert.ok(store.issued.length >= 3, `replaced several times (${store.issued.length} leases)`);

@@ -40,6 +40,7 @@ export interface LeasedSecretOptions {
 
 /** Renew (or read anew) once this share of a lease has passed, as Vault Agent does. */
 const RENEW_AT = 2 / 3;
+const RENEW_BEFORE_MS = 5 * 60_000;
 const MIN_RETRY_MS = 1_000;
 
 /**
@@ -50,7 +51,7 @@ const MIN_RETRY_MS = 1_000;
  * from several fields can never pair a key id from one lease with a secret from another.
  *
  * Lifecycle: the first `refresh()` reads (issues) the lease. Once started, at two thirds of the
- * lease a renewable one is renewed for its original duration; a refusal, an answer shorter than
+ * lease (and at least five minutes before its end) a renewable one is renewed for its original duration; a refusal, an answer shorter than
  * asked (the role's max TTL reached) or a lease that is not renewable leads to a new read before
  * it expires; the replaced lease is revoked a few seconds later. A failed read or renewal keeps the
  * current lease and retries (sooner as expiry nears). `close()` revokes the lease.
@@ -237,7 +238,12 @@ export class LeasedSecret {
     this.#timer = undefined;
     const expiresAt = this.#expiresAt;
     if (this.#lease === undefined || expiresAt === undefined) return;
-    const delay = Math.max(0, (expiresAt - this.#clock.now()) * RENEW_AT);
+    // Two thirds into the lease, as Vault Agent renews, but at least five minutes before its end
+    // (the provider credentials' refresh window, which the credential-expiry alert watches); a
+    // lease already inside that window: at half of what is left.
+    const left = expiresAt - this.#clock.now();
+    const due = Math.min(left * RENEW_AT, left - RENEW_BEFORE_MS);
+    const delay = due > 0 ? due : Math.max(0, left / 2);
     this.#timer = this.#clock.setTimeout(() => void this.#tick(), delay);
   }
 

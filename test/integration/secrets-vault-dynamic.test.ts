@@ -49,7 +49,7 @@ describe('${vault-dynamic:...}: one Vault lease for both AWS keys, renewed, repl
     vault.addToken(ROOT_TOKEN);
     vault.mountAws(accounts, {
       bedrock: { ttlSeconds: 2, maxTtlSeconds: 600 },
-      capped: { ttlSeconds: 2, maxTtlSeconds: 3 },
+      capped: { ttlSeconds: 2, maxTtlSeconds: 2.5 },
       steady: { ttlSeconds: 600, maxTtlSeconds: 600 },
     });
     bedrock = await new BedrockEmulator({ accounts, region: 'us-east-1' }).start();
@@ -89,7 +89,7 @@ describe('${vault-dynamic:...}: one Vault lease for both AWS keys, renewed, repl
     const caller = bedrock.last.caller;
     assert.equal(caller?.scheme === 'sigv4' ? caller.accessKeyId : undefined, first.accessKeyId, 'signed with the Vault-issued key');
 
-    // The lease lasts 2 s; the gateway renews it at two thirds, so it is alive after 2.5 s.
+    // The lease lasts 2 s; the gateway renews it (a lease this short: at half its life), so it is alive after 2.5 s.
     await until('the lease is renewed', () => first.renewals.length >= 1, 5000);
     assert.deepEqual(first.renewals[0], { increment: 2, granted: 2 });
     await new Promise((r) => setTimeout(r, 1000));
