@@ -89,8 +89,13 @@ class ScriptedLeases implements LeasingSecretStore {
     if (answer instanceof Error) throw answer;
     return answer;
   }
-  async revoke(lease: SecretLease): Promise<void> {
+  /** While true, revocations never answer (an unreachable Vault) until their signal aborts. */
+  revokeHangs = false;
+  async revoke(lease: SecretLease, signal: AbortSignal): Promise<void> {
     this.probe();
+    if (this.revokeHangs) {
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('cannot reach Vault: aborted'))));
+    }
     this.revoked.push(lease.id);
   }
 }
@@ -281,6 +286,18 @@ describe('LeasedSecret (dynamic secrets)', () => {
     assert.equal(clock.pending, 0);
     await clock.advance(600_000);
     assert.equal(store.renewed.length, 0);
+  });
+
+  test('an unreachable Vault does not hold up close(): the revocation gives up after its timeout and is reported', async () => {
+    const store = new ScriptedLeases();
+    const events: LeaseEvent[] = [];
+    const lease = new LeasedSecret(store, 'aws/creds/bedrock', { clock: new FakeClock(), onEvent: (e) => events.push(e), closeTimeoutMs: 50 });
+    await lease.field(parseSecretRef('${test-dynamic:aws/creds/bedrock#access_key}')!, 'access_key').refresh();
+    store.revokeHangs = true;
+    const started = Date.now();
+    await lease.close();
+    assert.ok(Date.now() - started < 2000, 'close returned');
+    assert.deepEqual(events.at(-1), { kind: 'revocation', ok: false, error: 'cannot reach Vault: aborted' });
   });
 
   test('the pair is matched at every step of many replacements (refused, max TTL, not renewable)', async () => {

@@ -36,6 +36,8 @@ export interface LeasedSecretOptions {
    * the old credential just before the swap is still signed with it when it reaches the provider.
    */
   replacedGraceMs?: number;
+  /** How long a revocation at close may take (default 5 s): an unreachable Vault must not hold up shutdown. */
+  closeTimeoutMs?: number;
 }
 
 /** Renew (or read anew) once this share of a lease has passed, as Vault Agent does. */
@@ -277,7 +279,7 @@ export class LeasedSecret {
   }
 
   #signal(): AbortSignal {
-    return AbortSignal.timeout(this.#options.timeoutMs ?? 30_000);
+    return AbortSignal.timeout(this.#closed ? (this.#options.closeTimeoutMs ?? 5_000) : (this.#options.timeoutMs ?? 30_000));
   }
 }
 
