@@ -105,6 +105,7 @@ async function buildGeneration(config: Config, baseDir: string, deps: { scrubber
     }
   } catch (err) {
     await Promise.all(instances.map((i) => i.close()));
+    await secrets.close();
     throw err;
   }
   for (const i of instances) {
@@ -144,11 +145,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     checkDefaultProvider(defaultInstance, generation.instances);
   } catch (err) {
     await Promise.all(generation.instances.map((i) => i.close()));
+    await generation.secrets.close();
     await events?.close();
     await counters?.close();
     await store.close();
     throw err;
   }
+  metrics.trackSecretLeases(() => secrets.leases.map((l) => ({ reference: l.label, expiresAt: l.expiresAt })));
   const instances = new InstanceDirectory(generation.instances);
   const aliases = { current: config.model_aliases };
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
@@ -315,19 +318,23 @@ export async function createApp(options: AppOptions): Promise<App> {
     const defaultProblem = defaultInstance === undefined ? undefined : defaultProviderProblem(defaultInstance, built.instances);
     if (closing || defaultProblem !== undefined) {
       await Promise.all(built.instances.map((i) => i.close()));
+      await built.secrets.close();
       return reject(defaultProblem ?? 'the gateway is shutting down');
     }
     // The swap: synchronous, so a request sees either the old or the new instances and aliases.
     const replaced = instances.replace(built.instances);
     aliases.current = change.effective.model_aliases;
     config = change.effective;
-    secrets.stop();
+    const replacedSecrets = secrets;
+    replacedSecrets.stop();
     secrets = built.secrets;
     if (started) secrets.start();
     let closeReplaced: (() => Promise<void>) | undefined = async () => {
       closeReplaced = undefined;
       retiring.delete(retire);
       await Promise.all(replaced.map((i) => i.close()));
+      // Leases of the replaced generation were renewed while its requests ran; now they go.
+      await replacedSecrets.close();
     };
     const retire = () => closeReplaced?.() ?? Promise.resolve();
     retiring.add(retire);
@@ -385,7 +392,8 @@ export async function createApp(options: AppOptions): Promise<App> {
         ]);
         if (!drained) logger.warn({ inflight: tracker.count }, 'shutdown timeout reached; closing the remaining connections');
         for (const { listener } of listeners) listener.destroyAll();
-        secrets.stop();
+        // Revokes the leases of dynamic secrets: their cloud credentials end with the gateway.
+        await secrets.close().catch((err: unknown) => logger.warn({ err }, 'revoking secret leases failed'));
         probes?.stop();
         await governance.stop();
         await anomalies?.stop();

@@ -127,6 +127,8 @@ export async function configCheckCommand(args: string[], out: (s: string) => voi
     });
   }
   await Promise.all(built.map((i) => i.close()));
+  // A check must not leave dynamic secrets' leases (cloud credentials) behind.
+  await secrets.close();
   rows.sort((a, b) => a.instance.localeCompare(b.instance));
 
   if (probing) for (const r of rows) r.probe ??= notProbed;

@@ -103,6 +103,49 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  #leaseSource: () => Array<{ reference: string; expiresAt: number | undefined }> = () => [];
+
+  readonly secretLeaseExpiry = (() => {
+    const source = () => this.#leaseSource();
+    return new Gauge({
+      name: 'llmproxy_secret_lease_expiry_seconds',
+      help: 'Seconds until the lease of a dynamic secret (${vault-dynamic:...}) expires, by reference (store and path, no field, no value).',
+      labelNames: ['reference'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const l of source()) if (l.expiresAt !== undefined) this.set({ reference: l.reference }, (l.expiresAt - now) / 1000);
+      },
+    });
+  })();
+
+  /** Lease expiries are read at scrape time from the running resolver's leases. */
+  trackSecretLeases(source: () => Array<{ reference: string; expiresAt: number | undefined }>): void {
+    this.#leaseSource = source;
+  }
+
+  readonly secretLeaseReads = new Counter({
+    name: 'llmproxy_secret_lease_reads_total',
+    help: 'New leases read for dynamic secrets (the first, and each one replacing a lease that could not be renewed), by reference and result (ok, error).',
+    labelNames: ['reference', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly secretLeaseRenewals = new Counter({
+    name: 'llmproxy_secret_lease_renewals_total',
+    help: 'Lease renewals of dynamic secrets, by reference and result (renewed; max_ttl: renewed for less than asked, a new read follows; refused: a new read follows; error: Vault unreachable, retried).',
+    labelNames: ['reference', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly secretLeaseRevocations = new Counter({
+    name: 'llmproxy_secret_lease_revocations_total',
+    help: 'Leases of dynamic secrets revoked (a replaced lease, and every lease at shutdown), by reference and result (ok, error).',
+    labelNames: ['reference', 'result'] as const,
+    registers: [this.registry],
+  });
+
   readonly configReloads = new Counter({
     name: 'llmproxy_config_reloads_total',
     help: 'Configuration reloads (SIGHUP), by result (success, failure: the running configuration stayed).',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { duration, endpointUrl, secretField, secretRef, size } from '../config-fields/fields.js';
 import { parseSecretRef } from '../secrets/ref.js';
 import { reservedUpstreamHeader } from '../upstream/headers.js';
+import { vaultDynamicProblem } from '../credentials/vault-dynamic-spelling.js';
 import { parsePathRule, type PathRule } from './transparent-path.js';
 
 /** An allowlist entry in config, parsed to a PathRule. */
@@ -105,11 +106,31 @@ export function instanceSchema<T extends string, S extends z.ZodRawShape, A exte
     endpoint: endpointUrl().optional(),
     ...commonShape,
     ...shape,
-    authentication,
+    authentication: seedSpellings(authentication),
   });
+}
+
+/** `authentication` refusing the seed's `type: vault_dynamic` with the block that replaces it. */
+function seedSpellings<A extends z.ZodType>(authentication: A) {
+  const accepted = authenticationTypes(authentication);
+  return z.preprocess((block, ctx) => {
+    const problem = vaultDynamicProblem(accepted, block);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: ['type'] });
+    return block;
+  }, authentication);
 }
 
 /** For providers whose upstream is built in (the demo): the same fields without `endpoint`. */
 export function builtinInstanceSchema<T extends string, A extends z.ZodType>(type: T, authentication: A) {
   return z.strictObject({ type: z.literal(type), ...commonShape, authentication });
+}
+
+/** The `type` values an `authentication` union accepts (through `.prefault()` and similar wrappers). */
+function authenticationTypes(schema: z.core.$ZodType): ReadonlySet<unknown> {
+  for (let s: z.core.$ZodType | undefined = schema, depth = 0; s !== undefined && depth < 8; depth++) {
+    const values = s._zod.propValues?.['type'];
+    if (values !== undefined) return values;
+    s = (s._zod.def as { innerType?: z.core.$ZodType }).innerType;
+  }
+  return new Set();
 }

@@ -55,6 +55,11 @@ export class SecretHandle {
     return this.#lastRefreshAt;
   }
 
+  /** Epoch ms when the value stops being valid; undefined for values that do not expire (all but leases). */
+  get expiresAt(): number | undefined {
+    return undefined;
+  }
+
   /** Why the last read failed (never the value), or undefined after a good read. */
   get lastError(): string | undefined {
     return this.#lastError;

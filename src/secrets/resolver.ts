@@ -2,8 +2,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import { SecretHandle } from './handle.js';
+import { LeasedSecret, LeaseFieldHandle, type LeaseClock, type LeaseEvent } from './lease.js';
 import { parseSecretRef } from './ref.js';
 import { SECRET_STORES } from './registry.js';
+import { isLeasingStore, type LeasingSecretStore } from './types.js';
 
 export interface SecretResolverOptions {
   baseDir: string;
@@ -11,15 +13,20 @@ export interface SecretResolverOptions {
   scrubber: SecretScrubber;
   logger: Logger;
   metrics: Metrics;
+  /** The clock leases run on (tests). */
+  leaseClock?: LeaseClock;
 }
 
 /**
  * Owns every SecretHandle of a running gateway: creates them from references, reads them all
  * before serving, refreshes each on its interval, and registers every value with the log
- * scrubber (and forgets replaced values).
+ * scrubber (and forgets replaced values). References to a leasing store (`${vault-dynamic:...}`)
+ * that name the same source share one {@link LeasedSecret}, which renews itself instead of
+ * being re-read on an interval, and is revoked by `close()`.
  */
 export class SecretResolver {
   readonly #handles = new Map<string, SecretHandle>();
+  readonly #leases = new Map<string, LeasedSecret>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #options: SecretResolverOptions;
 
@@ -35,6 +42,13 @@ export class SecretResolver {
     const ref = parseSecretRef(reference);
     const store = ref && SECRET_STORES.get(ref.scheme);
     if (!ref || !store) throw new Error(`not a usable secret reference: ${reference}`);
+    if (isLeasingStore(store)) {
+      // A lease follows its own duration, not a refresh interval: one handle per reference.
+      const { source, field } = store.leaseSource(ref);
+      h = this.#lease(store, source).field(ref, field);
+      this.#handles.set(key, h);
+      return h;
+    }
     const { scrubber } = this.#options;
     h = new SecretHandle(ref, store, this.#options.baseDir, intervalMs, scrubber);
     h.onChange((value, previous) => {
@@ -46,7 +60,52 @@ export class SecretResolver {
   }
 
   get handles(): SecretHandle[] {
-    return [...this.#handles.values()];
+    return [...new Set(this.#handles.values())];
+  }
+
+  /** The leases of dynamic secrets (for the lease metrics). */
+  get leases(): LeasedSecret[] {
+    return [...this.#leases.values()];
+  }
+
+  #lease(store: LeasingSecretStore, source: string): LeasedSecret {
+    const id = `${store.scheme}:${source}`;
+    let lease = this.#leases.get(id);
+    if (lease) return lease;
+    const { scrubber, metrics, logger } = this.#options;
+    const onEvent = (event: LeaseEvent): void => {
+      const reference = id;
+      switch (event.kind) {
+        case 'read':
+          metrics.secretLeaseReads.inc({ reference, result: event.ok ? 'ok' : 'error' });
+          if (event.ok && event.replaced) logger.info({ secret: reference }, 'dynamic secret: new lease read; new requests use it, the replaced lease is revoked');
+          if (!event.ok) logger.warn({ secret: reference, error: event.error }, 'dynamic secret: reading a lease failed; keeping the current one while it lasts');
+          break;
+        case 'renewal':
+          metrics.secretLeaseRenewals.inc({ reference, result: event.result });
+          if (event.result === 'max_ttl') logger.info({ secret: reference }, 'dynamic secret: lease renewed for less than asked (max TTL); a new lease is read before it ends');
+          if (event.result === 'refused' || event.result === 'error') logger.warn({ secret: reference, result: event.result, error: event.error }, 'dynamic secret: lease renewal failed');
+          break;
+        case 'revocation':
+          metrics.secretLeaseRevocations.inc({ reference, result: event.ok ? 'ok' : 'error' });
+          if (!event.ok) logger.warn({ secret: reference, error: event.error }, 'dynamic secret: revoking a lease failed; it ends at its expiry');
+          break;
+        default: {
+          const unknown: never = event;
+          throw new Error(`unknown lease event ${String(unknown)}`);
+        }
+      }
+    };
+    lease = new LeasedSecret(store, source, {
+      onEvent,
+      onValues: (values, previous) => {
+        for (const v of values) scrubber.add(v);
+        for (const v of previous) if (!values.includes(v)) scrubber.delete(v);
+      },
+      ...(this.#options.leaseClock ? { clock: this.#options.leaseClock } : {}),
+    });
+    this.#leases.set(id, lease);
+    return lease;
   }
 
   /** Reads every handle once; resolves to the failures (reference and reason, no values). */
@@ -69,7 +128,9 @@ export class SecretResolver {
   /** Starts the refresh timers. */
   start(): void {
     const { logger, metrics } = this.#options;
+    for (const lease of this.#leases.values()) lease.start();
     for (const h of this.handles) {
+      if (h instanceof LeaseFieldHandle) continue;
       let busy = false;
       const timer = setInterval(() => {
         // A tick while the last read is still running (a slow store, a loaded machine) is
@@ -95,8 +156,15 @@ export class SecretResolver {
     }
   }
 
+  /** Stops the refresh timers; leases keep renewing until `close()`. */
   stop(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers.length = 0;
+  }
+
+  /** Stops everything and revokes every lease (at shutdown, and for a replaced generation). */
+  async close(): Promise<void> {
+    this.stop();
+    await Promise.all(this.leases.map((l) => l.close()));
   }
 }

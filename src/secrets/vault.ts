@@ -134,6 +134,18 @@ export function fieldFromKvAnswer(body: unknown, field: string, ref: SecretRef):
   return value;
 }
 
+/** A lease on a dynamic secret as Vault issued it. `fields` are secret; the lease id is not shown either. */
+export interface VaultLease {
+  id: string;
+  /** Every string field of the answer's `data` (e.g. `access_key`, `secret_key`, `security_token`). */
+  fields: Record<string, string>;
+  /** 0 when Vault gave none: the secret does not expire. */
+  durationSeconds: number;
+  renewable: boolean;
+}
+
+const leaseSeconds = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
+
 interface Token {
   token: string;
   /** When to renew or log in again (ms since epoch); undefined: no expiry known. */
@@ -166,15 +178,56 @@ export class VaultClient {
   /** Reads `${vault:path#field}`; logs in first if needed and once more after a 403. */
   async read(ref: SecretRef, signal?: AbortSignal): Promise<string> {
     const { path, field } = parseVaultPath(ref);
-    let token = await this.#currentToken(signal);
-    let answer = await this.#call('GET', `/v1/${path}`, undefined, token.token, signal);
-    if (answer.status === 403 && this.settings.auth.method !== 'token') {
-      token = await this.#relogin(token, signal);
-      answer = await this.#call('GET', `/v1/${path}`, undefined, token.token, signal);
-    }
+    const answer = await this.#authed('GET', `/v1/${path}`, undefined, signal);
     if (answer.status === 404) throw new VaultError('VAULT_HTTP', `${ref.raw}: no secret at ${path} (404)`, { status: 404 });
     if (answer.status !== 200) throw new VaultError(answer.status === 403 ? 'VAULT_AUTH' : 'VAULT_HTTP', `${ref.raw}: Vault answered ${answer.status}${vaultErrors(answer.body)}`, { status: answer.status });
     return fieldFromKvAnswer(answer.body, field, ref);
+  }
+
+  /**
+   * Reads a secrets engine path that issues a lease (`aws/creds/<role>`, `database/creds/<role>`):
+   * every field of the answer's `data`, with its lease.
+   * https://developer.hashicorp.com/vault/api-docs/secret/aws#generate-credentials
+   */
+  async issueLease(path: string, signal?: AbortSignal): Promise<VaultLease> {
+    const answer = await this.#authed('GET', `/v1/${path}`, undefined, signal);
+    if (answer.status !== 200) throw new VaultError(answer.status === 403 ? 'VAULT_AUTH' : 'VAULT_HTTP', `${path}: Vault answered ${answer.status}${vaultErrors(answer.body)}`, { status: answer.status });
+    const body = answer.body;
+    if (!isObject(body) || !isObject(body['data']) || typeof body['lease_id'] !== 'string' || body['lease_id'] === '') {
+      throw new VaultError('VAULT_BAD_ANSWER', `${path}: Vault's answer has no lease (is this a dynamic secrets engine path? KV secrets are read with \${vault:...})`);
+    }
+    const fields: Record<string, string> = {};
+    for (const [name, value] of Object.entries(body['data'])) if (typeof value === 'string' && value !== '') fields[name] = value;
+    return { id: body['lease_id'], fields, durationSeconds: leaseSeconds(body['lease_duration']), renewable: body['renewable'] === true };
+  }
+
+  /**
+   * Asks Vault to extend a lease by `incrementSeconds`; the answer's duration may be shorter
+   * (the role's max TTL). A refusal is a VaultError with the status.
+   * https://developer.hashicorp.com/vault/api-docs/system/leases#renew-lease
+   */
+  async renewLease(leaseId: string, incrementSeconds: number, signal?: AbortSignal): Promise<{ durationSeconds: number; renewable: boolean }> {
+    const answer = await this.#authed('PUT', '/v1/sys/leases/renew', { lease_id: leaseId, increment: incrementSeconds }, signal);
+    if (answer.status !== 200) throw new VaultError(answer.status === 403 ? 'VAULT_AUTH' : 'VAULT_HTTP', `lease renewal refused: Vault answered ${answer.status}${vaultErrors(answer.body)}`, { status: answer.status });
+    const body = isObject(answer.body) ? answer.body : {};
+    return { durationSeconds: leaseSeconds(body['lease_duration']), renewable: body['renewable'] === true };
+  }
+
+  /** Revokes a lease now (the engine deletes the credential). https://developer.hashicorp.com/vault/api-docs/system/leases#revoke-lease */
+  async revokeLease(leaseId: string, signal?: AbortSignal): Promise<void> {
+    const answer = await this.#authed('PUT', '/v1/sys/leases/revoke', { lease_id: leaseId }, signal);
+    if (answer.status !== 204 && answer.status !== 200) throw new VaultError(answer.status === 403 ? 'VAULT_AUTH' : 'VAULT_HTTP', `lease revocation refused: Vault answered ${answer.status}${vaultErrors(answer.body)}`, { status: answer.status });
+  }
+
+  /** One call with the current token; after a 403, logs in again once and retries (not with a static token). */
+  async #authed(method: 'GET' | 'PUT', path: string, body: unknown, signal: AbortSignal | undefined): Promise<{ status: number; body: unknown }> {
+    let token = await this.#currentToken(signal);
+    let answer = await this.#call(method, path, body, token.token, signal);
+    if (answer.status === 403 && this.settings.auth.method !== 'token') {
+      token = await this.#relogin(token, signal);
+      answer = await this.#call(method, path, body, token.token, signal);
+    }
+    return answer;
   }
 
   /** The method in use (for diagnostics). */
@@ -261,7 +314,7 @@ export class VaultClient {
     return this.#token;
   }
 
-  async #call(method: 'GET' | 'POST', path: string, body: unknown, token: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; body: unknown }> {
+  async #call(method: 'GET' | 'POST' | 'PUT', path: string, body: unknown, token: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; body: unknown }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined) headers['x-vault-token'] = token;
     if (this.settings.namespace !== undefined) headers['x-vault-namespace'] = this.settings.namespace;

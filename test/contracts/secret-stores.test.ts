@@ -79,6 +79,17 @@ const CASES: Record<string, StoreCase> = {
       return { reference: '${vault:secret/data/openai#key}', close: async () => (restore(), vault.close()) };
     },
   },
+  'vault-dynamic': {
+    valid: '${vault-dynamic:database/creds/app#password}',
+    invalid: { reference: '${vault-dynamic:database/creds/app}', error: /expected \$\{vault-dynamic:<engine path>#<field>\}/ },
+    async serve(value) {
+      const vault = await new VaultEmulator().start();
+      vault.addToken('contract-root-token');
+      vault.dynamicPaths.set('database/creds/app', { ttlSeconds: 600, maxTtlSeconds: 600, mint: () => ({ username: 'v-app-1', password: value }) });
+      const restore = withEnv({ VAULT_ADDR: vault.url, VAULT_TOKEN: 'contract-root-token' });
+      return { reference: '${vault-dynamic:database/creds/app#password}', close: async () => (restore(), vault.close()) };
+    },
+  },
   'aws-sm': {
     valid: '${aws-sm:arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/openai-AbCdEf#api_key}',
     invalid: { reference: '${aws-sm:arn:aws:secretsmanager:eu-west-1:prod/openai#api_key}', error: /not a Secrets Manager secret ARN/ },

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { AwsAccounts } from './aws-accounts.js';
 
 /**
  * HashiCorp Vault emulator on loopback: token auth, Kubernetes login (configured role/JWT
@@ -9,7 +10,34 @@ import type { AddressInfo } from 'node:net';
  * the version), token TTLs (an expired or unknown token gets 403 `permission denied`, as Vault
  * answers), counters, and a `down` switch that drops every connection. `start({ tls })` serves
  * HTTPS with the given PEM certificate and key instead of plain HTTP.
+ *
+ * With `mountAws(accounts)`, an AWS secrets engine at `aws/`: `GET /v1/aws/creds/<role>` creates
+ * an IAM user in the in-memory AWS account (so the Bedrock emulator accepts its SigV4
+ * signatures) and answers its keys with a lease; `PUT /v1/sys/leases/renew` extends a lease up to
+ * the role's max TTL (answering the shorter duration, as Vault does); `PUT /v1/sys/leases/revoke`
+ * deletes the user. A lease that reaches its expiry is revoked too. Both lease endpoints need a
+ * valid `X-Vault-Token`. Every lease is kept in `leases` for assertions.
  */
+export interface AwsEngineRole {
+  /** The lease duration of a new credential (Vault's default_lease_ttl / the role's ttl). */
+  ttlSeconds: number;
+  /** How long a lease may live in all, renewals included (Vault's max_lease_ttl). */
+  maxTtlSeconds: number;
+}
+
+export interface EmulatedLease {
+  id: string;
+  role: string;
+  accessKeyId: string;
+  issuedAt: number;
+  expiresAt: number;
+  /** The increments asked for by each renewal, and the durations granted. */
+  renewals: Array<{ increment: number; granted: number }>;
+  revoked: 'no' | 'api' | 'expired' | 'operator';
+  /** The token that read it. */
+  token: string | undefined;
+}
+
 interface IssuedToken {
   expiresAt: number | undefined;
   ttlSeconds: number;
@@ -31,6 +59,21 @@ export class VaultEmulator {
   readonly counters = { requests: 0, reads: 0, denied: 0, renewals: 0, logins: { kubernetes: 0, approle: 0 }, loginsByMount: new Map<string, number>() };
   /** Path of every request received (after `/v1/`), with the token it carried. */
   readonly log: Array<{ method: string; path: string; token: string | undefined; namespace: string | undefined }> = [];
+  /**
+   * Other dynamic engines by full read path (e.g. `database/creds/app`): each read mints the
+   * fields `mint` returns, with a lease on the role's TTLs.
+   */
+  readonly dynamicPaths = new Map<string, AwsEngineRole & { mint: () => Record<string, string> }>();
+  /** AWS engine roles by name (see `mountAws`). */
+  readonly awsRoles = new Map<string, AwsEngineRole>();
+  /** Every lease issued, oldest first. */
+  readonly leases: EmulatedLease[] = [];
+  /** Lease ids named by `sys/leases/revoke` calls, in order. */
+  readonly revokeCalls: string[] = [];
+  /** While true, `sys/leases/renew` answers 400 as Vault does for a lease it will not renew. */
+  refuseRenewals = false;
+  #accounts: AwsAccounts | undefined;
+  readonly #leaseTimers = new Set<NodeJS.Timeout>();
   readonly #kv1 = new Set<string>();
   readonly #kv2 = new Set<string>(['secret']);
   /** `mount/path` -> versions (index 0 is version 1). */
@@ -51,10 +94,29 @@ export class VaultEmulator {
   }
 
   async close(): Promise<void> {
+    for (const t of this.#leaseTimers) clearTimeout(t);
     const server = this.#server;
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  /** Mounts the AWS secrets engine at `aws/`, issuing IAM users in `accounts`. */
+  mountAws(accounts: AwsAccounts, roles: Record<string, AwsEngineRole>): this {
+    this.#accounts = accounts;
+    for (const [name, role] of Object.entries(roles)) this.awsRoles.set(name, role);
+    return this;
+  }
+
+  /** Leases not revoked nor expired. */
+  get liveLeases(): EmulatedLease[] {
+    return this.leases.filter((l) => l.revoked === 'no');
+  }
+
+  /** Revokes a lease as an operator would (`vault lease revoke`): its user is deleted, its renewal refused. */
+  revokeLease(id: string): void {
+    const lease = this.leases.find((l) => l.id === id);
+    if (lease && lease.revoked === 'no') this.#endLease(lease, 'operator');
   }
 
   mountKv(mount: string, version: 1 | 2): this {
@@ -121,8 +183,101 @@ export class VaultEmulator {
       issued.expiresAt = Date.now() + issued.ttlSeconds * 1000;
       return send(res, 200, authBlock(token!, issued.ttlSeconds, true));
     }
+    if (req.method === 'PUT' && path === 'sys/leases/renew') return this.#renewLease(res, body);
+    if (req.method === 'PUT' && path === 'sys/leases/revoke') return this.#revokeLeaseCall(res, body);
+    const creds = /^aws\/creds\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && creds && this.#accounts) return this.#issueAws(res, creds[1]!, token);
+    if (req.method === 'GET' && this.dynamicPaths.has(path)) return this.#issueDynamic(res, path, token);
     if (req.method === 'GET') return this.#read(res, path);
     return send(res, 405, { errors: ['unsupported operation'] });
+  }
+
+  #issueAws(res: ServerResponse, roleName: string, token: string | undefined): void {
+    this.counters.reads++;
+    const role = this.awsRoles.get(roleName);
+    if (!role) return send(res, 400, { errors: [`role "${roleName}" not found`] });
+    const user = this.#accounts!.addUser(`vault-token-${roleName}-${randomBytes(4).toString('hex')}`);
+    const now = Date.now();
+    const lease: EmulatedLease = {
+      id: `aws/creds/${roleName}/${randomBytes(12).toString('base64url')}`,
+      role: roleName,
+      accessKeyId: user.accessKeyId,
+      issuedAt: now,
+      expiresAt: now + role.ttlSeconds * 1000,
+      renewals: [],
+      revoked: 'no',
+      token,
+    };
+    this.leases.push(lease);
+    this.#expireAt(lease);
+    send(res, 200, {
+      request_id: randomBytes(8).toString('hex'),
+      lease_id: lease.id,
+      renewable: true,
+      lease_duration: role.ttlSeconds,
+      data: { access_key: user.accessKeyId, secret_key: user.secretAccessKey, security_token: null },
+      wrap_info: null,
+      warnings: null,
+      auth: null,
+    });
+  }
+
+  #issueDynamic(res: ServerResponse, path: string, token: string | undefined): void {
+    this.counters.reads++;
+    const engine = this.dynamicPaths.get(path)!;
+    const now = Date.now();
+    const lease: EmulatedLease = { id: `${path}/${randomBytes(12).toString('base64url')}`, role: path, accessKeyId: '', issuedAt: now, expiresAt: now + engine.ttlSeconds * 1000, renewals: [], revoked: 'no', token };
+    this.leases.push(lease);
+    this.#expireAt(lease);
+    send(res, 200, { request_id: randomBytes(8).toString('hex'), lease_id: lease.id, renewable: true, lease_duration: engine.ttlSeconds, data: engine.mint() });
+  }
+
+  #roleOf(lease: EmulatedLease): AwsEngineRole {
+    return this.dynamicPaths.get(lease.role) ?? this.awsRoles.get(lease.role)!;
+  }
+
+  /** https://developer.hashicorp.com/vault/api-docs/system/leases#renew-lease */
+  #renewLease(res: ServerResponse, body: Record<string, unknown>): void {
+    const lease = this.leases.find((l) => l.id === body['lease_id']);
+    if (!lease || lease.revoked !== 'no') return send(res, 400, { errors: ['lease not found'] });
+    const role = this.#roleOf(lease);
+    const increment = typeof body['increment'] === 'number' ? body['increment'] : role.ttlSeconds;
+    if (this.refuseRenewals) {
+      lease.renewals.push({ increment, granted: 0 });
+      return send(res, 400, { errors: ['lease is not renewable'] });
+    }
+    const now = Date.now();
+    const maxEnd = lease.issuedAt + role.maxTtlSeconds * 1000;
+    const end = Math.min(now + increment * 1000, maxEnd);
+    const granted = Math.max(0, Math.floor((end - now) / 1000));
+    lease.expiresAt = end;
+    lease.renewals.push({ increment, granted });
+    this.#expireAt(lease);
+    send(res, 200, { request_id: randomBytes(8).toString('hex'), lease_id: lease.id, renewable: true, lease_duration: granted, data: null, warnings: null });
+  }
+
+  /** https://developer.hashicorp.com/vault/api-docs/system/leases#revoke-lease (204, also for an unknown lease). */
+  #revokeLeaseCall(res: ServerResponse, body: Record<string, unknown>): void {
+    if (typeof body['lease_id'] !== 'string') return send(res, 400, { errors: ['missing lease_id'] });
+    this.revokeCalls.push(body['lease_id']);
+    const lease = this.leases.find((l) => l.id === body['lease_id']);
+    if (lease && lease.revoked === 'no') this.#endLease(lease, 'api');
+    res.writeHead(204).end();
+  }
+
+  /** Vault revokes a lease when it expires: the IAM user goes with it. */
+  #expireAt(lease: EmulatedLease): void {
+    const timer = setTimeout(() => {
+      this.#leaseTimers.delete(timer);
+      if (lease.revoked === 'no' && Date.now() >= lease.expiresAt) this.#endLease(lease, 'expired');
+    }, Math.max(0, lease.expiresAt - Date.now()) + 5);
+    timer.unref();
+    this.#leaseTimers.add(timer);
+  }
+
+  #endLease(lease: EmulatedLease, why: EmulatedLease['revoked']): void {
+    lease.revoked = why;
+    if (lease.accessKeyId !== '') this.#accounts?.revoke(lease.accessKeyId);
   }
 
   #login(res: ServerResponse, mount: string, body: Record<string, unknown>): void {

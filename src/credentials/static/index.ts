@@ -53,11 +53,13 @@ export class StaticCredential<C extends Credential> implements CachedCredential<
     const failed = this.#secrets.find((s) => !s.hasValue && s.status === 'error');
     const pending = this.#secrets.find((s) => !s.hasValue);
     const lastRefreshAt = Math.max(...this.#secrets.map((s) => s.lastRefreshAt ?? 0));
+    // Values from a lease (Vault dynamic secrets) expire with it; others do not.
+    const expiries = this.#secrets.map((s) => s.expiresAt).filter((e): e is number => e !== undefined);
     return {
       method: this.#method,
       status: failed ? 'error' : pending ? 'pending' : 'ok',
       lastRefreshAt: lastRefreshAt > 0 ? lastRefreshAt : undefined,
-      expiresAt: undefined,
+      expiresAt: expiries.length > 0 ? Math.min(...expiries) : undefined,
       lastError: this.#secrets.map((s) => s.lastError).find((e) => e !== undefined),
     };
   }
