@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
-import { agePolicyOf } from './clientauth/api-key/policy.js';
+import { agePolicyOf, countKeysByAge } from './clientauth/api-key/policy.js';
 import { ApiKeyVerifier } from './clientauth/api-key/verifier.js';
 import { isLoopbackHost } from './clientauth/no-auth.js';
 import { canonicalAddress, clientAddressResolver, trustedProxy } from './clientauth/client-address.js';
@@ -158,6 +158,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const tracker = new InflightTracker();
   metrics.trackInflight(() => tracker.count);
   metrics.trackStore(() => store.isUp?.() ?? true);
+  metrics.trackKeyAges(() => countKeysByAge(store.keys));
 
   const roles = RoleTable.fromConfig(config.rbac.roles);
   let journal: StoreJournal | undefined;

@@ -30,6 +30,7 @@ export function describeKey(r: KeyRecord): string {
     `models:       ${j.scopes.models?.join(', ') ?? 'all'}`,
     `limits:       rpm ${j.limits.rpm ?? '-'}, tpm ${j.limits.tpm ?? '-'}, budget ${j.limits.budget_usd === null ? '-' : `$${j.limits.budget_usd}`}`,
     ...(j.rotated_from ? [`rotated from: ${j.rotated_from}`] : []),
+    ...(j.imported ? ['format:       imported (found by the SHA-256 of its secret)'] : []),
   ].join('\n');
 }
 

@@ -1,4 +1,4 @@
-import type { KeyRecord } from '../../store/types.js';
+import type { KeyRecord, KeyStore } from '../../store/types.js';
 
 /** `auth.api_keys.max_age`, `on_max_age` and `warn_before`, in milliseconds. */
 export interface KeyAgePolicy {
@@ -42,4 +42,29 @@ const FINE: KeyLife = { ok: true, endsAt: null, tooOld: false };
 /** The policy `auth.api_keys` configures. */
 export function agePolicyOf(config: { max_age?: number | undefined; on_max_age: 'refuse' | 'warn'; warn_before: number }): KeyAgePolicy {
   return { maxAgeMs: config.max_age ?? null, onMaxAge: config.on_max_age, warnBeforeMs: config.warn_before };
+}
+
+const DAY = 86_400_000;
+/** The age buckets of `llmproxy_api_keys{age}`: label, and creation times from `now - to` (exclusive) back to `now - from`. */
+const AGE_BUCKETS = [
+  { age: '<30d', from: 0, to: 30 * DAY },
+  { age: '30-60d', from: 30 * DAY, to: 60 * DAY },
+  { age: '60-90d', from: 60 * DAY, to: 90 * DAY },
+  { age: '>90d', from: 90 * DAY, to: Infinity },
+] as const;
+
+/** Active keys per age bucket, each one indexed count in the store. */
+export async function countKeysByAge(keys: Pick<KeyStore, 'search'>, now = Date.now()): Promise<Array<{ age: string; count: number }>> {
+  return Promise.all(
+    AGE_BUCKETS.map(async (b) => {
+      const { total } = await keys.search({
+        status: 'active',
+        now,
+        createdBefore: now - b.from + 1,
+        ...(b.to === Infinity ? {} : { createdSince: now - b.to + 1 }),
+        limit: 1,
+      });
+      return { age: b.age, count: total };
+    }),
+  );
 }
