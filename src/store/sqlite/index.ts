@@ -98,7 +98,8 @@ function toRecord(r: Row): KeyRecord {
     limits: JSON.parse(r['limits'] as string) as KeyRecord['limits'],
     rotatedFrom: (r['rotated_from'] as string | null) ?? null,
     rev: r['rev'] as number,
-    lookup: (r['lookup'] as string | null) ?? null,
+    // Only imported keys carry one; issued keys' records stay as they were.
+    ...(r['lookup'] != null ? { lookup: r['lookup'] as string } : {}),
   };
 }
 
