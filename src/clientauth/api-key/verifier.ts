@@ -69,6 +69,11 @@ interface Known {
  * has been heard without a gap since the last successful poll: then no revocation can have been
  * missed, and keys verified before keep working while the store is unreachable.
  *
+ * Imported keys (`llmproxy keys import`, not `llmp_<id>_...`) carry no id: a credential of their
+ * shape (imported.ts) is looked up by SHA-256 of the whole key, then checked and cached the same
+ * way. A key's age policy (`max_age`, `on_max_age`, `warn_before`) is judged on every request
+ * from the cached record, by a few comparisons (policy.ts).
+ *
  * Guessing is bounded by the caller's `VerificationAttempt`: a check the cache cannot answer
  * reserves a failure slot of the client's address before it reads the store, and every argon2
  * run waits for a place under the concurrency caps. An unknown key id is verified against a
