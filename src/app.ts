@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { AnomalyDetector } from './alerts/anomaly.js';
 import { AlertWebhook } from './alerts/webhook.js';
+import { agePolicyOf, countKeysByAge } from './clientauth/api-key/policy.js';
 import { ApiKeyVerifier } from './clientauth/api-key/verifier.js';
+import { isLoopbackHost } from './clientauth/no-auth.js';
 import { canonicalAddress, clientAddressResolver, trustedProxy } from './clientauth/client-address.js';
 import { FailedAttemptThrottle } from './clientauth/throttle.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
@@ -124,6 +126,14 @@ export async function createApp(options: AppOptions): Promise<App> {
   let config = options.loaded.config;
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: config.logging.level, scrubber, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  if (config.auth.mode === 'none') {
+    // Every listener (main, TLS, metrics) binds this one host.
+    const listenHost = options.listen?.host ?? config.server.host;
+    if (!isLoopbackHost(listenHost)) {
+      throw new StartupError(`auth.mode: none (AUTH_ENABLED=false) lets every caller in as an admin, so it is for local development only: the gateway must listen on a loopback address (127.0.0.1 or ::1), not "${listenHost}"`);
+    }
+    logger.warn({ auth_mode: 'none', host: listenHost }, 'AUTHENTICATION IS OFF (auth.mode: none): every request is served as the local admin "local-dev"; for local development only, never deploy this');
+  }
   const metrics = new Metrics();
   const ownStore = await openStore(config, baseDir, { scrubber, logger });
   const counters = await openCounterStore(config, baseDir, { scrubber, logger, onHealth: (up) => metrics.counterStoreHealth(up) }).catch(async (err: unknown) => {
@@ -156,11 +166,18 @@ export async function createApp(options: AppOptions): Promise<App> {
   const aliases = { current: config.model_aliases };
   metrics.trackCredentials(() => instances.all.map((i) => ({ instance: i.name, lastRefreshAt: i.credential.state.lastRefreshAt, expiresAt: i.credential.state.expiresAt })));
 
-  const verifier = new ApiKeyVerifier(store.keys, { cacheTtlMs: config.auth.api_keys.cache_ttl, pollMs: config.auth.api_keys.revocation_poll, logger, ...(events ? { watch: events } : {}) });
+  const verifier = new ApiKeyVerifier(store.keys, {
+    cacheTtlMs: config.auth.api_keys.cache_ttl,
+    pollMs: config.auth.api_keys.revocation_poll,
+    agePolicy: agePolicyOf(config.auth.api_keys),
+    logger,
+    ...(events ? { watch: events } : {}),
+  });
   const throttle = FailedAttemptThrottle.fromConfig(config.auth.failed_attempts);
   const tracker = new InflightTracker();
   metrics.trackInflight(() => tracker.count);
   metrics.trackStore(() => store.isUp?.() ?? true);
+  metrics.trackKeyAges(() => countKeysByAge(store.keys));
 
   const roles = RoleTable.fromConfig(config.rbac.roles, config.rbac.assignments);
   let journal: StoreJournal | undefined;

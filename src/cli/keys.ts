@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { ImportFileError, applyImport, entriesFromEnv, entriesFromFile, planImport, type ImportEntry } from '../clientauth/api-key/import.js';
 import { KeyRequestError, issueKey, rotateKey } from '../clientauth/api-key/issue.js';
 import { RoleTable } from '../clientauth/rbac.js';
 import { loadConfig, locateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config-fields/units.js';
 import { openCliStore } from '../store/open.js';
-import type { Store } from '../store/types.js';
+import type { KeyRecord, Store } from '../store/types.js';
 import { UsageError, list, parse, positiveNumber } from './args.js';
 import { auditCliChange } from './audit.js';
 import { describeKey, keyJson, keyStatus, table } from './output.js';
@@ -14,7 +16,8 @@ const USAGE = `usage:
                        [--models m1,m2] [--endpoints chat,embeddings,models] [--expires 30d] [--rpm N] [--tpm N]
                        [--budget-usd N] [--json]
     endpoints: chat, completions, embeddings, models, responses, count_tokens (default: all)
-  llmproxy keys list [--json]
+  llmproxy keys list [--stale 60d] [--json]
+  llmproxy keys import (--from-env PREFIX | --from-file FILE [--prefix PREFIX]) [--role R] [--instances a,b] [--user U] [--json]
   llmproxy keys show ID [--json]
   llmproxy keys revoke ID [--json]
   llmproxy keys rotate ID [--overlap 24h] [--json]`;
@@ -25,10 +28,10 @@ export async function keysCommand(args: string[], out: (s: string) => void): Pro
     case 'create':
       return withStore(rest, CREATE_OPTIONS, out, create);
     case 'list':
-      return withStore(rest, {}, out, async (store, { values }) => {
-        const keys = await store.keys.list();
+      return withStore(rest, { stale: { type: 'string' } }, out, async (store, { values }) => {
+        const keys = await listed(store, values.stale as string | undefined);
         if (values.json) return out(JSON.stringify(keys.map((k) => keyJson(k)), null, 2));
-        if (keys.length === 0) return out('no keys');
+        if (keys.length === 0) return out(values.stale === undefined ? 'no keys' : `no active key older than ${values.stale as string}`);
         out(
           table(
             ['ID', 'NAME', 'USER', 'ROLE', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED'],
@@ -36,6 +39,8 @@ export async function keysCommand(args: string[], out: (s: string) => void): Pro
           ),
         );
       });
+    case 'import':
+      return withStore(rest, IMPORT_OPTIONS, out, importKeys);
     case 'show':
       return withStore(rest, {}, out, async (store, { values, positionals }) => {
         const record = await store.keys.get(requireId(positionals));
@@ -89,6 +94,79 @@ const CREATE_OPTIONS = {
 } as const;
 
 type Parsed = ReturnType<typeof parse>;
+
+/** Every key, oldest first; with `--stale D`, the active keys created more than D ago (the rotation backlog). */
+async function listed(store: Store, stale: string | undefined): Promise<KeyRecord[]> {
+  if (stale === undefined) return store.keys.list();
+  const ms = parseDuration(stale);
+  if (ms === undefined || ms <= 0) throw new UsageError(`--stale must be a duration such as 60d (got "${stale}")`);
+  const now = Date.now();
+  const { records } = await store.keys.search({ status: 'active', createdBefore: now - ms, now });
+  return records.reverse();
+}
+
+const IMPORT_OPTIONS = {
+  'from-env': { type: 'string' },
+  'from-file': { type: 'string' },
+  prefix: { type: 'string' },
+  role: { type: 'string' },
+  instances: { type: 'string' },
+  user: { type: 'string' },
+} as const;
+
+/**
+ * `keys import`: pre-made keys (the seed's `API_KEY_<NAME>` values from a Kubernetes Secret) become
+ * gateway keys named `<name>`, stored as argon2id hashes plus their lookup tag (imported.ts). All
+ * or nothing: any problem (weak secret, a secret imported under another name or revoked) is
+ * listed and nothing is written. Re-running with the same values changes nothing.
+ */
+async function importKeys(store: Store, { values }: Parsed, out: (s: string) => void, config: Config): Promise<void> {
+  const v = values as Record<string, string | boolean | undefined>;
+  const fromEnv = v['from-env'] as string | undefined;
+  const fromFile = v['from-file'] as string | undefined;
+  if ((fromEnv === undefined) === (fromFile === undefined)) throw new UsageError('give exactly one of --from-env PREFIX and --from-file FILE');
+  if (fromEnv !== undefined && v['prefix'] !== undefined) throw new UsageError('--prefix goes with --from-file; --from-env takes the prefix itself');
+  if (fromEnv === '') throw new UsageError('--from-env needs a prefix such as API_KEY_');
+  let entries: ImportEntry[];
+  if (fromEnv !== undefined) {
+    entries = entriesFromEnv(process.env, fromEnv);
+  } else {
+    let text: string;
+    try {
+      text = readFileSync(fromFile!, 'utf8');
+    } catch (err) {
+      throw new KeyRequestError(`cannot read ${fromFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    try {
+      entries = entriesFromFile(text, fromFile!, v['prefix'] as string | undefined);
+    } catch (err) {
+      if (err instanceof ImportFileError) throw new KeyRequestError(err.message);
+      throw err;
+    }
+  }
+  if (entries.length === 0) throw new KeyRequestError(fromEnv !== undefined ? `no environment variable starts with ${fromEnv}` : `${fromFile} holds no NAME=secret line`);
+  const options = {
+    ...(v['role'] !== undefined ? { role: v['role'] as string } : {}),
+    scopes: { instances: list(v['instances'] as string | undefined) ?? null },
+    user: (v['user'] as string | undefined) ?? null,
+  };
+  const steps = await planImport(store.keys, entries, options, RoleTable.fromConfig(config.rbac.roles));
+  const problems = steps.filter((s) => s.action === 'problem');
+  if (problems.length > 0) {
+    throw new KeyRequestError(`nothing imported:\n${problems.map((p) => `  ${p.entry.source} (${p.entry.name}): ${p.problem}`).join('\n')}`);
+  }
+  const done = await applyImport(store.keys, steps, options);
+  for (const d of done.filter((x) => x.created)) {
+    await auditCliChange(store, 'key.import', { target: d.record.id, after: keyJson(d.record), source: d.step.entry.source });
+  }
+  if (v['json']) return out(JSON.stringify(done.map((d) => ({ ...keyJson(d.record), source: d.step.entry.source, result: d.created ? 'imported' : 'unchanged' })), null, 2));
+  out(
+    table(
+      ['ID', 'NAME', 'ROLE', 'SOURCE', 'RESULT'],
+      done.map((d) => [d.record.id, d.record.name, d.record.role, d.step.entry.source, d.created ? 'imported' : 'unchanged (imported before)']),
+    ),
+  );
+}
 
 async function create(store: Store, { values }: Parsed, out: (s: string) => void, config: Config): Promise<void> {
   const v = values as Record<string, string | boolean | undefined>;

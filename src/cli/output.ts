@@ -31,6 +31,7 @@ export function describeKey(r: KeyRecord): string {
     `endpoints:    ${j.scopes.endpoints?.join(', ') ?? 'all'}`,
     `limits:       rpm ${j.limits.rpm ?? '-'}, tpm ${j.limits.tpm ?? '-'}, budget ${j.limits.budget_usd === null ? '-' : `$${j.limits.budget_usd}`}`,
     ...(j.rotated_from ? [`rotated from: ${j.rotated_from}`] : []),
+    ...(j.imported ? ['format:       imported (found by the SHA-256 of its secret)'] : []),
   ].join('\n');
 }
 

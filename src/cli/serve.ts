@@ -98,7 +98,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   app.logger.flush(); // announce readiness now, not when the log buffer next fills
   afterStartup(); // memory defaults: the young generation may grow, hot code be optimised
 
-  if (loaded.config.auth.api_keys.bootstrap_admin) {
+  // No first key where keys cannot be used: API keys switched off, or no authentication at all.
+  const { api_keys: apiKeys, mode: authMode } = loaded.config.auth;
+  if (apiKeys.bootstrap_admin && apiKeys.enabled && authMode === 'required') {
     const issued = await issueBootstrapKey(app.store.keys);
     if (issued) {
       // Printed straight to the terminal, once; it never passes through the logger.

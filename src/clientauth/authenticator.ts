@@ -31,16 +31,26 @@ export interface Authenticator {
 
 const KEY_GUESSES = new Set(['malformed', 'unknown_key', 'bad_secret']);
 
-/** Gateway API keys from any of the accepted headers (see credentials.ts). */
-export function apiKeyAuthenticator(verifier: ApiKeyVerifier): Authenticator {
+/** Set on responses to a key near its end (or past `max_age` under `on_max_age: warn`): when it stops, or stopped, being within policy. */
+export const KEY_EXPIRES_HEADER = 'x-llmproxy-key-expires';
+
+/**
+ * Gateway API keys from any of the accepted headers (see credentials.ts). With `enabled: false`
+ * (`auth.api_keys.enabled`) it still claims every request no other kind claimed, and refuses any
+ * credential as `api_keys_disabled` without reading the store.
+ */
+export function apiKeyAuthenticator(verifier: ApiKeyVerifier, options: { enabled: boolean } = { enabled: true }): Authenticator {
   return {
     method: 'api_key',
     claims: () => true,
     async authenticate(ctx, attempt) {
       const presented = presentedCredential(ctx.req.headers);
       if (presented === undefined) return { ok: false, reason: 'missing', guess: false };
+      if (!options.enabled) return { ok: false, reason: 'api_keys_disabled', guess: false };
       const result = await verifier.verify(presented, attempt);
-      return result.ok ? result : { ok: false, reason: result.reason, guess: KEY_GUESSES.has(result.reason), keyId: result.keyId };
+      if (!result.ok) return { ok: false, reason: result.reason, guess: KEY_GUESSES.has(result.reason), keyId: result.keyId };
+      if (result.notice) ctx.res.setHeader(KEY_EXPIRES_HEADER, new Date(result.notice.endsAt).toISOString());
+      return result;
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { ClientAuthParts, ExchangeParts } from './kind.js';
 import { LocalIdentity } from './local-identity.js';
+import { noAuthAuthenticator } from './no-auth.js';
 import { CLIENT_AUTH_KINDS } from './registry.js';
 import type { ClientAuth, ClientAuthDeps } from './types.js';
 
@@ -18,9 +19,12 @@ export async function buildClientAuth(deps: ClientAuthDeps): Promise<ClientAuth>
     authenticators: parts.flatMap((p) => p.exchange?.authenticators ?? []),
     steps: parts.flatMap((p) => p.exchange?.steps ?? []),
   };
+  // `auth.mode: none`: one authenticator that lets everyone in as the local developer, and no
+  // second factor to ask of them; the kinds stay set up for the console and the admin API's stores.
+  const none = deps.config.auth.mode === 'none';
   return {
-    authenticators: parts.flatMap((p) => p.authenticators ?? []),
-    after: parts.flatMap((p) => p.after ?? []),
+    authenticators: none ? [noAuthAuthenticator()] : parts.flatMap((p) => p.authenticators ?? []),
+    after: none ? [] : parts.flatMap((p) => p.after ?? []),
     routes: parts.flatMap((p) => p.routes?.(exchange) ?? []),
     sessions: parts.find((p) => p.sessions)!.sessions!,
     totpBox: parts.find((p) => p.totpBox !== undefined)?.totpBox,

@@ -13,6 +13,12 @@ function kindSections<Kinds extends ReadonlyArray<{ section: string; schema: z.Z
 
 /** The `auth` section: every client-auth kind's section (from the registry), and the failed-attempt throttle. */
 export const authSchema = z.strictObject({
+  /**
+   * `required` (default): every request needs a credential one of the kinds accepts. `none`: local
+   * development only; no credential is asked for and every request is an admin (clientauth/no-auth.ts).
+   * Refused at startup unless every listener is on a loopback address. `AUTH_ENABLED=false` sets it.
+   */
+  mode: z.enum(['required', 'none']).default('required'),
   ...kindSections(CLIENT_AUTH_KINDS),
   failed_attempts: z
     .strictObject({

@@ -45,6 +45,7 @@ describe('the environment variable table', () => {
         ['TLS_CERT_FILE', 'server.tls.cert_file'],
         ['TLS_KEY_FILE', 'server.tls.key_file'],
         ['LOG_LEVEL', 'logging.level'],
+        ['AUTH_ENABLED', 'auth.mode'],
       ],
     );
   });

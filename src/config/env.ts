@@ -13,11 +13,12 @@ import { kindOf, shapeOf, unionOptions, type Schema } from './schema-walk.js';
  *   are not ambiguous. Any other `LLMPROXY_SERVER_*` is an error; other `LLMPROXY_*` are not ours.
  * - The conventional short names `PORT`, `HOST`, `TLS_CERT_FILE`, `TLS_KEY_FILE` and
  *   `LOG_LEVEL` (→ `logging.level`); the `LLMPROXY_SERVER_*` name wins when both are set.
+ * - `AUTH_ENABLED` (the seed's spelling): `false` → `auth.mode: none`, `true` → `required`.
  * - An empty variable counts as unset.
  */
 
 /** How a variable's text becomes a config value; the schema then validates it like file input. */
-export type ValueKind = 'string' | 'number' | 'boolean' | 'list' | 'number-or-string';
+export type ValueKind = 'string' | 'number' | 'boolean' | 'list' | 'number-or-string' | 'auth-switch';
 
 export interface OverrideVariable {
   name: string;
@@ -87,6 +88,7 @@ export const SHORT_VARIABLES: readonly OverrideVariable[] = [
   { name: 'TLS_CERT_FILE', path: ['server', 'tls', 'cert_file'], kind: 'string' },
   { name: 'TLS_KEY_FILE', path: ['server', 'tls', 'key_file'], kind: 'string' },
   { name: 'LOG_LEVEL', path: ['logging', 'level'], kind: 'string' },
+  { name: 'AUTH_ENABLED', path: ['auth', 'mode'], kind: 'auth-switch' },
 ];
 
 // Two fields must never share a name; the table is generated, so check it once at load.
@@ -113,6 +115,9 @@ function convert(variable: OverrideVariable, text: string, cwd: string): unknown
       return /^[+-]?\d+$/.test(text) ? Number(text) : text;
     case 'boolean':
       return /^true$/i.test(text) ? true : /^false$/i.test(text) ? false : text;
+    case 'auth-switch':
+      // Anything else reaches the schema as is and is refused there, naming the variable.
+      return /^true$/i.test(text) ? 'required' : /^false$/i.test(text) ? 'none' : text;
     case 'list':
       return text
         .split(',')

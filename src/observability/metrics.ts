@@ -91,6 +91,29 @@ export class Metrics {
     });
   })();
 
+  #keyAgeSource: (() => Promise<ReadonlyArray<{ age: string; count: number }>>) | undefined;
+
+  readonly apiKeysByAge = (() => {
+    const source = () => this.#keyAgeSource?.();
+    return new Gauge({
+      name: 'llmproxy_api_keys',
+      help: 'Active API keys by age since creation (age: <30d, 30-60d, 60-90d, >90d), counted in the store at scrape time; the keys a rotation policy (auth.api_keys.max_age) is about.',
+      labelNames: ['age'] as const,
+      registers: [this.registry],
+      async collect() {
+        // A store that cannot answer leaves the last counts (llmproxy_store_up says why).
+        const counts = await source()?.catch(() => undefined);
+        if (counts === undefined) return;
+        for (const c of counts) this.set({ age: c.age }, c.count);
+      },
+    });
+  })();
+
+  /** Active keys by age bucket, counted by `source` at scrape time (a few indexed counts, not a walk over every key). */
+  trackKeyAges(source: () => Promise<ReadonlyArray<{ age: string; count: number }>>): void {
+    this.#keyAgeSource = source;
+  }
+
   /** Credential age and expiry are computed at scrape time from the instances' states. */
   trackCredentials(source: () => Array<{ instance: string; lastRefreshAt: number | undefined; expiresAt: number | undefined }>): void {
     this.#credentialSource = source;

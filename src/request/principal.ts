@@ -16,7 +16,7 @@ export interface CompiledScopes {
 export interface Principal {
   /** Stable identifier for logs and audit: the key id for API keys. */
   id: string;
-  kind: 'api-key' | 'basic' | 'oidc' | 'kubernetes';
+  kind: 'api-key' | 'basic' | 'oidc' | 'kubernetes' | 'local';
   user: string | null;
   roles: readonly string[];
   scopes: CompiledScopes;

@@ -39,6 +39,8 @@ export function keyConditions(q: KeyQuery, d: SqlDialect): string[] {
   if (q.role !== undefined) where.push(`role = ${d.param(q.role)}`);
   if (q.user !== undefined) where.push(`user_id = ${d.param(q.user)}`);
   if (q.instance !== undefined) where.push(d.scopesAllow(d.param(q.instance)));
+  if (q.createdBefore !== undefined) where.push(`created_at < ${d.param(q.createdBefore)}`);
+  if (q.createdSince !== undefined) where.push(`created_at >= ${d.param(q.createdSince)}`);
   return where;
 }
 

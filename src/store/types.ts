@@ -26,6 +26,11 @@ export interface KeyRecord {
   rotatedFrom: string | null;
   /** Store-wide change counter at the last security-relevant change (see `changesSince`). */
   rev: number;
+  /**
+   * Imported keys only (`llmproxy keys import`): SHA-256 of the whole presented secret, hex, by
+   * which a key that is not `llmp_<id>_...` is found; unique. null for keys the gateway issued.
+   */
+  lookup?: string | null;
 }
 
 export type NewKey = Omit<KeyRecord, 'createdAt' | 'revokedAt' | 'lastUsedAt' | 'rev'> & { createdAt?: number };
@@ -35,6 +40,8 @@ export interface KeyStore {
   /** Creates `key` only if the store holds no key at all (first-start bootstrap); atomic. */
   createIfEmpty(key: NewKey): Promise<KeyRecord | undefined>;
   get(id: string): Promise<KeyRecord | undefined>;
+  /** The imported key whose `lookup` is `lookup` (revoked or not), if any. */
+  findByLookup(lookup: string): Promise<KeyRecord | undefined>;
   list(): Promise<KeyRecord[]>;
   /**
    * The keys matching `q`, newest first (`created_at` DESC, then `id` DESC), one page of them,
@@ -72,6 +79,10 @@ export interface KeyQuery {
   user?: string;
   /** Keys whose scopes allow this instance: `scopes.instances` null or holding it. */
   instance?: string;
+  /** Keys created before this time (epoch ms): `keys list --stale 60d` is `createdBefore: now - 60d`. */
+  createdBefore?: number;
+  /** Keys created at or after this time (epoch ms). */
+  createdSince?: number;
   /** At most this many records; every match when absent. */
   limit?: number;
   /** Skip this many matches first (default 0). */

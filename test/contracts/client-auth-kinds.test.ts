@@ -116,7 +116,10 @@ const CASES: Record<string, (env: Env) => Promise<Refusal[]>> = {
     return [
       { name: 'no credential', headers: {}, code: 'unauthorized', reason: 'missing', secrets: [] },
       { name: 'malformed key', headers: bearer(truncated), code: 'unauthorized', reason: 'malformed', secrets: [truncated] },
-      { name: 'not a gateway key', headers: { 'x-api-key': 'sk-proj-abcdef0123456789' }, code: 'unauthorized', reason: 'malformed', secrets: ['sk-proj-abcdef0123456789'] },
+      // Too short to be an imported key (keys import needs 24 characters): refused without a store read.
+      { name: 'not a gateway key', headers: { 'x-api-key': 'sk-proj-abcdef' }, code: 'unauthorized', reason: 'malformed', secrets: ['sk-proj-abcdef'] },
+      // Long enough to be an imported key: looked up by its SHA-256 tag, and no key has it.
+      { name: 'no such imported key', headers: { 'x-api-key': 'sk-proj-abcdef0123456789' }, code: 'unauthorized', reason: 'unknown_key', secrets: ['sk-proj-abcdef0123456789'] },
     ];
   },
 };

@@ -71,6 +71,44 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
   }
 
   describe(`KeyStore / AuditLog contract: ${name}`, () => {
+    test('imported keys: findByLookup finds one by its tag, revoked or not; a tag is unique; issued keys carry none', async () => {
+      await withStore(async ({ keys }) => {
+        const tag = 'a'.repeat(64);
+        const imported = await keys.create(newKey({ name: 'user1', lookup: tag }));
+        const issued = await keys.create(newKey());
+        assert.equal(imported.lookup, tag);
+        assert.equal(issued.lookup, undefined, 'an issued key has no lookup tag');
+        assert.deepEqual(await keys.findByLookup(tag), imported);
+        assert.equal(await keys.findByLookup('b'.repeat(64)), undefined);
+        await assert.rejects(keys.create(newKey({ name: 'other', lookup: tag })), 'a second key with the same tag is refused');
+        const revoked = await keys.revoke(imported.id, clock + 1);
+        assert.deepEqual(await keys.findByLookup(tag), revoked, 'found after revocation too (a revoked secret is never re-imported)');
+        assert.equal((await keys.get(imported.id))?.lookup, tag);
+        assert.equal((await keys.list()).find((k) => k.id === issued.id)?.lookup, undefined);
+      });
+    });
+
+    test('search by creation time: createdBefore (exclusive) and createdSince (inclusive), with status', async () => {
+      await withStore(async ({ keys }) => {
+        const t0 = Date.UTC(2026, 0, 1);
+        const day = 86_400_000;
+        const old = await keys.create(newKey({ name: 'old', createdAt: t0 }));
+        const oldRevoked = await keys.create(newKey({ name: 'old-revoked', createdAt: t0 + 1 }));
+        await keys.revoke(oldRevoked.id, t0 + 2);
+        const middle = await keys.create(newKey({ name: 'middle', createdAt: t0 + 39 * day }));
+        const fresh = await keys.create(newKey({ name: 'fresh', createdAt: t0 + 80 * day }));
+        const now = t0 + 100 * day;
+        const ids = async (q: Parameters<typeof keys.search>[0]) => (await keys.search(q)).records.map((r) => r.id);
+        // --stale 60d: active keys created more than 60 days before now.
+        assert.deepEqual(await ids({ status: 'active', createdBefore: now - 60 * day, now }), [middle.id, old.id]);
+        assert.deepEqual(await ids({ createdBefore: now - 60 * day, now }), [middle.id, oldRevoked.id, old.id]);
+        assert.deepEqual(await ids({ createdBefore: middle.createdAt }), [oldRevoked.id, old.id], 'exclusive');
+        assert.deepEqual(await ids({ createdSince: middle.createdAt }), [fresh.id, middle.id], 'inclusive');
+        assert.deepEqual(await ids({ createdSince: t0 + 30 * day, createdBefore: t0 + 60 * day }), [middle.id]);
+        assert.equal((await keys.search({ status: 'active', createdBefore: now - 60 * day, now, limit: 1 })).total, 2);
+      });
+    });
+
     test('create stores every field and get returns it; unknown ids are undefined; ids are unique', async () => {
       await withStore(async ({ keys }) => {
         const spec = newKey({

@@ -43,7 +43,7 @@ export function removeDir(dir: string): void {
  */
 export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(env)) if (/^(LLMPROXY_CONFIG|PORT|HOST|LOG_LEVEL|TLS_CERT_FILE|TLS_KEY_FILE|LLMPROXY_SERVER_.*)$/.test(name)) delete env[name];
+  for (const name of Object.keys(env)) if (/^(LLMPROXY_CONFIG|PORT|HOST|LOG_LEVEL|AUTH_ENABLED|TLS_CERT_FILE|TLS_KEY_FILE|LLMPROXY_SERVER_.*)$/.test(name)) delete env[name];
   delete env['NODE_OPTIONS'];
   delete env['NODE_TEST_CONTEXT'];
   for (const [k, v] of Object.entries(extra)) {

@@ -1,5 +1,5 @@
 import { apiKeyAuthenticator } from '../authenticator.js';
-import type { ClientAuthKind, ClientAuthParts, ClientAuthServices } from '../kind.js';
+import type { ClientAuthKind, ClientAuthKindContext, ClientAuthParts } from '../kind.js';
 import { apiKeysConfigSchema } from './config.js';
 
 /**
@@ -11,8 +11,8 @@ export const apiKeyKind = {
   name: 'api-key',
   section: 'api_keys',
   schema: apiKeysConfigSchema,
-  setup(ctx: ClientAuthServices): ClientAuthParts {
-    const keys = apiKeyAuthenticator(ctx.verifier);
+  setup(ctx: ClientAuthKindContext<{ auth: { api_keys: { enabled: boolean } } }>): ClientAuthParts {
+    const keys = apiKeyAuthenticator(ctx.verifier, { enabled: ctx.config.auth.api_keys.enabled });
     return { authenticators: [keys], exchange: { authenticators: [keys] } };
   },
-} satisfies ClientAuthKind<'api_keys', typeof apiKeysConfigSchema, unknown>;
+} satisfies ClientAuthKind<'api_keys', typeof apiKeysConfigSchema, { auth: { api_keys: { enabled: boolean } } }>;

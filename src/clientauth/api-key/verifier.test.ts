@@ -152,3 +152,72 @@ describe('ApiKeyVerifier: the store unreachable past the staleness bound', () =>
     }
   });
 });
+
+describe('ApiKeyVerifier: key age and imported keys', () => {
+  const DAY = 86_400_000;
+  async function setup(agePolicy?: ConstructorParameters<typeof ApiKeyVerifier>[1]['agePolicy']) {
+    const store = openSqliteStore(':memory:');
+    const hashes: string[] = [];
+    // Keys are issued at the real time; the verifier's clock starts there and is moved by hand.
+    let now = Date.now();
+    const logger = createLogger({ level: 'silent', scrubber: new SecretScrubber(), destination: { write: () => {} } });
+    const verifier = new ApiKeyVerifier(store.keys, {
+      cacheTtlMs: 365 * DAY,
+      pollMs: 3_600_000,
+      maxStalenessMs: 365 * DAY,
+      logger,
+      now: () => now,
+      ...(agePolicy ? { agePolicy } : {}),
+      verifySecret: (hash, secret) => {
+        hashes.push(hash);
+        return verifySecret(hash, secret);
+      },
+    });
+    await verifier.start();
+    return { store, verifier, hashes, now: () => now, advance: (ms: number) => void (now += ms) };
+  }
+
+  test('a cached key crosses warn_before and then max_age without another slow hash: notice, then refusal', async () => {
+    const { store, verifier, hashes, now, advance } = await setup({ maxAgeMs: 90 * DAY, onMaxAge: 'refuse', warnBeforeMs: 14 * DAY });
+    try {
+      const { key, record } = await issueKey(store.keys, { name: 'k' });
+      const first = await verifier.verify(key, recordingAttempt());
+      assert.deepEqual(first.ok && first.notice, undefined);
+      advance(80 * DAY);
+      const ending = await verifier.verify(key, recordingAttempt());
+      assert.deepEqual(ending.ok && ending.notice, { keyId: record.id, endsAt: record.createdAt + 90 * DAY, tooOld: false });
+      advance(10 * DAY + 60_000);
+      assert.deepEqual(await verifier.verify(key, recordingAttempt()), { ok: false, reason: 'key_too_old', keyId: record.id });
+      assert.equal(hashes.length, 1, 'the age is judged from the cached record on each request');
+      assert.ok(now() >= record.createdAt + 90 * DAY);
+    } finally {
+      await verifier.stop();
+      store.close();
+    }
+  });
+
+  test('an imported key is found by its SHA-256 tag, hashed once, then answered from the cache; unknown look-alikes cost a dummy hash', async () => {
+    const { store, verifier, hashes, now } = await setup();
+    try {
+      const { applyImport, planImport } = await import('./import.js');
+      const secret = 'f'.repeat(8) + '0123456789abcdef0123456789abcdef0123456789abcdef';
+      const steps = await planImport(store.keys, [{ name: 'user1', source: 'test', secret }], {});
+      const [{ record }] = await applyImport(store.keys, steps, {});
+      const first = await verifier.verify(secret, recordingAttempt());
+      assert.equal(first.ok && first.principal.keyId, record.id);
+      assert.equal((await verifier.verify(secret, recordingAttempt())).ok, true);
+      assert.deepEqual(hashes, [record.secretHash]);
+      const lookalike = '0123456789abcdef0123456789abcdef0123456789abcdef' + 'e'.repeat(8);
+      assert.deepEqual(await verifier.verify(lookalike, recordingAttempt()), { ok: false, reason: 'unknown_key', keyId: undefined });
+      assert.equal(hashes[1], await dummySecretHash());
+      assert.deepEqual(await verifier.verify('too-short-0123', recordingAttempt()), { ok: false, reason: 'malformed', keyId: undefined });
+      assert.equal(hashes.length, 2, 'a credential too short to be imported is malformed without a store read or hash');
+      await store.keys.revoke(record.id, now());
+      verifier.invalidate(record.id);
+      assert.deepEqual(await verifier.verify(secret, recordingAttempt()), { ok: false, reason: 'revoked', keyId: record.id });
+    } finally {
+      await verifier.stop();
+      store.close();
+    }
+  });
+});

@@ -5,13 +5,19 @@ import type { KeyRecord, KeyStore } from '../../store/types.js';
 import type { Principal } from '../../request/principal.js';
 import { compileScopes } from '../scopes.js';
 import { parseKey } from './format.js';
+import { importedLookup, looksImported } from './imported.js';
+import { NO_AGE_LIMIT, keyLife, type KeyAgePolicy } from './policy.js';
 import type { VerificationAttempt } from '../throttle.js';
 import { dummySecretHash, verifySecret } from './hash.js';
 
-export type KeyFailure = 'malformed' | 'unknown_key' | 'bad_secret' | 'revoked' | 'expired';
+export type KeyFailure = 'malformed' | 'unknown_key' | 'bad_secret' | 'revoked' | 'expired' | 'key_too_old';
 
+/**
+ * `notice`: the key is accepted but near its end (`endsAt`, within `warn_before`), or already past
+ * `max_age` under `on_max_age: warn` (`tooOld`); the authenticator puts it in a response header.
+ */
 export type KeyVerification =
-  | { ok: true; principal: Principal }
+  | { ok: true; principal: Principal; notice?: KeyNotice }
   | { ok: false; reason: KeyFailure; keyId: string | undefined };
 
 export interface ApiKeyVerifierOptions {
@@ -31,6 +37,14 @@ export interface ApiKeyVerifierOptions {
   now?: () => number;
   /** The slow check (argon2id), for real and dummy hashes alike; injectable so tests can count how often it runs and on what. */
   verifySecret?: (hash: string, secret: string) => Promise<boolean>;
+  /** `auth.api_keys.max_age`, `on_max_age`, `warn_before` (default: no age limit, warnings 14 days before an expiry). */
+  agePolicy?: KeyAgePolicy;
+}
+
+export interface KeyNotice {
+  keyId: string;
+  endsAt: number;
+  tooOld: boolean;
 }
 
 interface Known {
@@ -55,6 +69,11 @@ interface Known {
  * has been heard without a gap since the last successful poll: then no revocation can have been
  * missed, and keys verified before keep working while the store is unreachable.
  *
+ * Imported keys (`llmproxy keys import`, not `llmp_<id>_...`) carry no id: a credential of their
+ * shape (imported.ts) is looked up by SHA-256 of the whole key, then checked and cached the same
+ * way. A key's age policy (`max_age`, `on_max_age`, `warn_before`) is judged on every request
+ * from the cached record, by a few comparisons (policy.ts).
+ *
  * Guessing is bounded by the caller's `VerificationAttempt`: a check the cache cannot answer
  * reserves a failure slot of the client's address before it reads the store, and every argon2
  * run waits for a place under the concurrency caps. An unknown key id is verified against a
@@ -63,6 +82,8 @@ interface Known {
 export class ApiKeyVerifier {
   readonly #store: KeyStore;
   readonly #options: Required<Omit<ApiKeyVerifierOptions, 'logger' | 'watch'>>;
+  /** Key id → when its nearing end or excess age was last logged (at most once a day per key and process). */
+  readonly #noticed = new Map<string, number>();
   readonly #watch: ApiKeyVerifierOptions['watch'];
   /** Settles once the dummy hash exists; `start` waits for it, so requests never pay for making it. */
   readonly #dummyHash: Promise<string>;
@@ -96,6 +117,7 @@ export class ApiKeyVerifier {
       maxEntries: options.maxEntries ?? 10_000,
       now: options.now ?? Date.now,
       verifySecret: options.verifySecret ?? verifySecret,
+      agePolicy: options.agePolicy ?? NO_AGE_LIMIT,
     };
     this.#dummyHash = dummySecretHash();
   }
@@ -122,7 +144,8 @@ export class ApiKeyVerifier {
    * `attempt` (no failure slot left, no place for the hash).
    */
   verify(presented: string, attempt: VerificationAttempt): Promise<KeyVerification> {
-    const parsed = parseKey(presented);
+    // A gateway key names its id; an imported one is found by its lookup tag (imported.ts).
+    const parsed = parseKey(presented) ?? (looksImported(presented) ? { lookup: importedLookup(presented), secret: presented } : undefined);
     if (!parsed) return Promise.resolve({ ok: false, reason: 'malformed', keyId: undefined });
     const tag = hash('sha256', this.#tagKey + presented, 'base64');
     const now = this.#options.now();
@@ -137,7 +160,7 @@ export class ApiKeyVerifier {
       // A secret this process verified before is no guess (only its record is re-read); requests
       // that join a run already under way add no slow work, and are counted when they fail.
       if (!secretAlreadyVerified) attempt.reserve();
-      pending = this.#slow(parsed.id, parsed.secret, tag, secretAlreadyVerified, attempt).finally(() => this.#pending.delete(tag));
+      pending = this.#slow(parsed, tag, secretAlreadyVerified, attempt).finally(() => this.#pending.delete(tag));
       this.#pending.set(tag, pending);
     }
     return pending;
@@ -203,18 +226,25 @@ export class ApiKeyVerifier {
    * Concurrent requests with the same key share one run (`#pending`), started by the first of them:
    * its slot and its address's place under the concurrency caps cover the run.
    */
-  async #slow(id: string, secret: string, tag: string, secretAlreadyVerified: boolean, attempt: VerificationAttempt): Promise<KeyVerification> {
+  async #slow(
+    presented: { id: string; secret: string } | { lookup: string; secret: string },
+    tag: string,
+    secretAlreadyVerified: boolean,
+    attempt: VerificationAttempt,
+  ): Promise<KeyVerification> {
+    const { secret } = presented;
     let record: KeyRecord | undefined;
     try {
-      record = await this.#store.get(id);
+      record = 'id' in presented ? await this.#store.get(presented.id) : await this.#store.findByLookup(presented.lookup);
     } catch (err) {
       throw new GatewayError('store_unavailable', 'the key store is unavailable; try again shortly', { cause: err });
     }
     if (!record) {
       const dummyHash = await this.#dummyHash;
       await attempt.slow(() => this.#options.verifySecret(dummyHash, secret));
-      return { ok: false, reason: 'unknown_key', keyId: id };
+      return { ok: false, reason: 'unknown_key', keyId: 'id' in presented ? presented.id : undefined };
     }
+    const id = record.id;
     const hash = record.secretHash;
     if (!secretAlreadyVerified && !(await attempt.slow(() => this.#options.verifySecret(hash, secret)))) {
       return { ok: false, reason: 'bad_secret', keyId: id };
@@ -239,10 +269,23 @@ export class ApiKeyVerifier {
 
   #decide(k: Known, now: number): KeyVerification {
     const r = k.record;
-    if (r.revokedAt !== null && r.revokedAt <= now) return { ok: false, reason: 'revoked', keyId: r.id };
-    if (r.expiresAt !== null && r.expiresAt <= now) return { ok: false, reason: 'expired', keyId: r.id };
+    const life = keyLife(r, now, this.#options.agePolicy);
+    if (!life.ok) return { ok: false, reason: life.reason, keyId: r.id };
     this.#lastUsed.set(r.id, now);
-    return { ok: true, principal: k.principal };
+    if (life.endsAt === null) return { ok: true, principal: k.principal };
+    const notice = { keyId: r.id, endsAt: life.endsAt, tooOld: life.tooOld };
+    this.#logNotice(notice, now);
+    return { ok: true, principal: k.principal, notice };
+  }
+
+  /** One log line per key, process and day while a key is near its end or past `max_age`: enough to act on, not one per request. */
+  #logNotice(notice: KeyNotice, now: number): void {
+    const last = this.#noticed.get(notice.keyId);
+    if (last !== undefined && now - last < 86_400_000) return;
+    this.#noticed.set(notice.keyId, now);
+    const at = new Date(notice.endsAt).toISOString();
+    if (notice.tooOld) this.#logger.warn({ key_id: notice.keyId, max_age_reached_at: at }, 'API key is older than auth.api_keys.max_age and still accepted (on_max_age: warn); rotate it');
+    else this.#logger.warn({ key_id: notice.keyId, ends_at: at }, 'API key reaches the end of its life soon; rotate it');
   }
 }
 

@@ -17,6 +17,8 @@ export function keyJson(r: KeyRecord, now = Date.now()) {
     scopes: { instances: r.scopes.instances, models: r.scopes.models, endpoints: r.scopes.endpoints ?? null },
     limits: { rpm: r.limits.rpm, tpm: r.limits.tpm, budget_usd: r.limits.budgetUsd },
     rotated_from: r.rotatedFrom,
+    /** Imported with `keys import` (not an `llmp_` key): recognised by its lookup tag. */
+    imported: r.lookup != null,
   };
 }
 

@@ -110,3 +110,38 @@ describe('session tokens', () => {
     assert.equal((await auth.authenticate(ctx({ authorization: `Bearer ${token}` }))).ok, false);
   });
 });
+
+describe('session tokens of API keys follow auth.api_keys', () => {
+  const DAY = 86_400_000;
+  async function keySession(store: SqliteStore, keyId: string, now: number) {
+    const t = newSessionToken();
+    await store.identity.sessions.create({ id: t.id, secretHash: hashSessionSecret(t.secret), keyId, user: null, createdAt: now, expiresAt: now + DAY });
+    return t.token;
+  }
+
+  test('enabled: false refuses a key\'s session as api_keys_disabled; a key past max_age under refuse, as key_too_old', async () => {
+    const store = openSqliteStore(':memory:');
+    try {
+      const users = new UserDirectory(store.identity.users, () => true);
+      const key = await issueKey(store.keys, { name: 'k' });
+      const now = key.record.createdAt + DAY;
+      const token = await keySession(store, key.record.id, now);
+      const make = (keyPolicy: ConstructorParameters<typeof SessionAuthenticator>[0]['keyPolicy']) =>
+        new SessionAuthenticator({ sessions: store.identity.sessions, keys: store.keys, users, trusted: () => true, now: () => now, ...(keyPolicy ? { keyPolicy } : {}) });
+      const request = () => ctx({ authorization: `Bearer ${token}` });
+      assert.equal((await make(undefined).authenticate(request())).ok, true);
+      assert.deepEqual(await make({ enabled: false, age: { maxAgeMs: null, onMaxAge: 'warn', warnBeforeMs: 14 * DAY } }).authenticate(request()), {
+        ok: false,
+        reason: 'api_keys_disabled',
+        guess: false,
+        keyId: key.record.id,
+      });
+      const aged = make({ enabled: true, age: { maxAgeMs: DAY / 2, onMaxAge: 'refuse', warnBeforeMs: 0 } });
+      assert.deepEqual(await aged.authenticate(request()), { ok: false, reason: 'key_too_old', guess: false, keyId: key.record.id });
+      const warned = make({ enabled: true, age: { maxAgeMs: DAY / 2, onMaxAge: 'warn', warnBeforeMs: 0 } });
+      assert.equal((await warned.authenticate(request())).ok, true);
+    } finally {
+      store.close();
+    }
+  });
+});

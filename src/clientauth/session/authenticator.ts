@@ -6,6 +6,7 @@ import type { AuthOutcome, Authenticator } from '../authenticator.js';
 import type { UserDirectory } from '../basic/users.js';
 import { presentedCredential } from '../credentials.js';
 import type { Principal } from '../../request/principal.js';
+import { NO_AGE_LIMIT, keyLife, type KeyAgePolicy } from '../api-key/policy.js';
 import { keyPrincipal } from '../api-key/verifier.js';
 import { compileScopes } from '../scopes.js';
 import { SESSION_PREFIX, parseSessionToken, sessionSecretMatches } from './token.js';
@@ -25,6 +26,8 @@ export interface SessionAuthenticatorOptions {
   trusted: () => boolean;
   maxEntries?: number;
   now?: () => number;
+  /** `auth.api_keys.enabled` and its age policy: a key's sessions are refused when keys are off, or as the key itself would be. */
+  keyPolicy?: { enabled: boolean; age: KeyAgePolicy };
 }
 
 /**
@@ -52,7 +55,7 @@ export class SessionAuthenticator implements Authenticator {
     this.#keys = options.keys;
     this.#users = options.users;
     this.#trusted = options.trusted;
-    this.#options = { maxEntries: options.maxEntries ?? 10_000, now: options.now ?? Date.now };
+    this.#options = { maxEntries: options.maxEntries ?? 10_000, now: options.now ?? Date.now, keyPolicy: options.keyPolicy ?? { enabled: true, age: NO_AGE_LIMIT } };
   }
 
   claims(ctx: RequestContext): boolean {
@@ -83,9 +86,12 @@ export class SessionAuthenticator implements Authenticator {
       return { ok: true, session, principal: { id: p.id, kind: 'oidc', user: p.user, roles: p.roles, scopes: ALL_SCOPES, limits: NO_LIMITS } };
     }
     if (session.keyId !== null) {
+      const policy = this.#options.keyPolicy;
+      if (!policy.enabled) return { ok: false, reason: 'api_keys_disabled', guess: false, keyId };
       const key = await this.#key(session.keyId);
-      if (!key || (key.record.revokedAt !== null && key.record.revokedAt <= now)) return { ok: false, reason: 'revoked', guess: false, keyId };
-      if (key.record.expiresAt !== null && key.record.expiresAt <= now) return { ok: false, reason: 'expired', guess: false, keyId };
+      if (!key) return { ok: false, reason: 'revoked', guess: false, keyId };
+      const life = keyLife(key.record, now, policy.age);
+      if (!life.ok) return { ok: false, reason: life.reason, guess: false, keyId };
       return { ok: true, session, principal: key.principal };
     }
     const user = await this.#read(() => this.#users.get(session.user!));

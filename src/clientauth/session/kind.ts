@@ -1,10 +1,12 @@
 import { authenticate } from '../authenticate.js';
 import type { ClientAuthKind, ClientAuthKindContext, ClientAuthParts } from '../kind.js';
+import type { ApiKeysConfig } from '../api-key/config.js';
+import { agePolicyOf } from '../api-key/policy.js';
 import { SessionAuthenticator } from './authenticator.js';
 import { sessionConfigSchema, type SessionConfig } from './config.js';
 import { sessionRoute } from './route.js';
 
-type Needs = { auth: { sessions: SessionConfig } };
+type Needs = { auth: { sessions: SessionConfig; api_keys: ApiKeysConfig } };
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -35,7 +37,9 @@ export const sessionKind = {
       },
     };
     const { users, trusted, watch } = ctx.local();
-    const sessions = new SessionAuthenticator({ sessions: identity.sessions, keys: store.keys, users, trusted });
+    const apiKeys = ctx.config.auth.api_keys;
+    const keyPolicy = { enabled: apiKeys.enabled, age: agePolicyOf(apiKeys) };
+    const sessions = new SessionAuthenticator({ sessions: identity.sessions, keys: store.keys, users, trusted, keyPolicy });
     watch.onIdentityChange(() => sessions.clearSessions());
     watch.onKeyChange((id) => sessions.forgetKey(id));
     // The console's cookies are sessions too, so the check exists even when session tokens are off.

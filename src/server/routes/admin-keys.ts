@@ -41,10 +41,11 @@ const newKeyBody = z.strictObject({
 const STATUSES: readonly KeyStatus[] = ['active', 'revoked', 'expired'];
 
 /**
- * `GET keys?q=&status=&role=&user=&instance=&limit=&offset=` as a store query. Without `limit`
- * every match is listed (as before paging existed).
+ * `GET keys?q=&status=&role=&user=&instance=&stale=&limit=&offset=` as a store query. Without
+ * `limit` every match is listed (as before paging existed). `stale=60d`: the active keys created
+ * more than 60 days ago (the rotation backlog; `status` is then `active` whatever it says).
  */
-function keyQuery(q: Readonly<Record<string, string>>): KeyQuery {
+function keyQuery(q: Readonly<Record<string, string>>, now: number): KeyQuery {
   const text = textParam(q, 'q');
   const status = choiceParam(q, 'status', STATUSES);
   const role = textParam(q, 'role', 64);
@@ -52,7 +53,12 @@ function keyQuery(q: Readonly<Record<string, string>>): KeyQuery {
   const instance = textParam(q, 'instance');
   const limit = intParam(q, 'limit', 1, 500);
   const offset = intParam(q, 'offset', 0, Number.MAX_SAFE_INTEGER);
+  const staleText = textParam(q, 'stale', 32);
+  const staleMs = staleText === undefined ? undefined : parseDuration(staleText);
+  if (staleText !== undefined && !(staleMs !== undefined && staleMs > 0)) throw new GatewayError('invalid_request', '"stale" must be a duration such as 60d');
+  if (staleMs !== undefined && status !== undefined && status !== 'active') throw new GatewayError('invalid_request', '"stale" lists active keys; it cannot be combined with another "status"');
   return {
+    ...(staleMs !== undefined ? { status: 'active' as const, createdBefore: now - staleMs } : {}),
     ...(text !== undefined ? { text } : {}),
     ...(status !== undefined ? { status } : {}),
     ...(role !== undefined ? { role } : {}),
@@ -80,8 +86,8 @@ export const KEY_ENDPOINTS: AdminEndpoint[] = [
     path: 'keys',
     permission: 'admin:read',
     async handle(ctx, _p, { deps }) {
-      const q = keyQuery(queryOf(ctx));
       const now = Date.now();
+      const q = keyQuery(queryOf(ctx), now);
       const { records, total } = await deps.store.keys.search({ ...q, now });
       return { body: { data: records.map((k) => keyJson(k, now)), total, limit: q.limit ?? null, offset: q.offset ?? 0 } };
     },

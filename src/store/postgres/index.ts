@@ -131,6 +131,8 @@ function toRecord(r: Row): KeyRecord {
     limits: r['limits'] as KeyRecord['limits'],
     rotatedFrom: (r['rotated_from'] as string | null) ?? null,
     rev: r['rev'] as number,
+    // Only imported keys carry one; issued keys' records stay as they were.
+    ...(r['lookup'] != null ? { lookup: r['lookup'] as string } : {}),
   };
 }
 
@@ -166,6 +168,11 @@ class PostgresKeyStore implements KeyStore {
 
   async get(id: string): Promise<KeyRecord | undefined> {
     const { rows } = await this.#db.query(SELECT_KEY, [id]);
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
+  async findByLookup(lookup: string): Promise<KeyRecord | undefined> {
+    const { rows } = await this.#db.query('SELECT * FROM api_keys WHERE lookup = $1', [lookup]);
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
@@ -247,8 +254,8 @@ async function nextRev(c: pg.PoolClient): Promise<number> {
 async function insertKey(c: pg.PoolClient, key: NewKey): Promise<KeyRecord> {
   const rev = await nextRev(c);
   const { rows } = await c.query(
-    `INSERT INTO api_keys (id, name, user_id, role, secret_hash, created_at, expires_at, scopes, limits, rotated_from, rev)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+    `INSERT INTO api_keys (id, name, user_id, role, secret_hash, created_at, expires_at, scopes, limits, rotated_from, rev, lookup)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
     [
       key.id,
       key.name,
@@ -261,6 +268,7 @@ async function insertKey(c: pg.PoolClient, key: NewKey): Promise<KeyRecord> {
       JSON.stringify(key.limits),
       key.rotatedFrom,
       rev,
+      key.lookup ?? null,
     ],
   );
   return toRecord(rows[0]!);

@@ -166,6 +166,9 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN principal TEXT;
   ALTER TABLE sessions ADD COLUMN last_seen_at BIGINT;
   `,
+  // 10: imported keys (`llmproxy keys import`) are found by SHA-256 of their secret, not by an id inside it.
+  `ALTER TABLE api_keys ADD COLUMN lookup TEXT;
+   CREATE UNIQUE INDEX api_keys_lookup ON api_keys(lookup);`,
 ];
 
 /** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */

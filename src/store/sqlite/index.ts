@@ -102,6 +102,8 @@ function toRecord(r: Row): KeyRecord {
     limits: JSON.parse(r['limits'] as string) as KeyRecord['limits'],
     rotatedFrom: (r['rotated_from'] as string | null) ?? null,
     rev: r['rev'] as number,
+    // Only imported keys carry one; issued keys' records stay as they were.
+    ...(r['lookup'] != null ? { lookup: r['lookup'] as string } : {}),
   };
 }
 
@@ -116,8 +118,8 @@ class SqliteKeyStore implements KeyStore {
     this.#db = db;
     this.#get = db.prepare('SELECT * FROM api_keys WHERE id = ?');
     this.#insert = db.prepare(
-      `INSERT INTO api_keys (id, name, user_id, role, secret_hash, created_at, expires_at, scopes, limits, rotated_from, rev)
-       VALUES (@id, @name, @user, @role, @secretHash, @createdAt, @expiresAt, @scopes, @limits, @rotatedFrom, @rev)`,
+      `INSERT INTO api_keys (id, name, user_id, role, secret_hash, created_at, expires_at, scopes, limits, rotated_from, rev, lookup)
+       VALUES (@id, @name, @user, @role, @secretHash, @createdAt, @expiresAt, @scopes, @limits, @rotatedFrom, @rev, @lookup)`,
     );
     this.#bump = db.prepare(`UPDATE counters SET value = value + 1 WHERE name = 'api_keys_rev' RETURNING value`);
     this.#touch = db.prepare('UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
@@ -140,6 +142,7 @@ class SqliteKeyStore implements KeyStore {
       limits: JSON.stringify(key.limits),
       rotatedFrom: key.rotatedFrom,
       rev: this.#nextRev(),
+      lookup: key.lookup ?? null,
     });
     return toRecord(this.#get.get(key.id) as Row);
   }
@@ -159,6 +162,11 @@ class SqliteKeyStore implements KeyStore {
 
   async get(id: string): Promise<KeyRecord | undefined> {
     const row = this.#get.get(id) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  async findByLookup(lookup: string): Promise<KeyRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE lookup = ?').get(lookup) as Row | undefined;
     return row ? toRecord(row) : undefined;
   }
 

@@ -62,4 +62,7 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE INDEX api_keys_created ON api_keys(created_at, id);`,
   // 9: console sessions beside session tokens.
   CONSOLE_SESSION_MIGRATION,
+  // 10: imported keys (`llmproxy keys import`) are found by SHA-256 of their secret, not by an id inside it.
+  `ALTER TABLE api_keys ADD COLUMN lookup TEXT;
+   CREATE UNIQUE INDEX api_keys_lookup ON api_keys(lookup);`,
 ];
