@@ -3,7 +3,7 @@ import { authSchema, rbacSchema } from '../clientauth/config.js';
 import { duration, size } from '../config-fields/fields.js';
 import { GOVERNANCE_FIELDS } from '../governance/config.js';
 import { PROVIDERS } from '../providers/registry.js';
-import { responsesSchema, storageSchema } from '../store/config.js';
+import { privacySchema, responsesSchema, storageSchema } from '../store/config.js';
 import { upstreamSchema } from '../upstream/config.js';
 import { consoleConfigSchema } from '../console/config.js';
 
@@ -86,6 +86,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   responses: responsesSchema.prefault({}),
+  privacy: privacySchema.prefault({}),
   rbac: rbacSchema.prefault({}),
   ...GOVERNANCE_FIELDS,
   instances: z.record(instanceName, instanceConfig).refine((r) => Object.keys(r).length > 0, 'at least one instance is required'),

@@ -27,6 +27,12 @@ export interface AdminRouteDeps {
   /** Seals TOTP secrets enrolled through the admin API (clientauth's, from `auth.totp.encryption_key`). */
   totpBox: TotpSecretBox | undefined;
   governance: Governance;
+  /** Re-reads the config file (the app's reload, as SIGHUP does), naming who asked. */
+  reload: (trigger: { by: 'admin'; actor: string; keyId?: string; requestId: string; clientAddress: string }) => Promise<
+    { ok: true; added: string[]; removed: string[]; changed: string[]; aliasesChanged: boolean; restartRequired: string[] } | { ok: false; error: string }
+  >;
+  /** `privacy.pseudonymise`: the keyed pseudonym that replaces a purged user's name (store/pseudonym.ts); absent: purged rows are deleted. */
+  pseudonym?: ((name: string) => string) | undefined;
   logger: Logger;
   metrics: Metrics;
 }

@@ -9,6 +9,7 @@ import { GOVERNANCE_ENDPOINTS } from './admin-governance.js';
 import { KEY_ENDPOINTS } from './admin-keys.js';
 import { OVERVIEW_ENDPOINTS } from './admin-overview.js';
 import { USER_ENDPOINTS } from './admin-users.js';
+import { CONFIG_ENDPOINTS } from './admin-config.js';
 import type { AdminContext, AdminRouteDeps } from './admin-types.js';
 
 const PREFIX = '/admin/v1/';
@@ -22,7 +23,7 @@ const BODY_LIMIT = 64 * 1024;
  * always lift a lockdown.
  */
 export function adminRoutes(deps: AdminRouteDeps): RouteSpec[] {
-  const endpoints = [...KEY_ENDPOINTS, ...USER_ENDPOINTS, ...GOVERNANCE_ENDPOINTS, ...AUDIT_ENDPOINTS, ...CREDENTIAL_ENDPOINTS, ...OVERVIEW_ENDPOINTS].map((e) => ({ ...e, segments: e.path.split('/') }));
+  const endpoints = [...KEY_ENDPOINTS, ...USER_ENDPOINTS, ...GOVERNANCE_ENDPOINTS, ...AUDIT_ENDPOINTS, ...CREDENTIAL_ENDPOINTS, ...OVERVIEW_ENDPOINTS, ...CONFIG_ENDPOINTS].map((e) => ({ ...e, segments: e.path.split('/') }));
   const admin: AdminContext = {
     deps,
     async change(ctx, action, detail, result = 'success') {

@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { severityBackfill } from '../audit-severity.js';
 
 /**
  * Versioned PostgreSQL schema migrations, the same versions as the SQLite ones
@@ -165,6 +166,12 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
   ALTER TABLE sessions ADD COLUMN principal TEXT;
   ALTER TABLE sessions ADD COLUMN last_seen_at BIGINT;
+  `,
+  // 10: audit severity; older rows get the gateway's default (mirrors store/sqlite/audit-detail.ts).
+  `
+  ALTER TABLE audit_log ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';
+  ${severityBackfill("detail->'lockdown' = 'true'::jsonb", "detail->'disabled' = 'true'::jsonb")};
+  CREATE INDEX audit_log_severity ON audit_log(severity, time);
   `,
 ];
 

@@ -1,4 +1,4 @@
-import { AUDIT_DETAIL_MIGRATION } from './audit-detail.js';
+import { AUDIT_DETAIL_MIGRATION, AUDIT_SEVERITY_MIGRATION } from './audit-detail.js';
 import { GOVERNANCE_MIGRATION, RECORD_ID_MIGRATION } from './governance.js';
 import { CONSOLE_SESSION_MIGRATION, IDENTITY_MIGRATION } from './identity.js';
 import { RESPONSE_ITEMS_MIGRATION, RESPONSES_MIGRATION } from './responses.js';
@@ -62,4 +62,6 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE INDEX api_keys_created ON api_keys(created_at, id);`,
   // 9: console sessions beside session tokens.
   CONSOLE_SESSION_MIGRATION,
+  // 10: audit severity.
+  AUDIT_SEVERITY_MIGRATION,
 ];
