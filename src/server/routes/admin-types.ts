@@ -51,8 +51,12 @@ export type AdminAnswer = { status?: number; body: unknown } | { status?: number
 /** What endpoints use besides the request: the deps and a way to audit a change. */
 export interface AdminContext {
   deps: AdminRouteDeps;
-  /** Records an admin change (who: the principal; what: `action` on `target`; before/after without secrets; `result` default success) and writes it through. */
-  change(ctx: RequestContext, action: string, detail: AuditDetail, result?: AuditResult): Promise<void>;
+  /**
+   * Records an admin change (who: the principal; what: `action` on `target`; before/after without
+   * secrets; `result` default success) and writes it through. `options.path` replaces the request
+   * path in the event (a purged user's name must not stay in it).
+   */
+  change(ctx: RequestContext, action: string, detail: AuditDetail, result?: AuditResult, options?: { path?: string }): Promise<void>;
   /** The JSON body, parsed with `schema`; a clear 400 naming the field otherwise. */
   body<T extends z.ZodType>(ctx: RequestContext, schema: T): z.output<T>;
 }

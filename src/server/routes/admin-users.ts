@@ -137,7 +137,13 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
       for (const id of erased.keysRevoked) verifier.invalidate(id);
       const summary = erasureJson(erased);
       // A purge under a pseudonym keeps no trace of the name, the deletion's own event included.
-      await admin.change(ctx, 'user.delete', { target: erased.pseudonym ?? name, ...summary, ...(erased.pseudonym === null ? { before } : {}) });
+      await admin.change(
+        ctx,
+        'user.delete',
+        { target: erased.pseudonym ?? name, ...summary, ...(erased.pseudonym === null ? { before } : {}) },
+        'success',
+        erased.pseudonym === null ? {} : { path: `/admin/v1/users/${erased.pseudonym}` },
+      );
       return { body: { user: erased.pseudonym ?? name, deleted: true, ...summary } };
     },
   },

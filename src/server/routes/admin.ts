@@ -26,8 +26,8 @@ export function adminRoutes(deps: AdminRouteDeps): RouteSpec[] {
   const endpoints = [...KEY_ENDPOINTS, ...USER_ENDPOINTS, ...GOVERNANCE_ENDPOINTS, ...AUDIT_ENDPOINTS, ...CREDENTIAL_ENDPOINTS, ...OVERVIEW_ENDPOINTS, ...CONFIG_ENDPOINTS].map((e) => ({ ...e, segments: e.path.split('/') }));
   const admin: AdminContext = {
     deps,
-    async change(ctx, action, detail, result = 'success') {
-      const event = { ...auditEvent(ctx, result, action), event: 'admin', detail };
+    async change(ctx, action, detail, result = 'success', options) {
+      const event = { ...auditEvent(ctx, result, action), event: 'admin', detail, ...(options?.path !== undefined ? { path: options.path } : {}) };
       deps.audit.record(event);
       await deps.audit.flush();
       deps.logger.info({ request_id: ctx.id, action, actor: ctx.principal?.id, target: detail['target'] }, 'admin change');
