@@ -10,6 +10,9 @@ import { OpenAIEmulator } from '../emulators/openai.js';
 import { removeDir, runCli, runCliJson, tempDir } from '../helpers/cli.js';
 import { requestLogs, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { pollUntil } from '../helpers/cli.js';
+import { metricSample } from '../helpers/wait.js';
+import { IbmIamEmulator } from '../emulators/ibm-iam.js';
+import { WatsonxEmulator } from '../emulators/watsonx.js';
 
 /**
  * Issue 17 items 12 and 13 through the public interfaces: every audit event has a severity
@@ -308,5 +311,50 @@ describe('config reloads are audited: who asked, instance names changed, never v
     assert.equal(byAdmin.user, adminId, 'the acting principal');
     const all = JSON.stringify(events);
     assert.ok(!all.includes(emu.url) && !all.includes(PROVIDER_KEY) && !all.includes('PRIVACY_TEST_OPENAI_KEY'), 'names only, never values');
+  });
+});
+
+describe('provider credentials failing and recovering are audited once per transition', () => {
+  const API_KEY = 'ibm-cloud-api-key-privacy-0123456789abcdef';
+  const PROJECT = '8d3c6f2e-1111-4a4b-9c9d-0123456789ab';
+  let wx: WatsonxEmulator;
+  let iam: IbmIamEmulator;
+  let gw: TestGateway;
+
+  before(async () => {
+    wx = await new WatsonxEmulator([], { projects: [PROJECT] }).start();
+    wx.recording = false;
+    iam = await new IbmIamEmulator({ apiKeys: [API_KEY], validTokens: wx.acceptedKeys }).start();
+    iam.ttlSeconds = 1;
+    process.env['PRIVACY_TEST_IAM_KEY'] = API_KEY;
+    gw = await startGateway({
+      instances: {
+        wx: { type: 'watsonx', region: 'us-south', endpoint: wx.url, project_id: PROJECT, credential_refresh_window: '500ms', authentication: { type: 'api_key', api_key: '${env:PRIVACY_TEST_IAM_KEY}', iam_url: iam.url } },
+      },
+      auth: { api_keys: { bootstrap_admin: false } },
+    });
+  });
+  after(async () => {
+    iam.setDown(false);
+    await gw.close();
+    await Promise.all([wx.close(), iam.close()]);
+  });
+
+  test('IAM down: one warning event however many retries fail; IAM back: one recovery event', async () => {
+    iam.setDown('unavailable');
+    // Tokens live 1 s and are refreshed from 0.5 s before expiry; the cache retries with backoff (1 s, 2 s...).
+    assert.ok(await pollUntil(async () => (await metricSample(gw.url, 'llmproxy_credential_refresh_total', { provider: 'watsonx', method: 'api_key', status: 'failure' }) ?? 0) >= 2, 10_000), 'several failed fetches');
+    await gw.settle();
+    const failed = await gw.app.store.audit.query({ event: 'credential' });
+    assert.deepEqual(failed.map((e) => [e.result, e.reason, e.severity, e.instance, e.method]), [['failure', 'fetch_failed', 'warning', 'wx', 'api_key']]);
+    assert.equal(failed[0]!.detail?.['provider'], 'watsonx');
+    assert.ok(!JSON.stringify(failed).includes(API_KEY), 'the API key is in no event');
+
+    iam.setDown(false);
+    assert.ok(await pollUntil(async () => (await gw.app.audit.flush(), (await gw.app.store.audit.query({ event: 'credential' })).length === 2), 10_000), 'the recovery is audited');
+    const events = await gw.app.store.audit.query({ event: 'credential' });
+    assert.deepEqual(events.map((e) => [e.result, e.reason, e.severity]), [['success', 'recovered', 'info'], ['failure', 'fetch_failed', 'warning']]);
+    const warnings = gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'audit' && l['audit'] === 'credential');
+    assert.deepEqual(warnings.map((l) => [l['level'], l['severity']]), [['warn', 'warning'], ['info', 'info']]);
   });
 });
