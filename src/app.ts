@@ -6,7 +6,7 @@ import { AlertWebhook } from './alerts/webhook.js';
 import { agePolicyOf, countKeysByAge } from './clientauth/api-key/policy.js';
 import { ApiKeyVerifier } from './clientauth/api-key/verifier.js';
 import { isLoopbackHost } from './clientauth/no-auth.js';
-import { canonicalAddress, clientAddressResolver, trustedProxy } from './clientauth/client-address.js';
+import { addressForRecords, canonicalAddress, clientAddressResolver, trustedProxy } from './clientauth/client-address.js';
 import { FailedAttemptThrottle } from './clientauth/throttle.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import { configChange } from './config/reload.js';
@@ -21,6 +21,11 @@ import { adminRoutes } from './server/routes/admin.js';
 import { buildConsole } from './console/routes.js';
 import { instanceBodyLimit, readBody } from './middleware/body-limit.js';
 import { AuditTrail } from './store/audit-trail.js';
+import { RetentionJob } from './store/retention.js';
+import { pseudonymiser } from './store/pseudonym.js';
+import { readSecretOnce } from './secrets/read-once.js';
+import { systemEvent } from './store/system-event.js';
+import type { CredentialHealthListener } from './credentials/kind.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { SecretScrubber } from './observability/scrubber.js';
@@ -77,12 +82,23 @@ export interface App {
    * requests that began before the swap have ended. A file that fails any check changes
    * nothing. Sections that need a restart keep their running values (logged). One at a time.
    */
-  reload(next?: LoadedConfig): Promise<ReloadResult>;
+  reload(next?: LoadedConfig, trigger?: ReloadTrigger): Promise<ReloadResult>;
+  /** Purges audit events and usage rows past their retention (daily; tests and operators may run it now). */
+  readonly retention: RetentionJob;
   /**
    * Graceful stop: refuse new connections, let requests and streams finish (up to the timeout),
    * flush, close. `drained` is false when the timeout cut requests still running.
    */
   close(): Promise<{ drained: boolean }>;
+}
+
+/** Who asked for a reload, for its audit event (`config.reload`): the SIGHUP handler, an admin, or the embedding code. */
+export interface ReloadTrigger {
+  by: 'SIGHUP' | 'admin' | 'api';
+  actor?: string;
+  keyId?: string;
+  requestId?: string;
+  clientAddress?: string;
 }
 
 export type ReloadResult =
@@ -92,8 +108,13 @@ export type ReloadResult =
 export { StartupError };
 
 /** Secrets and instances of one config generation, each secret read and credential obtained. */
-async function buildGeneration(config: Config, baseDir: string, deps: { scrubber: SecretScrubber; logger: Logger; metrics: Metrics }): Promise<{ secrets: SecretResolver; instances: Instance[] }> {
-  const secrets = new SecretResolver({ baseDir, defaultIntervalMs: config.secrets.refresh_interval, ...deps });
+async function buildGeneration(
+  config: Config,
+  baseDir: string,
+  deps: { scrubber: SecretScrubber; logger: Logger; metrics: Metrics; onCredentialHealth: CredentialHealthListener },
+): Promise<{ secrets: SecretResolver; instances: Instance[] }> {
+  const { onCredentialHealth: _, ...secretDeps } = deps;
+  const secrets = new SecretResolver({ baseDir, defaultIntervalMs: config.secrets.refresh_interval, ...secretDeps });
   const instances: Instance[] = [];
   try {
     for (const [name, cfg] of Object.entries(config.instances)) instances.push(await buildInstance(name, cfg, config, { secrets, baseDir, ...deps }));
@@ -143,7 +164,21 @@ export async function createApp(options: AppOptions): Promise<App> {
   // With Redis, changes to keys, users and the lockdown reach every replica at once (and this one announces its own).
   const events = counters && (await RedisFleetEvents.open(counters, logger));
   const store = events ? announceChanges(ownStore, (event) => events.publish(event)) : ownStore;
-  const generation = await buildGeneration(config, baseDir, { scrubber, logger, metrics }).catch(async (err: unknown) => {
+  // The audit trail is made once the journal is open (below); credentials only change health after their first fetch.
+  let auditTrail: AuditTrail | undefined;
+  const onCredentialHealth: CredentialHealthListener = ({ instance, provider, method, ok, error }) =>
+    auditTrail?.record(
+      systemEvent({
+        event: 'credential',
+        result: ok ? 'success' : 'failure',
+        reason: ok ? 'recovered' : 'fetch_failed',
+        severity: ok ? 'info' : 'warning',
+        method,
+        instance,
+        detail: { provider, method, ...(error !== undefined ? { error: scrubber.scrub(error) } : {}) },
+      }),
+    );
+  const generation = await buildGeneration(config, baseDir, { scrubber, logger, metrics, onCredentialHealth }).catch(async (err: unknown) => {
     await events?.close();
     await counters?.close();
     await store.close();
@@ -192,7 +227,14 @@ export async function createApp(options: AppOptions): Promise<App> {
   // Usage rows and audit events a killed process left in the journal reach the store before this one serves.
   const journalDir = journalRoot(config, baseDir);
   journal = journalDir === undefined ? undefined : await openStoreJournal(store, { root: journalDir, logger, metrics }).catch(failStartup);
-  const audit = new AuditTrail(store.audit, logger, { retentionMs: config.audit.retention, flushIntervalMs: config.audit.flush_interval, scrub: (text) => scrubber.scrub(text), metrics, journal: journal?.audit });
+  const recordAddress = addressForRecords(config.privacy.ip);
+  const audit = new AuditTrail(store.audit, logger, { flushIntervalMs: config.audit.flush_interval, scrub: (text) => scrubber.scrub(text), metrics, journal: journal?.audit, address: recordAddress });
+  auditTrail = audit;
+  const { privacy } = config;
+  const pseudonymKey = privacy.pseudonymise ? await readSecretOnce('privacy.pseudonymise_key', privacy.pseudonymise_key!, baseDir).catch(failStartup) : undefined;
+  if (pseudonymKey !== undefined) scrubber.add(pseudonymKey);
+  const pseudonym = pseudonymKey === undefined ? undefined : pseudonymiser(pseudonymKey);
+  const retention = new RetentionJob(store, { auditMs: config.audit.retention, usageMs: config.usage.retention, logger, metrics });
   const clientAuth = await buildClientAuth({ config, baseDir, store, verifier, roles, throttle, audit, logger, metrics, scrubber, ...(events ? { announcements: events } : {}) }).catch(failStartup);
   const governance = await buildGovernance({ config, models: modelCatalog(PROVIDERS_BY_TYPE.values()), store, instances, audit, logger, metrics, counters, usageJournal: journal?.usage, ...(counters ? { budgetCounters: counters } : {}) }).catch(failStartup);
   const { alerts } = config;
@@ -270,13 +312,19 @@ export async function createApp(options: AppOptions): Promise<App> {
   for (const route of providerRoutes(PROVIDERS_BY_TYPE.values(), inference)) router.add(route);
   for (const route of protocolChatRoutes({ ...inference, aliases, logger, responses, defaultInstance })) router.add(route);
   for (const route of clientAuth.routes) router.add(route);
-  for (const route of adminRoutes({ requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: adminAuth, verifier, totpBox: clientAuth.totpBox, governance, logger, metrics })) router.add(route);
+  // The admin API's reload answers with the refusal; its text names paths and references, and is scrubbed all the same.
+  const adminReload = async (trigger: ReloadTrigger): Promise<ReloadResult> => {
+    const r = await reloadConfig(undefined, trigger);
+    return r.ok ? r : { ok: false, error: scrubber.scrub(r.error) };
+  };
+  const adminDeps = { requestTimeoutMs: config.server.request_timeout, store, instances, secrets: () => secrets, audit, roles, authenticate: adminAuth, verifier, totpBox: clientAuth.totpBox, governance, pseudonym, reload: adminReload, logger, metrics };
+  for (const route of adminRoutes(adminDeps)) router.add(route);
   for (const route of adminConsole?.routes ?? []) router.add(route);
   const separateMetrics = config.server.metrics.port !== undefined || options.listen?.metricsPort !== undefined;
   if (!separateMetrics) router.add(metricsRoute(metrics, metricsGuard));
 
   const clientAddress = clientAddressResolver(config.server.trusted_proxies);
-  const handler = createHandler({ router, logger, metrics, clientAddress, tracker, scrubber, onFinish: governance.onFinish });
+  const handler = createHandler({ router, logger, metrics, clientAddress, recordAddress, tracker, scrubber, onFinish: governance.onFinish });
   const host = options.listen?.host ?? config.server.host;
   const { server } = config;
   const connection = {
@@ -301,7 +349,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
   if (separateMetrics) {
     const metricsRouter = new Router().add(healthRoute()).add(metricsRoute(metrics, metricsGuard));
-    const metricsHandler = createHandler({ router: metricsRouter, logger, metrics, clientAddress, scrubber, tracker: new InflightTracker() });
+    const metricsHandler = createHandler({ router: metricsRouter, logger, metrics, clientAddress, recordAddress, scrubber, tracker: new InflightTracker() });
     listeners.push({
       kind: 'metrics',
       listener: new Listener(metricsHandler, { host, port: options.listen?.metricsPort ?? server.metrics.port!, ...connection }),
@@ -314,11 +362,34 @@ export async function createApp(options: AppOptions): Promise<App> {
   /** Closes instances a reload replaced; each runs once, after their requests or at shutdown. */
   const retiring = new Set<() => Promise<void>>();
 
-  async function applyReload(next: LoadedConfig | undefined): Promise<ReloadResult> {
+  /** One reload at a time, in the order asked. */
+  function reloadConfig(next: LoadedConfig | undefined, trigger: ReloadTrigger): Promise<ReloadResult> {
+    const result = reloads.then(() => applyReload(next, trigger));
+    reloads = result.catch(() => undefined);
+    return result;
+  }
+
+  async function applyReload(next: LoadedConfig | undefined, trigger: ReloadTrigger): Promise<ReloadResult> {
     const source = next?.source ?? options.loaded.source;
+    const auditReload = (result: 'success' | 'failure', detail: Record<string, unknown>) =>
+      audit.record(
+        systemEvent({
+          event: 'config.reload',
+          result,
+          reason: result === 'success' ? 'applied' : 'rejected',
+          method: trigger.by,
+          user: trigger.actor ?? null,
+          keyId: trigger.keyId ?? null,
+          ...(trigger.requestId !== undefined ? { requestId: trigger.requestId } : {}),
+          ...(trigger.clientAddress !== undefined ? { clientAddress: trigger.clientAddress } : {}),
+          // Instance and section names only: values (endpoints, secret references) never reach the trail.
+          detail: { trigger: trigger.by, ...detail },
+        }),
+      );
     const reject = (error: string): ReloadResult => {
       metrics.configReloads.inc({ result: 'failure' });
       logger.error({ config: source, error }, 'configuration reload rejected; the running configuration stays');
+      auditReload('failure', {});
       return { ok: false, error };
     };
     if (closing) return reject('the gateway is shutting down');
@@ -328,7 +399,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     try {
       const loaded = next ?? loadConfig(source);
       change = configChange(config, loaded.config);
-      built = await buildGeneration(change.effective, loaded.baseDir, { scrubber, logger, metrics });
+      built = await buildGeneration(change.effective, loaded.baseDir, { scrubber, logger, metrics, onCredentialHealth });
     } catch (err) {
       return reject(err instanceof Error ? err.message : String(err));
     }
@@ -361,6 +432,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     const { added, removed, changed, aliasesChanged, restartRequired } = change;
     logger.info({ config: source, added, removed, changed, aliases_changed: aliasesChanged, instances: instances.all.map((i) => i.name) }, 'configuration reloaded');
     if (restartRequired.length > 0) logger.warn({ config: source, sections: restartRequired }, 'configuration changes need a restart to take effect; running values kept');
+    auditReload('success', { added, removed, changed, aliases_changed: aliasesChanged, restart_required: restartRequired });
     return { ok: true, added, removed, changed, aliasesChanged, restartRequired };
   }
 
@@ -374,20 +446,18 @@ export async function createApp(options: AppOptions): Promise<App> {
     instances,
     verifier,
     audit,
+    retention,
     responses,
     get secrets() {
       return secrets;
     },
     scrubber,
     anomalies,
-    reload(next) {
-      const result = reloads.then(() => applyReload(next));
-      reloads = result.catch(() => undefined);
-      return result;
-    },
+    reload: (next, trigger = { by: 'api' }) => reloadConfig(next, trigger),
     async listen() {
       await verifier.start();
       audit.start();
+      retention.start();
       responses.start();
       await clientAuth.start();
       await governance.start();
@@ -419,6 +489,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         await counters?.close();
         await clientAuth.stop();
         await verifier.stop();
+        await retention.stop();
         await audit.stop();
         await journal?.close();
         await Promise.all([...retiring].map((retire) => retire()));

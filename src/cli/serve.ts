@@ -75,7 +75,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   process.on('SIGHUP', () => {
     app.logger.info({ signal: 'SIGHUP', config: loaded.source }, 'reloading the configuration');
     // App.reload logs and counts the outcome itself, and runs one reload at a time.
-    void app.reload().finally(() => app.logger.flush());
+    void app.reload(undefined, { by: 'SIGHUP' }).finally(() => app.logger.flush());
   });
   const addresses = await app.listen();
   const base = `http://${addresses.main.address.includes(':') ? `[${addresses.main.address}]` : addresses.main.address}:${addresses.main.port}`;

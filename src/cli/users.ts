@@ -6,6 +6,10 @@ import { endpointListProblem } from '../clientauth/scopes.js';
 import { loadConfig, locateConfig, type LoadedConfig } from '../config/load.js';
 import { IdentityConflictError } from '../store/identity-types.js';
 import { openCliStore } from '../store/open.js';
+import { deleteUser, erasureJson } from '../store/erase-user.js';
+import { pseudonymiser } from '../store/pseudonym.js';
+import { readSecretOnce } from '../secrets/read-once.js';
+import { auditCliChange } from './audit.js';
 import type { Store } from '../store/types.js';
 import { UsageError, list, parse, positiveNumber } from './args.js';
 import { describeUser, table, userJson } from './output.js';
@@ -17,7 +21,11 @@ export const USERS_USAGE = `usage:
   llmproxy users disable NAME [--json]
   llmproxy users enable NAME [--json]
   llmproxy users list [--json]
-  llmproxy users show NAME [--json]`;
+  llmproxy users show NAME [--json]
+  llmproxy users delete NAME [--purge] [--json]
+      revokes the user's keys, deletes the user, its sessions, TOTP secret and backup codes;
+      --purge also deletes its usage rows and audit events (or, with privacy.pseudonymise,
+      replaces its name there with a keyed pseudonym)`;
 
 /** User names: what goes before the colon of a Basic credential, so no colon. */
 const MAX_STDIN_BYTES = 4096;
@@ -48,6 +56,8 @@ export async function usersCommand(args: string[], out: (s: string) => void): Pr
         if (users.length === 0) return out('no users');
         out(table(['NAME', 'ROLE', 'STATUS', 'PASSWORD', 'CREATED'], users.map((u) => [u.name, u.role, u.disabled ? 'disabled' : 'active', u.passwordHash ? 'set' : 'none', day(u.createdAt)])));
       });
+    case 'delete':
+      return withLoadedStore(rest, { purge: { type: 'boolean' } }, out, remove);
     case 'show':
       return withLoadedStore(rest, {}, out, async (store, { values, positionals }) => {
         const name = requireName(positionals);
@@ -112,6 +122,27 @@ async function passwd(store: Store, { values, positionals }: Parsed, _loaded: Lo
   if (!record) throw new KeyRequestError(`no user named ${name}`);
   if (values.json) return out(JSON.stringify({ ...userJson(record), ...(generated ? { password } : {}) }, null, 2));
   out([`password of ${name} changed; its sessions are refused from now on`, ...(generated ? ['', 'Password (shown once, store it now):', `  ${password}`] : [])].join('\n'));
+}
+
+async function remove(store: Store, { values, positionals }: Parsed, loaded: LoadedConfig, out: (s: string) => void): Promise<void> {
+  const name = requireName(positionals);
+  const purge = values['purge'] === true;
+  const { privacy } = loaded.config;
+  const pseudonym = purge && privacy.pseudonymise ? pseudonymiser(await readSecretOnce('privacy.pseudonymise_key', privacy.pseudonymise_key!, loaded.baseDir)) : undefined;
+  const erased = await deleteUser(store, name, { purge, pseudonym });
+  if (!erased) throw new KeyRequestError(`no user named ${name}`);
+  const summary = erasureJson(erased);
+  const shown = erased.pseudonym ?? name;
+  await auditCliChange(store, 'user.delete', { target: shown, ...summary });
+  if (values.json) return out(JSON.stringify({ user: shown, deleted: true, ...summary }, null, 2));
+  out(
+    [
+      `deleted user ${name}; ${erased.keysRevoked.length} key(s) revoked (running gateways refuse them within seconds), ${erased.sessions} session(s) and ${erased.totpEnrolments} TOTP enrolment(s) removed`,
+      ...(erased.purged
+        ? [erased.pseudonym !== null ? `usage rows (${erased.usageRows}) and audit events (${erased.auditEvents}) now carry ${erased.pseudonym}` : `deleted ${erased.usageRows} usage row(s) and ${erased.auditEvents} audit event(s)`]
+        : []),
+    ].join('\n'),
+  );
 }
 
 /** The password from stdin (one line; the policy applies), or a generated one. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Req } from '../util/http.js';
-import { addressBucket, canonicalAddress, clientAddressResolver } from './client-address.js';
+import { addressBucket, addressForRecords, canonicalAddress, clientAddressResolver } from './client-address.js';
 
 function req(remoteAddress: string | undefined, xff?: string | string[]): Req {
   const headers = xff === undefined ? {} : { 'x-forwarded-for': xff };
@@ -144,5 +144,25 @@ describe('clientAddressResolver gives canonical addresses', () => {
     const resolve = clientAddressResolver(['10.0.0.0/8']);
     assert.equal(resolve(req('10.1.2.3', '2001:DB8::0001')), '2001:db8::1');
     assert.equal(resolve(req('10.1.2.3', '0:0:0:0:0:ffff:198.51.100.1, ::ffff:10.0.0.5')), '198.51.100.1');
+  });
+});
+
+describe('addressForRecords (privacy.ip)', () => {
+  test('full keeps the address; none keeps nothing', () => {
+    assert.equal(addressForRecords('full')('203.0.113.77'), '203.0.113.77');
+    assert.equal(addressForRecords('none')('203.0.113.77'), '-');
+    assert.equal(addressForRecords('none')('2001:db8::1'), '-');
+  });
+
+  test('truncated keeps the IPv4 /24 and the IPv6 /48, in any spelling', () => {
+    const t = addressForRecords('truncated');
+    assert.equal(t('203.0.113.77'), '203.0.113.0/24');
+    assert.equal(t('10.0.0.1'), '10.0.0.0/24');
+    assert.equal(t('2001:db8:1:2:3:4:5:6'), '2001:db8:1::/48');
+    assert.equal(t('2001:DB8:0001:ffff::9'), '2001:db8:1::/48');
+    assert.equal(t('2001:db8::1'), '2001:db8::/48');
+    assert.equal(t('::1'), '::/48');
+    assert.equal(t('::ffff:198.51.100.9'), '198.51.100.0/24', 'an IPv4-mapped address is its IPv4 network');
+    assert.equal(t('local'), 'local', 'not an address (the CLI): kept');
   });
 });

@@ -93,3 +93,44 @@ function expandIpv6(address: string): string[] {
   const t = part(tail);
   return address.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
 }
+
+/** `privacy.ip`: how much of a client address the audit trail and the request log keep. */
+export type AddressPrivacy = 'full' | 'truncated' | 'none';
+
+/**
+ * The client address as records show it under `privacy.ip`: `full` as it is; `truncated` its
+ * network, the IPv4 /24 (`203.0.113.0/24`) or IPv6 /48 (`2001:db8:1::/48`), what GDPR guidance
+ * and web analytics tools treat as no longer naming one household; `none` as `-`. Anything that
+ * is not an IP address (`local` for the CLI) is kept. Built once; the request path calls it
+ * once per request (IPv6 networks are cached like canonical spellings).
+ *
+ * @example
+ * addressForRecords('truncated')('198.51.100.23') // '198.51.100.0/24'
+ */
+export function addressForRecords(mode: AddressPrivacy): (address: string) => string {
+  switch (mode) {
+    case 'full':
+      return (a) => a;
+    case 'none':
+      return () => '-';
+    case 'truncated':
+      return truncateAddress;
+  }
+}
+
+function truncateAddress(address: string): string {
+  const family = isIP(address);
+  if (family === 4) return `${address.slice(0, address.lastIndexOf('.'))}.0/24`;
+  if (family !== 6) return address;
+  let network = recentIpv6Networks.get(address);
+  if (network === undefined) {
+    const canonical = canonicalAddress(address);
+    network = isIP(canonical) === 4 ? truncateAddress(canonical) : `${new SocketAddress({ address: `${expandIpv6(canonical).slice(0, 3).join(':')}::`, family: 'ipv6' }).address}/48`;
+    if (recentIpv6Networks.size >= RECENT_IPV6_MAX) recentIpv6Networks.clear();
+    recentIpv6Networks.set(address, network);
+  }
+  return network;
+}
+
+/** IPv6 addresses already truncated; cleared when full, so its size stays bounded. */
+const recentIpv6Networks = new Map<string, string>();

@@ -461,3 +461,20 @@ describe('loadConfig: the environment and flags over the file (flag > environmen
     }
   });
 });
+
+describe('privacy section', () => {
+  test('defaults: full client addresses, no pseudonyms', () => {
+    const config = validate({ instances: { d: { type: 'demo' } } }, 'object');
+    assert.deepEqual(config.privacy, { ip: 'full', pseudonymise: false });
+  });
+
+  test('pseudonymise needs a key, as a secret reference; ip is one of full, truncated, none', () => {
+    assert.deepEqual(problemsOf('privacy: { pseudonymise: true }\ninstances:\n  d: { type: demo }\n'), [
+      'privacy.pseudonymise_key: required when pseudonymise is true (a secret reference, e.g. ${env:LLMPROXY_PSEUDONYM_KEY})',
+    ]);
+    assert.equal(problemsOf('privacy: { pseudonymise: true, pseudonymise_key: plain-text-key }\ninstances:\n  d: { type: demo }\n')[0]?.startsWith('privacy.pseudonymise_key: '), true);
+    assert.equal(problemsOf('privacy: { ip: partial }\ninstances:\n  d: { type: demo }\n')[0]?.startsWith('privacy.ip: '), true);
+    const ok = parseConfigText('privacy: { ip: truncated, pseudonymise: true, pseudonymise_key: "${env:K}" }\ninstances:\n  d: { type: demo }\n', 'test.yaml');
+    assert.deepEqual(ok.privacy, { ip: 'truncated', pseudonymise: true, pseudonymise_key: '${env:K}' });
+  });
+});

@@ -4,7 +4,7 @@ import { authSchema, rbacSchema } from '../clientauth/config.js';
 import { duration, size } from '../config-fields/fields.js';
 import { GOVERNANCE_FIELDS } from '../governance/config.js';
 import { PROVIDERS } from '../providers/registry.js';
-import { responsesSchema, storageSchema } from '../store/config.js';
+import { privacySchema, responsesSchema, storageSchema } from '../store/config.js';
 import { upstreamSchema } from '../upstream/config.js';
 import { consoleConfigSchema } from '../console/config.js';
 
@@ -107,6 +107,7 @@ export const configSchema = z.strictObject({
         .refine((ms) => ms >= 5000, 'must be at least 5s: each round calls every provider'),
     })
     .prefault({}),
+  privacy: privacySchema.prefault({}),
   rbac: rbacSchema.prefault({}),
   alerts: alertsSchema.prefault({}),
   ...GOVERNANCE_FIELDS,

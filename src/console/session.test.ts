@@ -39,7 +39,7 @@ describe('console session cookie as a credential', () => {
       idleTimeoutMs: 30 * MINUTE,
       prefixes: ['/admin/v1/', '/console/api/'],
       trustedProxy: () => false,
-      audit: new AuditTrail(store.audit, logger, { retentionMs: 86_400_000, flushIntervalMs: 1000 }),
+      audit: new AuditTrail(store.audit, logger, { flushIntervalMs: 1000 }),
       logger,
       now: () => now,
     });

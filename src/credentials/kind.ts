@@ -25,7 +25,16 @@ export interface CredentialKindContext {
   baseDir: string;
   /** Overrides of the refresh policy of fetched credentials (the instance's `credential_refresh_window`; tests). */
   policy?: Partial<RefreshPolicy>;
+  /** Told when a fetched credential starts failing or recovers (the audit trail). */
+  onHealth?: CredentialHealthListener;
 }
+
+/**
+ * A fetched credential's health changed: `ok: false` when a fetch failed after the last one
+ * succeeded (later failing retries are not reported again), `ok: true` when one succeeds again.
+ * `error` names no secret (sources keep values out of their messages).
+ */
+export type CredentialHealthListener = (change: { instance: string; provider: string; method: string; ok: boolean; error?: string }) => void;
 
 /** One `authentication.type` value a kind handles. */
 export interface CredentialType {
@@ -81,23 +90,41 @@ export interface RegisteredCredentialKind {
  * and its `credential_refresh_window` when set.
  */
 export function kindContext(
-  base: Omit<CredentialKindContext, 'instance' | 'provider' | 'policy'>,
+  base: Omit<CredentialKindContext, 'instance' | 'provider' | 'policy' | 'onHealth'> & { onCredentialHealth?: CredentialHealthListener | undefined },
   instance: string,
   provider: string,
   refreshWindowMs: number | undefined,
 ): CredentialKindContext {
-  const { secrets, scrubber, logger, metrics, baseDir } = base;
-  return { instance, provider, secrets, scrubber, logger, metrics, baseDir, ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}) };
+  const { secrets, scrubber, logger, metrics, baseDir, onCredentialHealth } = base;
+  return {
+    instance,
+    provider,
+    secrets,
+    scrubber,
+    logger,
+    metrics,
+    baseDir,
+    ...(refreshWindowMs !== undefined ? { policy: { refreshWindowMs } } : {}),
+    ...(onCredentialHealth !== undefined ? { onHealth: onCredentialHealth } : {}),
+  };
 }
 
 /**
  * The listener every fetching kind gives its `RefreshingCredential`: each fetch counted in
  * `llmproxy_credential_refresh_total{provider,method,status}`, and a failed one logged with the
- * instance (the error names no secret: sources keep values out of their messages).
+ * instance (the error names no secret: sources keep values out of their messages). A change of
+ * health (failing after a success, succeeding after a failure) goes to `ctx.onHealth`; a first
+ * fetch that fails is not a change (startup and reloads refuse such an instance themselves).
  */
-export function fetchListener(ctx: Pick<CredentialKindContext, 'instance' | 'provider' | 'metrics' | 'logger'>): FetchListener {
+export function fetchListener(ctx: Pick<CredentialKindContext, 'instance' | 'provider' | 'metrics' | 'logger' | 'onHealth'>): FetchListener {
+  let health: 'unknown' | 'ok' | 'failing' = 'unknown';
   return ({ method, ok, error }) => {
     ctx.metrics.credentialRefresh.inc({ provider: ctx.provider, method, status: ok ? 'success' : 'failure' });
     if (!ok) ctx.logger.warn({ instance: ctx.instance, method, error }, 'provider credential fetch failed');
+    const was = health;
+    health = ok ? 'ok' : was === 'unknown' ? 'unknown' : 'failing';
+    if ((was === 'ok' && !ok) || (was === 'failing' && ok)) {
+      ctx.onHealth?.({ instance: ctx.instance, provider: ctx.provider, method, ok, ...(error !== undefined ? { error } : {}) });
+    }
   };
 }

@@ -86,7 +86,7 @@ const usageSchema = z.strictObject({
   flush_interval: duration().prefault('1s'),
   /** ...or as soon as this many are waiting. */
   batch_size: z.number().int().positive().default(500),
-  /** Rows older than this are pruned (checked hourly). */
+  /** Rows older than this are deleted (daily, in batches: store/retention.ts). */
   retention: duration().prefault('400d'),
 });
 

@@ -17,7 +17,7 @@ async function setup(extra: Record<string, unknown> = {}) {
   );
   const store = openSqliteStore(':memory:');
   const { logger } = capturingLogger();
-  const audit = new AuditTrail(store.audit, logger, { retentionMs: 86_400_000 });
+  const audit = new AuditTrail(store.audit, logger, {});
   const instances = new InstanceDirectory([{ name: 'oai', type: 'openai', isDefault: false } as unknown as Instance]);
   const governance = await buildGovernance({ config, models: registryModels, store, instances, audit, logger, metrics: new Metrics(), env: {} });
   await governance.start();

@@ -74,6 +74,8 @@ export interface Governance {
   usageSummary(q: UsageQuery): Promise<PricedUsageRow[]>;
   /** Usage per time bucket and group from the store, after writing this process's buffered rows (`/admin/v1/usage/series`, `/admin/v1/overview`). */
   usageSeries(q: UsageSeriesQuery): Promise<UsageSeries[]>;
+  /** Writes this process's buffered usage rows to the store (before a user's rows are erased). */
+  flushUsage(): Promise<void>;
   readonly lockdown: LockdownControl;
   start(): Promise<void>;
   /** Flushes what is pending (usage rows) and stops timers. */
@@ -115,7 +117,6 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     flushIntervalMs: config.usage.flush_interval,
     batchSize: config.usage.batch_size,
     refreshIntervalMs: config.budgets.refresh_interval,
-    retentionMs: config.usage.retention,
     journal: deps.usageJournal,
     now,
   });
@@ -233,6 +234,7 @@ export async function buildGovernance(deps: GovernanceDeps): Promise<Governance>
     before: [lockdownGate],
     after: [governInference],
     onFinish,
+    flushUsage: () => recorder.flush(),
     async usageSummary(q) {
       await recorder.flush();
       const rows = await deps.store.governance.usage.summary(q);

@@ -34,6 +34,9 @@ class FakeUsageStore implements UsageStore {
   async prune() {
     return 0;
   }
+  async eraseUser() {
+    return 0;
+  }
 }
 
 const row = (i: number): UsageRow => ({ time: NOW, requestId: `r${i}`, keyId: 'k1', user: null, principalKind: 'api-key', instance: 'oai', model: 'gpt-4o', inputTokens: 1, outputTokens: 1, costMicros: 10, latencyMs: 5, status: 200 });
@@ -51,7 +54,6 @@ function setup(batchSize = 3, journal?: Journal) {
     flushIntervalMs: 3_600_000,
     batchSize,
     refreshIntervalMs: 3_600_000,
-    retentionMs: 1e12,
     maxBuffered: 5,
     now: () => NOW,
     journal: journal?.stream<UsageRow>('usage'),

@@ -13,7 +13,6 @@ export interface UsageRecorderOptions {
   flushIntervalMs: number;
   batchSize: number;
   refreshIntervalMs: number;
-  retentionMs: number;
   /** Rows held while the store refuses writes; beyond it the oldest are dropped (counted). */
   maxBuffered?: number;
   /**
@@ -61,7 +60,7 @@ export class UsageRecorder {
     return this.#buffer.length;
   }
 
-  /** Seeds the budget ledger from the store, then starts the flush, refresh and prune timers. */
+  /** Seeds the budget ledger from the store, then starts the flush and refresh timers (store/retention.ts prunes). */
   async start(): Promise<void> {
     await this.refreshSpend();
     const every = (ms: number, fn: () => Promise<unknown>) => {
@@ -71,7 +70,6 @@ export class UsageRecorder {
     };
     every(this.#options.flushIntervalMs, () => this.flush());
     every(this.#options.refreshIntervalMs, () => this.refreshSpend());
-    every(3_600_000, () => this.prune());
   }
 
   record(row: UsageRow): void {
@@ -99,15 +97,6 @@ export class UsageRecorder {
         this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'reading spend from the usage store failed; budgets use the last known spend');
       }
     });
-  }
-
-  async prune(): Promise<void> {
-    try {
-      const removed = await this.#store.prune(this.#now() - this.#options.retentionMs);
-      if (removed > 0) this.#logger.info({ removed }, 'pruned usage rows past retention');
-    } catch (err) {
-      this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'usage pruning failed');
-    }
   }
 
   /** Stops the timers and writes what is left (graceful shutdown). */

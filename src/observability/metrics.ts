@@ -321,6 +321,12 @@ export class Metrics {
     this.#auditBufferedSource = source;
   }
 
+  readonly retentionPurged = new Counter({
+    name: 'llmproxy_retention_purged_rows_total',
+    help: 'Rows deleted because they passed their retention (audit.retention, usage.retention), by table (audit, usage).',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
   readonly auditEventsDropped = new Counter({
     name: 'llmproxy_audit_events_dropped_total',
     help: 'Audit events dropped because the store refused writes for longer than the buffer holds.',

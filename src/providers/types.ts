@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ErrorShape } from '../errors/http.js';
 import type { CachedCredential, Credential } from '../credentials/types.js';
+import type { CredentialHealthListener } from '../credentials/kind.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
@@ -22,6 +23,8 @@ export interface ProviderContext {
   scrubber: SecretScrubber;
   /** The config file's folder: relative paths in an instance resolve against it. */
   baseDir: string;
+  /** Told when an instance's fetched credential starts failing or recovers (credentials/kind.ts). */
+  onCredentialHealth?: CredentialHealthListener | undefined;
 }
 
 /**

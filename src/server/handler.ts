@@ -16,6 +16,8 @@ export interface HandlerDeps {
   logger: Logger;
   metrics: Metrics;
   clientAddress: ReturnType<typeof clientAddressResolver>;
+  /** The client address as the request line shows it (`privacy.ip`); default as it is. */
+  recordAddress?: (address: string) => string;
   tracker: InflightTracker;
   /** Masks secrets in every error body the gateway sends. */
   scrubber: SecretScrubber;
@@ -90,6 +92,7 @@ export class InflightTracker {
 /** The function node's servers call for every request, HTTP/1 or HTTP/2. */
 export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
   const { router, logger, metrics, clientAddress, tracker, scrubber } = deps;
+  const recordAddress = deps.recordAddress ?? ((a: string) => a);
   const scrub = (text: string) => scrubber.scrub(text);
   const writeRequestLine = requestLineWriter(logger, scrubber);
 
@@ -123,7 +126,7 @@ export function createHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
       completed,
       duration_ms: Math.round(seconds * 1e4) / 10,
       upstream_ms: ctx.upstreamMs === undefined ? undefined : Math.round(ctx.upstreamMs * 10) / 10,
-      client: ctx.clientAddress,
+      client: recordAddress(ctx.clientAddress),
       auth: ctx.authResult === undefined ? undefined : { result: ctx.authResult, reason: ctx.authReason ?? undefined, key_id: ctx.principal?.keyId, user: ctx.principal?.user ?? undefined },
       error: ctx.errorCode,
       tokens: ctx.usage ? { model: ctx.usage.model, input: ctx.usage.inputTokens, output: ctx.usage.outputTokens } : undefined,

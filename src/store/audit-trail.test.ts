@@ -43,6 +43,9 @@ class FakeAuditLog implements AuditLog {
   async prune() {
     return 0;
   }
+  async eraseUser() {
+    return 0;
+  }
 }
 
 const event = (i: number, path = '/v1/chat/completions'): AuditEvent => ({
@@ -68,7 +71,7 @@ describe('AuditTrail', () => {
     const log = new FakeAuditLog();
     const metrics = new Metrics();
     const { logger, lines } = capturingLogger();
-    const trail = new AuditTrail(log, logger, { retentionMs: 1e12, maxBuffered: 3, metrics });
+    const trail = new AuditTrail(log, logger, { maxBuffered: 3, metrics });
     for (let i = 0; i < 2; i++) trail.record(event(i));
     assert.equal(await gauge(metrics), 2);
     log.hold();
@@ -97,7 +100,7 @@ describe('AuditTrail', () => {
     const { logger } = capturingLogger();
     const journal = await Journal.open({ root, storeId: 's', logger, adoptIntervalMs: 3_600_000, kinds: [{ name: 'audit', decode: auditEventFromJournal, write: async () => undefined }] });
     const log = new FakeAuditLog();
-    const trail = new AuditTrail(log, logger, { retentionMs: 1e12, journal: journal.stream<AuditEvent>('audit'), scrub: (t) => t.replaceAll('sk-secret', '[REDACTED]') });
+    const trail = new AuditTrail(log, logger, { journal: journal.stream<AuditEvent>('audit'), scrub: (t) => t.replaceAll('sk-secret', '[REDACTED]') });
     trail.record(event(1, '/v1/sk-secret/models'));
     trail.record(event(2));
     const files = readdirSync(journal.folder).filter((f) => f.endsWith('.jsonl'));

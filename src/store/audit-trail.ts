@@ -1,14 +1,13 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { JournalStream } from './journal.js';
+import { auditSeverity } from './audit-severity.js';
 import { PendingRecords } from './store-journal.js';
 import type { AuditEvent, AuditLog } from './types.js';
 
 export interface AuditTrailOptions {
   flushIntervalMs?: number;
   maxBatch?: number;
-  /** Events older than this are pruned (checked hourly). */
-  retentionMs: number;
   /** Upper bound of events held while the store refuses writes; beyond it the oldest are dropped (counted and logged). */
   maxBuffered?: number;
   /** Masks secrets in the client-supplied text of an event (a key pasted into the path lands in `path` or `instance`). */
@@ -20,6 +19,8 @@ export interface AuditTrailOptions {
   journal?: JournalStream<AuditEvent>;
   /** For `llmproxy_audit_buffered_events` and `llmproxy_audit_events_dropped_total`. */
   metrics?: Metrics;
+  /** The client address as events keep it (`privacy.ip`: clientauth/client-address.ts `addressForRecords`); default as it is. */
+  address?: (address: string) => string;
 }
 
 /**
@@ -36,9 +37,9 @@ export class AuditTrail {
   readonly #logger: Logger;
   readonly #flushIntervalMs: number;
   readonly #maxBatch: number;
-  readonly #retentionMs: number;
   readonly #scrub: ((text: string) => string) | undefined;
   readonly #metrics: Metrics | undefined;
+  readonly #address: ((address: string) => string) | undefined;
   readonly #buffer: PendingRecords<AuditEvent>;
   /** Events taken by a write under way. */
   #writing = 0;
@@ -50,9 +51,9 @@ export class AuditTrail {
     this.#logger = logger;
     this.#flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.#maxBatch = options.maxBatch ?? 500;
-    this.#retentionMs = options.retentionMs;
     this.#scrub = options.scrub;
     this.#metrics = options.metrics;
+    this.#address = options.address;
     this.#buffer = new PendingRecords(options.journal, options.maxBuffered ?? 100_000, () => this.#metrics?.auditEventsDropped.inc());
     this.#metrics?.trackAuditBuffered(() => this.pending);
   }
@@ -64,19 +65,24 @@ export class AuditTrail {
 
   start(): void {
     const flush = setInterval(() => void this.flush(), this.#flushIntervalMs);
-    const prune = setInterval(() => void this.prune(), 3_600_000);
     flush.unref();
-    prune.unref();
-    this.#timers = [flush, prune];
-    void this.prune();
+    this.#timers = [flush];
   }
 
+  /**
+   * Buffers `event` with its severity (given, or derived: store/audit-severity.ts) and the client
+   * address as `privacy.ip` keeps it. Events other than request authentication (`auth`, which the
+   * request's access line carries) are also logged as an `audit` line at their severity's level.
+   */
   record(event: AuditEvent): void {
     const scrub = this.#scrub;
     if (scrub) {
       if (event.path !== null && event.path !== undefined) event.path = scrub(event.path);
       if (event.instance !== null && event.instance !== undefined) event.instance = scrub(event.instance);
     }
+    event.severity = auditSeverity(event);
+    if (this.#address !== undefined) event.clientAddress = this.#address(event.clientAddress);
+    if (event.event !== 'auth') this.#mirror(event);
     this.#buffer.push(event);
     if (this.#buffer.length >= this.#maxBatch) void this.flush();
   }
@@ -96,13 +102,11 @@ export class AuditTrail {
     if (this.#buffer.length > 0) await this.flush();
   }
 
-  async prune(): Promise<void> {
-    try {
-      const removed = await this.#log.prune(Date.now() - this.#retentionMs);
-      if (removed > 0) this.#logger.info({ removed }, 'pruned audit events past retention');
-    } catch (err) {
-      this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'audit pruning failed');
-    }
+  #mirror(e: AuditEvent): void {
+    const line = { audit: e.event, severity: e.severity, result: e.result, reason: e.reason ?? undefined, user: e.user ?? undefined, key_id: e.keyId ?? undefined, instance: e.instance ?? undefined, request_id: e.requestId || undefined, client: e.clientAddress };
+    if (e.severity === 'critical') this.#logger.error(line, 'audit');
+    else if (e.severity === 'warning') this.#logger.warn(line, 'audit');
+    else this.#logger.info(line, 'audit');
   }
 
   async #write(): Promise<void> {

@@ -64,3 +64,26 @@ export const responsesSchema = z.strictObject({
 
 /** The `responses` section. */
 export type ResponsesConfig = z.output<typeof responsesSchema>;
+
+/**
+ * The `privacy` section: what the gateway keeps about people. `ip` is how client addresses are
+ * written to the audit trail and the request log (`truncated`: the IPv4 /24 or IPv6 /48 network;
+ * `none`: `-`); rate limiting and throttles still see the full address. With `pseudonymise`,
+ * `users delete --purge` replaces the user's name in usage and audit rows with a keyed hash
+ * (HMAC-SHA256 under `pseudonymise_key`), so aggregates survive and the name does not.
+ */
+export const privacySchema = z
+  .strictObject({
+    ip: z.enum(['full', 'truncated', 'none']).default('full'),
+    pseudonymise: z.boolean().default(false),
+    /** A secret reference; required with `pseudonymise: true`. */
+    pseudonymise_key: secretRef().optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.pseudonymise && p.pseudonymise_key === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['pseudonymise_key'], message: 'required when pseudonymise is true (a secret reference, e.g. ${env:LLMPROXY_PSEUDONYM_KEY})' });
+    }
+  });
+
+/** The `privacy` section. */
+export type PrivacyConfig = z.output<typeof privacySchema>;

@@ -115,8 +115,13 @@ export interface UsageStore {
   series(q: UsageSeriesQuery): Promise<UsageSeries[]>;
   /** Cost of rows with `time >= since`: overall, per key id, per user and per instance. */
   spendSince(since: number): Promise<SpendTotals>;
-  /** Deletes rows older than `before`; returns how many. */
-  prune(before: number): Promise<number>;
+  /** Deletes rows older than `before`, at most `limit` of them (oldest first) when given; returns how many. */
+  prune(before: number, limit?: number): Promise<number>;
+  /**
+   * Erases a user from these rows: with `replacement` null deletes the rows naming `user`; otherwise
+   * writes `replacement` (a pseudonym) in their place, keeping the aggregates. Returns how many rows.
+   */
+  eraseUser(user: string, replacement: string | null): Promise<number>;
 }
 
 /** A named setting: its JSON text and when it was last written (epoch ms). */

@@ -62,6 +62,19 @@ export interface UserStore {
   /** Sets the password hash and `passwordChangedAt = at`; undefined when there is no such user. */
   setPassword(name: string, passwordHash: string, at: number): Promise<UserRecord | undefined>;
   setDisabled(name: string, disabled: boolean, at: number): Promise<UserRecord | undefined>;
+  /**
+   * Deletes the user with its TOTP enrolment and backup codes and its sessions, and the sessions
+   * and enrolments of the keys `keyIds` (the user's keys, revoked first by the caller), in one
+   * transaction; bumps the counter. Undefined when there is no such user.
+   */
+  delete(name: string, keyIds?: readonly string[]): Promise<UserDeletion | undefined>;
+}
+
+/** What `UserStore.delete` removed besides the user. */
+export interface UserDeletion {
+  sessions: number;
+  /** TOTP enrolments removed (the user's and its keys'), each with its backup codes. */
+  totpEnrolments: number;
 }
 
 /**

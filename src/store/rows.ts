@@ -1,5 +1,5 @@
 import type { UsageFilter, UsagePoint, UsageSeries, UsageSummaryRow } from './governance-types.js';
-import type { AuditDetail, AuditEvent } from './types.js';
+import type { AuditDetail, AuditEvent, AuditSeverity } from './types.js';
 
 /** A database row as both drivers return it: column name → value. */
 export type Row = Record<string, unknown>;
@@ -20,6 +20,7 @@ export function auditEventFromRow(r: Row, detail: AuditDetail | null): AuditEven
     path: r['path'] as string,
     instance: (r['instance'] as string | null) ?? null,
     detail,
+    severity: (r['severity'] as AuditSeverity | null) ?? 'info',
   };
 }
 

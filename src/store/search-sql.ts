@@ -58,6 +58,7 @@ export function auditConditions(q: AuditQuery, d: SqlDialect): string[] {
   if (q.user !== undefined) where.push(`user_id = ${d.param(q.user)}`);
   if (q.instance !== undefined) where.push(`instance = ${d.param(q.instance)}`);
   if (q.result !== undefined) where.push(`result = ${d.param(q.result)}`);
+  if (q.severity !== undefined) where.push(`severity = ${d.param(q.severity)}`);
   if (q.text !== undefined && q.text !== '') {
     where.push(`(${d.contains('path', d.param(q.text))} OR ${d.contains('reason', d.param(q.text))} OR ${d.contains('request_id', d.param(q.text))})`);
   }

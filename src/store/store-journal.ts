@@ -5,7 +5,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { StorageConfig } from './config.js';
 import type { UsageRow } from './governance-types.js';
 import { Journal, type JournalSegment, type JournalStream } from './journal.js';
-import type { AuditEvent, AuditResult, Store } from './types.js';
+import type { AuditEvent, AuditResult, AuditSeverity, Store } from './types.js';
+import { AUDIT_SEVERITIES } from './audit-severity.js';
 
 /**
  * The gateway's two journaled record kinds (store/journal.ts) bound to its store: usage rows and
@@ -149,6 +150,8 @@ export function auditEventFromJournal(v: unknown): AuditEvent | undefined {
     path: v['path'] as string,
     instance: v['instance'] as string | null,
     detail: (detail as Fields | null | undefined) ?? null,
+    // An unknown severity (a line from a newer version) falls back to the derived default.
+    ...(AUDIT_SEVERITIES.includes(v['severity'] as AuditSeverity) ? { severity: v['severity'] as AuditSeverity } : {}),
   };
 }
 

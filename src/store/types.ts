@@ -59,6 +59,11 @@ export interface KeyStore {
    * that is now or earlier), in one transaction.
    */
   rotate(oldId: string, replacement: NewKey, oldExpiresAt: number): Promise<{ old: KeyRecord; replacement: KeyRecord }>;
+  /**
+   * Writes `replacement` (a pseudonym, or null) as the user of every key of `user` (after the
+   * user's deletion revoked them); not a security change, so `rev` is not bumped. Returns how many.
+   */
+  eraseUser(user: string, replacement: string | null): Promise<number>;
   /** Records last-use times in one batch; not a security change, so `rev` is not bumped. */
   touch(lastUsed: ReadonlyMap<string, number>): Promise<void>;
   /** The current change counter. */
@@ -93,7 +98,7 @@ export interface KeyQuery {
 
 export type AuditResult = 'success' | 'failure' | 'denied' | 'throttled';
 
-/** How much an event matters to whoever watches the trail. */
+/** How urgently an audit event wants a human: `critical` (lockdown on), `warning` (a refusal, a failing credential), `info`. */
 export type AuditSeverity = 'info' | 'warning' | 'critical';
 
 /** One authentication or authorization decision. Never holds a secret. */
@@ -117,7 +122,7 @@ export interface AuditEvent {
   instance: string | null;
   /** Admin changes: what changed (`target`, `before`, `after`, ...), never a secret. */
   detail?: AuditDetail | null;
-  /** How much the event matters (absent: info); alerts such as usage anomalies are `warning`. */
+  /** How much the event matters. Absent: derived from `event` and `result` when the event is recorded (store/audit-severity.ts); alerts such as usage anomalies are `warning`. */
   severity?: AuditSeverity;
 }
 
@@ -146,6 +151,7 @@ export interface AuditQuery {
   user?: string;
   instance?: string;
   result?: AuditResult;
+  severity?: AuditSeverity;
   /** Case-insensitive substring of the path, the reason or the request id. */
   text?: string;
   /** Only events after this one in newest-first order: the next page. */
@@ -168,8 +174,13 @@ export interface AuditLog {
   search(q: AuditQuery): Promise<StoredAuditEvent[]>;
   /** The event with store id `id`. */
   get(id: number): Promise<StoredAuditEvent | undefined>;
-  /** Deletes events older than `before`; returns how many. */
-  prune(before: number): Promise<number>;
+  /** Deletes events older than `before`, at most `limit` of them (oldest first) when given; returns how many. */
+  prune(before: number, limit?: number): Promise<number>;
+  /**
+   * Erases a user from these events: with `replacement` null deletes the events naming `user`; otherwise
+   * writes `replacement` (a pseudonym) in their place, keeping the aggregates. Returns how many events.
+   */
+  eraseUser(user: string, replacement: string | null): Promise<number>;
 }
 
 /**

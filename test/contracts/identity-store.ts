@@ -162,6 +162,38 @@ export function identityStoreContract(name: string, open: () => Promise<Store>):
       });
     });
 
+    test('users: delete removes the user, its and its keys\' TOTP enrolments (with backup codes) and sessions; bumps the counter', async () => {
+      await withStore(async (store) => {
+        const ids = store.identity;
+        await ids.users.create(user('gone'));
+        await ids.users.create(user('stays'));
+        await ids.totp.enroll({ subject: 'user:gone', secret: 'plain:AAAA', required: true, backupCodes: codes(3), createdAt: T });
+        await ids.totp.enroll({ subject: 'key:kg', secret: 'plain:BBBB', required: true, backupCodes: codes(2), createdAt: T });
+        await ids.totp.enroll({ subject: 'user:stays', secret: 'plain:CCCC', required: true, backupCodes: codes(1), createdAt: T });
+        await ids.sessions.create({ id: 'su', secretHash: 'ab'.repeat(32), keyId: null, user: 'gone', createdAt: T, expiresAt: T + 9000 });
+        await ids.sessions.create({ id: 'sk', secretHash: 'ab'.repeat(32), keyId: 'kg', user: null, createdAt: T, expiresAt: T + 9000 });
+        await ids.sessions.create({ id: 'ss', secretHash: 'ab'.repeat(32), keyId: null, user: 'stays', createdAt: T, expiresAt: T + 9000 });
+        let notified = 0;
+        const unwatch = ids.watch(() => notified++);
+        const rev = await ids.currentRev();
+        assert.deepEqual(await ids.users.delete('gone', ['kg']), { sessions: 2, totpEnrolments: 2 });
+        assert.ok((await ids.currentRev()) > rev);
+        assert.equal(notified, 1);
+        unwatch();
+        assert.equal(await ids.users.get('gone'), undefined);
+        assert.equal(await ids.totp.get('user:gone'), undefined);
+        assert.equal(await ids.totp.get('key:kg'), undefined);
+        assert.deepEqual(await ids.totp.backupCodes('user:gone'), []);
+        assert.deepEqual(await ids.totp.backupCodes('key:kg'), []);
+        assert.equal(await ids.sessions.get('su'), undefined);
+        assert.equal(await ids.sessions.get('sk'), undefined);
+        assert.equal((await ids.sessions.get('ss'))?.user, 'stays');
+        assert.equal((await ids.totp.get('user:stays'))?.backupCodesLeft, 1);
+        assert.equal(await ids.users.delete('gone'), undefined);
+        assert.deepEqual((await ids.users.list()).map((u) => u.name), ['stays']);
+      });
+    });
+
     test('console sessions: an OIDC principal as the subject, and touch() moves the last use forward only', async () => {
       await withStore(async (store) => {
         const sessions = store.identity.sessions;

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { newKeyId } from '../../src/clientauth/api-key/format.js';
 import { keyStatus } from '../../src/clientauth/api-key/view.js';
 import type { AuditEvent, KeyRecord, NewKey, Store, StoredAuditEvent } from '../../src/store/types.js';
+import { auditSeverity } from '../../src/store/audit-severity.js';
 
 export interface KeyStoreContractOptions {
   /** Closes `store` and opens the same data again (a restart). */
@@ -51,8 +52,9 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
     };
   }
 
+  /** An event as the store gives it back: with the severity given, or the one derived from its kind and result. */
   function event(time: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
-    return {
+    const e: AuditEvent = {
       time,
       requestId: `req-${time}`,
       event: 'auth',
@@ -68,6 +70,7 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
       detail: null,
       ...overrides,
     };
+    return { ...e, severity: auditSeverity(e) };
   }
 
   describe(`KeyStore / AuditLog contract: ${name}`, () => {
@@ -344,6 +347,64 @@ export function keyStoreContract(name: string, open: () => Promise<Store>, optio
         const left = await audit.query({ limit: 1000 });
         assert.equal(left.length, 100);
         assert.equal(Math.min(...left.map((e) => e.time)), base + 50_000);
+      });
+    });
+
+    test('audit: prune with a limit deletes at most that many, oldest first', async () => {
+      await withStore(async ({ audit }) => {
+        const base = Date.UTC(2025, 5, 1);
+        await audit.append(Array.from({ length: 25 }, (_, i) => event(base + i * 1000)));
+        assert.equal(await audit.prune(base + 20_000, 8), 8);
+        assert.equal(Math.min(...(await audit.query({ limit: 100 })).map((e) => e.time)), base + 8000);
+        assert.equal(await audit.prune(base + 20_000, 8), 8);
+        assert.equal(await audit.prune(base + 20_000, 8), 4, 'the last batch is short: the purge loop stops');
+        assert.equal(await audit.prune(base + 20_000, 8), 0);
+        assert.equal((await audit.query({ limit: 100 })).length, 5);
+      });
+    });
+
+    test('audit: severity is stored (given or derived), read back and filtered on', async () => {
+      await withStore(async ({ audit }) => {
+        const base = Date.UTC(2025, 5, 1);
+        /** As a caller records it: without a severity unless one is given. */
+        const given = (e: AuditEvent, severity?: AuditEvent['severity']): AuditEvent => {
+          const { severity: _derived, ...rest } = e;
+          return severity === undefined ? rest : { ...rest, severity };
+        };
+        const raw = [
+          given(event(base)),
+          given(event(base + 1000, { result: 'failure', reason: 'bad_secret' })),
+          given(event(base + 2000, { event: 'lockdown', reason: 'lockdown on', detail: { lockdown: true } })),
+          given(event(base + 3000, { event: 'credential', result: 'failure', reason: 'fetch_failed' }), 'warning'),
+          given(event(base + 4000, { event: 'config.reload' }), 'critical'),
+        ];
+        await audit.append(raw);
+        const stored = await audit.query({});
+        assert.deepEqual(stored.map((e) => e.severity), ['critical', 'warning', 'critical', 'warning', 'info']);
+        assert.deepEqual((await audit.query({ severity: 'critical' })).map((e) => e.time), [base + 4000, base + 2000]);
+        assert.deepEqual((await audit.search({ severity: 'warning', event: 'auth' })).map((e) => e.reason), ['bad_secret']);
+        assert.deepEqual(await audit.query({ severity: 'info' }), [event(base)]);
+      });
+    });
+
+    test('audit and keys: a user is erased by deletion or under a pseudonym, other users untouched', async () => {
+      await withStore(async ({ audit, keys }) => {
+        const base = Date.UTC(2025, 5, 1);
+        await audit.append([event(base, { user: 'alice' }), event(base + 1, { user: 'bob' }), event(base + 2, { user: 'alice', event: 'admin' })]);
+        assert.equal(await audit.eraseUser('alice', 'anon:0123456789abcdef'), 2);
+        assert.deepEqual((await audit.query({ user: 'anon:0123456789abcdef' })).map((e) => e.time), [base + 2, base]);
+        assert.deepEqual(await audit.query({ user: 'alice' }), []);
+        assert.equal(await audit.eraseUser('bob', null), 1);
+        assert.equal((await audit.query({})).length, 2);
+        assert.equal(await audit.eraseUser('nobody', null), 0);
+
+        const k = await keys.create(newKey({ user: 'alice' }));
+        const other = await keys.create(newKey({ user: 'bob' }));
+        const rev = await keys.currentRev();
+        assert.equal(await keys.eraseUser('alice', 'anon:0123456789abcdef'), 1);
+        assert.equal((await keys.get(k.id))!.user, 'anon:0123456789abcdef');
+        assert.equal((await keys.get(other.id))!.user, 'bob');
+        assert.equal(await keys.currentRev(), rev, 'not a security change');
       });
     });
 

@@ -1,4 +1,5 @@
 import { GatewayError } from '../../errors/gateway-error.js';
+import { AUDIT_SEVERITIES } from '../../store/audit-severity.js';
 import type { AuditPosition, AuditQuery, AuditResult, StoredAuditEvent } from '../../store/types.js';
 import { choiceParam, intParam, queryOf, textParam, timeParam } from './admin-query.js';
 import type { AdminEndpoint } from './admin-types.js';
@@ -43,13 +44,14 @@ export const AUDIT_ENDPOINTS: AdminEndpoint[] = [
   },
 ];
 
-/** `GET audit?since&until&event&result&key_id&user&instance&q&limit&cursor` as a store query (limit 100 unless given). */
+/** `GET audit?since&until&event&result&severity&key_id&user&instance&q&limit&cursor` as a store query (limit 100 unless given). */
 function auditQuery(q: Readonly<Record<string, string>>): AuditQuery & { limit: number } {
   const now = Date.now();
   const since = timeParam(q, 'since', now);
   const until = timeParam(q, 'until', now);
   if (since !== undefined && until !== undefined && until <= since) throw new GatewayError('invalid_request', '"until" must be after "since"');
   const result = choiceParam(q, 'result', RESULTS);
+  const severity = choiceParam(q, 'severity', AUDIT_SEVERITIES);
   const event = textParam(q, 'event', 64);
   const keyId = textParam(q, 'key_id');
   const user = textParam(q, 'user');
@@ -61,6 +63,7 @@ function auditQuery(q: Readonly<Record<string, string>>): AuditQuery & { limit: 
     ...(since !== undefined ? { since } : {}),
     ...(until !== undefined ? { until } : {}),
     ...(result !== undefined ? { result } : {}),
+    ...(severity !== undefined ? { severity } : {}),
     ...(event !== undefined ? { event } : {}),
     ...(keyId !== undefined ? { keyId } : {}),
     ...(user !== undefined ? { user } : {}),
@@ -91,6 +94,7 @@ function eventJson(e: StoredAuditEvent) {
     request_id: e.requestId,
     event: e.event,
     result: e.result,
+    severity: e.severity ?? 'info',
     reason: e.reason,
     method: e.method,
     key_id: e.keyId,

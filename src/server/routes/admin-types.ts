@@ -27,6 +27,12 @@ export interface AdminRouteDeps {
   /** Seals TOTP secrets enrolled through the admin API (clientauth's, from `auth.totp.encryption_key`). */
   totpBox: TotpSecretBox | undefined;
   governance: Governance;
+  /** Re-reads the config file (the app's reload, as SIGHUP does), naming who asked. */
+  reload: (trigger: { by: 'admin'; actor: string; keyId?: string; requestId: string; clientAddress: string }) => Promise<
+    { ok: true; added: string[]; removed: string[]; changed: string[]; aliasesChanged: boolean; restartRequired: string[] } | { ok: false; error: string }
+  >;
+  /** `privacy.pseudonymise`: the keyed pseudonym that replaces a purged user's name (store/pseudonym.ts); absent: purged rows are deleted. */
+  pseudonym?: ((name: string) => string) | undefined;
   logger: Logger;
   metrics: Metrics;
 }
@@ -45,8 +51,12 @@ export type AdminAnswer = { status?: number; body: unknown } | { status?: number
 /** What endpoints use besides the request: the deps and a way to audit a change. */
 export interface AdminContext {
   deps: AdminRouteDeps;
-  /** Records an admin change (who: the principal; what: `action` on `target`; before/after without secrets; `result` default success) and writes it through. */
-  change(ctx: RequestContext, action: string, detail: AuditDetail, result?: AuditResult): Promise<void>;
+  /**
+   * Records an admin change (who: the principal; what: `action` on `target`; before/after without
+   * secrets; `result` default success) and writes it through. `options.path` replaces the request
+   * path in the event (a purged user's name must not stay in it).
+   */
+  change(ctx: RequestContext, action: string, detail: AuditDetail, result?: AuditResult, options?: { path?: string }): Promise<void>;
   /** The JSON body, parsed with `schema`; a clear 400 naming the field otherwise. */
   body<T extends z.ZodType>(ctx: RequestContext, schema: T): z.output<T>;
 }

@@ -11,6 +11,8 @@ import type { RequestContext } from '../../request/context.js';
 import { IdentityConflictError, type UserRecord } from '../../store/identity-types.js';
 import type { Store } from '../../store/types.js';
 import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin-types.js';
+import { deleteUser, erasureJson } from '../../store/erase-user.js';
+import { choiceParam, queryOf } from './admin-query.js';
 
 const names = z.array(z.string().min(1).max(256)).min(1).max(100);
 const limit = z.number().int().positive().nullable();
@@ -130,6 +132,31 @@ export const USER_ENDPOINTS: AdminEndpoint[] = [
       const after = { ...before, totp: false };
       await admin.change(ctx, 'user.totp.remove', { target: name, before, after });
       return { body: after };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: 'users/:name',
+    permission: 'llm:admin',
+    async handle(ctx, { name }, admin) {
+      const purge = choiceParam(queryOf(ctx), 'purge', ['true', 'false']) === 'true';
+      const { store, audit, governance, verifier, pseudonym } = admin.deps;
+      const before = await userView(store, await userOr404(store, name!));
+      // Rows still buffered in this process would otherwise reach the store after the purge, under the name.
+      if (purge) await Promise.all([audit.flush(), governance.flushUsage()]);
+      const erased = await deleteUser(store, name!, { purge, pseudonym });
+      if (!erased) throw new GatewayError('not_found', 'no user with that name');
+      for (const id of erased.keysRevoked) verifier.invalidate(id);
+      const summary = erasureJson(erased);
+      // A purge under a pseudonym keeps no trace of the name, the deletion's own event included.
+      await admin.change(
+        ctx,
+        'user.delete',
+        { target: erased.pseudonym ?? name, ...summary, ...(erased.pseudonym === null ? { before } : {}) },
+        'success',
+        erased.pseudonym === null ? {} : { path: `/admin/v1/users/${erased.pseudonym}` },
+      );
+      return { body: { user: erased.pseudonym ?? name, deleted: true, ...summary } };
     },
   },
   { method: 'POST', path: 'users/:name/disable', permission: 'llm:admin', handle: (ctx, p, admin) => setDisabled(ctx, p['name']!, true, admin) },

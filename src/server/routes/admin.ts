@@ -9,6 +9,7 @@ import { GOVERNANCE_ENDPOINTS } from './admin-governance.js';
 import { KEY_ENDPOINTS } from './admin-keys.js';
 import { OVERVIEW_ENDPOINTS } from './admin-overview.js';
 import { USER_ENDPOINTS } from './admin-users.js';
+import { CONFIG_ENDPOINTS } from './admin-config.js';
 import type { AdminContext, AdminRouteDeps } from './admin-types.js';
 
 const PREFIX = '/admin/v1/';
@@ -22,11 +23,11 @@ const BODY_LIMIT = 64 * 1024;
  * always lift a lockdown.
  */
 export function adminRoutes(deps: AdminRouteDeps): RouteSpec[] {
-  const endpoints = [...KEY_ENDPOINTS, ...USER_ENDPOINTS, ...GOVERNANCE_ENDPOINTS, ...AUDIT_ENDPOINTS, ...CREDENTIAL_ENDPOINTS, ...OVERVIEW_ENDPOINTS].map((e) => ({ ...e, segments: e.path.split('/') }));
+  const endpoints = [...KEY_ENDPOINTS, ...USER_ENDPOINTS, ...GOVERNANCE_ENDPOINTS, ...AUDIT_ENDPOINTS, ...CREDENTIAL_ENDPOINTS, ...OVERVIEW_ENDPOINTS, ...CONFIG_ENDPOINTS].map((e) => ({ ...e, segments: e.path.split('/') }));
   const admin: AdminContext = {
     deps,
-    async change(ctx, action, detail, result = 'success') {
-      const event = { ...auditEvent(ctx, result, action), event: 'admin', detail };
+    async change(ctx, action, detail, result = 'success', options) {
+      const event = { ...auditEvent(ctx, result, action), event: 'admin', detail, ...(options?.path !== undefined ? { path: options.path } : {}) };
       deps.audit.record(event);
       await deps.audit.flush();
       deps.logger.info({ request_id: ctx.id, action, actor: ctx.principal?.id, target: detail['target'] }, 'admin change');

@@ -102,8 +102,15 @@ class PgUsageStore implements UsageStore {
     return totals;
   }
 
-  async prune(before: number): Promise<number> {
-    return (await this.#db.query('DELETE FROM usage_log WHERE time < $1', [before])).rowCount ?? 0;
+  async prune(before: number, limit?: number): Promise<number> {
+    if (limit === undefined) return (await this.#db.query('DELETE FROM usage_log WHERE time < $1', [before])).rowCount ?? 0;
+    const sql = 'DELETE FROM usage_log WHERE id IN (SELECT id FROM usage_log WHERE time < $1 ORDER BY time LIMIT $2 FOR UPDATE SKIP LOCKED)';
+    return (await this.#db.query(sql, [before, limit])).rowCount ?? 0;
+  }
+
+  async eraseUser(user: string, replacement: string | null): Promise<number> {
+    if (replacement === null) return (await this.#db.query('DELETE FROM usage_log WHERE user_id = $1', [user])).rowCount ?? 0;
+    return (await this.#db.query('UPDATE usage_log SET user_id = $1 WHERE user_id = $2', [replacement, user])).rowCount ?? 0;
   }
 }
 

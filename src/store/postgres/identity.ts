@@ -15,6 +15,7 @@ import {
   type TotpSubject,
   type UserRecord,
   type UserStore,
+  type UserDeletion,
 } from '../identity-types.js';
 import type { PgDatabase } from './database.js';
 
@@ -107,6 +108,20 @@ class PgUserStore implements UserStore {
 
   setDisabled(name: string, disabled: boolean, at: number): Promise<UserRecord | undefined> {
     return this.#update('UPDATE users SET disabled = $1, updated_at = $2 WHERE name = $3 RETURNING *', [disabled, at, name]);
+  }
+
+  async delete(name: string, keyIds: readonly string[] = []): Promise<UserDeletion | undefined> {
+    const deletion = await this.#db.transaction(async (c) => {
+      if (((await c.query('DELETE FROM users WHERE name = $1', [name])).rowCount ?? 0) === 0) return undefined;
+      const sessions = (await c.query('DELETE FROM sessions WHERE user_name = $1 OR key_id = ANY($2::text[])', [name, keyIds])).rowCount ?? 0;
+      // Backup codes go with their enrolment (ON DELETE CASCADE).
+      const subjects = [`user:${name}`, ...keyIds.map((id) => `key:${id}`)];
+      const totpEnrolments = (await c.query('DELETE FROM totp_enrolments WHERE subject = ANY($1::text[])', [subjects])).rowCount ?? 0;
+      await bump(c);
+      return { sessions, totpEnrolments };
+    });
+    if (deletion) this.#notify();
+    return deletion;
   }
 
   async #update(sql: string, args: unknown[]): Promise<UserRecord | undefined> {

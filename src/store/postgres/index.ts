@@ -1,3 +1,4 @@
+import { auditSeverity } from '../audit-severity.js';
 import { auditEventFromRow } from '../rows.js';
 import pg from 'pg';
 import { GatewayError } from '../../errors/gateway-error.js';
@@ -225,6 +226,10 @@ class PostgresKeyStore implements KeyStore {
     });
   }
 
+  async eraseUser(user: string, replacement: string | null): Promise<number> {
+    return (await this.#db.query('UPDATE api_keys SET user_id = $1 WHERE user_id = $2', [replacement, user])).rowCount ?? 0;
+  }
+
   async touch(lastUsed: ReadonlyMap<string, number>): Promise<void> {
     if (lastUsed.size === 0) return;
     // One statement for the whole batch; GREATEST keeps the newest time whatever order replicas flush in.
@@ -274,8 +279,8 @@ async function insertKey(c: pg.PoolClient, key: NewKey): Promise<KeyRecord> {
   return toRecord(rows[0]!);
 }
 
-const AUDIT_COLUMNS = ['time', 'request_id', 'record_id', 'event', 'result', 'reason', 'method', 'key_id', 'user_id', 'client_address', 'http_method', 'path', 'instance', 'detail'] as const;
-/** PostgreSQL takes at most 65535 parameters per statement; 14 per event. */
+const AUDIT_COLUMNS = ['time', 'request_id', 'record_id', 'event', 'result', 'reason', 'method', 'key_id', 'user_id', 'client_address', 'http_method', 'path', 'instance', 'detail', 'severity'] as const;
+/** PostgreSQL takes at most 65535 parameters per statement; 15 per event. */
 const AUDIT_BATCH = 1000;
 
 class PostgresAuditLog implements AuditLog {
@@ -293,7 +298,7 @@ class PostgresAuditLog implements AuditLog {
         const params: unknown[] = [];
         const tuples = batch.map((e) => {
           const base = params.length;
-          params.push(e.time, e.requestId, e.recordId ?? null, e.event, e.result, e.reason, e.method, e.keyId, e.user, e.clientAddress, e.httpMethod, e.path, e.instance, e.detail ? JSON.stringify(e.detail) : null);
+          params.push(e.time, e.requestId, e.recordId ?? null, e.event, e.result, e.reason, e.method, e.keyId, e.user, e.clientAddress, e.httpMethod, e.path, e.instance, e.detail ? JSON.stringify(e.detail) : null, auditSeverity(e));
           return `(${AUDIT_COLUMNS.map((_, i) => `$${base + i + 1}`).join(', ')})`;
         });
         await c.query(`INSERT INTO audit_log (${AUDIT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (record_id) DO NOTHING`, params);
@@ -318,8 +323,16 @@ class PostgresAuditLog implements AuditLog {
     return rows[0] ? toStoredEvent(rows[0]) : undefined;
   }
 
-  async prune(before: number): Promise<number> {
-    return (await this.#db.query('DELETE FROM audit_log WHERE time < $1', [before])).rowCount ?? 0;
+  async prune(before: number, limit?: number): Promise<number> {
+    if (limit === undefined) return (await this.#db.query('DELETE FROM audit_log WHERE time < $1', [before])).rowCount ?? 0;
+    // PostgreSQL has no DELETE ... LIMIT. SKIP LOCKED: replicas pruning at once take different rows, none waits.
+    const sql = 'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE time < $1 ORDER BY time LIMIT $2 FOR UPDATE SKIP LOCKED)';
+    return (await this.#db.query(sql, [before, limit])).rowCount ?? 0;
+  }
+
+  async eraseUser(user: string, replacement: string | null): Promise<number> {
+    if (replacement === null) return (await this.#db.query('DELETE FROM audit_log WHERE user_id = $1', [user])).rowCount ?? 0;
+    return (await this.#db.query('UPDATE audit_log SET user_id = $1 WHERE user_id = $2', [replacement, user])).rowCount ?? 0;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { severityBackfill } from '../audit-severity.js';
 
 /**
  * Versioned PostgreSQL schema migrations, the same versions as the SQLite ones
@@ -169,6 +170,12 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 10: imported keys (`llmproxy keys import`) are found by SHA-256 of their secret, not by an id inside it.
   `ALTER TABLE api_keys ADD COLUMN lookup TEXT;
    CREATE UNIQUE INDEX api_keys_lookup ON api_keys(lookup);`,
+  // 11: audit severity; older rows get the gateway's default (mirrors store/sqlite/audit-detail.ts).
+  `
+  ALTER TABLE audit_log ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';
+  ${severityBackfill("detail->'lockdown' = 'true'::jsonb", "detail->'disabled' = 'true'::jsonb")};
+  CREATE INDEX audit_log_severity ON audit_log(severity, time);
+  `,
 ];
 
 /** Arbitrary but fixed: the advisory lock id every llmproxy replica takes while migrating. */

@@ -235,8 +235,9 @@ describe('PostgreSQL store: audit log', { skip: postgres.skip }, () => {
       // `detail` (admin changes) comes back as null for events without one, as in SQLite.
       const all = (await store.audit.query({ limit: 5000 })).map(({ detail, ...e }) => (detail == null ? e : { ...e, detail }));
       assert.equal(all.length, 2500);
-      assert.deepEqual(all[0], events[2499]);
-      assert.deepEqual(all[2499], events[0]);
+      // Severity is derived when not given: a failed authentication is a warning.
+      assert.deepEqual(all[0], { ...events[2499], severity: 'warning' });
+      assert.deepEqual(all[2499], { ...events[0], severity: 'info' });
       assert.equal((await store.audit.query({ limit: 5000, result: 'failure', keyId: 'k1' })).length, events.filter((e) => e.result === 'failure' && e.keyId === 'k1').length);
       assert.equal(await store.audit.prune(base + 1000), 1000);
     } finally {
@@ -264,8 +265,8 @@ describe('PostgreSQL store: audit detail and event filter (migration 4)', { skip
       const base: AuditEvent = { time: 1, requestId: 'r1', event: 'auth', result: 'success', reason: null, method: 'api_key', keyId: 'k', user: null, clientAddress: '::1', httpMethod: 'GET', path: '/', instance: null };
       const admin: AuditEvent = { ...base, time: 2, requestId: 'r2', event: 'admin', httpMethod: 'POST', path: '/admin/v1/keys/k/revoke', detail: { action: 'key.revoke', target: 'k', before: { revokedAt: null }, after: { revokedAt: 5, scopes: ['a', 'b'] } } };
       await store.audit.append([base, admin]);
-      assert.deepEqual(await store.audit.query({ event: 'admin' }), [admin]);
-      assert.deepEqual(await store.audit.query({ event: 'auth' }), [{ ...base, detail: null }]);
+      assert.deepEqual(await store.audit.query({ event: 'admin' }), [{ ...admin, severity: 'info' }]);
+      assert.deepEqual(await store.audit.query({ event: 'auth' }), [{ ...base, detail: null, severity: 'info' }]);
     } finally {
       await store.close();
     }

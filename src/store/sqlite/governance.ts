@@ -157,10 +157,18 @@ class SqliteUsageStore implements UsageStore {
     return { global: totals.global, keys: { ...totals.keys }, users: { ...totals.users }, instances: { ...totals.instances } };
   }
 
-  async prune(before: number): Promise<number> {
+  async prune(before: number, limit?: number): Promise<number> {
     // Rows the snapshot counted may go: the next answer sums the month afresh.
     if (this.#spend !== undefined && before > this.#spend.since) this.#spend = undefined;
-    return this.#db.prepare('DELETE FROM usage_log WHERE time < ?').run(before).changes;
+    if (limit === undefined) return this.#db.prepare('DELETE FROM usage_log WHERE time < ?').run(before).changes;
+    return this.#db.prepare('DELETE FROM usage_log WHERE id IN (SELECT id FROM usage_log WHERE time < ? ORDER BY time LIMIT ?)').run(before, limit).changes;
+  }
+
+  async eraseUser(user: string, replacement: string | null): Promise<number> {
+    // The spend snapshot counted per user: the next answer sums afresh.
+    this.#spend = undefined;
+    if (replacement === null) return this.#db.prepare('DELETE FROM usage_log WHERE user_id = ?').run(user).changes;
+    return this.#db.prepare('UPDATE usage_log SET user_id = ? WHERE user_id = ?').run(replacement, user).changes;
   }
 }
 

@@ -15,6 +15,7 @@ import {
   type TotpSubject,
   type UserRecord,
   type UserStore,
+  type UserDeletion,
 } from '../identity-types.js';
 
 /** Migration 2: users, TOTP enrolments and their backup codes, sessions, the identity change counter. */
@@ -152,6 +153,27 @@ class SqliteUserStore implements UserStore {
 
   async setDisabled(name: string, disabled: boolean, at: number): Promise<UserRecord | undefined> {
     return this.#update(name, 'UPDATE users SET disabled = ?, updated_at = ? WHERE name = ?', [disabled ? 1 : 0, at, name]);
+  }
+
+  async delete(name: string, keyIds: readonly string[] = []): Promise<UserDeletion | undefined> {
+    const deletion = this.#db
+      .transaction(() => {
+        if (this.#db.prepare('DELETE FROM users WHERE name = ?').run(name).changes === 0) return undefined;
+        const removeSessions = this.#db.prepare('DELETE FROM sessions WHERE key_id = ?');
+        // Backup codes go with their enrolment (ON DELETE CASCADE).
+        const removeEnrolment = this.#db.prepare('DELETE FROM totp_enrolments WHERE subject = ?');
+        let sessions = this.#db.prepare('DELETE FROM sessions WHERE user_name = ?').run(name).changes;
+        let totpEnrolments = removeEnrolment.run(`user:${name}`).changes;
+        for (const id of keyIds) {
+          sessions += removeSessions.run(id).changes;
+          totpEnrolments += removeEnrolment.run(`key:${id}`).changes;
+        }
+        this.#bump();
+        return { sessions, totpEnrolments };
+      })
+      .immediate();
+    if (deletion) this.#notify();
+    return deletion;
   }
 
   #update(name: string, sql: string, args: unknown[]): UserRecord | undefined {

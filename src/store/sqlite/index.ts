@@ -10,6 +10,7 @@ import { MIGRATIONS } from './migrations.js';
 import { SqliteResponseRows } from './responses.js';
 import { RowResponseStore } from '../responses.js';
 import type { ResponseStore } from '../response-types.js';
+import { auditSeverity } from '../audit-severity.js';
 import { auditEventFromRow } from '../rows.js';
 import { auditConditions, keyConditions, whereClause, type SqlDialect } from '../search-sql.js';
 
@@ -219,6 +220,10 @@ class SqliteKeyStore implements KeyStore {
       .immediate();
   }
 
+  async eraseUser(user: string, replacement: string | null): Promise<number> {
+    return this.#db.prepare('UPDATE api_keys SET user_id = ? WHERE user_id = ?').run(replacement, user).changes;
+  }
+
   async touch(lastUsed: ReadonlyMap<string, number>): Promise<void> {
     if (lastUsed.size === 0) return;
     this.#db.transaction(() => {
@@ -244,8 +249,8 @@ class SqliteAuditLog implements AuditLog {
   constructor(db: Database.Database) {
     this.#db = db;
     this.#insert = db.prepare(
-      `INSERT INTO audit_log (time, request_id, record_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance, detail)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO audit_log (time, request_id, record_id, event, result, reason, method, key_id, user_id, client_address, http_method, path, instance, detail, severity)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (record_id) DO NOTHING`,
     );
   }
@@ -255,7 +260,7 @@ class SqliteAuditLog implements AuditLog {
     // Positional parameters: binding by name from a spread copy of each event cost several times more.
     this.#db.transaction(() => {
       for (const e of events) {
-        this.#insert.run(e.time, e.requestId, e.recordId ?? null, e.event, e.result, e.reason, e.method, e.keyId, e.user, e.clientAddress, e.httpMethod, e.path, e.instance, e.detail ? JSON.stringify(e.detail) : null);
+        this.#insert.run(e.time, e.requestId, e.recordId ?? null, e.event, e.result, e.reason, e.method, e.keyId, e.user, e.clientAddress, e.httpMethod, e.path, e.instance, e.detail ? JSON.stringify(e.detail) : null, auditSeverity(e));
       }
     })();
   }
@@ -276,8 +281,15 @@ class SqliteAuditLog implements AuditLog {
     return row ? toStoredEvent(row) : undefined;
   }
 
-  async prune(before: number): Promise<number> {
-    return this.#db.prepare('DELETE FROM audit_log WHERE time < ?').run(before).changes;
+  async prune(before: number, limit?: number): Promise<number> {
+    if (limit === undefined) return this.#db.prepare('DELETE FROM audit_log WHERE time < ?').run(before).changes;
+    // DELETE ... LIMIT needs a compile-time option SQLite builds often lack; the id subquery does not.
+    return this.#db.prepare('DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE time < ? ORDER BY time LIMIT ?)').run(before, limit).changes;
+  }
+
+  async eraseUser(user: string, replacement: string | null): Promise<number> {
+    if (replacement === null) return this.#db.prepare('DELETE FROM audit_log WHERE user_id = ?').run(user).changes;
+    return this.#db.prepare('UPDATE audit_log SET user_id = ? WHERE user_id = ?').run(replacement, user).changes;
   }
 }
 

@@ -1,4 +1,4 @@
-import { AUDIT_DETAIL_MIGRATION } from './audit-detail.js';
+import { AUDIT_DETAIL_MIGRATION, AUDIT_SEVERITY_MIGRATION } from './audit-detail.js';
 import { GOVERNANCE_MIGRATION, RECORD_ID_MIGRATION } from './governance.js';
 import { CONSOLE_SESSION_MIGRATION, IDENTITY_MIGRATION } from './identity.js';
 import { RESPONSE_ITEMS_MIGRATION, RESPONSES_MIGRATION } from './responses.js';
@@ -65,4 +65,6 @@ export const MIGRATIONS: readonly string[] = [
   // 10: imported keys (`llmproxy keys import`) are found by SHA-256 of their secret, not by an id inside it.
   `ALTER TABLE api_keys ADD COLUMN lookup TEXT;
    CREATE UNIQUE INDEX api_keys_lookup ON api_keys(lookup);`,
+  // 11: audit severity.
+  AUDIT_SEVERITY_MIGRATION,
 ];
