@@ -1,3 +1,4 @@
+import { asWritten } from './value.js';
 import { SecretHandle } from './handle.js';
 import type { SecretRef } from './ref.js';
 import type { LeasingSecretStore, SecretLease } from './types.js';
@@ -300,7 +301,7 @@ export class LeaseFieldHandle extends SecretHandle {
   override get value(): string {
     const value = this.lease.lease?.fields[this.fieldName];
     if (value === undefined) throw new Error(`secret ${this.ref.raw} is not resolved${this.lease.lastError ? `: ${this.lease.lastError}` : ''}`);
-    return value;
+    return asWritten(value, this.ref);
   }
 
   override get hasValue(): boolean {

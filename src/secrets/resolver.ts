@@ -98,9 +98,10 @@ export class SecretResolver {
     };
     lease = new LeasedSecret(store, source, {
       onEvent,
+      // Masked as read and as used (one trailing newline dropped, see value.ts).
       onValues: (values, previous) => {
-        for (const v of values) scrubber.add(v);
-        for (const v of previous) if (!values.includes(v)) scrubber.delete(v);
+        for (const v of values) for (const form of asRead(v)) scrubber.add(form);
+        for (const v of previous) if (!values.includes(v)) for (const form of asRead(v)) scrubber.delete(form);
       },
       ...(this.#options.leaseClock ? { clock: this.#options.leaseClock } : {}),
     });
@@ -167,4 +168,10 @@ export class SecretResolver {
     this.stop();
     await Promise.all(this.leases.map((l) => l.close()));
   }
+}
+
+/** A value as a store returned it and as the gateway uses it (one trailing newline dropped). */
+function asRead(value: string): string[] {
+  const used = value.replace(/\r?\n$/, '');
+  return used === value || used === '' ? [value] : [value, used];
 }

@@ -377,8 +377,11 @@ describe('Bedrock: the AWS credential chain, profiles, isolation and IRSA', () =
         writeFileSync(config, ['instances:', '  x:', '    type: bedrock', `    region: ${REGION}`, `    authentication: ${authentication}`, ''].join('\n'));
         const r = await runCli(['config', 'check', '--config', config, '--json'], { cwd: dir });
         assert.equal(r.code, 1, r.stderr);
-        assert.equal(r.stdout, '');
-        assert.ok(r.stderr.split('\n').some((l) => l.trim().startsWith(expected)), `expected "${expected}" in\n${r.stderr}`);
+        // --json: the problems come as JSON on stdout.
+        assert.equal(r.stderr, '');
+        const verdict = JSON.parse(r.stdout) as { ok: boolean; errors: string[] };
+        assert.equal(verdict.ok, false);
+        assert.ok(verdict.errors.some((l) => l.startsWith(expected)), `expected "${expected}" in\n${r.stdout}`);
       }
     });
   });

@@ -270,12 +270,12 @@ describe('llmproxy config check and the command line', () => {
       [['usage', '--help'], 'llmproxy usage'],
       [['lockdown', 'on', '--help'], 'llmproxy lockdown'],
     ] as const) {
-      const r = await run([...args]);
+      const r = await run([...args], { cwd: join(root, 'secrets') });
       assert.equal(r.code, 0, `${args.join(' ')}: exit ${r.code} ${r.stderr}`);
       assert.equal(r.stderr, '');
       assert.ok(r.stdout.startsWith('usage:\n') && r.stdout.includes(shows), `${args.join(' ')}: ${r.stdout}`);
     }
-    assert.ok(!existsSync(join(root, 'data')), '--help opened no store');
+    assert.ok(!existsSync(join(root, 'secrets', 'data')), '--help opened no store');
 
     // No command at all: the usage, but a failing exit (scripts must not mistake it for success).
     const none = await run([]);

@@ -135,24 +135,6 @@ describe('ops routes: /health, /ready, /metrics', () => {
     assert.match(post.headers.get('allow') ?? '', /GET/);
   });
 
-  test('404s do not echo the request path (nor an instance segment of it)', async () => {
-    const marker = 'llmp_PastedHere_0123456789abcdefghij';
-    const key = await gw.key();
-    for (const [path, code] of [
-      [`/no/such/${marker}`, 'not_found'],
-      [`/v1/${marker}`, 'not_found'],
-      [`/anthropic/v1/${marker}`, 'not_found'],
-      [`/transparent/${marker}/v1/models`, 'unknown_instance'],
-      [`/openai/${marker}/models`, 'unknown_instance'],
-    ] as const) {
-      const r = await fetch(`${gw.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
-      const text = await r.text();
-      assert.equal(r.status, 404, path);
-      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, code, path);
-      assert.ok(!text.includes(marker) && !text.includes('PastedHere'), `${path}: ${text}`);
-    }
-  });
-
   test('GET /ready answers 200 with every check ok when config, store and instance credentials are usable', async () => {
     const r = await get(`${gw.url}/ready`);
     assert.equal(r.status, 200, r.text);
@@ -603,5 +585,30 @@ describe('HTTP/2 and TLS listeners', () => {
     await gw.settle();
     const tlsLines = requestLogs(gw).filter((l) => l['path'] === CHAT_PATH && l['status'] === 200);
     assert.ok(tlsLines.length >= 4, 'TLS and h2 requests are logged like the others');
+  });
+});
+
+describe('404 bodies', () => {
+  test('404s do not echo the request path (nor an instance segment of it)', async () => {
+    const marker = 'llmp_PastedHere_0123456789abcdefghij';
+    const gw = await startGateway({ instances: instances('http://127.0.0.1:9') });
+    try {
+    const key = await gw.key();
+    for (const [path, code] of [
+      [`/no/such/${marker}`, 'not_found'],
+      [`/v1/${marker}`, 'not_found'],
+      [`/anthropic/v1/${marker}`, 'not_found'],
+      [`/transparent/${marker}/v1/models`, 'unknown_instance'],
+      [`/openai/${marker}/models`, 'unknown_instance'],
+    ] as const) {
+      const r = await fetch(`${gw.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+      const text = await r.text();
+      assert.equal(r.status, 404, path);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, code, path);
+      assert.ok(!text.includes(marker) && !text.includes('PastedHere'), `${path}: ${text}`);
+    }
+      } finally {
+      await gw.close();
+    }
   });
 });
