@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
 import type { Principal } from '../request/principal.js';
 import { readSecretOnce } from '../secrets/read-once.js';
+import { boundedText } from '../util/bounded-text.js';
 
 /** Longest token-endpoint answer read (an ID token and an access token fit many times over). */
 const TOKEN_RESPONSE_LIMIT = 64 * 1024;
@@ -199,15 +200,4 @@ function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-async function boundedText(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`the answer is longer than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -21,10 +21,10 @@
  * Secret Manager answers 401 (one retry). The token is masked in the logs of every gateway that read with it (`ctx.scrubber`).
  * Errors name the reference, never a value.
  */
-import { request } from 'undici';
 import { applicationDefaultToken } from '../cloud-identity/google.js';
 import { CachedToken } from '../cloud-identity/cached-token.js';
 import type { SecretScrubber } from '../observability/scrubber.js';
+import { bearerRead, connectionProblem } from './bearer-read.js';
 import { parseProblem, type SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
 
@@ -42,7 +42,6 @@ export class GcpSmError extends Error {
   }
 }
 
-const REQUEST_TIMEOUT_MS = 10_000;
 export const ENDPOINT_OVERRIDE_ENV = 'CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER';
 
 /** Project ids (https://cloud.google.com/resource-manager/docs/creating-managing-projects) or numbers. */
@@ -119,35 +118,12 @@ export async function readGcpSm(ref: SecretRef, signal: AbortSignal = AbortSigna
   }
   const tokens = googleToken(parsed.project, env);
   if (scrubber) tokens.maskIn(scrubber);
-  for (let attempt = 0; ; attempt++) {
-    let token: string;
-    try {
-      token = await tokens.get(signal);
-    } catch (err) {
-      // cloud-identity's messages name the credential source and Google's error code, never a key.
-      throw new GcpSmError('GCP_SM_AUTH', `${ref.raw}: no Google access token: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-    let res;
-    try {
-      res = await request(url, {
-        method: 'GET',
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
-        headersTimeout: REQUEST_TIMEOUT_MS,
-        bodyTimeout: REQUEST_TIMEOUT_MS,
-      });
-    } catch (err) {
-      throw new GcpSmError('GCP_SM_UNREACHABLE', `${ref.raw}: Secret Manager at ${new URL(url).origin} could not be reached: ${(err as { code?: string }).code ?? (err instanceof Error ? err.name : 'error')}`, { cause: err });
-    }
-    const text = await res.body.text();
-    if (res.statusCode === 401 && attempt === 0) {
-      // An expired or revoked token: fetch a new one and try once more.
-      tokens.invalidate(token);
-      continue;
-    }
-    if (res.statusCode !== 200) throw new GcpSmError('GCP_SM_FAILED', `${ref.raw}: Secret Manager answered ${res.statusCode}${googleError(text)}`, { status: res.statusCode });
-    return payloadText(text, ref);
-  }
+  const got = await bearerRead(url, tokens, signal);
+  // cloud-identity's messages name the credential source and Google's error code, never a key.
+  if (got.kind === 'no_token') throw new GcpSmError('GCP_SM_AUTH', `${ref.raw}: no Google access token: ${got.error instanceof Error ? got.error.message : String(got.error)}`, { cause: got.error });
+  if (got.kind === 'unreachable') throw new GcpSmError('GCP_SM_UNREACHABLE', `${ref.raw}: Secret Manager at ${new URL(url).origin} could not be reached: ${connectionProblem(got.error)}`, { cause: got.error });
+  if (got.status !== 200) throw new GcpSmError('GCP_SM_FAILED', `${ref.raw}: Secret Manager answered ${got.status}${googleError(got.text)}`, { status: got.status });
+  return payloadText(got.text, ref);
 }
 
 /** `: STATUS: message` from Google's error body (it describes the request, never a value). */

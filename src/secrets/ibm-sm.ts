@@ -25,10 +25,10 @@
  * retry). The token is masked in the logs of every gateway that read with it (`ctx.scrubber`).
  * Errors name the reference, never a value.
  */
-import { request } from 'undici';
 import { CachedToken } from '../cloud-identity/cached-token.js';
 import { APIKEY_GRANT, CR_TOKEN_GRANT, DEFAULT_CR_TOKEN_FILES, DEFAULT_IAM_URL, IamTokenSource, readCrToken, type IamGrant } from '../cloud-identity/ibm-iam.js';
 import { SecretScrubber } from '../observability/scrubber.js';
+import { bearerRead, connectionProblem } from './bearer-read.js';
 import { parseProblem, type SecretRef } from './ref.js';
 import type { SecretStore } from './types.js';
 
@@ -46,7 +46,6 @@ export class IbmSmError extends Error {
   }
 }
 
-const REQUEST_TIMEOUT_MS = 10_000;
 /** Secret ids are UUIDs. */
 const SECRET_ID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
@@ -153,34 +152,12 @@ export async function readIbmSm(ref: SecretRef, signal: AbortSignal = AbortSigna
   }
   if (scrubber) tokens.maskIn(scrubber);
   const url = `${instance}/api/v2/secrets/${id}`;
-  for (let attempt = 0; ; attempt++) {
-    let token: string;
-    try {
-      token = await tokens.get(signal);
-    } catch (err) {
-      // IamError messages carry IAM's code and message, never the API key or CR token.
-      throw new IbmSmError('IBM_SM_AUTH', `${ref.raw}: no IAM token: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-    let res;
-    try {
-      res = await request(url, {
-        method: 'GET',
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
-        headersTimeout: REQUEST_TIMEOUT_MS,
-        bodyTimeout: REQUEST_TIMEOUT_MS,
-      });
-    } catch (err) {
-      throw new IbmSmError('IBM_SM_UNREACHABLE', `${ref.raw}: Secrets Manager at ${new URL(instance).origin} could not be reached: ${(err as { code?: string }).code ?? (err instanceof Error ? err.name : 'error')}`, { cause: err });
-    }
-    const text = await res.body.text();
-    if (res.statusCode === 401 && attempt === 0) {
-      tokens.invalidate(token);
-      continue;
-    }
-    if (res.statusCode !== 200) throw new IbmSmError('IBM_SM_FAILED', `${ref.raw}: Secrets Manager answered ${res.statusCode}${ibmError(text)}`, { status: res.statusCode });
-    return fieldOf(text, field, ref);
-  }
+  const got = await bearerRead(url, tokens, signal);
+  // IamError messages carry IAM's code and message, never the API key or CR token.
+  if (got.kind === 'no_token') throw new IbmSmError('IBM_SM_AUTH', `${ref.raw}: no IAM token: ${got.error instanceof Error ? got.error.message : String(got.error)}`, { cause: got.error });
+  if (got.kind === 'unreachable') throw new IbmSmError('IBM_SM_UNREACHABLE', `${ref.raw}: Secrets Manager at ${new URL(instance).origin} could not be reached: ${connectionProblem(got.error)}`, { cause: got.error });
+  if (got.status !== 200) throw new IbmSmError('IBM_SM_FAILED', `${ref.raw}: Secrets Manager answered ${got.status}${ibmError(got.text)}`, { status: got.status });
+  return fieldOf(got.text, field, ref);
 }
 
 /** ` code: message` of IBM's error body (`{errors: [{code, message}], status_code, trace}`). */

@@ -2,27 +2,16 @@ import { z } from 'zod';
 import { KeyRequestError, issueKey, rotateKey } from '../../clientauth/api-key/issue.js';
 import { keyJson } from '../../clientauth/api-key/view.js';
 import { parseDuration } from '../../config-fields/units.js';
-import { endpointListProblem } from '../../clientauth/scopes.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { ENDPOINT_NAMES } from '../../providers/endpoint-names.js';
 import type { RequestContext } from '../../request/context.js';
 import type { KeyQuery, KeyStatus, Store } from '../../store/types.js';
 import { choiceParam, intParam, queryOf, textParam } from './admin-query.js';
+import { endpointNames, limit, names } from './admin-fields.js';
 import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin-types.js';
 
 /** API keys: list (filtered and paged), create, show, revoke, rotate. */
 
 const durationText = z.string().refine((s) => parseDuration(s) !== undefined, 'must be a duration such as 30d or 24h');
-const names = z.array(z.string().min(1).max(256)).min(1).max(100);
-const limit = z.number().int().positive().nullable();
-const endpointNames = z
-  .array(z.string())
-  .min(1)
-  .max(ENDPOINT_NAMES.length)
-  .superRefine((list, ctx) => {
-    const problem = endpointListProblem(list);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-  });
 
 const newKeyBody = z.strictObject({
   name: z.string().trim().min(1).max(128),

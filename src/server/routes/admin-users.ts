@@ -4,26 +4,15 @@ import { USER_NAME, userJson } from '../../clientauth/basic/view.js';
 import { DEFAULT_ROLE } from '../../clientauth/rbac.js';
 import { enrolTotp, enrolmentJson } from '../../clientauth/totp/enrol.js';
 import { totpQrCode } from '../../clientauth/totp/qr.js';
-import { endpointListProblem } from '../../clientauth/scopes.js';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { ENDPOINT_NAMES } from '../../providers/endpoint-names.js';
 import type { RequestContext } from '../../request/context.js';
 import { IdentityConflictError, type UserRecord } from '../../store/identity-types.js';
 import type { Store } from '../../store/types.js';
+import { endpointNames, limit, names } from './admin-fields.js';
 import type { AdminAnswer, AdminContext, AdminEndpoint } from './admin-types.js';
 import { deleteUser, erasureJson } from '../../store/erase-user.js';
 import { choiceParam, queryOf } from './admin-query.js';
 
-const names = z.array(z.string().min(1).max(256)).min(1).max(100);
-const limit = z.number().int().positive().nullable();
-const endpointNames = z
-  .array(z.string())
-  .min(1)
-  .max(ENDPOINT_NAMES.length)
-  .superRefine((list, ctx) => {
-    const problem = endpointListProblem(list);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-  });
 const password = z.string().refine((p) => passwordProblem(p) === undefined, { message: 'must be 12 to 1024 characters' });
 
 const newUserBody = z.strictObject({
