@@ -40,7 +40,8 @@ describe('admin API: usage filters, CSV, series and the overview', () => {
   let viewer: string;
   let developer: string;
   /** Five whole hours ago: every seeded row is older than the 1h window and inside the 24h one. */
-  const T0 = Math.floor(Date.now() / H) * H - 5 * H;
+  // An hour at least 5 h ago whose next three hours stay within one UTC day (the 1d bucket below).
+  const T0 = ((start) => Math.min(start, Math.floor(start / (24 * H)) * 24 * H + 21 * H))(Math.floor(Date.now() / H) * H - 5 * H);
   const row = (over: Partial<UsageRow>): UsageRow => ({
     time: T0,
     requestId: 'seed',
